@@ -1,0 +1,2 @@
+#include "albert_cl.h"
+int main(void) { return 2; }

@@ -1,0 +1,83 @@
+/* The safetensors reader on the golden files and on damaged copies. */
+#include "common.h"
+#include "safetensors.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_reads_golden(void)
+{
+    golden_case *cases;
+    int n = golden_load("tiny-gelu", &cases);
+    CHECK(n == 2, "tiny-gelu has %d cases, want 2", n);
+    CHECK(strcmp(cases[0].name, "batch") == 0, "first case '%s'", cases[0].name);
+    CHECK(cases[0].B == 6 && cases[0].T == 24 && cases[0].H == 32, "shape %dx%dx%d", cases[0].B,
+          cases[0].T, cases[0].H);
+    CHECK(cases[0].input_ids[0] == ALBERT_CLS_ID, "first id %d", cases[0].input_ids[0]);
+    CHECK(cases[0].layers_plus_one == 4, "hidden_states layers %d", cases[0].layers_plus_one);
+    golden_free(cases, n);
+}
+
+static void test_f16(void)
+{
+    CHECK(st_f16_to_f32(0x3c00) == 1.0f, "1.0");
+    CHECK(st_f16_to_f32(0xc000) == -2.0f, "-2.0");
+    CHECK(st_f16_to_f32(0x0001) == ldexpf(1.0f, -24), "smallest subnormal");
+    CHECK(isinf(st_f16_to_f32(0x7c00)), "inf");
+    CHECK(st_bf16_to_f32(0x3f80) == 1.0f, "bf16 1.0");
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static void expect_reject(const char *what, const void *data, size_t n, const char *needle)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/albert-test-st-%d.safetensors", (int)getpid());
+    write_file(path, data, n);
+    st_file *f = NULL;
+    albert_error err;
+    int rc = st_open(path, &f, &err);
+    CHECK(rc == ALBERT_E_FORMAT, "%s: rc %d (%s)", what, rc, rc ? err.msg : "accepted");
+    CHECK(rc == ALBERT_OK || strstr(err.msg, needle), "%s: message '%s' lacks '%s'", what, err.msg,
+          needle);
+    st_close(f);
+    remove(path);
+}
+
+static void test_rejects(void)
+{
+    const char hdr[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    unsigned char buf[256] = {0};
+    size_t hl = strlen(hdr);
+    buf[0] = (unsigned char)hl;
+    memcpy(buf + 8, hdr, hl);
+    expect_reject("tiny", buf, 4, "truncated");
+    expect_reject("data cut", buf, 8 + hl + 4, "truncated");
+    buf[0] = 0xff;
+    buf[5] = 0x7f;
+    expect_reject("huge header", buf, 8 + hl + 8, "header length");
+    buf[0] = (unsigned char)hl;
+    buf[5] = 0;
+    memcpy(buf + 8, "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", hl);
+    expect_reject("shape mismatch", buf, 8 + hl + 8, "elements");
+    memcpy(buf + 8, "{\"a\":{\"dtype\":\"Q4\" ,\"shape\":[2],\"data_offsets\":[0,8]}}", hl);
+    expect_reject("dtype", buf, 8 + hl + 8, "dtype");
+    memcpy(buf + 8, "{\"a\":{garbage\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", hl);
+    expect_reject("json", buf, 8 + hl + 8, "JSON");
+}
+
+int main(void)
+{
+    test_reads_golden();
+    test_f16();
+    test_rejects();
+    return test_finish();
+}

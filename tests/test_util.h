@@ -1,0 +1,57 @@
+/* A minimal test harness: CHECK records a failure and goes on, so one run
+ * reports every broken case; test_finish prints the closing line ctest logs. */
+#ifndef ALBERT_TEST_UTIL_H
+#define ALBERT_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern int test_checks, test_failures;
+
+#define CHECK(cond, ...)                                                           \
+    do {                                                                           \
+        test_checks++;                                                             \
+        if (!(cond)) {                                                             \
+            test_failures++;                                                       \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                          \
+            fputc('\n', stderr);                                                   \
+        }                                                                          \
+    } while (0)
+
+/* The shared data folder: $ALBERT_CL_SHARED, else the one CMake was given.
+ * Exits with a loud message when it does not exist: tests never skip. */
+const char *test_shared_dir(void);
+
+/* DST = shared_dir/REL. */
+void test_shared_path(char *dst, size_t size, const char *rel);
+
+/* Prints "N passed, M failed" and returns the process exit status. */
+int test_finish(void);
+
+/* max |a - b| over positions whose MASK[b*T + t] is 1, for tensors laid out
+ * [..., B, T, H] with OUTER leading blocks of B*T*H (hidden_states). */
+double test_max_abs_masked(const float *a, const float *b, int outer, int B, int T, int H,
+                           const int32_t *mask);
+
+/* One golden case of ../shared/golden/<model>.safetensors. */
+typedef struct golden_case {
+    char name[64];
+    int B, T, H, layers_plus_one; /* layers_plus_one 0 when no hidden_states */
+    int has_pairs;
+    int32_t *input_ids, *token_type_ids, *attention_mask; /* [B*T] */
+    float *last_hidden_state;                             /* [B*T*H] */
+    float *pooler_output;                                 /* [B*H] */
+    float *hidden_states;                                 /* [(L+1)*B*T*H] or NULL */
+} golden_case;
+
+/* Loads every case of golden/<MODEL>.json (exits loudly if unreadable);
+ * returns the count. */
+int golden_load(const char *model, golden_case **cases);
+void golden_free(golden_case *cases, int count);
+
+/* The golden models, NULL-terminated. */
+extern const char *const golden_models[];
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh machine: install packages, build, run
+# ctest, then build and run it all again under AddressSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash tools/install-deps.sh
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+if [ "${ALBERT_SKIP_SANITIZE:-0}" != 1 ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DALBERT_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  # PoCL and the ICD loader keep process-lifetime allocations: leaks are not ours to judge.
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j"$jobs")
+fi
