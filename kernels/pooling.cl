@@ -27,8 +27,8 @@ __kernel void pool(__global const float *hidden, __global const int *mask, int T
     pooled[b * (size_t)H + j] = count ? sum / (float)count : 0.0f;
 }
 
-/* Each row of N scaled to unit L2 norm; a zero row stays zero.  One
- * work-group per row. */
+/* Each row of N divided by max(||row||, 1e-12), as torch's F.normalize: a
+ * zero row stays zero.  One work-group per row. */
 __kernel void l2_normalize(__global float *x, int n)
 {
     __local float scratch[ALBERT_WG_ROW];
@@ -36,9 +36,7 @@ __kernel void l2_normalize(__global float *x, int n)
     float ss = 0.0f;
     for (int j = (int)get_local_id(0); j < n; j += ALBERT_WG_ROW)
         ss += row[j] * row[j];
-    const float norm = sqrt(wg_reduce(ss, 0, scratch));
-    if (norm == 0.0f)
-        return;
+    const float norm = fmax(sqrt(wg_reduce(ss, 0, scratch)), 1e-12f);
     for (int j = (int)get_local_id(0); j < n; j += ALBERT_WG_ROW)
         row[j] /= norm;
 }

@@ -17,14 +17,12 @@ __kernel void softmax_masked(__global float *scores, __global const int *mask, i
         if (m[k])
             mx = fmax(mx, s[k] * scale);
     mx = wg_reduce(mx, 1, scratch);
-    if (mx == -INFINITY) { /* every key masked */
-        for (int k = lid; k < T; k += ALBERT_WG_ROW)
-            s[k] = 1.0f / (float)T;
-        return;
-    }
+    /* Every key masked: all weights equal.  No early return: barriers must
+     * stay in work-group-uniform control flow on every implementation. */
+    const int uniform = mx == -INFINITY;
     float sum = 0.0f;
     for (int k = lid; k < T; k += ALBERT_WG_ROW) {
-        const float e = m[k] ? exp(s[k] * scale - mx) : 0.0f;
+        const float e = uniform ? 1.0f : m[k] ? exp(s[k] * scale - mx) : 0.0f;
         s[k] = e;
         sum += e;
     }
