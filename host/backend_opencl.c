@@ -197,36 +197,44 @@ static ocl_mat dense(cl_mem buf, int ld)
     return m;
 }
 
+/* out = LayerNorm(in[rows, K] * w^T + bias + res): a Linear whose bias goes
+ * into the residual LayerNorm kernel; the GEMM writes into SCRATCH. */
+static int linear_residual_ln(ocl_backend *be, int rows, int K, cl_mem in, cl_mem w, cl_mem bias,
+                              cl_mem res, const ocl_norm *norm, cl_mem scratch, cl_mem out,
+                              albert_error *err)
+{
+    const int H = be->model->config.hidden_size;
+    int rc = ocl_gemm(&be->ctx, 1, (size_t)rows, (size_t)H, (size_t)K, 1.0f, dense(in, K),
+                      dense(w, K), dense(scratch, H), 1, err);
+    return rc == ALBERT_OK ? ocl_op_residual_layernorm(&be->ctx, &be->k, rows, H, scratch, bias,
+                                                       res, norm, out, err)
+                           : rc;
+}
+
 /* One AlbertLayer: hidden <- FFN(attention(hidden)), with attn, ctx, qkv,
  * inter and scores as scratch. */
 static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const int rows = B * T, H = c->hidden_size, I = c->intermediate_size;
-    ocl_ctx *x = &be->ctx;
     cl_mem *a = be->act;
-    const ocl_norm ln1 = {l->w[LW_LN1_G], l->w[LW_LN1_B], c->layer_norm_eps};
-    const ocl_norm ln2 = {l->w[LW_LN2_G], l->w[LW_LN2_B], c->layer_norm_eps};
-    int rc = ocl_op_linear(x, &be->k, rows, 3 * H, H, dense(a[AB_HIDDEN], H), l->w[LW_QKV_W],
-                           l->w[LW_QKV_B], OCL_ACT_NONE, a[AB_QKV], err);
+    const cl_mem *w = l->w;
+    const ocl_norm ln1 = {w[LW_LN1_G], w[LW_LN1_B], c->layer_norm_eps};
+    const ocl_norm ln2 = {w[LW_LN2_G], w[LW_LN2_B], c->layer_norm_eps};
+    int rc = ocl_op_linear(&be->ctx, &be->k, rows, 3 * H, H, dense(a[AB_HIDDEN], H),
+                           w[LW_QKV_W], w[LW_QKV_B], OCL_ACT_NONE, a[AB_QKV], err);
     if (rc == ALBERT_OK)
-        rc = ocl_op_attention(x, &be->k, B, T, H, c->num_attention_heads, a[AB_QKV], a[AB_MASK],
-                              a[AB_SCORES], a[AB_CTX], err);
+        rc = ocl_op_attention(&be->ctx, &be->k, B, T, H, c->num_attention_heads, a[AB_QKV],
+                              a[AB_MASK], a[AB_SCORES], a[AB_CTX], err);
+    if (rc == ALBERT_OK) /* attention output: LN(ctx Wo + bo + hidden) */
+        rc = linear_residual_ln(be, rows, H, a[AB_CTX], w[LW_O_W], w[LW_O_B], a[AB_HIDDEN], &ln1,
+                                a[AB_ATTN], a[AB_ATTN], err);
     if (rc == ALBERT_OK)
-        rc = ocl_gemm(x, 1, (size_t)rows, (size_t)H, (size_t)H, 1.0f, dense(a[AB_CTX], H),
-                      dense(l->w[LW_O_W], H), dense(a[AB_ATTN], H), 1, err);
-    if (rc == ALBERT_OK)
-        rc = ocl_op_residual_layernorm(x, &be->k, rows, H, a[AB_ATTN], l->w[LW_O_B],
-                                       a[AB_HIDDEN], &ln1, a[AB_ATTN], err);
-    if (rc == ALBERT_OK)
-        rc = ocl_op_linear(x, &be->k, rows, I, H, dense(a[AB_ATTN], H), l->w[LW_FFN_W],
-                           l->w[LW_FFN_B], (int)c->hidden_act, a[AB_INTER], err);
-    if (rc == ALBERT_OK)
-        rc = ocl_gemm(x, 1, (size_t)rows, (size_t)H, (size_t)I, 1.0f, dense(a[AB_INTER], I),
-                      dense(l->w[LW_FFN_OUT_W], I), dense(a[AB_CTX], H), 1, err);
-    if (rc == ALBERT_OK)
-        rc = ocl_op_residual_layernorm(x, &be->k, rows, H, a[AB_CTX], l->w[LW_FFN_OUT_B],
-                                       a[AB_ATTN], &ln2, a[AB_HIDDEN], err);
+        rc = ocl_op_linear(&be->ctx, &be->k, rows, I, H, dense(a[AB_ATTN], H), w[LW_FFN_W],
+                           w[LW_FFN_B], (int)c->hidden_act, a[AB_INTER], err);
+    if (rc == ALBERT_OK) /* layer output: LN(ffn_output(inter) + attn) */
+        rc = linear_residual_ln(be, rows, I, a[AB_INTER], w[LW_FFN_OUT_W], w[LW_FFN_OUT_B],
+                                a[AB_ATTN], &ln2, a[AB_CTX], a[AB_HIDDEN], err);
     return rc;
 }
 
