@@ -165,17 +165,19 @@ static int ensure_activations(ocl_backend *be, int B, int T, albert_error *err)
     return ALBERT_OK;
 }
 
-/* Uploads DATA into buffer SLOT, or VALUE everywhere when DATA is NULL. */
+/* Uploads DATA into buffer SLOT, or VALUE everywhere when DATA is NULL.
+ * The caller's arrays go without waiting (run ends with a clFinish); the
+ * shared fill buffer waits, since the next call refills it. */
 static int upload_ints(ocl_backend *be, int slot, const int32_t *data, int32_t value,
                        size_t n, albert_error *err)
 {
+    const int blocking = data == NULL;
     if (!data) {
         for (size_t i = 0; i < n; i++)
             be->host_fill[i] = value;
         data = be->host_fill;
     }
-    /* Blocking: host_fill is shared by the types and mask uploads. */
-    return ocl_write(&be->ctx, be->act[slot], 0, n * sizeof *data, data, 1, err);
+    return ocl_write(&be->ctx, be->act[slot], 0, n * sizeof *data, data, blocking, err);
 }
 
 static int upload_batch(ocl_backend *be, const albert_batch *b, albert_error *err)
@@ -304,6 +306,7 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
 {
     ocl_backend *be = (ocl_backend *)base;
     const int B = batch->batch_size, T = batch->seq_len;
+    ocl_events_clear(&be->ctx); /* profiling keeps the last run's commands */
     int rc = ensure_activations(be, B, T, err);
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
@@ -349,21 +352,26 @@ static void opencl_destroy(albert_backend *base)
 
 static const albert_backend_ops opencl_ops = {opencl_run, opencl_destroy};
 
-/* Runs each CLBlast routine the forward uses once on a tiny problem, so that
- * CLBlast compiles its kernels now rather than inside the first batch. */
+/* Runs each CLBlast routine the forward uses once, so that CLBlast builds
+ * its programs now rather than inside the first batch: the plain GEMM both
+ * below and above CLBlast's direct/indirect switch (the indirect path adds
+ * pad and transpose kernels), the strided batches small like attention's. */
 static int warm_clblast(ocl_backend *be, albert_error *err)
 {
+    const size_t n = 512; /* 512^3 is past XGEMM_MIN_INDIRECT_SIZE^3 by default */
     cl_mem buf;
-    int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * 64 * sizeof(float), NULL, &buf,
+    int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * n * n * sizeof(float), NULL, &buf,
                         "warm-up", err);
     if (rc != ALBERT_OK)
         return rc;
-    ocl_mat a = {buf, 0, 8, 8}, b = {buf, 64, 8, 8}, c = {buf, 128, 8, 8};
+    ocl_mat a = {buf, 0, n, 64}, b = {buf, n * n, n, 64}, c = {buf, 2 * n * n, n, 64};
     rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 1, err);
     if (rc == ALBERT_OK)
-        rc = ocl_gemm(&be->ctx, 1, 4, 4, 4, 1.0f, a, b, c, 2, err);
+        rc = ocl_gemm(&be->ctx, 1, n, n, n, 1.0f, a, b, c, 1, err);
     if (rc == ALBERT_OK)
-        rc = ocl_gemm(&be->ctx, 0, 4, 4, 4, 1.0f, a, b, c, 2, err);
+        rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 2, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_gemm(&be->ctx, 0, 8, 8, 8, 1.0f, a, b, c, 2, err);
     if (rc == ALBERT_OK)
         rc = ocl_finish(&be->ctx, err);
     ocl_release_mem(&buf);

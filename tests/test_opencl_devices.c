@@ -76,10 +76,44 @@ static void test_gemm_error(void)
     ocl_ctx_close(&ctx);
 }
 
+/* The engine on the test device names it; a device index past the end is
+ * refused with ALBERT_E_ARG. */
+static void test_engine_device(void)
+{
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/tiny-gelu");
+    albert_model *m = NULL;
+    albert_error err = {0};
+    CHECK(albert_model_open(dir, &m, &err) == ALBERT_OK, "%s", err.msg);
+    if (!m)
+        return;
+    int count = 0;
+    albert_device_count(&count, &err);
+    albert_engine_options opt;
+    albert_engine_options_init(&opt);
+    opt.device = ocl_test_device();
+    albert_engine *e = NULL;
+    CHECK(albert_engine_create(m, &opt, &e, &err) == ALBERT_OK, "%s", err.msg);
+    albert_device_info info;
+    CHECK(albert_device_info_get(opt.device, &info, &err) == ALBERT_OK, "%s", err.msg);
+    char want[300];
+    snprintf(want, sizeof want, "OpenCL %d: %s / %s", opt.device, info.platform, info.name);
+    CHECK(e && !strcmp(albert_engine_device_name(e), want), "name '%s', want '%s'",
+          e ? albert_engine_device_name(e) : "", want);
+    albert_engine_free(e);
+    opt.device = count;
+    e = NULL;
+    CHECK(albert_engine_create(m, &opt, &e, &err) == ALBERT_E_ARG, "device %d accepted", count);
+    CHECK(strstr(err.msg, "does not exist") != NULL, "%s", err.msg);
+    CHECK(e == NULL, "engine returned on failure");
+    albert_model_close(m);
+}
+
 int main(void)
 {
     test_listing();
     test_names();
     test_gemm_error();
+    test_engine_device();
     return test_finish();
 }
