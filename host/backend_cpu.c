@@ -216,7 +216,10 @@ int albert_backend_cpu_create(const albert_model *m, int threads, albert_backend
         return rc;
     }
 #ifdef OPENBLAS_VERSION
-    openblas_set_num_threads(be->threads);
+    /* One thread pool, OpenMP's: each of its threads runs single-threaded
+     * GEMMs on its own slice.  OpenBLAS's pthread pool spins between calls
+     * and, beside OpenMP's, halved the speed on two cores. */
+    openblas_set_num_threads(1);
 #endif
     snprintf(be->base.name, sizeof be->base.name, "cpu (OpenBLAS, %d thread%s)", be->threads,
              be->threads == 1 ? "" : "s");

@@ -9,6 +9,13 @@
 #include <omp.h>
 #include <string.h>
 
+/* Nothing here reads floating-point exception flags.  GCC's default
+ * -ftrapping-math turns exp_vec's clamps into branches, which keeps the
+ * activation and softmax loops scalar (Clang defaults to this already). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* --------------------------------------------------------------- helpers */
 
 /* x[0..n) = (x - mean) / sqrt(var + eps) * g + b, in place.  Sums run in
@@ -29,23 +36,69 @@ static void layernorm_row(int n, float *x, const float *g, const float *b, float
         x[i] = (x[i] - mean) * rstd * g[i] + b[i];
 }
 
-/* y[M,N] = x[M,K] (row stride ldx) * w[N,K]^T + bias[N]. */
+/* Whether the BLAS runs its own thread pool.  The CPU backend makes OpenBLAS
+ * single-threaded: its spinning pool and OpenMP's fight over the cores. */
+static int blas_threaded(void)
+{
+#ifdef OPENBLAS_VERSION
+    return openblas_get_num_threads() > 1;
+#else
+    return 0;
+#endif
+}
+
+/* y[M,N] = x[M,K] (row stride ldx) * w[N,K]^T + bias[N].  With a
+ * single-threaded BLAS each OpenMP thread runs the GEMM of its own slice:
+ * rows of y when there are enough of them, else columns, so a short batch
+ * still splits the weight reads. */
 static void linear_strided(int M, int N, int K, const float *x, int ldx, const float *w,
                            const float *bias, float *y)
 {
-    float beta = 0.0f;
-    if (bias) {
-#pragma omp parallel for if (!omp_in_parallel())
-        for (int r = 0; r < M; r++)
-            memcpy(y + (size_t)r * N, bias, (size_t)N * sizeof *y);
-        beta = 1.0f;
+#pragma omp parallel if (!omp_in_parallel() && !blas_threaded())
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int by_rows = M >= 32 * nt;
+        int total = by_rows ? M : N;
+        int lo = (int)((long long)total * t / nt), hi = (int)((long long)total * (t + 1) / nt);
+        int m0 = by_rows ? lo : 0, m = by_rows ? hi - lo : M;
+        int n0 = by_rows ? 0 : lo, n = by_rows ? N : hi - lo;
+        float *yp = y + (size_t)m0 * N + n0;
+        for (int r = 0; r < m && bias; r++)
+            memcpy(yp + (size_t)r * N, bias + n0, (size_t)n * sizeof *y);
+        if (m > 0 && n > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f,
+                        x + (size_t)m0 * ldx, ldx, w + (size_t)n0 * K, K, bias ? 1.0f : 0.0f,
+                        yp, N);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, ldx, w, K, beta, y, N);
 }
 
-static float sigmoidf(float x)
+/* e^x to about 1 ulp (Cephes' expf), in straight-line arithmetic so that the
+ * loops calling it vectorise: libm's expf and tanhf are scalar calls and
+ * would take a fifth of the forward pass in the activations alone. */
+static inline float exp_vec(float x)
 {
-    return 1.0f / (1.0f + expf(-x));
+    /* Below -87 the result is 0 (libm gives at most a denormal there), and
+     * clamping keeps 2^k a normal float. */
+    float xc = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    /* k = round(x / ln 2) by the 1.5 * 2^23 trick (exact for |k| < 2^22). */
+    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f; /* Cody-Waite split ln 2 */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
+}
+
+static inline float sigmoid_vec(float x)
+{
+    return 1.0f / (1.0f + exp_vec(-x));
 }
 
 /* ------------------------------------------------------------------- ops */
@@ -72,34 +125,51 @@ void cpu_linear(int M, int N, int K, const float *x, const float *w, const float
     linear_strided(M, N, K, x, K, w, bias, y);
 }
 
+/* gelu_new, inlinable so row loops over it vectorise. */
+static inline float gelu_tanh(float x)
+{
+    /* 0.5 x (1 + tanh(u)) == x sigmoid(2u), without 1 + tanh's cancellation
+     * for negative x. */
+    return x * sigmoid_vec(1.5957691216057308f * (x + 0.044715f * x * x * x));
+}
+
 float cpu_activation(albert_activation act, float x)
 {
     switch (act) {
     case ALBERT_ACT_GELU:
         return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     case ALBERT_ACT_GELU_TANH:
-        return 0.5f * x *
-               (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        return gelu_tanh(x);
     case ALBERT_ACT_RELU:
         return x > 0.0f ? x : 0.0f;
     case ALBERT_ACT_SILU:
-        return x * sigmoidf(x);
+        return x * sigmoid_vec(x);
     case ALBERT_ACT_TANH:
         return tanhf(x);
     case ALBERT_ACT_QUICK_GELU:
-        return x * sigmoidf(1.702f * x);
+        return x * sigmoid_vec(1.702f * x);
     }
     return x;
+}
+
+/* gelu_new, ALBERT's default, gets its own loop: the switch inside
+ * cpu_activation keeps a loop over it scalar. */
+static void activate_row(albert_activation act, int n, float *x)
+{
+    if (act == ALBERT_ACT_GELU_TANH) {
+        for (int i = 0; i < n; i++)
+            x[i] = gelu_tanh(x[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] = cpu_activation(act, x[i]);
 }
 
 void cpu_activate(int rows, int n, albert_activation act, float *x)
 {
 #pragma omp parallel for if (!omp_in_parallel())
-    for (int r = 0; r < rows; r++) {
-        float *row = x + (size_t)r * n;
-        for (int i = 0; i < n; i++)
-            row[i] = cpu_activation(act, row[i]);
-    }
+    for (int r = 0; r < rows; r++)
+        activate_row(act, n, x + (size_t)r * n);
 }
 
 void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,
@@ -132,11 +202,11 @@ static void softmax_row(int T, float scale, const int32_t *mask, float *s)
             s[k] = 1.0f / (float)T;
         return;
     }
-    float sum = 0.0f;
-    for (int k = 0; k < T; k++) {
-        s[k] = (!mask || mask[k]) ? expf(s[k] - max) : 0.0f;
+    for (int k = 0; k < T; k++)
+        s[k] = (!mask || mask[k]) ? exp_vec(s[k] - max) : 0.0f;
+    float sum = 0.0f; /* a separate loop, so the exp loop above vectorises */
+    for (int k = 0; k < T; k++)
         sum += s[k];
-    }
     float inv = 1.0f / sum;
     for (int k = 0; k < T; k++)
         s[k] *= inv;

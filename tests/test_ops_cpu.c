@@ -38,7 +38,9 @@ static double ref_activation(albert_activation act, double x)
 
 static void test_activations(void)
 {
-    const float points[] = {-6.0f, -3.0f, -1.0f, -0.5f, 0.0f, 0.25f, 1.0f, 2.5f, 6.0f};
+    /* Past +-87 exercise the clamps of the vectorised exp. */
+    const float points[] = {-100.0f, -20.0f, -6.0f, -3.0f, -1.0f, -0.5f, 0.0f,
+                            0.25f,   1.0f,   2.5f, 6.0f,  20.0f, 100.0f};
     const int np = (int)(sizeof points / sizeof points[0]);
     for (int a = ALBERT_ACT_GELU; a <= ALBERT_ACT_QUICK_GELU; a++) {
         float row[sizeof points / sizeof points[0]];
@@ -80,11 +82,17 @@ static void test_softmax(void)
         }
         CHECK(b == 1 || p[2] == 0.0f, "masked key of row %d has weight %g", r, p[2]);
     }
-    /* No mask: every key counts, large scores stay finite. */
-    float big[T] = {1000.0f, 999.0f, -1000.0f, 0.0f};
+    /* No mask: every key counts, large scores stay finite (T query rows). */
+    const float extreme[T] = {1000.0f, 999.0f, -1000.0f, 0.0f};
+    float big[T * T];
+    for (int q = 0; q < T; q++)
+        memcpy(big + q * T, extreme, sizeof extreme);
     cpu_softmax_masked(1, 1, T, 1.0f, NULL, big);
-    CHECK(fabs(big[0] - 1.0 / (1.0 + exp(-1.0))) < 1e-6, "unmasked softmax %g", big[0]);
-    CHECK(big[2] == 0.0f && isfinite(big[1]), "extreme scores");
+    for (int q = 0; q < T; q++) {
+        const float *p = big + q * T;
+        CHECK(fabs(p[0] - 1.0 / (1.0 + exp(-1.0))) < 1e-6, "unmasked softmax %g", p[0]);
+        CHECK(p[2] == 0.0f && isfinite(p[1]) && p[3] >= 0.0f, "extreme scores row %d", q);
+    }
 }
 
 static void test_layernorm(void)
