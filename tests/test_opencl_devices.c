@@ -109,8 +109,40 @@ static void test_engine_device(void)
     albert_model_close(m);
 }
 
-int main(void)
+/* Run by ctest with OCL_ICD_VENDORS pointing at an empty folder: no
+ * platform is a count of 0 with the reason, not an error, and AUTO falls
+ * back to the CPU backend. */
+static void test_no_platform(void)
 {
+    int count = -1;
+    albert_error err = {0};
+    CHECK(albert_device_count(&count, &err) == ALBERT_OK && count == 0, "count %d", count);
+    CHECK(strstr(err.msg, "no OpenCL platform found (clGetPlatformIDs: ") != NULL, "'%s'",
+          err.msg);
+    printf("no platform: %s\n", err.msg);
+    albert_device_info info;
+    CHECK(albert_device_info_get(0, &info, &err) == ALBERT_E_ARG, "device 0 without platforms");
+    CHECK(strstr(err.msg, "0 devices") != NULL, "%s", err.msg);
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/tiny-gelu");
+    albert_model *m = NULL;
+    CHECK(albert_model_open(dir, &m, &err) == ALBERT_OK, "%s", err.msg);
+    albert_engine_options opt;
+    albert_engine_options_init(&opt);
+    albert_engine *e = NULL;
+    CHECK(m && albert_engine_create(m, &opt, &e, &err) == ALBERT_OK, "AUTO: %s", err.msg);
+    CHECK(e && !strncmp(albert_engine_device_name(e), "cpu", 3), "AUTO picked '%s'",
+          e ? albert_engine_device_name(e) : "");
+    albert_engine_free(e);
+    albert_model_close(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--no-platform")) {
+        test_no_platform();
+        return test_finish();
+    }
     test_listing();
     test_names();
     test_gemm_error();
