@@ -418,6 +418,46 @@ static void with_tunables(int device, const ocl_tunables *tun, const char *label
     ocl_ctx_close(&e.ctx);
 }
 
+/* With profiling on, each launch leaves a named event with timings (the
+ * hook --profile builds on); without it, none. */
+static void test_profiling_hook(int device)
+{
+    for (int profiling = 0; profiling <= 1; profiling++) {
+        env e = {.label = "profiling", .seed = 7};
+        ocl_tunables tun;
+        ocl_tunables_default(&tun);
+        albert_error err = {0};
+        int rc = ocl_ctx_open(device, profiling, &e.ctx, &err);
+        if (rc == ALBERT_OK)
+            rc = ocl_kernels_create(&e.ctx, &tun, &e.k, &err);
+        CHECK(rc == ALBERT_OK, "profiling setup: %s", err.msg);
+        if (rc == ALBERT_OK) {
+            test_l2(&e, 3, 48);
+            test_linear(&e, 4, 8, 16, ALBERT_ACT_RELU);
+        }
+        static const char *const names[] = {"l2_normalize", "read", "CLBlastSgemm", "bias_act",
+                                            "read"};
+        CHECK(e.ctx.n_events == (profiling ? 5u : 0u), "profiling %d: %zu events", profiling,
+              e.ctx.n_events);
+        for (size_t i = 0; profiling && i < e.ctx.n_events && i < 5; i++)
+            CHECK(!strcmp(e.ctx.events[i].name, names[i]), "event %zu is %s, not %s", i,
+                  e.ctx.events[i].name, names[i]);
+        for (size_t i = 0; profiling && i < e.ctx.n_events; i++) {
+            cl_ulong start = 0, end = 0;
+            cl_event ev = e.ctx.events[i].event;
+            CHECK(ev != NULL, "event %zu (%s) missing", i, e.ctx.events[i].name);
+            if (!ev)
+                continue;
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
+            CHECK(end >= start && start > 0, "event %s: start %llu end %llu",
+                  e.ctx.events[i].name, (unsigned long long)start, (unsigned long long)end);
+        }
+        ocl_kernels_release(&e.k);
+        ocl_ctx_close(&e.ctx);
+    }
+}
+
 int main(void)
 {
     const int device = ocl_test_device();
@@ -428,6 +468,7 @@ int main(void)
     with_tunables(device, &odd, "odd");
     ocl_tunables small = {.wg_row = 1, .wg_elem = 1, .vec = 1};
     with_tunables(device, &small, "one work-item");
+    test_profiling_hook(device);
     /* Bad tunables are refused with a message, not built. */
     ocl_ctx ctx;
     ocl_kernels k;
