@@ -240,7 +240,7 @@ static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, albert_e
     return rc;
 }
 
-/* Queues a copy of the current hidden state into hidden_states slot SLOT.
+/* Queues a copy of the current hidden state into DST.
  * Non-blocking: the in-order queue reads it before the next layer writes. */
 static int read_hidden(ocl_backend *be, int B, int T, float *dst, albert_error *err)
 {
