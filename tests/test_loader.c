@@ -1,0 +1,353 @@
+/* Model loading: every shared model, and one broken folder per failure kind,
+ * each of which must fail with a message naming the file (and tensor). */
+#include "common.h"
+#include "model.h"
+#include "safetensors.h"
+#include "test_util.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp_root[256];
+
+static void model_dir(char *dst, size_t size, const char *model)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "models/%s", model);
+    test_shared_path(dst, size, rel);
+}
+
+static void test_good_models(void)
+{
+    const struct {
+        const char *model;
+        int H, L, G, inner;
+        albert_activation act;
+    } cases[] = {
+        {"albert-base-v2-random", 768, 12, 1, 1, ALBERT_ACT_GELU_TANH},
+        {"tiny-gelu", 32, 3, 1, 1, ALBERT_ACT_GELU},
+        {"tiny-groups", 48, 4, 2, 2, ALBERT_ACT_RELU},
+        {"tiny-f16", 32, 3, 1, 1, ALBERT_ACT_GELU_TANH},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[1024];
+        model_dir(dir, sizeof dir, cases[i].model);
+        albert_model *m = NULL;
+        albert_error err;
+        int rc = albert_model_open(dir, &m, &err);
+        CHECK(rc == ALBERT_OK, "%s: %s", cases[i].model, err.msg);
+        if (rc != ALBERT_OK)
+            continue;
+        const albert_config *c = albert_model_config(m);
+        CHECK(c->hidden_size == cases[i].H && c->num_hidden_layers == cases[i].L &&
+                  c->num_hidden_groups == cases[i].G && c->inner_group_num == cases[i].inner &&
+                  c->hidden_act == cases[i].act,
+              "%s: config H=%d L=%d G=%d inner=%d act=%d", cases[i].model, c->hidden_size,
+              c->num_hidden_layers, c->num_hidden_groups, c->inner_group_num, c->hidden_act);
+        CHECK(m->weights.word_emb && m->weights.pool_b && albert_model_layer(m, 0, 0)->ffn_ln_b,
+              "%s: weights not all set", cases[i].model);
+        albert_model_close(m);
+    }
+}
+
+/* HF's group for each layer: int(i / (L / G)). */
+static void test_layer_groups(void)
+{
+    char dir[1024];
+    model_dir(dir, sizeof dir, "tiny-groups");
+    albert_model *m;
+    albert_error err;
+    if (albert_model_open(dir, &m, &err) != ALBERT_OK) {
+        CHECK(0, "tiny-groups: %s", err.msg);
+        return;
+    }
+    CHECK(albert_model_layer(m, 1, 1) == &m->weights.layers[1], "layer 1 inner 1 -> group 0");
+    CHECK(albert_model_layer(m, 2, 0) == &m->weights.layers[2], "layer 2 inner 0 -> group 1");
+    CHECK(albert_model_layer(m, 3, 1) == &m->weights.layers[3], "layer 3 inner 1 -> group 1");
+    albert_model_close(m);
+}
+
+/* F16 weights are converted exactly once, bit for bit. */
+static void test_f16_values(void)
+{
+    char dir[1024], path[1100];
+    model_dir(dir, sizeof dir, "tiny-f16");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    albert_model *m;
+    st_file *f;
+    albert_error err;
+    if (albert_model_open(dir, &m, &err) != ALBERT_OK || st_open(path, &f, &err) != ALBERT_OK) {
+        CHECK(0, "tiny-f16: %s", err.msg);
+        return;
+    }
+    const st_tensor *t = st_find(f, "albert.pooler.weight");
+    uint16_t raw;
+    memcpy(&raw, t->data + 2 * 5, 2);
+    CHECK(m->weights.pool_w[5] == st_f16_to_f32(raw), "pooler.weight[5] %g vs %g",
+          m->weights.pool_w[5], st_f16_to_f32(raw));
+    st_close(f);
+    albert_model_close(m);
+}
+
+/* ---- broken folders ---------------------------------------------------- */
+
+typedef struct mutation {
+    const char *tensor;    /* which tensor to change; NULL = none */
+    const char *dtype;     /* new dtype name (same byte size) or NULL */
+    int64_t shape[2];      /* new 2-d shape (same element count) or {0} */
+    int drop;              /* leave the tensor out */
+    int poison;            /* write a NaN into it */
+    const char *rename;    /* new name */
+} mutation;
+
+static cJSON *header_entry(const st_tensor *t, const mutation *mu, size_t begin)
+{
+    int hit = mu->tensor && strcmp(mu->tensor, t->name) == 0;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "dtype", hit && mu->dtype ? mu->dtype : st_dtype_name(t->dtype));
+    cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+    int ndim = hit && mu->shape[0] ? 2 : t->ndim;
+    for (int i = 0; i < ndim; i++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)(hit && mu->shape[0]
+                                                                    ? mu->shape[i]
+                                                                    : t->shape[i])));
+    cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)begin));
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(begin + t->nbytes)));
+    return e;
+}
+
+/* Writes DIR/model.safetensors: tiny-gelu's tensors with MU applied. */
+static void write_mutated(const char *dir, const mutation *mu)
+{
+    char src[1024], path[1100];
+    model_dir(src, sizeof src, "tiny-gelu");
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    st_file *f;
+    albert_error err;
+    if (st_open(path, &f, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: %s\n", err.msg);
+        exit(1);
+    }
+    cJSON *hdr = cJSON_CreateObject();
+    size_t off = 0;
+    for (int i = 0; i < f->count; i++) {
+        const st_tensor *t = &f->tensors[i];
+        int hit = mu->tensor && strcmp(mu->tensor, t->name) == 0;
+        if (hit && mu->drop)
+            continue;
+        const char *name = hit && mu->rename ? mu->rename : t->name;
+        cJSON_AddItemToObject(hdr, name, header_entry(t, mu, off));
+        off += t->nbytes;
+    }
+    char *json = cJSON_PrintUnformatted(hdr);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *out = fopen(path, "wb");
+    uint64_t n = strlen(json);
+    fwrite(&n, 8, 1, out);
+    fwrite(json, 1, n, out);
+    for (int i = 0; i < f->count; i++) {
+        const st_tensor *t = &f->tensors[i];
+        int hit = mu->tensor && strcmp(mu->tensor, t->name) == 0;
+        if (hit && mu->drop)
+            continue;
+        if (hit && mu->poison) {
+            float nan = NAN;
+            fwrite(&nan, 4, 1, out);
+            fwrite(t->data + 4, 1, t->nbytes - 4, out);
+        } else {
+            fwrite(t->data, 1, t->nbytes, out);
+        }
+    }
+    fclose(out);
+    free(json);
+    cJSON_Delete(hdr);
+    st_close(f);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A fresh folder holding tiny-gelu's config.json (with EXTRA JSON keys
+ * merged in when not NULL) and no model file yet. */
+static void make_folder(char *dir, size_t size, const char *label, const char *extra)
+{
+    snprintf(dir, size, "%s/%s", tmp_root, label);
+    mkdir(dir, 0755);
+    char src[1024], path[1100], *text;
+    model_dir(src, sizeof src, "tiny-gelu");
+    snprintf(path, sizeof path, "%s/config.json", src);
+    albert_error err;
+    albert_read_file(path, &text, NULL, &err);
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    cJSON *add = extra ? cJSON_Parse(extra) : NULL, *item;
+    cJSON_ArrayForEach(item, add) {
+        cJSON_DeleteItemFromObject(cfg, item->string);
+        cJSON_AddItemToObject(cfg, item->string, cJSON_Duplicate(item, 1));
+    }
+    char *json = cJSON_Print(cfg);
+    write_text(dir, "config.json", json);
+    free(json);
+    cJSON_Delete(cfg);
+    cJSON_Delete(add);
+}
+
+static void expect_fail(const char *dir, int code, const char *needle1, const char *needle2)
+{
+    albert_model *m = NULL;
+    albert_error err;
+    int rc = albert_model_open(dir, &m, &err);
+    CHECK(rc == code, "%s: rc %s, want %s (%s)", dir, albert_status_name(rc),
+          albert_status_name(code), rc ? err.msg : "loaded");
+    CHECK((m == NULL) == (code != ALBERT_OK), "%s: model handle does not match the status", dir);
+    CHECK(rc == ALBERT_OK || strstr(err.msg, needle1), "%s: message '%s' lacks '%s'", dir,
+          err.msg, needle1);
+    CHECK(rc == ALBERT_OK || !needle2 || strstr(err.msg, needle2),
+          "%s: message '%s' lacks '%s'", dir, err.msg, needle2);
+    albert_model_close(m);
+}
+
+static void expect_mutation_fails(const char *label, const mutation *mu, const char *needle)
+{
+    char dir[512];
+    make_folder(dir, sizeof dir, label, NULL);
+    write_mutated(dir, mu);
+    expect_fail(dir, ALBERT_E_FORMAT, "model.safetensors", needle);
+}
+
+static void test_bad_tensors(void)
+{
+    const char *pw = "albert.pooler.weight";
+    mutation ok = {0};
+    char dir[512];
+    make_folder(dir, sizeof dir, "rewritten", NULL);
+    write_mutated(dir, &ok);
+    expect_fail(dir, ALBERT_OK, "", NULL); /* the rewriter itself is sound */
+
+    expect_mutation_fails("wrong-dtype", &(mutation){.tensor = pw, .dtype = "I32"}, pw);
+    expect_mutation_fails("wrong-shape", &(mutation){.tensor = pw, .shape = {16, 64}}, "[16, 64]");
+    expect_mutation_fails("missing", &(mutation){.tensor = pw, .drop = 1}, pw);
+    expect_mutation_fails("nan", &(mutation){.tensor = pw, .poison = 1}, "non-finite");
+    expect_mutation_fails(
+        "extra-group",
+        &(mutation){.tensor = pw,
+                    .rename = "albert.encoder.albert_layer_groups.1.albert_layers.0.ffn.weight",
+                    .shape = {32, 32}},
+        "albert_layer_groups.1");
+}
+
+static void copy_prefix(const char *dir, long keep)
+{
+    char src[1024], path[1100], *data;
+    size_t size;
+    model_dir(src, sizeof src, "tiny-gelu");
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    albert_error err;
+    albert_read_file(path, &data, &size, &err);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, keep < 0 ? size + (size_t)keep : (size_t)keep, f);
+    fclose(f);
+    free(data);
+}
+
+static void test_bad_files(void)
+{
+    char dir[512];
+    make_folder(dir, sizeof dir, "truncated", NULL);
+    copy_prefix(dir, -1000);
+    expect_fail(dir, ALBERT_E_FORMAT, "model.safetensors", "truncated");
+
+    make_folder(dir, sizeof dir, "garbage", NULL);
+    write_text(dir, "model.safetensors", "this is not a safetensors file at all, just text\n");
+    expect_fail(dir, ALBERT_E_FORMAT, "model.safetensors", NULL);
+
+    make_folder(dir, sizeof dir, "empty", NULL);
+    write_text(dir, "model.safetensors", "");
+    expect_fail(dir, ALBERT_E_FORMAT, "model.safetensors", NULL);
+
+    make_folder(dir, sizeof dir, "no-weights", NULL);
+    expect_fail(dir, ALBERT_E_IO, "model.safetensors", "not found");
+
+    make_folder(dir, sizeof dir, "pytorch-only", NULL);
+    write_text(dir, "pytorch_model.bin", "PK");
+    expect_fail(dir, ALBERT_E_UNSUPPORTED, "pytorch_model.bin", "safe_serialization");
+
+    expect_fail("/nonexistent/albert-model", ALBERT_E_IO, "/nonexistent/albert-model/config.json",
+                NULL);
+}
+
+static void test_bad_configs(void)
+{
+    const struct {
+        const char *label, *json;
+        int code;
+        const char *needle;
+    } cases[] = {
+        {"heads", "{\"num_attention_heads\": 5}", ALBERT_E_FORMAT, "num_attention_heads"},
+        {"act", "{\"hidden_act\": \"gelu_10\"}", ALBERT_E_UNSUPPORTED, "gelu_10"},
+        {"relpos", "{\"position_embedding_type\": \"relative_key\"}", ALBERT_E_UNSUPPORTED,
+         "relative_key"},
+        {"negative", "{\"hidden_size\": -32}", ALBERT_E_FORMAT, "hidden_size"},
+        {"type", "{\"vocab_size\": \"many\"}", ALBERT_E_FORMAT, "vocab_size"},
+        {"eps", "{\"layer_norm_eps\": 0}", ALBERT_E_FORMAT, "layer_norm_eps"},
+        {"groups", "{\"num_hidden_groups\": 9}", ALBERT_E_FORMAT, "num_hidden_groups"},
+        {"shape", "{\"embedding_size\": 8}", ALBERT_E_FORMAT, "[30000, 8]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[512];
+        make_folder(dir, sizeof dir, cases[i].label, cases[i].json);
+        write_mutated(dir, &(mutation){0});
+        expect_fail(dir, cases[i].code, cases[i].needle, NULL);
+    }
+    char dir[512];
+    make_folder(dir, sizeof dir, "badjson", NULL);
+    write_text(dir, "config.json", "{\"hidden_size\": 32,,}");
+    expect_fail(dir, ALBERT_E_FORMAT, "config.json", "JSON");
+}
+
+/* Missing keys take AlbertConfig's defaults. */
+static void test_config_defaults(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/defaults", tmp_root);
+    mkdir(dir, 0755);
+    write_text(dir, "config.json", "{\"hidden_size\": 64, \"num_attention_heads\": 4}");
+    albert_config c;
+    albert_error err;
+    int rc = albert_config_load(dir, &c, &err);
+    CHECK(rc == ALBERT_OK, "%s", err.msg);
+    CHECK(c.hidden_size == 64 && c.vocab_size == 30000 && c.embedding_size == 128 &&
+              c.intermediate_size == 16384 && c.hidden_act == ALBERT_ACT_GELU_TANH &&
+              c.layer_norm_eps == 1e-12f && c.max_position_embeddings == 512,
+          "defaults not applied");
+}
+
+int main(void)
+{
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/albert-test-loader-%d", (int)getpid());
+    mkdir(tmp_root, 0755);
+    test_good_models();
+    test_layer_groups();
+    test_f16_values();
+    test_bad_tensors();
+    test_bad_files();
+    test_bad_configs();
+    test_config_defaults();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", tmp_root);
+    return test_finish();
+}
