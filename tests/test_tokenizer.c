@@ -1,0 +1,501 @@
+/* The tokenizer against HF's golden ids, and its truncation, errors,
+ * tokenizer_config.json handling, speed and thread safety. */
+#include "common.h"
+#include "test_util.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXLEN 4096
+
+static albert_tokenizer *open_base(void)
+{
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/albert-base-v2");
+    albert_tokenizer *tok = NULL;
+    albert_error err;
+    int rc = albert_tokenizer_open(dir, &tok, &err);
+    if (rc != ALBERT_OK) {
+        fprintf(stderr, "FATAL: cannot open the tokenizer in %s: %s\n", dir, err.msg);
+        exit(1);
+    }
+    return tok;
+}
+
+/* One encoding, as the API returns it. */
+typedef struct enc {
+    int rc, n, n_full;
+    int32_t ids[MAXLEN], types[MAXLEN];
+    albert_error err;
+} enc;
+
+static void encode(const albert_tokenizer *tok, const char *a, const char *b, int max_length,
+                   enc *e)
+{
+    e->rc = albert_tokenize(tok, a, strlen(a), b, b ? strlen(b) : 0, max_length, e->ids, e->types,
+                            &e->n, &e->n_full, &e->err);
+}
+
+static void format_ids(const int32_t *ids, int n, char *dst, size_t size)
+{
+    size_t at = 0;
+    dst[0] = '\0';
+    for (int i = 0; i < n && at + 16 < size; i++)
+        at += (size_t)snprintf(dst + at, size - at, "%s%d", i ? "," : "", ids[i]);
+}
+
+/* ------------------------------------------------------------ golden */
+
+typedef struct golden_line {
+    char *text;
+    int32_t *ids;
+    int n;
+} golden_line;
+
+static int load_golden(golden_line **out)
+{
+    char path[1024];
+    test_shared_path(path, sizeof path, "golden/tokenize.jsonl");
+    char *data = NULL;
+    albert_error err;
+    if (albert_read_file(path, &data, NULL, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: %s\n", err.msg);
+        exit(1);
+    }
+    golden_line *lines = NULL;
+    int count = 0;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *text = cJSON_GetObjectItem(j, "text"), *ids = cJSON_GetObjectItem(j, "ids");
+        if (!cJSON_IsString(text) || !cJSON_IsArray(ids)) {
+            fprintf(stderr, "FATAL: %s: line %d is not {text, ids}\n", path, count + 1);
+            exit(1);
+        }
+        lines = realloc(lines, (size_t)(count + 1) * sizeof *lines);
+        golden_line *g = &lines[count++];
+        g->text = strdup(text->valuestring);
+        g->n = cJSON_GetArraySize(ids);
+        g->ids = malloc((size_t)g->n * sizeof *g->ids);
+        for (int i = 0; i < g->n; i++)
+            g->ids[i] = (int32_t)cJSON_GetArrayItem(ids, i)->valueint;
+        cJSON_Delete(j);
+    }
+    free(data);
+    *out = lines;
+    return count;
+}
+
+static void free_golden(golden_line *lines, int count)
+{
+    for (int i = 0; i < count; i++) {
+        free(lines[i].text);
+        free(lines[i].ids);
+    }
+    free(lines);
+}
+
+static bool matches(const enc *e, const golden_line *g)
+{
+    return e->rc == ALBERT_OK && e->n == g->n && e->n_full == g->n &&
+           memcmp(e->ids, g->ids, (size_t)g->n * sizeof *g->ids) == 0;
+}
+
+static void test_golden(const albert_tokenizer *tok, const golden_line *lines, int count)
+{
+    static enc e;
+    int good = 0;
+    for (int i = 0; i < count; i++) {
+        const golden_line *g = &lines[i];
+        encode(tok, g->text, NULL, MAXLEN, &e);
+        char want[2048], got[2048];
+        format_ids(g->ids, g->n, want, sizeof want);
+        format_ids(e.ids, e.rc == ALBERT_OK ? e.n : 0, got, sizeof got);
+        CHECK(matches(&e, g), "golden line %d \"%s\": expected [%s] got [%s] (%s)", i + 1, g->text,
+              want, got, e.rc ? e.err.msg : "ok");
+        good += matches(&e, g);
+        bool zero_types = true;
+        for (int k = 0; k < e.n; k++)
+            zero_types &= e.types[k] == 0;
+        CHECK(zero_types, "golden line %d: single text has a non-zero token type", i + 1);
+    }
+    CHECK(count >= 100, "only %d golden lines", count);
+    printf("golden: %d/%d lines match\n", good, count);
+}
+
+/* Row R of case C against encoding E: same length as the mask and the same
+ * ids and token types where the mask is 1. */
+static void check_row(const golden_case *c, int r, const enc *e, const char *model)
+{
+    const int32_t *ids = c->input_ids + r * c->T, *types = c->token_type_ids + r * c->T;
+    const int32_t *mask = c->attention_mask + r * c->T;
+    int len = 0, bad = 0;
+    for (int t = 0; t < c->T; t++)
+        len += mask[t] == 1;
+    for (int t = 0; t < len && t < e->n; t++)
+        bad += ids[t] != e->ids[t] || types[t] != e->types[t];
+    CHECK(e->rc == ALBERT_OK && e->n == len && bad == 0,
+          "%s case %s row %d: n %d want %d, %d differ", model, c->name, r, e->n, len, bad);
+}
+
+/* The input ids and token types of every text case of the model goldens,
+ * which include pairs and a text truncated to 512 tokens. */
+static void test_golden_models(const albert_tokenizer *tok)
+{
+    static enc e;
+    for (int m = 0; golden_models[m]; m++) {
+        char path[1024], *json = NULL;
+        snprintf(path, sizeof path, "%s/golden/%s.json", test_shared_dir(), golden_models[m]);
+        albert_error err;
+        CHECK(albert_read_file(path, &json, NULL, &err) == ALBERT_OK, "%s", err.msg);
+        cJSON *root = cJSON_Parse(json);
+        free(json);
+        golden_case *cases;
+        int count = golden_load(golden_models[m], &cases);
+        CHECK(cJSON_GetArraySize(root) == count, "%s: %d cases", path, count);
+        for (int i = 0; i < count && i < cJSON_GetArraySize(root); i++) {
+            const cJSON *item = cJSON_GetArrayItem(root, i);
+            const cJSON *texts = cJSON_GetObjectItem(item, "texts");
+            const cJSON *pairs = cJSON_GetObjectItem(item, "pairs");
+            for (int r = 0; r < cJSON_GetArraySize(texts); r++) {
+                const char *b = pairs ? cJSON_GetArrayItem(pairs, r)->valuestring : NULL;
+                encode(tok, cJSON_GetArrayItem(texts, r)->valuestring, b, cases[i].T, &e);
+                check_row(&cases[i], r, &e, golden_models[m]);
+            }
+        }
+        golden_free(cases, count);
+        cJSON_Delete(root);
+    }
+}
+
+/* ------------------------------------------------------------ pairs and truncation */
+
+/* Ids of TEXT without [CLS]/[SEP]. */
+static int body(const albert_tokenizer *tok, const char *text, int32_t *ids)
+{
+    static enc e;
+    encode(tok, text, NULL, MAXLEN, &e);
+    CHECK(e.rc == ALBERT_OK, "encode '%s': %s", text, e.err.msg);
+    memcpy(ids, e.ids + 1, (size_t)(e.n - 2) * sizeof *ids);
+    return e.n - 2;
+}
+
+static void test_pair_layout(const albert_tokenizer *tok)
+{
+    static enc e;
+    int32_t a[64], b[64];
+    int na = body(tok, "Hello, my dog is cute", a), nb = body(tok, "Paris is a beautiful city", b);
+    encode(tok, "Hello, my dog is cute", "Paris is a beautiful city", MAXLEN, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == na + nb + 3 && e.n_full == e.n, "pair length %d, want %d",
+          e.n, na + nb + 3);
+    CHECK(e.ids[0] == ALBERT_CLS_ID && e.ids[na + 1] == ALBERT_SEP_ID &&
+              e.ids[e.n - 1] == ALBERT_SEP_ID,
+          "pair special tokens misplaced");
+    CHECK(memcmp(e.ids + 1, a, (size_t)na * 4) == 0 &&
+              memcmp(e.ids + na + 2, b, (size_t)nb * 4) == 0,
+          "pair bodies differ from single encodings");
+    int bad_types = 0;
+    for (int i = 0; i < e.n; i++)
+        bad_types += e.types[i] != (i <= na + 1 ? 0 : 1);
+    CHECK(bad_types == 0, "%d token types wrong: 0 through the first [SEP], 1 after", bad_types);
+
+    encode(tok, "Hello", "", MAXLEN, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 4 && e.ids[2] == ALBERT_SEP_ID && e.ids[3] == ALBERT_SEP_ID &&
+              e.types[3] == 1,
+          "empty pair: n %d", e.n);
+}
+
+/* "model" is one token, so N repeats make N tokens. */
+static void words(char *dst, int n)
+{
+    dst[0] = '\0';
+    for (int i = 0; i < n; i++)
+        strcat(dst, i ? " model" : "model");
+}
+
+/* Checks a pair of LA and LB one-token words truncated to MAX_LENGTH keeps
+ * WANT_A and WANT_B of them. */
+static void check_longest_first(const albert_tokenizer *tok, int la, int lb, int max_length,
+                                int want_a, int want_b)
+{
+    static enc e;
+    char a[512], b[512];
+    words(a, la);
+    words(b, lb);
+    encode(tok, a, b, max_length, &e);
+    int seps = 0, first_sep = -1;
+    for (int i = 0; e.rc == ALBERT_OK && i < e.n; i++)
+        if (e.ids[i] == ALBERT_SEP_ID) {
+            seps++;
+            first_sep = first_sep < 0 ? i : first_sep;
+        }
+    int got_a = first_sep - 1, got_b = e.n - first_sep - 2;
+    CHECK(e.rc == ALBERT_OK && seps == 2 && e.ids[e.n - 1] == ALBERT_SEP_ID,
+          "pair %d+%d at %d: rc %d seps %d", la, lb, max_length, e.rc, seps);
+    CHECK(got_a == want_a && got_b == want_b, "pair %d+%d at %d kept %d+%d, want %d+%d", la, lb,
+          max_length, got_a, got_b, want_a, want_b);
+    CHECK(e.n_full == la + lb + 3 && e.n == want_a + want_b + 3, "pair %d+%d: n %d n_full %d", la,
+          lb, e.n, e.n_full);
+    CHECK(e.types[e.n - 1] == 1 && e.types[first_sep] == 0, "pair %d+%d: types at the [SEP]s",
+          la, lb);
+}
+
+static void test_truncation(const albert_tokenizer *tok, const golden_line *lines, int count)
+{
+    static enc e;
+    const golden_line *g = &lines[0];
+    for (int i = 1; i < count; i++)
+        if (lines[i].n > g->n)
+            g = &lines[i];
+    CHECK(g->n > 20, "longest golden line has only %d ids", g->n);
+    encode(tok, g->text, NULL, 10, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 10 && e.n_full == g->n, "single truncation: n %d n_full %d",
+          e.n, e.n_full);
+    CHECK(memcmp(e.ids, g->ids, 9 * sizeof *e.ids) == 0 && e.ids[9] == ALBERT_SEP_ID,
+          "single truncation keeps the first 8 tokens and [SEP] last");
+
+    encode(tok, g->text, NULL, 2, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 2 && e.ids[0] == ALBERT_CLS_ID && e.ids[1] == ALBERT_SEP_ID,
+          "max_length 2 keeps only the special tokens");
+
+    check_longest_first(tok, 10, 4, 3 + 8, 4, 4);   /* all from the longer A */
+    check_longest_first(tok, 4, 10, 3 + 8, 4, 4);   /* all from the longer B */
+    check_longest_first(tok, 10, 4, 3 + 12, 8, 4);  /* A only down to B's length */
+    check_longest_first(tok, 5, 5, 3 + 7, 4, 3);    /* ties: B, A, B */
+    check_longest_first(tok, 5, 5, 3 + 8, 4, 4);    /* ties: B, A */
+    check_longest_first(tok, 7, 4, 3 + 6, 3, 3);    /* A to 4, then B, A, B */
+    check_longest_first(tok, 5, 5, 3, 0, 0);        /* nothing left but specials */
+    check_longest_first(tok, 3, 2, 3 + 5, 3, 2);    /* fits: untouched */
+}
+
+static void test_bad_args(const albert_tokenizer *tok)
+{
+    static enc e;
+    encode(tok, "hello", NULL, 1, &e);
+    CHECK(e.rc == ALBERT_E_ARG && strstr(e.err.msg, "max_length"), "single max_length 1: rc %d",
+          e.rc);
+    encode(tok, "hello", "world", 2, &e);
+    CHECK(e.rc == ALBERT_E_ARG && strstr(e.err.msg, "max_length"), "pair max_length 2: rc %d",
+          e.rc);
+    int n = 0;
+    albert_error err;
+    int rc = albert_tokenize(tok, NULL, 0, NULL, 0, 8, e.ids, e.types, &n, NULL, &err);
+    CHECK(rc == ALBERT_E_ARG, "NULL text: rc %d", rc);
+    rc = albert_tokenize(tok, "a", 1, NULL, 0, 8, e.ids, NULL, &n, NULL, &err);
+    CHECK(rc == ALBERT_OK && n == 3, "NULL type_ids and n_full are optional: rc %d", rc);
+}
+
+/* ------------------------------------------------------------ invalid UTF-8 */
+
+static void expect_bad_utf8(const albert_tokenizer *tok, const char *what, const char *bytes,
+                            size_t len, bool in_pair, const char *offset)
+{
+    static enc e;
+    const char *ok = "fine text";
+    e.rc = albert_tokenize(tok, in_pair ? ok : bytes, in_pair ? strlen(ok) : len,
+                           in_pair ? bytes : NULL, in_pair ? len : 0, 64, e.ids, e.types, &e.n,
+                           &e.n_full, &e.err);
+    CHECK(e.rc == ALBERT_E_INPUT, "%s: rc %d", what, e.rc);
+    const char *part = in_pair ? "pair" : "text";
+    CHECK(e.rc != ALBERT_E_INPUT || (strstr(e.err.msg, offset) && strstr(e.err.msg, part)),
+          "%s: message '%s' lacks '%s' or '%s'", what, e.err.msg, offset, part);
+}
+
+static void test_invalid_utf8(const albert_tokenizer *tok)
+{
+    expect_bad_utf8(tok, "lone continuation", "ab\x80" "cd", 5, false, "byte 2");
+    expect_bad_utf8(tok, "overlong slash", "x\xc0\xaf", 3, false, "byte 1");
+    expect_bad_utf8(tok, "overlong 3-byte", "\xe0\x80\xaf", 3, false, "byte 0");
+    expect_bad_utf8(tok, "surrogate", "abc\xed\xa0\x80", 6, false, "byte 3");
+    expect_bad_utf8(tok, "truncated", "caf\xc3", 4, false, "byte 3");
+    expect_bad_utf8(tok, "truncated 4-byte", "\xf0\x9f\x99 ok", 6, false, "byte 0");
+    expect_bad_utf8(tok, "above U+10FFFF", "\xf4\x90\x80\x80", 4, false, "byte 0");
+    expect_bad_utf8(tok, "0xff", "a\xff", 2, false, "byte 1");
+    expect_bad_utf8(tok, "interior NUL", "ab\0cd", 5, false, "byte 2");
+    expect_bad_utf8(tok, "bad pair", "ok \xc3\x28", 5, true, "byte 3");
+}
+
+/* ------------------------------------------------------------ open errors and config */
+
+static void make_temp_dir(char *dir, size_t size)
+{
+    snprintf(dir, size, "/tmp/albert-test-tok-XXXXXX");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "FATAL: mkdtemp failed\n");
+        exit(1);
+    }
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    albert_path_join(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "wb");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+    char path[1024];
+    albert_path_join(path, sizeof path, dir, name);
+    remove(path);
+}
+
+static void expect_open_error(const char *what, const char *dir, int code, const char *needle)
+{
+    albert_tokenizer *tok = (albert_tokenizer *)&tok;
+    albert_error err;
+    int rc = albert_tokenizer_open(dir, &tok, &err);
+    CHECK(rc == code && tok == NULL, "%s: rc %d, want %d", what, rc, code);
+    CHECK(rc == ALBERT_OK || strstr(err.msg, needle), "%s: message '%s' lacks '%s'", what, err.msg,
+          needle);
+    albert_tokenizer_close(rc == ALBERT_OK ? tok : NULL);
+}
+
+static void test_open_errors(void)
+{
+    expect_open_error("missing folder", "/nonexistent/albert", ALBERT_E_IO,
+                      "/nonexistent/albert/spiece.model");
+    char dir[64];
+    make_temp_dir(dir, sizeof dir);
+    write_text(dir, "spiece.model", "this is not a protobuf at all \x01\x02\x03");
+    expect_open_error("garbage spiece.model", dir, ALBERT_E_FORMAT, "spiece.model");
+    remove_in(dir, "spiece.model");
+    rmdir(dir);
+}
+
+/* Ids of TEXT's body as a string, for comparing two tokenizers. */
+static void body_string(const albert_tokenizer *tok, const char *text, char *dst, size_t size)
+{
+    int32_t ids[256];
+    int n = body(tok, text, ids);
+    format_ids(ids, n, dst, size);
+}
+
+static bool same_ids(const albert_tokenizer *t1, const char *s1, const albert_tokenizer *t2,
+                     const char *s2)
+{
+    char a[2048], b[2048];
+    body_string(t1, s1, a, sizeof a);
+    body_string(t2, s2, b, sizeof b);
+    return strcmp(a, b) == 0;
+}
+
+static void test_config(const albert_tokenizer *base)
+{
+    char dir[64], model[1024], link[1024];
+    make_temp_dir(dir, sizeof dir);
+    test_shared_path(model, sizeof model, "models/albert-base-v2/spiece.model");
+    albert_path_join(link, sizeof link, dir, "spiece.model");
+    CHECK(symlink(model, link) == 0, "symlink %s", link);
+
+    write_text(dir, "tokenizer_config.json",
+               "{\"do_lower_case\": false, \"keep_accents\": true, \"remove_space\": true}");
+    albert_tokenizer *tok = NULL;
+    albert_error err;
+    int rc = albert_tokenizer_open(dir, &tok, &err);
+    CHECK(rc == ALBERT_OK, "open with tokenizer_config.json: %s", err.msg);
+    if (rc == ALBERT_OK) {
+        CHECK(!same_ids(tok, "Paris", base, "Paris"), "do_lower_case=false changes nothing");
+        CHECK(same_ids(tok, "paris", base, "Paris"), "cased config on lowercase != default");
+        CHECK(!same_ids(tok, "cafe", tok, "café"), "keep_accents=true still strips accents");
+        CHECK(same_ids(base, "cafe", base, "café"), "default does not strip accents");
+        albert_tokenizer_close(tok);
+    }
+
+    write_text(dir, "tokenizer_config.json", "{\"do_lower_case\": fals");
+    expect_open_error("malformed tokenizer_config.json", dir, ALBERT_E_FORMAT,
+                      "tokenizer_config.json");
+    write_text(dir, "tokenizer_config.json", "{\"keep_accents\": \"yes\"}");
+    expect_open_error("string keep_accents", dir, ALBERT_E_FORMAT, "keep_accents");
+
+    remove_in(dir, "tokenizer_config.json");
+    remove_in(dir, "spiece.model");
+    rmdir(dir);
+}
+
+/* ------------------------------------------------------------ speed and threads */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void test_long_line(const albert_tokenizer *tok)
+{
+    static const char *const vocab[] = {"kernel", "matrix,", "1,234,", "naïve", "queue", "x²,"};
+    size_t cap = 30000 * 10 + 1, at = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 30000; i++)
+        at += (size_t)snprintf(text + at, cap - at, "%s%s", i ? " " : "", vocab[i % 6]);
+    static enc e;
+    double t0 = now_s();
+    e.rc = albert_tokenize(tok, text, at, NULL, 0, 512, e.ids, e.types, &e.n, &e.n_full, &e.err);
+    double dt = now_s() - t0;
+    CHECK(e.rc == ALBERT_OK && e.n == 512 && e.n_full > 30000, "30,000 words: rc %d n %d n_full %d",
+          e.rc, e.n, e.n_full);
+    CHECK(dt < 5.0, "30,000 words took %.2f s", dt);
+    printf("30,000-word line: %d tokens in %.3f s\n", e.n_full, dt);
+    free(text);
+}
+
+typedef struct worker {
+    const albert_tokenizer *tok;
+    const golden_line *lines;
+    int count, mismatches;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    enc *e = malloc(sizeof *e);
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < w->count; i++) {
+            encode(w->tok, w->lines[i].text, NULL, MAXLEN, e);
+            w->mismatches += !matches(e, &w->lines[i]);
+        }
+    free(e);
+    return NULL;
+}
+
+static void test_threads(const albert_tokenizer *tok, const golden_line *lines, int count)
+{
+    enum { T = 4 };
+    pthread_t th[T];
+    worker w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker){tok, lines, count, 0};
+        CHECK(pthread_create(&th[i], NULL, work, &w[i]) == 0, "pthread_create %d", i);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(w[i].mismatches == 0, "thread %d: %d mismatches", i, w[i].mismatches);
+    }
+}
+
+int main(void)
+{
+    albert_tokenizer *tok = open_base();
+    golden_line *lines;
+    int count = load_golden(&lines);
+    test_golden(tok, lines, count);
+    test_golden_models(tok);
+    test_pair_layout(tok);
+    test_truncation(tok, lines, count);
+    test_bad_args(tok);
+    test_invalid_utf8(tok);
+    test_open_errors();
+    test_config(tok);
+    test_long_line(tok);
+    test_threads(tok, lines, count);
+    free_golden(lines, count);
+    albert_tokenizer_close(tok);
+    return test_finish();
+}
