@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,17 +78,27 @@ static const char usage_text[] =
 
 typedef int (*value_setter)(cli_options *o, const char *value);
 
+/* One option: a value with its own syntax (SET), one of CHOICES whose index
+ * goes to the int at FIELD, an integer in [MIN, MAX] stored at FIELD, or a
+ * flag (MAX 0) that sets the int at FIELD to 1. */
 typedef struct option_spec {
     const char *name;
-    value_setter set;     /* NULL for a flag */
-    size_t flag_offset;   /* the int a flag sets to 1 */
+    value_setter set;
+    const char *const *choices;
+    size_t field;
+    int min, max;
 } option_spec;
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("albert-cl: ", stderr);
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fputs("\nTry 'albert-cl --help' for more information.\n", stderr);
+    va_end(ap);
     return EXIT_USAGE;
 }
 
@@ -112,6 +123,21 @@ static int pick(const char *s, const char *const *names)
     return -1;
 }
 
+static int bad_choice(const char *option, const char *value, const char *const *names)
+{
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return usage_error("%s: '%s' is not one of %s", option, value, list);
+}
+
+/* Value names in the order of the options' enums. */
+static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
+static const char *const poolings[] = {"none", "pooler", "cls", "mean", NULL};
+static const char *const output_formats[] = {"jsonl", "npy", NULL};
+
 static int set_model(cli_options *o, const char *v)
 {
     o->model_dir = v;
@@ -135,58 +161,6 @@ static int set_device(cli_options *o, const char *v)
                                                                    "a device index", v);
 }
 
-static int set_input_format(cli_options *o, const char *v)
-{
-    static const char *const names[] = {"text", "tsv", "jsonl", NULL};
-    int i = pick(v, names);
-    if (i < 0)
-        return usage_error("--input-format: '%s' is not text, tsv or jsonl", v);
-    o->input_format = (cli_input_format)i;
-    return 0;
-}
-
-static int set_pooling(cli_options *o, const char *v)
-{
-    static const char *const names[] = {"none", "pooler", "cls", "mean", NULL};
-    int i = pick(v, names);
-    if (i < 0)
-        return usage_error("--pooling: '%s' is not pooler, cls, mean or none", v);
-    o->pooling = (albert_pooling)i; /* names follow the enum's order */
-    return 0;
-}
-
-static int set_format(cli_options *o, const char *v)
-{
-    static const char *const names[] = {"jsonl", "npy", NULL};
-    int i = pick(v, names);
-    if (i < 0)
-        return usage_error("--format: '%s' is not jsonl or npy", v);
-    o->format = (cli_output_format)i;
-    return 0;
-}
-
-static int set_max_length(cli_options *o, const char *v)
-{
-    /* 2: room for [CLS] and [SEP]. */
-    return parse_int(v, 2, 1 << 20, &o->max_length) == 0
-               ? 0
-               : usage_error("--max-length: '%s' is not an integer from 2 to 1048576", v);
-}
-
-static int set_batch_size(cli_options *o, const char *v)
-{
-    return parse_int(v, 1, 65536, &o->batch_size) == 0
-               ? 0
-               : usage_error("--batch-size: '%s' is not an integer from 1 to 65536", v);
-}
-
-static int set_threads(cli_options *o, const char *v)
-{
-    return parse_int(v, 1, 4096, &o->threads) == 0
-               ? 0
-               : usage_error("--threads: '%s' is not an integer from 1 to 4096", v);
-}
-
 static int set_validate_tol(cli_options *o, const char *v)
 {
     char *end;
@@ -198,22 +172,41 @@ static int set_validate_tol(cli_options *o, const char *v)
 }
 
 static const option_spec option_table[] = {
-    {"--model", set_model, 0},
-    {"--device", set_device, 0},
-    {"--list-devices", NULL, offsetof(cli_options, list_devices)},
-    {"--input-format", set_input_format, 0},
-    {"--pooling", set_pooling, 0},
-    {"--normalize", NULL, offsetof(cli_options, normalize)},
-    {"--tokenize", NULL, offsetof(cli_options, tokenize_only)},
-    {"--max-length", set_max_length, 0},
-    {"--format", set_format, 0},
-    {"--output", set_output, 0},
-    {"-o", set_output, 0},
-    {"--batch-size", set_batch_size, 0},
-    {"--threads", set_threads, 0},
-    {"--validate", NULL, offsetof(cli_options, validate)},
-    {"--validate-tol", set_validate_tol, 0},
+    {"--model", set_model, NULL, 0, 0, 0},
+    {"--device", set_device, NULL, 0, 0, 0},
+    {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0},
+    {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0},
+    {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0},
+    {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
+    {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0},
+    /* 2: room for [CLS] and [SEP]. */
+    {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20},
+    {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
+    {"--output", set_output, NULL, 0, 0, 0},
+    {"-o", set_output, NULL, 0, 0, 0},
+    {"--batch-size", NULL, NULL, offsetof(cli_options, batch_size), 1, 65536},
+    {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096},
+    {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0},
+    {"--validate-tol", set_validate_tol, NULL, 0, 0, 0},
 };
+
+static int set_value(cli_options *o, const option_spec *spec, const char *value)
+{
+    if (spec->set)
+        return spec->set(o, value);
+    int *field = (int *)((char *)o + spec->field);
+    if (spec->choices) {
+        int i = pick(value, spec->choices);
+        if (i < 0)
+            return bad_choice(spec->name, value, spec->choices);
+        *field = i;
+        return 0;
+    }
+    if (parse_int(value, spec->min, spec->max, field) == 0)
+        return 0;
+    return usage_error("%s: '%s' is not an integer from %d to %d", spec->name, value, spec->min,
+                       spec->max);
+}
 
 static const option_spec *find_option(const char *arg, size_t name_len)
 {
@@ -242,30 +235,30 @@ static int parse_option(cli_options *o, int argc, char **argv, int *i)
     const option_spec *spec = find_option(arg, eq ? (size_t)(eq - arg) : strlen(arg));
     if (!spec)
         return usage_error("unknown option '%s'", arg);
-    if (!spec->set) {
+    if (!spec->set && !spec->choices && spec->max == 0) {
         if (eq)
             return usage_error("option '%s' takes no value", arg);
-        *(int *)((char *)o + spec->flag_offset) = 1;
+        *(int *)((char *)o + spec->field) = 1;
         return 0;
     }
     if (eq)
-        return spec->set(o, eq + 1);
+        return set_value(o, spec, eq + 1);
     if (*i + 1 >= argc)
         return usage_error("option '%s' needs a value", arg);
-    return spec->set(o, argv[++*i]);
+    return set_value(o, spec, argv[++*i]);
 }
 
 /* Combinations that cannot mean anything. */
 static int check_combinations(const cli_options *o)
 {
     if (o->format == CLI_OUT_NPY && o->pooling == ALBERT_POOL_NONE && !o->tokenize_only)
-        return usage_error("%s", "--format npy needs one vector per input: not with --pooling none");
+        return usage_error("--format npy needs one vector per input: not with --pooling none");
     if (o->format == CLI_OUT_NPY && o->tokenize_only)
-        return usage_error("%s", "--format npy holds embeddings: not with --tokenize");
+        return usage_error("--format npy holds embeddings: not with --tokenize");
     if (o->normalize && o->pooling == ALBERT_POOL_NONE)
-        return usage_error("%s", "--normalize applies to pooled vectors: not with --pooling none");
+        return usage_error("--normalize applies to pooled vectors: not with --pooling none");
     if (o->validate && o->tokenize_only)
-        return usage_error("%s", "--validate compares embeddings: not with --tokenize");
+        return usage_error("--validate compares embeddings: not with --tokenize");
     return 0;
 }
 
@@ -354,9 +347,9 @@ typedef struct session {
 static int read_inputs(session *s, const cli_options *o, albert_error *err)
 {
     if (o->nfiles == 0)
-        return cli_input_read(&s->input, "-", o->input_format, err);
+        return cli_input_read(&s->input, "-", (cli_input_format)o->input_format, err);
     for (int i = 0; i < o->nfiles; i++) {
-        int rc = cli_input_read(&s->input, o->files[i], o->input_format, err);
+        int rc = cli_input_read(&s->input, o->files[i], (cli_input_format)o->input_format, err);
         if (rc != ALBERT_OK)
             return rc;
     }

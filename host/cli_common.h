@@ -16,16 +16,17 @@
 typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
 typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY } cli_output_format;
 
+/* Options are plain ints (enum values included) so one table can parse them. */
 typedef struct cli_options {
     const char *model_dir;
     int device;                  /* ALBERT_DEVICE_AUTO, ALBERT_DEVICE_CPU or an index */
     int list_devices;
-    cli_input_format input_format;
-    albert_pooling pooling;
+    int input_format;            /* cli_input_format */
+    int pooling;                 /* albert_pooling */
     int normalize;
     int tokenize_only;
     int max_length;
-    cli_output_format format;
+    int format;                  /* cli_output_format */
     const char *output;          /* NULL or "-": stdout */
     int batch_size;
     int threads;                 /* 0: all cores */

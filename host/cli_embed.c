@@ -184,7 +184,7 @@ static int run_engine(const cli_runner *r, albert_engine *engine, const albert_b
     memset(&out, 0, sizeof out);
     out.last_hidden_state = o->hidden;
     out.pooled = o->pooled;
-    out.pooling = o->pooled ? r->opt->pooling : ALBERT_POOL_NONE;
+    out.pooling = o->pooled ? (albert_pooling)r->opt->pooling : ALBERT_POOL_NONE;
     out.normalize = r->opt->normalize;
     albert_error e;
     if (albert_engine_run(engine, b, &out, &e) != ALBERT_OK)

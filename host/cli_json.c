@@ -162,65 +162,77 @@ static int parse_int(jparser *j, int32_t *out)
     return 0;
 }
 
-static int parse_int_array(jparser *j, int32_t **out, int *n)
-{
-    int cap = 64, count = 0;
-    int32_t *v = malloc((size_t)cap * sizeof *v);
-    if (!v)
-        return jfail(j, "out of memory");
-    j->p++; /* '[' */
-    skip_ws(j);
-    while (*j->p != ']') {
-        if (count > 0 && *j->p++ != ',') {
-            free(v);
-            return jfail(j, "expected ',' or ']' in an array");
-        }
-        skip_ws(j);
-        if (count == cap) {
-            int32_t *bigger = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-            if (!bigger) {
-                free(v);
-                return jfail(j, "out of memory");
-            }
-            v = bigger;
-        }
-        if (parse_int(j, &v[count++]) != 0) {
-            free(v);
-            return -1;
-        }
-        skip_ws(j);
-    }
-    j->p++;
-    *out = v;
-    *n = count;
-    return 0;
-}
+/* Called on each element of a container, at its value; KEY is NULL in arrays. */
+typedef int (*element_fn)(jparser *j, const char *key, size_t key_len, void *ctx);
 
-static int skip_value(jparser *j, int depth);
-
-/* Skips an object or array body: unknown keys may hold any JSON value. */
-static int skip_container(jparser *j, int depth, char close)
+/* Walks the object ('{') or array ('[') at j->p, calling FN on each value. */
+static int walk_container(jparser *j, element_fn fn, void *ctx)
 {
-    j->p++;
+    char close = *j->p++ == '{' ? '}' : ']';
     skip_ws(j);
     for (int first = 1; *j->p != close; first = 0) {
         if (!first && *j->p++ != ',')
             return jfail(j, "expected ',' between elements");
         skip_ws(j);
+        char *key = NULL;
+        size_t len = 0;
         if (close == '}') {
-            char *key;
-            size_t len;
             if (*j->p != '"' || parse_string(j, &key, &len) != 0)
                 return jfail(j, "expected a string key");
             skip_ws(j);
             if (*j->p++ != ':')
                 return jfail(j, "expected ':' after a key");
+            skip_ws(j);
         }
-        if (skip_value(j, depth + 1) != 0)
+        if (fn(j, key, len, ctx) != 0)
             return -1;
         skip_ws(j);
     }
     j->p++;
+    return 0;
+}
+
+static int skip_value(jparser *j, int depth);
+
+/* Unknown keys may hold any JSON value: skipped, nesting bounded. */
+static int skip_element(jparser *j, const char *key, size_t key_len, void *ctx)
+{
+    (void)key;
+    (void)key_len;
+    return skip_value(j, *(int *)ctx + 1);
+}
+
+typedef struct int_list {
+    int32_t *v;
+    int n, cap;
+} int_list;
+
+static int append_int(jparser *j, const char *key, size_t key_len, void *ctx)
+{
+    (void)key;
+    (void)key_len;
+    int_list *l = ctx;
+    if (l->n == l->cap) {
+        int32_t *bigger = realloc(l->v, (size_t)(l->cap *= 2) * sizeof *bigger);
+        if (!bigger)
+            return jfail(j, "out of memory");
+        l->v = bigger;
+    }
+    return parse_int(j, &l->v[l->n++]);
+}
+
+/* The array at j->p; *OUT is malloc'd even when it is empty. */
+static int parse_int_array(jparser *j, int32_t **out, int *n)
+{
+    int_list l = {malloc(64 * sizeof(int32_t)), 0, 64};
+    if (!l.v)
+        return jfail(j, "out of memory");
+    if (walk_container(j, append_int, &l) != 0) {
+        free(l.v);
+        return -1;
+    }
+    *out = l.v;
+    *n = l.n;
     return 0;
 }
 
@@ -251,8 +263,8 @@ static int skip_value(jparser *j, int depth)
     size_t len;
     switch (*j->p) {
     case '"': return parse_string(j, &s, &len);
-    case '{': return skip_container(j, depth, '}');
-    case '[': return skip_container(j, depth, ']');
+    case '{':
+    case '[': return walk_container(j, skip_element, &depth);
     default: return skip_literal(j);
     }
 }
@@ -272,9 +284,9 @@ static int parse_text_field(jparser *j, char **s, size_t *len, int *seen, int nu
     return parse_string(j, s, len);
 }
 
-static int parse_field(jparser *j, const char *key, size_t key_len, jrecord *r)
+static int parse_field(jparser *j, const char *key, size_t key_len, void *ctx)
 {
-    skip_ws(j);
+    jrecord *r = ctx;
     if (key_len == 4 && memcmp(key, "text", 4) == 0)
         return parse_text_field(j, &r->text, &r->text_len, &r->has_text, 0);
     if (key_len == 9 && memcmp(key, "text_pair", 9) == 0)
@@ -288,7 +300,8 @@ static int parse_field(jparser *j, const char *key, size_t key_len, jrecord *r)
             return jfail(j, "input_ids, attention_mask and token_type_ids must be arrays");
         return parse_int_array(j, &r->arrays[k], &r->lens[k]);
     }
-    return skip_value(j, 1);
+    int depth = 1;
+    return skip_element(j, key, key_len, &depth);
 }
 
 static int parse_object(jparser *j, jrecord *r)
@@ -296,24 +309,8 @@ static int parse_object(jparser *j, jrecord *r)
     skip_ws(j);
     if (*j->p != '{')
         return jfail(j, "a record must be a JSON object");
-    j->p++;
-    skip_ws(j);
-    for (int first = 1; *j->p != '}'; first = 0) {
-        if (!first && *j->p++ != ',')
-            return jfail(j, "expected ',' or '}' in the object");
-        skip_ws(j);
-        char *key;
-        size_t len;
-        if (*j->p != '"' || parse_string(j, &key, &len) != 0)
-            return jfail(j, "expected a string key");
-        skip_ws(j);
-        if (*j->p++ != ':')
-            return jfail(j, "expected ':' after a key");
-        if (parse_field(j, key, len, r) != 0)
-            return -1;
-        skip_ws(j);
-    }
-    j->p++;
+    if (walk_container(j, parse_field, r) != 0)
+        return -1;
     skip_ws(j);
     return *j->p ? jfail(j, "trailing characters after the object") : 0;
 }

@@ -31,14 +31,19 @@ BASE = None  # albert-base-v2-random: real shapes and tokenizer
 TINY = None  # tiny-gelu: fast, max_position_embeddings 64
 
 
-def run(args, stdin=b"", env=None):
+def run(args, stdin=b"", env=None, cwd=None):
     """Runs albert-cl; returns (exit status, stdout bytes, stderr text)."""
     full_env = dict(os.environ)
     full_env.pop("ALBERT_CL_MODEL", None)
     full_env.update(env or {})
     p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
-                       timeout=900)
+                       cwd=cwd, timeout=900)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def slurp(path, binary=True):
+    with open(path, "rb" if binary else "r", encoding=None if binary else "utf-8") as f:
+        return f.read()
 
 
 def records(out):
@@ -47,8 +52,7 @@ def records(out):
 
 def read_safetensors(path):
     """{name: (dtype, shape, flat list)} of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
+    data = slurp(path)
     (n,) = struct.unpack_from("<Q", data, 0)
     header = json.loads(data[8:8 + n])
     base = 8 + n
@@ -71,7 +75,7 @@ def golden(name):
     if name not in _golden:
         path = os.path.join(SHARED, "golden", name)
         _golden[name] = (read_safetensors(path + ".safetensors"),
-                         {c["name"]: c for c in json.load(open(path + ".json"))})
+                         {c["name"]: c for c in json.loads(slurp(path + ".json", False))})
     return _golden[name]
 
 
@@ -139,9 +143,9 @@ class Base(unittest.TestCase):
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
 
-    def fails(self, args, code, stdin=b"", must_mention=()):
+    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None):
         """Checks exit status CODE, empty stdout and a message naming MUST_MENTION."""
-        rc, out, err = run(args, stdin)
+        rc, out, err = run(args, stdin, cwd=cwd)
         self.assertEqual(rc, code, "albert-cl %s: status %d, stderr %r" % (args, rc, err))
         self.assertEqual(out, b"", "output on failure")
         self.assertTrue(err.startswith("albert-cl: "), err)
@@ -162,7 +166,7 @@ class HelpAndDevices(Base):
             self.assertIn(opt, text)
 
     def test_version_matches_header(self):
-        header = open(os.path.join(SOURCE_DIR, "..", "include", "albert_cl.h")).read()
+        header = slurp(os.path.join(SOURCE_DIR, "..", "include", "albert_cl.h"), False)
         version = re.search(r'#define ALBERT_CL_VERSION "([^"]+)"', header).group(1)
         out, _ = self.ok(["--version"])
         self.assertEqual(out.decode().split(), ["albert-cl", version])
@@ -179,7 +183,8 @@ class HelpAndDevices(Base):
 
 class Tokenize(Base):
     def test_golden_tokenization_of_every_line(self):
-        cases = [json.loads(l) for l in open(os.path.join(SHARED, "golden", "tokenize.jsonl"))]
+        cases = [json.loads(l) for l in
+                 slurp(os.path.join(SHARED, "golden", "tokenize.jsonl"), False).split("\n") if l]
         path = self.write("golden.txt", "".join(c["text"] + "\n" for c in cases))
         # albert-base-v2 has no weights: --tokenize must not need them.
         out, err = self.ok(["--model", model("albert-base-v2"), "--tokenize", path])
@@ -235,7 +240,7 @@ class Lines(Base):
         self.assertEqual(len(recs[0]["embedding"][0]), 32)
 
     def test_stdin_dash_and_file_agree(self):
-        data = open(SAMPLE, "rb").read()
+        data = slurp(SAMPLE)
         args = ["--model", TINY, "--device", "cpu"]
         from_file, _ = self.ok(args + [SAMPLE])
         from_stdin, _ = self.ok(args, stdin=data)
@@ -277,7 +282,7 @@ class Numbers(Base):
 
     def test_pooling_modes_agree(self):
         args = ["--model", BASE, "--device", "cpu"]
-        text = open(SAMPLE, "rb").read()
+        text = slurp(SAMPLE)
         tokens = self.embed(args + ["--pooling", "none"], text)
         cls = self.embed(args + ["--pooling", "cls"], text)
         mean = self.embed(args + ["--pooling", "mean"], text)
@@ -296,8 +301,8 @@ class Numbers(Base):
     def test_normalize_gives_unit_norms(self):
         for pooling in ["pooler", "cls", "mean"]:
             args = ["--model", BASE, "--device", "cpu", "--pooling", pooling]
-            plain = self.embed(args, open(SAMPLE, "rb").read())
-            unit = self.embed(args + ["--normalize"], open(SAMPLE, "rb").read())
+            plain = self.embed(args, slurp(SAMPLE))
+            unit = self.embed(args + ["--normalize"], slurp(SAMPLE))
             for p, u in zip(plain, unit):
                 norm = math.sqrt(sum(x * x for x in u["embedding"]))
                 self.assertAlmostEqual(norm, 1.0, delta=1e-5)
@@ -365,7 +370,7 @@ class Numbers(Base):
         args = ["--model", TINY, "--device", "cpu", "--format", "npy", SAMPLE]
         out, _ = self.ok(args + ["-o", path])
         self.assertEqual(out, b"")
-        self.assertEqual(open(path, "rb").read(), self.ok(args)[0])
+        self.assertEqual(slurp(path), self.ok(args)[0])
         out, _ = self.ok(args + ["--output=" + path])
         self.assertEqual(os.listdir(self.tmp), ["out.npy"], "no temporary file left")
 
@@ -393,7 +398,7 @@ class Errors(Base):
                      ["--validate-tol", "x"], ["--normalize=1"],
                      ["--format", "npy", "--pooling", "none"],
                      ["--pooling", "none", "--normalize"]]:
-            err = self.fails(args + [SAMPLE], 2)
+            err = self.fails([SAMPLE] + args, 2)
             self.assertIn("--help", err)
             self.assertEqual(len(err.splitlines()), 2, err)
 
@@ -442,8 +447,8 @@ class Errors(Base):
         missing = os.path.join(self.tmp, "no-model")
         self.fails(["--model", missing, "--device", "cpu", SAMPLE], 1, must_mention=[missing])
         self.fails(["--model", missing, "--tokenize", SAMPLE], 1)
-        self.fails(["--device", "cpu", SAMPLE], 1)  # default folder models/albert-base-v2
-        self.fails(["--device", "cpu", SAMPLE], 1)
+        # The default folder, models/albert-base-v2, is relative: none in an empty folder.
+        self.fails(["--device", "cpu", SAMPLE], 1, cwd=self.tmp, must_mention=["models/albert-base-v2"])
 
     def test_model_from_environment(self):
         rc, out, err = run(["--tokenize", SAMPLE], env={"ALBERT_CL_MODEL": TINY})
@@ -455,7 +460,7 @@ class Errors(Base):
         os.mkdir(folder)
         for name in ["config.json", "spiece.model"]:
             shutil.copy(os.path.join(TINY, name), folder)
-        weights = open(os.path.join(TINY, "model.safetensors"), "rb").read()
+        weights = slurp(os.path.join(TINY, "model.safetensors"))
         with open(os.path.join(folder, "model.safetensors"), "wb") as f:
             f.write(weights[:len(weights) // 2])
         self.fails(["--model", folder, "--device", "cpu", SAMPLE], 1,
@@ -465,7 +470,7 @@ class Errors(Base):
         path = self.write("out.jsonl", "previous\n")
         bad = self.write("bad.txt", b"\xc3\x28\n")
         self.fails(["--model", TINY, "--device", "cpu", "-o", path, SAMPLE, bad], 1)
-        self.assertEqual(open(path).read(), "previous\n")
+        self.assertEqual(slurp(path, False), "previous\n")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.txt", "out.jsonl"])
 
 
