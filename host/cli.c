@@ -4,6 +4,7 @@
  * cli_embed.c runs them and cli_output.c writes the records. */
 #include "cli_embed.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -105,10 +106,14 @@ static int usage_error(const char *fmt, ...)
 /* A whole-string decimal integer in [MIN, MAX]. */
 static int parse_int(const char *s, int min, int max, int *out)
 {
+    /* strtol alone would also take leading blanks and a '+'. */
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (!isdigit((unsigned char)digits[0]))
+        return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || s[0] == ' ' || v < min || v > max)
+    if (errno || *end || v < min || v > max)
         return -1;
     *out = (int)v;
     return 0;

@@ -40,7 +40,10 @@ int cli_sink_open(cli_sink *s, const char *path, albert_error *err)
     struct stat sb;
     /* Renaming over a device or pipe (say /dev/null) would replace it: those,
      * like stdout, get a copy of an anonymous temporary file instead. */
-    int regular = s->path && (stat(s->path, &sb) != 0 || S_ISREG(sb.st_mode));
+    int exists = s->path && stat(s->path, &sb) == 0;
+    if (exists && S_ISDIR(sb.st_mode))
+        return cli_fail(err, ALBERT_E_IO, "%s: is a directory", s->path);
+    int regular = s->path && (!exists || S_ISREG(sb.st_mode));
     int rc = ALBERT_OK;
     if (regular) {
         rc = open_beside(s, s->path, err);
