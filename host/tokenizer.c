@@ -2,6 +2,10 @@
  * id: preprocess_text, sentencepiece, the digit-comma split of _tokenize,
  * special tokens and longest-first truncation.
  *
+ * tokenize() first splits the text on the added tokens ([CLS], [MASK], ...),
+ * which map straight to their ids, and runs _tokenize on the text between
+ * them.
+ *
  * Text is preprocessed as an array of code points because every step is
  * defined on Python str characters; the result goes back to UTF-8 for
  * sentencepiece.  Nothing here is mutable after open, so albert_tokenize may
@@ -16,9 +20,27 @@
 #include <sys/stat.h>
 #include <utf8proc.h>
 
+/* AlbertTokenizer's added tokens: special, normalized=False, matched
+ * case-sensitively.  [MASK] has lstrip=True (it eats the whitespace to its
+ * left); none has rstrip or single_word.  No token is a prefix of another or
+ * overlaps one, so HF's regex alternation and its Trie.split (earliest start,
+ * then longest) find exactly the matches of a left-to-right scan. */
+typedef struct added_token {
+    const char *text; /* ASCII */
+    size_t len;
+    bool lstrip;
+} added_token;
+
+static const added_token ADDED_TOKENS[] = {
+    {"[CLS]", 5, false}, {"[SEP]", 5, false}, {"<unk>", 5, false},
+    {"<pad>", 5, false}, {"[MASK]", 6, true}};
+
+#define N_ADDED (sizeof ADDED_TOKENS / sizeof ADDED_TOKENS[0])
+
 struct albert_tokenizer {
     spm_model *spm;
     bool do_lower_case, remove_space, keep_accents;
+    int32_t added_ids[N_ADDED]; /* piece_to_id of each ADDED_TOKENS entry */
 };
 
 /* "▁", sentencepiece's word-boundary marker. */
@@ -62,12 +84,28 @@ static bool cp_push(cp_buf *b, int32_t c)
     return true;
 }
 
+static bool cp_append(cp_buf *b, const int32_t *v, size_t n)
+{
+    if (!grow((void **)&b->v, &b->cap, b->n + n, sizeof *b->v))
+        return false;
+    memcpy(b->v + b->n, v, n * sizeof *v);
+    b->n += n;
+    return true;
+}
+
 static bool id_push(id_buf *b, int32_t id)
 {
     if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v))
         return false;
     b->v[b->n++] = id;
     return true;
+}
+
+static int push_id(id_buf *ids, int32_t id, albert_error *err)
+{
+    if (!id_push(ids, id))
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
+    return ALBERT_OK;
 }
 
 /* ------------------------------------------------------------ UTF-8 */
@@ -297,22 +335,24 @@ static bool strip_accents(const cp_buf *in, cp_buf *out)
     return true;
 }
 
-/* str.lower(): simple lowercase plus the two full mappings Python applies,
- * U+0130 -> "i\u0307" and the context-dependent final sigma. */
+/* Appends C lowercased as str.lower() does: simple lowercase plus the two
+ * full mappings Python applies, U+0130 -> "i\u0307" and, where FINAL says
+ * the context calls for it, the final sigma. */
+static bool push_lower(cp_buf *out, int32_t c, bool final)
+{
+    if (c == 0x130)
+        return cp_push(out, 'i') && cp_push(out, 0x307);
+    if (c == 0x3a3)
+        return cp_push(out, final ? 0x3c2 : 0x3c3);
+    return cp_push(out, utf8proc_tolower(c));
+}
+
+/* str.lower() */
 static bool py_lower(const cp_buf *in, cp_buf *out)
 {
-    for (size_t i = 0; i < in->n; i++) {
-        int32_t c = in->v[i];
-        bool ok;
-        if (c == 0x130)
-            ok = cp_push(out, 'i') && cp_push(out, 0x307);
-        else if (c == 0x3a3)
-            ok = cp_push(out, final_sigma(in->v, in->n, i) ? 0x3c2 : 0x3c3);
-        else
-            ok = cp_push(out, utf8proc_tolower(c));
-        if (!ok)
+    for (size_t i = 0; i < in->n; i++)
+        if (!push_lower(out, in->v[i], in->v[i] == 0x3a3 && final_sigma(in->v, in->n, i)))
             return false;
-    }
     return true;
 }
 
@@ -346,9 +386,7 @@ static int push_piece_id(const albert_tokenizer *tok, const char *piece, size_t 
     int id = spm_piece_to_id(tok->spm, piece, len);
     if (id < 0)
         return albert_fail(err, ALBERT_E_FORMAT, "tokenize: sentencepiece piece lookup failed");
-    if (!id_push(ids, id))
-        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
-    return ALBERT_OK;
+    return push_id(ids, id, err);
 }
 
 static int encode_pieces(const albert_tokenizer *tok, const char *text, size_t len, char **pieces,
@@ -432,22 +470,13 @@ static int split_digit_comma(const albert_tokenizer *tok, const char *piece, siz
     return rc == ALBERT_OK ? push_piece_id(tok, ",", 1, ids, err) : rc;
 }
 
-/* Appends the ids of one text (without special tokens) to IDS. */
-static int tokenize_one(const albert_tokenizer *tok, const char *what, const char *text,
-                        size_t len, id_buf *ids, albert_error *err)
+/* The sentencepiece pieces of NORM as ids, with the digit-comma rule. */
+static int pieces_to_ids(const albert_tokenizer *tok, const char *norm, size_t norm_len,
+                         id_buf *ids, albert_error *err)
 {
-    cp_buf cps = {0};
-    int rc = utf8_decode(what, text, len, &cps, err);
-    if (rc == ALBERT_OK && !preprocess(tok, &cps))
-        rc = albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory preprocessing %s", what);
-    char *norm = NULL, *pieces = NULL;
-    size_t norm_len = 0, count = 0;
-    if (rc == ALBERT_OK)
-        rc = utf8_encode(&cps, &norm, &norm_len, err);
-    free(cps.v);
-    if (rc == ALBERT_OK)
-        rc = encode_pieces(tok, norm, norm_len, &pieces, &count, err);
-    free(norm);
+    char *pieces = NULL;
+    size_t count = 0;
+    int rc = encode_pieces(tok, norm, norm_len, &pieces, &count, err);
     const char *p = pieces;
     for (size_t k = 0; rc == ALBERT_OK && k < count; k++, p += strlen(p) + 1) {
         size_t plen = strlen(p);
@@ -455,6 +484,98 @@ static int tokenize_one(const albert_tokenizer *tok, const char *what, const cha
                                         : push_piece_id(tok, p, plen, ids, err);
     }
     free(pieces);
+    return rc;
+}
+
+/* _tokenize on the code points V[0..N), appending ids to IDS; an empty
+ * segment is skipped, as tokenize() skips it. */
+static int tokenize_segment(const albert_tokenizer *tok, const int32_t *v, size_t n, id_buf *ids,
+                            albert_error *err)
+{
+    if (n == 0)
+        return ALBERT_OK;
+    cp_buf cps = {0};
+    if (!cp_append(&cps, v, n) || !preprocess(tok, &cps)) {
+        free(cps.v);
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory preprocessing text");
+    }
+    char *norm = NULL;
+    size_t norm_len = 0;
+    int rc = utf8_encode(&cps, &norm, &norm_len, err);
+    free(cps.v);
+    if (rc == ALBERT_OK)
+        rc = pieces_to_ids(tok, norm, norm_len, ids, err);
+    free(norm);
+    return rc;
+}
+
+/* ------------------------------------------------------------ added tokens (tokenize) */
+
+/* The index in ADDED_TOKENS of the token starting at V[I], or -1. */
+static int added_at(const int32_t *v, size_t n, size_t i)
+{
+    for (size_t k = 0; k < N_ADDED; k++) {
+        const added_token *t = &ADDED_TOKENS[k];
+        size_t j = 0;
+        while (j < t->len && i + j < n && v[i + j] == (unsigned char)t->text[j])
+            j++;
+        if (j == t->len)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* tokenize()'s do_lower_case step: re.sub lowers the text outside the added
+ * tokens one character at a time, so a capital sigma never becomes final
+ * and "<UNK>" turns into the added token "<unk>". */
+static bool lower_outside_added(const cp_buf *in, cp_buf *out)
+{
+    for (size_t i = 0; i < in->n;) {
+        int k = added_at(in->v, in->n, i);
+        size_t len = k < 0 ? 1 : ADDED_TOKENS[k].len;
+        if (!(k < 0 ? push_lower(out, in->v[i], false) : cp_append(out, in->v + i, len)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* tokens_trie.split and the rest of tokenize(): added tokens become their
+ * ids, an lstrip token rstrip()s the text before it, and each text between
+ * them goes through _tokenize on its own. */
+static int split_on_added(const albert_tokenizer *tok, const cp_buf *cps, id_buf *ids,
+                          albert_error *err)
+{
+    size_t start = 0, i = 0;
+    int rc = ALBERT_OK;
+    while (rc == ALBERT_OK && i < cps->n) {
+        int k = added_at(cps->v, cps->n, i);
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (ADDED_TOKENS[k].lstrip && end > start && py_isspace(cps->v[end - 1]))
+            end--;
+        rc = tokenize_segment(tok, cps->v + start, end - start, ids, err);
+        if (rc == ALBERT_OK)
+            rc = push_id(ids, tok->added_ids[k], err);
+        start = i = i + ADDED_TOKENS[k].len;
+    }
+    return rc == ALBERT_OK ? tokenize_segment(tok, cps->v + start, cps->n - start, ids, err) : rc;
+}
+
+/* Appends the ids of one text (without [CLS]/[SEP] around it) to IDS. */
+static int tokenize_one(const albert_tokenizer *tok, const char *what, const char *text,
+                        size_t len, id_buf *ids, albert_error *err)
+{
+    cp_buf cps = {0};
+    int rc = utf8_decode(what, text, len, &cps, err);
+    if (rc == ALBERT_OK && tok->do_lower_case && !run_pass(lower_outside_added, &cps))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory lowercasing %s", what);
+    if (rc == ALBERT_OK)
+        rc = split_on_added(tok, &cps, ids, err);
+    free(cps.v);
     return rc;
 }
 
@@ -584,6 +705,20 @@ static int load_config(albert_tokenizer *tok, const char *dir, albert_error *err
     return rc;
 }
 
+/* The ids of the added tokens, as HF's added_tokens_encoder has them: the
+ * vocabulary's own (a piece the model lacks maps to the unknown id). */
+static int load_added_ids(albert_tokenizer *tok, const char *path, albert_error *err)
+{
+    for (size_t k = 0; k < N_ADDED; k++) {
+        int id = spm_piece_to_id(tok->spm, ADDED_TOKENS[k].text, ADDED_TOKENS[k].len);
+        if (id < 0)
+            return albert_fail(err, ALBERT_E_FORMAT, "%s: cannot look up %s", path,
+                               ADDED_TOKENS[k].text);
+        tok->added_ids[k] = id;
+    }
+    return ALBERT_OK;
+}
+
 static int load_model(albert_tokenizer *tok, const char *dir, albert_error *err)
 {
     char path[4096];
@@ -606,7 +741,7 @@ static int load_model(albert_tokenizer *tok, const char *dir, albert_error *err)
         spm_piece_to_id(tok->spm, "[SEP]", 5) != ALBERT_SEP_ID)
         return albert_fail(err, ALBERT_E_FORMAT, "%s: [CLS] and [SEP] are not ids %d and %d", path,
                            ALBERT_CLS_ID, ALBERT_SEP_ID);
-    return ALBERT_OK;
+    return load_added_ids(tok, path, err);
 }
 
 int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err)

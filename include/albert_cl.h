@@ -130,7 +130,9 @@ ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
 #define ALBERT_SEP_ID 3
 
 /* Encodes TEXT (and PAIR when not NULL) the way AlbertTokenizer does:
- * [CLS] A [SEP] or [CLS] A [SEP] B [SEP], token_type_ids 1 on B.
+ * [CLS] A [SEP] or [CLS] A [SEP] B [SEP], token_type_ids 1 on B.  Added
+ * tokens written in the text ([CLS], [SEP], <pad>, <unk>, [MASK], exact
+ * case) become their ids, counted like any other token in truncation.
  * IDS and TYPE_IDS must hold MAX_LENGTH entries.  When the encoding is longer
  * than MAX_LENGTH it is truncated keeping [SEP] last (longest-first for
  * pairs); *N gets the stored length and *N_FULL the untruncated one, so the

@@ -209,6 +209,113 @@ static void test_pair_layout(const albert_tokenizer *tok)
           "empty pair: n %d", e.n);
 }
 
+/* ------------------------------------------------------------ added tokens */
+
+/* The ids of AlbertTokenizer's added tokens in albert-base-v2. */
+enum { PAD_ID = 0, UNK_ID = 1, MASK_ID = 4 };
+
+/* One part of an expected body: TEXT tokenized on its own, or (TEXT NULL)
+ * the added token ID. */
+typedef struct part {
+    const char *text;
+    int32_t id;
+} part;
+
+#define TXT(s) {(s), -1}
+#define TOK(i) {NULL, (i)}
+
+static int compose(const albert_tokenizer *tok, const part *parts, int count, int32_t *ids)
+{
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        if (parts[i].text)
+            n += body(tok, parts[i].text, ids + n);
+        else
+            ids[n++] = parts[i].id;
+    }
+    return n;
+}
+
+/* TEXT's body must be its PARTS' ids back to back. */
+static void check_split(const albert_tokenizer *tok, const char *text, const part *parts,
+                        int count)
+{
+    int32_t want[256], got[256];
+    int nw = compose(tok, parts, count, want), ng = body(tok, text, got);
+    char a[1024], b[1024];
+    format_ids(want, nw, a, sizeof a);
+    format_ids(got, ng, b, sizeof b);
+    CHECK(strcmp(a, b) == 0, "'%s': ids %s, want %s", text, b, a);
+}
+
+#define SPLIT(tok, text, ...)                                          \
+    check_split((tok), (text), (const part[]){__VA_ARGS__},            \
+                (int)(sizeof((const part[]){__VA_ARGS__}) / sizeof(part)))
+
+static bool has_id(const int32_t *ids, int n, int32_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+static void test_added_single(const albert_tokenizer *tok)
+{
+    SPLIT(tok, "hello [MASK] world", TXT("hello"), TOK(MASK_ID), TXT("world"));
+    SPLIT(tok, "a[MASK]b", TXT("a"), TOK(MASK_ID), TXT("b"));
+    SPLIT(tok, "[CLS][SEP]", TOK(ALBERT_CLS_ID), TOK(ALBERT_SEP_ID));
+    SPLIT(tok, "<unk>x", TOK(UNK_ID), TXT("x"));
+    SPLIT(tok, "<UNK>x", TOK(UNK_ID), TXT("x")); /* lowercased into "<unk>" first */
+    SPLIT(tok, "[MASK] at start", TOK(MASK_ID), TXT("at start"));
+    SPLIT(tok, "at end [MASK]", TXT("at end"), TOK(MASK_ID));
+    SPLIT(tok, "[CLS] start", TOK(ALBERT_CLS_ID), TXT("start"));
+    SPLIT(tok, "end <pad>", TXT("end"), TOK(PAD_ID));
+    SPLIT(tok, "x\t [MASK]y", TXT("x"), TOK(MASK_ID), TXT("y"));
+    SPLIT(tok, "[[MASK]]", TXT("["), TOK(MASK_ID), TXT("]"));
+    SPLIT(tok, "[MASK][MASK] [MASK]", TOK(MASK_ID), TOK(MASK_ID), TOK(MASK_ID));
+    SPLIT(tok, "9,9[MASK]9,9", TXT("9,9"), TOK(MASK_ID), TXT("9,9"));
+    /* Lowercase or partial spellings are ordinary text. */
+    SPLIT(tok, "[mask] lower", TXT("[mask]"), TXT("lower"));
+    int32_t ids[64];
+    int n = body(tok, "[mask] [Mask] [CLS <pad [SEP", ids);
+    CHECK(!has_id(ids, n, MASK_ID) && !has_id(ids, n, ALBERT_CLS_ID) && !has_id(ids, n, PAD_ID) &&
+              !has_id(ids, n, ALBERT_SEP_ID),
+          "near-miss spellings became added tokens");
+}
+
+/* Expects A (and B) to encode to [CLS] WANT_A [SEP] WANT_B [SEP], N_FULL
+ * tokens before truncation to MAX_LENGTH. */
+static void check_added_pair(const albert_tokenizer *tok, const char *a, const char *b,
+                             int max_length, const int32_t *want, int n, int n_full)
+{
+    static enc e;
+    encode(tok, a, b, max_length, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == n && e.n_full == n_full &&
+              memcmp(e.ids, want, (size_t)n * sizeof *want) == 0,
+          "'%s' + '%s' at %d: rc %d n %d n_full %d", a, b, max_length, e.rc, e.n, e.n_full);
+    CHECK(e.types[3] == 0 && e.types[4] == 1, "'%s' + '%s': token types", a, b);
+}
+
+static void test_added_pair(const albert_tokenizer *tok)
+{
+    int32_t hello, there, world;
+    CHECK(body(tok, "hello", &hello) == 1 && body(tok, "there", &there) == 1 &&
+              body(tok, "world", &world) == 1,
+          "hello, there and world are one token each");
+    const int32_t cls = ALBERT_CLS_ID, sep = ALBERT_SEP_ID;
+    const int32_t full[] = {cls, hello, MASK_ID, sep, sep, world, PAD_ID, sep};
+    check_added_pair(tok, "hello [MASK]", "[SEP] world <pad>", 64, full, 8, 8);
+    /* Added tokens count as ordinary tokens: 3 + 3 cut to 2 + 2. */
+    const int32_t cut[] = {cls, hello, MASK_ID, sep, sep, world, sep};
+    check_added_pair(tok, "hello [MASK] there", "[SEP] world <pad>", 7, cut, 7, 9);
+    static enc e;
+    encode(tok, "[MASK] [MASK] [MASK] [MASK]", NULL, 4, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 4 && e.n_full == 6 && e.ids[1] == MASK_ID &&
+              e.ids[2] == MASK_ID && e.ids[3] == ALBERT_SEP_ID,
+          "single truncation through added tokens: n %d n_full %d", e.n, e.n_full);
+}
+
 /* "model" is one token, so N repeats make N tokens. */
 static void words(char *dst, int n)
 {
@@ -405,6 +512,8 @@ static void test_config(const albert_tokenizer *base)
         CHECK(same_ids(tok, "paris", base, "Paris"), "cased config on lowercase != default");
         CHECK(!same_ids(tok, "cafe", tok, "café"), "keep_accents=true still strips accents");
         CHECK(same_ids(base, "cafe", base, "café"), "default does not strip accents");
+        CHECK(same_ids(tok, "a [MASK]", base, "a [MASK]"), "cased config: [MASK] not split off");
+        CHECK(!same_ids(tok, "<UNK>x", base, "<UNK>x"), "cased config turned <UNK> into <unk>");
         albert_tokenizer_close(tok);
     }
 
@@ -488,6 +597,8 @@ int main(void)
     test_golden(tok, lines, count);
     test_golden_models(tok);
     test_pair_layout(tok);
+    test_added_single(tok);
+    test_added_pair(tok);
     test_truncation(tok, lines, count);
     test_bad_args(tok);
     test_invalid_utf8(tok);
