@@ -1,1 +1,228 @@
-/* to be written */
+/* The host CPU backend: HF's AlbertModel forward built from the ops in
+ * ops_cpu.c.  Q, K and V share one fused [3H, H] weight (copied once at
+ * create time) so each layer's projections are one GEMM, and attention reads
+ * its per-head blocks straight out of that GEMM's output through strides. */
+#include "backend.h"
+#include "common.h"
+#include "ops_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cpu_backend {
+    albert_backend base;
+    const albert_model *model;
+    int threads;
+    float *qkv_w; /* per stored layer: [3H, H] = query, key, value rows */
+    float *qkv_b; /* per stored layer: [3H] */
+    /* Workspace, grown only when a batch needs more than any before it. */
+    float *ws;
+    size_t ws_floats;
+} cpu_backend;
+
+/* Views into the workspace for one batch of M = B*T rows. */
+typedef struct cpu_buffers {
+    float *h;      /* [M, H] the running hidden state */
+    float *big;    /* [M, max(3H, I)] fused QKV output, later the FFN activations */
+    float *ctx;    /* [M, H] attention context */
+    float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
+    float *scores; /* [threads, T, T] one attention block per thread */
+} cpu_buffers;
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Carves the workspace for B x T, growing it first if it is too small. */
+static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    size_t M = (size_t)B * T, H = (size_t)c->hidden_size;
+    size_t sizes[5] = {M * H, M * max_size(3 * H, (size_t)c->intermediate_size), M * H,
+                       M * max_size(H, (size_t)c->embedding_size),
+                       (size_t)be->threads * T * T};
+    /* Each view starts on a 64-byte line so SIMD loads stay aligned. */
+    size_t total = 0;
+    for (int i = 0; i < 5; i++)
+        total += (sizes[i] + 15) / 16 * 16;
+    if (total > be->ws_floats) {
+        free(be->ws);
+        be->ws = aligned_alloc(64, total * sizeof(float));
+        be->ws_floats = be->ws ? total : 0;
+        if (!be->ws)
+            return albert_fail(err, ALBERT_E_NOMEM,
+                               "cpu backend: out of memory for a %d x %d batch workspace", B, T);
+    }
+    float **views[5] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores};
+    float *p = be->ws;
+    for (int i = 0; i < 5; i++) {
+        *views[i] = p;
+        p += (sizes[i] + 15) / 16 * 16;
+    }
+    return ALBERT_OK;
+}
+
+/* ctx[b, t, head*hd ..] = softmax(q k^T / sqrt(hd) + mask) v for every
+ * (batch row, head) block, each block on one thread with its own scores. */
+static void attention(const cpu_backend *be, int B, int T, const int32_t *mask, const float *qkv,
+                      float *scores, float *ctx)
+{
+    const albert_config *c = &be->model->config;
+    const int H = c->hidden_size, NH = c->num_attention_heads, hd = H / NH, ld = 3 * H;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (int p = 0; p < B * NH; p++) {
+        int b = p / NH, head = p % NH;
+        float *s = scores + (size_t)omp_get_thread_num() * T * T;
+        const float *q = qkv + (size_t)b * T * ld + (size_t)head * hd;
+        const float *k = q + H, *v = q + 2 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, q, ld, k, ld, 0.0f,
+                    s, T);
+        cpu_softmax_masked(1, 1, T, scale, mask ? mask + (size_t)b * T : NULL, s);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v, ld, 0.0f,
+                    ctx + (size_t)b * T * H + (size_t)head * hd, H);
+    }
+}
+
+/* One HF AlbertLayer (post-LN), updating buf->h in place. */
+static void albert_layer(const cpu_backend *be, const albert_layer_weights *lw, int B, int T,
+                         const int32_t *mask, const cpu_buffers *buf)
+{
+    const albert_config *c = &be->model->config;
+    const int M = B * T, H = c->hidden_size, inter = c->intermediate_size;
+    const size_t li = (size_t)(lw - be->model->weights.layers);
+    const float eps = c->layer_norm_eps;
+
+    cpu_linear(M, 3 * H, H, buf->h, be->qkv_w + li * 3 * H * H, be->qkv_b + li * 3 * H, buf->big);
+    attention(be, B, T, mask, buf->big, buf->scores, buf->ctx);
+    cpu_linear(M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp);
+    cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
+
+    cpu_linear(M, inter, H, buf->h, lw->ffn_w, lw->ffn_b, buf->big);
+    cpu_activate(M, inter, c->hidden_act, buf->big);
+    cpu_linear(M, H, inter, buf->big, lw->ffn_out_w, lw->ffn_out_b, buf->tmp);
+    cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
+}
+
+static void pool_outputs(const cpu_backend *be, const albert_batch *batch,
+                         const albert_outputs *out, const float *h)
+{
+    const albert_weights *w = &be->model->weights;
+    const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
+    if (out->pooling == ALBERT_POOL_POOLER)
+        cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled);
+    else
+        cpu_pool(B, T, H, h, batch->attention_mask, out->pooling, out->pooled);
+    if (out->normalize)
+        cpu_l2_normalize(B, H, out->pooled);
+}
+
+static void forward(const cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                    const cpu_buffers *buf)
+{
+    const albert_model *m = be->model;
+    const albert_config *c = &m->config;
+    const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
+    const size_t layer_floats = (size_t)M * H;
+
+    cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
+    cpu_linear(M, H, c->embedding_size, buf->tmp, m->weights.map_in_w, m->weights.map_in_b,
+               buf->h);
+    if (out->hidden_states)
+        memcpy(out->hidden_states, buf->h, layer_floats * sizeof(float));
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        for (int j = 0; j < c->inner_group_num; j++)
+            albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf);
+        if (out->hidden_states)
+            memcpy(out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
+                   layer_floats * sizeof(float));
+    }
+    if (out->last_hidden_state)
+        memcpy(out->last_hidden_state, buf->h, layer_floats * sizeof(float));
+    if (out->pooled)
+        pool_outputs(be, batch, out, buf->h);
+}
+
+static int cpu_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
+                   albert_error *err)
+{
+    cpu_backend *be = (cpu_backend *)base;
+    cpu_buffers buf;
+    int rc = workspace_get(be, batch->batch_size, batch->seq_len, &buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    /* The ops' parallel regions use the caller thread's default team size:
+     * set ours for this call and give the caller's back afterwards. */
+    int caller_threads = omp_get_max_threads();
+    omp_set_num_threads(be->threads);
+    forward(be, batch, out, &buf);
+    omp_set_num_threads(caller_threads);
+    return albert_ok(err);
+}
+
+static void cpu_destroy(albert_backend *base)
+{
+    cpu_backend *be = (cpu_backend *)base;
+    free(be->qkv_w);
+    free(be->qkv_b);
+    free(be->ws);
+    free(be);
+}
+
+static const albert_backend_ops cpu_ops = {cpu_run, cpu_destroy};
+
+/* Stacks each stored layer's query, key and value weights (and biases) into
+ * one [3H, H] matrix, the layout the fused projection GEMM reads. */
+static int fuse_qkv(cpu_backend *be, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const size_t H = (size_t)c->hidden_size;
+    const size_t n = (size_t)c->num_hidden_groups * c->inner_group_num;
+    be->qkv_w = malloc(n * 3 * H * H * sizeof(float));
+    be->qkv_b = malloc(n * 3 * H * sizeof(float));
+    if (!be->qkv_w || !be->qkv_b)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for fused QKV weights");
+    for (size_t i = 0; i < n; i++) {
+        const albert_layer_weights *lw = &be->model->weights.layers[i];
+        const float *w[3] = {lw->q_w, lw->k_w, lw->v_w}, *b[3] = {lw->q_b, lw->k_b, lw->v_b};
+        for (size_t part = 0; part < 3; part++) {
+            memcpy(be->qkv_w + (i * 3 + part) * H * H, w[part], H * H * sizeof(float));
+            memcpy(be->qkv_b + (i * 3 + part) * H, b[part], H * sizeof(float));
+        }
+    }
+    return ALBERT_OK;
+}
+
+int albert_backend_cpu_create(const albert_model *m, int threads, albert_backend **out,
+                              albert_error *err)
+{
+    *out = NULL;
+    if (threads < 0)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: threads %d is negative", threads);
+    cpu_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory");
+    be->base.ops = &cpu_ops;
+    be->model = m;
+    be->threads = threads ? threads : albert_cpu_count();
+    int rc = fuse_qkv(be, err);
+    if (rc != ALBERT_OK) {
+        cpu_destroy(&be->base);
+        return rc;
+    }
+#ifdef OPENBLAS_VERSION
+    /* One thread pool, OpenMP's: each of its threads runs single-threaded
+     * GEMMs on its own slice.  OpenBLAS's pthread pool spins between calls
+     * and, beside OpenMP's, halved the speed on two cores. */
+    openblas_set_num_threads(1);
+#endif
+    snprintf(be->base.name, sizeof be->base.name, "cpu (OpenBLAS, %d thread%s)", be->threads,
+             be->threads == 1 ? "" : "s");
+    *out = &be->base;
+    return albert_ok(err);
+}

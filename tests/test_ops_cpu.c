@@ -1,0 +1,232 @@
+/* Direct checks of each host op against double-precision formulas and naive
+ * loops, on inputs small enough to reason about by hand. */
+#include "ops_cpu.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deterministic values in [-2, 2), so tests need no seed handling. */
+static void fill(float *x, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) & 0xffff) / 16384.0f - 2.0f;
+    }
+}
+
+static double ref_activation(albert_activation act, double x)
+{
+    const double pi = 3.14159265358979323846;
+    switch (act) {
+    case ALBERT_ACT_GELU:
+        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case ALBERT_ACT_GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / pi) * (x + 0.044715 * x * x * x)));
+    case ALBERT_ACT_RELU:
+        return x > 0 ? x : 0;
+    case ALBERT_ACT_SILU:
+        return x / (1.0 + exp(-x));
+    case ALBERT_ACT_TANH:
+        return tanh(x);
+    case ALBERT_ACT_QUICK_GELU:
+        return x / (1.0 + exp(-1.702 * x));
+    }
+    return NAN;
+}
+
+static void test_activations(void)
+{
+    /* Past +-87 exercise the clamps of the vectorised exp. */
+    const float points[] = {-100.0f, -20.0f, -6.0f, -3.0f, -1.0f, -0.5f, 0.0f,
+                            0.25f,   1.0f,   2.5f, 6.0f,  20.0f, 100.0f};
+    const int np = (int)(sizeof points / sizeof points[0]);
+    for (int a = ALBERT_ACT_GELU; a <= ALBERT_ACT_QUICK_GELU; a++) {
+        float row[sizeof points / sizeof points[0]];
+        memcpy(row, points, sizeof row);
+        cpu_activate(1, np, (albert_activation)a, row);
+        for (int i = 0; i < np; i++) {
+            double want = ref_activation((albert_activation)a, points[i]);
+            double got = cpu_activation((albert_activation)a, points[i]);
+            CHECK(fabs(got - want) <= 2e-7 * (1.0 + fabs(want)), "act %d at %g: %.9g vs %.9g", a,
+                  points[i], got, want);
+            CHECK(row[i] == (float)got, "cpu_activate act %d at %g differs from scalar", a,
+                  points[i]);
+        }
+    }
+    /* Known values that separate the erf and tanh GELUs. */
+    CHECK(fabsf(cpu_activation(ALBERT_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f, "gelu(1)");
+    CHECK(fabsf(cpu_activation(ALBERT_ACT_GELU_TANH, 1.0f) - 0.8411920f) < 1e-6f, "gelu_new(1)");
+    CHECK(cpu_activation(ALBERT_ACT_RELU, -0.0f) == 0.0f, "relu(-0)");
+}
+
+static void test_softmax(void)
+{
+    enum { B = 2, NH = 2, T = 4 };
+    const int32_t mask[B * T] = {1, 1, 0, 1, /* row 1 fully masked: */ 0, 0, 0, 0};
+    const float scale = 0.5f;
+    float s[B * NH * T * T], orig[B * NH * T * T];
+    fill(orig, sizeof orig / sizeof orig[0], 7);
+    memcpy(s, orig, sizeof s);
+    cpu_softmax_masked(B, NH, T, scale, mask, s);
+    for (int r = 0; r < B * NH * T; r++) {
+        int b = r / (NH * T);
+        const float *o = orig + r * T, *p = s + r * T;
+        double sum = 0;
+        for (int k = 0; k < T; k++)
+            sum += mask[b * T + k] ? exp(scale * o[k]) : 0.0;
+        for (int k = 0; k < T; k++) {
+            double want = b == 1 ? 1.0 / T : mask[k] ? exp(scale * o[k]) / sum : 0.0;
+            CHECK(fabs(p[k] - want) < 1e-6, "softmax row %d key %d: %g vs %g", r, k, p[k], want);
+        }
+        CHECK(b == 1 || p[2] == 0.0f, "masked key of row %d has weight %g", r, p[2]);
+    }
+    /* No mask: every key counts, large scores stay finite (T query rows). */
+    const float extreme[T] = {1000.0f, 999.0f, -1000.0f, 0.0f};
+    float big[T * T];
+    for (int q = 0; q < T; q++)
+        memcpy(big + q * T, extreme, sizeof extreme);
+    cpu_softmax_masked(1, 1, T, 1.0f, NULL, big);
+    for (int q = 0; q < T; q++) {
+        const float *p = big + q * T;
+        CHECK(fabs(p[0] - 1.0 / (1.0 + exp(-1.0))) < 1e-6, "unmasked softmax %g", p[0]);
+        CHECK(p[2] == 0.0f && isfinite(p[1]) && p[3] >= 0.0f, "extreme scores row %d", q);
+    }
+}
+
+static void test_layernorm(void)
+{
+    enum { ROWS = 3, N = 37 };
+    float x[ROWS * N], res[ROWS * N], g[N], b[N], out[ROWS * N], alias[ROWS * N];
+    fill(x, ROWS * N, 1);
+    fill(res, ROWS * N, 2);
+    fill(g, N, 3);
+    fill(b, N, 4);
+    const float eps = 1e-5f;
+    cpu_layernorm(ROWS, N, x, res, g, b, eps, out);
+    memcpy(alias, x, sizeof alias);
+    cpu_layernorm(ROWS, N, alias, res, g, b, eps, alias); /* OUT aliases X */
+    for (int r = 0; r < ROWS; r++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < N; i++)
+            mean += (double)x[r * N + i] + res[r * N + i];
+        mean /= N;
+        for (int i = 0; i < N; i++) {
+            double d = (double)x[r * N + i] + res[r * N + i] - mean;
+            var += d * d;
+        }
+        var /= N;
+        for (int i = 0; i < N; i++) {
+            double z = ((double)x[r * N + i] + res[r * N + i] - mean) / sqrt(var + eps);
+            double want = z * g[i] + b[i];
+            CHECK(fabs(out[r * N + i] - want) < 2e-6, "layernorm [%d,%d] %g vs %g", r, i,
+                  out[r * N + i], want);
+            CHECK(alias[r * N + i] == out[r * N + i], "aliased layernorm differs at [%d,%d]", r, i);
+        }
+    }
+    /* A constant row (zero variance) must not blow up: the result is b. */
+    float flat[N], one[N], zero[N];
+    for (int i = 0; i < N; i++)
+        flat[i] = 3.0f, one[i] = 1.0f, zero[i] = 0.5f;
+    cpu_layernorm(1, N, flat, NULL, one, zero, 1e-12f, flat);
+    CHECK(flat[0] == 0.5f && flat[N - 1] == 0.5f, "constant row gives %g", flat[0]);
+}
+
+static void test_linear(void)
+{
+    enum { M = 5, N = 7, K = 9 };
+    float x[M * K], w[N * K], bias[N], y[M * N], ynb[M * N];
+    fill(x, M * K, 11);
+    fill(w, N * K, 12);
+    fill(bias, N, 13);
+    cpu_linear(M, N, K, x, w, bias, y);
+    cpu_linear(M, N, K, x, w, NULL, ynb);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (double)x[m * K + k] * w[n * K + k];
+            CHECK(fabs(y[m * N + n] - (acc + bias[n])) < 1e-5, "linear [%d,%d]", m, n);
+            CHECK(fabs(ynb[m * N + n] - acc) < 1e-5, "linear no bias [%d,%d]", m, n);
+        }
+}
+
+static void test_embed(void)
+{
+    enum { E = 8, V = 5, P = 4, TV = 2, B = 2, T = 3 };
+    const albert_config cfg = {.embedding_size = E, .layer_norm_eps = 1e-12f};
+    float word[V * E], pos[P * E], type[TV * E], g[E], b[E], out[B * T * E];
+    fill(word, V * E, 21);
+    fill(pos, P * E, 22);
+    fill(type, TV * E, 23);
+    fill(g, E, 24);
+    fill(b, E, 25);
+    albert_weights w = {.word_emb = word, .pos_emb = pos, .type_emb = type, .emb_ln_g = g,
+                        .emb_ln_b = b};
+    const int32_t ids[B * T] = {4, 0, 2, 1, 3, 3}, types[B * T] = {0, 0, 1, 0, 1, 1};
+    for (int with_types = 0; with_types < 2; with_types++) {
+        cpu_embed(&cfg, &w, B, T, ids, with_types ? types : NULL, out);
+        for (int r = 0; r < B * T; r++) {
+            float sum[E];
+            int tt = with_types ? types[r] : 0;
+            for (int i = 0; i < E; i++)
+                sum[i] = word[ids[r] * E + i] + type[tt * E + i] + pos[(r % T) * E + i];
+            float want[E];
+            cpu_layernorm(1, E, sum, NULL, g, b, cfg.layer_norm_eps, want);
+            for (int i = 0; i < E; i++)
+                CHECK(fabsf(out[r * E + i] - want[i]) < 1e-6f, "embed row %d [%d] types %d", r,
+                      i, with_types);
+        }
+    }
+}
+
+static void test_pooling(void)
+{
+    enum { B = 3, T = 4, H = 5 };
+    float hidden[B * T * H], pooled[B * H];
+    fill(hidden, B * T * H, 31);
+    const int32_t mask[B * T] = {1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0};
+    cpu_pool(B, T, H, hidden, mask, ALBERT_POOL_CLS, pooled);
+    CHECK(memcmp(pooled + H, hidden + T * H, H * sizeof(float)) == 0, "CLS pooling row 1");
+    cpu_pool(B, T, H, hidden, mask, ALBERT_POOL_MEAN, pooled);
+    for (int i = 0; i < H; i++) {
+        CHECK(fabsf(pooled[i] - (hidden[i] + hidden[H + i]) / 2) < 1e-6f, "mean row 0 [%d]", i);
+        double s = 0;
+        for (int t = 0; t < T; t++)
+            s += hidden[(T + t) * H + i];
+        CHECK(fabs(pooled[H + i] - s / T) < 1e-6, "mean row 1 [%d]", i);
+        CHECK(pooled[2 * H + i] == 0.0f, "mean of a fully masked row is %g", pooled[2 * H + i]);
+    }
+    cpu_l2_normalize(B, H, pooled);
+    for (int r = 0; r < 2; r++) {
+        double n2 = 0;
+        for (int i = 0; i < H; i++)
+            n2 += (double)pooled[r * H + i] * pooled[r * H + i];
+        CHECK(fabs(n2 - 1.0) < 1e-6, "normalised row %d has squared norm %g", r, n2);
+    }
+    CHECK(pooled[2 * H] == 0.0f && !isnan(pooled[2 * H + 1]), "zero row stays zero");
+
+    float w[H * H], bias[H];
+    fill(w, H * H, 32);
+    fill(bias, H, 33);
+    cpu_pooler(B, T, H, hidden, w, bias, pooled);
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < H; n++) {
+            double acc = bias[n];
+            for (int k = 0; k < H; k++)
+                acc += (double)w[n * H + k] * hidden[b * T * H + k];
+            CHECK(fabs(pooled[b * H + n] - tanh(acc)) < 1e-6, "pooler [%d,%d]", b, n);
+        }
+}
+
+int main(void)
+{
+    test_activations();
+    test_softmax();
+    test_layernorm();
+    test_linear();
+    test_embed();
+    test_pooling();
+    return test_finish();
+}
