@@ -9,13 +9,6 @@
 #include <omp.h>
 #include <string.h>
 
-/* Nothing here reads floating-point exception flags.  GCC's default
- * -ftrapping-math turns exp_vec's clamps into branches, which keeps the
- * activation and softmax loops scalar (Clang defaults to this already). */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 /* --------------------------------------------------------------- helpers */
 
 /* x[0..n) = (x - mean) / sqrt(var + eps) * g + b, in place.  Sums run in
