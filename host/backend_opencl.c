@@ -1,13 +1,408 @@
-/* The OpenCL backend (stub until it lands). */
+/* The OpenCL backend: weights uploaded once, activation buffers sized for the
+ * largest batch seen and reused, CLBlast GEMMs plus our kernels
+ * (ocl_ops.h).  Per batch only ids, token types and the mask go in and only
+ * the requested outputs come out. */
 #include "backend.h"
-#include "common.h"
+#include "ocl_ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One transformer layer's weights on the device; query, key and value are
+ * fused into one [3H, H] weight so one GEMM projects all three. */
+enum {
+    LW_QKV_W, LW_QKV_B, LW_O_W, LW_O_B, LW_LN1_G, LW_LN1_B,
+    LW_FFN_W, LW_FFN_B, LW_FFN_OUT_W, LW_FFN_OUT_B, LW_LN2_G, LW_LN2_B, LW_COUNT
+};
+
+typedef struct ocl_layer {
+    cl_mem w[LW_COUNT];
+} ocl_layer;
+
+/* Activation buffers; each grows to the largest batch seen, never shrinks. */
+enum {
+    AB_IDS, AB_TYPES, AB_MASK, /* int32 [tokens] */
+    AB_EMB,                    /* [tokens, E] */
+    AB_HIDDEN, AB_ATTN, AB_CTX, AB_QKV, AB_INTER, /* [tokens, H | 3H | I] */
+    AB_SCORES,                 /* [B, NH, T, T] */
+    AB_POOLED,                 /* [B, H] */
+    AB_COUNT
+};
+
+typedef struct ocl_backend {
+    albert_backend base;
+    const albert_model *model;
+    ocl_ctx ctx;
+    ocl_kernels k;
+    ocl_embed_weights emb;
+    cl_mem map_w, map_b, pool_w, pool_b;
+    ocl_layer *layers; /* num_hidden_groups * inner_group_num, as the model's */
+    int n_layers;
+    cl_mem act[AB_COUNT];
+    size_t cap[AB_COUNT]; /* bytes allocated per activation buffer */
+    int32_t *host_fill;   /* zeros/ones for NULL token types / mask */
+    size_t host_fill_cap;
+} ocl_backend;
+
+/* ---------------------------------------------------------------- weights */
+
+static int upload(ocl_backend *be, const float *src, size_t n, cl_mem *out, const char *what,
+                  albert_error *err)
+{
+    return ocl_buffer(&be->ctx, CL_MEM_READ_ONLY, n * sizeof(float), src, out, what, err);
+}
+
+/* The three [H,H] projections stacked into [3H,H] (and biases into [3H]). */
+static int upload_fused(ocl_backend *be, const float *q, const float *k, const float *v, size_t n,
+                        cl_mem *out, const char *what, albert_error *err)
+{
+    float *buf = malloc(3 * n * sizeof *buf);
+    if (!buf)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", what);
+    memcpy(buf, q, n * sizeof *buf);
+    memcpy(buf + n, k, n * sizeof *buf);
+    memcpy(buf + 2 * n, v, n * sizeof *buf);
+    int rc = upload(be, buf, 3 * n, out, what, err);
+    free(buf);
+    return rc;
+}
+
+static int upload_layer(ocl_backend *be, const albert_layer_weights *lw, ocl_layer *l,
+                        albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const size_t h = (size_t)c->hidden_size, i = (size_t)c->intermediate_size;
+    int rc = upload_fused(be, lw->q_w, lw->k_w, lw->v_w, h * h, &l->w[LW_QKV_W], "qkv weight", err);
+    if (rc == ALBERT_OK)
+        rc = upload_fused(be, lw->q_b, lw->k_b, lw->v_b, h, &l->w[LW_QKV_B], "qkv bias", err);
+    const struct {
+        int slot;
+        const float *src;
+        size_t n;
+    } plain[] = {
+        {LW_O_W, lw->o_w, h * h},          {LW_O_B, lw->o_b, h},
+        {LW_LN1_G, lw->attn_ln_g, h},      {LW_LN1_B, lw->attn_ln_b, h},
+        {LW_FFN_W, lw->ffn_w, i * h},      {LW_FFN_B, lw->ffn_b, i},
+        {LW_FFN_OUT_W, lw->ffn_out_w, h * i}, {LW_FFN_OUT_B, lw->ffn_out_b, h},
+        {LW_LN2_G, lw->ffn_ln_g, h},       {LW_LN2_B, lw->ffn_ln_b, h},
+    };
+    for (size_t j = 0; rc == ALBERT_OK && j < sizeof plain / sizeof plain[0]; j++)
+        rc = upload(be, plain[j].src, plain[j].n, &l->w[plain[j].slot], "layer weight", err);
+    return rc;
+}
+
+static int upload_weights(ocl_backend *be, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const albert_weights *w = &be->model->weights;
+    const size_t e = (size_t)c->embedding_size, h = (size_t)c->hidden_size;
+    const struct {
+        cl_mem *slot;
+        const float *src;
+        size_t n;
+    } list[] = {
+        {&be->emb.word, w->word_emb, (size_t)c->vocab_size * e},
+        {&be->emb.pos, w->pos_emb, (size_t)c->max_position_embeddings * e},
+        {&be->emb.type, w->type_emb, (size_t)c->type_vocab_size * e},
+        {&be->emb.gamma, w->emb_ln_g, e}, {&be->emb.beta, w->emb_ln_b, e},
+        {&be->map_w, w->map_in_w, h * e}, {&be->map_b, w->map_in_b, h},
+        {&be->pool_w, w->pool_w, h * h},  {&be->pool_b, w->pool_b, h},
+    };
+    int rc = ALBERT_OK;
+    for (size_t j = 0; rc == ALBERT_OK && j < sizeof list / sizeof list[0]; j++)
+        rc = upload(be, list[j].src, list[j].n, list[j].slot, "embedding/pooler weight", err);
+    be->n_layers = c->num_hidden_groups * c->inner_group_num;
+    be->layers = calloc((size_t)be->n_layers, sizeof *be->layers);
+    if (rc == ALBERT_OK && !be->layers)
+        rc = albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
+    for (int j = 0; rc == ALBERT_OK && j < be->n_layers; j++)
+        rc = upload_layer(be, &w->layers[j], &be->layers[j], err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* Bytes each activation buffer needs for a B x T batch. */
+static void activation_sizes(const albert_config *c, size_t B, size_t T, size_t *bytes)
+{
+    const size_t tok = B * T, h = (size_t)c->hidden_size, f = sizeof(float);
+    bytes[AB_IDS] = bytes[AB_TYPES] = bytes[AB_MASK] = tok * sizeof(int32_t);
+    bytes[AB_EMB] = tok * (size_t)c->embedding_size * f;
+    bytes[AB_HIDDEN] = bytes[AB_ATTN] = bytes[AB_CTX] = tok * h * f;
+    bytes[AB_QKV] = tok * 3 * h * f;
+    bytes[AB_INTER] = tok * (size_t)c->intermediate_size * f;
+    bytes[AB_SCORES] = B * (size_t)c->num_attention_heads * T * T * f;
+    bytes[AB_POOLED] = B * h * f;
+}
+
+/* Grows the buffers a batch needs beyond what was allocated; in steady state
+ * (batches no bigger than one seen before) this allocates nothing. */
+static int ensure_activations(ocl_backend *be, int B, int T, albert_error *err)
+{
+    size_t need[AB_COUNT];
+    activation_sizes(&be->model->config, (size_t)B, (size_t)T, need);
+    for (int i = 0; i < AB_COUNT; i++) {
+        if (need[i] <= be->cap[i])
+            continue;
+        ocl_release_mem(&be->act[i]);
+        be->cap[i] = 0;
+        int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, need[i], NULL, &be->act[i],
+                            "activations", err);
+        if (rc != ALBERT_OK)
+            return rc;
+        be->cap[i] = need[i];
+    }
+    size_t tokens = (size_t)B * (size_t)T;
+    if (tokens > be->host_fill_cap) {
+        free(be->host_fill);
+        be->host_fill = malloc(tokens * sizeof *be->host_fill);
+        be->host_fill_cap = be->host_fill ? tokens : 0;
+        if (!be->host_fill)
+            return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
+    }
+    return ALBERT_OK;
+}
+
+/* Uploads DATA into buffer SLOT, or VALUE everywhere when DATA is NULL.
+ * The caller's arrays go without waiting (run ends with a clFinish); the
+ * shared fill buffer waits, since the next call refills it. */
+static int upload_ints(ocl_backend *be, int slot, const int32_t *data, int32_t value,
+                       size_t n, albert_error *err)
+{
+    const int blocking = data == NULL;
+    if (!data) {
+        for (size_t i = 0; i < n; i++)
+            be->host_fill[i] = value;
+        data = be->host_fill;
+    }
+    return ocl_write(&be->ctx, be->act[slot], 0, n * sizeof *data, data, blocking, err);
+}
+
+static int upload_batch(ocl_backend *be, const albert_batch *b, albert_error *err)
+{
+    const size_t n = (size_t)b->batch_size * (size_t)b->seq_len;
+    int rc = ocl_write(&be->ctx, be->act[AB_IDS], 0, n * sizeof(int32_t), b->input_ids, 0, err);
+    if (rc == ALBERT_OK)
+        rc = upload_ints(be, AB_TYPES, b->token_type_ids, 0, n, err);
+    if (rc == ALBERT_OK)
+        rc = upload_ints(be, AB_MASK, b->attention_mask, 1, n, err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static ocl_mat dense(cl_mem buf, int ld)
+{
+    ocl_mat m = {buf, 0, (size_t)ld, 0};
+    return m;
+}
+
+/* out = LayerNorm(in[rows, K] * w^T + bias + res): a Linear whose bias goes
+ * into the residual LayerNorm kernel; the GEMM writes into SCRATCH. */
+static int linear_residual_ln(ocl_backend *be, int rows, int K, cl_mem in, cl_mem w, cl_mem bias,
+                              cl_mem res, const ocl_norm *norm, cl_mem scratch, cl_mem out,
+                              albert_error *err)
+{
+    const int H = be->model->config.hidden_size;
+    int rc = ocl_gemm(&be->ctx, 1, (size_t)rows, (size_t)H, (size_t)K, 1.0f, dense(in, K),
+                      dense(w, K), dense(scratch, H), 1, err);
+    return rc == ALBERT_OK ? ocl_op_residual_layernorm(&be->ctx, &be->k, rows, H, scratch, bias,
+                                                       res, norm, out, err)
+                           : rc;
+}
+
+/* One AlbertLayer: hidden <- FFN(attention(hidden)), with attn, ctx, qkv,
+ * inter and scores as scratch. */
+static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const int rows = B * T, H = c->hidden_size, I = c->intermediate_size;
+    cl_mem *a = be->act;
+    const cl_mem *w = l->w;
+    const ocl_norm ln1 = {w[LW_LN1_G], w[LW_LN1_B], c->layer_norm_eps};
+    const ocl_norm ln2 = {w[LW_LN2_G], w[LW_LN2_B], c->layer_norm_eps};
+    int rc = ocl_op_linear(&be->ctx, &be->k, rows, 3 * H, H, dense(a[AB_HIDDEN], H),
+                           w[LW_QKV_W], w[LW_QKV_B], OCL_ACT_NONE, a[AB_QKV], err);
+    if (rc == ALBERT_OK)
+        rc = ocl_op_attention(&be->ctx, &be->k, B, T, H, c->num_attention_heads, a[AB_QKV],
+                              a[AB_MASK], a[AB_SCORES], a[AB_CTX], err);
+    if (rc == ALBERT_OK) /* attention output: LN(ctx Wo + bo + hidden) */
+        rc = linear_residual_ln(be, rows, H, a[AB_CTX], w[LW_O_W], w[LW_O_B], a[AB_HIDDEN], &ln1,
+                                a[AB_ATTN], a[AB_ATTN], err);
+    if (rc == ALBERT_OK)
+        rc = ocl_op_linear(&be->ctx, &be->k, rows, I, H, dense(a[AB_ATTN], H), w[LW_FFN_W],
+                           w[LW_FFN_B], (int)c->hidden_act, a[AB_INTER], err);
+    if (rc == ALBERT_OK) /* layer output: LN(ffn_output(inter) + attn) */
+        rc = linear_residual_ln(be, rows, I, a[AB_INTER], w[LW_FFN_OUT_W], w[LW_FFN_OUT_B],
+                                a[AB_ATTN], &ln2, a[AB_CTX], a[AB_HIDDEN], err);
+    return rc;
+}
+
+/* Queues a copy of the current hidden state into DST.
+ * Non-blocking: the in-order queue reads it before the next layer writes. */
+static int read_hidden(ocl_backend *be, int B, int T, float *dst, albert_error *err)
+{
+    const size_t bytes = (size_t)B * (size_t)T * (size_t)be->model->config.hidden_size *
+                         sizeof(float);
+    return ocl_read(&be->ctx, be->act[AB_HIDDEN], 0, bytes, dst, 0, err);
+}
+
+static int run_embeddings(ocl_backend *be, int B, int T, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    cl_mem *a = be->act;
+    int rc = ocl_op_embed(&be->ctx, &be->k, &be->emb, c->layer_norm_eps, B * T, T,
+                          c->embedding_size, a[AB_IDS], a[AB_TYPES], a[AB_EMB], err);
+    if (rc == ALBERT_OK)
+        rc = ocl_op_linear(&be->ctx, &be->k, B * T, c->hidden_size, c->embedding_size,
+                           dense(a[AB_EMB], c->embedding_size), be->map_w, be->map_b,
+                           OCL_ACT_NONE, a[AB_HIDDEN], err);
+    return rc;
+}
+
+static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const size_t stride = (size_t)B * (size_t)T * (size_t)c->hidden_size;
+    const int per_group = c->num_hidden_layers / c->num_hidden_groups;
+    int rc = run_embeddings(be, B, T, err);
+    if (rc == ALBERT_OK && hidden_states)
+        rc = read_hidden(be, B, T, hidden_states, err);
+    for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
+        const int group = l / per_group;
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
+            rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T, err);
+        if (rc == ALBERT_OK && hidden_states)
+            rc = read_hidden(be, B, T, hidden_states + (size_t)(l + 1) * stride, err);
+    }
+    return rc;
+}
+
+static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out, albert_error *err)
+{
+    const int H = be->model->config.hidden_size;
+    cl_mem *a = be->act;
+    int rc;
+    if (out->pooling == ALBERT_POOL_POOLER) {
+        /* The [CLS] rows are every T-th row of hidden: leading dimension T*H. */
+        rc = ocl_op_linear(&be->ctx, &be->k, B, H, H, dense(a[AB_HIDDEN], T * H), be->pool_w,
+                           be->pool_b, ALBERT_ACT_TANH, a[AB_POOLED], err);
+    } else {
+        rc = ocl_op_pool(&be->ctx, &be->k, B, T, H, a[AB_HIDDEN], a[AB_MASK], out->pooling,
+                         a[AB_POOLED], err);
+    }
+    if (rc == ALBERT_OK && out->normalize)
+        rc = ocl_op_l2_normalize(&be->ctx, &be->k, B, H, a[AB_POOLED], err);
+    if (rc == ALBERT_OK)
+        rc = ocl_read(&be->ctx, a[AB_POOLED], 0, (size_t)B * (size_t)H * sizeof(float),
+                      out->pooled, 0, err);
+    return rc;
+}
+
+static int opencl_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
+                      albert_error *err)
+{
+    ocl_backend *be = (ocl_backend *)base;
+    const int B = batch->batch_size, T = batch->seq_len;
+    ocl_events_clear(&be->ctx); /* profiling keeps the last run's commands */
+    int rc = ensure_activations(be, B, T, err);
+    if (rc == ALBERT_OK)
+        rc = upload_batch(be, batch, err);
+    if (rc == ALBERT_OK)
+        rc = run_encoder(be, B, T, out->hidden_states, err);
+    if (rc == ALBERT_OK && out->last_hidden_state)
+        rc = read_hidden(be, B, T, out->last_hidden_state, err);
+    if (rc == ALBERT_OK && out->pooled && out->pooling != ALBERT_POOL_NONE)
+        rc = run_pooling(be, B, T, out, err);
+    /* Always drain the queue: non-blocking reads target the caller's buffers
+     * and the batch's ids, which must not be touched after we return. */
+    int frc = ocl_finish(&be->ctx, rc == ALBERT_OK ? err : NULL);
+    if (rc == ALBERT_OK)
+        rc = frc;
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+static void opencl_destroy(albert_backend *base)
+{
+    ocl_backend *be = (ocl_backend *)base;
+    if (!be)
+        return;
+    if (be->ctx.queue) /* nothing may still read what we free */
+        (void)clFinish(be->ctx.queue);
+    for (int i = 0; i < AB_COUNT; i++)
+        ocl_release_mem(&be->act[i]);
+    for (int j = 0; be->layers && j < be->n_layers; j++)
+        for (int i = 0; i < LW_COUNT; i++)
+            ocl_release_mem(&be->layers[j].w[i]);
+    cl_mem *single[] = {&be->emb.word, &be->emb.pos, &be->emb.type, &be->emb.gamma,
+                        &be->emb.beta, &be->map_w,   &be->map_b,    &be->pool_w,
+                        &be->pool_b};
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
+        ocl_release_mem(single[i]);
+    free(be->layers);
+    free(be->host_fill);
+    ocl_kernels_release(&be->k);
+    ocl_ctx_close(&be->ctx);
+    free(be);
+}
+
+static const albert_backend_ops opencl_ops = {opencl_run, opencl_destroy};
+
+/* Runs each CLBlast routine the forward uses once, so that CLBlast builds
+ * its programs now rather than inside the first batch: the plain GEMM both
+ * below and above CLBlast's direct/indirect switch (the indirect path adds
+ * pad and transpose kernels), the strided batches small like attention's. */
+static int warm_clblast(ocl_backend *be, albert_error *err)
+{
+    const size_t n = 512; /* 512^3 is past XGEMM_MIN_INDIRECT_SIZE^3 by default */
+    cl_mem buf;
+    int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * n * n * sizeof(float), NULL, &buf,
+                        "warm-up", err);
+    if (rc != ALBERT_OK)
+        return rc;
+    ocl_mat a = {buf, 0, n, 64}, b = {buf, n * n, n, 64}, c = {buf, 2 * n * n, n, 64};
+    rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 1, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_gemm(&be->ctx, 1, n, n, n, 1.0f, a, b, c, 1, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 2, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_gemm(&be->ctx, 0, 8, 8, 8, 1.0f, a, b, c, 2, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_finish(&be->ctx, err);
+    ocl_release_mem(&buf);
+    return rc;
+}
 
 int albert_backend_opencl_create(const albert_model *m, const albert_engine_options *opt,
                                  int index, albert_backend **out, albert_error *err)
 {
-    (void)m;
-    (void)opt;
     *out = NULL;
-    return albert_fail(err, ALBERT_E_UNSUPPORTED, "OpenCL device %d: OpenCL backend not built yet",
-                       index);
+    ocl_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
+    be->base.ops = &opencl_ops;
+    be->model = m;
+    ocl_tunables tun;
+    ocl_tunables_default(&tun);
+    int rc = ocl_ctx_open(index, opt && opt->profile, &be->ctx, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
+    if (rc == ALBERT_OK)
+        rc = upload_weights(be, err);
+    if (rc == ALBERT_OK)
+        rc = warm_clblast(be, err);
+    if (rc != ALBERT_OK) {
+        opencl_destroy(&be->base);
+        return rc;
+    }
+    ocl_events_clear(&be->ctx); /* the warm-up is not the caller's work */
+    snprintf(be->base.name, sizeof be->base.name, "OpenCL %d: %.100s / %.120s", index,
+             be->ctx.platform_name, be->ctx.device_name);
+    *out = &be->base;
+    return albert_ok(err);
 }

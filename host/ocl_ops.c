@@ -1,0 +1,210 @@
+/* The OpenCL backend's operations: CLBlast GEMMs and our kernels (see
+ * ocl_ops.h).  Every launch goes through ocl_launch / ocl_gemm. */
+#include "ocl_ops.h"
+
+#include "program_cache.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void ocl_tunables_default(ocl_tunables *t)
+{
+    t->wg_row = 64;
+    t->wg_elem = 64;
+    t->vec = 4;
+}
+
+void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
+{
+    snprintf(dst, size, "-cl-std=CL1.2 -DALBERT_WG_ROW=%d -DALBERT_WG_ELEM=%d -DALBERT_VW=%d",
+             t->wg_row, t->wg_elem, t->vec);
+}
+
+static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error *err)
+{
+    int pow2 = t->wg_row > 0 && (t->wg_row & (t->wg_row - 1)) == 0;
+    if (!pow2 || t->wg_elem < 1 || t->vec < 1)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: wg_row %d must be a power of 2, wg_elem %d and vec "
+                           "%d at least 1",
+                           t->wg_row, t->wg_elem, t->vec);
+    size_t biggest = (size_t)(t->wg_row > t->wg_elem ? t->wg_row : t->wg_elem);
+    if (biggest > c->max_work_group)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: work-group size %zu exceeds the device's %zu",
+                           biggest, c->max_work_group);
+    return ALBERT_OK;
+}
+
+/* Creates kernel NAME and checks the device can run it with LOCAL items. */
+static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t local,
+                       cl_kernel *out, albert_error *err)
+{
+    cl_int rc;
+    *out = clCreateKernel(prog, name, &rc);
+    if (rc != CL_SUCCESS)
+        return albert_fail(err, ALBERT_E_DEVICE, "clCreateKernel (%s): %s", name,
+                           ocl_error_name(rc));
+    size_t max = 0;
+    rc = clGetKernelWorkGroupInfo(*out, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max,
+                                  NULL);
+    if (rc != CL_SUCCESS)
+        return albert_fail(err, ALBERT_E_DEVICE, "clGetKernelWorkGroupInfo (%s): %s", name,
+                           ocl_error_name(rc));
+    if (local > max)
+        return albert_fail(err, ALBERT_E_DEVICE,
+                           "kernel %s: work-group size %zu exceeds the %zu it can run with", name,
+                           local, max);
+    return ALBERT_OK;
+}
+
+int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albert_error *err)
+{
+    memset(k, 0, sizeof *k);
+    k->tun = *tun;
+    int rc = check_tunables(c, tun, err);
+    char options[256];
+    ocl_tunables_options(tun, options, sizeof options);
+    if (rc == ALBERT_OK)
+        rc = ocl_program_get(c, options, &k->program, err);
+    const size_t row = (size_t)tun->wg_row, elem = (size_t)tun->wg_elem;
+    struct {
+        const char *name;
+        size_t local;
+        cl_kernel *slot;
+    } list[] = {
+        {"embed_layernorm", row, &k->embed},   {"bias_act", elem, &k->bias_act},
+        {"residual_layernorm", row, &k->residual_ln}, {"softmax_masked", row, &k->softmax},
+        {"pool", elem, &k->pool},              {"l2_normalize", row, &k->l2norm},
+    };
+    for (size_t i = 0; rc == ALBERT_OK && i < sizeof list / sizeof list[0]; i++)
+        rc = make_kernel(c, k->program, list[i].name, list[i].local, list[i].slot, err);
+    if (rc != ALBERT_OK)
+        ocl_kernels_release(k);
+    return rc;
+}
+
+void ocl_kernels_release(ocl_kernels *k)
+{
+    cl_kernel *all[] = {&k->embed, &k->bias_act, &k->residual_ln,
+                        &k->softmax, &k->pool, &k->l2norm};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ocl_release_kernel(all[i]);
+    ocl_release_program(&k->program);
+}
+
+int ocl_gemm(ocl_ctx *c, int trans_b, size_t m, size_t n, size_t k, float alpha, ocl_mat a,
+             ocl_mat b, ocl_mat cm, size_t batch, albert_error *err)
+{
+    const CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    if (batch == 1)
+        return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k,
+                                          alpha, a.buf, a.off, a.ld, b.buf, b.off, b.ld, 0.0f,
+                                          cm.buf, cm.off, cm.ld, &c->queue,
+                                          ocl_event_slot(c, "CLBlastSgemm")),
+                             "CLBlastSgemm", err);
+    return clblast_check(
+        CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k, alpha,
+                                   a.buf, a.off, a.ld, a.stride, b.buf, b.off, b.ld, b.stride,
+                                   0.0f, cm.buf, cm.off, cm.ld, cm.stride, batch, &c->queue,
+                                   ocl_event_slot(c, "CLBlastSgemmStridedBatched")),
+        "CLBlastSgemmStridedBatched", err);
+}
+
+/* One work-group of wg_row items per row. */
+static int launch_rows(ocl_ctx *c, const ocl_kernels *k, cl_kernel kernel, const char *name,
+                       const ocl_arg *args, int nargs, size_t rows, albert_error *err)
+{
+    const size_t local = (size_t)k->tun.wg_row, global = rows * local;
+    return ocl_launch(c, kernel, name, args, nargs, 1, &global, &local, err);
+}
+
+#define NARGS(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+int ocl_op_embed(ocl_ctx *c, const ocl_kernels *k, const ocl_embed_weights *w, float eps,
+                 int rows, int T, int E, cl_mem ids, cl_mem types, cl_mem out, albert_error *err)
+{
+    ocl_arg args[] = {OCL_MEM(ids),     OCL_MEM(types),   OCL_MEM(w->word), OCL_MEM(w->pos),
+                      OCL_MEM(w->type), OCL_MEM(w->gamma), OCL_MEM(w->beta), OCL_INT(T),
+                      OCL_INT(E),       OCL_FLOAT(eps),   OCL_MEM(out)};
+    return launch_rows(c, k, k->embed, "embed_layernorm", args, NARGS(args), (size_t)rows, err);
+}
+
+int ocl_op_bias_act(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem bias, int act,
+                    cl_mem x, albert_error *err)
+{
+    const cl_ulong total = (cl_ulong)rows * (cl_ulong)n;
+    const size_t vec = (size_t)k->tun.vec, local = (size_t)k->tun.wg_elem;
+    const size_t global = ocl_round_up(((size_t)total + vec - 1) / vec, local);
+    ocl_arg args[] = {OCL_MEM(x), OCL_MEM(bias), {sizeof total, &total}, OCL_INT(n),
+                      OCL_INT(act)};
+    return ocl_launch(c, k->bias_act, "bias_act", args, NARGS(args), 1, &global, &local, err);
+}
+
+int ocl_op_linear(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x, cl_mem w,
+                  cl_mem bias, int act, cl_mem y, albert_error *err)
+{
+    ocl_mat wm = {w, 0, (size_t)K, 0}, ym = {y, 0, (size_t)N, 0};
+    int rc = ocl_gemm(c, 1, (size_t)M, (size_t)N, (size_t)K, 1.0f, x, wm, ym, 1, err);
+    return rc == ALBERT_OK ? ocl_op_bias_act(c, k, M, N, bias, act, y, err) : rc;
+}
+
+int ocl_op_residual_layernorm(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem x,
+                              cl_mem bias, cl_mem res, const ocl_norm *norm, cl_mem out,
+                              albert_error *err)
+{
+    ocl_arg args[] = {OCL_MEM(x),           OCL_MEM(bias),       OCL_MEM(res),
+                      OCL_MEM(norm->gamma), OCL_MEM(norm->beta), OCL_INT(n),
+                      OCL_FLOAT(norm->eps), OCL_MEM(out)};
+    return launch_rows(c, k, k->residual_ln, "residual_layernorm", args, NARGS(args),
+                       (size_t)rows, err);
+}
+
+int ocl_op_softmax(ocl_ctx *c, const ocl_kernels *k, int B, int NH, int T, float scale,
+                   cl_mem mask, cl_mem scores, albert_error *err)
+{
+    ocl_arg args[] = {OCL_MEM(scores), OCL_MEM(mask), OCL_INT(NH), OCL_INT(T), OCL_FLOAT(scale)};
+    return launch_rows(c, k, k->softmax, "softmax_masked", args, NARGS(args),
+                       (size_t)B * (size_t)NH * (size_t)T, err);
+}
+
+int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH, cl_mem qkv,
+                     cl_mem mask, cl_mem scores, cl_mem ctx_out, albert_error *err)
+{
+    /* Heads are column blocks of D inside each token's q | k | v row, so the
+     * per-head GEMMs read qkv in place through leading dimension 3H and a
+     * batch stride of D: no transposes.  One strided batch per sequence. */
+    const size_t t = (size_t)T, h = (size_t)H, d = h / (size_t)NH, tt = t * t;
+    int rc = ALBERT_OK;
+    for (size_t b = 0; rc == ALBERT_OK && b < (size_t)B; b++) {
+        ocl_mat q = {qkv, b * t * 3 * h, 3 * h, d}, kk = {qkv, b * t * 3 * h + h, 3 * h, d};
+        ocl_mat s = {scores, b * (size_t)NH * tt, t, tt};
+        rc = ocl_gemm(c, 1, t, t, d, 1.0f, q, kk, s, (size_t)NH, err);
+    }
+    if (rc == ALBERT_OK)
+        rc = ocl_op_softmax(c, k, B, NH, T, 1.0f / sqrtf((float)d), mask, scores, err);
+    for (size_t b = 0; rc == ALBERT_OK && b < (size_t)B; b++) {
+        ocl_mat p = {scores, b * (size_t)NH * tt, t, tt};
+        ocl_mat v = {qkv, b * t * 3 * h + 2 * h, 3 * h, d}, o = {ctx_out, b * t * h, h, d};
+        rc = ocl_gemm(c, 0, t, d, t, 1.0f, p, v, o, (size_t)NH, err);
+    }
+    return rc;
+}
+
+int ocl_op_pool(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, cl_mem hidden,
+                cl_mem mask, albert_pooling mode, cl_mem pooled, albert_error *err)
+{
+    const size_t local[2] = {(size_t)k->tun.wg_elem, 1};
+    const size_t global[2] = {ocl_round_up((size_t)H, local[0]), (size_t)B};
+    ocl_arg args[] = {OCL_MEM(hidden), OCL_MEM(mask), OCL_INT(T), OCL_INT(H), OCL_INT(mode),
+                      OCL_MEM(pooled)};
+    return ocl_launch(c, k->pool, "pool", args, NARGS(args), 2, global, local, err);
+}
+
+int ocl_op_l2_normalize(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem x,
+                        albert_error *err)
+{
+    ocl_arg args[] = {OCL_MEM(x), OCL_INT(n)};
+    return launch_rows(c, k, k->l2norm, "l2_normalize", args, NARGS(args), (size_t)rows, err);
+}

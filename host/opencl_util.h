@@ -1,0 +1,127 @@
+/* OpenCL plumbing shared by the OpenCL backend: error names, checked calls,
+ * the per-backend device context and the one place every buffer transfer and
+ * kernel launch goes through (so profiling can attach an event to each). */
+#ifndef ALBERT_OPENCL_UTIL_H
+#define ALBERT_OPENCL_UTIL_H
+
+#include "common.h"
+
+#include <CL/cl.h>
+#include <clblast_c.h>
+
+/* "CL_INVALID_VALUE", "CL_PLATFORM_NOT_FOUND_KHR", ...; "unknown OpenCL
+ * error" for codes the table lacks.  Never NULL. */
+const char *ocl_error_name(cl_int code);
+
+/* "CLBlastInvalidLocalMemUsage", ...; never NULL. */
+const char *clblast_status_name(CLBlastStatusCode code);
+
+/* ALBERT_OK when RC is CL_SUCCESS, else ALBERT_E_DEVICE with "CALL: NAME". */
+int ocl_check(cl_int rc, const char *call, albert_error *err);
+
+/* The same for CLBlast status codes. */
+int clblast_check(CLBlastStatusCode rc, const char *call, albert_error *err);
+
+/* Walks every device of every platform in the ICD loader's order and counts
+ * them in *COUNT; when 0 <= INDEX < *COUNT it also returns that device and
+ * its platform.  No platform at all is not an error: *COUNT is 0 and the
+ * reason is in ERR->msg with code ALBERT_OK. */
+int ocl_find_device(int index, cl_platform_id *platform, cl_device_id *device, int *count,
+                    albert_error *err);
+
+/* Queries a string property into DST (always NUL-terminated, truncated to
+ * SIZE). */
+int ocl_device_string(cl_device_id dev, cl_device_info what, char *dst, size_t size,
+                      albert_error *err);
+int ocl_platform_string(cl_platform_id p, cl_platform_info what, char *dst, size_t size,
+                        albert_error *err);
+
+/* *HAS = 1 when DEV lists extension NAME. */
+int ocl_device_has_extension(cl_device_id dev, const char *name, int *has, albert_error *err);
+
+/* One recorded command for profiling: the kernel or routine name and its
+ * event (NULL when the command failed to enqueue). */
+typedef struct ocl_event_rec {
+    const char *name;
+    cl_event event;
+} ocl_event_rec;
+
+/* What the program cache did, per context (tests read these). */
+typedef struct ocl_program_stats {
+    int source_builds; /* clBuildProgram from source */
+    int cache_hits;    /* programs created from a valid cache entry */
+    int cache_writes;  /* entries written */
+    int cache_rejects; /* entries found stale, corrupt or unloadable */
+} ocl_program_stats;
+
+/* One device opened for one backend. */
+typedef struct ocl_ctx {
+    int index;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    char platform_name[128];
+    char platform_version[128];
+    char device_name[128];
+    char driver_version[64];
+    size_t max_work_group;
+    int profiling;           /* queue created with CL_QUEUE_PROFILING_ENABLE */
+    ocl_event_rec *events;   /* one per command while profiling */
+    size_t n_events, cap_events;
+    ocl_program_stats programs;
+} ocl_ctx;
+
+/* Opens device INDEX: context and in-order queue (with profiling when
+ * PROFILING).  On failure everything created is released. */
+int ocl_ctx_open(int index, int profiling, ocl_ctx *ctx, albert_error *err);
+void ocl_ctx_close(ocl_ctx *ctx);
+
+/* Where the next command's event goes: NULL when not profiling (or when the
+ * list cannot grow), so callers pass it straight to the enqueue call. */
+cl_event *ocl_event_slot(ocl_ctx *ctx, const char *name);
+
+/* Releases the recorded events and empties the list. */
+void ocl_events_clear(ocl_ctx *ctx);
+
+/* Release helpers for destructors, which have nobody to report to. */
+void ocl_release_mem(cl_mem *mem);
+void ocl_release_kernel(cl_kernel *kernel);
+void ocl_release_program(cl_program *program);
+
+/* A buffer of BYTES, initialised from HOST when not NULL.  WHAT names it in
+ * errors. */
+int ocl_buffer(ocl_ctx *ctx, cl_mem_flags flags, size_t bytes, const void *host, cl_mem *out,
+               const char *what, albert_error *err);
+
+/* Host -> device and device -> host copies.  Non-blocking ones need HOST
+ * alive until ocl_finish. */
+int ocl_write(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void *host,
+              int blocking, albert_error *err);
+int ocl_read(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host, int blocking,
+             albert_error *err);
+
+int ocl_finish(ocl_ctx *ctx, albert_error *err);
+
+/* One kernel argument: its size and a pointer to its value. */
+typedef struct ocl_arg {
+    size_t size;
+    const void *value;
+} ocl_arg;
+
+/* Compound literals live to the end of the enclosing block, long enough for
+ * the ocl_launch call they are written in. */
+#define OCL_MEM(m) ((ocl_arg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define OCL_INT(i) ((ocl_arg){sizeof(cl_int), &(cl_int){(cl_int)(i)}})
+#define OCL_FLOAT(f) ((ocl_arg){sizeof(cl_float), &(cl_float){(cl_float)(f)}})
+
+/* Sets ARGS[0..NARGS) on KERNEL and enqueues it over GLOBAL/LOCAL (DIMS
+ * dimensions).  NAME is the kernel's name, for errors and profiling. */
+int ocl_launch(ocl_ctx *ctx, cl_kernel kernel, const char *name, const ocl_arg *args,
+               int nargs, cl_uint dims, const size_t *global, const size_t *local,
+               albert_error *err);
+
+/* N rounded up to a multiple of M. */
+size_t ocl_round_up(size_t n, size_t m);
+
+#endif

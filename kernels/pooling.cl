@@ -1,0 +1,42 @@
+/* pooling.cl - sentence vectors from last_hidden_state: CLS or masked mean
+ * (the HF pooler is a Linear + tanh, done by GEMM + bias_act), and L2
+ * normalisation. */
+#define POOL_CLS 2  /* albert_pooling values */
+#define POOL_MEAN 3
+
+/* pooled[b, j] over global (H rounded up, B). */
+__kernel void pool(__global const float *hidden, __global const int *mask, int T, int H,
+                   int mode, __global float *pooled)
+{
+    const int j = (int)get_global_id(0);
+    const size_t b = get_global_id(1);
+    if (j >= H)
+        return;
+    __global const float *h = hidden + b * (size_t)T * (size_t)H + (size_t)j;
+    if (mode == POOL_CLS) {
+        pooled[b * (size_t)H + j] = h[0];
+        return;
+    }
+    float sum = 0.0f;
+    int count = 0;
+    for (int t = 0; t < T; t++)
+        if (mask[b * (size_t)T + t]) {
+            sum += h[(size_t)t * (size_t)H];
+            count++;
+        }
+    pooled[b * (size_t)H + j] = count ? sum / (float)count : 0.0f;
+}
+
+/* Each row of N divided by max(||row||, 1e-12), as torch's F.normalize: a
+ * zero row stays zero.  One work-group per row. */
+__kernel void l2_normalize(__global float *x, int n)
+{
+    __local float scratch[ALBERT_WG_ROW];
+    __global float *row = x + get_group_id(0) * (size_t)n;
+    float ss = 0.0f;
+    for (int j = (int)get_local_id(0); j < n; j += ALBERT_WG_ROW)
+        ss += row[j] * row[j];
+    const float norm = fmax(sqrt(wg_reduce(ss, 0, scratch)), 1e-12f);
+    for (int j = (int)get_local_id(0); j < n; j += ALBERT_WG_ROW)
+        row[j] /= norm;
+}
