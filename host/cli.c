@@ -1,2 +1,460 @@
-#include "albert_cl.h"
-int main(void) { return 2; }
+/* albert-cl: ALBERT embeddings of text lines, one record per line.  A thin
+ * client of the public albert_cl.h API: this file parses the command line
+ * and sets up the model, tokenizer and engines; cli_input.c reads the lines,
+ * cli_embed.c runs them and cli_output.c writes the records. */
+#include "cli_embed.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+/* Parsing stops here with exit status 0: --help, --version. */
+#define PARSE_DONE (-1)
+
+static const char usage_text[] =
+    "usage: albert-cl [OPTIONS] [FILE...]\n"
+    "\n"
+    "ALBERT embeddings (HuggingFace AlbertModel + AlbertTokenizer semantics) of\n"
+    "every input line, on an OpenCL device or the host CPU.\n"
+    "FILE is UTF-8 text, one input per line; with no FILE, or FILE \"-\", stdin is\n"
+    "read.  Several FILEs are read in order and their records numbered on.\n"
+    "Every line is a record, empty lines included (an empty line is [CLS] [SEP]);\n"
+    "a final line without a newline counts, a trailing newline adds no record.\n"
+    "\n"
+    "options:\n"
+    "  --model DIR         HuggingFace model folder (config.json, model.safetensors,\n"
+    "                      spiece.model); default $ALBERT_CL_MODEL, else\n"
+    "                      models/albert-base-v2\n"
+    "  --device D          cpu, or N: an OpenCL device index from --list-devices;\n"
+    "                      default: first GPU, else first OpenCL device, else cpu\n"
+    "  --list-devices      list OpenCL devices (index, platform, device, type, compute\n"
+    "                      units, global memory, driver, fp16, profile) and cpu\n"
+    "  --input-format F    text (default): one input per line\n"
+    "                      tsv: a sentence pair per line, split by one tab\n"
+    "                      jsonl: one JSON object per line, either\n"
+    "                        {\"text\": \"...\", \"text_pair\": \"...\"} (text_pair optional) or\n"
+    "                        {\"input_ids\": [...], \"attention_mask\": [...],\n"
+    "                         \"token_type_ids\": [...]} (the last two optional)\n"
+    "  --pooling P         pooler (default): HuggingFace pooler_output\n"
+    "                      cls: the [CLS] vector of last_hidden_state\n"
+    "                      mean: mean of last_hidden_state over non-padding tokens\n"
+    "                      none: the vector of every non-padding token\n"
+    "  --normalize         L2-normalise the pooled vectors\n"
+    "  --tokenize          only tokenize: needs spiece.model (and config.json, if\n"
+    "                      present, to cap --max-length), no weights\n"
+    "  --max-length N      tokens per input, default 512, capped by the model's\n"
+    "                      max_position_embeddings; longer inputs are truncated\n"
+    "                      keeping [SEP] last, with a warning naming file and line\n"
+    "  --format F          jsonl (default): one line per input,\n"
+    "                        {\"index\": i, \"input_ids\": [...], \"embedding\": [...]}\n"
+    "                        where embedding is one vector, or with --pooling none\n"
+    "                        a list of vectors ([CLS] and [SEP] included); floats\n"
+    "                        print with 9 significant digits (float32 round-trips)\n"
+    "                      npy: NPY v1.0 float32 ('<f4') array of shape [N, H] of\n"
+    "                        the pooled vectors (not with --pooling none)\n"
+    "  -o, --output FILE   write to FILE (default stdout); written only on success\n"
+    "  --batch-size N      inputs per forward pass (default 32)\n"
+    "  --threads N         host threads for the CPU backend (default: all cores)\n"
+    "  --validate          also run the CPU backend on every batch and report on\n"
+    "                      stderr the max abs and max rel difference (|d| / max(|cpu|,\n"
+    "                      1e-3)) per output over non-padding positions; exit 1 when\n"
+    "                      the max abs difference exceeds the tolerance\n"
+    "  --validate-tol X    tolerance of --validate (default 1e-4)\n"
+    "  --help              show this help\n"
+    "  --version           print the version\n"
+    "\n"
+    "Records come out in input order.  Exit status: 0 success; 1 bad input, model,\n"
+    "device or validation failure (one line on stderr naming file and line where\n"
+    "it applies, and no output); 2 usage error.\n";
+
+/* ------------------------------------------------------------ options */
+
+typedef int (*value_setter)(cli_options *o, const char *value);
+
+/* One option: a value with its own syntax (SET), one of CHOICES whose index
+ * goes to the int at FIELD, an integer in [MIN, MAX] stored at FIELD, or a
+ * flag (MAX 0) that sets the int at FIELD to 1. */
+typedef struct option_spec {
+    const char *name;
+    value_setter set;
+    const char *const *choices;
+    size_t field;
+    int min, max;
+} option_spec;
+
+static int usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("albert-cl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry 'albert-cl --help' for more information.\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* A whole-string decimal integer in [MIN, MAX]. */
+static int parse_int(const char *s, int min, int max, int *out)
+{
+    /* strtol alone would also take leading blanks and a '+'. */
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (!isdigit((unsigned char)digits[0]))
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Index of S in the NULL-terminated NAMES, or -1. */
+static int pick(const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int bad_choice(const char *option, const char *value, const char *const *names)
+{
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return usage_error("%s: '%s' is not one of %s", option, value, list);
+}
+
+/* Value names in the order of the options' enums. */
+static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
+static const char *const poolings[] = {"none", "pooler", "cls", "mean", NULL};
+static const char *const output_formats[] = {"jsonl", "npy", NULL};
+
+static int set_model(cli_options *o, const char *v)
+{
+    o->model_dir = v;
+    return 0;
+}
+
+static int set_output(cli_options *o, const char *v)
+{
+    o->output = v;
+    return 0;
+}
+
+static int set_device(cli_options *o, const char *v)
+{
+    if (strcmp(v, "cpu") == 0) {
+        o->device = ALBERT_DEVICE_CPU;
+        return 0;
+    }
+    return parse_int(v, 0, INT_MAX, &o->device) == 0 ? 0
+                                                     : usage_error("--device: '%s' is not cpu or "
+                                                                   "a device index", v);
+}
+
+static int set_validate_tol(cli_options *o, const char *v)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x < 0)
+        return usage_error("--validate-tol: '%s' is not a non-negative number", v);
+    o->validate_tol = x;
+    return 0;
+}
+
+static const option_spec option_table[] = {
+    {"--model", set_model, NULL, 0, 0, 0},
+    {"--device", set_device, NULL, 0, 0, 0},
+    {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0},
+    {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0},
+    {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0},
+    {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
+    {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0},
+    /* 2: room for [CLS] and [SEP]. */
+    {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20},
+    {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
+    {"--output", set_output, NULL, 0, 0, 0},
+    {"-o", set_output, NULL, 0, 0, 0},
+    {"--batch-size", NULL, NULL, offsetof(cli_options, batch_size), 1, 65536},
+    {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096},
+    {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0},
+    {"--validate-tol", set_validate_tol, NULL, 0, 0, 0},
+};
+
+static int set_value(cli_options *o, const option_spec *spec, const char *value)
+{
+    if (spec->set)
+        return spec->set(o, value);
+    int *field = (int *)((char *)o + spec->field);
+    if (spec->choices) {
+        int i = pick(value, spec->choices);
+        if (i < 0)
+            return bad_choice(spec->name, value, spec->choices);
+        *field = i;
+        return 0;
+    }
+    if (parse_int(value, spec->min, spec->max, field) == 0)
+        return 0;
+    return usage_error("%s: '%s' is not an integer from %d to %d", spec->name, value, spec->min,
+                       spec->max);
+}
+
+static const option_spec *find_option(const char *arg, size_t name_len)
+{
+    size_t n = sizeof option_table / sizeof option_table[0];
+    for (size_t i = 0; i < n; i++)
+        if (strlen(option_table[i].name) == name_len &&
+            strncmp(option_table[i].name, arg, name_len) == 0)
+            return &option_table[i];
+    return NULL;
+}
+
+/* One option at ARGV[*I], "--name value" or "--name=value"; advances *I
+ * past its value. */
+static int parse_option(cli_options *o, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return PARSE_DONE;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("albert-cl %s\n", ALBERT_CL_VERSION);
+        return PARSE_DONE;
+    }
+    const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    const option_spec *spec = find_option(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+    if (!spec)
+        return usage_error("unknown option '%s'", arg);
+    if (!spec->set && !spec->choices && spec->max == 0) {
+        if (eq)
+            return usage_error("option '%s' takes no value", arg);
+        *(int *)((char *)o + spec->field) = 1;
+        return 0;
+    }
+    if (eq)
+        return set_value(o, spec, eq + 1);
+    if (*i + 1 >= argc)
+        return usage_error("option '%s' needs a value", arg);
+    return set_value(o, spec, argv[++*i]);
+}
+
+/* Combinations that cannot mean anything. */
+static int check_combinations(const cli_options *o)
+{
+    if (o->format == CLI_OUT_NPY && o->pooling == ALBERT_POOL_NONE && !o->tokenize_only)
+        return usage_error("--format npy needs one vector per input: not with --pooling none");
+    if (o->format == CLI_OUT_NPY && o->tokenize_only)
+        return usage_error("--format npy holds embeddings: not with --tokenize");
+    if (o->normalize && o->pooling == ALBERT_POOL_NONE)
+        return usage_error("--normalize applies to pooled vectors: not with --pooling none");
+    if (o->validate && o->tokenize_only)
+        return usage_error("--validate compares embeddings: not with --tokenize");
+    return 0;
+}
+
+static void default_options(cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    const char *env = getenv("ALBERT_CL_MODEL");
+    o->model_dir = env && *env ? env : "models/albert-base-v2";
+    o->device = ALBERT_DEVICE_AUTO;
+    o->input_format = CLI_IN_TEXT;
+    o->pooling = ALBERT_POOL_POOLER;
+    o->max_length = 512;
+    o->format = CLI_OUT_JSONL;
+    o->batch_size = 32;
+    o->validate_tol = 1e-4;
+}
+
+/* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
+ * Returns 0, PARSE_DONE or EXIT_USAGE. */
+static int parse_args(cli_options *o, int argc, char **argv, const char **files)
+{
+    default_options(o);
+    o->files = files;
+    int only_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            files[o->nfiles++] = arg;
+        } else if (strcmp(arg, "--") == 0) {
+            only_files = 1;
+        } else {
+            int rc = parse_option(o, argc, argv, &i);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return o->list_devices ? 0 : check_combinations(o);
+}
+
+/* ------------------------------------------------------------ devices */
+
+static void print_device(const albert_device_info *d)
+{
+    unsigned long long mib = (unsigned long long)(d->global_mem_bytes >> 20);
+    printf("%d\t%s\t%s\t%s\t%d\t%llu MiB\t%s\t%s\t%s\n", d->index, d->platform, d->name,
+           d->type, d->compute_units, mib, d->driver_version, d->fp16 ? "yes" : "no",
+           d->profile[0] ? d->profile : "-");
+}
+
+/* Always exits 0: having no OpenCL is a fact to report, not a failure. */
+static int list_devices(void)
+{
+    int count = 0;
+    albert_error err;
+    memset(&err, 0, sizeof err);
+    if (albert_device_count(&count, &err) != ALBERT_OK || count == 0) {
+        fprintf(stderr, "albert-cl: no OpenCL device: %s\n",
+                err.msg[0] ? err.msg : "no platform reports one");
+        count = 0;
+    }
+    printf("index\tplatform\tdevice\ttype\tcompute_units\tglobal_memory\tdriver\tfp16\tprofile\n");
+    for (int i = 0; i < count; i++) {
+        albert_device_info info;
+        if (albert_device_info_get(i, &info, &err) == ALBERT_OK)
+            print_device(&info);
+        else
+            fprintf(stderr, "albert-cl: device %d: %s\n", i, err.msg);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("cpu\thost\thost CPU backend\tCPU\t%ld\t-\t-\tno\t-\n", cores > 0 ? cores : 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------ a run */
+
+/* Everything a run owns, released in one place. */
+typedef struct session {
+    cli_input input;
+    albert_config config;
+    albert_model *model;
+    albert_tokenizer *tok;
+    albert_engine *engine, *reference;
+    cli_sink sink;
+} session;
+
+static int read_inputs(session *s, const cli_options *o, albert_error *err)
+{
+    if (o->nfiles == 0)
+        return cli_input_read(&s->input, "-", (cli_input_format)o->input_format, err);
+    for (int i = 0; i < o->nfiles; i++) {
+        int rc = cli_input_read(&s->input, o->files[i], (cli_input_format)o->input_format, err);
+        if (rc != ALBERT_OK)
+            return rc;
+    }
+    return ALBERT_OK;
+}
+
+/* --tokenize loads no weights; config.json, when there is one, still caps
+ * the length and gives the vocabulary size that pre-tokenized ids must fit. */
+static int load_config_only(session *s, const char *dir, albert_error *err)
+{
+    albert_config_init(&s->config);
+    size_t n = strlen(dir) + sizeof "/config.json";
+    char *path = malloc(n);
+    if (!path)
+        return cli_fail(err, ALBERT_E_NOMEM, "out of memory");
+    snprintf(path, n, "%s/config.json", dir);
+    int present = access(path, F_OK) == 0;
+    free(path);
+    return present ? albert_config_load(dir, &s->config, err) : ALBERT_OK;
+}
+
+static int create_engine(const albert_model *m, int device, int threads, albert_engine **out,
+                         albert_error *err)
+{
+    albert_engine_options eo;
+    albert_engine_options_init(&eo);
+    eo.device = device;
+    eo.threads = threads;
+    return albert_engine_create(m, &eo, out, err);
+}
+
+static int open_model(session *s, const cli_options *o, albert_error *err)
+{
+    if (o->tokenize_only)
+        return load_config_only(s, o->model_dir, err);
+    int rc = albert_model_open(o->model_dir, &s->model, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    s->config = *albert_model_config(s->model);
+    rc = create_engine(s->model, o->device, o->threads, &s->engine, err);
+    if (rc == ALBERT_OK && o->validate)
+        rc = create_engine(s->model, ALBERT_DEVICE_CPU, o->threads, &s->reference, err);
+    return rc;
+}
+
+static int run_session(session *s, const cli_options *o, albert_error *err)
+{
+    int rc = read_inputs(s, o, err);
+    if (rc == ALBERT_OK)
+        rc = open_model(s, o, err);
+    if (rc == ALBERT_OK && cli_input_needs_tokenizer(&s->input))
+        rc = albert_tokenizer_open(o->model_dir, &s->tok, err);
+    if (rc == ALBERT_OK)
+        rc = cli_sink_open(&s->sink, o->output, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    int max_pos = s->config.max_position_embeddings;
+    cli_runner r = {o, &s->config, s->tok, s->engine, s->reference,
+                    o->max_length < max_pos ? o->max_length : max_pos};
+    rc = cli_run(&r, &s->input, &s->sink, err);
+    if (rc == ALBERT_OK)
+        return cli_sink_commit(&s->sink, err);
+    cli_sink_abort(&s->sink);
+    return rc;
+}
+
+static void close_session(session *s)
+{
+    if (s->reference)
+        albert_engine_free(s->reference);
+    if (s->engine)
+        albert_engine_free(s->engine);
+    if (s->tok)
+        albert_tokenizer_close(s->tok);
+    if (s->model)
+        albert_model_close(s->model);
+    cli_input_free(&s->input);
+}
+
+int main(int argc, char **argv)
+{
+    cli_options opt;
+    const char **files = calloc((size_t)argc, sizeof *files);
+    if (!files) {
+        fputs("albert-cl: out of memory\n", stderr);
+        return EXIT_FAILURE;
+    }
+    int rc = parse_args(&opt, argc, argv, files);
+    if (rc == 0 && opt.list_devices)
+        rc = list_devices();
+    else if (rc == 0) {
+        session s;
+        memset(&s, 0, sizeof s);
+        albert_error err;
+        memset(&err, 0, sizeof err);
+        rc = run_session(&s, &opt, &err) == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+        if (rc != EXIT_SUCCESS)
+            fprintf(stderr, "albert-cl: %s\n", err.msg);
+        close_session(&s);
+    }
+    free(files);
+    return rc == PARSE_DONE ? EXIT_SUCCESS : rc;
+}

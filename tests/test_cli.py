@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the albert-cl command line.
+
+usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]
+The shared data folder is $ALBERT_CL_SHARED, else SHARED_DIR (CMake's
+ALBERT_SHARED_DIR).  Python 3 standard library only.
+"""
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BINARY = None
+SHARED = None
+SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
+SAMPLE = os.path.join(SOURCE_DIR, "data", "sample.txt")
+CLS, SEP = 2, 3
+
+
+def model(name):
+    return os.path.join(SHARED, "models", name)
+
+
+BASE = None  # albert-base-v2-random: real shapes and tokenizer
+TINY = None  # tiny-gelu: fast, max_position_embeddings 64
+
+
+def run(args, stdin=b"", env=None, cwd=None):
+    """Runs albert-cl; returns (exit status, stdout bytes, stderr text)."""
+    full_env = dict(os.environ)
+    full_env.pop("ALBERT_CL_MODEL", None)
+    full_env.update(env or {})
+    p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
+                       cwd=cwd, timeout=900)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def slurp(path, binary=True):
+    with open(path, "rb" if binary else "r", encoding=None if binary else "utf-8") as f:
+        return f.read()
+
+
+def records(out):
+    return [json.loads(line) for line in out.decode("utf-8").splitlines()]
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, flat list)} of a safetensors file."""
+    data = slurp(path)
+    (n,) = struct.unpack_from("<Q", data, 0)
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        code = {"F32": "f", "I32": "i", "I64": "q"}[info["dtype"]]
+        count = (end - begin) // struct.calcsize(code)
+        values = struct.unpack_from("<%d%s" % (count, code), data, base + begin)
+        tensors[name] = (info["dtype"], info["shape"], list(values))
+    return tensors
+
+
+_golden = {}
+
+
+def golden(name):
+    if name not in _golden:
+        path = os.path.join(SHARED, "golden", name)
+        _golden[name] = (read_safetensors(path + ".safetensors"),
+                         {c["name"]: c for c in json.loads(slurp(path + ".json", False))})
+    return _golden[name]
+
+
+def golden_rows(case):
+    """Per row of a golden albert-base-v2-random case: (ids, types, mask, token
+    vectors where mask is 1, pooler_output row)."""
+    tensors, manifest = golden("albert-base-v2-random")
+    B, T = manifest[case]["shape"]
+    ids = tensors[case + ".input_ids"][2]
+    types = tensors[case + ".token_type_ids"][2]
+    mask = tensors[case + ".attention_mask"][2]
+    lhs_shape, lhs = tensors[case + ".last_hidden_state"][1:]
+    H = lhs_shape[2]
+    pooler = tensors[case + ".pooler_output"][2]
+    rows = []
+    for b in range(B):
+        r = slice(b * T, (b + 1) * T)
+        vecs = [lhs[(b * T + t) * H:(b * T + t + 1) * H] for t in range(T) if mask[b * T + t]]
+        rows.append((ids[r], types[r], mask[r], vecs, pooler[b * H:(b + 1) * H]))
+    return rows
+
+
+def max_abs_diff(a, b):
+    """Max |a - b| over two equally shaped nested lists of floats."""
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), "shapes differ"
+        return max((max_abs_diff(x, y) for x, y in zip(a, b)), default=0.0)
+    return abs(a - b)
+
+
+def parse_npy(data):
+    """(descr, fortran_order, shape, flat floats) of an NPY v1.0 float32 file."""
+    assert data[:8] == b"\x93NUMPY\x01\x00", "bad magic or version"
+    (n,) = struct.unpack_from("<H", data, 8)
+    assert (10 + n) % 64 == 0, "header not padded to 64 bytes"
+    header = data[10:10 + n].decode("latin1")
+    assert header.endswith("\n")
+    descr = re.search(r"'descr': '([^']*)'", header).group(1)
+    fortran = re.search(r"'fortran_order': (\w+)", header).group(1)
+    shape = tuple(int(x) for x in re.search(r"'shape': \(([^)]*)\)", header).group(1).split(",")
+                  if x.strip())
+    body = data[10 + n:]
+    values = list(struct.unpack("<%df" % (len(body) // 4), body))
+    return descr, fortran, shape, values
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="albert-cli-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return path
+
+    def ok(self, args, stdin=b"", env=None):
+        rc, out, err = run(args, stdin, env)
+        self.assertEqual(rc, 0, "albert-cl %s failed: %s" % (" ".join(args), err))
+        return out, err
+
+    def embed(self, args, stdin=b""):
+        return records(self.ok(args, stdin)[0])
+
+    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None):
+        """Checks exit status CODE, empty stdout and a message naming MUST_MENTION."""
+        rc, out, err = run(args, stdin, cwd=cwd)
+        self.assertEqual(rc, code, "albert-cl %s: status %d, stderr %r" % (args, rc, err))
+        self.assertEqual(out, b"", "output on failure")
+        self.assertTrue(err.startswith("albert-cl: "), err)
+        for word in must_mention:
+            self.assertIn(word, err)
+        return err
+
+
+class HelpAndDevices(Base):
+    def test_help_documents_every_option(self):
+        out, _ = self.ok(["--help"])
+        text = out.decode()
+        for opt in ["--model", "--device", "--list-devices", "--input-format", "--pooling",
+                    "--normalize", "--tokenize", "--max-length", "--format", "--output",
+                    "--batch-size", "--threads", "--validate", "--validate-tol", "--version",
+                    "tsv", "jsonl", "npy", "pooler", "cls", "mean", "none", "text_pair",
+                    "input_ids", "attention_mask", "token_type_ids"]:
+            self.assertIn(opt, text)
+
+    def test_version_matches_header(self):
+        header = slurp(os.path.join(SOURCE_DIR, "..", "include", "albert_cl.h"), False)
+        version = re.search(r'#define ALBERT_CL_VERSION "([^"]+)"', header).group(1)
+        out, _ = self.ok(["--version"])
+        self.assertEqual(out.decode().split(), ["albert-cl", version])
+
+    def test_list_devices_lists_cpu(self):
+        out, _ = self.ok(["--list-devices"])
+        lines = out.decode().splitlines()
+        self.assertTrue(lines[0].startswith("index\t"), lines)
+        self.assertEqual(lines[-1].split("\t")[0], "cpu")
+        for i, line in enumerate(lines[1:-1]):
+            self.assertEqual(line.split("\t")[0], str(i))
+            self.assertEqual(len(line.split("\t")), len(lines[0].split("\t")))
+
+
+    def test_list_devices_without_opencl(self):
+        # The ICD loader finds no platform in an empty vendor folder.
+        empty = os.path.join(self.tmp, "vendors")
+        os.mkdir(empty)
+        rc, out, err = run(["--list-devices"], env={"OCL_ICD_VENDORS": empty})
+        self.assertEqual(rc, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual([l.split("\t")[0] for l in lines], ["index", "cpu"])
+        self.assertIn("no OpenCL device", err)
+        # The default device then falls back to the CPU backend.
+        rc, out, err = run(["--model", TINY, SAMPLE], env={"OCL_ICD_VENDORS": empty})
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(records(out)), 8)
+
+
+class Tokenize(Base):
+    def test_golden_tokenization_of_every_line(self):
+        cases = [json.loads(l) for l in
+                 slurp(os.path.join(SHARED, "golden", "tokenize.jsonl"), False).split("\n") if l]
+        path = self.write("golden.txt", "".join(c["text"] + "\n" for c in cases))
+        # albert-base-v2 has no weights: --tokenize must not need them.
+        out, err = self.ok(["--model", model("albert-base-v2"), "--tokenize", path])
+        got = records(out)
+        self.assertEqual(len(got), len(cases))
+        truncated = 0
+        for i, (rec, case) in enumerate(zip(got, cases)):
+            want = case["ids"]
+            if len(want) > 512:
+                want = want[:511] + [SEP]
+                truncated += 1
+                self.assertIn("%s:%d: %d tokens truncated to 512" % (path, i + 1, len(case["ids"])),
+                              err)
+            self.assertEqual(rec, {"index": i, "input_ids": want}, case["text"])
+        self.assertGreater(truncated, 0, "golden set has a long line")
+
+    def test_max_length_capped_by_model(self):
+        words = " ".join(["word"] * 100)
+        out, err = self.ok(["--model", TINY, "--tokenize", "--max-length", "512"],
+                           stdin=words.encode())
+        ids = records(out)[0]["input_ids"]
+        self.assertEqual(len(ids), 64)  # tiny-gelu's max_position_embeddings
+        self.assertEqual(ids[-1], SEP)
+        self.assertIn("<stdin>:1: 102 tokens truncated to 64", err)
+
+    def test_max_length_option(self):
+        out, err = self.ok(["--model", TINY, "--tokenize", "--max-length", "5"],
+                           stdin=b"one two three four five six\nab\n")
+        recs = records(out)
+        self.assertEqual(len(recs[0]["input_ids"]), 5)
+        self.assertEqual(recs[0]["input_ids"][0], CLS)
+        self.assertEqual(recs[0]["input_ids"][-1], SEP)
+        self.assertEqual(err.count("truncated"), 1, "one warning, for line 1 only")
+
+
+class Lines(Base):
+    def test_empty_blank_and_final_lines(self):
+        out, _ = self.ok(["--model", TINY, "--tokenize"], stdin=b"a\n\n   \nb")
+        recs = records(out)
+        self.assertEqual([r["index"] for r in recs], [0, 1, 2, 3])
+        self.assertEqual(recs[1]["input_ids"], [CLS, SEP])
+        self.assertEqual(recs[2]["input_ids"], [CLS, SEP])
+        self.assertEqual(recs[3]["input_ids"][-1], SEP)
+        out2, _ = self.ok(["--model", TINY, "--tokenize"], stdin=b"a\n\n   \nb\n")
+        self.assertEqual(out, out2, "a trailing newline adds no record")
+        out3, _ = self.ok(["--model", TINY, "--tokenize"], stdin=b"")
+        self.assertEqual(out3, b"", "empty input, no records")
+
+    def test_empty_line_embeds(self):
+        recs = self.embed(["--model", TINY, "--device", "cpu", "--pooling", "none"], b"\n")
+        self.assertEqual(recs[0]["input_ids"], [CLS, SEP])
+        self.assertEqual(len(recs[0]["embedding"]), 2)
+        self.assertEqual(len(recs[0]["embedding"][0]), 32)
+
+    def test_stdin_dash_and_file_agree(self):
+        data = slurp(SAMPLE)
+        args = ["--model", TINY, "--device", "cpu"]
+        from_file, _ = self.ok(args + [SAMPLE])
+        from_stdin, _ = self.ok(args, stdin=data)
+        from_dash, _ = self.ok(args + ["-"], stdin=data)
+        self.assertEqual(from_file, from_stdin)
+        self.assertEqual(from_file, from_dash)
+        self.assertEqual(len(records(from_file)), data.count(b"\n"))
+
+    def test_multiple_files_continue_the_index(self):
+        a = self.write("a.txt", "first\nsecond\n")
+        b = self.write("b.txt", "third")
+        both = self.write("both.txt", "first\nsecond\nthird\n")
+        args = ["--model", TINY, "--device", "cpu", "--pooling", "mean"]
+        out, _ = self.ok(args + [a, b])
+        self.assertEqual([r["index"] for r in records(out)], [0, 1, 2])
+        self.assertEqual(out, self.ok(args + [both])[0])
+
+    def test_long_line_truncated_with_warning(self):
+        path = self.write("long.txt", "short line\n" + " ".join(["hello"] * 30000) + "\n")
+        out, err = self.ok(["--model", BASE, "--device", "cpu", path])
+        recs = records(out)
+        self.assertEqual(len(recs[1]["input_ids"]), 512)
+        self.assertEqual(recs[1]["input_ids"][-1], SEP)
+        self.assertEqual(len(recs[1]["embedding"]), 768)
+        self.assertRegex(err, r"albert-cl: warning: %s:2: \d+ tokens truncated to 512"
+                         % re.escape(path))
+        self.assertNotIn(":1:", err)
+
+
+class Numbers(Base):
+    def test_paris_matches_golden(self):
+        (ids, _, _, vecs, pooler), = golden_rows("paris")
+        text = b"Paris is a beautiful city\n"
+        rec, = self.embed(["--model", BASE, "--device", "cpu", "--pooling", "none"], text)
+        self.assertEqual(rec["input_ids"], ids)
+        self.assertLess(max_abs_diff(rec["embedding"], vecs), 1e-4)
+        rec, = self.embed(["--model", BASE, "--device", "cpu"], text)
+        self.assertLess(max_abs_diff(rec["embedding"], pooler), 1e-4)
+
+    def test_pooling_modes_agree(self):
+        args = ["--model", BASE, "--device", "cpu"]
+        text = slurp(SAMPLE)
+        tokens = self.embed(args + ["--pooling", "none"], text)
+        cls = self.embed(args + ["--pooling", "cls"], text)
+        mean = self.embed(args + ["--pooling", "mean"], text)
+        pooler = self.embed(args + ["--pooling", "pooler"], text)
+        default = self.embed(args, text)
+        for t, c, m, p, d in zip(tokens, cls, mean, pooler, default):
+            vecs = t["embedding"]
+            self.assertEqual(len(vecs), len(t["input_ids"]))
+            self.assertLess(max_abs_diff(c["embedding"], vecs[0]), 1e-5)
+            want = [sum(col) / len(vecs) for col in zip(*vecs)]
+            self.assertLess(max_abs_diff(m["embedding"], want), 1e-5)
+            self.assertEqual(p, d, "pooler is the default")
+            self.assertTrue(all(-1 <= x <= 1 for x in p["embedding"]), "pooler is a tanh")
+            self.assertGreater(max_abs_diff(p["embedding"], c["embedding"]), 1e-3)
+
+    def test_normalize_gives_unit_norms(self):
+        for pooling in ["pooler", "cls", "mean"]:
+            args = ["--model", BASE, "--device", "cpu", "--pooling", pooling]
+            plain = self.embed(args, slurp(SAMPLE))
+            unit = self.embed(args + ["--normalize"], slurp(SAMPLE))
+            for p, u in zip(plain, unit):
+                norm = math.sqrt(sum(x * x for x in u["embedding"]))
+                self.assertAlmostEqual(norm, 1.0, delta=1e-5)
+                scale = math.sqrt(sum(x * x for x in p["embedding"]))
+                self.assertLess(max_abs_diff([x / scale for x in p["embedding"]],
+                                             u["embedding"]), 1e-5)
+
+    def test_pairs_tsv_and_jsonl_match_golden(self):
+        rows = golden_rows("pair")
+        _, manifest = golden("albert-base-v2-random")
+        texts, pairs = manifest["pair"]["texts"], manifest["pair"]["pairs"]
+        tsv = "".join("%s\t%s\n" % tp for tp in zip(texts, pairs))
+        jsonl = "".join(json.dumps({"text": t, "text_pair": p}) + "\n" for t, p in zip(texts, pairs))
+        args = ["--model", BASE, "--device", "cpu", "--pooling", "none"]
+        from_tsv = self.embed(args + ["--input-format", "tsv"], tsv.encode())
+        from_jsonl = self.embed(args + ["--input-format", "jsonl"], jsonl.encode())
+        self.assertEqual(from_tsv, from_jsonl)
+        for rec, (ids, types, mask, vecs, _) in zip(from_tsv, rows):
+            n = sum(mask)
+            self.assertEqual(rec["input_ids"], ids[:n])
+            self.assertIn(1, types, "the second sentence has token type 1")
+            # Token types change the numbers: matching golden shows they are used.
+            self.assertLess(max_abs_diff(rec["embedding"], vecs), 1e-4)
+
+    def test_jsonl_input_ids_with_masks(self):
+        rows = golden_rows("batch_padded")
+        # Padded rows with their masks, plus one row without mask or types.
+        lines = [json.dumps({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+                 for ids, types, mask, _, _ in rows]
+        ids0, _, mask0, _, _ = rows[0]
+        lines.append(json.dumps({"input_ids": ids0[:sum(mask0)]}))
+        data = ("\n".join(lines) + "\n").encode()
+        args = ["--model", BASE, "--device", "cpu", "--input-format", "jsonl"]
+        tokens = self.embed(args + ["--pooling", "none"], data)
+        pooled = self.embed(args, data)
+        for i, (ids, _, mask, vecs, pooler) in enumerate(rows):
+            self.assertEqual(tokens[i]["input_ids"], ids, "ids echo as given")
+            self.assertEqual(len(tokens[i]["embedding"]), sum(mask), "mask-1 tokens only")
+            self.assertLess(max_abs_diff(tokens[i]["embedding"], vecs), 1e-4)
+            self.assertLess(max_abs_diff(pooled[i]["embedding"], pooler), 1e-4)
+        self.assertLess(max_abs_diff(tokens[-1]["embedding"], rows[0][3]), 1e-4)
+
+    def test_batch_size_invariance(self):
+        for pooling in ["none", "mean"]:
+            args = ["--model", BASE, "--device", "cpu", "--pooling", pooling, SAMPLE]
+            one = records(self.ok(args + ["--batch-size", "1"])[0])
+            many = records(self.ok(args + ["--batch-size", "32"])[0])
+            self.assertEqual([r["input_ids"] for r in one], [r["input_ids"] for r in many])
+            self.assertLess(max_abs_diff([r["embedding"] for r in one],
+                                         [r["embedding"] for r in many]), 1e-5)
+
+    def test_npy_matches_jsonl(self):
+        args = ["--model", BASE, "--device", "cpu", "--pooling", "mean", SAMPLE]
+        recs = records(self.ok(args)[0])
+        data, _ = self.ok(args + ["--format", "npy"])
+        descr, fortran, shape, values = parse_npy(data)
+        self.assertEqual((descr, fortran, shape), ("<f4", "False", (len(recs), 768)))
+        want = [x for r in recs for x in r["embedding"]]
+        self.assertEqual(len(values), len(want))
+        # jsonl prints float32 with 9 digits, which round-trips exactly.
+        self.assertEqual(values, [struct.unpack("<f", struct.pack("<f", x))[0] for x in want])
+
+    def test_output_file(self):
+        path = os.path.join(self.tmp, "out.npy")
+        args = ["--model", TINY, "--device", "cpu", "--format", "npy", SAMPLE]
+        out, _ = self.ok(args + ["-o", path])
+        self.assertEqual(out, b"")
+        self.assertEqual(slurp(path), self.ok(args)[0])
+        out, _ = self.ok(args + ["--output=" + path])
+        self.assertEqual(os.listdir(self.tmp), ["out.npy"], "no temporary file left")
+
+    def test_default_device_agrees_with_cpu(self):
+        args = ["--model", BASE, "--pooling", "none", SAMPLE]
+        cpu = records(self.ok(args + ["--device", "cpu"])[0])
+        default = records(self.ok(args)[0])
+        self.assertLess(max_abs_diff([r["embedding"] for r in cpu],
+                                     [r["embedding"] for r in default]), 1e-4)
+
+    def test_validate_reports_differences(self):
+        out, err = self.ok(["--model", BASE, "--validate", "--pooling", "mean", SAMPLE])
+        self.assertEqual(len(records(out)), 8)
+        for what in ["pooled", "last_hidden_state"]:
+            m = re.search(r"validate: %s: max abs diff (\S+), max rel diff (\S+)" % what, err)
+            self.assertIsNotNone(m, err)
+            self.assertLessEqual(float(m.group(1)), 1e-4)
+
+
+class Errors(Base):
+    def test_usage_errors_exit_2(self):
+        for args in [["--bogus"], ["--pooling", "max"], ["--format", "csv"], ["--device", "gpu"],
+                     ["--device", "-1"], ["--max-length", "0"], ["--max-length", "ten"],
+                     ["--batch-size", "0"], ["--input-format", "xml"], ["--model"],
+                     ["--validate-tol", "x"], ["--normalize=1"],
+                     ["--format", "npy", "--pooling", "none"],
+                     ["--pooling", "none", "--normalize"]]:
+            err = self.fails([SAMPLE] + args, 2)
+            self.assertIn("--help", err)
+            self.assertEqual(len(err.splitlines()), 2, err)
+
+    def test_missing_file(self):
+        missing = os.path.join(self.tmp, "missing.txt")
+        err = self.fails(["--model", TINY, "--device", "cpu", SAMPLE, missing], 1, must_mention=[missing])
+        self.assertEqual(len(err.splitlines()), 1)
+
+    def test_invalid_utf8_names_file_and_line(self):
+        path = self.write("bad.txt", b"good line\nbad \xff byte\n")
+        err = self.fails(["--model", TINY, "--device", "cpu", path], 1,
+                         must_mention=[path + ":2:", "UTF-8"])
+        self.assertEqual(len(err.splitlines()), 1)
+        # The bad line is in a second file, after good ones: still no output.
+        self.fails(["--model", TINY, "--device", "cpu", SAMPLE, path], 1)
+        self.fails(["--model", TINY, "--tokenize", path], 1, must_mention=[path + ":2:"])
+
+    def test_bad_jsonl_records(self):
+        for record in ['{"text": 5}', '{"text": "a"', 'not json', '{"input_ids": [2, 1.5]}',
+                       '{"input_ids": [2, 3], "attention_mask": [1]}',
+                       '{"input_ids": [2, 30000, 3]}', '{"input_ids": [2, -1]}',
+                       '{"input_ids": [2, 3], "token_type_ids": [0, 2]}',
+                       '{"text": "a", "input_ids": [2, 3]}', '{}', '{"input_ids": []}',
+                       '', '{"text": "a"} x']:
+            path = self.write("bad.jsonl", '{"text": "fine"}\n' + record + "\n")
+            err = self.fails(["--model", TINY, "--device", "cpu", "--input-format", "jsonl", path],
+                             1, must_mention=[path + ":2:"])
+            self.assertEqual(len(err.splitlines()), 1, record)
+
+    def test_jsonl_escapes_and_unknown_keys(self):
+        data = b'{"id": {"k": [1, null, true]}, "text": "Paris \\u0069s a \\"beautiful\\" city"}\n'
+        rec, = self.embed(["--model", TINY, "--input-format", "jsonl", "--tokenize"], data)
+        want, = self.embed(["--model", TINY, "--tokenize"], b'Paris is a "beautiful" city\n')
+        self.assertEqual(rec, want)
+
+    def test_tsv_needs_one_tab(self):
+        path = self.write("bad.tsv", "a\tb\nno tab here\n")
+        self.fails(["--model", TINY, "--input-format", "tsv", "--tokenize", path], 1,
+                   must_mention=[path + ":2:", "tab"])
+
+    def test_bad_device_index(self):
+        err = self.fails(["--model", TINY, "--device", "99", SAMPLE], 1)
+        self.assertIn("99", err, "the message names the device asked for")
+
+    def test_missing_model_folder(self):
+        missing = os.path.join(self.tmp, "no-model")
+        self.fails(["--model", missing, "--device", "cpu", SAMPLE], 1, must_mention=[missing])
+        self.fails(["--model", missing, "--tokenize", SAMPLE], 1)
+        # The default folder, models/albert-base-v2, is relative: none in an empty folder.
+        self.fails(["--device", "cpu", SAMPLE], 1, cwd=self.tmp, must_mention=["models/albert-base-v2"])
+
+    def test_model_from_environment(self):
+        rc, out, err = run(["--tokenize", SAMPLE], env={"ALBERT_CL_MODEL": TINY})
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(records(out)), 8)
+
+    def test_corrupt_model_file(self):
+        folder = os.path.join(self.tmp, "corrupt")
+        os.mkdir(folder)
+        for name in ["config.json", "spiece.model"]:
+            shutil.copy(os.path.join(TINY, name), folder)
+        weights = slurp(os.path.join(TINY, "model.safetensors"))
+        with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+            f.write(weights[:len(weights) // 2])
+        self.fails(["--model", folder, "--device", "cpu", SAMPLE], 1,
+                   must_mention=["model.safetensors"])
+
+    def test_failure_leaves_output_file_alone(self):
+        path = self.write("out.jsonl", "previous\n")
+        bad = self.write("bad.txt", b"\xc3\x28\n")
+        self.fails(["--model", TINY, "--device", "cpu", "-o", path, SAMPLE, bad], 1)
+        self.assertEqual(slurp(path, False), "previous\n")
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.txt", "out.jsonl"])
+
+
+def main():
+    global BINARY, SHARED, BASE, TINY
+    if len(sys.argv) < 2:
+        sys.exit("usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]")
+    BINARY = os.path.abspath(sys.argv[1])
+    SHARED = os.environ.get("ALBERT_CL_SHARED") or (sys.argv[2] if len(sys.argv) > 2 else "")
+    if not os.path.isdir(os.path.join(SHARED, "models")):
+        sys.exit("FATAL: shared data folder %r not found; set ALBERT_CL_SHARED to the folder "
+                 "holding models/ and golden/" % SHARED)
+    if not os.access(BINARY, os.X_OK):
+        sys.exit("FATAL: %s is not an executable" % BINARY)
+    BASE, TINY = model("albert-base-v2-random"), model("tiny-gelu")
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
