@@ -93,7 +93,8 @@ static void test_cache_cycle(const char *dir)
 
     flip_byte(path, size / 2);
     expect("flipped payload byte", &tun, 1, 0, 1, 1);
-    CHECK(file_size(path) == size, "rewritten entry has %ld bytes, not %ld", file_size(path), size);
+    /* PoCL's binaries vary in size from build to build, so "rewritten" is
+     * judged by the next start reading it back, not by its size. */
     expect("warm after rewrite", &tun, 0, 1, 0, 0);
 
     flip_byte(path, 9); /* inside the header's key */
@@ -101,7 +102,8 @@ static void test_cache_cycle(const char *dir)
 
     CHECK(truncate(path, size / 3) == 0, "truncate %s", path);
     expect("truncated", &tun, 1, 0, 1, 1);
-    CHECK(file_size(path) == size, "entry not rewritten after truncation");
+    CHECK(file_size(path) > size / 3, "entry not rewritten after truncation");
+    expect("warm after truncation", &tun, 0, 1, 0, 0);
     CHECK(truncate(path, 10) == 0, "truncate %s", path);
     expect("shorter than a header", &tun, 1, 0, 1, 1);
 
