@@ -275,6 +275,24 @@ static int ctx_describe(ocl_ctx *c, albert_error *err)
     return rc;
 }
 
+/* "0 (NAME), 1 (NAME), cpu" for an error that tells the user what to pick. */
+static void list_devices(int count, char *dst, size_t size)
+{
+    size_t len = 0;
+    dst[0] = '\0';
+    for (int i = 0; i < count && len < size; i++) {
+        cl_platform_id p;
+        cl_device_id d;
+        int n;
+        char name[128] = "?";
+        if (ocl_find_device(i, &p, &d, &n, NULL) == ALBERT_OK)
+            ocl_device_string(d, CL_DEVICE_NAME, name, sizeof name, NULL);
+        len += (size_t)snprintf(dst + len, size - len, "%d (%s), ", i, name);
+    }
+    if (len < size)
+        snprintf(dst + len, size - len, "cpu");
+}
+
 int ocl_ctx_open(int index, int profiling, ocl_ctx *c, albert_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -284,9 +302,12 @@ int ocl_ctx_open(int index, int profiling, ocl_ctx *c, albert_error *err)
     int rc = ocl_find_device(index, &c->platform, &c->device, &count, err);
     if (rc != ALBERT_OK)
         return rc;
-    if (index < 0 || index >= count)
-        return albert_fail(err, ALBERT_E_ARG, "OpenCL device %d does not exist (%d found)", index,
-                           count);
+    if (index < 0 || index >= count) {
+        char list[ALBERT_ERRMSG_MAX / 2];
+        list_devices(count, list, sizeof list);
+        return albert_fail(err, ALBERT_E_ARG, "OpenCL device %d does not exist; there are: %s",
+                           index, list);
+    }
     rc = ctx_describe(c, err);
     if (rc != ALBERT_OK)
         return rc;

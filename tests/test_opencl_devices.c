@@ -105,6 +105,8 @@ static void test_engine_device(void)
     e = NULL;
     CHECK(albert_engine_create(m, &opt, &e, &err) == ALBERT_E_ARG, "device %d accepted", count);
     CHECK(strstr(err.msg, "does not exist") != NULL, "%s", err.msg);
+    CHECK(strstr(err.msg, info.name) != NULL && strstr(err.msg, "cpu") != NULL,
+          "the error does not list the devices: %s", err.msg);
     CHECK(e == NULL, "engine returned on failure");
     albert_model_close(m);
 }
