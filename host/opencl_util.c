@@ -431,7 +431,7 @@ int ocl_write(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, const void *h
 {
     cl_int rc = clEnqueueWriteBuffer(c->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
                                      host, 0, NULL,
-                                     ocl_event_slot(c, "write", (ocl_work){0, bytes}));
+                                     ocl_event_slot(c, "upload", (ocl_work){0, bytes}));
     return ocl_check(rc, "clEnqueueWriteBuffer", err);
 }
 
@@ -440,7 +440,7 @@ int ocl_read(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, void *host, in
 {
     cl_int rc = clEnqueueReadBuffer(c->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
                                     host, 0, NULL,
-                                    ocl_event_slot(c, "read", (ocl_work){0, bytes}));
+                                    ocl_event_slot(c, "download", (ocl_work){0, bytes}));
     return ocl_check(rc, "clEnqueueReadBuffer", err);
 }
 

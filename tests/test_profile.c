@@ -106,9 +106,9 @@ static void check_counts(const profile *p, int opencl, const albert_config *c, i
         CHECK(calls(p, "softmax_masked") == r * layers, "softmax calls");
         CHECK(calls(p, "residual_layernorm") == r * 2 * layers, "layernorm calls");
         CHECK(calls(p, "embed_layernorm") == r, "embed calls");
-        CHECK(calls(p, "write") == r * 3, "uploads: ids, types, mask");
-        CHECK(calls(p, "read") == r, "downloads: pooled only");
-        const albert_kernel_stat *w = find(p, "write");
+        CHECK(calls(p, "upload") == r * 3, "uploads: ids, types, mask");
+        CHECK(calls(p, "download") == r, "downloads: pooled only");
+        const albert_kernel_stat *w = find(p, "upload");
         CHECK(w && w->bytes == r * 3 * (uint64_t)B * 7 * sizeof(int32_t), "upload bytes");
     } else {
         CHECK(calls(p, "cpu_linear") == r * (1 + 4 * layers), "cpu_linear calls %llu",
