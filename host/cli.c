@@ -452,11 +452,23 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     return rc;
 }
 
+/* --profile / --profile-json, before the records are committed: a profile
+ * that cannot be written fails the run like any other output. */
+static int report_profile(const session *s, const cli_options *o, const cli_phases *ph,
+                          albert_error *err)
+{
+    if (!o->profile && !o->profile_json)
+        return ALBERT_OK;
+    return cli_profile_report(o, s->engine, ph, err);
+}
+
 static int run_benchmark(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
 {
     int rc = open_model(s, o, err);
     cli_lap(ph, CLI_PHASE_LOAD);
-    return rc == ALBERT_OK ? cli_benchmark(o, s->engine, &s->config, ph, err) : rc;
+    if (rc == ALBERT_OK)
+        rc = cli_benchmark(o, s->engine, &s->config, ph, err);
+    return rc == ALBERT_OK ? report_profile(s, o, ph, err) : rc;
 }
 
 static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
@@ -478,11 +490,10 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_
     cli_runner r = {o, &s->config, s->tok, s->engine, s->reference,
                     o->max_length < max_pos ? o->max_length : max_pos, ph};
     rc = cli_run(&r, &s->input, &s->sink, err);
-    if (rc == ALBERT_OK) {
-        rc = cli_sink_commit(&s->sink, err);
-        cli_lap(ph, CLI_PHASE_WRITE);
-        return rc;
-    }
+    if (rc == ALBERT_OK)
+        rc = report_profile(s, o, ph, err);
+    if (rc == ALBERT_OK)
+        return cli_sink_commit(&s->sink, err);
     cli_sink_abort(&s->sink);
     return rc;
 }
@@ -518,10 +529,7 @@ int main(int argc, char **argv)
         memset(&err, 0, sizeof err);
         cli_phases phases;
         cli_phases_start(&phases);
-        int arc = run_session(&s, &opt, &phases, &err);
-        if (arc == ALBERT_OK && (opt.profile || opt.profile_json))
-            arc = cli_profile_report(&opt, s.engine, &phases, &err);
-        rc = arc == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+        rc = run_session(&s, &opt, &phases, &err) == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
         if (rc != EXIT_SUCCESS)
             fprintf(stderr, "albert-cl: %s\n", err.msg);
         close_session(&s);
