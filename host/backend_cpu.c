@@ -22,6 +22,7 @@ typedef struct cpu_backend {
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
+    uint64_t lap_start; /* profiling: when the op being timed started */
 } cpu_backend;
 
 /* Views into the workspace for one batch of M = B*T rows. */
@@ -67,6 +68,24 @@ static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert
     return ALBERT_OK;
 }
 
+/* Profiling: adds the op that just ended under NAME, with its FLOPs and the
+ * FLOATS floats it moves, and starts timing the next one. */
+static void lap(cpu_backend *be, const char *name, uint64_t flops, uint64_t floats)
+{
+    if (!be->base.profiling)
+        return;
+    uint64_t now = kstat_now_ns();
+    kstat_add(&be->base.stats, name, now - be->lap_start, flops, floats * sizeof(float));
+    be->lap_start = now;
+}
+
+/* cpu_linear's M x N x K GEMM. */
+static void lap_linear(cpu_backend *be, int M, int N, int K)
+{
+    const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
+    lap(be, "cpu_linear", 2 * m * n * k, m * k + n * k + m * n);
+}
+
 /* ctx[b, t, head*hd ..] = softmax(q k^T / sqrt(hd) + mask) v for every
  * (batch row, head) block, each block on one thread with its own scores. */
 static void attention(const cpu_backend *be, int B, int T, const int32_t *mask, const float *qkv,
@@ -90,39 +109,60 @@ static void attention(const cpu_backend *be, int B, int T, const int32_t *mask, 
 }
 
 /* One HF AlbertLayer (post-LN), updating buf->h in place. */
-static void albert_layer(const cpu_backend *be, const albert_layer_weights *lw, int B, int T,
+static void albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
                          const int32_t *mask, const cpu_buffers *buf)
 {
     const albert_config *c = &be->model->config;
     const int M = B * T, H = c->hidden_size, inter = c->intermediate_size;
     const size_t li = (size_t)(lw - be->model->weights.layers);
     const float eps = c->layer_norm_eps;
+    const uint64_t mh = (uint64_t)M * (uint64_t)H, mi = (uint64_t)M * (uint64_t)inter;
 
     cpu_linear(M, 3 * H, H, buf->h, be->qkv_w + li * 3 * H * H, be->qkv_b + li * 3 * H, buf->big);
+    lap_linear(be, M, 3 * H, H);
     attention(be, B, T, mask, buf->big, buf->scores, buf->ctx);
+    lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
     cpu_linear(M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp);
+    lap_linear(be, M, H, H);
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
+    lap(be, "cpu_layernorm", 0, 3 * mh);
 
     cpu_linear(M, inter, H, buf->h, lw->ffn_w, lw->ffn_b, buf->big);
+    lap_linear(be, M, inter, H);
     cpu_activate(M, inter, c->hidden_act, buf->big);
+    lap(be, "cpu_activate", 0, 2 * mi);
     cpu_linear(M, H, inter, buf->big, lw->ffn_out_w, lw->ffn_out_b, buf->tmp);
+    lap_linear(be, M, H, inter);
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
+    lap(be, "cpu_layernorm", 0, 3 * mh);
 }
 
-static void pool_outputs(const cpu_backend *be, const albert_batch *batch,
-                         const albert_outputs *out, const float *h)
+static void pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                         const float *h)
 {
     const albert_weights *w = &be->model->weights;
     const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
-    if (out->pooling == ALBERT_POOL_POOLER)
+    const uint64_t bh = (uint64_t)B * (uint64_t)H;
+    if (out->pooling == ALBERT_POOL_POOLER) {
         cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled);
-    else
+        lap(be, "cpu_pooler", 2 * bh * (uint64_t)H, 2 * bh + (uint64_t)H * (uint64_t)H);
+    } else {
         cpu_pool(B, T, H, h, batch->attention_mask, out->pooling, out->pooled);
-    if (out->normalize)
+        lap(be, "cpu_pool", 0, bh * ((uint64_t)T + 1));
+    }
+    if (out->normalize) {
         cpu_l2_normalize(B, H, out->pooled);
+        lap(be, "cpu_l2_normalize", 0, 2 * bh);
+    }
 }
 
-static void forward(const cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof(float));
+    lap(be, "cpu_copy_out", 0, 2 * (uint64_t)n);
+}
+
+static void forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
                     const cpu_buffers *buf)
 {
     const albert_model *m = be->model;
@@ -130,20 +170,23 @@ static void forward(const cpu_backend *be, const albert_batch *batch, const albe
     const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
     const size_t layer_floats = (size_t)M * H;
 
+    be->lap_start = kstat_now_ns();
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
+    lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
     cpu_linear(M, H, c->embedding_size, buf->tmp, m->weights.map_in_w, m->weights.map_in_b,
                buf->h);
+    lap_linear(be, M, H, c->embedding_size);
     if (out->hidden_states)
-        memcpy(out->hidden_states, buf->h, layer_floats * sizeof(float));
+        copy_out(be, out->hidden_states, buf->h, layer_floats);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         for (int j = 0; j < c->inner_group_num; j++)
             albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf);
         if (out->hidden_states)
-            memcpy(out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
-                   layer_floats * sizeof(float));
+            copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
+                     layer_floats);
     }
     if (out->last_hidden_state)
-        memcpy(out->last_hidden_state, buf->h, layer_floats * sizeof(float));
+        copy_out(be, out->last_hidden_state, buf->h, layer_floats);
     if (out->pooled)
         pool_outputs(be, batch, out, buf->h);
 }
@@ -198,8 +241,8 @@ static int fuse_qkv(cpu_backend *be, albert_error *err)
     return ALBERT_OK;
 }
 
-int albert_backend_cpu_create(const albert_model *m, int threads, albert_backend **out,
-                              albert_error *err)
+int albert_backend_cpu_create(const albert_model *m, int threads, int profiling,
+                              albert_backend **out, albert_error *err)
 {
     *out = NULL;
     if (threads < 0)
@@ -208,6 +251,7 @@ int albert_backend_cpu_create(const albert_model *m, int threads, albert_backend
     if (!be)
         return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory");
     be->base.ops = &cpu_ops;
+    be->base.profiling = profiling;
     be->model = m;
     be->threads = threads ? threads : albert_cpu_count();
     int rc = fuse_qkv(be, err);

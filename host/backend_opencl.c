@@ -306,7 +306,7 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
 {
     ocl_backend *be = (ocl_backend *)base;
     const int B = batch->batch_size, T = batch->seq_len;
-    ocl_events_clear(&be->ctx); /* profiling keeps the last run's commands */
+    ocl_events_clear(&be->ctx); /* a failed run's commands are not counted */
     int rc = ensure_activations(be, B, T, err);
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
@@ -321,6 +321,8 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
     int frc = ocl_finish(&be->ctx, rc == ALBERT_OK ? err : NULL);
     if (rc == ALBERT_OK)
         rc = frc;
+    if (rc == ALBERT_OK && be->base.profiling)
+        ocl_events_fold(&be->ctx, &be->base.stats);
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
 
@@ -401,6 +403,7 @@ int albert_backend_opencl_create(const albert_model *m, const albert_engine_opti
         return rc;
     }
     ocl_events_clear(&be->ctx); /* the warm-up is not the caller's work */
+    be->base.profiling = be->ctx.profiling;
     snprintf(be->base.name, sizeof be->base.name, "OpenCL %d: %.100s / %.120s", index,
              be->ctx.platform_name, be->ctx.device_name);
     *out = &be->base;

@@ -2,6 +2,7 @@
  * client of the public albert_cl.h API: this file parses the command line
  * and sets up the model, tokenizer and engines; cli_input.c reads the lines,
  * cli_embed.c runs them and cli_output.c writes the records. */
+#include "cli_bench.h"
 #include "cli_embed.h"
 
 #include <ctype.h>
@@ -21,6 +22,7 @@
 
 static const char usage_text[] =
     "usage: albert-cl [OPTIONS] [FILE...]\n"
+    "       albert-cl --benchmark [--batch-size B] [--seq-len T] [OPTIONS]\n"
     "\n"
     "ALBERT embeddings (HuggingFace AlbertModel + AlbertTokenizer semantics) of\n"
     "every input line, on an OpenCL device or the host CPU.\n"
@@ -68,6 +70,19 @@ static const char usage_text[] =
     "                      1e-3)) per output over non-padding positions; exit 1 when\n"
     "                      the max abs difference exceeds the tolerance\n"
     "  --validate-tol X    tolerance of --validate (default 1e-4)\n"
+    "  --profile           print on stderr, per kernel (OpenCL profiling events) or\n"
+    "                      CPU-backend op: calls, total ms, mean us, share of device\n"
+    "                      time, GFLOP/s (GEMMs) and GB/s; then the host phases (read,\n"
+    "                      load, tokenize, batch, forward, validate, write) in ms\n"
+    "  --profile-json FILE write the same as JSON to FILE\n"
+    "  --benchmark         run the model on synthetic input (seeded random ids,\n"
+    "                      [CLS] first, [SEP] last, full mask; no input files) and\n"
+    "                      print one JSON line: device, batch_size, seq_len,\n"
+    "                      iterations, tokens_per_s, ms_per_batch (mean), ms_min,\n"
+    "                      ms_median, gflops (GEMM FLOPs per second)\n"
+    "  --seq-len T         --benchmark: tokens per sequence (default 128)\n"
+    "  --iterations N      --benchmark: timed runs (default 10)\n"
+    "  --warmup N          --benchmark: untimed runs first (default 2)\n"
     "  --help              show this help\n"
     "  --version           print the version\n"
     "\n"
@@ -176,6 +191,12 @@ static int set_validate_tol(cli_options *o, const char *v)
     return 0;
 }
 
+static int set_profile_json(cli_options *o, const char *v)
+{
+    o->profile_json = v;
+    return 0;
+}
+
 static const option_spec option_table[] = {
     {"--model", set_model, NULL, 0, 0, 0},
     {"--device", set_device, NULL, 0, 0, 0},
@@ -193,6 +214,12 @@ static const option_spec option_table[] = {
     {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096},
     {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0},
     {"--validate-tol", set_validate_tol, NULL, 0, 0, 0},
+    {"--profile", NULL, NULL, offsetof(cli_options, profile), 0, 0},
+    {"--profile-json", set_profile_json, NULL, 0, 0, 0},
+    {"--benchmark", NULL, NULL, offsetof(cli_options, benchmark), 0, 0},
+    {"--seq-len", NULL, NULL, offsetof(cli_options, seq_len), 2, 1 << 20},
+    {"--iterations", NULL, NULL, offsetof(cli_options, iterations), 1, 1000000},
+    {"--warmup", NULL, NULL, offsetof(cli_options, warmup), 0, 1000000},
 };
 
 static int set_value(cli_options *o, const option_spec *spec, const char *value)
@@ -253,6 +280,25 @@ static int parse_option(cli_options *o, int argc, char **argv, int *i)
     return set_value(o, spec, argv[++*i]);
 }
 
+/* --benchmark's own options go with it only; it reads no input.  Fills in
+ * their defaults. */
+static int check_benchmark(cli_options *o)
+{
+    if (!o->benchmark) {
+        if (o->seq_len || o->iterations || o->warmup >= 0)
+            return usage_error("--seq-len, --iterations and --warmup go with --benchmark");
+        return 0;
+    }
+    if (o->nfiles)
+        return usage_error("--benchmark makes its own input: no FILE operands");
+    if (o->tokenize_only || o->validate)
+        return usage_error("--benchmark runs the model: not with --tokenize or --validate");
+    o->seq_len = o->seq_len ? o->seq_len : CLI_BENCH_SEQ_LEN;
+    o->iterations = o->iterations ? o->iterations : CLI_BENCH_ITERATIONS;
+    o->warmup = o->warmup >= 0 ? o->warmup : CLI_BENCH_WARMUP;
+    return 0;
+}
+
 /* Combinations that cannot mean anything. */
 static int check_combinations(const cli_options *o)
 {
@@ -279,6 +325,7 @@ static void default_options(cli_options *o)
     o->format = CLI_OUT_JSONL;
     o->batch_size = 32;
     o->validate_tol = 1e-4;
+    o->warmup = -1;
 }
 
 /* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
@@ -300,7 +347,10 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
                 return rc;
         }
     }
-    return o->list_devices ? 0 : check_combinations(o);
+    if (o->list_devices)
+        return 0;
+    int rc = check_benchmark(o);
+    return rc ? rc : check_combinations(o);
 }
 
 /* ------------------------------------------------------------ devices */
@@ -376,13 +426,14 @@ static int load_config_only(session *s, const char *dir, albert_error *err)
     return present ? albert_config_load(dir, &s->config, err) : ALBERT_OK;
 }
 
-static int create_engine(const albert_model *m, int device, int threads, albert_engine **out,
-                         albert_error *err)
+static int create_engine(const albert_model *m, int device, int threads, int profile,
+                         albert_engine **out, albert_error *err)
 {
     albert_engine_options eo;
     albert_engine_options_init(&eo);
     eo.device = device;
     eo.threads = threads;
+    eo.profile = profile;
     return albert_engine_create(m, &eo, out, err);
 }
 
@@ -394,27 +445,53 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     s->config = *albert_model_config(s->model);
-    rc = create_engine(s->model, o->device, o->threads, &s->engine, err);
+    rc = create_engine(s->model, o->device, o->threads, o->profile || o->profile_json,
+                       &s->engine, err);
     if (rc == ALBERT_OK && o->validate)
-        rc = create_engine(s->model, ALBERT_DEVICE_CPU, o->threads, &s->reference, err);
+        rc = create_engine(s->model, ALBERT_DEVICE_CPU, o->threads, 0, &s->reference, err);
     return rc;
 }
 
-static int run_session(session *s, const cli_options *o, albert_error *err)
+/* --profile / --profile-json, before the records are committed: a profile
+ * that cannot be written fails the run like any other output. */
+static int report_profile(const session *s, const cli_options *o, const cli_phases *ph,
+                          albert_error *err)
 {
+    if (!o->profile && !o->profile_json)
+        return ALBERT_OK;
+    return cli_profile_report(o, s->engine, ph, err);
+}
+
+static int run_benchmark(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
+{
+    int rc = open_model(s, o, err);
+    cli_lap(ph, CLI_PHASE_LOAD);
+    if (rc == ALBERT_OK)
+        rc = cli_benchmark(o, s->engine, &s->config, ph, err);
+    return rc == ALBERT_OK ? report_profile(s, o, ph, err) : rc;
+}
+
+static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
+{
+    if (o->benchmark)
+        return run_benchmark(s, o, ph, err);
     int rc = read_inputs(s, o, err);
+    cli_lap(ph, CLI_PHASE_READ);
     if (rc == ALBERT_OK)
         rc = open_model(s, o, err);
     if (rc == ALBERT_OK && cli_input_needs_tokenizer(&s->input))
         rc = albert_tokenizer_open(o->model_dir, &s->tok, err);
     if (rc == ALBERT_OK)
         rc = cli_sink_open(&s->sink, o->output, err);
+    cli_lap(ph, CLI_PHASE_LOAD);
     if (rc != ALBERT_OK)
         return rc;
     int max_pos = s->config.max_position_embeddings;
     cli_runner r = {o, &s->config, s->tok, s->engine, s->reference,
-                    o->max_length < max_pos ? o->max_length : max_pos};
+                    o->max_length < max_pos ? o->max_length : max_pos, ph};
     rc = cli_run(&r, &s->input, &s->sink, err);
+    if (rc == ALBERT_OK)
+        rc = report_profile(s, o, ph, err);
     if (rc == ALBERT_OK)
         return cli_sink_commit(&s->sink, err);
     cli_sink_abort(&s->sink);
@@ -450,7 +527,9 @@ int main(int argc, char **argv)
         memset(&s, 0, sizeof s);
         albert_error err;
         memset(&err, 0, sizeof err);
-        rc = run_session(&s, &opt, &err) == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+        cli_phases phases;
+        cli_phases_start(&phases);
+        rc = run_session(&s, &opt, &phases, &err) == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
         if (rc != EXIT_SUCCESS)
             fprintf(stderr, "albert-cl: %s\n", err.msg);
         close_session(&s);

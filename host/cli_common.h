@@ -32,6 +32,12 @@ typedef struct cli_options {
     int threads;                 /* 0: all cores */
     int validate;
     double validate_tol;
+    int profile;                 /* --profile: table on stderr */
+    const char *profile_json;    /* --profile-json FILE, or NULL */
+    int benchmark;
+    int seq_len;                 /* --benchmark only; 0: not given */
+    int iterations;              /* --benchmark only; 0: not given */
+    int warmup;                  /* --benchmark only; -1: not given */
     const char **files;          /* none: stdin */
     int nfiles;
 } cli_options;

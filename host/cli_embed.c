@@ -260,17 +260,21 @@ static int run_batch(run_state *st, cli_item **items, int B, int32_t *ids, alber
     size_t hidden_n = !pooled || r->reference ? total * (size_t)st->h : 0;
     size_t pooled_n = pooled ? (size_t)B * (size_t)st->h : 0;
     batch_out got = {NULL, NULL}, ref = {NULL, NULL};
+    cli_lap(r->phases, CLI_PHASE_BATCH);
     int rc = alloc_out(&got, hidden_n, pooled_n) != 0 ||
                      (r->reference && alloc_out(&ref, hidden_n, pooled_n) != 0)
                  ? cli_fail(err, ALBERT_E_NOMEM, "out of memory for a batch of %d x %d", B, T)
                  : run_engine(r, r->engine, &b, &got, err);
+    cli_lap(r->phases, CLI_PHASE_FORWARD);
     if (rc == ALBERT_OK && r->reference) {
         rc = run_engine(r, r->reference, &b, &ref, err);
         if (rc == ALBERT_OK)
             compare(st, &b, &got, &ref);
+        cli_lap(r->phases, CLI_PHASE_VALIDATE);
     }
     if (rc == ALBERT_OK)
         rc = scatter(st, items, &b, &got, err);
+    cli_lap(r->phases, CLI_PHASE_BATCH);
     free_out(&got);
     free_out(&ref);
     return rc;
@@ -317,10 +321,12 @@ static int process_window(run_state *st, const cli_input *in, size_t start, size
         st->items[i].index = start + i;
         rc = prepare_item(st, &st->items[i], err);
     }
+    cli_lap(st->r->phases, CLI_PHASE_TOKENIZE);
     if (rc == ALBERT_OK && st->r->engine)
         rc = embed_window(st, count, err);
     if (rc == ALBERT_OK)
         write_window(st, count, f);
+    cli_lap(st->r->phases, CLI_PHASE_WRITE);
     release_items(st, count);
     return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "cli_input.h"
 #include "cli_output.h"
+#include "cli_profile.h"
 
 typedef struct cli_runner {
     const cli_options *opt;
@@ -12,6 +13,7 @@ typedef struct cli_runner {
     albert_engine *engine;        /* NULL with --tokenize */
     albert_engine *reference;     /* --validate: the CPU engine, else NULL */
     int max_length;               /* --max-length capped by the model */
+    cli_phases *phases;           /* where the time goes, or NULL */
 } cli_runner;
 
 /* Writes one record per input record, in input order, to SINK.  With a

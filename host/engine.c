@@ -49,7 +49,7 @@ int albert_engine_create(const albert_model *model, const albert_engine_options 
     e->model = model;
     int device = opt->device == ALBERT_DEVICE_AUTO ? pick_auto_device() : opt->device;
     int rc = device == ALBERT_DEVICE_CPU
-                 ? albert_backend_cpu_create(model, opt->threads, &e->backend, err)
+                 ? albert_backend_cpu_create(model, opt->threads, opt->profile, &e->backend, err)
                  : albert_backend_opencl_create(model, opt, device, &e->backend, err);
     if (rc != ALBERT_OK) {
         free(e);
@@ -63,6 +63,7 @@ void albert_engine_free(albert_engine *engine)
 {
     if (!engine)
         return;
+    kstat_free(&engine->backend->stats);
     engine->backend->ops->destroy(engine->backend);
     free(engine);
 }
@@ -112,4 +113,43 @@ int albert_engine_run(albert_engine *engine, const albert_batch *batch, const al
     if (rc != ALBERT_OK)
         return rc;
     return engine->backend->ops->run(engine->backend, batch, out, err);
+}
+
+static int check_profiling(const albert_engine *engine, const char *call, albert_error *err)
+{
+    if (!engine)
+        return albert_fail(err, ALBERT_E_ARG, "%s: NULL engine", call);
+    if (!engine->backend->profiling)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "%s: the engine was created without options.profile", call);
+    return ALBERT_OK;
+}
+
+int albert_engine_profile_get(const albert_engine *engine, albert_kernel_stat *stats,
+                              size_t capacity, size_t *count, albert_error *err)
+{
+    int rc = check_profiling(engine, "albert_engine_profile_get", err);
+    if (rc != ALBERT_OK)
+        return rc;
+    if (!count || (capacity && !stats))
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_profile_get: NULL count or stats");
+    const kstat_table *t = &engine->backend->stats;
+    for (size_t i = 0; i < t->n && i < capacity; i++) {
+        const kstat_entry *e = &t->entries[i];
+        snprintf(stats[i].name, sizeof stats[i].name, "%s", e->name);
+        stats[i].calls = e->calls;
+        stats[i].total_ns = e->ns;
+        stats[i].flops = e->flops;
+        stats[i].bytes = e->bytes;
+    }
+    *count = t->n;
+    return albert_ok(err);
+}
+
+int albert_engine_profile_reset(albert_engine *engine, albert_error *err)
+{
+    int rc = check_profiling(engine, "albert_engine_profile_reset", err);
+    if (rc == ALBERT_OK)
+        kstat_reset(&engine->backend->stats);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
 }

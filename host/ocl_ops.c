@@ -98,26 +98,35 @@ int ocl_gemm(ocl_ctx *c, int trans_b, size_t m, size_t n, size_t k, float alpha,
              ocl_mat b, ocl_mat cm, size_t batch, albert_error *err)
 {
     const CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const ocl_work work = {2 * (uint64_t)m * n * k * batch,
+                           sizeof(float) * (uint64_t)(m * k + n * k + m * n) * batch};
     if (batch == 1)
         return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k,
                                           alpha, a.buf, a.off, a.ld, b.buf, b.off, b.ld, 0.0f,
                                           cm.buf, cm.off, cm.ld, &c->queue,
-                                          ocl_event_slot(c, "CLBlastSgemm")),
+                                          ocl_event_span_slot(c, "CLBlastSgemm", work)),
                              "CLBlastSgemm", err);
     return clblast_check(
         CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k, alpha,
                                    a.buf, a.off, a.ld, a.stride, b.buf, b.off, b.ld, b.stride,
                                    0.0f, cm.buf, cm.off, cm.ld, cm.stride, batch, &c->queue,
-                                   ocl_event_slot(c, "CLBlastSgemmStridedBatched")),
+                                   ocl_event_span_slot(c, "CLBlastSgemmStridedBatched", work)),
         "CLBlastSgemmStridedBatched", err);
 }
 
 /* One work-group of wg_row items per row. */
 static int launch_rows(ocl_ctx *c, const ocl_kernels *k, cl_kernel kernel, const char *name,
-                       const ocl_arg *args, int nargs, size_t rows, albert_error *err)
+                       ocl_work work, const ocl_arg *args, int nargs, size_t rows,
+                       albert_error *err)
 {
     const size_t local = (size_t)k->tun.wg_row, global = rows * local;
-    return ocl_launch(c, kernel, name, args, nargs, 1, &global, &local, err);
+    return ocl_launch(c, kernel, name, work, args, nargs, 1, &global, &local, err);
+}
+
+/* The least traffic of a memory-bound kernel: FLOATS floats and INTS ints. */
+static ocl_work traffic(uint64_t floats, uint64_t ints)
+{
+    return (ocl_work){0, floats * sizeof(float) + ints * sizeof(int32_t)};
 }
 
 #define NARGS(a) ((int)(sizeof(a) / sizeof(a)[0]))
@@ -128,7 +137,9 @@ int ocl_op_embed(ocl_ctx *c, const ocl_kernels *k, const ocl_embed_weights *w, f
     ocl_arg args[] = {OCL_MEM(ids),     OCL_MEM(types),   OCL_MEM(w->word), OCL_MEM(w->pos),
                       OCL_MEM(w->type), OCL_MEM(w->gamma), OCL_MEM(w->beta), OCL_INT(T),
                       OCL_INT(E),       OCL_FLOAT(eps),   OCL_MEM(out)};
-    return launch_rows(c, k, k->embed, "embed_layernorm", args, NARGS(args), (size_t)rows, err);
+    const uint64_t r = (uint64_t)rows, e = (uint64_t)E;
+    return launch_rows(c, k, k->embed, "embed_layernorm", traffic(4 * r * e, 2 * r), args,
+                       NARGS(args), (size_t)rows, err);
 }
 
 int ocl_op_bias_act(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem bias, int act,
@@ -139,7 +150,8 @@ int ocl_op_bias_act(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem bi
     const size_t global = ocl_round_up(((size_t)total + vec - 1) / vec, local);
     ocl_arg args[] = {OCL_MEM(x), OCL_MEM(bias), {sizeof total, &total}, OCL_INT(n),
                       OCL_INT(act)};
-    return ocl_launch(c, k->bias_act, "bias_act", args, NARGS(args), 1, &global, &local, err);
+    return ocl_launch(c, k->bias_act, "bias_act", traffic(2 * total + (uint64_t)n, 0), args,
+                      NARGS(args), 1, &global, &local, err);
 }
 
 int ocl_op_linear(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x, cl_mem w,
@@ -157,16 +169,20 @@ int ocl_op_residual_layernorm(ocl_ctx *c, const ocl_kernels *k, int rows, int n,
     ocl_arg args[] = {OCL_MEM(x),           OCL_MEM(bias),       OCL_MEM(res),
                       OCL_MEM(norm->gamma), OCL_MEM(norm->beta), OCL_INT(n),
                       OCL_FLOAT(norm->eps), OCL_MEM(out)};
-    return launch_rows(c, k, k->residual_ln, "residual_layernorm", args, NARGS(args),
-                       (size_t)rows, err);
+    const uint64_t all = (uint64_t)rows * (uint64_t)n;
+    return launch_rows(c, k, k->residual_ln, "residual_layernorm",
+                       traffic(3 * all + 3 * (uint64_t)n, 0), args, NARGS(args), (size_t)rows,
+                       err);
 }
 
 int ocl_op_softmax(ocl_ctx *c, const ocl_kernels *k, int B, int NH, int T, float scale,
                    cl_mem mask, cl_mem scores, albert_error *err)
 {
     ocl_arg args[] = {OCL_MEM(scores), OCL_MEM(mask), OCL_INT(NH), OCL_INT(T), OCL_FLOAT(scale)};
-    return launch_rows(c, k, k->softmax, "softmax_masked", args, NARGS(args),
-                       (size_t)B * (size_t)NH * (size_t)T, err);
+    const uint64_t rows = (uint64_t)B * (uint64_t)NH * (uint64_t)T;
+    return launch_rows(c, k, k->softmax, "softmax_masked",
+                       traffic(2 * rows * (uint64_t)T, (uint64_t)B * (uint64_t)T), args,
+                       NARGS(args), (size_t)rows, err);
 }
 
 int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH, cl_mem qkv,
@@ -199,12 +215,15 @@ int ocl_op_pool(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, cl_mem hi
     const size_t global[2] = {ocl_round_up((size_t)H, local[0]), (size_t)B};
     ocl_arg args[] = {OCL_MEM(hidden), OCL_MEM(mask), OCL_INT(T), OCL_INT(H), OCL_INT(mode),
                       OCL_MEM(pooled)};
-    return ocl_launch(c, k->pool, "pool", args, NARGS(args), 2, global, local, err);
+    const uint64_t read_rows = mode == ALBERT_POOL_MEAN ? (uint64_t)B * (uint64_t)T : (uint64_t)B;
+    const ocl_work work = traffic((read_rows + (uint64_t)B) * (uint64_t)H, (uint64_t)B * (uint64_t)T);
+    return ocl_launch(c, k->pool, "pool", work, args, NARGS(args), 2, global, local, err);
 }
 
 int ocl_op_l2_normalize(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem x,
                         albert_error *err)
 {
     ocl_arg args[] = {OCL_MEM(x), OCL_INT(n)};
-    return launch_rows(c, k, k->l2norm, "l2_normalize", args, NARGS(args), (size_t)rows, err);
+    return launch_rows(c, k, k->l2norm, "l2_normalize", traffic(2 * (uint64_t)rows * (uint64_t)n, 0),
+                       args, NARGS(args), (size_t)rows, err);
 }

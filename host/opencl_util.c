@@ -341,7 +341,7 @@ void ocl_ctx_close(ocl_ctx *c)
     c->context = NULL;
 }
 
-cl_event *ocl_event_slot(ocl_ctx *c, const char *name)
+cl_event *ocl_event_slot(ocl_ctx *c, const char *name, ocl_work work)
 {
     if (!c->profiling)
         return NULL;
@@ -355,16 +355,61 @@ cl_event *ocl_event_slot(ocl_ctx *c, const char *name)
     }
     ocl_event_rec *rec = &c->events[c->n_events++];
     rec->name = name;
+    rec->work = work;
     rec->event = NULL;
+    rec->begin = NULL;
     return &rec->event;
+}
+
+cl_event *ocl_event_span_slot(ocl_ctx *c, const char *name, ocl_work work)
+{
+    cl_event *slot = ocl_event_slot(c, name, work);
+    if (!slot)
+        return NULL;
+    /* On an in-order queue the marker ends when everything before it has,
+     * or at once on an idle device: where the call's first kernel starts.
+     * Failing to place it only makes the timing cover the last kernel. */
+    ocl_event_rec *rec = &c->events[c->n_events - 1];
+    if (clEnqueueMarkerWithWaitList(c->queue, 0, NULL, &rec->begin) != CL_SUCCESS)
+        rec->begin = NULL;
+    return slot;
 }
 
 void ocl_events_clear(ocl_ctx *c)
 {
-    for (size_t i = 0; i < c->n_events; i++)
+    for (size_t i = 0; i < c->n_events; i++) {
         if (c->events[i].event)
             (void)clReleaseEvent(c->events[i].event);
+        if (c->events[i].begin)
+            (void)clReleaseEvent(c->events[i].begin);
+    }
     c->n_events = 0;
+}
+
+/* A profiling timestamp, 0 when the driver has none. */
+static cl_ulong event_time(cl_event ev, cl_profiling_info what)
+{
+    cl_ulong t = 0;
+    if (!ev || clGetEventProfilingInfo(ev, what, sizeof t, &t, NULL) != CL_SUCCESS)
+        return 0;
+    return t;
+}
+
+void ocl_events_fold(ocl_ctx *c, kstat_table *stats)
+{
+    for (size_t i = 0; i < c->n_events; i++) {
+        const ocl_event_rec *rec = &c->events[i];
+        if (!rec->event)
+            continue; /* never enqueued: nothing ran */
+        cl_ulong start = event_time(rec->event, CL_PROFILING_COMMAND_START);
+        cl_ulong end = event_time(rec->event, CL_PROFILING_COMMAND_END);
+        cl_ulong begin = event_time(rec->begin, CL_PROFILING_COMMAND_END);
+        if (begin && begin < start)
+            start = begin;
+        kstat_add(stats, rec->name, end > start ? end - start : 0, rec->work.flops,
+                  rec->work.bytes);
+    }
+    ocl_events_clear(c);
 }
 
 void ocl_release_mem(cl_mem *mem)
@@ -406,7 +451,8 @@ int ocl_write(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, const void *h
               albert_error *err)
 {
     cl_int rc = clEnqueueWriteBuffer(c->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
-                                     host, 0, NULL, ocl_event_slot(c, "write"));
+                                     host, 0, NULL,
+                                     ocl_event_slot(c, "upload", (ocl_work){0, bytes}));
     return ocl_check(rc, "clEnqueueWriteBuffer", err);
 }
 
@@ -414,7 +460,8 @@ int ocl_read(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, void *host, in
              albert_error *err)
 {
     cl_int rc = clEnqueueReadBuffer(c->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
-                                    host, 0, NULL, ocl_event_slot(c, "read"));
+                                    host, 0, NULL,
+                                    ocl_event_slot(c, "download", (ocl_work){0, bytes}));
     return ocl_check(rc, "clEnqueueReadBuffer", err);
 }
 
@@ -423,8 +470,9 @@ int ocl_finish(ocl_ctx *c, albert_error *err)
     return ocl_check(clFinish(c->queue), "clFinish", err);
 }
 
-int ocl_launch(ocl_ctx *c, cl_kernel kernel, const char *name, const ocl_arg *args, int nargs,
-               cl_uint dims, const size_t *global, const size_t *local, albert_error *err)
+int ocl_launch(ocl_ctx *c, cl_kernel kernel, const char *name, ocl_work work, const ocl_arg *args,
+               int nargs, cl_uint dims, const size_t *global, const size_t *local,
+               albert_error *err)
 {
     for (int i = 0; i < nargs; i++) {
         cl_int rc = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
@@ -433,7 +481,7 @@ int ocl_launch(ocl_ctx *c, cl_kernel kernel, const char *name, const ocl_arg *ar
                                ocl_error_name(rc));
     }
     cl_int rc = clEnqueueNDRangeKernel(c->queue, kernel, dims, NULL, global, local, 0, NULL,
-                                       ocl_event_slot(c, name));
+                                       ocl_event_slot(c, name, work));
     if (rc != CL_SUCCESS)
         return albert_fail(err, ALBERT_E_DEVICE, "clEnqueueNDRangeKernel (%s): %s", name,
                            ocl_error_name(rc));

@@ -5,6 +5,7 @@
 #define ALBERT_OPENCL_UTIL_H
 
 #include "common.h"
+#include "kernel_stats.h"
 
 #include <CL/cl.h>
 #include <clblast_c.h>
@@ -39,11 +40,21 @@ int ocl_platform_string(cl_platform_id p, cl_platform_info what, char *dst, size
 /* *HAS = 1 when DEV lists extension NAME. */
 int ocl_device_has_extension(cl_device_id dev, const char *name, int *has, albert_error *err);
 
-/* One recorded command for profiling: the kernel or routine name and its
- * event (NULL when the command failed to enqueue). */
+/* What one command does, for the profile: the FLOPs of a GEMM (0 for
+ * other commands) and the least bytes it must move. */
+typedef struct ocl_work {
+    uint64_t flops, bytes;
+} ocl_work;
+
+/* One recorded command for profiling: the kernel or routine name, its work,
+ * its event (NULL when the command failed to enqueue) and, for a call that
+ * enqueues several kernels but returns the last one's event (CLBlast), a
+ * marker enqueued before it (else NULL). */
 typedef struct ocl_event_rec {
     const char *name;
+    ocl_work work;
     cl_event event;
+    cl_event begin;
 } ocl_event_rec;
 
 /* What the program cache did, per context (tests read these). */
@@ -79,10 +90,19 @@ void ocl_ctx_close(ocl_ctx *ctx);
 
 /* Where the next command's event goes: NULL when not profiling (or when the
  * list cannot grow), so callers pass it straight to the enqueue call. */
-cl_event *ocl_event_slot(ocl_ctx *ctx, const char *name);
+cl_event *ocl_event_slot(ocl_ctx *ctx, const char *name, ocl_work work);
+
+/* The same for a library call that enqueues several kernels and returns the
+ * last one's event: enqueues a marker first, so the whole call is timed
+ * from the marker's end. */
+cl_event *ocl_event_span_slot(ocl_ctx *ctx, const char *name, ocl_work work);
 
 /* Releases the recorded events and empties the list. */
 void ocl_events_clear(ocl_ctx *ctx);
+
+/* Adds every recorded command (all must have completed) to STATS, then
+ * clears the list. */
+void ocl_events_fold(ocl_ctx *ctx, kstat_table *stats);
 
 /* Release helpers for destructors, which have nobody to report to. */
 void ocl_release_mem(cl_mem *mem);
@@ -116,10 +136,11 @@ typedef struct ocl_arg {
 #define OCL_FLOAT(f) ((ocl_arg){sizeof(cl_float), &(cl_float){(cl_float)(f)}})
 
 /* Sets ARGS[0..NARGS) on KERNEL and enqueues it over GLOBAL/LOCAL (DIMS
- * dimensions).  NAME is the kernel's name, for errors and profiling. */
-int ocl_launch(ocl_ctx *ctx, cl_kernel kernel, const char *name, const ocl_arg *args,
-               int nargs, cl_uint dims, const size_t *global, const size_t *local,
-               albert_error *err);
+ * dimensions).  NAME is the kernel's name, for errors and profiling, WORK
+ * what it does, for profiling. */
+int ocl_launch(ocl_ctx *ctx, cl_kernel kernel, const char *name, ocl_work work,
+               const ocl_arg *args, int nargs, cl_uint dims, const size_t *global,
+               const size_t *local, albert_error *err);
 
 /* N rounded up to a multiple of M. */
 size_t ocl_round_up(size_t n, size_t m);

@@ -174,7 +174,7 @@ typedef struct albert_engine albert_engine;
 typedef struct albert_engine_options {
     int device;               /* ALBERT_DEVICE_AUTO, ALBERT_DEVICE_CPU or an index */
     int threads;              /* host threads for the CPU backend; 0 = all cores */
-    int profile;              /* 1: collect per-kernel timings (albert_engine_profile) */
+    int profile;              /* 1: collect per-kernel timings (albert_engine_profile_get) */
     const char *profile_file; /* device profile JSON to force; NULL = pick one */
     int no_profile;           /* 1: use CLBlast's and our kernels' defaults */
 } albert_engine_options;
@@ -219,6 +219,43 @@ typedef struct albert_outputs {
  * against type_vocab_size and seq_len against max_position_embeddings. */
 ALBERT_API int albert_engine_run(albert_engine *engine, const albert_batch *batch,
                                  const albert_outputs *out, albert_error *err);
+
+/* ---------------------------------------------------------------- profiling */
+
+#define ALBERT_KERNEL_NAME_MAX 64
+
+/* Totals of one kernel, CLBlast routine, transfer or (CPU backend) op over
+ * every run since the engine was created or its profile last reset.  TOTAL_NS
+ * is device time from OpenCL profiling events (wall-clock time on the CPU
+ * backend); a CLBlast call counts from when the device finished the command
+ * before it, so the pad and transpose kernels it runs first are included.
+ * FLOPS counts the GEMMs' (2 per multiply-add, 0 for other kernels), BYTES
+ * the least memory traffic the command needs. */
+typedef struct albert_kernel_stat {
+    char name[ALBERT_KERNEL_NAME_MAX]; /* "CLBlastSgemm", "softmax_masked", "upload", ... */
+    uint64_t calls;
+    uint64_t total_ns;
+    uint64_t flops;
+    uint64_t bytes;
+} albert_kernel_stat;
+
+/* Copies up to CAPACITY entries, in the order the forward pass first ran
+ * them, into STATS (NULL when CAPACITY is 0) and sets *COUNT to how many
+ * there are, so a call with CAPACITY 0 sizes the array.  Fails with
+ * ALBERT_E_ARG unless the engine was created with options.profile set. */
+ALBERT_API int albert_engine_profile_get(const albert_engine *engine, albert_kernel_stat *stats,
+                                         size_t capacity, size_t *count, albert_error *err);
+
+/* Zeroes the totals (e.g. after a warm-up). */
+ALBERT_API int albert_engine_profile_reset(albert_engine *engine, albert_error *err);
+
+/* Floating-point operations of one forward pass over a BATCH_SIZE x SEQ_LEN
+ * batch: its GEMMs (the embedding projection; per applied layer the QKV,
+ * attention score, attention context, output and two FFN products; the
+ * pooler with ALBERT_POOL_POOLER), 2 per multiply-add.  Element-wise work is
+ * not counted.  What GFLOP/s figures divide by time. */
+ALBERT_API uint64_t albert_forward_flops(const albert_config *cfg, int batch_size, int seq_len,
+                                         albert_pooling pooling);
 
 #ifdef __cplusplus
 }

@@ -435,8 +435,8 @@ static void test_profiling_hook(int device)
             test_l2(&e, 3, 48);
             test_linear(&e, 4, 8, 16, ALBERT_ACT_RELU);
         }
-        static const char *const names[] = {"l2_normalize", "read", "CLBlastSgemm", "bias_act",
-                                            "read"};
+        static const char *const names[] = {"l2_normalize", "download", "CLBlastSgemm", "bias_act",
+                                            "download"};
         CHECK(e.ctx.n_events == (profiling ? 5u : 0u), "profiling %d: %zu events", profiling,
               e.ctx.n_events);
         for (size_t i = 0; profiling && i < e.ctx.n_events && i < 5; i++)

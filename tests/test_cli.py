@@ -489,6 +489,112 @@ class Errors(Base):
         self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.txt", "out.jsonl"])
 
 
+def profile_rows(err):
+    """{kernel name: calls} from a --profile table on stderr."""
+    rows, in_kernels = {}, False
+    for line in err.splitlines():
+        if line.startswith("kernel "):
+            in_kernels = True
+        elif line.startswith("device total") or line.startswith("host phase"):
+            in_kernels = False
+        elif in_kernels:
+            name, calls = line.split()[:2]
+            rows[name] = int(calls)
+    return rows
+
+
+class Profile(Base):
+    OPENCL_ROWS = ["upload", "embed_layernorm", "CLBlastSgemm", "bias_act",
+                   "CLBlastSgemmStridedBatched", "softmax_masked", "residual_layernorm", "download"]
+    CPU_ROWS = ["cpu_embed", "cpu_linear", "cpu_attention", "cpu_layernorm", "cpu_activate",
+                "cpu_pooler"]
+
+    def test_help_documents_profile_and_benchmark(self):
+        text = self.ok(["--help"])[0].decode()
+        for opt in ["--profile", "--profile-json", "--benchmark", "--seq-len", "--iterations",
+                    "--warmup", "tokens_per_s", "ms_per_batch", "gflops"]:
+            self.assertIn(opt, text)
+
+    def test_profile_table_on_both_backends(self):
+        for device, want in [("0", self.OPENCL_ROWS), ("cpu", self.CPU_ROWS)]:
+            args = ["--model", TINY, "--device", device, SAMPLE]
+            plain, _ = self.ok(args)
+            out, err = self.ok(args + ["--profile"])
+            self.assertEqual(out, plain, "--profile leaves the records alone")
+            rows = profile_rows(err)
+            for name in want:
+                self.assertGreater(rows.get(name, 0), 0, "%s: no %s row in %s" % (device, name, err))
+            for phase in ["read", "load", "tokenize", "forward", "write", "wall"]:
+                self.assertRegex(err, r"(?m)^%s +\d" % phase)
+
+    def test_profile_json(self):
+        path = os.path.join(self.tmp, "profile.json")
+        out, err = self.ok(["--model", TINY, "--device", "0", "--profile-json", path, SAMPLE])
+        self.assertEqual(len(records(out)), 8)
+        self.assertEqual(profile_rows(err), {}, "no table without --profile")
+        prof = json.loads(slurp(path, False))
+        for key in ["device", "device_total_ms", "wall_ms", "kernels", "host_phases"]:
+            self.assertIn(key, prof)
+        self.assertTrue(prof["device"].startswith("OpenCL 0"), prof["device"])
+        names = [k["name"] for k in prof["kernels"]]
+        for name in self.OPENCL_ROWS:
+            self.assertIn(name, names)
+        for k in prof["kernels"]:
+            for key in ["calls", "total_ms", "mean_us", "device_pct", "flops", "bytes"]:
+                self.assertIn(key, k)
+            self.assertGreater(k["calls"], 0)
+            if k["name"].startswith("CLBlast"):
+                self.assertGreater(k["flops"], 0)
+                self.assertIn("gflops", k)
+        self.assertIn("forward", [p["name"] for p in prof["host_phases"]])
+        self.fails(["--model", TINY, "--device", "cpu", "--profile-json",
+                    os.path.join(self.tmp, "no", "such", "dir.json"), SAMPLE], 1,
+                   must_mention=["--profile-json"])
+
+    def bench(self, args):
+        out, err = self.ok(["--benchmark", "--model", TINY, "--batch-size", "2", "--seq-len", "16",
+                            "--iterations", "3", "--warmup", "1"] + args)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 1, out)
+        return json.loads(lines[0]), err
+
+    def test_benchmark_json_line(self):
+        for device in ["cpu", "0"]:
+            res, _ = self.bench(["--device", device])
+            for key in ["device", "batch_size", "seq_len", "iterations", "tokens_per_s",
+                        "ms_per_batch", "ms_min", "ms_median", "gflops", "flops_per_batch"]:
+                self.assertIn(key, res)
+            self.assertEqual((res["batch_size"], res["seq_len"], res["iterations"]), (2, 16, 3))
+            self.assertGreater(res["tokens_per_s"], 0)
+            self.assertGreater(res["gflops"], 0)
+            self.assertLessEqual(res["ms_min"], res["ms_median"])
+            self.assertEqual(res["device"].startswith("cpu"), device == "cpu", res["device"])
+
+    def test_benchmark_with_profile_counts_the_timed_runs(self):
+        # Profile FLOPs over the timed runs = iterations x the model's formula.
+        for device in ["cpu", "0"]:
+            path = os.path.join(self.tmp, "bench.json")
+            res, err = self.bench(["--device", device, "--profile", "--profile-json", path])
+            self.assertIn("forward", err)
+            prof = json.loads(slurp(path, False))
+            flops = sum(k["flops"] for k in prof["kernels"])
+            self.assertEqual(flops, 3 * res["flops_per_batch"], device)
+            gemm = "cpu_linear" if device == "cpu" else "CLBlastSgemm"
+            calls = {k["name"]: k["calls"] for k in prof["kernels"]}
+            # tiny-gelu: 3 layers x 4 Linears + the embedding projection (+ pooler on OpenCL).
+            self.assertEqual(calls[gemm], 3 * (13 if device == "cpu" else 14))
+
+    def test_benchmark_usage_errors(self):
+        for args in [["--seq-len", "8"], ["--iterations", "3"], ["--warmup", "1"],
+                     ["--benchmark", SAMPLE], ["--benchmark", "--tokenize"],
+                     ["--benchmark", "--validate"], ["--benchmark", "--seq-len", "1"],
+                     ["--benchmark", "--iterations", "0"], ["--benchmark", "--warmup", "-1"]]:
+            err = self.fails(["--model", TINY] + args, 2)
+            self.assertIn("--help", err)
+        self.fails(["--benchmark", "--model", TINY, "--device", "cpu", "--seq-len", "65"], 1,
+                   must_mention=["--seq-len", "64"])
+
+
 def main():
     global BINARY, SHARED, BASE, TINY
     if len(sys.argv) < 2:

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Benchmarks albert-cl against its peers in one run on this machine:
+#   - the OpenBLAS SGEMM rate at 1024x3072x768 (build/sgemm_rate), the ceiling;
+#   - albert-cl --benchmark on the host CPU backend and on an OpenCL device
+#     (also with --no-profile, CLBlast's defaults, when the CLI has that flag);
+#   - PyTorch eager (../shared/bench/torch_albert_bench.py, Debian's python3-torch);
+# at batch shapes 32x128, 1x8 and 4x512, all with the same number of threads.
+# Prints a table (tokens/s, ms/batch, GFLOP/s, % of the SGEMM rate, ratio to
+# PyTorch in tokens/s); --markdown FILE also writes it as a markdown table.
+#
+# The PyTorch peer always runs albert-base shapes: its ratios mean something
+# only with an albert-base-shaped model.
+#
+# usage: tools/bench.sh [--markdown FILE] [--shapes "32x128 1x8 4x512"]
+# env:   ALBERT_CL_MODEL (default ../shared/models/albert-base-v2-random),
+#        ALBERT_CL_SHARED (default ../shared), BENCH_DEVICE (OpenCL index, default 0),
+#        BENCH_THREADS (default: all cores), BUILD_DIR (default build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+markdown=""
+shapes="32x128 1x8 4x512"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --markdown) markdown="$2"; shift 2 ;;
+    --shapes) shapes="$2"; shift 2 ;;
+    *) echo "usage: tools/bench.sh [--markdown FILE] [--shapes \"BxT ...\"]" >&2; exit 2 ;;
+  esac
+done
+
+shared="${ALBERT_CL_SHARED:-../shared}"
+model="${ALBERT_CL_MODEL:-$shared/models/albert-base-v2-random}"
+device="${BENCH_DEVICE:-0}"
+threads="${BENCH_THREADS:-$(nproc)}"
+build="${BUILD_DIR:-build}"
+torch_bench="$shared/bench/torch_albert_bench.py"
+
+bash tools/install-deps.sh --bench
+[ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$threads" --target albert-cl sgemm_rate >/dev/null
+cli="$build/albert-cl"
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+log() { echo "bench: $*" >&2; }
+
+# "RUNS WARMUP" for backend $1 at $2 tokens a batch.  Few timed runs of the
+# big shapes keep the whole script within minutes on two cores (CLBlast's
+# defaults, ~10x slower, get one run: its engine has built and run every
+# GEMM kernel already); the latency shape is cheap, so it gets many.
+iterations() {
+  if [ "$2" -lt 1024 ]; then echo "20 3"
+  elif [ "$1" = opencl-defaults ]; then echo "1 0"
+  else echo "2 1"; fi
+}
+
+log "OpenBLAS SGEMM 1024x3072x768, $threads threads"
+printf 'sgemm\t-\t%s\n' "$("$build/sgemm_rate" "$threads")" >>"$results"
+
+backends=("cpu|--device cpu" "opencl|--device $device")
+if "$cli" --help | grep -q -- '--no-profile'; then
+  backends+=("opencl-defaults|--device $device --no-profile")
+fi
+have_torch=1
+/usr/bin/python3 -c 'import torch' 2>/dev/null || { have_torch=0; log "no python3-torch: no PyTorch column"; }
+
+for shape in $shapes; do
+  B=${shape%x*} T=${shape#*x}
+  for entry in "${backends[@]}"; do
+    name=${entry%%|*} args=${entry#*|}
+    read -r iters warm <<<"$(iterations "$name" $((B * T)))"
+    log "$name $shape ($iters runs after $warm warm-up)"
+    # shellcheck disable=SC2086  # args holds several options
+    line=$("$cli" --benchmark --model "$model" --threads "$threads" $args --batch-size "$B" \
+           --seq-len "$T" --iterations "$iters" --warmup "$warm")
+    printf '%s\t%s\t%s\n' "$name" "$shape" "$line" >>"$results"
+  done
+  if [ "$have_torch" = 1 ]; then
+    log "pytorch $shape"
+    # "B= 32 T=128     123.4 ms/batch     1234 tokens/s"
+    out=$(/usr/bin/python3 "$torch_bench" "$threads" "$B" "$T")
+    ms=$(awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ms/batch") print $i}' <<<"$out")
+    printf 'pytorch\t%s\t{"ms_per_batch": %s}\n' "$shape" "$ms" >>"$results"
+  fi
+done
+
+python3 - "$results" "$markdown" "$threads" <<'EOF'
+import json, sys
+
+rows = [line.rstrip("\n").split("\t", 2) for line in open(sys.argv[1])]
+sgemm = next(json.loads(r[2]) for r in rows if r[0] == "sgemm")["gflops"]
+flops = {r[1]: json.loads(r[2])["flops_per_batch"] for r in rows if r[0] not in ("sgemm", "pytorch")}
+torch = {r[1]: json.loads(r[2])["ms_per_batch"] for r in rows if r[0] == "pytorch"}
+header = ["backend", "shape", "tokens/s", "ms/batch", "GFLOP/s", "% SGEMM", "x PyTorch"]
+table = []
+for name, shape, text in rows:
+    if name == "sgemm":
+        continue
+    d = json.loads(text)
+    B, T = (int(x) for x in shape.split("x"))
+    ms = d["ms_per_batch"]
+    gflops = flops[shape] / (ms / 1e3) / 1e9
+    ratio = "%.2f" % (torch[shape] / ms) if shape in torch else "n/a"
+    table.append([name, shape, "%.0f" % (B * T / (ms / 1e3)), "%.1f" % ms, "%.1f" % gflops,
+                  "%.0f%%" % (100 * gflops / sgemm), ratio])
+title = "OpenBLAS SGEMM 1024x3072x768: %.1f GFLOP/s (%s threads)" % (sgemm, sys.argv[3])
+widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
+print(title)
+for r in [header] + table:
+    print("  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
+                    for i, (c, w) in enumerate(zip(r, widths))))
+if sys.argv[2]:
+    with open(sys.argv[2], "w") as f:
+        f.write(title + "\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
+        for r in table:
+            f.write("| " + " | ".join(r) + " |\n")
+EOF
