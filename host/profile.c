@@ -1,18 +1,24 @@
 /* Device profiles: loading, checking and picking (see profile.h and
  * profiles/README.md).  Every problem is reported as "FILE: KEY: what", so a
  * user can fix a hand-edited profile from the message alone. */
+#define _GNU_SOURCE /* dladdr */
 #include "profile.h"
 
 #include <cJSON.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef ALBERT_PROFILE_FROM_LIBDIR
+#define ALBERT_PROFILE_FROM_LIBDIR ""
+#endif
 #ifndef ALBERT_PROFILE_INSTALL_DIR
 #define ALBERT_PROFILE_INSTALL_DIR ""
 #endif
@@ -405,6 +411,27 @@ static int search_dir(const char *dir, int required, const char *const device[],
     return rc;
 }
 
+/* The installed profile folder as seen from the file this code was loaded
+ * from (the shared library); "" when unknown.  In a static link it points
+ * next to the executable, where there is usually no such folder. */
+static void relocated_dir(char *dst, size_t size)
+{
+    Dl_info info;
+    dst[0] = '\0';
+    if (!ALBERT_PROFILE_FROM_LIBDIR[0] || !dladdr((void *)relocated_dir, &info) ||
+        !info.dli_fname)
+        return;
+    /* "prefix/bin/../lib/libalbertcl.so" when found through the CLI's RPATH. */
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (!slash || (size_t)(slash - info.dli_fname) >= sizeof dir / 2)
+        return;
+    snprintf(dir, sizeof dir, "%.*s/%.*s", (int)(slash - info.dli_fname), info.dli_fname,
+             PATH_MAX / 2 - 2, ALBERT_PROFILE_FROM_LIBDIR);
+    if (realpath(dir, real) && strlen(real) < size) /* a missing folder has none */
+        snprintf(dst, size, "%s", real);
+}
+
 int profile_find(const char *const device[PROFILE_MATCH_COUNT], albert_profile *best, int *found,
                  albert_error *err)
 {
@@ -413,7 +440,9 @@ int profile_find(const char *const device[PROFILE_MATCH_COUNT], albert_profile *
     const char *env = getenv("ALBERT_CL_PROFILE_DIR");
     if (env && *env)
         return search_dir(env, 1, device, found, &best_score, best, err);
-    const char *const dirs[] = {ALBERT_PROFILE_INSTALL_DIR, ALBERT_PROFILE_SOURCE_DIR};
+    char relocated[1024];
+    relocated_dir(relocated, sizeof relocated);
+    const char *const dirs[] = {relocated, ALBERT_PROFILE_INSTALL_DIR, ALBERT_PROFILE_SOURCE_DIR};
     int rc = ALBERT_OK;
     for (size_t i = 0; rc == ALBERT_OK && i < sizeof dirs / sizeof dirs[0]; i++)
         if (dirs[i][0])

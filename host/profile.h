@@ -44,8 +44,9 @@ int profile_matches(const albert_profile *p, const char *const device[PROFILE_MA
                     size_t *score);
 
 /* Picks the best profile for DEVICE among the *.json files of the profile
- * search path: $ALBERT_CL_PROFILE_DIR when set, else the installed folder and
- * the source tree's profiles/.  Most specific match wins, ties go to the
+ * search path: $ALBERT_CL_PROFILE_DIR when set, else the installed folder
+ * (next to the library, then at the configured prefix) and the source tree's
+ * profiles/.  Most specific match wins, ties go to the
  * smaller file name.  *FOUND is 0 when none matches.  Every file is loaded
  * and checked: a malformed one is an error naming it. */
 int profile_find(const char *const device[PROFILE_MATCH_COUNT], albert_profile *best, int *found,
