@@ -373,22 +373,21 @@ static const struct {
  * XGEMM_MIN_INDIRECT_SIZE in force (m*n*k below its cube runs the direct
  * kernel): a small direct one, and for the indirect path one that needs
  * padding (odd) and one that needs none (a multiple of every tile size). */
-static size_t warm_sides(ocl_backend *be, size_t sides[3], albert_error *err)
+static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error *err)
 {
-    size_t min_indirect = 0, n = 0;
+    size_t min_indirect = 0;
+    *n = 0;
     int rc = clblast_check(clblast_params_get(be->ctx.device, "GemmRoutine",
                                               "XGEMM_MIN_INDIRECT_SIZE", &min_indirect),
                            "CLBlast RetrieveParameters (GemmRoutine)", err);
-    if (rc != ALBERT_OK)
-        return 0;
-    if (min_indirect > 8)
-        sides[n++] = 8;
-    if (min_indirect <= WARM_MAX_INDIRECT) {
+    if (rc == ALBERT_OK && min_indirect > 8)
+        sides[(*n)++] = 8;
+    if (rc == ALBERT_OK && min_indirect <= WARM_MAX_INDIRECT) {
         const size_t s = min_indirect > 8 ? min_indirect : 8;
-        sides[n++] = s | 1;
-        sides[n++] = ocl_round_up(s, 128);
+        sides[(*n)++] = s | 1;
+        sides[(*n)++] = ocl_round_up(s, 128);
     }
-    return n;
+    return rc;
 }
 
 /* Runs every GEMM kind of the forward on every path CLBlast can take for
@@ -396,22 +395,19 @@ static size_t warm_sides(ocl_backend *be, size_t sides[3], albert_error *err)
  * rather than inside the first batch. */
 static int warm_clblast(ocl_backend *be, albert_error *err)
 {
-    size_t sides[3];
-    albert_error why = {0};
-    const size_t n_sides = warm_sides(be, sides, &why);
-    if (why.code != ALBERT_OK)
-        return albert_fail(err, why.code, "%s", why.msg);
-    size_t biggest = 0;
+    size_t sides[3], n_sides = 0, biggest = 0;
+    int rc = warm_sides(be, sides, &n_sides, err);
     for (size_t i = 0; i < n_sides; i++)
         biggest = sides[i] > biggest ? sides[i] : biggest;
     const size_t region = 2 * biggest * biggest; /* one operand of a batch of 2 */
     cl_mem buf = NULL;
-    int rc = n_sides ? ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * region * sizeof(float), NULL,
-                                  &buf, "warm-up", err)
-                     : ALBERT_OK;
+    if (rc == ALBERT_OK && n_sides)
+        rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * region * sizeof(float), NULL, &buf,
+                        "warm-up", err);
     for (size_t i = 0; rc == ALBERT_OK && i < n_sides; i++) {
         const size_t s = sides[i];
-        ocl_mat a = {buf, 0, s, s * s}, b = {buf, region, s, s * s}, c = {buf, 2 * region, s, s * s};
+        ocl_mat a = {buf, 0, s, s * s}, b = {buf, region, s, s * s};
+        ocl_mat c = {buf, 2 * region, s, s * s};
         for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
              g++)
             rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
@@ -455,9 +451,9 @@ static int apply_clblast(const ocl_ctx *c, const albert_profile *p, int have, al
                                                         p->clblast[i])
                                    : clblast_params_reset(c->device, s->kernel);
         if (st != CLBlastSuccess)
-            return albert_fail(err, ALBERT_E_DEVICE, "CLBlastOverrideParameters (%s, profile %s): %s (%d)",
-                               s->kernel, have ? p->path : "none", clblast_status_name(st),
-                               (int)st);
+            return albert_fail(err, ALBERT_E_DEVICE,
+                               "CLBlastOverrideParameters (%s, profile %s): %s (%d)", s->kernel,
+                               have ? p->path : "none", clblast_status_name(st), (int)st);
     }
     return ALBERT_OK;
 }
@@ -507,10 +503,11 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
         rc = profile_tunables(&be->ctx, p, have, &tun, err);
     if (rc == ALBERT_OK)
         rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
-    if (rc != ALBERT_OK && have && err && err->code == ALBERT_E_DEVICE) {
+    if (rc != ALBERT_OK && have && err && !strstr(err->msg, p->path)) {
+        /* e.g. a kernel that cannot run with the profile's work-group size */
         char why[ALBERT_ERRMSG_MAX];
         snprintf(why, sizeof why, "%s", err->msg);
-        albert_fail(err, ALBERT_E_DEVICE, "%s (profile %s)", why, p->path);
+        albert_fail(err, err->code, "%s (profile %s)", why, p->path);
     }
     snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");
     free(p);

@@ -280,7 +280,8 @@ static int load_root(const loader *l, const cJSON *root)
             return rc;
     }
     if (!cJSON_GetObjectItemCaseSensitive(root, "albert_cl_profile"))
-        return bad(l, "albert_cl_profile", "missing (a profile starts with \"albert_cl_profile\": 1)");
+        return bad(l, "albert_cl_profile",
+                   "missing (a profile starts with \"albert_cl_profile\": 1)");
     if (!l->p->name[0])
         return bad(l, "name", "missing or empty");
     return ALBERT_OK;

@@ -42,7 +42,8 @@ static void test_load_good(void)
           p.match[PROFILE_MATCH_PLATFORM]);
     for (int i = 0; i < PROFILE_CLBLAST_KERNELS; i++)
         CHECK(p.has_clblast[i], "kernel %s missing", profile_clblast_specs[i].kernel);
-    const int xgemm = profile_clblast_index("Xgemm"), routine = profile_clblast_index("GemmRoutine");
+    const int xgemm = profile_clblast_index("Xgemm");
+    const int routine = profile_clblast_index("GemmRoutine");
     CHECK(xgemm >= 0 && p.clblast[xgemm][2] == 16, "Xgemm KWG %zu", p.clblast[xgemm][2]);
     CHECK(routine >= 0 && p.clblast[routine][0] == 128, "XGEMM_MIN_INDIRECT_SIZE %zu",
           p.clblast[routine][0]);
@@ -167,11 +168,12 @@ static void test_matching(void)
     snprintf(dir, sizeof dir, "%s/match", tmp_dir);
     CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
     setenv("ALBERT_CL_PROFILE_DIR", dir, 1);
-    CHECK(!strcmp(pick("Acme", "Turbo", "1.0"), ""), "empty folder: '%s'", pick("Acme", "Turbo", "1.0"));
+    const char *got = pick("Acme", "Turbo", "1.0");
+    CHECK(!strcmp(got, ""), "empty folder: '%s'", got);
     write_profile(dir, "acme", "{\"platform\": \"Acme\"}");
     write_profile(dir, "other", "{\"platform\": \"Other\", \"device\": \"Turbo 9000\"}");
     write_file(dir, "notes.txt", "not a profile: ignored");
-    const char *got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
+    got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
     CHECK(!strcmp(got, "acme"), "platform only: '%s'", got);
     CHECK(!strcmp(pick("Beta", "Turbo 9000", "1.0"), ""), "no match should give none");
     write_profile(dir, "any", "{}");
@@ -186,7 +188,8 @@ static void test_matching(void)
     write_profile(dir, "aa-tie", "{\"platform\": \"Acme Open\", \"driver\": \"\"}");
     got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
     CHECK(!strcmp(got, "aa-tie"), "tie: '%s'", got);
-    write_profile(dir, "driver", "{\"platform\": \"Acme\", \"device\": \"Turbo\", \"driver\": \"1.0\"}");
+    write_profile(dir, "driver",
+                  "{\"platform\": \"Acme\", \"device\": \"Turbo\", \"driver\": \"1.0\"}");
     got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
     CHECK(!strcmp(got, "driver"), "driver adds specificity: '%s'", got);
     got = pick("Acme OpenCL", "Acme Turbo 9000", "2.0");
@@ -366,7 +369,8 @@ static void test_engine(int device)
     CHECK(rc != ALBERT_OK || strstr(name, ", profile pocl-test"), "name '%s'", name);
     if (rc == ALBERT_OK && cpu.hidden) {
         /* Padded rows' values are unspecified; compare row 0 (no padding) and pooled of it. */
-        double dh = max_diff(cpu.hidden, gpu.hidden, 64 * H), dp = max_diff(cpu.pooled, gpu.pooled, H);
+        double dh = max_diff(cpu.hidden, gpu.hidden, 64 * H);
+        double dp = max_diff(cpu.pooled, gpu.pooled, H);
         CHECK(dh < 1e-4 && dp < 1e-4, "profile vs cpu: hidden %g pooled %g", dh, dp);
     }
     opt.profile_file = NULL;
