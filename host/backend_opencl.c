@@ -3,7 +3,9 @@
  * (ocl_ops.h).  Per batch only ids, token types and the mask go in and only
  * the requested outputs come out. */
 #include "backend.h"
+#include "clblast_params.h"
 #include "ocl_ops.h"
+#include "profile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +46,7 @@ typedef struct ocl_backend {
     size_t cap[AB_COUNT]; /* bytes allocated per activation buffer */
     int32_t *host_fill;   /* zeros/ones for NULL token types / mask */
     size_t host_fill_cap;
+    char profile_name[128]; /* the applied profile's name, "" for none */
 } ocl_backend;
 
 /* ---------------------------------------------------------------- weights */
@@ -354,29 +357,162 @@ static void opencl_destroy(albert_backend *base)
 
 static const albert_backend_ops opencl_ops = {opencl_run, opencl_destroy};
 
-/* Runs each CLBlast routine the forward uses once, so that CLBlast builds
- * its programs now rather than inside the first batch: the plain GEMM both
- * below and above CLBlast's direct/indirect switch (the indirect path adds
- * pad and transpose kernels), the strided batches small like attention's. */
+/* ---------------------------------------------------------------- set-up */
+
+/* The GEMMs a forward runs: the Linears (B transposed), the attention scores
+ * (strided batch, B transposed) and the attention context (strided batch, B
+ * as is). */
+static const struct {
+    int trans_b;
+    size_t batch;
+} forward_gemms[] = {{1, 1}, {1, 2}, {0, 2}};
+
+/* Beyond this XGEMM_MIN_INDIRECT_SIZE, warming the indirect path would cost
+ * more than the compile it saves (its GEMMs are at least size^3). */
+#define WARM_MAX_INDIRECT 1024
+
+/* Cube sides that take each path CLBlast can pick under the
+ * XGEMM_MIN_INDIRECT_SIZE in force (m*n*k below its cube runs the direct
+ * kernel): a small direct one, and for the indirect path one that needs
+ * padding (odd) and one that needs none (a multiple of every tile size). */
+static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error *err)
+{
+    size_t min_indirect = 0;
+    *n = 0;
+    int rc = clblast_check(clblast_params_get(be->ctx.device, "GemmRoutine",
+                                              "XGEMM_MIN_INDIRECT_SIZE", &min_indirect),
+                           "CLBlast RetrieveParameters (GemmRoutine)", err);
+    if (rc == ALBERT_OK && min_indirect > 8)
+        sides[(*n)++] = 8;
+    if (rc == ALBERT_OK && min_indirect <= WARM_MAX_INDIRECT) {
+        const size_t s = min_indirect > 8 ? min_indirect : 8;
+        sides[(*n)++] = s | 1;
+        sides[(*n)++] = ocl_round_up(s, 128);
+    }
+    return rc;
+}
+
+/* Runs every GEMM kind of the forward on every path CLBlast can take for
+ * it, so that CLBlast builds its programs (and the driver its kernels) now
+ * rather than inside the first batch. */
 static int warm_clblast(ocl_backend *be, albert_error *err)
 {
-    const size_t n = 512; /* 512^3 is past XGEMM_MIN_INDIRECT_SIZE^3 by default */
-    cl_mem buf;
-    int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * n * n * sizeof(float), NULL, &buf,
+    size_t sides[3], n_sides = 0, biggest = 0;
+    int rc = warm_sides(be, sides, &n_sides, err);
+    for (size_t i = 0; i < n_sides; i++)
+        biggest = sides[i] > biggest ? sides[i] : biggest;
+    const size_t region = 2 * biggest * biggest; /* one operand of a batch of 2 */
+    cl_mem buf = NULL;
+    if (rc == ALBERT_OK && n_sides)
+        rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, 3 * region * sizeof(float), NULL, &buf,
                         "warm-up", err);
-    if (rc != ALBERT_OK)
-        return rc;
-    ocl_mat a = {buf, 0, n, 64}, b = {buf, n * n, n, 64}, c = {buf, 2 * n * n, n, 64};
-    rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 1, err);
-    if (rc == ALBERT_OK)
-        rc = ocl_gemm(&be->ctx, 1, n, n, n, 1.0f, a, b, c, 1, err);
-    if (rc == ALBERT_OK)
-        rc = ocl_gemm(&be->ctx, 1, 8, 8, 8, 1.0f, a, b, c, 2, err);
-    if (rc == ALBERT_OK)
-        rc = ocl_gemm(&be->ctx, 0, 8, 8, 8, 1.0f, a, b, c, 2, err);
+    for (size_t i = 0; rc == ALBERT_OK && i < n_sides; i++) {
+        const size_t s = sides[i];
+        ocl_mat a = {buf, 0, s, s * s}, b = {buf, region, s, s * s};
+        ocl_mat c = {buf, 2 * region, s, s * s};
+        for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
+             g++)
+            rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
+                          forward_gemms[g].batch, err);
+    }
     if (rc == ALBERT_OK)
         rc = ocl_finish(&be->ctx, err);
     ocl_release_mem(&buf);
+    return rc;
+}
+
+/* The profile OPT asks for: the forced file, none, or the device's best
+ * match on the profile search path.  *HAVE is 0 when there is none. */
+static int choose_profile(const ocl_ctx *c, const albert_engine_options *opt, albert_profile *p,
+                          int *have, albert_error *err)
+{
+    *have = 0;
+    if (opt && opt->no_profile && opt->profile_file)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "engine options: profile_file and no_profile exclude each other");
+    if (opt && opt->no_profile)
+        return ALBERT_OK;
+    if (opt && opt->profile_file) {
+        *have = 1;
+        return profile_load(opt->profile_file, p, err);
+    }
+    const char *const device[PROFILE_MATCH_COUNT] = {c->platform_name, c->device_name,
+                                                     c->driver_version};
+    return profile_find(device, p, have, err);
+}
+
+/* Sets every CLBlast kernel a profile can hold: the profile's parameters, or
+ * CLBlast's own where it has none (an engine created before in this process
+ * may have changed them: see clblast_params.h). */
+static int apply_clblast(const ocl_ctx *c, const albert_profile *p, int have, albert_error *err)
+{
+    for (int i = 0; i < PROFILE_CLBLAST_KERNELS; i++) {
+        const profile_clblast_spec *s = &profile_clblast_specs[i];
+        CLBlastStatusCode st = have && p->has_clblast[i]
+                                   ? clblast_params_set(c->device, s->kernel, s->n, s->params,
+                                                        p->clblast[i])
+                                   : clblast_params_reset(c->device, s->kernel);
+        if (st != CLBlastSuccess)
+            return albert_fail(err, ALBERT_E_DEVICE,
+                               "CLBlastOverrideParameters (%s, profile %s): %s (%d)", s->kernel,
+                               have ? p->path : "none", clblast_status_name(st), (int)st);
+    }
+    return ALBERT_OK;
+}
+
+/* Our kernels' launch shapes: the profile's where it gives them, checked
+ * against the device, the defaults otherwise. */
+static int profile_tunables(const ocl_ctx *c, const albert_profile *p, int have, ocl_tunables *t,
+                            albert_error *err)
+{
+    ocl_tunables_default(t);
+    if (!have)
+        return ALBERT_OK;
+    const struct {
+        const char *key;
+        int value, is_work_group;
+        int *slot;
+    } fields[] = {
+        {"kernels.wg_row", p->wg_row, 1, &t->wg_row},
+        {"kernels.wg_elem", p->wg_elem, 1, &t->wg_elem},
+        {"kernels.vec", p->vec, 0, &t->vec},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (fields[i].value == 0)
+            continue;
+        if (fields[i].is_work_group && (size_t)fields[i].value > c->max_work_group)
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: %s: %d exceeds the device's max work-group size %zu", p->path,
+                               fields[i].key, fields[i].value, c->max_work_group);
+        *fields[i].slot = fields[i].value;
+    }
+    return ALBERT_OK;
+}
+
+/* Picks and applies the profile before anything is compiled: CLBlast's
+ * parameters, then our kernels built with the profile's shapes. */
+static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albert_error *err)
+{
+    albert_profile *p = malloc(sizeof *p);
+    if (!p)
+        return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
+    int have = 0;
+    ocl_tunables tun;
+    int rc = choose_profile(&be->ctx, opt, p, &have, err);
+    if (rc == ALBERT_OK)
+        rc = apply_clblast(&be->ctx, p, have, err);
+    if (rc == ALBERT_OK)
+        rc = profile_tunables(&be->ctx, p, have, &tun, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
+    if (rc != ALBERT_OK && have && err && !strstr(err->msg, p->path)) {
+        /* e.g. a kernel that cannot run with the profile's work-group size */
+        char why[ALBERT_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        albert_fail(err, err->code, "%s (profile %s)", why, p->path);
+    }
+    snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");
+    free(p);
     return rc;
 }
 
@@ -389,11 +525,9 @@ int albert_backend_opencl_create(const albert_model *m, const albert_engine_opti
         return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
     be->base.ops = &opencl_ops;
     be->model = m;
-    ocl_tunables tun;
-    ocl_tunables_default(&tun);
     int rc = ocl_ctx_open(index, opt && opt->profile, &be->ctx, err);
     if (rc == ALBERT_OK)
-        rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
+        rc = setup_profile(be, opt, err);
     if (rc == ALBERT_OK)
         rc = upload_weights(be, err);
     if (rc == ALBERT_OK)
@@ -404,8 +538,12 @@ int albert_backend_opencl_create(const albert_model *m, const albert_engine_opti
     }
     ocl_events_clear(&be->ctx); /* the warm-up is not the caller's work */
     be->base.profiling = be->ctx.profiling;
-    snprintf(be->base.name, sizeof be->base.name, "OpenCL %d: %.100s / %.120s", index,
-             be->ctx.platform_name, be->ctx.device_name);
+    if (be->profile_name[0])
+        snprintf(be->base.name, sizeof be->base.name, "OpenCL %d: %.70s / %.70s, profile %.70s",
+                 index, be->ctx.platform_name, be->ctx.device_name, be->profile_name);
+    else
+        snprintf(be->base.name, sizeof be->base.name, "OpenCL %d: %.70s / %.70s, no profile",
+                 index, be->ctx.platform_name, be->ctx.device_name);
     *out = &be->base;
     return albert_ok(err);
 }

@@ -39,6 +39,10 @@ static const char usage_text[] =
     "                      default: first GPU, else first OpenCL device, else cpu\n"
     "  --list-devices      list OpenCL devices (index, platform, device, type, compute\n"
     "                      units, global memory, driver, fp16, profile) and cpu\n"
+    "  --profile-file F    use device profile F (JSON: CLBlast parameters and kernel\n"
+    "                      shapes) instead of the one picked for the device from\n"
+    "                      $ALBERT_CL_PROFILE_DIR, else the installed profiles\n"
+    "  --no-profile        no device profile: CLBlast's and our kernels' defaults\n"
     "  --input-format F    text (default): one input per line\n"
     "                      tsv: a sentence pair per line, split by one tab\n"
     "                      jsonl: one JSON object per line, either\n"
@@ -170,6 +174,12 @@ static int set_output(cli_options *o, const char *v)
     return 0;
 }
 
+static int set_profile_file(cli_options *o, const char *v)
+{
+    o->profile_file = v;
+    return 0;
+}
+
 static int set_device(cli_options *o, const char *v)
 {
     if (strcmp(v, "cpu") == 0) {
@@ -201,6 +211,8 @@ static const option_spec option_table[] = {
     {"--model", set_model, NULL, 0, 0, 0},
     {"--device", set_device, NULL, 0, 0, 0},
     {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0},
+    {"--profile-file", set_profile_file, NULL, 0, 0, 0},
+    {"--no-profile", NULL, NULL, offsetof(cli_options, no_profile), 0, 0},
     {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0},
     {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
@@ -310,6 +322,8 @@ static int check_combinations(const cli_options *o)
         return usage_error("--normalize applies to pooled vectors: not with --pooling none");
     if (o->validate && o->tokenize_only)
         return usage_error("--validate compares embeddings: not with --tokenize");
+    if (o->profile_file && o->no_profile)
+        return usage_error("--profile-file and --no-profile exclude each other");
     return 0;
 }
 
@@ -426,14 +440,16 @@ static int load_config_only(session *s, const char *dir, albert_error *err)
     return present ? albert_config_load(dir, &s->config, err) : ALBERT_OK;
 }
 
-static int create_engine(const albert_model *m, int device, int threads, int profile,
+static int create_engine(const albert_model *m, const cli_options *o, int device, int profile,
                          albert_engine **out, albert_error *err)
 {
     albert_engine_options eo;
     albert_engine_options_init(&eo);
     eo.device = device;
-    eo.threads = threads;
+    eo.threads = o->threads;
     eo.profile = profile;
+    eo.profile_file = o->profile_file;
+    eo.no_profile = o->no_profile;
     return albert_engine_create(m, &eo, out, err);
 }
 
@@ -445,10 +461,9 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     s->config = *albert_model_config(s->model);
-    rc = create_engine(s->model, o->device, o->threads, o->profile || o->profile_json,
-                       &s->engine, err);
+    rc = create_engine(s->model, o, o->device, o->profile || o->profile_json, &s->engine, err);
     if (rc == ALBERT_OK && o->validate)
-        rc = create_engine(s->model, ALBERT_DEVICE_CPU, o->threads, 0, &s->reference, err);
+        rc = create_engine(s->model, o, ALBERT_DEVICE_CPU, 0, &s->reference, err);
     return rc;
 }
 

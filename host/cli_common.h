@@ -21,6 +21,8 @@ typedef struct cli_options {
     const char *model_dir;
     int device;                  /* ALBERT_DEVICE_AUTO, ALBERT_DEVICE_CPU or an index */
     int list_devices;
+    const char *profile_file;    /* --profile-file, or NULL */
+    int no_profile;
     int input_format;            /* cli_input_format */
     int pooling;                 /* albert_pooling */
     int normalize;

@@ -2,6 +2,7 @@
  * reports, numbered in platform order then device order, so an index is
  * stable for as long as the installed drivers are. */
 #include "opencl_util.h"
+#include "profile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ static int describe(cl_platform_id p, cl_device_id d, albert_device_info *info, 
     return rc;
 }
 
-int albert_device_info_get(int index, albert_device_info *info, albert_error *err)
+int ocl_device_info(int index, albert_device_info *info, albert_error *err)
 {
     if (!info)
         return albert_fail(err, ALBERT_E_ARG, "albert_device_info_get: NULL info");
@@ -149,5 +150,33 @@ int albert_device_info_get(int index, albert_device_info *info, albert_error *er
                            count, count == 1 ? "" : "s", why.msg[0] ? "; " : "", why.msg);
     info->index = index;
     rc = describe(p, d, info, err);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
+
+/* The profile file the OpenCL backend would pick, or the file name alone
+ * when its path does not fit the field. */
+static int find_profile(albert_device_info *info, albert_error *err)
+{
+    albert_profile *p = malloc(sizeof *p);
+    if (!p)
+        return albert_fail(err, ALBERT_E_NOMEM, "device %d: out of memory", info->index);
+    const char *const device[PROFILE_MATCH_COUNT] = {info->platform, info->name,
+                                                     info->driver_version};
+    int found = 0;
+    int rc = profile_find(device, p, &found, err);
+    if (rc == ALBERT_OK && found) {
+        const char *slash = strrchr(p->path, '/');
+        const char *shown = strlen(p->path) < sizeof info->profile || !slash ? p->path : slash + 1;
+        snprintf(info->profile, sizeof info->profile, "%.127s", shown);
+    }
+    free(p);
+    return rc;
+}
+
+int albert_device_info_get(int index, albert_device_info *info, albert_error *err)
+{
+    int rc = ocl_device_info(index, info, err);
+    if (rc == ALBERT_OK)
+        rc = find_profile(info, err);
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }

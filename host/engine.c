@@ -2,6 +2,7 @@
  * every batch before a backend sees it, so backends can trust their input. */
 #include "backend.h"
 #include "common.h"
+#include "opencl_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static int pick_auto_device(void)
         return -1;
     for (int i = 0; i < count; i++) {
         albert_device_info info;
-        if (albert_device_info_get(i, &info, &ignored) != ALBERT_OK)
+        if (ocl_device_info(i, &info, &ignored) != ALBERT_OK)
             continue;
         if (strcmp(info.type, "GPU") == 0)
             return i;

@@ -30,6 +30,10 @@ int clblast_check(CLBlastStatusCode rc, const char *call, albert_error *err);
 int ocl_find_device(int index, cl_platform_id *platform, cl_device_id *device, int *count,
                     albert_error *err);
 
+/* albert_device_info_get without the profile search (which reads files and
+ * fails on a malformed profile): what picking a device needs. */
+int ocl_device_info(int index, albert_device_info *info, albert_error *err);
+
 /* Queries a string property into DST (always NUL-terminated, truncated to
  * SIZE). */
 int ocl_device_string(cl_device_id dev, cl_device_info what, char *dst, size_t size,

@@ -186,7 +186,8 @@ ALBERT_API int albert_engine_create(const albert_model *model, const albert_engi
                                     albert_engine **out, albert_error *err);
 ALBERT_API void albert_engine_free(albert_engine *engine);
 
-/* "cpu (OpenBLAS, 2 threads)" or "OpenCL 0: <platform> / <device>". */
+/* "cpu (OpenBLAS, 2 threads)" or "OpenCL 0: <platform> / <device>, profile
+ * <name>" ("..., no profile" when none applies). */
 ALBERT_API const char *albert_engine_device_name(const albert_engine *engine);
 
 /* A padded batch: row b's tokens are input_ids[b*seq_len .. b*seq_len+seq_len). */

@@ -594,6 +594,54 @@ class Profile(Base):
         self.fails(["--benchmark", "--model", TINY, "--device", "cpu", "--seq-len", "65"], 1,
                    must_mention=["--seq-len", "64"])
 
+class Profiles(Base):
+    TEST_PROFILES = os.path.join(SOURCE_DIR, "data", "profiles")
+
+    def test_help_documents_profile_options(self):
+        text = self.ok(["--help"])[0].decode()
+        for opt in ["--profile-file", "--no-profile", "ALBERT_CL_PROFILE_DIR"]:
+            self.assertIn(opt, text)
+
+    def test_malformed_profile_file_names_file_and_key(self):
+        bad = self.write("bad.json", '{"albert_cl_profile": 1, "name": "b", '
+                                     '"clblast": {"Xgemm": {"KWG": "32"}}}')
+        err = self.fails(["--model", TINY, "--profile-file", bad, SAMPLE], 1,
+                         must_mention=[bad, "clblast.Xgemm.KWG"])
+        self.assertEqual(len(err.splitlines()), 1, err)
+        broken = self.write("broken.json", '{"albert_cl_profile": 1,\n "name": }')
+        err = self.fails(["--model", TINY, "--profile-file", broken, SAMPLE], 1,
+                         must_mention=[broken, "line 2"])
+        self.assertEqual(len(err.splitlines()), 1, err)
+        missing = os.path.join(self.tmp, "missing.json")
+        err = self.fails(["--model", TINY, "--profile-file", missing, SAMPLE], 1,
+                         must_mention=[missing])
+        self.assertEqual(len(err.splitlines()), 1, err)
+
+    def test_profile_options_exclude_each_other(self):
+        self.fails(["--profile-file", "x.json", "--no-profile", SAMPLE], 2,
+                   must_mention=["--no-profile"])
+
+    def test_no_profile_and_forced_profile_agree_with_cpu(self):
+        args = ["--model", TINY, "--pooling", "none", SAMPLE]
+        cpu = [r["embedding"] for r in self.embed(args + ["--device", "cpu"])]
+        forced = os.path.join(self.TEST_PROFILES, "pocl-test.json")
+        for extra in (["--no-profile"], ["--profile-file", forced]):
+            got = [r["embedding"] for r in self.embed(args + ["--device", "0"] + extra)]
+            self.assertLess(max_abs_diff(cpu, got), 1e-4, extra)
+
+    def test_list_devices_shows_profile_file(self):
+        out, _ = self.ok(["--list-devices"], env={"ALBERT_CL_PROFILE_DIR": self.TEST_PROFILES})
+        lines = out.decode().splitlines()
+        column = lines[0].split("\t").index("profile")
+        device0 = lines[1].split("\t")
+        self.assertEqual(device0[0], "0", lines)
+        self.assertTrue(device0[column].endswith("pocl-test.json"), device0)
+        # A folder without a matching profile: none.
+        empty = os.path.join(self.tmp, "profiles")
+        os.mkdir(empty)
+        out, _ = self.ok(["--list-devices"], env={"ALBERT_CL_PROFILE_DIR": empty})
+        self.assertEqual(out.decode().splitlines()[1].split("\t")[column], "-")
+
 
 def main():
     global BINARY, SHARED, BASE, TINY

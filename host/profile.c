@@ -1,0 +1,452 @@
+/* Device profiles: loading, checking and picking (see profile.h and
+ * profiles/README.md).  Every problem is reported as "FILE: KEY: what", so a
+ * user can fix a hand-edited profile from the message alone. */
+#define _GNU_SOURCE /* dladdr */
+#include "profile.h"
+
+#include <cJSON.h>
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ALBERT_PROFILE_FROM_LIBDIR
+#define ALBERT_PROFILE_FROM_LIBDIR ""
+#endif
+#ifndef ALBERT_PROFILE_INSTALL_DIR
+#define ALBERT_PROFILE_INSTALL_DIR ""
+#endif
+#ifndef ALBERT_PROFILE_SOURCE_DIR
+#define ALBERT_PROFILE_SOURCE_DIR ""
+#endif
+
+/* Parameter names as CLBlast 1.5.3's database has them
+ * (src/database/kernels/<kernel>/<kernel>_32.hpp); CLBlastOverrideParameters
+ * rejects a set that lacks any of them. */
+const profile_clblast_spec profile_clblast_specs[PROFILE_CLBLAST_KERNELS] = {
+    {"Xgemm", 16, {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC",
+                   "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"}},
+    {"XgemmDirect", 10, {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD",
+                         "VWND", "WGD"}},
+    {"GemmRoutine", 1, {"XGEMM_MIN_INDIRECT_SIZE"}},
+    {"Copy", 4, {"COPY_DIMX", "COPY_DIMY", "COPY_VW", "COPY_WPT"}},
+    {"Pad", 4, {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"}},
+    {"Transpose", 4, {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"}},
+    {"Padtranspose", 3, {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"}},
+};
+
+static const char *const match_keys[PROFILE_MATCH_COUNT] = {"platform", "device", "driver"};
+
+/* Largest value any numeric field may take: far beyond any real work-group
+ * or tile size, small enough that no product of a few of them overflows. */
+#define PROFILE_MAX_VALUE (1u << 24)
+
+int profile_clblast_index(const char *kernel)
+{
+    for (int i = 0; i < PROFILE_CLBLAST_KERNELS; i++)
+        if (strcmp(profile_clblast_specs[i].kernel, kernel) == 0)
+            return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+typedef struct loader {
+    const char *path;
+    albert_profile *p;
+    albert_error *err;
+} loader;
+
+static int bad(const loader *l, const char *key, const char *fmt, ...) ALBERT_PRINTF(3, 4);
+
+/* "PATH: KEY: problem", ALBERT_E_FORMAT. */
+static int bad(const loader *l, const char *key, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return albert_fail(l->err, ALBERT_E_FORMAT, "%s: %s: %s", l->path, key, what);
+}
+
+/* "PARENT.NAME", names cut short: a key in a message needs only to be
+ * recognisable. */
+static void key_path(char *dst, size_t size, const char *parent, const char *name)
+{
+    snprintf(dst, size, "%.100s.%.100s", parent, name);
+}
+
+/* An object's member ITEM may appear once only: cJSON keeps duplicates and
+ * would silently use the first. */
+static int check_unique(const loader *l, const cJSON *parent, const cJSON *item, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(parent, item->string) == item
+               ? ALBERT_OK
+               : bad(l, key, "duplicate key");
+}
+
+static int expect_object(const loader *l, const cJSON *item, const char *key)
+{
+    return cJSON_IsObject(item) ? ALBERT_OK : bad(l, key, "expected an object");
+}
+
+static int get_uint(const loader *l, const cJSON *item, const char *key, size_t *out)
+{
+    const double v = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
+    if (v < 0 || v != floor(v) || v > PROFILE_MAX_VALUE)
+        return bad(l, key, "expected a non-negative integer (at most %u)", PROFILE_MAX_VALUE);
+    *out = (size_t)v;
+    return ALBERT_OK;
+}
+
+static int get_string(const loader *l, const cJSON *item, const char *key, char *dst, size_t size)
+{
+    if (!cJSON_IsString(item))
+        return bad(l, key, "expected a string");
+    if (strlen(item->valuestring) >= size)
+        return bad(l, key, "longer than %zu bytes", size - 1);
+    snprintf(dst, size, "%s", item->valuestring);
+    return ALBERT_OK;
+}
+
+/* "clblast.Xgemm": every parameter of the kernel, nothing else. */
+static int load_clblast_kernel(const loader *l, const cJSON *obj, int kernel, const char *key)
+{
+    const profile_clblast_spec *spec = &profile_clblast_specs[kernel];
+    int seen[PROFILE_MAX_PARAMS] = {0};
+    int rc = expect_object(l, obj, key);
+    const cJSON *item;
+    char sub[256];
+    cJSON_ArrayForEach(item, obj)
+    {
+        if (rc != ALBERT_OK)
+            break;
+        key_path(sub, sizeof sub, key, item->string);
+        size_t j = 0;
+        while (j < spec->n && strcmp(spec->params[j], item->string) != 0)
+            j++;
+        rc = j < spec->n ? check_unique(l, obj, item, sub)
+                         : bad(l, sub, "not a parameter of CLBlast's %s kernel", spec->kernel);
+        if (rc == ALBERT_OK)
+            rc = get_uint(l, item, sub, &l->p->clblast[kernel][j]);
+        if (rc == ALBERT_OK)
+            seen[j] = 1;
+    }
+    for (size_t j = 0; rc == ALBERT_OK && j < spec->n; j++)
+        if (!seen[j])
+            rc = bad(l, key, "missing parameter %s (CLBlast needs the complete set)",
+                     spec->params[j]);
+    l->p->has_clblast[kernel] = rc == ALBERT_OK;
+    return rc;
+}
+
+static int load_clblast(const loader *l, const cJSON *obj)
+{
+    int rc = expect_object(l, obj, "clblast");
+    const cJSON *item;
+    char key[256];
+    cJSON_ArrayForEach(item, obj)
+    {
+        if (rc != ALBERT_OK)
+            break;
+        key_path(key, sizeof key, "clblast", item->string);
+        int kernel = profile_clblast_index(item->string);
+        rc = kernel >= 0 ? check_unique(l, obj, item, key)
+                         : bad(l, key, "not a CLBlast kernel a profile can set");
+        if (rc == ALBERT_OK)
+            rc = load_clblast_kernel(l, item, kernel, key);
+    }
+    return rc;
+}
+
+/* "kernels": our launch shapes, each a power of two (the row kernels'
+ * reductions halve the work-group). */
+static int load_kernels(const loader *l, const cJSON *obj)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+        size_t max;
+    } fields[] = {
+        {"wg_row", offsetof(albert_profile, wg_row), 4096},
+        {"wg_elem", offsetof(albert_profile, wg_elem), 4096},
+        {"vec", offsetof(albert_profile, vec), 16},
+    };
+    int rc = expect_object(l, obj, "kernels");
+    const cJSON *item;
+    char key[256];
+    cJSON_ArrayForEach(item, obj)
+    {
+        if (rc != ALBERT_OK)
+            break;
+        key_path(key, sizeof key, "kernels", item->string);
+        size_t i = 0, v = 0;
+        while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].name, item->string) != 0)
+            i++;
+        if (i == sizeof fields / sizeof fields[0])
+            return bad(l, key, "unknown key (expected wg_row, wg_elem or vec)");
+        rc = check_unique(l, obj, item, key);
+        if (rc == ALBERT_OK)
+            rc = get_uint(l, item, key, &v);
+        if (rc == ALBERT_OK && (v == 0 || (v & (v - 1)) != 0 || v > fields[i].max))
+            rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, fields[i].max);
+        if (rc == ALBERT_OK)
+            *(int *)((char *)l->p + fields[i].offset) = (int)v;
+    }
+    return rc;
+}
+
+static int load_match(const loader *l, const cJSON *obj)
+{
+    int rc = expect_object(l, obj, "match");
+    const cJSON *item;
+    char key[256];
+    cJSON_ArrayForEach(item, obj)
+    {
+        if (rc != ALBERT_OK)
+            break;
+        key_path(key, sizeof key, "match", item->string);
+        int i = 0;
+        while (i < PROFILE_MATCH_COUNT && strcmp(match_keys[i], item->string) != 0)
+            i++;
+        if (i == PROFILE_MATCH_COUNT)
+            return bad(l, key, "unknown key (expected platform, device or driver)");
+        rc = check_unique(l, obj, item, key);
+        if (rc == ALBERT_OK)
+            rc = get_string(l, item, key, l->p->match[i], sizeof l->p->match[i]);
+    }
+    return rc;
+}
+
+static int load_version(const loader *l, const cJSON *item)
+{
+    size_t v = 0;
+    int rc = get_uint(l, item, "albert_cl_profile", &v);
+    if (rc == ALBERT_OK && v != 1)
+        rc = bad(l, "albert_cl_profile", "format version %zu is not supported (expected 1)", v);
+    return rc;
+}
+
+static int load_member(const loader *l, const cJSON *item)
+{
+    const char *k = item->string;
+    if (strcmp(k, "albert_cl_profile") == 0)
+        return load_version(l, item);
+    if (strcmp(k, "name") == 0)
+        return get_string(l, item, k, l->p->name, sizeof l->p->name);
+    if (strcmp(k, "description") == 0)
+        return cJSON_IsString(item) ? ALBERT_OK : bad(l, k, "expected a string");
+    if (strcmp(k, "match") == 0)
+        return load_match(l, item);
+    if (strcmp(k, "clblast") == 0)
+        return load_clblast(l, item);
+    if (strcmp(k, "kernels") == 0)
+        return load_kernels(l, item);
+    if (strcmp(k, "tuned") == 0)
+        return expect_object(l, item, k);
+    return bad(l, k, "unknown key (expected albert_cl_profile, name, description, match, "
+                     "clblast, kernels or tuned)");
+}
+
+/* 1-based line of POS in TEXT, for JSON syntax errors. */
+static int line_of(const char *text, const char *pos)
+{
+    int line = 1;
+    for (const char *c = text; pos && c < pos && *c; c++)
+        line += *c == '\n';
+    return line;
+}
+
+static int load_root(const loader *l, const cJSON *root)
+{
+    if (!cJSON_IsObject(root))
+        return albert_fail(l->err, ALBERT_E_FORMAT, "%s: expected a JSON object at the top",
+                           l->path);
+    int rc = ALBERT_OK;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root)
+    {
+        rc = check_unique(l, root, item, item->string);
+        if (rc == ALBERT_OK)
+            rc = load_member(l, item);
+        if (rc != ALBERT_OK)
+            return rc;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(root, "albert_cl_profile"))
+        return bad(l, "albert_cl_profile",
+                   "missing (a profile starts with \"albert_cl_profile\": 1)");
+    if (!l->p->name[0])
+        return bad(l, "name", "missing or empty");
+    return ALBERT_OK;
+}
+
+int profile_load(const char *path, albert_profile *p, albert_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (strlen(path) >= sizeof p->path)
+        return albert_fail(err, ALBERT_E_IO, "%.200s...: profile path too long", path);
+    snprintf(p->path, sizeof p->path, "%s", path);
+    char *text = NULL;
+    int rc = albert_read_file(path, &text, NULL, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    loader l = {path, p, err};
+    if (!root)
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: invalid JSON at line %d", path,
+                         line_of(text, end));
+    else
+        rc = load_root(&l, root);
+    cJSON_Delete(root);
+    free(text);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
+
+/* ---------------------------------------------------------------- picking */
+
+int profile_matches(const albert_profile *p, const char *const device[PROFILE_MATCH_COUNT],
+                    size_t *score)
+{
+    *score = 0;
+    for (int i = 0; i < PROFILE_MATCH_COUNT; i++) {
+        if (!strstr(device[i], p->match[i]))
+            return 0;
+        *score += strlen(p->match[i]);
+    }
+    return 1;
+}
+
+static int has_json_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The *.json names in DIR, sorted.  A missing folder has none unless
+ * REQUIRED (the user named it). */
+static int list_profiles(const char *dir, int required, char ***out, size_t *count,
+                         albert_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT && !required)
+            return ALBERT_OK;
+        return albert_fail(err, ALBERT_E_IO, "profile folder %s: %s", dir, strerror(errno));
+    }
+    size_t cap = 0;
+    char **names = NULL;
+    int rc = ALBERT_OK;
+    for (struct dirent *e = readdir(d); e && rc == ALBERT_OK; e = readdir(d)) {
+        if (!has_json_suffix(e->d_name))
+            continue;
+        char **bigger = *count < cap ? names : realloc(names, (cap = 2 * cap + 16) * sizeof *names);
+        char *name = bigger ? strdup(e->d_name) : NULL;
+        if (bigger)
+            names = bigger;
+        if (name)
+            names[(*count)++] = name;
+        else
+            rc = albert_fail(err, ALBERT_E_NOMEM, "profile folder %s: out of memory", dir);
+    }
+    closedir(d);
+    if (names)
+        qsort(names, *count, sizeof *names, compare_names);
+    *out = names;
+    return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Loads every profile of DIR and keeps in *BEST the one that beats it. */
+static int search_dir(const char *dir, int required, const char *const device[], int *found,
+                      size_t *best_score, albert_profile *best, albert_error *err)
+{
+    char **names;
+    size_t n;
+    int rc = list_profiles(dir, required, &names, &n, err);
+    albert_profile *cand = malloc(sizeof *cand);
+    if (rc == ALBERT_OK && !cand)
+        rc = albert_fail(err, ALBERT_E_NOMEM, "profile search: out of memory");
+    for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
+        char path[1024];
+        albert_path_join(path, sizeof path, dir, names[i]);
+        size_t score;
+        rc = profile_load(path, cand, err);
+        if (rc != ALBERT_OK || !profile_matches(cand, device, &score))
+            continue;
+        if (!*found || score > *best_score ||
+            (score == *best_score && strcmp(names[i], base_name(best->path)) < 0)) {
+            *best = *cand;
+            *best_score = score;
+            *found = 1;
+        }
+    }
+    free(cand);
+    free_names(names, n);
+    return rc;
+}
+
+/* The installed profile folder as seen from the file this code was loaded
+ * from (the shared library); "" when unknown.  In a static link it points
+ * next to the executable, where there is usually no such folder. */
+static void relocated_dir(char *dst, size_t size)
+{
+    Dl_info info;
+    dst[0] = '\0';
+    if (!ALBERT_PROFILE_FROM_LIBDIR[0] || !dladdr((void *)relocated_dir, &info) ||
+        !info.dli_fname)
+        return;
+    /* "prefix/bin/../lib/libalbertcl.so" when found through the CLI's RPATH. */
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (!slash || (size_t)(slash - info.dli_fname) >= sizeof dir / 2)
+        return;
+    snprintf(dir, sizeof dir, "%.*s/%.*s", (int)(slash - info.dli_fname), info.dli_fname,
+             PATH_MAX / 2 - 2, ALBERT_PROFILE_FROM_LIBDIR);
+    if (realpath(dir, real) && strlen(real) < size) /* a missing folder has none */
+        snprintf(dst, size, "%s", real);
+}
+
+int profile_find(const char *const device[PROFILE_MATCH_COUNT], albert_profile *best, int *found,
+                 albert_error *err)
+{
+    *found = 0;
+    size_t best_score = 0;
+    const char *env = getenv("ALBERT_CL_PROFILE_DIR");
+    if (env && *env)
+        return search_dir(env, 1, device, found, &best_score, best, err);
+    char relocated[1024];
+    relocated_dir(relocated, sizeof relocated);
+    const char *const dirs[] = {relocated, ALBERT_PROFILE_INSTALL_DIR, ALBERT_PROFILE_SOURCE_DIR};
+    int rc = ALBERT_OK;
+    for (size_t i = 0; rc == ALBERT_OK && i < sizeof dirs / sizeof dirs[0]; i++)
+        if (dirs[i][0])
+            rc = search_dir(dirs[i], 0, device, found, &best_score, best, err);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
