@@ -421,6 +421,24 @@ static int warm_clblast(ocl_backend *be, albert_error *err)
     return rc;
 }
 
+/* One [CLS] [SEP] forward per pooling kernel, so the driver compiles our
+ * kernels now rather than inside the caller's first batch. */
+static int warm_kernels(ocl_backend *be, albert_error *err)
+{
+    const int32_t ids[2] = {ALBERT_CLS_ID, ALBERT_SEP_ID};
+    const albert_batch batch = {1, 2, ids, NULL, NULL};
+    float *pooled = malloc((size_t)be->model->config.hidden_size * sizeof *pooled);
+    if (!pooled)
+        return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
+    const albert_outputs outs[2] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0},
+                                    {NULL, NULL, pooled, ALBERT_POOL_MEAN, 1}};
+    int rc = ALBERT_OK;
+    for (int i = 0; rc == ALBERT_OK && i < 2; i++)
+        rc = opencl_run(&be->base, &batch, &outs[i], err);
+    free(pooled);
+    return rc;
+}
+
 /* The profile OPT asks for: the forced file, none, or the device's best
  * match on the profile search path.  *HAVE is 0 when there is none. */
 static int choose_profile(const ocl_ctx *c, const albert_engine_options *opt, albert_profile *p,
@@ -532,6 +550,8 @@ int albert_backend_opencl_create(const albert_model *m, const albert_engine_opti
         rc = upload_weights(be, err);
     if (rc == ALBERT_OK)
         rc = warm_clblast(be, err);
+    if (rc == ALBERT_OK)
+        rc = warm_kernels(be, err);
     if (rc != ALBERT_OK) {
         opencl_destroy(&be->base);
         return rc;
