@@ -17,20 +17,6 @@
 
 static int device;
 
-static albert_model *open_model(const char *name)
-{
-    char rel[256], dir[1024];
-    snprintf(rel, sizeof rel, "models/%s", name);
-    test_shared_path(dir, sizeof dir, rel);
-    albert_model *m = NULL;
-    albert_error err;
-    if (albert_model_open(dir, &m, &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: %s: %s\n", dir, err.msg);
-        exit(1);
-    }
-    return m;
-}
-
 static albert_engine *open_engine(const albert_model *m, int dev)
 {
     albert_engine_options opt;
@@ -189,7 +175,7 @@ static void test_model(const char *name)
 {
     golden_case *cases;
     int n = golden_load(name, &cases);
-    albert_model *m = open_model(name);
+    albert_model *m = test_open_model(name);
     albert_engine *e = open_engine(m, device);
     const char *dev_name = albert_engine_device_name(e);
     CHECK(!strncmp(dev_name, "OpenCL ", 7), "engine device '%s'", dev_name);

@@ -11,20 +11,6 @@
 
 #define MAX_STATS 64
 
-static albert_model *open_model(const char *name)
-{
-    char rel[256], dir[1024];
-    snprintf(rel, sizeof rel, "models/%s", name);
-    test_shared_path(dir, sizeof dir, rel);
-    albert_model *m = NULL;
-    albert_error err;
-    if (albert_model_open(dir, &m, &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: %s: %s\n", dir, err.msg);
-        exit(1);
-    }
-    return m;
-}
-
 static albert_engine *open_engine(const albert_model *m, int dev, int profile)
 {
     albert_engine_options opt;
@@ -121,7 +107,7 @@ static void check_counts(const profile *p, int opencl, const albert_config *c, i
 static void test_backend(int dev, const char *model_name)
 {
     const int opencl = dev != ALBERT_DEVICE_CPU, B = 3, T = 7;
-    albert_model *m = open_model(model_name);
+    albert_model *m = test_open_model(model_name);
     const albert_config *c = albert_model_config(m);
     albert_error err = {0};
 
@@ -175,7 +161,7 @@ static void test_backend(int dev, const char *model_name)
  * 61440, attention 6400, output 20480, FFN 81920), pooler 4096. */
 static void test_formula(void)
 {
-    albert_model *m = open_model("tiny-gelu");
+    albert_model *m = test_open_model("tiny-gelu");
     const albert_config *c = albert_model_config(m);
     CHECK(albert_forward_flops(c, 2, 5, ALBERT_POOL_POOLER) == 525056u, "tiny-gelu flops %llu",
           (unsigned long long)albert_forward_flops(c, 2, 5, ALBERT_POOL_POOLER));

@@ -80,13 +80,8 @@ static void test_gemm_error(void)
  * refused with ALBERT_E_ARG. */
 static void test_engine_device(void)
 {
-    char dir[1024];
-    test_shared_path(dir, sizeof dir, "models/tiny-gelu");
-    albert_model *m = NULL;
+    albert_model *m = test_open_model("tiny-gelu");
     albert_error err = {0};
-    CHECK(albert_model_open(dir, &m, &err) == ALBERT_OK, "%s", err.msg);
-    if (!m)
-        return;
     int count = 0;
     albert_device_count(&count, &err);
     albert_engine_options opt;

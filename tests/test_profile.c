@@ -345,13 +345,9 @@ static double max_diff(const float *a, const float *b, size_t n)
 
 static void test_engine(int device)
 {
-    char dir[1024], name[256];
-    test_shared_path(dir, sizeof dir, "models/tiny-gelu");
-    albert_model *m = NULL;
+    char name[256];
+    albert_model *m = test_open_model("tiny-gelu");
     albert_error err = {0};
-    CHECK(albert_model_open(dir, &m, &err) == ALBERT_OK, "%s", err.msg);
-    if (!m)
-        return;
     const size_t H = (size_t)albert_model_config(m)->hidden_size;
     ocl_ctx ctx;
     CHECK(ocl_ctx_open(device, 0, &ctx, &err) == ALBERT_OK, "%s", err.msg);

@@ -141,3 +141,17 @@ void golden_free(golden_case *cases, int count)
     }
     free(cases);
 }
+
+albert_model *test_open_model(const char *name)
+{
+    char rel[256], dir[1024];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    test_shared_path(dir, sizeof dir, rel);
+    albert_model *m = NULL;
+    albert_error err;
+    if (albert_model_open(dir, &m, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: %s: %s\n", dir, err.msg);
+        exit(1);
+    }
+    return m;
+}

@@ -27,6 +27,12 @@ const char *test_shared_dir(void);
 /* DST = shared_dir/REL. */
 void test_shared_path(char *dst, size_t size, const char *rel);
 
+struct albert_model;
+
+/* Opens shared_dir/models/NAME; exits loudly when it cannot: every test
+ * that needs a model needs it. */
+struct albert_model *test_open_model(const char *name);
+
 /* Prints "N passed, M failed" and returns the process exit status. */
 int test_finish(void);
 
