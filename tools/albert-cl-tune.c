@@ -427,26 +427,31 @@ static int time_item(tuner *t, const item *it, size_t rows, int reps, double *be
     return rc;
 }
 
-/* The items a path is scored on: the indirect path on the plain GEMMs
- * (the batched ones are small and go direct unless the switch point says
- * otherwise), the direct path only on GEMMs small enough that it could win
- * (512^3 and below). */
+/* Which GEMMs a measurement covers: the Xgemm search scores the plain
+ * GEMMs (the batched ones are small and mostly go direct), the XgemmDirect
+ * search only GEMMs small enough that the direct path could win (512^3 and
+ * below); the switch point needs every GEMM on the indirect path. */
+enum { SCOPE_PLAIN, SCOPE_DIRECT, SCOPE_ALL };
 #define DIRECT_CAP ((size_t)512 * 512 * 512)
 
-static int in_scope(const item *it, int direct)
+static int in_scope(const item *it, int scope)
 {
-    return it->shape >= 0 && (direct ? item_mnk(it) <= DIRECT_CAP : it->batch == 1);
+    if (it->shape < 0)
+        return 0;
+    return scope == SCOPE_DIRECT ? item_mnk(it) <= DIRECT_CAP
+                                 : scope == SCOPE_ALL || it->batch == 1;
 }
 
-/* Weighted time over the items of the path; each item's time goes to
- * t_direct or t_indirect. */
-static int score_all(tuner *t, int direct, double *score, albert_error *err)
+/* Weighted time over the items of SCOPE; each item's time goes to t_direct
+ * (SCOPE_DIRECT) or t_indirect. */
+static int score_all(tuner *t, int scope, double *score, albert_error *err)
 {
+    const int direct = scope == SCOPE_DIRECT;
     int rc = ALBERT_OK;
     *score = 0.0;
     for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
         item *it = &t->items[i];
-        if (!in_scope(it, direct))
+        if (!in_scope(it, scope))
             continue;
         double s;
         rc = time_item(t, it, it->m, 2, &s, err);
@@ -537,7 +542,7 @@ static int try_candidate(tuner *t, search *s, const int *p)
     const double gflops = item_flops(s->screen, s->screen_rows) / screen * 1e-9;
     int full = rc == ALBERT_OK && screen <= 1.5 * s->best_screen;
     if (full)
-        rc = score_all(t, s->direct, &score, &err);
+        rc = score_all(t, s->direct ? SCOPE_DIRECT : SCOPE_PLAIN, &score, &err);
     if (rc != ALBERT_OK) {
         fprintf(stderr, "  %s [%s]: rejected: %s\n", s->ks->kernel, desc, err.msg);
         return 0;
@@ -592,7 +597,7 @@ static void pick_screen(const tuner *t, search *s)
     for (int i = 0; i < t->n_items; i++) {
         const item *it = &t->items[i];
         double w = it->weight * item_flops(it, it->m);
-        if (in_scope(it, s->direct) && w > heaviest) {
+        if (in_scope(it, s->direct ? SCOPE_DIRECT : SCOPE_PLAIN) && w > heaviest) {
             heaviest = w;
             s->screen = it;
         }
@@ -640,16 +645,16 @@ static int pick_switch(tuner *t, albert_error *err)
     t->min_indirect = FORCE_DIRECT;
     rc = apply_all(t, err);
     if (rc == ALBERT_OK)
-        rc = score_all(t, 1, &unused, err);
+        rc = score_all(t, SCOPE_DIRECT, &unused, err);
     t->min_indirect = FORCE_INDIRECT;
     if (rc == ALBERT_OK)
         rc = apply_all(t, err);
     if (rc == ALBERT_OK)
-        rc = score_all(t, 0, &unused, err);
+        rc = score_all(t, SCOPE_ALL, &unused, err);
     size_t best = 1;
     for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
         size_t s = (size_t)ceil(cbrt((double)item_mnk(&t->items[i]))) + 1;
-        if (in_scope(&t->items[i], 1) && switch_cost(t, s) < switch_cost(t, best))
+        if (in_scope(&t->items[i], SCOPE_DIRECT) && switch_cost(t, s) < switch_cost(t, best))
             best = s;
     }
     t->min_indirect = (int)best;
