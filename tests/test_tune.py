@@ -50,6 +50,17 @@ class UsageTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("/nonexistent", err)
 
+    def test_bad_start(self):
+        """--start names the file and the key it could not use."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "start.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump({"clblast": {"Xgemm": {"MWG": 64}}}, f)
+            rc, _, err = run(["--start", path, "--model",
+                              os.path.join(SHARED, "models", "tiny-gelu"), "--budget", "1"])
+            self.assertEqual(rc, 1)
+            self.assertIn(path + ": clblast.Xgemm.GEMMK", err)
+
 
 class TuneTest(unittest.TestCase):
     """One run with a budget so small that only the first candidates run."""
