@@ -1,0 +1,1097 @@
+/* albert-cl-tune: tunes CLBlast's GEMM kernels on one OpenCL device for the
+ * GEMMs an ALBERT forward runs at the batch shapes asked for, and writes a
+ * profile (profiles/README.md, tools/TUNING.md).
+ *
+ * Xgemm (indirect path) and XgemmDirect are searched in turn, each by a
+ * seeded random search over CLBlast 1.5.3's tuning spaces followed by a hill
+ * climb from the best; every candidate's result is checked against OpenBLAS.
+ * The switch point XGEMM_MIN_INDIRECT_SIZE is then chosen from both paths'
+ * timings of every GEMM. */
+#include "ocl_ops.h"
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- spaces */
+
+#define MAX_PARAMS 16
+#define MAX_SHAPES 16
+#define MAX_ITEMS (MAX_SHAPES * 8 + 1)
+
+/* The values one parameter may take. */
+typedef struct choice {
+    int n;
+    int v[6];
+} choice;
+
+typedef struct dev_limits {
+    size_t local_mem, max_wg;
+} dev_limits;
+
+/* One CLBlast kernel's parameters, its search spaces (one per kernel
+ * variant) and its constraints. */
+typedef struct kspace {
+    const char *kernel;
+    int n;
+    const char *const *names;
+    const choice *spaces[2];
+    int (*valid)(const int *p, const dev_limits *lim);
+    int (*variant)(const int *p);
+} kspace;
+
+enum { GEMMK, KREG, KWG, KWI, MDIMA, MDIMC, MWG, NDIMB, NDIMC, NWG, SA, SB, STRM, STRN, VWM, VWN };
+static const char *const xgemm_names[] = {"GEMMK", "KREG", "KWG",  "KWI",  "MDIMA", "MDIMC",
+                                          "MWG",   "NDIMB", "NDIMC", "NWG", "SA",    "SB",
+                                          "STRM",  "STRN", "VWM",  "VWN"};
+
+/* CLBlast 1.5.3 src/tuning/kernels/xgemm.hpp, variation 2 (kernel 0) and
+ * variation 12 (kernel 1, 2D register tiling). */
+static const choice xgemm_space0[] = {
+    {1, {0}},          {1, {1}},          {2, {16, 32}},         {1, {2}},
+    {3, {8, 16, 32}},  {3, {8, 16, 32}},  {4, {16, 32, 64, 128}}, {3, {8, 16, 32}},
+    {3, {8, 16, 32}},  {4, {16, 32, 64, 128}}, {2, {0, 1}},    {2, {0, 1}},
+    {2, {0, 1}},       {2, {0, 1}},       {4, {1, 2, 4, 8}},     {4, {1, 2, 4, 8}}};
+static const choice xgemm_space1[] = {
+    {1, {1}},
+    {5, {1, 2, 4, 8, 16}},
+    {1, {1}},
+    {1, {1}},
+    {5, {2, 4, 8, 16, 32}},
+    {5, {2, 4, 8, 16, 32}},
+    {5, {8, 16, 32, 64, 128}},
+    {5, {2, 4, 8, 16, 32}},
+    {5, {2, 4, 8, 16, 32}},
+    {5, {8, 16, 32, 64, 128}},
+    {1, {0}},
+    {1, {0}},
+    {1, {0}},
+    {1, {0}},
+    {4, {1, 2, 4, 8}},
+    {4, {1, 2, 4, 8}}};
+
+enum { KWID, MDIMAD, MDIMCD, NDIMBD, NDIMCD, PADA, PADB, VWMD, VWND, WGD };
+static const char *const direct_names[] = {"KWID",   "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
+                                           "PADA",   "PADB",   "VWMD",   "VWND",   "WGD"};
+/* CLBlast 1.5.3 src/tuning/kernels/xgemm_direct.hpp, variation 2. */
+static const choice direct_space[] = {
+    {3, {2, 8, 16}},  {3, {8, 16, 32}}, {3, {8, 16, 32}},  {3, {8, 16, 32}},
+    {3, {8, 16, 32}}, {2, {0, 1}},      {2, {0, 1}},       {4, {1, 2, 4, 8}},
+    {4, {1, 2, 4, 8}}, {4, {8, 16, 32, 64}}};
+
+static int multiple(int x, int y)
+{
+    return y > 0 && x % y == 0;
+}
+
+/* Work-group size and local memory, common to both kernels. */
+static int fits(int threads, size_t local_floats, const dev_limits *lim)
+{
+    return (size_t)threads <= lim->max_wg && local_floats * sizeof(float) <= lim->local_mem;
+}
+
+static int xgemm_valid(const int *p, const dev_limits *lim)
+{
+    int ok = multiple(p[KWG], p[KWI]) && multiple(p[MWG], p[MDIMC] * p[VWM]) &&
+             multiple(p[NWG], p[NDIMC] * p[VWN]) && multiple(p[MWG], p[MDIMA] * p[VWM]) &&
+             multiple(p[NWG], p[NDIMB] * p[VWN]);
+    if (p[GEMMK] == 0) /* KWG a multiple of KDIMA and KDIMB */
+        ok = ok && multiple(p[KWG], p[MDIMC] * p[NDIMC] / p[MDIMA]) &&
+             multiple(p[KWG], p[MDIMC] * p[NDIMC] / p[NDIMB]);
+    else
+        ok = ok && multiple(p[KREG], p[VWN]) && p[MDIMA] == p[MDIMC] && p[NDIMB] == p[NDIMC];
+    size_t local = (size_t)(p[SA] * p[KWG] * p[MWG] + p[SB] * p[KWG] * p[NWG]);
+    return ok && fits(p[MDIMC] * p[NDIMC], local, lim);
+}
+
+static int xgemm_variant(const int *p)
+{
+    return p[GEMMK];
+}
+
+static int direct_valid(const int *p, const dev_limits *lim)
+{
+    const int w = p[WGD], threads = p[MDIMCD] * p[NDIMCD];
+    int ok = multiple(w, p[KWID]) && multiple(w, p[MDIMCD] * p[VWMD]) &&
+             multiple(w, p[NDIMCD] * p[VWND]) && multiple(w, p[MDIMAD] * p[VWMD]) &&
+             multiple(w, p[NDIMBD] * p[VWND]) && multiple(w, threads / p[MDIMAD]) &&
+             multiple(w, threads / p[NDIMBD]);
+    size_t local = (size_t)(w * (w + p[PADA]) + w * (w + p[PADB]));
+    return ok && fits(threads, local, lim);
+}
+
+static int direct_variant(const int *p)
+{
+    (void)p;
+    return 0;
+}
+
+static const kspace xgemm_ks = {"Xgemm", 16, xgemm_names, {xgemm_space0, xgemm_space1},
+                                xgemm_valid, xgemm_variant};
+static const kspace direct_ks = {"XgemmDirect", 10, direct_names, {direct_space, direct_space},
+                                 direct_valid, direct_variant};
+
+/* What each search tries first: shapes that do well on CPUs and GPUs,
+ * all within 256 work-items and 16 KiB of local memory.  The first is the
+ * fallback when the budget allows nothing else. */
+#define N_XGEMM_SEEDS 6
+static const int xgemm_seeds[N_XGEMM_SEEDS][MAX_PARAMS] = {
+    {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 4, 4},
+    {0, 1, 32, 2, 8, 8, 128, 8, 8, 128, 0, 0, 1, 1, 2, 8},
+    {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 8, 8},
+    {1, 4, 1, 1, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 4, 4},
+    {0, 1, 16, 2, 8, 8, 128, 8, 8, 64, 0, 0, 0, 0, 8, 4},
+    {0, 1, 32, 2, 8, 8, 128, 8, 8, 64, 0, 0, 0, 0, 8, 8}};
+#define N_DIRECT_SEEDS 3
+static const int direct_seeds[N_DIRECT_SEEDS][MAX_PARAMS] = {
+    {2, 8, 8, 8, 8, 1, 1, 1, 1, 32},
+    {2, 8, 8, 8, 8, 0, 0, 4, 4, 64},
+    {8, 8, 8, 8, 8, 1, 1, 2, 2, 32}};
+
+/* ---------------------------------------------------------------- random */
+
+/* splitmix64: small, seedable, good enough to sample a search space. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int rng_below(uint64_t *s, int n)
+{
+    return (int)(rng_next(s) % (uint64_t)n);
+}
+
+static float rng_unit(uint64_t *s)
+{
+    return (float)((double)(rng_next(s) >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+}
+
+/* ---------------------------------------------------------------- workload */
+
+typedef struct shape {
+    int B, T;
+} shape;
+
+/* One GEMM of the forward as ocl_gemm runs it, with how often one forward
+ * runs it and the weight its time gets in the objective. */
+typedef struct item {
+    int shape;   /* index into the batch shapes; -1 for the reference GEMM */
+    int trans_b;
+    size_t m, n, k, batch;
+    ocl_mat a, b, c; /* buf fields unused: the tuner's pools */
+    size_t a_len, b_len, c_len;
+    double count, weight;
+    float *ref; /* c_len floats */
+    double t_indirect, t_direct, t_measured;
+} item;
+
+typedef struct options {
+    int device;
+    shape shapes[MAX_SHAPES];
+    int n_shapes;
+    const char *model, *out, *name, *match_platform, *match_device, *note, *start;
+    double budget;
+    unsigned long seed;
+} options;
+
+typedef struct tuner {
+    const options *opt;
+    albert_config cfg;
+    ocl_ctx ctx;
+    dev_limits lim;
+    item items[MAX_ITEMS];
+    int n_items;
+    cl_mem in_a, in_b, out_c;
+    float *host_a, *host_b, *host_c;
+    size_t max_a, max_b, max_c;
+    double start, deadline;
+    uint64_t rng;
+    int xgemm[MAX_PARAMS], direct[MAX_PARAMS], min_indirect;
+    int tried[2], passed[2];
+} tuner;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double item_flops(const item *it, size_t rows)
+{
+    return 2.0 * (double)rows * (double)it->n * (double)it->k * (double)it->batch;
+}
+
+static size_t item_mnk(const item *it)
+{
+    return it->m * it->n * it->k;
+}
+
+/* Floats a strided operand spans: the last batch's last row ends it. */
+static size_t span(const ocl_mat *m, size_t rows, size_t cols, size_t batch)
+{
+    return m->off + (batch - 1) * m->stride + (rows - 1) * m->ld + cols;
+}
+
+static void add_item(tuner *t, int sh, int trans_b, size_t m, size_t n, size_t k, size_t batch,
+                     ocl_mat a, ocl_mat b, ocl_mat c, double count)
+{
+    item *it = &t->items[t->n_items++];
+    *it = (item){.shape = sh, .trans_b = trans_b, .m = m, .n = n, .k = k, .batch = batch,
+                 .a = a, .b = b, .c = c, .count = count};
+    it->a_len = span(&a, m, k, batch);
+    it->b_len = trans_b ? span(&b, n, k, batch) : span(&b, k, n, batch);
+    it->c_len = span(&c, m, n, batch);
+}
+
+static ocl_mat mat(size_t off, size_t ld, size_t stride)
+{
+    return (ocl_mat){NULL, off, ld, stride};
+}
+
+/* The GEMMs of backend_opencl.c's forward at shape SH (one layer's, counted
+ * once per layer, and attention's, once per sequence and layer). */
+static void add_shape_items(tuner *t, int sh)
+{
+    const albert_config *c = &t->cfg;
+    const size_t B = (size_t)t->opt->shapes[sh].B, T = (size_t)t->opt->shapes[sh].T;
+    const size_t H = (size_t)c->hidden_size, FF = (size_t)c->intermediate_size;
+    const size_t E = (size_t)c->embedding_size, d = H / (size_t)c->num_attention_heads;
+    const size_t NH = (size_t)c->num_attention_heads, rows = B * T;
+    const double L = (double)c->num_hidden_layers * c->inner_group_num;
+    const size_t lin[4][2] = {{3 * H, H}, {H, H}, {FF, H}, {H, FF}};
+    add_item(t, sh, 1, rows, H, E, 1, mat(0, E, 0), mat(0, E, 0), mat(0, H, 0), 1.0);
+    for (int i = 0; i < 4; i++)
+        add_item(t, sh, 1, rows, lin[i][0], lin[i][1], 1, mat(0, lin[i][1], 0),
+                 mat(0, lin[i][1], 0), mat(0, lin[i][0], 0), L);
+    add_item(t, sh, 1, T, T, d, NH, mat(0, 3 * H, d), mat(H, 3 * H, d), mat(0, T, T * T),
+             L * (double)B);
+    add_item(t, sh, 0, T, d, T, NH, mat(0, T, T * T), mat(2 * H, 3 * H, d), mat(0, H, d),
+             L * (double)B);
+    add_item(t, sh, 1, B, H, H, 1, mat(0, T * H, 0), mat(0, H, 0), mat(0, H, 0), 1.0);
+}
+
+static void build_items(tuner *t)
+{
+    for (int s = 0; s < t->opt->n_shapes; s++)
+        add_shape_items(t, s);
+    /* The figure everyone quotes, timed but not tuned for. */
+    add_item(t, -1, 1, 1024, 3072, 768, 1, mat(0, 768, 0), mat(0, 768, 0), mat(0, 3072, 0), 0);
+    for (int i = 0; i < t->n_items; i++) {
+        const item *it = &t->items[i];
+        t->max_a = it->a_len > t->max_a ? it->a_len : t->max_a;
+        t->max_b = it->b_len > t->max_b ? it->b_len : t->max_b;
+        t->max_c = it->c_len > t->max_c ? it->c_len : t->max_c;
+    }
+}
+
+/* OpenBLAS's answer for IT on the host pools. */
+static int reference(tuner *t, item *it, albert_error *err)
+{
+    it->ref = calloc(it->c_len, sizeof(float));
+    if (!it->ref)
+        return albert_fail(err, ALBERT_E_NOMEM, "reference: out of memory (%zu floats)",
+                           it->c_len);
+    for (size_t i = 0; i < it->batch; i++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, it->trans_b ? CblasTrans : CblasNoTrans,
+                    (int)it->m, (int)it->n, (int)it->k, 1.0f,
+                    t->host_a + it->a.off + i * it->a.stride, (int)it->a.ld,
+                    t->host_b + it->b.off + i * it->b.stride, (int)it->b.ld, 0.0f,
+                    it->ref + it->c.off + i * it->c.stride, (int)it->c.ld);
+    return ALBERT_OK;
+}
+
+static int fill_random(float **dst, size_t n, uint64_t *rng, albert_error *err)
+{
+    *dst = malloc(n * sizeof(float));
+    if (!*dst)
+        return albert_fail(err, ALBERT_E_NOMEM, "inputs: out of memory (%zu floats)", n);
+    for (size_t i = 0; i < n; i++)
+        (*dst)[i] = rng_unit(rng);
+    return ALBERT_OK;
+}
+
+static int setup_data(tuner *t, albert_error *err)
+{
+    uint64_t data_rng = 12345;
+    int rc = fill_random(&t->host_a, t->max_a, &data_rng, err);
+    if (rc == ALBERT_OK)
+        rc = fill_random(&t->host_b, t->max_b, &data_rng, err);
+    if (rc == ALBERT_OK && !(t->host_c = malloc(t->max_c * sizeof(float))))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "results: out of memory");
+    if (rc == ALBERT_OK)
+        rc = ocl_buffer(&t->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                        t->max_a * sizeof(float), t->host_a, &t->in_a, "A", err);
+    if (rc == ALBERT_OK)
+        rc = ocl_buffer(&t->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                        t->max_b * sizeof(float), t->host_b, &t->in_b, "B", err);
+    if (rc == ALBERT_OK)
+        rc = ocl_buffer(&t->ctx, CL_MEM_READ_WRITE, t->max_c * sizeof(float), NULL, &t->out_c,
+                        "C", err);
+    for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++)
+        rc = reference(t, &t->items[i], err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- running */
+
+static int override(tuner *t, const kspace *ks, const int *p, albert_error *err)
+{
+    size_t v[MAX_PARAMS];
+    for (int i = 0; i < ks->n; i++)
+        v[i] = (size_t)p[i];
+    return clblast_check(CLBlastOverrideParameters(t->ctx.device, ks->kernel,
+                                                   CLBlastPrecisionSingle, (size_t)ks->n,
+                                                   (const char **)ks->names, v),
+                         "CLBlastOverrideParameters", err);
+}
+
+/* Applies the tuner's current Xgemm, XgemmDirect and switch point. */
+static int apply_all(tuner *t, albert_error *err)
+{
+    static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
+    static const kspace routine_ks = {"GemmRoutine", 1, routine_names, {NULL, NULL}, NULL, NULL};
+    int rc = override(t, &xgemm_ks, t->xgemm, err);
+    if (rc == ALBERT_OK)
+        rc = override(t, &direct_ks, t->direct, err);
+    return rc == ALBERT_OK ? override(t, &routine_ks, &t->min_indirect, err) : rc;
+}
+
+/* Switch points that force one path: m*n*k < 1 never holds, < 10^15 always. */
+#define FORCE_INDIRECT 1
+#define FORCE_DIRECT 100000
+
+/* Enqueues IT on its first ROWS rows (ROWS < m only for plain GEMMs). */
+static int enqueue(tuner *t, const item *it, size_t rows, albert_error *err)
+{
+    ocl_mat a = it->a, b = it->b, c = it->c;
+    a.buf = t->in_a;
+    b.buf = t->in_b;
+    c.buf = t->out_c;
+    return ocl_gemm(&t->ctx, it->trans_b, rows, it->n, it->k, 1.0f, a, b, c, it->batch, err);
+}
+
+/* Runs IT once on a C full of a sentinel (entries the GEMM skips keep it)
+ * and compares with the reference, relative to its largest entry. */
+static int check(tuner *t, const item *it, size_t rows, albert_error *err)
+{
+    const float sentinel = 12345.0f;
+    const size_t len = it->batch > 1 ? it->c_len : span(&it->c, rows, it->n, 1);
+    int rc = ocl_check(clEnqueueFillBuffer(t->ctx.queue, t->out_c, &sentinel, sizeof sentinel, 0,
+                                           len * sizeof(float), 0, NULL, NULL),
+                       "clEnqueueFillBuffer", err);
+    if (rc == ALBERT_OK)
+        rc = enqueue(t, it, rows, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_read(&t->ctx, t->out_c, 0, len * sizeof(float), t->host_c, 1, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    double scale = 1e-30, worst = 0.0;
+    for (size_t i = 0; i < len; i++) {
+        double r = fabs((double)it->ref[i]), d = fabs((double)t->host_c[i] - it->ref[i]);
+        scale = r > scale ? r : scale;
+        if (!(d <= worst)) /* NaN too */
+            worst = d != d ? INFINITY : d;
+    }
+    if (!(worst <= 1e-4 * scale))
+        return albert_fail(err, ALBERT_E_DEVICE,
+                           "wrong result for %zux%zux%zu (batch %zu): max error %.3g of %.3g",
+                           rows, it->n, it->k, it->batch, worst, scale);
+    return ALBERT_OK;
+}
+
+/* Checks IT, then the best wall-clock time of REPS runs. */
+static int time_item(tuner *t, const item *it, size_t rows, int reps, double *best,
+                     albert_error *err)
+{
+    int rc = check(t, it, rows, err);
+    *best = INFINITY;
+    for (int r = 0; rc == ALBERT_OK && r < reps; r++) {
+        double t0 = now_s();
+        rc = enqueue(t, it, rows, err);
+        if (rc == ALBERT_OK)
+            rc = ocl_finish(&t->ctx, err);
+        double dt = now_s() - t0;
+        *best = dt < *best ? dt : *best;
+    }
+    return rc;
+}
+
+/* Which GEMMs a measurement covers: the Xgemm search scores the plain
+ * GEMMs (the batched ones are small and mostly go direct), the XgemmDirect
+ * search only GEMMs small enough that the direct path could win (512^3 and
+ * below); the switch point needs every GEMM on the indirect path. */
+enum { SCOPE_PLAIN, SCOPE_DIRECT, SCOPE_ALL };
+#define DIRECT_CAP ((size_t)512 * 512 * 512)
+
+static int in_scope(const item *it, int scope)
+{
+    if (it->shape < 0)
+        return 0;
+    return scope == SCOPE_DIRECT ? item_mnk(it) <= DIRECT_CAP
+                                 : scope == SCOPE_ALL || it->batch == 1;
+}
+
+/* Weighted time over the items of SCOPE; each item's time goes to t_direct
+ * (SCOPE_DIRECT) or t_indirect. */
+static int score_all(tuner *t, int scope, double *score, albert_error *err)
+{
+    const int direct = scope == SCOPE_DIRECT;
+    int rc = ALBERT_OK;
+    *score = 0.0;
+    for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
+        item *it = &t->items[i];
+        if (!in_scope(it, scope))
+            continue;
+        double s;
+        rc = time_item(t, it, it->m, 2, &s, err);
+        *(direct ? &it->t_direct : &it->t_indirect) = s;
+        *score += it->weight * s;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- search */
+
+typedef struct search {
+    const kspace *ks;
+    int direct;               /* which path this kernel is on */
+    int *best;                /* t->xgemm or t->direct */
+    double best_score, best_screen;
+    const item *screen;       /* the cheap first test */
+    size_t screen_rows;
+    int (*tried)[MAX_PARAMS];
+    int n_tried, cap_tried;
+    const int (*seeds)[MAX_PARAMS];
+    int n_seeds;
+} search;
+
+static void print_params(const kspace *ks, const int *p, char *dst, size_t size)
+{
+    size_t used = 0;
+    dst[0] = '\0';
+    for (int i = 0; i < ks->n && used < size; i++)
+        used += (size_t)snprintf(dst + used, size - used, "%s%s=%d", i ? " " : "", ks->names[i],
+                                 p[i]);
+}
+
+static int seen(search *s, const int *p)
+{
+    for (int i = 0; i < s->n_tried; i++)
+        if (memcmp(s->tried[i], p, sizeof(int) * (size_t)s->ks->n) == 0)
+            return 1;
+    if (s->n_tried == s->cap_tried) {
+        int cap = s->cap_tried ? 2 * s->cap_tried : 64;
+        void *grown = realloc(s->tried, (size_t)cap * sizeof *s->tried);
+        if (!grown)
+            return 1;
+        s->tried = grown;
+        s->cap_tried = cap;
+    }
+    memcpy(s->tried[s->n_tried++], p, sizeof(int) * (size_t)s->ks->n);
+    return 0;
+}
+
+/* A uniform draw from one variant's space (FROM NULL) or FROM with one
+ * parameter changed; 0 when no valid, untried one turned up. */
+static int propose(tuner *t, search *s, const int *from, int *p)
+{
+    const kspace *ks = s->ks;
+    for (int tries = 0; tries < 20000; tries++) {
+        const choice *sp = ks->spaces[from ? ks->variant(from) : rng_below(&t->rng, 2)];
+        if (from) {
+            memcpy(p, from, sizeof(int) * (size_t)ks->n);
+            int i = rng_below(&t->rng, ks->n);
+            p[i] = sp[i].v[rng_below(&t->rng, sp[i].n)];
+        } else {
+            for (int i = 0; i < ks->n; i++)
+                p[i] = sp[i].v[rng_below(&t->rng, sp[i].n)];
+        }
+        if (ks->valid(p, &t->lim) && !seen(s, p))
+            return 1;
+    }
+    return 0;
+}
+
+/* Tries P: screen on one GEMM, and when that is within 1.5x of the best
+ * screen, the full weighted score.  A failing candidate is reported and
+ * skipped. */
+static int try_candidate(tuner *t, search *s, const int *p)
+{
+    albert_error err = {0};
+    char desc[320];
+    double screen = INFINITY, score = INFINITY;
+    const int which = s->direct;
+    memcpy(s->best, p, sizeof(int) * (size_t)s->ks->n);
+    t->tried[which]++;
+    print_params(s->ks, p, desc, sizeof desc);
+    const double t0 = now_s();
+    int rc = apply_all(t, &err);
+    if (rc == ALBERT_OK)
+        rc = time_item(t, s->screen, s->screen_rows, 1, &screen, &err);
+    const double gflops = item_flops(s->screen, s->screen_rows) / screen * 1e-9;
+    int full = rc == ALBERT_OK && screen <= 1.5 * s->best_screen;
+    if (full)
+        rc = score_all(t, s->direct ? SCOPE_DIRECT : SCOPE_PLAIN, &score, &err);
+    if (rc != ALBERT_OK) {
+        fprintf(stderr, "  %s [%s]: rejected: %s\n", s->ks->kernel, desc, err.msg);
+        return 0;
+    }
+    t->passed[which]++;
+    s->best_screen = screen < s->best_screen ? screen : s->best_screen;
+    int better = score < s->best_score;
+    if (better)
+        s->best_score = score;
+    fprintf(stderr,
+            "  %s #%d [%s]: %.1f GFLOP/s%s%s (score %.3g, best %.3g; took %.0f s, %.0f s left)\n",
+            s->ks->kernel, t->tried[which], desc, gflops, full ? "" : ", screened out",
+            better ? ", new best" : "", score, s->best_score, now_s() - t0,
+            t->deadline - now_s());
+    return better;
+}
+
+/* The seeds (the first always, the rest while time is left), then until
+ * END a hill climb from the best, one parameter at a time, with every third
+ * candidate a uniform draw so the search can leave a local optimum.  *best
+ * holds the winner on return. */
+static int run_search(tuner *t, search *s, int *best, double end, albert_error *err)
+{
+    int cand[MAX_PARAMS], winner[MAX_PARAMS];
+    s->best_score = s->best_screen = INFINITY;
+    memcpy(winner, s->seeds[0], sizeof winner);
+    for (int i = 0; i < s->n_seeds && (i == 0 || now_s() < end); i++) {
+        memcpy(cand, s->seeds[i], sizeof cand);
+        if (s->ks->valid(cand, &t->lim) && !seen(s, cand) && try_candidate(t, s, cand))
+            memcpy(winner, cand, sizeof winner);
+    }
+    for (int n = 1; now_s() < end; n++) {
+        int climbing = n % 3 != 0 && s->best_score < INFINITY;
+        if (!propose(t, s, climbing ? winner : NULL, cand))
+            break;
+        if (try_candidate(t, s, cand))
+            memcpy(winner, cand, sizeof winner);
+    }
+    memcpy(best, winner, sizeof winner);
+    free(s->tried);
+    if (s->best_score == INFINITY)
+        return albert_fail(err, ALBERT_E_DEVICE, "%s: no candidate passed the checks",
+                           s->ks->kernel);
+    return ALBERT_OK;
+}
+
+/* The item a search screens with: the heaviest one in its scope, at most
+ * 256 rows of it when it is a plain GEMM. */
+static void pick_screen(const tuner *t, search *s)
+{
+    double heaviest = -1.0;
+    for (int i = 0; i < t->n_items; i++) {
+        const item *it = &t->items[i];
+        double w = it->weight * item_flops(it, it->m);
+        if (in_scope(it, s->direct ? SCOPE_DIRECT : SCOPE_PLAIN) && w > heaviest) {
+            heaviest = w;
+            s->screen = it;
+        }
+    }
+    s->screen_rows = s->screen->batch == 1 && s->screen->m > 256 ? 256 : s->screen->m;
+}
+
+static int tune_kernel(tuner *t, const kspace *ks, int direct, const int (*seeds)[MAX_PARAMS],
+                       int n_seeds, double end, albert_error *err)
+{
+    int *params = direct ? t->direct : t->xgemm;
+    search s = {.ks = ks, .direct = direct, .best = params, .seeds = seeds, .n_seeds = n_seeds};
+    pick_screen(t, &s);
+    t->min_indirect = direct ? FORCE_DIRECT : FORCE_INDIRECT;
+    fprintf(stderr, "albert-cl-tune: tuning %s for %.0f s (screen %zux%zux%zu batch %zu)\n",
+            ks->kernel, end - now_s(), s.screen_rows, s.screen->n, s.screen->k,
+            s.screen->batch);
+    return run_search(t, &s, params, end, err);
+}
+
+/* ---------------------------------------------------------------- switch */
+
+/* Cost of switch point S: each item on the path CLBlast would take. */
+static double switch_cost(const tuner *t, size_t s)
+{
+    const unsigned long long s3 = (unsigned long long)s * s * s;
+    double cost = 0.0;
+    for (int i = 0; i < t->n_items; i++) {
+        const item *it = &t->items[i];
+        int direct = (unsigned long long)item_mnk(it) < s3;
+        if (it->weight > 0.0)
+            cost += it->weight * (direct ? it->t_direct : it->t_indirect);
+    }
+    return cost;
+}
+
+/* Times every item on both paths with the winners and picks the switch
+ * point: 1 (never direct) or just above one item's cube root. */
+static int pick_switch(tuner *t, albert_error *err)
+{
+    double unused;
+    int rc = ALBERT_OK;
+    for (int i = 0; i < t->n_items; i++)
+        t->items[i].t_direct = INFINITY;
+    t->min_indirect = FORCE_DIRECT;
+    rc = apply_all(t, err);
+    if (rc == ALBERT_OK)
+        rc = score_all(t, SCOPE_DIRECT, &unused, err);
+    t->min_indirect = FORCE_INDIRECT;
+    if (rc == ALBERT_OK)
+        rc = apply_all(t, err);
+    if (rc == ALBERT_OK)
+        rc = score_all(t, SCOPE_ALL, &unused, err);
+    size_t best = 1;
+    for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
+        size_t s = (size_t)ceil(cbrt((double)item_mnk(&t->items[i]))) + 1;
+        if (in_scope(&t->items[i], SCOPE_DIRECT) && switch_cost(t, s) < switch_cost(t, best))
+            best = s;
+    }
+    t->min_indirect = (int)best;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- measure */
+
+/* GFLOP/s of each shape (and the reference GEMM, index n_shapes) with what
+ * is applied now: forward-weighted flops over forward-weighted time. */
+static int measure(tuner *t, double *gflops, albert_error *err)
+{
+    double flops[MAX_SHAPES + 1] = {0}, secs[MAX_SHAPES + 1] = {0};
+    int rc = ALBERT_OK;
+    for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
+        const item *it = &t->items[i];
+        const int sh = it->shape < 0 ? t->opt->n_shapes : it->shape;
+        const double count = it->shape < 0 ? 1.0 : it->count;
+        rc = time_item(t, it, it->m, 2, &t->items[i].t_measured, err);
+        flops[sh] += count * item_flops(it, it->m);
+        secs[sh] += count * it->t_measured;
+    }
+    for (int s = 0; s <= t->opt->n_shapes; s++)
+        gflops[s] = flops[s] / secs[s] * 1e-9;
+    return rc;
+}
+
+/* Each GEMM's weight in the objective: how often a forward runs it over
+ * its shape's forward GEMM time with CLBlast's defaults, so the objective
+ * sums each shape's time relative to the defaults and every shape counts
+ * alike, whatever its size. */
+static void set_weights(tuner *t)
+{
+    double total[MAX_SHAPES] = {0};
+    for (int i = 0; i < t->n_items; i++)
+        if (t->items[i].shape >= 0)
+            total[t->items[i].shape] += t->items[i].count * t->items[i].t_measured;
+    for (int i = 0; i < t->n_items; i++) {
+        item *it = &t->items[i];
+        it->weight = it->shape < 0 ? 0.0 : it->count / total[it->shape];
+    }
+}
+
+/* ---------------------------------------------------------------- output */
+
+static cJSON *params_json(const kspace *ks, const int *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < ks->n; i++)
+        cJSON_AddNumberToObject(o, ks->names[i], p[i]);
+    return o;
+}
+
+static cJSON *gflops_json(const tuner *t, const double *def, const double *best)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int s = 0; s <= t->opt->n_shapes; s++) {
+        char label[64];
+        if (s < t->opt->n_shapes)
+            snprintf(label, sizeof label, "%dx%d", t->opt->shapes[s].B, t->opt->shapes[s].T);
+        else
+            snprintf(label, sizeof label, "gemm 1024x3072x768");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "shape", label);
+        cJSON_AddNumberToObject(o, "default_gflops", round(def[s] * 10) / 10);
+        cJSON_AddNumberToObject(o, "tuned_gflops", round(best[s] * 10) / 10);
+        cJSON_AddNumberToObject(o, "speedup", round(best[s] / def[s] * 100) / 100);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static cJSON *tuned_json(const tuner *t, const double *def, const double *best)
+{
+    const options *o = t->opt;
+    char date[32], shapes[256] = "";
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    for (int s = 0; s < o->n_shapes; s++)
+        snprintf(shapes + strlen(shapes), sizeof shapes - strlen(shapes), "%s%dx%d",
+                 s ? "," : "", o->shapes[s].B, o->shapes[s].T);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tool", "albert-cl-tune");
+    cJSON_AddStringToObject(j, "date", date);
+    cJSON_AddStringToObject(j, "platform", t->ctx.platform_name);
+    cJSON_AddStringToObject(j, "device", t->ctx.device_name);
+    cJSON_AddStringToObject(j, "driver", t->ctx.driver_version);
+    cJSON_AddStringToObject(j, "shapes", shapes);
+    char model[128];
+    snprintf(model, sizeof model, "H=%d I=%d E=%d heads=%d layers=%d", t->cfg.hidden_size,
+             t->cfg.intermediate_size, t->cfg.embedding_size, t->cfg.num_attention_heads,
+             t->cfg.num_hidden_layers * t->cfg.inner_group_num);
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON_AddNumberToObject(j, "budget_s", o->budget);
+    cJSON_AddNumberToObject(j, "elapsed_s", round(now_s() - t->start));
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "xgemm_candidates", t->tried[0]);
+    cJSON_AddNumberToObject(j, "xgemm_passed", t->passed[0]);
+    cJSON_AddNumberToObject(j, "xgemm_direct_candidates", t->tried[1]);
+    cJSON_AddNumberToObject(j, "xgemm_direct_passed", t->passed[1]);
+    cJSON_AddStringToObject(j, "objective",
+                            "sum over the shapes of the forward's GEMM time relative to CLBlast's "
+                            "defaults; GFLOP/s below are forward-weighted, wall clock after "
+                            "clFinish, best of 2");
+    cJSON_AddItemToObject(j, "gflops", gflops_json(t, def, best));
+    if (o->note)
+        cJSON_AddStringToObject(j, "note", o->note);
+    return j;
+}
+
+static char *profile_json(const tuner *t, const double *def, const double *best)
+{
+    static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
+    static const kspace routine_ks = {"GemmRoutine", 1, routine_names, {NULL, NULL}, NULL, NULL};
+    const options *o = t->opt;
+    cJSON *root = cJSON_CreateObject(), *match = cJSON_CreateObject();
+    cJSON *clb = cJSON_CreateObject();
+    char desc[320];
+    snprintf(desc, sizeof desc, "%s on %s, tuned by albert-cl-tune", t->ctx.device_name,
+             t->ctx.platform_name);
+    cJSON_AddNumberToObject(root, "albert_cl_profile", 1);
+    cJSON_AddStringToObject(root, "name", o->name);
+    cJSON_AddStringToObject(root, "description", desc);
+    cJSON_AddStringToObject(match, "platform", o->match_platform);
+    cJSON_AddStringToObject(match, "device", o->match_device);
+    cJSON_AddStringToObject(match, "driver", "");
+    cJSON_AddItemToObject(root, "match", match);
+    cJSON_AddItemToObject(clb, "Xgemm", params_json(&xgemm_ks, t->xgemm));
+    cJSON_AddItemToObject(clb, "XgemmDirect", params_json(&direct_ks, t->direct));
+    cJSON_AddItemToObject(clb, "GemmRoutine", params_json(&routine_ks, &t->min_indirect));
+    cJSON_AddItemToObject(root, "clblast", clb);
+    cJSON_AddItemToObject(root, "tuned", tuned_json(t, def, best));
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static const char usage_text[] =
+    "usage: albert-cl-tune [OPTIONS]\n"
+    "Tunes CLBlast's GEMM kernels on one OpenCL device for ALBERT's GEMMs and\n"
+    "writes an albert-cl profile (JSON).\n"
+    "  --device N           OpenCL device index (default 0)\n"
+    "  --shapes LIST        batch shapes BxT, comma-separated (default 32x128,1x8,4x512)\n"
+    "  --model DIR          read H, I, E and heads from DIR/config.json\n"
+    "                       (default albert-base-v2 sizes)\n"
+    "  --budget SECONDS     time for the search (default 600)\n"
+    "  --seed N             random search seed (default 1)\n"
+    "  --start FILE         try FILE's (a profile's) Xgemm and XgemmDirect first\n"
+    "  -o FILE              write the profile to FILE (default stdout)\n"
+    "  --name NAME          profile name (default from the device)\n"
+    "  --match-platform S   platform substring to match (default the platform name)\n"
+    "  --match-device S     device substring to match (default from the device name)\n"
+    "  --note TEXT          free-form note stored in the profile's \"tuned\" section\n"
+    "  --help               this text\n"
+    "Exit status: 0 done, 1 tuning failed, 2 usage error.\n";
+
+static int usage_error(const char *fmt, ...) ALBERT_PRINTF(1, 2);
+
+/* One line on stderr, written at once. */
+static int usage_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "albert-cl-tune: %s (see --help)\n", msg);
+    return 2;
+}
+
+static int parse_shapes(const char *list, options *o)
+{
+    const char *p = list;
+    o->n_shapes = 0;
+    while (*p) {
+        int B, T, used = 0;
+        if (o->n_shapes == MAX_SHAPES || sscanf(p, "%dx%d%n", &B, &T, &used) != 2 || B < 1 ||
+            T < 1 || B > 4096 || T > 4096 || (p[used] != ',' && p[used] != '\0'))
+            return usage_error("--shapes: '%s' is not a list of BxT shapes", list);
+        o->shapes[o->n_shapes++] = (shape){B, T};
+        p += used + (p[used] == ',');
+    }
+    return o->n_shapes ? 0 : usage_error("--shapes: '%s' is empty", list);
+}
+
+static int parse_number(const char *flag, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(x >= lo && x <= hi))
+        return usage_error("%s: '%s' is not a number in range", flag, v);
+    *out = x;
+    return 0;
+}
+
+/* One flag with its value at ARGV[*I + 1]; 0, 2 on a usage error. */
+static int parse_flag(int argc, char **argv, int *i, options *o)
+{
+    const char *f = argv[*i];
+    const char **str[] = {&o->model,        &o->out,          &o->name, &o->match_platform,
+                          &o->match_device, &o->note,         &o->start};
+    const char *str_flags[] = {"--model",        "-o",     "--name",  "--match-platform",
+                               "--match-device", "--note", "--start"};
+    const char *num_flags[] = {"--device", "--budget", "--seed"};
+    int s = -1, n = -1;
+    for (int k = 0; k < 7; k++)
+        s = strcmp(f, str_flags[k]) == 0 ? k : s;
+    for (int k = 0; k < 3; k++)
+        n = strcmp(f, num_flags[k]) == 0 ? k : n;
+    if (s < 0 && n < 0 && strcmp(f, "--shapes") != 0)
+        return usage_error("unknown option '%s'", f);
+    if (*i + 1 >= argc)
+        return usage_error("%s needs a value", f);
+    const char *v = argv[++*i];
+    if (s >= 0) {
+        *str[s] = v;
+        return 0;
+    }
+    if (n < 0)
+        return parse_shapes(v, o);
+    double x = 0, hi[] = {1000, 1e6, 4e9};
+    if (parse_number(f, v, n == 1 ? 1 : 0, hi[n], &x))
+        return 2;
+    if (n == 0)
+        o->device = (int)x;
+    else if (n == 1)
+        o->budget = x;
+    else
+        o->seed = (unsigned long)x;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){.device = 0, .budget = 600, .seed = 1};
+    parse_shapes("32x128,1x8,4x512", o);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        if (parse_flag(argc, argv, &i, o))
+            return 2;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* albert-base-v2's sizes, or DIR/config.json's. */
+static int load_config(const options *o, albert_config *cfg, albert_error *err)
+{
+    albert_config_init(cfg);
+    if (o->model)
+        return albert_config_load(o->model, cfg, err);
+    cfg->hidden_size = 768;
+    cfg->intermediate_size = 3072;
+    cfg->embedding_size = 128;
+    cfg->num_attention_heads = 12;
+    return ALBERT_OK;
+}
+
+/* Match strings and name the device suggests when none are given: the
+ * instruction set PoCL puts in its device names, else the whole name. */
+static void default_identity(tuner *t, options *o, char *name, size_t size)
+{
+    static const char *const isa[] = {"avx512", "avx2", "avx", "sse4"};
+    const char *dev = t->ctx.device_name;
+    for (int i = 0; i < 4 && !o->match_device; i++)
+        if (strstr(dev, isa[i]))
+            o->match_device = isa[i];
+    if (!o->match_device)
+        o->match_device = dev;
+    if (!o->match_platform)
+        o->match_platform = t->ctx.platform_name;
+    if (o->name)
+        return;
+    snprintf(name, size, "%s-%s", strstr(t->ctx.platform_name, "Portable") ? "pocl" : "device",
+             o->match_device);
+    for (char *c = name; *c; c++)
+        *c = (char)((*c >= 'A' && *c <= 'Z') ? *c - 'A' + 'a'
+                    : ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')) ? *c : '-');
+    o->name = name;
+}
+
+static int open_device(tuner *t, albert_error *err)
+{
+    int rc = ocl_ctx_open(t->opt->device, 0, &t->ctx, err);
+    cl_ulong local = 0;
+    if (rc == ALBERT_OK)
+        rc = ocl_check(clGetDeviceInfo(t->ctx.device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local,
+                                       &local, NULL),
+                       "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
+    t->lim = (dev_limits){(size_t)local, t->ctx.max_work_group};
+    return rc;
+}
+
+/* Reads KS's parameters from the "clblast" object of a profile. */
+static int start_params(const char *path, const cJSON *clb, const kspace *ks, int *p,
+                        albert_error *err)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(clb, ks->kernel);
+    for (int i = 0; i < ks->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, ks->names[i]);
+        if (!cJSON_IsNumber(v))
+            return albert_fail(err, ALBERT_E_FORMAT, "%s: clblast.%s.%s is missing or not a number",
+                               path, ks->kernel, ks->names[i]);
+        p[i] = v->valueint;
+    }
+    return ALBERT_OK;
+}
+
+/* The seeds of both searches: --start's values first when given, then the
+ * built-in ones. */
+static int make_seeds(const options *o, int (*xs)[MAX_PARAMS], int (*ds)[MAX_PARAMS],
+                      int *first, albert_error *err)
+{
+    memcpy(xs[1], xgemm_seeds, sizeof xgemm_seeds);
+    memcpy(ds[1], direct_seeds, sizeof direct_seeds);
+    *first = 1;
+    if (!o->start)
+        return ALBERT_OK;
+    char *text;
+    size_t size;
+    int rc = albert_read_file(o->start, &text, &size, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *clb = cJSON_GetObjectItemCaseSensitive(root, "clblast");
+    rc = root ? start_params(o->start, clb, &xgemm_ks, xs[0], err)
+              : albert_fail(err, ALBERT_E_FORMAT, "%s: not valid JSON", o->start);
+    if (rc == ALBERT_OK)
+        rc = start_params(o->start, clb, &direct_ks, ds[0], err);
+    cJSON_Delete(root);
+    free(text);
+    *first = 0;
+    return rc;
+}
+
+/* Defaults, the two searches, the switch point, the final figures. */
+static int tune(tuner *t, double *def, double *best, albert_error *err)
+{
+    fprintf(stderr, "albert-cl-tune: %s / %s, %d GEMMs, budget %.0f s\n", t->ctx.platform_name,
+            t->ctx.device_name, t->n_items, t->opt->budget);
+    int xs[N_XGEMM_SEEDS + 1][MAX_PARAMS], ds[N_DIRECT_SEEDS + 1][MAX_PARAMS], first;
+    int rc = make_seeds(t->opt, xs, ds, &first, err);
+    if (rc == ALBERT_OK) /* before any override: CLBlast's own defaults */
+        rc = measure(t, def, err);
+    for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
+        fprintf(stderr, "albert-cl-tune: defaults, %s %d: %.1f GFLOP/s\n",
+                s < t->opt->n_shapes ? "shape" : "gemm 1024x3072x768", s, def[s]);
+    /* The last 15% of the budget is for the switch point and the figures. */
+    const double now = now_s(), left = t->deadline - now - 0.15 * t->opt->budget;
+    if (rc == ALBERT_OK) {
+        set_weights(t);
+        memcpy(t->direct, ds[first], sizeof ds[first]);
+        rc = tune_kernel(t, &xgemm_ks, 0, xs + first, N_XGEMM_SEEDS + 1 - first,
+                         now + 0.7 * left, err);
+    }
+    if (rc == ALBERT_OK)
+        rc = tune_kernel(t, &direct_ks, 1, ds + first, N_DIRECT_SEEDS + 1 - first, now + left,
+                         err);
+    if (rc == ALBERT_OK)
+        rc = pick_switch(t, err);
+    if (rc == ALBERT_OK)
+        rc = apply_all(t, err);
+    if (rc == ALBERT_OK)
+        rc = measure(t, best, err);
+    for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
+        fprintf(stderr, "albert-cl-tune: tuned, %s %d: %.1f GFLOP/s (defaults %.1f)\n",
+                s < t->opt->n_shapes ? "shape" : "gemm 1024x3072x768", s, best[s], def[s]);
+    return rc;
+}
+
+static void release(tuner *t)
+{
+    for (int i = 0; i < t->n_items; i++)
+        free(t->items[i].ref);
+    ocl_release_mem(&t->in_a);
+    ocl_release_mem(&t->in_b);
+    ocl_release_mem(&t->out_c);
+    free(t->host_a);
+    free(t->host_b);
+    free(t->host_c);
+    ocl_ctx_close(&t->ctx);
+}
+
+static int write_profile(const char *path, int out_fd, const char *text)
+{
+    FILE *f = path ? fopen(path, "w") : fdopen(out_fd, "w");
+    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "albert-cl-tune: cannot write %s\n", path ? path : "stdout");
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static tuner t;
+    options o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc)
+        return prc < 0 ? 0 : prc;
+    /* CLBlast and PoCL may print build logs on stdout: keep it for the
+     * profile and send everything else to stderr. */
+    int out_fd = dup(1);
+    if (out_fd < 0 || dup2(2, 1) < 0) {
+        perror("albert-cl-tune: dup");
+        return 1;
+    }
+    albert_error err = {0};
+    double def[MAX_SHAPES + 1], best[MAX_SHAPES + 1];
+    char name[128];
+    t.opt = &o;
+    t.start = now_s();
+    t.deadline = t.start + o.budget;
+    t.rng = (uint64_t)o.seed;
+    int rc = load_config(&o, &t.cfg, &err);
+    if (rc == ALBERT_OK)
+        rc = open_device(&t, &err);
+    if (rc == ALBERT_OK) {
+        default_identity(&t, &o, name, sizeof name);
+        build_items(&t);
+        rc = setup_data(&t, &err);
+    }
+    if (rc == ALBERT_OK)
+        rc = tune(&t, def, best, &err);
+    char *text = rc == ALBERT_OK ? profile_json(&t, def, best) : NULL;
+    release(&t);
+    if (rc != ALBERT_OK) {
+        fprintf(stderr, "albert-cl-tune: %s\n", err.msg);
+        return 1;
+    }
+    int wrc = write_profile(o.out, out_fd, text);
+    free(text);
+    return wrc;
+}
