@@ -59,6 +59,11 @@ static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t loc
     return ALBERT_OK;
 }
 
+/* kernels/activation.cl's bias kernels, at act + 1. */
+static const char *const bias_kernel_names[OCL_ACT_KINDS] = {
+    "bias_none", "bias_gelu", "bias_gelu_tanh", "bias_relu", "bias_silu", "bias_tanh",
+    "bias_quick_gelu"};
+
 int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albert_error *err)
 {
     memset(k, 0, sizeof *k);
@@ -74,12 +79,14 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
         size_t local;
         cl_kernel *slot;
     } list[] = {
-        {"embed_layernorm", row, &k->embed},   {"bias_act", elem, &k->bias_act},
-        {"residual_layernorm", row, &k->residual_ln}, {"softmax_masked", row, &k->softmax},
-        {"pool", elem, &k->pool},              {"l2_normalize", row, &k->l2norm},
+        {"embed_layernorm", row, &k->embed},   {"residual_layernorm", row, &k->residual_ln},
+        {"softmax_masked", row, &k->softmax},  {"pool", elem, &k->pool},
+        {"l2_normalize", row, &k->l2norm},
     };
     for (size_t i = 0; rc == ALBERT_OK && i < sizeof list / sizeof list[0]; i++)
         rc = make_kernel(c, k->program, list[i].name, list[i].local, list[i].slot, err);
+    for (int i = 0; rc == ALBERT_OK && i < OCL_ACT_KINDS; i++)
+        rc = make_kernel(c, k->program, bias_kernel_names[i], elem, &k->bias_act[i], err);
     if (rc != ALBERT_OK)
         ocl_kernels_release(k);
     return rc;
@@ -87,10 +94,11 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
 
 void ocl_kernels_release(ocl_kernels *k)
 {
-    cl_kernel *all[] = {&k->embed, &k->bias_act, &k->residual_ln,
-                        &k->softmax, &k->pool, &k->l2norm};
+    cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ocl_release_kernel(all[i]);
+    for (int i = 0; i < OCL_ACT_KINDS; i++)
+        ocl_release_kernel(&k->bias_act[i]);
     ocl_release_program(&k->program);
 }
 
@@ -145,13 +153,13 @@ int ocl_op_embed(ocl_ctx *c, const ocl_kernels *k, const ocl_embed_weights *w, f
 int ocl_op_bias_act(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem bias, int act,
                     cl_mem x, albert_error *err)
 {
-    const cl_ulong total = (cl_ulong)rows * (cl_ulong)n;
-    const size_t vec = (size_t)k->tun.vec, local = (size_t)k->tun.wg_elem;
-    const size_t global = ocl_round_up(((size_t)total + vec - 1) / vec, local);
-    ocl_arg args[] = {OCL_MEM(x), OCL_MEM(bias), {sizeof total, &total}, OCL_INT(n),
-                      OCL_INT(act)};
-    return ocl_launch(c, k->bias_act, "bias_act", traffic(2 * total + (uint64_t)n, 0), args,
-                      NARGS(args), 1, &global, &local, err);
+    const size_t vec = (size_t)k->tun.vec, local[2] = {(size_t)k->tun.wg_elem, 1};
+    const size_t global[2] = {ocl_round_up(((size_t)n + vec - 1) / vec, local[0]), (size_t)rows};
+    const uint64_t total = (uint64_t)rows * (uint64_t)n;
+    ocl_arg args[] = {OCL_MEM(x), OCL_MEM(bias), OCL_INT(n)};
+    return ocl_launch(c, k->bias_act[act + 1], bias_kernel_names[act + 1],
+                      traffic(2 * total + (uint64_t)n, 0), args, NARGS(args), 2, global, local,
+                      err);
 }
 
 int ocl_op_linear(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x, cl_mem w,

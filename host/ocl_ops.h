@@ -8,6 +8,8 @@
 
 /* Activation code for "bias only" (albert_activation values otherwise). */
 #define OCL_ACT_NONE (-1)
+/* Bias kernels: OCL_ACT_NONE and every albert_activation, at act + 1. */
+#define OCL_ACT_KINDS 7
 
 /* Kernel launch shapes, passed to the kernels as -D build options. */
 typedef struct ocl_tunables {
@@ -22,7 +24,8 @@ void ocl_tunables_default(ocl_tunables *t);
 typedef struct ocl_kernels {
     ocl_tunables tun;
     cl_program program;
-    cl_kernel embed, bias_act, residual_ln, softmax, pool, l2norm;
+    cl_kernel embed, residual_ln, softmax, pool, l2norm;
+    cl_kernel bias_act[OCL_ACT_KINDS];
 } ocl_kernels;
 
 /* Builds (or loads from the program cache) and checks every kernel can run

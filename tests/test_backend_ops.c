@@ -435,7 +435,7 @@ static void test_profiling_hook(int device)
             test_l2(&e, 3, 48);
             test_linear(&e, 4, 8, 16, ALBERT_ACT_RELU);
         }
-        static const char *const names[] = {"l2_normalize", "download", "CLBlastSgemm", "bias_act",
+        static const char *const names[] = {"l2_normalize", "download", "CLBlastSgemm", "bias_relu",
                                             "download"};
         CHECK(e.ctx.n_events == (profiling ? 5u : 0u), "profiling %d: %zu events", profiling,
               e.ctx.n_events);

@@ -504,7 +504,7 @@ def profile_rows(err):
 
 
 class Profile(Base):
-    OPENCL_ROWS = ["upload", "embed_layernorm", "CLBlastSgemm", "bias_act",
+    OPENCL_ROWS = ["upload", "embed_layernorm", "CLBlastSgemm", "bias_none",
                    "CLBlastSgemmStridedBatched", "softmax_masked", "residual_layernorm", "download"]
     CPU_ROWS = ["cpu_embed", "cpu_linear", "cpu_attention", "cpu_layernorm", "cpu_activate",
                 "cpu_pooler"]
