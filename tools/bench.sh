@@ -58,7 +58,7 @@ log "OpenBLAS SGEMM 1024x3072x768, $threads threads"
 printf 'sgemm\t-\t%s\n' "$("$build/sgemm_rate" "$threads")" >>"$results"
 
 backends=("cpu|--device cpu" "opencl|--device $device")
-if "$cli" --help | grep -q -- '--no-profile'; then
+if "$cli" --help | grep -- '--no-profile' >/dev/null; then  # not grep -q: pipefail + SIGPIPE
   backends+=("opencl-defaults|--device $device --no-profile")
 fi
 have_torch=1
