@@ -265,7 +265,9 @@ int albert_backend_cpu_create(const albert_model *m, int threads, int profiling,
      * and, beside OpenMP's, halved the speed on two cores. */
     openblas_set_num_threads(1);
 #endif
-    snprintf(be->base.name, sizeof be->base.name, "cpu (OpenBLAS, %d thread%s)", be->threads,
+    char blas[64];
+    albert_blas_describe(blas, sizeof blas);
+    snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s)", blas, be->threads,
              be->threads == 1 ? "" : "s");
     *out = &be->base;
     return albert_ok(err);

@@ -397,7 +397,9 @@ static int list_devices(void)
             fprintf(stderr, "albert-cl: device %d: %s\n", i, err.msg);
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("cpu\thost\thost CPU backend\tCPU\t%ld\t-\t-\tno\t-\n", cores > 0 ? cores : 1);
+    char blas[64];
+    albert_blas_describe(blas, sizeof blas);
+    printf("cpu\thost\thost CPU backend\tCPU\t%ld\t-\t%s\tno\t-\n", cores > 0 ? cores : 1, blas);
     return 0;
 }
 
@@ -526,8 +528,23 @@ static void close_session(session *s)
     cli_input_free(&s->input);
 }
 
+/* When OpenBLAS fell back to its generic kernels on this CPU, runs this
+ * program again with the OPENBLAS_CORETYPE that fits (OpenBLAS reads it only
+ * when it loads).  Never when the user set one; on failure we go on as we
+ * are, just slower. */
+static void reexec_for_blas(char **argv)
+{
+    const char *coretype = albert_blas_coretype_hint();
+    if (!coretype || getenv("OPENBLAS_CORETYPE") || getenv("ALBERT_CL_KEEP_BLAS"))
+        return;
+    if (setenv("OPENBLAS_CORETYPE", coretype, 1) == 0)
+        execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv)
 {
+    reexec_for_blas(argv);
     cli_options opt;
     const char **files = calloc((size_t)argc, sizeof *files);
     if (!files) {

@@ -167,6 +167,18 @@ typedef struct albert_device_info {
 ALBERT_API int albert_device_count(int *count, albert_error *err);
 ALBERT_API int albert_device_info_get(int index, albert_device_info *info, albert_error *err);
 
+/* The host CPU backend's BLAS and the kernels it runs, e.g.
+ * "OpenBLAS SkylakeX" (always NUL-terminated, truncated to SIZE). */
+ALBERT_API void albert_blas_describe(char *dst, size_t size);
+
+/* OpenBLAS picks its kernels once, when it loads, from $OPENBLAS_CORETYPE or
+ * CPUID; on a CPU newer than its tables it falls back to generic SSE3
+ * kernels ("Prescott"), several times slower.  In that case this returns the
+ * OPENBLAS_CORETYPE value that fits the CPU ("SkylakeX", "Haswell"), which
+ * only a new process can use (the CLI re-executes itself with it); NULL
+ * when OpenBLAS already runs fitting kernels or nothing better is known. */
+ALBERT_API const char *albert_blas_coretype_hint(void);
+
 /* ---------------------------------------------------------------- engine */
 
 typedef struct albert_engine albert_engine;

@@ -35,6 +35,7 @@ def run(args, stdin=b"", env=None, cwd=None):
     """Runs albert-cl; returns (exit status, stdout bytes, stderr text)."""
     full_env = dict(os.environ)
     full_env.pop("ALBERT_CL_MODEL", None)
+    full_env.pop("ALBERT_CL_KEEP_BLAS", None)
     full_env.update(env or {})
     p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
                        cwd=cwd, timeout=900)
@@ -180,6 +181,25 @@ class HelpAndDevices(Base):
             self.assertEqual(line.split("\t")[0], str(i))
             self.assertEqual(len(line.split("\t")), len(lines[0].split("\t")))
 
+    def test_cpu_row_names_blas_kernels_that_fit_the_cpu(self):
+        # OpenBLAS falls back to SSE3 "Prescott" kernels on CPUs newer than its
+        # tables; the CLI then runs itself again with OPENBLAS_CORETYPE.
+        def cpu_blas(env):
+            rc, out, err = run(["--list-devices"], env=env)
+            self.assertEqual(rc, 0, err)
+            return out.decode().splitlines()[-1].split("\t")[6]
+        auto = cpu_blas({})
+        self.assertTrue(auto.startswith("OpenBLAS "), auto)
+        flags = set()
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+        if "avx2" in flags and "fma" in flags and "OPENBLAS_CORETYPE" not in os.environ:
+            self.assertNotEqual(auto, "OpenBLAS Prescott")
+        # A core type the user chose is never replaced.
+        self.assertEqual(cpu_blas({"OPENBLAS_CORETYPE": "Prescott"}), "OpenBLAS Prescott")
 
     def test_list_devices_without_opencl(self):
         # The ICD loader finds no platform in an empty vendor folder.

@@ -408,6 +408,31 @@ static void test_engine(int device)
     albert_model_close(m);
 }
 
+/* The shipped profiles/ all load, and PoCL on an AVX-512 CPU gets the
+ * profile tuned for it, a GPU none. */
+static void test_shipped_profiles(void)
+{
+    setenv("ALBERT_CL_PROFILE_DIR", ALBERT_TEST_PROFILES_DIR, 1);
+    const char *const avx512[PROFILE_MATCH_COUNT] = {
+        "Portable Computing Language", "pthread-skylake-avx512-Intel(R) Xeon(R) Processor",
+        "3.1+debian"};
+    const char *const other[PROFILE_MATCH_COUNT] = {"NVIDIA CUDA", "NVIDIA H100 80GB HBM3",
+                                                    "550.54"};
+    albert_profile p;
+    albert_error err = {0};
+    int found = 0;
+    CHECK(profile_find(avx512, &p, &found, &err) == ALBERT_OK, "shipped profiles: %s", err.msg);
+    CHECK(found && !strcmp(p.name, "pocl-x86-64-avx512"), "AVX-512 PoCL got '%s'",
+          found ? p.name : "");
+    CHECK(found && p.has_clblast[profile_clblast_index("Xgemm")] &&
+              p.has_clblast[profile_clblast_index("XgemmDirect")] &&
+              p.has_clblast[profile_clblast_index("GemmRoutine")],
+          "the AVX-512 profile lacks a GEMM kernel");
+    CHECK(profile_find(other, &p, &found, &err) == ALBERT_OK && !found,
+          "a GPU got the PoCL profile '%s'", found ? p.name : "");
+    unsetenv("ALBERT_CL_PROFILE_DIR");
+}
+
 int main(void)
 {
     snprintf(test_profile, sizeof test_profile, "%s/profiles/pocl-test.json", ALBERT_TEST_DATA_DIR);
@@ -420,6 +445,7 @@ int main(void)
     test_load_good();
     test_load_bad();
     test_matching();
+    test_shipped_profiles();
     test_gemm_with_profile(device);
     test_engine(device);
     char cmd[256];

@@ -40,6 +40,15 @@ bash tools/install-deps.sh --bench
 cmake --build "$build" -j"$threads" --target albert-cl sgemm_rate >/dev/null
 cli="$build/albert-cl"
 
+# albert-cl runs OpenBLAS with the kernels that fit the CPU (it sets
+# OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones): the SGEMM
+# ceiling and PyTorch (which links the same OpenBLAS) get the same.
+blas=$("$cli" --list-devices | awk -F'\t' '$1 == "cpu" { print $7 }')
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "${blas#OpenBLAS }" != "$blas" ]; then
+  export OPENBLAS_CORETYPE="${blas#OpenBLAS }"
+fi
+echo "bench: BLAS for every backend: $blas" >&2
+
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 log() { echo "bench: $*" >&2; }
