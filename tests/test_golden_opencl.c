@@ -17,20 +17,6 @@
 
 static int device;
 
-static albert_engine *open_engine(const albert_model *m, int dev)
-{
-    albert_engine_options opt;
-    albert_engine_options_init(&opt);
-    opt.device = dev;
-    albert_engine *e = NULL;
-    albert_error err;
-    if (albert_engine_create(m, &opt, &e, &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: engine on device %d: %s\n", dev, err.msg);
-        exit(1);
-    }
-    return e;
-}
-
 static float *alloc_floats(size_t n)
 {
     float *p = calloc(n ? n : 1, sizeof *p);
@@ -176,7 +162,7 @@ static void test_model(const char *name)
     golden_case *cases;
     int n = golden_load(name, &cases);
     albert_model *m = test_open_model(name);
-    albert_engine *e = open_engine(m, device);
+    albert_engine *e = test_open_engine(m, device, 0);
     const char *dev_name = albert_engine_device_name(e);
     CHECK(!strncmp(dev_name, "OpenCL ", 7), "engine device '%s'", dev_name);
     double worst = 0;
@@ -187,7 +173,7 @@ static void test_model(const char *name)
     CHECK(padded != NULL, "%s: no padded batch case", name);
     if (padded) {
         check_invariance(e, name, padded);
-        albert_engine *cpu = open_engine(m, ALBERT_DEVICE_CPU);
+        albert_engine *cpu = test_open_engine(m, ALBERT_DEVICE_CPU, 0);
         check_pooling(e, cpu, name, padded);
         albert_engine_free(cpu);
     }

@@ -11,21 +11,6 @@
 
 #define MAX_STATS 64
 
-static albert_engine *open_engine(const albert_model *m, int dev, int profile)
-{
-    albert_engine_options opt;
-    albert_engine_options_init(&opt);
-    opt.device = dev;
-    opt.profile = profile;
-    albert_engine *e = NULL;
-    albert_error err;
-    if (albert_engine_create(m, &opt, &e, &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: engine on device %d: %s\n", dev, err.msg);
-        exit(1);
-    }
-    return e;
-}
-
 /* One forward over a B x T batch of valid ids with POOLING. */
 static void run(albert_engine *e, const albert_config *c, int B, int T, albert_pooling pooling)
 {
@@ -111,7 +96,7 @@ static void test_backend(int dev, const char *model_name)
     const albert_config *c = albert_model_config(m);
     albert_error err = {0};
 
-    albert_engine *plain = open_engine(m, dev, 0);
+    albert_engine *plain = test_open_engine(m, dev, 0);
     size_t n = 99;
     CHECK(albert_engine_profile_get(plain, NULL, 0, &n, &err) == ALBERT_E_ARG &&
               strstr(err.msg, "options.profile"),
@@ -119,7 +104,7 @@ static void test_backend(int dev, const char *model_name)
     CHECK(albert_engine_profile_reset(plain, &err) == ALBERT_E_ARG, "reset without profiling");
     albert_engine_free(plain);
 
-    albert_engine *e = open_engine(m, dev, 1);
+    albert_engine *e = test_open_engine(m, dev, 1);
     profile p;
     get(e, &p);
     CHECK(p.n == 0, "%s: a fresh engine has %zu entries", model_name, p.n);

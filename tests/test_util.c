@@ -155,3 +155,18 @@ albert_model *test_open_model(const char *name)
     }
     return m;
 }
+
+albert_engine *test_open_engine(const albert_model *m, int device, int profile)
+{
+    albert_engine_options opt;
+    albert_engine_options_init(&opt);
+    opt.device = device;
+    opt.profile = profile;
+    albert_engine *e = NULL;
+    albert_error err;
+    if (albert_engine_create(m, &opt, &e, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: engine on device %d: %s\n", device, err.msg);
+        exit(1);
+    }
+    return e;
+}

@@ -28,10 +28,15 @@ const char *test_shared_dir(void);
 void test_shared_path(char *dst, size_t size, const char *rel);
 
 struct albert_model;
+struct albert_engine;
 
 /* Opens shared_dir/models/NAME; exits loudly when it cannot: every test
  * that needs a model needs it. */
 struct albert_model *test_open_model(const char *name);
+
+/* An engine for M on DEVICE (PROFILE: collect kernel timings); exits loudly
+ * when it cannot be created. */
+struct albert_engine *test_open_engine(const struct albert_model *m, int device, int profile);
 
 /* Prints "N passed, M failed" and returns the process exit status. */
 int test_finish(void);
