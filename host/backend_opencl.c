@@ -47,6 +47,7 @@ typedef struct ocl_backend {
     int32_t *host_fill;   /* zeros/ones for NULL token types / mask */
     size_t host_fill_cap;
     char profile_name[128]; /* the applied profile's name, "" for none */
+    char profile_path[1024];
 } ocl_backend;
 
 /* ---------------------------------------------------------------- weights */
@@ -523,15 +524,21 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
         rc = profile_tunables(&be->ctx, p, have, &tun, err);
     if (rc == ALBERT_OK)
         rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
-    if (rc != ALBERT_OK && have && err && !strstr(err->msg, p->path)) {
-        /* e.g. a kernel that cannot run with the profile's work-group size */
-        char why[ALBERT_ERRMSG_MAX];
-        snprintf(why, sizeof why, "%s", err->msg);
-        albert_fail(err, err->code, "%s (profile %s)", why, p->path);
-    }
     snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");
+    snprintf(be->profile_path, sizeof be->profile_path, "%s", have ? p->path : "");
     free(p);
     return rc;
+}
+
+/* Adds "(profile PATH)" to a set-up failure: a kernel that cannot run with
+ * the profile's work-group size, CLBlast parameters that do not build. */
+static void blame_profile(const ocl_backend *be, albert_error *err)
+{
+    if (!be->profile_path[0] || !err || strstr(err->msg, be->profile_path))
+        return;
+    char why[ALBERT_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", err->msg);
+    albert_fail(err, err->code, "%.300s (profile %.200s)", why, be->profile_path);
 }
 
 int albert_backend_opencl_create(const albert_model *m, const albert_engine_options *opt,
@@ -544,14 +551,17 @@ int albert_backend_opencl_create(const albert_model *m, const albert_engine_opti
     be->base.ops = &opencl_ops;
     be->model = m;
     int rc = ocl_ctx_open(index, opt && opt->profile, &be->ctx, err);
-    if (rc == ALBERT_OK)
-        rc = setup_profile(be, opt, err);
+    if (rc == ALBERT_OK && (rc = setup_profile(be, opt, err)) != ALBERT_OK)
+        blame_profile(be, err);
     if (rc == ALBERT_OK)
         rc = upload_weights(be, err);
-    if (rc == ALBERT_OK)
+    if (rc == ALBERT_OK) { /* the first runs of what the profile chose */
         rc = warm_clblast(be, err);
-    if (rc == ALBERT_OK)
-        rc = warm_kernels(be, err);
+        if (rc == ALBERT_OK)
+            rc = warm_kernels(be, err);
+        if (rc != ALBERT_OK)
+            blame_profile(be, err);
+    }
     if (rc != ALBERT_OK) {
         opencl_destroy(&be->base);
         return rc;

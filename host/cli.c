@@ -548,6 +548,16 @@ static void reexec_for_blas(char **argv)
     const char *coretype = albert_blas_coretype_hint();
     if (!coretype || getenv("OPENBLAS_CORETYPE") || getenv("ALBERT_CL_KEEP_BLAS"))
         return;
+    /* Started through the dynamic loader, /proc/self/exe is ld.so, which
+     * would take our options for its own: run it only when it is us. */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    const char *self = strrchr(exe, '/'), *called = strrchr(argv[0], '/');
+    if (strcmp(self ? self + 1 : exe, called ? called + 1 : argv[0]) != 0)
+        return;
     if (setenv("OPENBLAS_CORETYPE", coretype, 1) == 0)
         execv("/proc/self/exe", argv);
     unsetenv("OPENBLAS_CORETYPE");

@@ -116,6 +116,19 @@ static int get_string(const loader *l, const cJSON *item, const char *key, char 
     return ALBERT_OK;
 }
 
+/* Switches and paddings; every other CLBlast parameter is a size CLBlast's
+ * host code divides by, unchecked, so 0 would crash the process. */
+static int may_be_zero(const char *param)
+{
+    static const char *const switches[] = {"GEMMK", "SA",      "SB",         "STRM",
+                                           "STRN",  "PADA",    "PADB",       "TRA_PAD",
+                                           "TRA_SHUFFLE", "PADTRA_PAD", "XGEMM_MIN_INDIRECT_SIZE"};
+    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
+        if (strcmp(param, switches[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* "clblast.Xgemm": every parameter of the kernel, nothing else. */
 static int load_clblast_kernel(const loader *l, const cJSON *obj, int kernel, const char *key)
 {
@@ -136,6 +149,8 @@ static int load_clblast_kernel(const loader *l, const cJSON *obj, int kernel, co
                          : bad(l, sub, "not a parameter of CLBlast's %s kernel", spec->kernel);
         if (rc == ALBERT_OK)
             rc = get_uint(l, item, sub, &l->p->clblast[kernel][j]);
+        if (rc == ALBERT_OK && l->p->clblast[kernel][j] == 0 && !may_be_zero(item->string))
+            rc = bad(l, sub, "must be positive (a tile or vector size)");
         if (rc == ALBERT_OK)
             seen[j] = 1;
     }
@@ -342,7 +357,7 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* The *.json names in DIR, sorted.  A missing folder has none unless
+/* The *.json names in DIR, sorted.  A missing or unreadable folder has none unless
  * REQUIRED (the user named it). */
 static int list_profiles(const char *dir, int required, char ***out, size_t *count,
                          albert_error *err)
@@ -351,7 +366,7 @@ static int list_profiles(const char *dir, int required, char ***out, size_t *cou
     *count = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        if (errno == ENOENT && !required)
+        if (!required) /* a built-in folder we cannot read has nothing for us */
             return ALBERT_OK;
         return albert_fail(err, ALBERT_E_IO, "profile folder %s: %s", dir, strerror(errno));
     }

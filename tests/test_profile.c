@@ -97,6 +97,9 @@ static const bad_case bad_cases[] = {
      ", \"VWN\": -2}}}",
      ALBERT_E_FORMAT, "clblast.Xgemm.VWN: expected a non-negative integer"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"clblast\": {\"Xgemm\": {" XGEMM_BODY
+     ", \"VWN\": 0}}}",
+     ALBERT_E_FORMAT, "clblast.Xgemm.VWN: must be positive"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"clblast\": {\"Xgemm\": {" XGEMM_BODY
      ", \"VWN\": 1.5}}}",
      ALBERT_E_FORMAT, "clblast.Xgemm.VWN: expected a non-negative integer"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"clblast\": {\"Xgemm\": {" XGEMM_BODY

@@ -543,6 +543,9 @@ static int try_candidate(tuner *t, search *s, const int *p)
     int full = rc == ALBERT_OK && screen <= 1.5 * s->best_screen;
     if (full)
         rc = score_all(t, s->direct ? SCOPE_DIRECT : SCOPE_PLAIN, &score, &err);
+    /* CLBlast keeps every program it builds, keyed by the parameters: drop
+     * them, or a long search grows without bound (overrides stay). */
+    (void)CLBlastClearCache(); /* a failure only costs memory */
     if (rc != ALBERT_OK) {
         fprintf(stderr, "  %s [%s]: rejected: %s\n", s->ks->kernel, desc, err.msg);
         return 0;
@@ -602,7 +605,8 @@ static void pick_screen(const tuner *t, search *s)
             s->screen = it;
         }
     }
-    s->screen_rows = s->screen->batch == 1 && s->screen->m > 256 ? 256 : s->screen->m;
+    if (s->screen)
+        s->screen_rows = s->screen->batch == 1 && s->screen->m > 256 ? 256 : s->screen->m;
 }
 
 static int tune_kernel(tuner *t, const kspace *ks, int direct, const int (*seeds)[MAX_PARAMS],
@@ -611,6 +615,11 @@ static int tune_kernel(tuner *t, const kspace *ks, int direct, const int (*seeds
     int *params = direct ? t->direct : t->xgemm;
     search s = {.ks = ks, .direct = direct, .best = params, .seeds = seeds, .n_seeds = n_seeds};
     pick_screen(t, &s);
+    if (!s.screen) { /* e.g. no GEMM small enough for the direct path */
+        fprintf(stderr, "albert-cl-tune: no GEMM of these shapes for %s: kept as it is\n",
+                ks->kernel);
+        return ALBERT_OK;
+    }
     t->min_indirect = direct ? FORCE_DIRECT : FORCE_INDIRECT;
     fprintf(stderr, "albert-cl-tune: tuning %s for %.0f s (screen %zux%zux%zu batch %zu)\n",
             ks->kernel, end - now_s(), s.screen_rows, s.screen->n, s.screen->k,

@@ -71,7 +71,11 @@ if "$cli" --help | grep -- '--no-profile' >/dev/null; then  # not grep -q: pipef
   backends+=("opencl-defaults|--device $device --no-profile")
 fi
 have_torch=1
-/usr/bin/python3 -c 'import torch' 2>/dev/null || { have_torch=0; log "no python3-torch: no PyTorch column"; }
+if [ ! -f "$torch_bench" ]; then
+  have_torch=0; log "no $torch_bench: no PyTorch column"
+elif ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  have_torch=0; log "no python3-torch: no PyTorch column"
+fi
 
 for shape in $shapes; do
   B=${shape%x*} T=${shape#*x}
@@ -81,15 +85,20 @@ for shape in $shapes; do
     log "$name $shape ($iters runs after $warm warm-up)"
     # shellcheck disable=SC2086  # args holds several options
     line=$("$cli" --benchmark --model "$model" --threads "$threads" $args --batch-size "$B" \
-           --seq-len "$T" --iterations "$iters" --warmup "$warm")
+           --seq-len "$T" --iterations "$iters" --warmup "$warm") ||
+      { log "$name $shape failed: no row"; continue; }
     printf '%s\t%s\t%s\n' "$name" "$shape" "$line" >>"$results"
   done
   if [ "$have_torch" = 1 ]; then
     log "pytorch $shape"
     # "B= 32 T=128     123.4 ms/batch     1234 tokens/s"
-    out=$(/usr/bin/python3 "$torch_bench" "$threads" "$B" "$T")
+    out=$(/usr/bin/python3 "$torch_bench" "$threads" "$B" "$T") || out=""
     ms=$(awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ms/batch") print $i}' <<<"$out")
-    printf 'pytorch\t%s\t{"ms_per_batch": %s}\n' "$shape" "$ms" >>"$results"
+    if [ -n "$ms" ]; then
+      printf 'pytorch\t%s\t{"ms_per_batch": %s}\n' "$shape" "$ms" >>"$results"
+    else
+      log "pytorch $shape: no ms/batch in its output: no row"
+    fi
   fi
 done
 
