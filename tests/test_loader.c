@@ -345,9 +345,6 @@ int main(void)
     test_bad_files();
     test_bad_configs();
     test_config_defaults();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: could not remove %s\n", tmp_root);
+    test_remove_tree(tmp_root);
     return test_finish();
 }

@@ -451,8 +451,6 @@ int main(void)
     test_shipped_profiles();
     test_gemm_with_profile(device);
     test_engine(device);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    CHECK(system(cmd) == 0, "cleanup of %s", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_finish();
 }

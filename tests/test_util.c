@@ -170,3 +170,10 @@ albert_engine *test_open_engine(const albert_model *m, int device, int profile)
     }
     return e;
 }
+
+void test_remove_tree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+}

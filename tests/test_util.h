@@ -38,6 +38,9 @@ struct albert_model *test_open_model(const char *name);
  * when it cannot be created. */
 struct albert_engine *test_open_engine(const struct albert_model *m, int device, int profile);
 
+/* rm -rf DIR (a test's temporary folder), counted as a check. */
+void test_remove_tree(const char *dir);
+
 /* Prints "N passed, M failed" and returns the process exit status. */
 int test_finish(void);
 
