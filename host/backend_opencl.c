@@ -58,9 +58,17 @@ static int upload(ocl_backend *be, const float *src, size_t n, cl_mem *out, cons
     return ocl_buffer(&be->ctx, CL_MEM_READ_ONLY, n * sizeof(float), src, out, what, err);
 }
 
-/* The three [H,H] projections stacked into [3H,H] (and biases into [3H]). */
+/* A Linear's weight [N,K], as the Linear GEMM wants it. */
+static int upload_linear(ocl_backend *be, const float *src, size_t N, size_t K, cl_mem *out,
+                         const char *what, albert_error *err)
+{
+    return ocl_linear_upload(&be->ctx, &be->k, (int)N, (int)K, src, out, what, err);
+}
+
+/* The three [H,H] projections stacked into [3H,H] (and biases into [3H]):
+ * a Linear's weight when K > 0, its K columns being the input. */
 static int upload_fused(ocl_backend *be, const float *q, const float *k, const float *v, size_t n,
-                        cl_mem *out, const char *what, albert_error *err)
+                        size_t K, cl_mem *out, const char *what, albert_error *err)
 {
     float *buf = malloc(3 * n * sizeof *buf);
     if (!buf)
@@ -68,7 +76,8 @@ static int upload_fused(ocl_backend *be, const float *q, const float *k, const f
     memcpy(buf, q, n * sizeof *buf);
     memcpy(buf + n, k, n * sizeof *buf);
     memcpy(buf + 2 * n, v, n * sizeof *buf);
-    int rc = upload(be, buf, 3 * n, out, what, err);
+    int rc = K ? upload_linear(be, buf, 3 * n / K, K, out, what, err)
+               : upload(be, buf, 3 * n, out, what, err);
     free(buf);
     return rc;
 }
@@ -78,22 +87,27 @@ static int upload_layer(ocl_backend *be, const albert_layer_weights *lw, ocl_lay
 {
     const albert_config *c = &be->model->config;
     const size_t h = (size_t)c->hidden_size, i = (size_t)c->intermediate_size;
-    int rc = upload_fused(be, lw->q_w, lw->k_w, lw->v_w, h * h, &l->w[LW_QKV_W], "qkv weight", err);
+    int rc = upload_fused(be, lw->q_w, lw->k_w, lw->v_w, h * h, h, &l->w[LW_QKV_W], "qkv weight",
+                          err);
     if (rc == ALBERT_OK)
-        rc = upload_fused(be, lw->q_b, lw->k_b, lw->v_b, h, &l->w[LW_QKV_B], "qkv bias", err);
+        rc = upload_fused(be, lw->q_b, lw->k_b, lw->v_b, h, 0, &l->w[LW_QKV_B], "qkv bias", err);
+    /* n rows of k: a Linear's weight when k > 0 */
     const struct {
         int slot;
         const float *src;
-        size_t n;
+        size_t n, k;
     } plain[] = {
-        {LW_O_W, lw->o_w, h * h},          {LW_O_B, lw->o_b, h},
-        {LW_LN1_G, lw->attn_ln_g, h},      {LW_LN1_B, lw->attn_ln_b, h},
-        {LW_FFN_W, lw->ffn_w, i * h},      {LW_FFN_B, lw->ffn_b, i},
-        {LW_FFN_OUT_W, lw->ffn_out_w, h * i}, {LW_FFN_OUT_B, lw->ffn_out_b, h},
-        {LW_LN2_G, lw->ffn_ln_g, h},       {LW_LN2_B, lw->ffn_ln_b, h},
+        {LW_O_W, lw->o_w, h, h},          {LW_O_B, lw->o_b, h, 0},
+        {LW_LN1_G, lw->attn_ln_g, h, 0},  {LW_LN1_B, lw->attn_ln_b, h, 0},
+        {LW_FFN_W, lw->ffn_w, i, h},      {LW_FFN_B, lw->ffn_b, i, 0},
+        {LW_FFN_OUT_W, lw->ffn_out_w, h, i}, {LW_FFN_OUT_B, lw->ffn_out_b, h, 0},
+        {LW_LN2_G, lw->ffn_ln_g, h, 0},   {LW_LN2_B, lw->ffn_ln_b, h, 0},
     };
     for (size_t j = 0; rc == ALBERT_OK && j < sizeof plain / sizeof plain[0]; j++)
-        rc = upload(be, plain[j].src, plain[j].n, &l->w[plain[j].slot], "layer weight", err);
+        rc = plain[j].k ? upload_linear(be, plain[j].src, plain[j].n, plain[j].k,
+                                        &l->w[plain[j].slot], "layer weight", err)
+                        : upload(be, plain[j].src, plain[j].n, &l->w[plain[j].slot],
+                                 "layer weight", err);
     return rc;
 }
 
@@ -111,10 +125,11 @@ static int upload_weights(ocl_backend *be, albert_error *err)
         {&be->emb.pos, w->pos_emb, (size_t)c->max_position_embeddings * e},
         {&be->emb.type, w->type_emb, (size_t)c->type_vocab_size * e},
         {&be->emb.gamma, w->emb_ln_g, e}, {&be->emb.beta, w->emb_ln_b, e},
-        {&be->map_w, w->map_in_w, h * e}, {&be->map_b, w->map_in_b, h},
-        {&be->pool_w, w->pool_w, h * h},  {&be->pool_b, w->pool_b, h},
+        {&be->map_b, w->map_in_b, h},     {&be->pool_b, w->pool_b, h},
     };
-    int rc = ALBERT_OK;
+    int rc = upload_linear(be, w->map_in_w, h, e, &be->map_w, "embedding projection", err);
+    if (rc == ALBERT_OK)
+        rc = upload_linear(be, w->pool_w, h, h, &be->pool_w, "pooler weight", err);
     for (size_t j = 0; rc == ALBERT_OK && j < sizeof list / sizeof list[0]; j++)
         rc = upload(be, list[j].src, list[j].n, list[j].slot, "embedding/pooler weight", err);
     be->n_layers = c->num_hidden_groups * c->inner_group_num;
@@ -210,8 +225,7 @@ static int linear_residual_ln(ocl_backend *be, int rows, int K, cl_mem in, cl_me
                               albert_error *err)
 {
     const int H = be->model->config.hidden_size;
-    int rc = ocl_gemm(&be->ctx, 1, (size_t)rows, (size_t)H, (size_t)K, 1.0f, dense(in, K),
-                      dense(w, K), dense(scratch, H), 1, err);
+    int rc = ocl_op_linear_gemm(&be->ctx, &be->k, rows, H, K, dense(in, K), w, scratch, err);
     return rc == ALBERT_OK ? ocl_op_residual_layernorm(&be->ctx, &be->k, rows, H, scratch, bias,
                                                        res, norm, out, err)
                            : rc;
@@ -393,6 +407,16 @@ static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error 
     return rc;
 }
 
+/* 1 when no Linear of the model runs on CLBlast (its batch-1 GEMMs need no
+ * warming then). */
+static int all_linears_packed(const ocl_backend *be)
+{
+    const albert_config *c = &be->model->config;
+    return ocl_linear_packed(&be->k, 3 * c->hidden_size) &&
+           ocl_linear_packed(&be->k, c->hidden_size) &&
+           ocl_linear_packed(&be->k, c->intermediate_size);
+}
+
 /* Runs every GEMM kind of the forward on every path CLBlast can take for
  * it, so that CLBlast builds its programs (and the driver its kernels) now
  * rather than inside the first batch. */
@@ -413,7 +437,8 @@ static int warm_clblast(ocl_backend *be, albert_error *err)
         ocl_mat c = {buf, 2 * region, s, s * s};
         for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
              g++)
-            rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
+            if (forward_gemms[g].batch > 1 || !all_linears_packed(be))
+                rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
                           forward_gemms[g].batch, err);
     }
     if (rc == ALBERT_OK)
@@ -495,6 +520,8 @@ static int profile_tunables(const ocl_ctx *c, const albert_profile *p, int have,
         {"kernels.wg_row", p->wg_row, 1, &t->wg_row},
         {"kernels.wg_elem", p->wg_elem, 1, &t->wg_elem},
         {"kernels.vec", p->vec, 0, &t->vec},
+        {"kernels.gemm_mr", p->gemm_mr, 0, &t->gemm_mr},
+        {"kernels.gemm_nr", p->gemm_nr, 0, &t->gemm_nr},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (fields[i].value == 0)
@@ -505,6 +532,9 @@ static int profile_tunables(const ocl_ctx *c, const albert_profile *p, int have,
                                fields[i].key, fields[i].value, c->max_work_group);
         *fields[i].slot = fields[i].value;
     }
+    if (!t->gemm_nr != !t->gemm_mr)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: kernels: gemm_mr and gemm_nr go together",
+                           p->path);
     return ALBERT_OK;
 }
 

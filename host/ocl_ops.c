@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ocl_tunables_default(ocl_tunables *t)
@@ -13,12 +14,17 @@ void ocl_tunables_default(ocl_tunables *t)
     t->wg_row = 64;
     t->wg_elem = 64;
     t->vec = 4;
+    t->gemm_mr = 0;
+    t->gemm_nr = 0;
 }
 
 void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
 {
-    snprintf(dst, size, "-cl-std=CL1.2 -DALBERT_WG_ROW=%d -DALBERT_WG_ELEM=%d -DALBERT_VW=%d",
-             t->wg_row, t->wg_elem, t->vec);
+    int n = snprintf(dst, size, "-cl-std=CL1.2 -DALBERT_WG_ROW=%d -DALBERT_WG_ELEM=%d -DALBERT_VW=%d",
+                     t->wg_row, t->wg_elem, t->vec);
+    if (t->gemm_nr && n > 0 && (size_t)n < size)
+        snprintf(dst + n, size - (size_t)n, " -DALBERT_GEMM_MR=%d -DALBERT_GEMM_NR=%d",
+                 t->gemm_mr, t->gemm_nr);
 }
 
 static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error *err)
@@ -29,6 +35,11 @@ static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error 
                            "kernel tunables: wg_row %d must be a power of 2, wg_elem %d and vec "
                            "%d at least 1",
                            t->wg_row, t->wg_elem, t->vec);
+    if (t->gemm_nr && (t->gemm_nr % 16 || t->gemm_nr > 64 || t->gemm_mr < 1 || t->gemm_mr > 16))
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: gemm_nr %d must be 16, 32, 48 or 64 and gemm_mr %d "
+                           "from 1 to 16",
+                           t->gemm_nr, t->gemm_mr);
     size_t biggest = (size_t)(t->wg_row > t->wg_elem ? t->wg_row : t->wg_elem);
     if (biggest > c->max_work_group)
         return albert_fail(err, ALBERT_E_ARG,
@@ -87,6 +98,8 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
         rc = make_kernel(c, k->program, list[i].name, list[i].local, list[i].slot, err);
     for (int i = 0; rc == ALBERT_OK && i < OCL_ACT_KINDS; i++)
         rc = make_kernel(c, k->program, bias_kernel_names[i], elem, &k->bias_act[i], err);
+    if (rc == ALBERT_OK && tun->gemm_nr)
+        rc = make_kernel(c, k->program, "linear_packed", 1, &k->linear, err);
     if (rc != ALBERT_OK)
         ocl_kernels_release(k);
     return rc;
@@ -94,7 +107,8 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
 
 void ocl_kernels_release(ocl_kernels *k)
 {
-    cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm};
+    cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm,
+                        &k->linear};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ocl_release_kernel(all[i]);
     for (int i = 0; i < OCL_ACT_KINDS; i++)
@@ -162,12 +176,70 @@ int ocl_op_bias_act(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem bi
                       err);
 }
 
+int ocl_linear_packed(const ocl_kernels *k, int N)
+{
+    return k->linear && N % k->tun.gemm_nr == 0;
+}
+
+void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst)
+{
+    for (int panel = 0; panel < N / nr; panel++)
+        for (int p = 0; p < K; p++)
+            for (int j = 0; j < nr; j++)
+                *dst++ = w[(size_t)(panel * nr + j) * (size_t)K + (size_t)p];
+}
+
+int ocl_linear_upload(ocl_ctx *c, const ocl_kernels *k, int N, int K, const float *w,
+                      cl_mem *out, const char *what, albert_error *err)
+{
+    const size_t n = (size_t)N * (size_t)K;
+    if (!ocl_linear_packed(k, N))
+        return ocl_buffer(c, CL_MEM_READ_ONLY, n * sizeof(float), w, out, what, err);
+    float *packed = malloc(n * sizeof *packed);
+    if (!packed)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", what);
+    ocl_linear_pack(N, K, k->tun.gemm_nr, w, packed);
+    int rc = ocl_buffer(c, CL_MEM_READ_ONLY, n * sizeof(float), packed, out, what, err);
+    free(packed);
+    return rc;
+}
+
+/* ocl_op_linear_gemm, and on the packed path the bias (when BIAS) and
+ * activation too; *FUSED says whether they were. */
+static int linear_gemm(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x,
+                       cl_mem w, cl_mem bias, int act, cl_mem y, int *fused, albert_error *err)
+{
+    *fused = 0;
+    if (x.off)
+        return albert_fail(err, ALBERT_E_ARG, "linear GEMM: x must start at offset 0");
+    if (!ocl_linear_packed(k, N)) {
+        ocl_mat wm = {w, 0, (size_t)K, 0}, ym = {y, 0, (size_t)N, 0};
+        return ocl_gemm(c, 1, (size_t)M, (size_t)N, (size_t)K, 1.0f, x, wm, ym, 1, err);
+    }
+    const size_t mr = (size_t)k->tun.gemm_mr, local[2] = {1, 1};
+    const size_t global[2] = {(size_t)(N / k->tun.gemm_nr), ((size_t)M + mr - 1) / mr};
+    const uint64_t m = (uint64_t)M, n = (uint64_t)N, kk = (uint64_t)K;
+    const ocl_work work = {2 * m * n * kk, sizeof(float) * (m * kk + n * kk + m * n)};
+    ocl_arg args[] = {OCL_INT(M), OCL_INT(N), OCL_INT(K),   OCL_MEM(x.buf), OCL_INT((int)x.ld),
+                      OCL_MEM(w), OCL_MEM(bias), OCL_INT(act), OCL_MEM(y)};
+    *fused = 1;
+    return ocl_launch(c, k->linear, "linear_packed", work, args, NARGS(args), 2, global, local,
+                      err);
+}
+
+int ocl_op_linear_gemm(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x,
+                       cl_mem w, cl_mem y, albert_error *err)
+{
+    int fused;
+    return linear_gemm(c, k, M, N, K, x, w, NULL, OCL_ACT_NONE, y, &fused, err);
+}
+
 int ocl_op_linear(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x, cl_mem w,
                   cl_mem bias, int act, cl_mem y, albert_error *err)
 {
-    ocl_mat wm = {w, 0, (size_t)K, 0}, ym = {y, 0, (size_t)N, 0};
-    int rc = ocl_gemm(c, 1, (size_t)M, (size_t)N, (size_t)K, 1.0f, x, wm, ym, 1, err);
-    return rc == ALBERT_OK ? ocl_op_bias_act(c, k, M, N, bias, act, y, err) : rc;
+    int fused;
+    int rc = linear_gemm(c, k, M, N, K, x, w, bias, act, y, &fused, err);
+    return rc == ALBERT_OK && !fused ? ocl_op_bias_act(c, k, M, N, bias, act, y, err) : rc;
 }
 
 int ocl_op_residual_layernorm(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem x,

@@ -16,6 +16,10 @@ typedef struct ocl_tunables {
     int wg_row;  /* work-group size of one-row-per-group kernels; a power of 2 */
     int wg_elem; /* work-group size of element-wise kernels */
     int vec;     /* elements per work-item in element-wise kernels */
+    /* Linear GEMMs by kernels/linear.cl on weights packed into panels of
+     * gemm_nr columns (a multiple of 16, at most 64), gemm_mr rows (1 to 16)
+     * per work-item; gemm_nr 0: by CLBlast. */
+    int gemm_mr, gemm_nr;
 } ocl_tunables;
 
 void ocl_tunables_default(ocl_tunables *t);
@@ -26,6 +30,7 @@ typedef struct ocl_kernels {
     cl_program program;
     cl_kernel embed, residual_ln, softmax, pool, l2norm;
     cl_kernel bias_act[OCL_ACT_KINDS];
+    cl_kernel linear; /* NULL unless tun.gemm_nr */
 } ocl_kernels;
 
 /* Builds (or loads from the program cache) and checks every kernel can run
@@ -69,8 +74,26 @@ int ocl_op_embed(ocl_ctx *ctx, const ocl_kernels *k, const ocl_embed_weights *w,
 int ocl_op_bias_act(ocl_ctx *ctx, const ocl_kernels *k, int rows, int n, cl_mem bias, int act,
                     cl_mem x, albert_error *err);
 
-/* cpu_linear + cpu_activate: y[M,N] = act(x[M,K] * w[N,K]^T + bias), X's rows
- * X.ld floats apart (the pooler reads every T-th row). */
+/* 1 when a Linear weight of N rows is stored packed for K's linear kernel
+ * (ocl_linear_pack), 0 when as is, [N,K], for CLBlast. */
+int ocl_linear_packed(const ocl_kernels *k, int N);
+
+/* W[N,K] rearranged into DST (N*K floats) as [N/NR][K][NR] panels. */
+void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst);
+
+/* Uploads a Linear's weight W[N,K] as K's Linear GEMM wants it (packed or
+ * not, see ocl_linear_packed); WHAT names it in errors. */
+int ocl_linear_upload(ocl_ctx *ctx, const ocl_kernels *k, int N, int K, const float *w,
+                      cl_mem *out, const char *what, albert_error *err);
+
+/* The GEMM of a Linear: y[M,N] = x[M,K] * w^T with W uploaded by
+ * ocl_linear_upload and X's rows X.ld floats apart (the pooler reads every
+ * T-th row). */
+int ocl_op_linear_gemm(ocl_ctx *ctx, const ocl_kernels *k, int M, int N, int K, ocl_mat x,
+                       cl_mem w, cl_mem y, albert_error *err);
+
+/* cpu_linear + cpu_activate: y[M,N] = act(x[M,K] * w^T + bias), as
+ * ocl_op_linear_gemm. */
 int ocl_op_linear(ocl_ctx *ctx, const ocl_kernels *k, int M, int N, int K, ocl_mat x, cl_mem w,
                   cl_mem bias, int act, cl_mem y, albert_error *err);
 

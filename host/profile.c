@@ -181,18 +181,21 @@ static int load_clblast(const loader *l, const cJSON *obj)
     return rc;
 }
 
-/* "kernels": our launch shapes, each a power of two (the row kernels'
- * reductions halve the work-group). */
+/* "kernels": our launch shapes: work-group sizes and vector widths, each a
+ * power of two (the row kernels' reductions halve the work-group), and the
+ * Linear GEMM's tile (kernels/linear.cl reads its panels as float16). */
 static int load_kernels(const loader *l, const cJSON *obj)
 {
     static const struct {
         const char *name;
         size_t offset;
-        size_t max;
+        size_t max, step; /* step 0: a power of two up to max */
     } fields[] = {
-        {"wg_row", offsetof(albert_profile, wg_row), 4096},
-        {"wg_elem", offsetof(albert_profile, wg_elem), 4096},
-        {"vec", offsetof(albert_profile, vec), 16},
+        {"wg_row", offsetof(albert_profile, wg_row), 4096, 0},
+        {"wg_elem", offsetof(albert_profile, wg_elem), 4096, 0},
+        {"vec", offsetof(albert_profile, vec), 16, 0},
+        {"gemm_mr", offsetof(albert_profile, gemm_mr), 16, 1},
+        {"gemm_nr", offsetof(albert_profile, gemm_nr), 64, 16},
     };
     int rc = expect_object(l, obj, "kernels");
     const cJSON *item;
@@ -206,15 +209,38 @@ static int load_kernels(const loader *l, const cJSON *obj)
         while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].name, item->string) != 0)
             i++;
         if (i == sizeof fields / sizeof fields[0])
-            return bad(l, key, "unknown key (expected wg_row, wg_elem or vec)");
+            return bad(l, key, "unknown key (expected wg_row, wg_elem, vec, gemm_mr or gemm_nr)");
         rc = check_unique(l, obj, item, key);
         if (rc == ALBERT_OK)
             rc = get_uint(l, item, key, &v);
-        if (rc == ALBERT_OK && (v == 0 || (v & (v - 1)) != 0 || v > fields[i].max))
-            rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, fields[i].max);
+        const size_t max = fields[i].max, step = fields[i].step;
+        if (rc == ALBERT_OK && step == 0 && (v == 0 || (v & (v - 1)) != 0 || v > max))
+            rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, max);
+        if (rc == ALBERT_OK && step && (v == 0 || v % step || v > max))
+            rc = step == 1 ? bad(l, key, "%zu is not from 1 to %zu", v, max)
+                           : bad(l, key, "%zu is not a multiple of %zu up to %zu", v, step, max);
         if (rc == ALBERT_OK)
             *(int *)((char *)l->p + fields[i].offset) = (int)v;
     }
+    return rc;
+}
+
+/* A string, or an array of 1 to PROFILE_MATCH_ALTS strings: any one of them
+ * may occur in the device's string. */
+static int load_match_value(const loader *l, const cJSON *item, const char *key, int i)
+{
+    char (*alt)[128] = l->p->match[i];
+    if (!cJSON_IsArray(item)) {
+        l->p->n_match[i] = 1;
+        return get_string(l, item, key, alt[0], sizeof alt[0]);
+    }
+    const int n = cJSON_GetArraySize(item);
+    if (n < 1 || n > PROFILE_MATCH_ALTS)
+        return bad(l, key, "expected a string or 1 to %d strings", PROFILE_MATCH_ALTS);
+    int rc = ALBERT_OK;
+    for (int a = 0; a < n && rc == ALBERT_OK; a++)
+        rc = get_string(l, cJSON_GetArrayItem(item, a), key, alt[a], sizeof alt[a]);
+    l->p->n_match[i] = n;
     return rc;
 }
 
@@ -235,7 +261,7 @@ static int load_match(const loader *l, const cJSON *obj)
             return bad(l, key, "unknown key (expected platform, device or driver)");
         rc = check_unique(l, obj, item, key);
         if (rc == ALBERT_OK)
-            rc = get_string(l, item, key, l->p->match[i], sizeof l->p->match[i]);
+            rc = load_match_value(l, item, key, i);
     }
     return rc;
 }
@@ -332,9 +358,16 @@ int profile_matches(const albert_profile *p, const char *const device[PROFILE_MA
 {
     *score = 0;
     for (int i = 0; i < PROFILE_MATCH_COUNT; i++) {
-        if (!strstr(device[i], p->match[i]))
+        size_t best = 0;
+        int hit = p->n_match[i] == 0;
+        for (int a = 0; a < p->n_match[i]; a++)
+            if (strstr(device[i], p->match[i][a])) {
+                hit = 1;
+                best = strlen(p->match[i][a]) > best ? strlen(p->match[i][a]) : best;
+            }
+        if (!hit)
             return 0;
-        *score += strlen(p->match[i]);
+        *score += best;
     }
     return 1;
 }

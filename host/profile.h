@@ -21,16 +21,19 @@ typedef struct profile_clblast_spec {
 
 extern const profile_clblast_spec profile_clblast_specs[PROFILE_CLBLAST_KERNELS];
 
-/* What the device must report for a profile to apply; "" matches anything. */
+/* What the device must report for a profile to apply: for each key, one of
+ * up to PROFILE_MATCH_ALTS substrings ("" matches anything). */
 enum { PROFILE_MATCH_PLATFORM, PROFILE_MATCH_DEVICE, PROFILE_MATCH_DRIVER, PROFILE_MATCH_COUNT };
+#define PROFILE_MATCH_ALTS 16
 
 typedef struct albert_profile {
     char path[1024];
     char name[128];
-    char match[PROFILE_MATCH_COUNT][128];
+    char match[PROFILE_MATCH_COUNT][PROFILE_MATCH_ALTS][128];
+    int n_match[PROFILE_MATCH_COUNT]; /* 0 = the key is absent: anything */
     int has_clblast[PROFILE_CLBLAST_KERNELS];
     size_t clblast[PROFILE_CLBLAST_KERNELS][PROFILE_MAX_PARAMS]; /* in the spec's order */
-    int wg_row, wg_elem, vec; /* ocl_tunables fields; 0 = not given */
+    int wg_row, wg_elem, vec, gemm_mr, gemm_nr; /* ocl_tunables fields; 0 = not given */
 } albert_profile;
 
 /* Loads and checks PATH: ALBERT_E_IO when unreadable, ALBERT_E_FORMAT with
@@ -38,8 +41,9 @@ typedef struct albert_profile {
  * key, an unknown CLBlast kernel or an incomplete parameter set. */
 int profile_load(const char *path, albert_profile *p, albert_error *err);
 
-/* 1 when every match string of P occurs in the device's strings (the
- * PROFILE_MATCH_* order); *SCORE gets their total length. */
+/* 1 when, for every key, one of P's match strings occurs in the device's
+ * string (the PROFILE_MATCH_* order); *SCORE gets the total length of the
+ * longest that occur. */
 int profile_matches(const albert_profile *p, const char *const device[PROFILE_MATCH_COUNT],
                     size_t *score);
 

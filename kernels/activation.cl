@@ -8,31 +8,36 @@
 #define ACT_TANH 4
 #define ACT_QUICK_GELU 5
 
-float sigmoid(float x)
-{
-    return 1.0f / (1.0f + exp(-x));
-}
-
-/* HF's ACT2FN formulas (gelu_new in an equivalent form). */
-float activate(int act, float x)
-{
-    switch (act) {
-    case ACT_GELU:
-        return 0.5f * x * (1.0f + erf(x / M_SQRT2_F));
-    case ACT_GELU_TANH: /* 0.5 (1 + tanh(u)) == sigmoid(2u): one exp, cheaper than tanh */
-        return x / (1.0f + exp(-1.5957691216057308f * (x + 0.044715f * (x * x * x))));
-    case ACT_RELU:
-        return fmax(x, 0.0f);
-    case ACT_SILU:
-        return x * sigmoid(x);
-    case ACT_TANH:
-        return tanh(x);
-    case ACT_QUICK_GELU:
-        return x * sigmoid(1.702f * x);
-    default:
-        return x;
+/* HF's ACT2FN formulas (gelu_new in an equivalent form), as NAME on type T:
+ * activate on floats for the bias kernels, activate16 on float16 for
+ * linear.cl's epilogue. */
+#define DEFINE_ACTIVATE(NAME, SIGMOID, T)                                                  \
+    T SIGMOID(T x)                                                                         \
+    {                                                                                      \
+        return 1.0f / (1.0f + exp(-x));                                                    \
+    }                                                                                      \
+    T NAME(int act, T x)                                                                   \
+    {                                                                                      \
+        switch (act) {                                                                     \
+        case ACT_GELU:                                                                     \
+            return 0.5f * x * (1.0f + erf(x / M_SQRT2_F));                                 \
+        case ACT_GELU_TANH: /* 0.5 (1 + tanh(u)) == sigmoid(2u): one exp, cheaper */       \
+            return x / (1.0f + exp(-1.5957691216057308f * (x + 0.044715f * (x * x * x)))); \
+        case ACT_RELU:                                                                     \
+            return fmax(x, 0.0f);                                                          \
+        case ACT_SILU:                                                                     \
+            return x * SIGMOID(x);                                                         \
+        case ACT_TANH:                                                                     \
+            return tanh(x);                                                                \
+        case ACT_QUICK_GELU:                                                               \
+            return x * SIGMOID(1.702f * x);                                                \
+        default:                                                                           \
+            return x;                                                                      \
+        }                                                                                  \
     }
-}
+
+DEFINE_ACTIVATE(activate, sigmoid, float)
+DEFINE_ACTIVATE(activate16, sigmoid16, float16)
 
 /* x[r, j] = ACT(x[r, j] + bias[j]) for one row r = get_global_id(1) of N
  * columns, ALBERT_VW consecutive ones per work-item.  One kernel per

@@ -183,6 +183,18 @@ static void test_bias_act(env *e, int rows, int n, int act)
     free(x), free(bias);
 }
 
+/* A Linear's weight W[N,K] as the env's kernels want it (packed or not). */
+static cl_mem weight_to_device(env *e, const float *w, int N, int K)
+{
+    cl_mem m = NULL;
+    albert_error err = {0};
+    if (ocl_linear_upload(&e->ctx, &e->k, N, K, w, &m, "test weight", &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: [%s] %s\n", e->label, err.msg);
+        exit(1);
+    }
+    return m;
+}
+
 static void test_linear(env *e, int M, int N, int K, int act)
 {
     float *x = rand_floats(e, (size_t)M * K, 1.0f), *w = rand_floats(e, (size_t)N * K, 0.1f);
@@ -190,7 +202,7 @@ static void test_linear(env *e, int M, int N, int K, int act)
     cpu_linear(M, N, K, x, w, bias, want);
     if (act != OCL_ACT_NONE)
         cpu_activate(M, N, (albert_activation)act, want);
-    cl_mem dx = floats_to_device(e, x, (size_t)M * K), dw = floats_to_device(e, w, (size_t)N * K);
+    cl_mem dx = floats_to_device(e, x, (size_t)M * K), dw = weight_to_device(e, w, N, K);
     cl_mem db = floats_to_device(e, bias, N), dy = floats_to_device(e, want, (size_t)M * N);
     ocl_mat xm = {dx, 0, (size_t)K, 0};
     albert_error err = {0};
@@ -211,7 +223,7 @@ static void test_pooler(env *e, int B, int T, int H)
     float *want = malloc((size_t)B * H * sizeof *want);
     cpu_pooler(B, T, H, hidden, w, bias, want);
     cl_mem dh = floats_to_device(e, hidden, (size_t)B * T * H);
-    cl_mem dw = floats_to_device(e, w, (size_t)H * H), db = floats_to_device(e, bias, H);
+    cl_mem dw = weight_to_device(e, w, H, H), db = floats_to_device(e, bias, H);
     cl_mem dy = floats_to_device(e, want, (size_t)B * H);
     ocl_mat xm = {dh, 0, (size_t)T * H, 0};
     albert_error err = {0};
@@ -378,6 +390,10 @@ static void run_all(env *e)
     test_linear(e, 7, 33, 48, ALBERT_ACT_GELU);
     test_linear(e, 130, 768, 128, OCL_ACT_NONE);
     test_linear(e, 64, 3072, 768, ALBERT_ACT_GELU_TANH);
+    test_linear(e, 13, 96, 5, OCL_ACT_NONE); /* packed: M not a multiple of gemm_mr */
+    test_linear(e, 2, 64, 3072, ALBERT_ACT_GELU);
+    for (int act = OCL_ACT_NONE; act <= ALBERT_ACT_QUICK_GELU; act++)
+        test_linear(e, 5, 96, 16, act); /* packed: every activation in its epilogue */
     test_pooler(e, 3, 5, 48);
     test_pooler(e, 2, 1, 768);
     for (int i = 0; i < nw; i++)
@@ -468,6 +484,12 @@ int main(void)
     with_tunables(device, &odd, "odd");
     ocl_tunables small = {.wg_row = 1, .wg_elem = 1, .vec = 1};
     with_tunables(device, &small, "one work-item");
+    /* Linears on kernels/linear.cl wherever N is a multiple of gemm_nr. */
+    ocl_tunables packed = tun, packed_odd = tun;
+    packed.gemm_mr = 12, packed.gemm_nr = 32;
+    with_tunables(device, &packed, "linear 12x32");
+    packed_odd.gemm_mr = 5, packed_odd.gemm_nr = 48;
+    with_tunables(device, &packed_odd, "linear 5x48");
     test_profiling_hook(device);
     /* Bad tunables are refused with a message, not built. */
     ocl_ctx ctx;
@@ -477,6 +499,28 @@ int main(void)
     ocl_tunables bad = {.wg_row = 48, .wg_elem = 64, .vec = 4};
     CHECK(ocl_kernels_create(&ctx, &bad, &k, &err) == ALBERT_E_ARG, "wg_row 48 accepted");
     CHECK(strstr(err.msg, "power of 2") != NULL, "%s", err.msg);
+    /* Packing: panel p, row k, lane j holds W[p*NR + j][k]. */
+    float w[32 * 3], packed_w[32 * 3];
+    for (int i = 0; i < 32 * 3; i++)
+        w[i] = (float)i;
+    ocl_linear_pack(32, 3, 16, w, packed_w);
+    CHECK(packed_w[0] == w[0] && packed_w[1] == w[3] && packed_w[16] == w[1] &&
+              packed_w[48] == w[16 * 3] && packed_w[95] == w[31 * 3 + 2],
+          "ocl_linear_pack layout");
+    ocl_tunables with_linear = tun;
+    with_linear.gemm_mr = 4, with_linear.gemm_nr = 32;
+    CHECK(ocl_kernels_create(&ctx, &with_linear, &k, &err) == ALBERT_OK, "%s", err.msg);
+    CHECK(k.linear && ocl_linear_packed(&k, 96) && !ocl_linear_packed(&k, 33),
+          "packed Linears only where N is a multiple of gemm_nr");
+    ocl_kernels_release(&k);
+    CHECK(ocl_kernels_create(&ctx, &tun, &k, &err) == ALBERT_OK && !k.linear &&
+              !ocl_linear_packed(&k, 96),
+          "default tunables: every Linear on CLBlast");
+    ocl_kernels_release(&k);
+    ocl_tunables bad_gemm = tun;
+    bad_gemm.gemm_mr = 4, bad_gemm.gemm_nr = 24;
+    CHECK(ocl_kernels_create(&ctx, &bad_gemm, &k, &err) == ALBERT_E_ARG, "gemm_nr 24 accepted");
+    CHECK(strstr(err.msg, "gemm_nr 24") != NULL, "%s", err.msg);
     ocl_ctx_close(&ctx);
     return test_finish();
 }

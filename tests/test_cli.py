@@ -524,8 +524,11 @@ def profile_rows(err):
 
 
 class Profile(Base):
-    OPENCL_ROWS = ["upload", "embed_layernorm", "CLBlastSgemm", "bias_none",
-                   "CLBlastSgemmStridedBatched", "softmax_masked", "residual_layernorm", "download"]
+    OPENCL_ROWS = ["upload", "embed_layernorm", "CLBlastSgemmStridedBatched", "softmax_masked",
+                   "residual_layernorm", "download"]
+    # The Linears: CLBlast plus a bias kernel, or kernels/linear.cl (a profile with gemm_nr).
+    CLBLAST_LINEAR_ROWS = ["CLBlastSgemm", "bias_none"]
+    PACKED_PROFILE = os.path.join(SOURCE_DIR, "..", "profiles", "pocl-x86-64-avx512.json")
     CPU_ROWS = ["cpu_embed", "cpu_linear", "cpu_attention", "cpu_layernorm", "cpu_activate",
                 "cpu_pooler"]
 
@@ -536,8 +539,11 @@ class Profile(Base):
             self.assertIn(opt, text)
 
     def test_profile_table_on_both_backends(self):
-        for device, want in [("0", self.OPENCL_ROWS), ("cpu", self.CPU_ROWS)]:
-            args = ["--model", TINY, "--device", device, SAMPLE]
+        for device, opts, want in [
+                ("0", ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_LINEAR_ROWS),
+                ("0", ["--profile-file", self.PACKED_PROFILE], self.OPENCL_ROWS + ["linear_packed"]),
+                ("cpu", [], self.CPU_ROWS)]:
+            args = ["--model", TINY, "--device", device] + opts + [SAMPLE]
             plain, _ = self.ok(args)
             out, err = self.ok(args + ["--profile"])
             self.assertEqual(out, plain, "--profile leaves the records alone")
@@ -563,7 +569,7 @@ class Profile(Base):
             for key in ["calls", "total_ms", "mean_us", "device_pct", "flops", "bytes"]:
                 self.assertIn(key, k)
             self.assertGreater(k["calls"], 0)
-            if k["name"].startswith("CLBlast"):
+            if k["name"].startswith("CLBlast") or k["name"] == "linear_packed":
                 self.assertGreater(k["flops"], 0)
                 self.assertIn("gflops", k)
         self.assertIn("forward", [p["name"] for p in prof["host_phases"]])
@@ -599,10 +605,11 @@ class Profile(Base):
             prof = json.loads(slurp(path, False))
             flops = sum(k["flops"] for k in prof["kernels"])
             self.assertEqual(flops, 3 * res["flops_per_batch"], device)
-            gemm = "cpu_linear" if device == "cpu" else "CLBlastSgemm"
             calls = {k["name"]: k["calls"] for k in prof["kernels"]}
+            linears = sum(calls.get(name, 0)
+                          for name in ["cpu_linear", "CLBlastSgemm", "linear_packed"])
             # tiny-gelu: 3 layers x 4 Linears + the embedding projection (+ pooler on OpenCL).
-            self.assertEqual(calls[gemm], 3 * (13 if device == "cpu" else 14))
+            self.assertEqual(linears, 3 * (13 if device == "cpu" else 14))
 
     def test_benchmark_usage_errors(self):
         for args in [["--seq-len", "8"], ["--iterations", "3"], ["--warmup", "1"],

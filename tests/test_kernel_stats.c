@@ -67,9 +67,11 @@ static void check_counts(const profile *p, int opencl, const albert_config *c, i
     const uint64_t layers = (uint64_t)c->num_hidden_layers * (uint64_t)c->inner_group_num;
     const uint64_t r = (uint64_t)runs;
     if (opencl) {
-        /* embedding projection, QKV, output, FFN in and out, pooler */
-        CHECK(calls(p, "CLBlastSgemm") == r * (2 + 4 * layers), "CLBlastSgemm calls %llu",
-              (unsigned long long)calls(p, "CLBlastSgemm"));
+        /* embedding projection, QKV, output, FFN in and out, pooler: on
+         * CLBlast, or on linear.cl under a profile with gemm_nr */
+        const uint64_t linears = calls(p, "CLBlastSgemm") + calls(p, "linear_packed");
+        CHECK(linears == r * (2 + 4 * layers), "Linear GEMM calls %llu",
+              (unsigned long long)linears);
         /* scores and context, one strided batch per sequence */
         CHECK(calls(p, "CLBlastSgemmStridedBatched") == r * 2 * layers * (uint64_t)B,
               "strided batched calls %llu",

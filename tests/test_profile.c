@@ -38,8 +38,8 @@ static void test_load_good(void)
     albert_error err = {0};
     CHECK(profile_load(test_profile, &p, &err) == ALBERT_OK, "%s", err.msg);
     CHECK(!strcmp(p.name, "pocl-test"), "name '%s'", p.name);
-    CHECK(!strcmp(p.match[PROFILE_MATCH_PLATFORM], "Portable Computing Language"), "%s",
-          p.match[PROFILE_MATCH_PLATFORM]);
+    CHECK(!strcmp(p.match[PROFILE_MATCH_PLATFORM][0], "Portable Computing Language"), "%s",
+          p.match[PROFILE_MATCH_PLATFORM][0]);
     for (int i = 0; i < PROFILE_CLBLAST_KERNELS; i++)
         CHECK(p.has_clblast[i], "kernel %s missing", profile_clblast_specs[i].kernel);
     const int xgemm = profile_clblast_index("Xgemm");
@@ -87,6 +87,10 @@ static const bad_case bad_cases[] = {
      ALBERT_E_FORMAT, "match.vendor: unknown key"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"match\": {\"device\": 1}}", ALBERT_E_FORMAT,
      "match.device: expected a string"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"match\": {\"device\": []}}", ALBERT_E_FORMAT,
+     "match.device: expected a string or 1 to 16 strings"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"match\": {\"device\": [\"a\", 2]}}",
+     ALBERT_E_FORMAT, "match.device: expected a string"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"clblast\": {\"Xgemv\": {}}}", ALBERT_E_FORMAT,
      "clblast.Xgemv: not a CLBlast kernel"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"clblast\": {\"Xgemm\": [1]}}",
@@ -112,6 +116,10 @@ static const bad_case bad_cases[] = {
      ALBERT_E_FORMAT, "kernels.wg_row: 48 is not a power of two"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"vec\": 0}}", ALBERT_E_FORMAT,
      "kernels.vec: 0 is not a power of two"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"gemm_nr\": 24}}",
+     ALBERT_E_FORMAT, "kernels.gemm_nr: 24 is not a multiple of 16"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"gemm_mr\": 17}}",
+     ALBERT_E_FORMAT, "kernels.gemm_mr: 17 is not from 1 to 16"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"speed\": 2}}", ALBERT_E_FORMAT,
      "kernels.speed: unknown key"},
 };
@@ -197,6 +205,19 @@ static void test_matching(void)
     CHECK(!strcmp(got, "driver"), "driver adds specificity: '%s'", got);
     got = pick("Acme OpenCL", "Acme Turbo 9000", "2.0");
     CHECK(!strcmp(got, "aa-tie"), "driver mismatch: '%s'", got);
+    /* A list matches when any of its strings does, as specific as the
+     * longest that occurs. */
+    write_profile(dir, "list", "{\"platform\": \"Acme\", \"device\": [\"Mega\", \"Turbo 9\"], "
+                               "\"driver\": \"1.0\"}");
+    got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
+    CHECK(!strcmp(got, "list"), "list, second string longest: '%s'", got);
+    got = pick("Acme OpenCL", "Acme Mega 9000", "1.0");
+    CHECK(!strcmp(got, "list"), "list, first string: '%s'", got);
+    got = pick("Acme OpenCL", "Acme Mega 9000", "2.0");
+    CHECK(!strcmp(got, "aa-tie"), "list, driver mismatch: '%s'", got);
+    /* 4 + 7 + 3 beats "driver"'s 12; counting "Mega" would lose. */
+    got = pick("Acme OpenCL", "Acme Mega Turbo 9000", "1.0");
+    CHECK(!strcmp(got, "list"), "list, both occur: '%s'", got);
     /* A malformed file met while searching is an error naming it. */
     write_file(dir, "broken.json", "{\"albert_cl_profile\": 1, \"name\": \"b\", \"match\": 3}");
     got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
@@ -431,8 +452,27 @@ static void test_shipped_profiles(void)
               p.has_clblast[profile_clblast_index("XgemmDirect")] &&
               p.has_clblast[profile_clblast_index("GemmRoutine")],
           "the AVX-512 profile lacks a GEMM kernel");
+    CHECK(found && p.gemm_mr > 0 && p.gemm_nr > 0, "the AVX-512 profile has no Linear tile");
     CHECK(profile_find(other, &p, &found, &err) == ALBERT_OK && !found,
           "a GPU got the PoCL profile '%s'", found ? p.name : "");
+    /* PoCL names devices after LLVM's CPU name; plain "skylake" is AVX2. */
+    static const struct {
+        const char *device, *profile;
+    } cpus[] = {
+        {"pthread-haswell-Intel(R) Core(TM) i7-4770 CPU @ 3.40GHz", "pocl-x86-64-avx2"},
+        {"pthread-skylake-Intel(R) Core(TM) i7-6700 CPU @ 3.40GHz", "pocl-x86-64-avx2"},
+        {"pthread-znver3-AMD Ryzen 9 5950X 16-Core Processor", "pocl-x86-64-avx2"},
+        {"pthread-icelake-server-Intel(R) Xeon(R) Platinum 8375C", "pocl-x86-64-avx512"},
+        {"cpu-znver4-AMD EPYC 9654 96-Core Processor", "pocl-x86-64-avx512"},
+        {"pthread-generic-ARM", ""},
+    };
+    for (size_t i = 0; i < sizeof cpus / sizeof cpus[0]; i++) {
+        const char *const dev[PROFILE_MATCH_COUNT] = {"Portable Computing Language", cpus[i].device,
+                                                      "5.0"};
+        CHECK(profile_find(dev, &p, &found, &err) == ALBERT_OK &&
+                  !strcmp(found ? p.name : "", cpus[i].profile),
+              "%s got '%s', not '%s'", cpus[i].device, found ? p.name : "", cpus[i].profile);
+    }
     unsetenv("ALBERT_CL_PROFILE_DIR");
 }
 

@@ -6,7 +6,8 @@
 #   - PyTorch eager (../shared/bench/torch_albert_bench.py, Debian's python3-torch);
 # at batch shapes 32x128, 1x8 and 4x512, all with the same number of threads.
 # Prints a table (tokens/s, ms/batch, GFLOP/s, % of the SGEMM rate, ratio to
-# PyTorch in tokens/s); --markdown FILE also writes it as a markdown table.
+# PyTorch in tokens/s, and to PyTorch left with OpenBLAS's own choice of
+# kernels where that differs); --markdown FILE also writes it as markdown.
 #
 # The PyTorch peer always runs albert-base shapes: its ratios mean something
 # only with an albert-base-shaped model.
@@ -43,9 +44,15 @@ cli="$build/albert-cl"
 # albert-cl runs OpenBLAS with the kernels that fit the CPU (it sets
 # OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones): the SGEMM
 # ceiling and PyTorch (which links the same OpenBLAS) get the same.
+# PyTorch also runs as installed (OpenBLAS's own pick of kernels) when that
+# differs: the "x PyTorch default" column.
 blas=$("$cli" --list-devices | awk -F'\t' '$1 == "cpu" { print $7 }')
+torch_default=0
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "${blas#OpenBLAS }" != "$blas" ]; then
   export OPENBLAS_CORETYPE="${blas#OpenBLAS }"
+  own=$(env -u OPENBLAS_CORETYPE ALBERT_CL_KEEP_BLAS=1 "$cli" --list-devices |
+        awk -F'\t' '$1 == "cpu" { print $7 }')
+  if [ "$own" != "$blas" ]; then torch_default=1; fi
 fi
 echo "bench: BLAS for every backend: $blas" >&2
 
@@ -77,6 +84,21 @@ elif ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   have_torch=0; log "no python3-torch: no PyTorch column"
 fi
 
+# Row NAME for PyTorch at batch B x T, run through the command in "${@:4}".
+torch_row() {
+  local name=$1 B=$2 T=$3 out ms
+  shift 3
+  log "$name ${B}x$T"
+  # "B= 32 T=128     123.4 ms/batch     1234 tokens/s"
+  out=$("$@" /usr/bin/python3 "$torch_bench" "$threads" "$B" "$T") || out=""
+  ms=$(awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ms/batch") print $i}' <<<"$out")
+  if [ -n "$ms" ]; then
+    printf '%s\t%s\t{"ms_per_batch": %s}\n' "$name" "${B}x$T" "$ms" >>"$results"
+  else
+    log "$name ${B}x$T: no ms/batch in its output: no row"
+  fi
+}
+
 for shape in $shapes; do
   B=${shape%x*} T=${shape#*x}
   for entry in "${backends[@]}"; do
@@ -90,14 +112,9 @@ for shape in $shapes; do
     printf '%s\t%s\t%s\n' "$name" "$shape" "$line" >>"$results"
   done
   if [ "$have_torch" = 1 ]; then
-    log "pytorch $shape"
-    # "B= 32 T=128     123.4 ms/batch     1234 tokens/s"
-    out=$(/usr/bin/python3 "$torch_bench" "$threads" "$B" "$T") || out=""
-    ms=$(awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ms/batch") print $i}' <<<"$out")
-    if [ -n "$ms" ]; then
-      printf 'pytorch\t%s\t{"ms_per_batch": %s}\n' "$shape" "$ms" >>"$results"
-    else
-      log "pytorch $shape: no ms/batch in its output: no row"
+    torch_row pytorch "$B" "$T"
+    if [ "$torch_default" = 1 ]; then
+      torch_row pytorch-default "$B" "$T" env -u OPENBLAS_CORETYPE
     fi
   fi
 done
@@ -107,9 +124,12 @@ import json, sys
 
 rows = [line.rstrip("\n").split("\t", 2) for line in open(sys.argv[1])]
 sgemm = next(json.loads(r[2]) for r in rows if r[0] == "sgemm")["gflops"]
-flops = {r[1]: json.loads(r[2])["flops_per_batch"] for r in rows if r[0] not in ("sgemm", "pytorch")}
-torch = {r[1]: json.loads(r[2])["ms_per_batch"] for r in rows if r[0] == "pytorch"}
+peers = ("pytorch", "pytorch-default")
+flops = {r[1]: json.loads(r[2])["flops_per_batch"] for r in rows if r[0] not in ("sgemm",) + peers}
+torch = [{r[1]: json.loads(r[2])["ms_per_batch"] for r in rows if r[0] == p} for p in peers]
 header = ["backend", "shape", "tokens/s", "ms/batch", "GFLOP/s", "% SGEMM", "x PyTorch"]
+if torch[1]:
+    header.append("x PyTorch default")
 table = []
 for name, shape, text in rows:
     if name == "sgemm":
@@ -118,9 +138,9 @@ for name, shape, text in rows:
     B, T = (int(x) for x in shape.split("x"))
     ms = d["ms_per_batch"]
     gflops = flops[shape] / (ms / 1e3) / 1e9
-    ratio = "%.2f" % (torch[shape] / ms) if shape in torch else "n/a"
+    ratios = ["%.2f" % (t[shape] / ms) if shape in t else "n/a" for t in torch]
     table.append([name, shape, "%.0f" % (B * T / (ms / 1e3)), "%.1f" % ms, "%.1f" % gflops,
-                  "%.0f%%" % (100 * gflops / sgemm), ratio])
+                  "%.0f%%" % (100 * gflops / sgemm)] + ratios[:len(header) - 6])
 title = "OpenBLAS SGEMM 1024x3072x768: %.1f GFLOP/s (%s threads)" % (sgemm, sys.argv[3])
 widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
 print(title)
