@@ -91,6 +91,12 @@ class TuneTest(unittest.TestCase):
         tuned = p["tuned"]
         self.assertEqual(tuned["shapes"], "1x8,2x5")
         self.assertGreaterEqual(tuned["xgemm_passed"], 1)
+        self.assertGreaterEqual(tuned["linear_tiles"], 1)
+        if "kernels" in p:  # linear.cl beat CLBlast for the Linears
+            k = p["kernels"]
+            self.assertEqual(sorted(k), ["gemm_mr", "gemm_nr"])
+            self.assertTrue(1 <= k["gemm_mr"] <= 16, k)
+            self.assertTrue(k["gemm_nr"] in (16, 32, 48, 64), k)
         self.assertEqual([g["shape"] for g in tuned["gflops"]],
                          ["1x8", "2x5", "gemm 1024x3072x768"])
         for g in tuned["gflops"]:
@@ -113,6 +119,7 @@ class TuneTest(unittest.TestCase):
         self.assertEqual(self.rc, 0, self.err)
         self.assertIn("Xgemm #1", self.err)
         self.assertIn("XgemmDirect #1", self.err)
+        self.assertRegex(self.err, r"Linears on CLBlast: score [0-9.e+-]+\n  linear\.cl (#1 )?12x32: ")
         if "Portable Computing Language" in self.err.splitlines()[0]:
             # PoCL is a CPU device: the one-item work-group seeds go first.
             self.assertRegex(self.err, r"Xgemm #1 \[[^]]* MDIMC=1 [^]]*NDIMC=1 ")

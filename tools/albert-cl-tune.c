@@ -6,7 +6,9 @@
  * seeded random search over CLBlast 1.5.3's tuning spaces followed by a hill
  * climb from the best; every candidate's result is checked against OpenBLAS.
  * The switch point XGEMM_MIN_INDIRECT_SIZE is then chosen from both paths'
- * timings of every GEMM. */
+ * timings of every GEMM.  Last, the Linears are timed on kernels/linear.cl
+ * with a list of tiles; the best goes into the profile (kernels.gemm_mr,
+ * gemm_nr) when it beats CLBlast. */
 #include "ocl_ops.h"
 
 #include <cblas.h>
@@ -253,6 +255,11 @@ typedef struct tuner {
     uint64_t rng;
     int xgemm[MAX_PARAMS], direct[MAX_PARAMS], min_indirect;
     int tried[2], passed[2];
+    /* kernels/linear.cl for the Linears, when lin_on: its tile and each
+     * Linear item's packed weight (NULL where it stays on CLBlast). */
+    int lin_on, gemm_mr, gemm_nr, lin_tried, lin_passed;
+    ocl_kernels lin;
+    cl_mem lin_w[MAX_ITEMS];
 } tuner;
 
 static double now_s(void)
@@ -413,6 +420,10 @@ static int enqueue(tuner *t, const item *it, size_t rows, albert_error *err)
     a.buf = t->in_a;
     b.buf = t->in_b;
     c.buf = t->out_c;
+    const cl_mem packed = t->lin_on ? t->lin_w[it - t->items] : NULL;
+    if (packed)
+        return ocl_op_linear_gemm(&t->ctx, &t->lin, (int)rows, (int)it->n, (int)it->k, a, packed,
+                                  t->out_c, err);
     return ocl_gemm(&t->ctx, it->trans_b, rows, it->n, it->k, 1.0f, a, b, c, it->batch, err);
 }
 
@@ -662,6 +673,90 @@ static int tune_kernel(tuner *t, const kspace *ks, int direct, const int (*seeds
     return run_search(t, &s, params, end, err);
 }
 
+/* ---------------------------------------------------------------- linear.cl */
+
+/* Tiles (MR rows x NR columns) for kernels/linear.cl, the likeliest first:
+ * the accumulators, MR x NR/16 float16 vectors, must fit the registers
+ * (32 x 512 bits with AVX-512, 16 x 256 with AVX2). */
+static const int linear_tiles[][2] = {{12, 32}, {14, 32}, {16, 16}, {8, 32}, {10, 32},
+                                      {6, 16},  {8, 48},  {6, 64},  {7, 16}, {4, 16}};
+#define N_LINEAR_TILES ((int)(sizeof linear_tiles / sizeof linear_tiles[0]))
+
+static int is_linear(const item *it)
+{
+    return it->batch == 1 && it->trans_b;
+}
+
+static void linear_release(tuner *t)
+{
+    for (int i = 0; i < t->n_items; i++)
+        ocl_release_mem(&t->lin_w[i]);
+    ocl_kernels_release(&t->lin);
+    t->lin_on = 0;
+}
+
+/* Builds linear.cl with tile MR x NR and uploads each Linear item's weight
+ * (rows of the B pool) packed for it. */
+static int linear_setup(tuner *t, int mr, int nr, albert_error *err)
+{
+    ocl_tunables tun;
+    ocl_tunables_default(&tun);
+    tun.gemm_mr = mr;
+    tun.gemm_nr = nr;
+    int rc = ocl_kernels_create(&t->ctx, &tun, &t->lin, err);
+    float *w = malloc(t->max_b * sizeof *w);
+    if (rc == ALBERT_OK && !w)
+        rc = albert_fail(err, ALBERT_E_NOMEM, "linear.cl weights: out of memory");
+    for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
+        const item *it = &t->items[i];
+        if (!is_linear(it) || !ocl_linear_packed(&t->lin, (int)it->n))
+            continue;
+        for (size_t r = 0; r < it->n; r++)
+            memcpy(w + r * it->k, t->host_b + it->b.off + r * it->b.ld, it->k * sizeof *w);
+        rc = ocl_linear_upload(&t->ctx, &t->lin, (int)it->n, (int)it->k, w, &t->lin_w[i],
+                               "linear.cl weight", err);
+    }
+    free(w);
+    t->lin_on = rc == ALBERT_OK;
+    if (rc != ALBERT_OK)
+        linear_release(t);
+    return rc;
+}
+
+/* Scores the Linears (SCOPE_PLAIN) on CLBlast, then on linear.cl with each
+ * tile while time is left (the first always), and keeps linear.cl with the
+ * best tile when it beats CLBlast. */
+static int tune_linear(tuner *t, double end, albert_error *err)
+{
+    double best;
+    int rc = score_all(t, SCOPE_PLAIN, &best, err);
+    fprintf(stderr, "albert-cl-tune: Linears on CLBlast: score %.3g\n", best);
+    for (int i = 0; rc == ALBERT_OK && i < N_LINEAR_TILES && (i == 0 || now_s() < end); i++) {
+        const int mr = linear_tiles[i][0], nr = linear_tiles[i][1];
+        const double t0 = now_s();
+        double score = INFINITY;
+        albert_error cand = {0};
+        t->lin_tried++;
+        int crc = linear_setup(t, mr, nr, &cand);
+        if (crc == ALBERT_OK)
+            crc = score_all(t, SCOPE_PLAIN, &score, &cand);
+        if (crc == ALBERT_OK)
+            t->lin_passed++;
+        if (crc != ALBERT_OK)
+            fprintf(stderr, "  linear.cl %dx%d: rejected: %s\n", mr, nr, cand.msg);
+        else
+            fprintf(stderr, "  linear.cl #%d %dx%d: score %.3g%s (took %.0f s)\n", i + 1, mr, nr,
+                    score, score < best ? ", new best" : "", now_s() - t0);
+        if (crc == ALBERT_OK && score < best) {
+            best = score;
+            t->gemm_mr = mr;
+            t->gemm_nr = nr;
+        }
+        linear_release(t);
+    }
+    return rc == ALBERT_OK && t->gemm_nr ? linear_setup(t, t->gemm_mr, t->gemm_nr, err) : rc;
+}
+
 /* ---------------------------------------------------------------- switch */
 
 /* Cost of switch point S: each item on the path CLBlast would take. */
@@ -771,6 +866,15 @@ static cJSON *params_json(const kspace *ks, const int *p)
     return o;
 }
 
+/* X to 3 significant digits: small models' rates are fractions of a GFLOP/s. */
+static double round3(double x)
+{
+    if (!(x > 0.0) || isinf(x))
+        return x;
+    const double scale = pow(10.0, 2.0 - floor(log10(x)));
+    return round(x * scale) / scale;
+}
+
 static cJSON *gflops_json(const tuner *t, const double *def, const double *best)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -782,9 +886,9 @@ static cJSON *gflops_json(const tuner *t, const double *def, const double *best)
             snprintf(label, sizeof label, "gemm 1024x3072x768");
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "shape", label);
-        cJSON_AddNumberToObject(o, "default_gflops", round(def[s] * 10) / 10);
-        cJSON_AddNumberToObject(o, "tuned_gflops", round(best[s] * 10) / 10);
-        cJSON_AddNumberToObject(o, "speedup", round(best[s] / def[s] * 100) / 100);
+        cJSON_AddNumberToObject(o, "default_gflops", round3(def[s]));
+        cJSON_AddNumberToObject(o, "tuned_gflops", round3(best[s]));
+        cJSON_AddNumberToObject(o, "speedup", round3(best[s] / def[s]));
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -818,6 +922,8 @@ static cJSON *tuned_json(const tuner *t, const double *def, const double *best)
     cJSON_AddNumberToObject(j, "xgemm_passed", t->passed[0]);
     cJSON_AddNumberToObject(j, "xgemm_direct_candidates", t->tried[1]);
     cJSON_AddNumberToObject(j, "xgemm_direct_passed", t->passed[1]);
+    cJSON_AddNumberToObject(j, "linear_tiles", t->lin_tried);
+    cJSON_AddNumberToObject(j, "linear_tiles_passed", t->lin_passed);
     cJSON_AddStringToObject(j, "objective",
                             "sum over the shapes of the forward's GEMM time relative to CLBlast's "
                             "defaults; GFLOP/s below are forward-weighted, wall clock after "
@@ -849,6 +955,12 @@ static char *profile_json(const tuner *t, const double *def, const double *best)
     cJSON_AddItemToObject(clb, "XgemmDirect", params_json(&direct_ks, t->direct));
     cJSON_AddItemToObject(clb, "GemmRoutine", params_json(&routine_ks, &t->min_indirect));
     cJSON_AddItemToObject(root, "clblast", clb);
+    if (t->gemm_nr) {
+        cJSON *kernels = cJSON_CreateObject();
+        cJSON_AddNumberToObject(kernels, "gemm_mr", t->gemm_mr);
+        cJSON_AddNumberToObject(kernels, "gemm_nr", t->gemm_nr);
+        cJSON_AddItemToObject(root, "kernels", kernels);
+    }
     cJSON_AddItemToObject(root, "tuned", tuned_json(t, def, best));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -859,8 +971,8 @@ static char *profile_json(const tuner *t, const double *def, const double *best)
 
 static const char usage_text[] =
     "usage: albert-cl-tune [OPTIONS]\n"
-    "Tunes CLBlast's GEMM kernels on one OpenCL device for ALBERT's GEMMs and\n"
-    "writes an albert-cl profile (JSON).\n"
+    "Tunes CLBlast's GEMM kernels, and the tile of albert-cl's own Linear kernel,\n"
+    "on one OpenCL device for ALBERT's GEMMs and writes an albert-cl profile (JSON).\n"
     "  --device N           OpenCL device index (default 0)\n"
     "  --shapes LIST        batch shapes BxT, comma-separated (default 32x128,1x8,4x512)\n"
     "  --model DIR          read H, I, E and heads from DIR/config.json\n"
@@ -1077,21 +1189,26 @@ static int tune(tuner *t, double *def, double *best, albert_error *err)
     for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
         fprintf(stderr, "albert-cl-tune: defaults, %s %d: %.1f GFLOP/s\n",
                 s < t->opt->n_shapes ? "shape" : "gemm 1024x3072x768", s, def[s]);
-    /* The last 15% of the budget is for the switch point and the figures. */
+    /* The last 15% of the budget is for the switch point and the figures;
+     * of the rest, linear.cl's tiles get 30% on a CPU (where it usually
+     * replaces CLBlast for the Linears), 10% elsewhere. */
     const double now = now_s(), left = t->deadline - now - 0.15 * t->opt->budget;
+    const double clblast = left * (t->cpu ? 0.7 : 0.9);
     if (rc == ALBERT_OK) {
         set_weights(t);
         memcpy(t->direct, ds[first], sizeof ds[first]);
         rc = tune_kernel(t, &xgemm_ks, 0, xs + first, N_XGEMM_SEEDS + 1 - first,
-                         now + 0.7 * left, err);
+                         now + 0.7 * clblast, err);
     }
     if (rc == ALBERT_OK)
-        rc = tune_kernel(t, &direct_ks, 1, ds + first, N_DIRECT_SEEDS + 1 - first, now + left,
-                         err);
+        rc = tune_kernel(t, &direct_ks, 1, ds + first, N_DIRECT_SEEDS + 1 - first,
+                         now + clblast, err);
     if (rc == ALBERT_OK)
         rc = pick_switch(t, err);
     if (rc == ALBERT_OK)
         rc = apply_all(t, err);
+    if (rc == ALBERT_OK)
+        rc = tune_linear(t, now + left, err);
     if (rc == ALBERT_OK)
         rc = measure(t, best, err);
     for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
@@ -1102,6 +1219,7 @@ static int tune(tuner *t, double *def, double *best, albert_error *err)
 
 static void release(tuner *t)
 {
+    linear_release(t);
     for (int i = 0; i < t->n_items; i++)
         free(t->items[i].ref);
     ocl_release_mem(&t->in_a);
