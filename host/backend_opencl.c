@@ -538,6 +538,17 @@ static int profile_tunables(const ocl_ctx *c, const albert_profile *p, int have,
     return ALBERT_OK;
 }
 
+/* kernels/attention.cl for this model's heads, when it can run them: head
+ * size a multiple of 16 up to 128, at most 8192 positions. */
+static void attention_tunables(const albert_config *c, ocl_tunables *t)
+{
+    const int d = c->hidden_size / c->num_attention_heads;
+    if (d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 8192) {
+        t->attn_d = d;
+        t->attn_max_t = c->max_position_embeddings;
+    }
+}
+
 /* Picks and applies the profile before anything is compiled: CLBlast's
  * parameters, then our kernels built with the profile's shapes. */
 static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albert_error *err)
@@ -552,6 +563,8 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
         rc = apply_clblast(&be->ctx, p, have, err);
     if (rc == ALBERT_OK)
         rc = profile_tunables(&be->ctx, p, have, &tun, err);
+    if (rc == ALBERT_OK && have && p->attention)
+        attention_tunables(&be->model->config, &tun);
     if (rc == ALBERT_OK)
         rc = ocl_kernels_create(&be->ctx, &tun, &be->k, err);
     snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");

@@ -16,6 +16,8 @@ void ocl_tunables_default(ocl_tunables *t)
     t->vec = 4;
     t->gemm_mr = 0;
     t->gemm_nr = 0;
+    t->attn_d = 0;
+    t->attn_max_t = 0;
 }
 
 void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
@@ -23,8 +25,11 @@ void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
     int n = snprintf(dst, size, "-cl-std=CL1.2 -DALBERT_WG_ROW=%d -DALBERT_WG_ELEM=%d -DALBERT_VW=%d",
                      t->wg_row, t->wg_elem, t->vec);
     if (t->gemm_nr && n > 0 && (size_t)n < size)
-        snprintf(dst + n, size - (size_t)n, " -DALBERT_GEMM_MR=%d -DALBERT_GEMM_NR=%d",
-                 t->gemm_mr, t->gemm_nr);
+        n += snprintf(dst + n, size - (size_t)n, " -DALBERT_GEMM_MR=%d -DALBERT_GEMM_NR=%d",
+                      t->gemm_mr, t->gemm_nr);
+    if (t->attn_d && n > 0 && (size_t)n < size)
+        snprintf(dst + n, size - (size_t)n, " -DALBERT_ATTN_D=%d -DALBERT_ATTN_MAX_T=%d",
+                 t->attn_d, t->attn_max_t);
 }
 
 static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error *err)
@@ -40,6 +45,12 @@ static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error 
                            "kernel tunables: gemm_nr %d must be 16, 32, 48 or 64 and gemm_mr %d "
                            "from 1 to 16",
                            t->gemm_nr, t->gemm_mr);
+    if (t->attn_d && (t->attn_d % 16 || t->attn_d > 128 || t->attn_max_t < 1 ||
+                      t->attn_max_t > 8192))
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: attn_d %d must be a multiple of 16 up to 128 and "
+                           "attn_max_t %d from 1 to 8192",
+                           t->attn_d, t->attn_max_t);
     size_t biggest = (size_t)(t->wg_row > t->wg_elem ? t->wg_row : t->wg_elem);
     if (biggest > c->max_work_group)
         return albert_fail(err, ALBERT_E_ARG,
@@ -100,6 +111,8 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
         rc = make_kernel(c, k->program, bias_kernel_names[i], elem, &k->bias_act[i], err);
     if (rc == ALBERT_OK && tun->gemm_nr)
         rc = make_kernel(c, k->program, "linear_packed", 1, &k->linear, err);
+    if (rc == ALBERT_OK && tun->attn_d)
+        rc = make_kernel(c, k->program, "attention_rows", 1, &k->attention, err);
     if (rc != ALBERT_OK)
         ocl_kernels_release(k);
     return rc;
@@ -108,7 +121,7 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, ocl_kernels *k, albe
 void ocl_kernels_release(ocl_kernels *k)
 {
     cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm,
-                        &k->linear};
+                        &k->linear, &k->attention};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ocl_release_kernel(all[i]);
     for (int i = 0; i < OCL_ACT_KINDS; i++)
@@ -265,6 +278,19 @@ int ocl_op_softmax(ocl_ctx *c, const ocl_kernels *k, int B, int NH, int T, float
                        NARGS(args), (size_t)rows, err);
 }
 
+/* kernels/attention.cl: no scores buffer, no softmax pass. */
+static int attention_rows(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH,
+                          cl_mem qkv, cl_mem mask, cl_mem ctx_out, albert_error *err)
+{
+    const size_t global[3] = {(size_t)T, (size_t)NH, (size_t)B}, local[3] = {1, 1, 1};
+    const uint64_t tok = (uint64_t)B * (uint64_t)T, t = (uint64_t)T, h = (uint64_t)H;
+    const ocl_work work = {4 * tok * t * h, sizeof(float) * (tok * 3 * h + tok * h)};
+    ocl_arg args[] = {OCL_MEM(qkv), OCL_MEM(mask), OCL_MEM(ctx_out),
+                      OCL_INT(T),   OCL_INT(H),    OCL_FLOAT(1.0f / sqrtf((float)(H / NH)))};
+    return ocl_launch(c, k->attention, "attention_rows", work, args, NARGS(args), 3, global,
+                      local, err);
+}
+
 int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH, cl_mem qkv,
                      cl_mem mask, cl_mem scores, cl_mem ctx_out, albert_error *err)
 {
@@ -272,6 +298,8 @@ int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int 
      * per-head GEMMs read qkv in place through leading dimension 3H and a
      * batch stride of D: no transposes.  One strided batch per sequence. */
     const size_t t = (size_t)T, h = (size_t)H, d = h / (size_t)NH, tt = t * t;
+    if (k->attention && (int)d == k->tun.attn_d && T <= k->tun.attn_max_t)
+        return attention_rows(c, k, B, T, H, NH, qkv, mask, ctx_out, err);
     int rc = ALBERT_OK;
     for (size_t b = 0; rc == ALBERT_OK && b < (size_t)B; b++) {
         ocl_mat q = {qkv, b * t * 3 * h, 3 * h, d}, kk = {qkv, b * t * 3 * h + h, 3 * h, d};

@@ -20,6 +20,10 @@ typedef struct ocl_tunables {
      * gemm_nr columns (a multiple of 16, at most 64), gemm_mr rows (1 to 16)
      * per work-item; gemm_nr 0: by CLBlast. */
     int gemm_mr, gemm_nr;
+    /* Attention by kernels/attention.cl, one query per work-item, for heads
+     * of attn_d floats (a multiple of 16, at most 128) and at most
+     * attn_max_t tokens; attn_d 0: CLBlast GEMMs around softmax_masked. */
+    int attn_d, attn_max_t;
 } ocl_tunables;
 
 void ocl_tunables_default(ocl_tunables *t);
@@ -30,7 +34,8 @@ typedef struct ocl_kernels {
     cl_program program;
     cl_kernel embed, residual_ln, softmax, pool, l2norm;
     cl_kernel bias_act[OCL_ACT_KINDS];
-    cl_kernel linear; /* NULL unless tun.gemm_nr */
+    cl_kernel linear;    /* NULL unless tun.gemm_nr */
+    cl_kernel attention; /* NULL unless tun.attn_d */
 } ocl_kernels;
 
 /* Builds (or loads from the program cache) and checks every kernel can run

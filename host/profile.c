@@ -183,7 +183,8 @@ static int load_clblast(const loader *l, const cJSON *obj)
 
 /* "kernels": our launch shapes: work-group sizes and vector widths, each a
  * power of two (the row kernels' reductions halve the work-group), and the
- * Linear GEMM's tile (kernels/linear.cl reads its panels as float16). */
+ * Linear GEMM's tile (kernels/linear.cl reads its panels as float16);
+ * attention 1 picks kernels/attention.cl. */
 static int load_kernels(const loader *l, const cJSON *obj)
 {
     static const struct {
@@ -196,6 +197,7 @@ static int load_kernels(const loader *l, const cJSON *obj)
         {"vec", offsetof(albert_profile, vec), 16, 0},
         {"gemm_mr", offsetof(albert_profile, gemm_mr), 16, 1},
         {"gemm_nr", offsetof(albert_profile, gemm_nr), 64, 16},
+        {"attention", offsetof(albert_profile, attention), 1, 1},
     };
     int rc = expect_object(l, obj, "kernels");
     const cJSON *item;
@@ -209,7 +211,9 @@ static int load_kernels(const loader *l, const cJSON *obj)
         while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].name, item->string) != 0)
             i++;
         if (i == sizeof fields / sizeof fields[0])
-            return bad(l, key, "unknown key (expected wg_row, wg_elem, vec, gemm_mr or gemm_nr)");
+            return bad(l, key,
+                       "unknown key (expected wg_row, wg_elem, vec, gemm_mr, gemm_nr or "
+                       "attention)");
         rc = check_unique(l, obj, item, key);
         if (rc == ALBERT_OK)
             rc = get_uint(l, item, key, &v);

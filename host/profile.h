@@ -34,6 +34,7 @@ typedef struct albert_profile {
     int has_clblast[PROFILE_CLBLAST_KERNELS];
     size_t clblast[PROFILE_CLBLAST_KERNELS][PROFILE_MAX_PARAMS]; /* in the spec's order */
     int wg_row, wg_elem, vec, gemm_mr, gemm_nr; /* ocl_tunables fields; 0 = not given */
+    int attention; /* 1: attention by kernels/attention.cl where the model allows */
 } albert_profile;
 
 /* Loads and checks PATH: ALBERT_E_IO when unreadable, ALBERT_E_FORMAT with

@@ -407,6 +407,8 @@ static void run_all(env *e)
     test_attention(e, 1, 1, 48, 3, first_masked, 1);
     test_attention(e, 2, 130, 64, 2, (const int[]){130, 57}, 2);
     test_attention(e, 1, 512, 128, 2, (const int[]){512}, 1);
+    test_attention(e, 4, 9, 192, 3, ragged, 4); /* d 64: attention.cl where enabled */
+    test_attention(e, 2, 20, 64, 4, (const int[]){20, 5}, 2); /* d 16 */
     for (int norm = 0; norm <= 1; norm++) {
         test_pool(e, 4, 9, 33, ALBERT_POOL_CLS, norm);
         test_pool(e, 4, 9, 48, ALBERT_POOL_MEAN, norm);
@@ -490,6 +492,12 @@ int main(void)
     with_tunables(device, &packed, "linear 12x32");
     packed_odd.gemm_mr = 5, packed_odd.gemm_nr = 48;
     with_tunables(device, &packed_odd, "linear 5x48");
+    /* Attention on kernels/attention.cl for heads of 64 (T up to 512), then 16. */
+    ocl_tunables attn64 = packed, attn16 = tun;
+    attn64.attn_d = 64, attn64.attn_max_t = 512;
+    with_tunables(device, &attn64, "attention d=64");
+    attn16.attn_d = 16, attn16.attn_max_t = 20;
+    with_tunables(device, &attn16, "attention d=16");
     test_profiling_hook(device);
     /* Bad tunables are refused with a message, not built. */
     ocl_ctx ctx;
@@ -517,6 +525,14 @@ int main(void)
               !ocl_linear_packed(&k, 96),
           "default tunables: every Linear on CLBlast");
     ocl_kernels_release(&k);
+    ocl_tunables with_attn = tun;
+    with_attn.attn_d = 64, with_attn.attn_max_t = 128;
+    CHECK(ocl_kernels_create(&ctx, &with_attn, &k, &err) == ALBERT_OK && k.attention,
+          "attn_d 64: %s", err.msg);
+    ocl_kernels_release(&k);
+    ocl_tunables bad_attn = tun;
+    bad_attn.attn_d = 24, bad_attn.attn_max_t = 128;
+    CHECK(ocl_kernels_create(&ctx, &bad_attn, &k, &err) == ALBERT_E_ARG, "attn_d 24 accepted");
     ocl_tunables bad_gemm = tun;
     bad_gemm.gemm_mr = 4, bad_gemm.gemm_nr = 24;
     CHECK(ocl_kernels_create(&ctx, &bad_gemm, &k, &err) == ALBERT_E_ARG, "gemm_nr 24 accepted");
