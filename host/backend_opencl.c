@@ -408,13 +408,20 @@ static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error 
 }
 
 /* 1 when no Linear of the model runs on CLBlast (its batch-1 GEMMs need no
- * warming then). */
+ * warming then; nor do the batched ones under attention_fused). */
 static int all_linears_packed(const ocl_backend *be)
 {
     const albert_config *c = &be->model->config;
     return ocl_linear_packed(&be->k, 3 * c->hidden_size) &&
            ocl_linear_packed(&be->k, c->hidden_size) &&
            ocl_linear_packed(&be->k, c->intermediate_size);
+}
+
+/* 1 when attention runs on kernels/attention.cl, not on batched GEMMs. */
+static int attention_fused(const ocl_backend *be)
+{
+    const albert_config *c = &be->model->config;
+    return be->k.attention && c->hidden_size / c->num_attention_heads == be->k.tun.attn_d;
 }
 
 /* Runs every GEMM kind of the forward on every path CLBlast can take for
@@ -437,7 +444,7 @@ static int warm_clblast(ocl_backend *be, albert_error *err)
         ocl_mat c = {buf, 2 * region, s, s * s};
         for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
              g++)
-            if (forward_gemms[g].batch > 1 || !all_linears_packed(be))
+            if (forward_gemms[g].batch > 1 ? !attention_fused(be) : !all_linears_packed(be))
                 rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
                           forward_gemms[g].batch, err);
     }
