@@ -143,8 +143,17 @@ static int upload_weights(ocl_backend *be, albert_error *err)
 
 /* ---------------------------------------------------------------- activations */
 
-/* Bytes each activation buffer needs for a B x T batch. */
-static void activation_sizes(const albert_config *c, size_t B, size_t T, size_t *bytes)
+/* 1 when attention runs on kernels/attention.cl, not on batched GEMMs. */
+static int attention_fused(const ocl_backend *be)
+{
+    const albert_config *c = &be->model->config;
+    return be->k.attention && c->hidden_size / c->num_attention_heads == be->k.tun.attn_d;
+}
+
+/* Bytes each activation buffer needs for a B x T batch (no scores buffer
+ * when attention is fused: it would be B*NH*T*T floats for nothing). */
+static void activation_sizes(const albert_config *c, size_t B, size_t T, int fused,
+                             size_t *bytes)
 {
     const size_t tok = B * T, h = (size_t)c->hidden_size, f = sizeof(float);
     bytes[AB_IDS] = bytes[AB_TYPES] = bytes[AB_MASK] = tok * sizeof(int32_t);
@@ -152,7 +161,7 @@ static void activation_sizes(const albert_config *c, size_t B, size_t T, size_t 
     bytes[AB_HIDDEN] = bytes[AB_ATTN] = bytes[AB_CTX] = tok * h * f;
     bytes[AB_QKV] = tok * 3 * h * f;
     bytes[AB_INTER] = tok * (size_t)c->intermediate_size * f;
-    bytes[AB_SCORES] = B * (size_t)c->num_attention_heads * T * T * f;
+    bytes[AB_SCORES] = fused ? 0 : B * (size_t)c->num_attention_heads * T * T * f;
     bytes[AB_POOLED] = B * h * f;
 }
 
@@ -161,7 +170,7 @@ static void activation_sizes(const albert_config *c, size_t B, size_t T, size_t 
 static int ensure_activations(ocl_backend *be, int B, int T, albert_error *err)
 {
     size_t need[AB_COUNT];
-    activation_sizes(&be->model->config, (size_t)B, (size_t)T, need);
+    activation_sizes(&be->model->config, (size_t)B, (size_t)T, attention_fused(be), need);
     for (int i = 0; i < AB_COUNT; i++) {
         if (need[i] <= be->cap[i])
             continue;
@@ -407,21 +416,16 @@ static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error 
     return rc;
 }
 
-/* 1 when no Linear of the model runs on CLBlast (its batch-1 GEMMs need no
- * warming then; nor do the batched ones under attention_fused). */
-static int all_linears_packed(const ocl_backend *be)
+/* 0 when nothing runs batch-1 GEMMs on CLBlast: every Linear on linear.cl,
+ * and attention fused or batched over several heads (one head makes its
+ * GEMMs batch-1).  The batched ones need no warming under attention_fused. */
+static int linears_need_clblast(const ocl_backend *be)
 {
     const albert_config *c = &be->model->config;
-    return ocl_linear_packed(&be->k, 3 * c->hidden_size) &&
-           ocl_linear_packed(&be->k, c->hidden_size) &&
-           ocl_linear_packed(&be->k, c->intermediate_size);
-}
-
-/* 1 when attention runs on kernels/attention.cl, not on batched GEMMs. */
-static int attention_fused(const ocl_backend *be)
-{
-    const albert_config *c = &be->model->config;
-    return be->k.attention && c->hidden_size / c->num_attention_heads == be->k.tun.attn_d;
+    return !ocl_linear_packed(&be->k, 3 * c->hidden_size) ||
+           !ocl_linear_packed(&be->k, c->hidden_size) ||
+           !ocl_linear_packed(&be->k, c->intermediate_size) ||
+           (c->num_attention_heads == 1 && !attention_fused(be));
 }
 
 /* Runs every GEMM kind of the forward on every path CLBlast can take for
@@ -444,7 +448,7 @@ static int warm_clblast(ocl_backend *be, albert_error *err)
         ocl_mat c = {buf, 2 * region, s, s * s};
         for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
              g++)
-            if (forward_gemms[g].batch > 1 ? !attention_fused(be) : !all_linears_packed(be))
+            if (forward_gemms[g].batch > 1 ? !attention_fused(be) : !linears_need_clblast(be))
                 rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
                           forward_gemms[g].batch, err);
     }
@@ -546,11 +550,12 @@ static int profile_tunables(const ocl_ctx *c, const albert_profile *p, int have,
 }
 
 /* kernels/attention.cl for this model's heads, when it can run them: head
- * size a multiple of 16 up to 128, at most 8192 positions. */
+ * size a multiple of 16 up to 128, at most 1024 positions (its private array
+ * of scores; beyond, CLBlast). */
 static void attention_tunables(const albert_config *c, ocl_tunables *t)
 {
     const int d = c->hidden_size / c->num_attention_heads;
-    if (d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 8192) {
+    if (d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 1024) {
         t->attn_d = d;
         t->attn_max_t = c->max_position_embeddings;
     }

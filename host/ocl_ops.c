@@ -223,12 +223,12 @@ static int linear_gemm(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, oc
                        cl_mem w, cl_mem bias, int act, cl_mem y, int *fused, albert_error *err)
 {
     *fused = 0;
-    if (x.off)
-        return albert_fail(err, ALBERT_E_ARG, "linear GEMM: x must start at offset 0");
     if (!ocl_linear_packed(k, N)) {
         ocl_mat wm = {w, 0, (size_t)K, 0}, ym = {y, 0, (size_t)N, 0};
         return ocl_gemm(c, 1, (size_t)M, (size_t)N, (size_t)K, 1.0f, x, wm, ym, 1, err);
     }
+    if (x.off)
+        return albert_fail(err, ALBERT_E_ARG, "linear_packed: x must start at offset 0");
     const size_t mr = (size_t)k->tun.gemm_mr, local[2] = {1, 1};
     const size_t global[2] = {(size_t)(N / k->tun.gemm_nr), ((size_t)M + mr - 1) / mr};
     const uint64_t m = (uint64_t)M, n = (uint64_t)N, kk = (uint64_t)K;

@@ -190,14 +190,14 @@ static int load_kernels(const loader *l, const cJSON *obj)
     static const struct {
         const char *name;
         size_t offset;
-        size_t max, step; /* step 0: a power of two up to max */
+        size_t min, max, step; /* step 0: a power of two up to max */
     } fields[] = {
-        {"wg_row", offsetof(albert_profile, wg_row), 4096, 0},
-        {"wg_elem", offsetof(albert_profile, wg_elem), 4096, 0},
-        {"vec", offsetof(albert_profile, vec), 16, 0},
-        {"gemm_mr", offsetof(albert_profile, gemm_mr), 16, 1},
-        {"gemm_nr", offsetof(albert_profile, gemm_nr), 64, 16},
-        {"attention", offsetof(albert_profile, attention), 1, 1},
+        {"wg_row", offsetof(albert_profile, wg_row), 1, 4096, 0},
+        {"wg_elem", offsetof(albert_profile, wg_elem), 1, 4096, 0},
+        {"vec", offsetof(albert_profile, vec), 1, 16, 0},
+        {"gemm_mr", offsetof(albert_profile, gemm_mr), 1, 16, 1},
+        {"gemm_nr", offsetof(albert_profile, gemm_nr), 16, 64, 16},
+        {"attention", offsetof(albert_profile, attention), 0, 1, 1},
     };
     int rc = expect_object(l, obj, "kernels");
     const cJSON *item;
@@ -217,11 +217,11 @@ static int load_kernels(const loader *l, const cJSON *obj)
         rc = check_unique(l, obj, item, key);
         if (rc == ALBERT_OK)
             rc = get_uint(l, item, key, &v);
-        const size_t max = fields[i].max, step = fields[i].step;
+        const size_t min = fields[i].min, max = fields[i].max, step = fields[i].step;
         if (rc == ALBERT_OK && step == 0 && (v == 0 || (v & (v - 1)) != 0 || v > max))
             rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, max);
-        if (rc == ALBERT_OK && step && (v == 0 || v % step || v > max))
-            rc = step == 1 ? bad(l, key, "%zu is not from 1 to %zu", v, max)
+        if (rc == ALBERT_OK && step && (v < min || v % step || v > max))
+            rc = step == 1 ? bad(l, key, "%zu is not from %zu to %zu", v, min, max)
                            : bad(l, key, "%zu is not a multiple of %zu up to %zu", v, step, max);
         if (rc == ALBERT_OK)
             *(int *)((char *)l->p + fields[i].offset) = (int)v;

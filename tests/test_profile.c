@@ -120,6 +120,8 @@ static const bad_case bad_cases[] = {
      ALBERT_E_FORMAT, "kernels.gemm_nr: 24 is not a multiple of 16"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"gemm_mr\": 17}}",
      ALBERT_E_FORMAT, "kernels.gemm_mr: 17 is not from 1 to 16"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"attention\": 2}}",
+     ALBERT_E_FORMAT, "kernels.attention: 2 is not from 0 to 1"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"speed\": 2}}", ALBERT_E_FORMAT,
      "kernels.speed: unknown key"},
 };

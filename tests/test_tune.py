@@ -36,7 +36,8 @@ class UsageTest(unittest.TestCase):
     def test_bad_flags(self):
         cases = [["--bogus"], ["--shapes", "1x"], ["--shapes", "0x8"], ["--shapes", ""],
                  ["--budget", "abc"], ["--budget", "0"], ["--device", "-1"], ["--budget"],
-                 ["-o"]]
+                 ["-o"], ["--match-device", "a,,b"], ["--match-device", ","],
+                 ["--match-device", ",".join("x" * 17)], ["--match-device", "y" * 128]]
         for args in cases:
             with self.subTest(args=args):
                 rc, out, err = run(args)

@@ -229,6 +229,7 @@ typedef struct item {
     double count, weight;
     float *ref; /* c_len floats */
     double t_indirect, t_direct, t_measured;
+    int linear; /* a Linear's GEMM: linear.cl may take it */
 } item;
 
 typedef struct options {
@@ -313,14 +314,18 @@ static void add_shape_items(tuner *t, int sh)
     const double L = (double)c->num_hidden_layers * c->inner_group_num;
     const size_t lin[4][2] = {{3 * H, H}, {H, H}, {FF, H}, {H, FF}};
     add_item(t, sh, 1, rows, H, E, 1, mat(0, E, 0), mat(0, E, 0), mat(0, H, 0), 1.0);
-    for (int i = 0; i < 4; i++)
+    t->items[t->n_items - 1].linear = 1;
+    for (int i = 0; i < 4; i++) {
         add_item(t, sh, 1, rows, lin[i][0], lin[i][1], 1, mat(0, lin[i][1], 0),
                  mat(0, lin[i][1], 0), mat(0, lin[i][0], 0), L);
+        t->items[t->n_items - 1].linear = 1;
+    }
     add_item(t, sh, 1, T, T, d, NH, mat(0, 3 * H, d), mat(H, 3 * H, d), mat(0, T, T * T),
              L * (double)B);
     add_item(t, sh, 0, T, d, T, NH, mat(0, T, T * T), mat(2 * H, 3 * H, d), mat(0, H, d),
              L * (double)B);
     add_item(t, sh, 1, B, H, H, 1, mat(0, T * H, 0), mat(0, H, 0), mat(0, H, 0), 1.0);
+    t->items[t->n_items - 1].linear = 1; /* the pooler */
 }
 
 static void build_items(tuner *t)
@@ -329,6 +334,7 @@ static void build_items(tuner *t)
         add_shape_items(t, s);
     /* The figure everyone quotes, timed but not tuned for. */
     add_item(t, -1, 1, 1024, 3072, 768, 1, mat(0, 768, 0), mat(0, 768, 0), mat(0, 3072, 0), 0);
+    t->items[t->n_items - 1].linear = 1; /* on linear.cl when the profile puts Linears there */
     for (int i = 0; i < t->n_items; i++) {
         const item *it = &t->items[i];
         t->max_a = it->a_len > t->max_a ? it->a_len : t->max_a;
@@ -682,11 +688,6 @@ static const int linear_tiles[][2] = {{12, 32}, {14, 32}, {16, 16}, {8, 32}, {10
                                       {6, 16},  {8, 48},  {6, 64},  {7, 16}, {4, 16}};
 #define N_LINEAR_TILES ((int)(sizeof linear_tiles / sizeof linear_tiles[0]))
 
-static int is_linear(const item *it)
-{
-    return it->batch == 1 && it->trans_b;
-}
-
 static void linear_release(tuner *t)
 {
     for (int i = 0; i < t->n_items; i++)
@@ -709,7 +710,7 @@ static int linear_setup(tuner *t, int mr, int nr, albert_error *err)
         rc = albert_fail(err, ALBERT_E_NOMEM, "linear.cl weights: out of memory");
     for (int i = 0; rc == ALBERT_OK && i < t->n_items; i++) {
         const item *it = &t->items[i];
-        if (!is_linear(it) || !ocl_linear_packed(&t->lin, (int)it->n))
+        if (!it->linear || !ocl_linear_packed(&t->lin, (int)it->n))
             continue;
         for (size_t r = 0; r < it->n; r++)
             memcpy(w + r * it->k, t->host_b + it->b.off + r * it->b.ld, it->k * sizeof *w);
@@ -1028,6 +1029,28 @@ static int parse_number(const char *flag, const char *v, double lo, double hi, d
     return 0;
 }
 
+/* --match-device's value as the profile format takes it: 1 to 16
+ * comma-separated parts of 1 to 127 bytes (an empty one would match any
+ * device). */
+static int check_match_list(const char *v)
+{
+    int parts = 1;
+    for (const char *p = v;; p++) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 0 || n > 127)
+            return usage_error("--match-device: '%s': each comma-separated part must have 1 to "
+                               "127 characters", v);
+        if (!end)
+            break;
+        p = end;
+        parts++;
+    }
+    if (parts > 16)
+        return usage_error("--match-device: '%s': at most 16 parts", v);
+    return 0;
+}
+
 /* One flag with its value at ARGV[*I + 1]; 0, 2 on a usage error. */
 static int parse_flag(int argc, char **argv, int *i, options *o)
 {
@@ -1047,6 +1070,8 @@ static int parse_flag(int argc, char **argv, int *i, options *o)
     if (*i + 1 >= argc)
         return usage_error("%s needs a value", f);
     const char *v = argv[++*i];
+    if (s == 4 && check_match_list(v))
+        return 2;
     if (s >= 0) {
         *str[s] = v;
         return 0;
@@ -1209,6 +1234,10 @@ static int tune(tuner *t, double *def, double *best, albert_error *err)
         rc = apply_all(t, err);
     if (rc == ALBERT_OK)
         rc = tune_linear(t, now + left, err);
+    if (rc == ALBERT_OK && t->lin_on) /* again, without the Linears linear.cl took */
+        rc = pick_switch(t, err);
+    if (rc == ALBERT_OK)
+        rc = apply_all(t, err);
     if (rc == ALBERT_OK)
         rc = measure(t, best, err);
     for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
