@@ -162,70 +162,74 @@ static int load_clblast_kernel(const loader *l, const cJSON *obj, int kernel, co
     return rc;
 }
 
-static int load_clblast(const loader *l, const cJSON *obj)
+/* Every member of object OBJ at SECTION, each by FN with its "SECTION.NAME"
+ * key; stops at the first problem. */
+typedef int (*member_loader)(const loader *l, const cJSON *obj, const cJSON *item,
+                             const char *key);
+
+static int load_section(const loader *l, const cJSON *obj, const char *section, member_loader fn)
 {
-    int rc = expect_object(l, obj, "clblast");
+    int rc = expect_object(l, obj, section);
     const cJSON *item;
     char key[256];
     cJSON_ArrayForEach(item, obj)
     {
         if (rc != ALBERT_OK)
             break;
-        key_path(key, sizeof key, "clblast", item->string);
-        int kernel = profile_clblast_index(item->string);
-        rc = kernel >= 0 ? check_unique(l, obj, item, key)
-                         : bad(l, key, "not a CLBlast kernel a profile can set");
-        if (rc == ALBERT_OK)
-            rc = load_clblast_kernel(l, item, kernel, key);
+        key_path(key, sizeof key, section, item->string);
+        rc = fn(l, obj, item, key);
     }
     return rc;
+}
+
+static int load_clblast_member(const loader *l, const cJSON *obj, const cJSON *item,
+                               const char *key)
+{
+    int kernel = profile_clblast_index(item->string);
+    int rc = kernel >= 0 ? check_unique(l, obj, item, key)
+                         : bad(l, key, "not a CLBlast kernel a profile can set");
+    return rc == ALBERT_OK ? load_clblast_kernel(l, item, kernel, key) : rc;
 }
 
 /* "kernels": our launch shapes: work-group sizes and vector widths, each a
  * power of two (the row kernels' reductions halve the work-group), and the
  * Linear GEMM's tile (kernels/linear.cl reads its panels as float16);
  * attention 1 picks kernels/attention.cl. */
-static int load_kernels(const loader *l, const cJSON *obj)
+static const struct {
+    const char *name;
+    size_t offset;
+    size_t min, max, step; /* step 0: a power of two up to max */
+} kernel_fields[] = {
+    {"wg_row", offsetof(albert_profile, wg_row), 1, 4096, 0},
+    {"wg_elem", offsetof(albert_profile, wg_elem), 1, 4096, 0},
+    {"vec", offsetof(albert_profile, vec), 1, 16, 0},
+    {"gemm_mr", offsetof(albert_profile, gemm_mr), 1, 16, 1},
+    {"gemm_nr", offsetof(albert_profile, gemm_nr), 16, 64, 16},
+    {"attention", offsetof(albert_profile, attention), 0, 1, 1},
+};
+#define N_KERNEL_FIELDS (sizeof kernel_fields / sizeof kernel_fields[0])
+
+static int load_kernels_member(const loader *l, const cJSON *obj, const cJSON *item,
+                               const char *key)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-        size_t min, max, step; /* step 0: a power of two up to max */
-    } fields[] = {
-        {"wg_row", offsetof(albert_profile, wg_row), 1, 4096, 0},
-        {"wg_elem", offsetof(albert_profile, wg_elem), 1, 4096, 0},
-        {"vec", offsetof(albert_profile, vec), 1, 16, 0},
-        {"gemm_mr", offsetof(albert_profile, gemm_mr), 1, 16, 1},
-        {"gemm_nr", offsetof(albert_profile, gemm_nr), 16, 64, 16},
-        {"attention", offsetof(albert_profile, attention), 0, 1, 1},
-    };
-    int rc = expect_object(l, obj, "kernels");
-    const cJSON *item;
-    char key[256];
-    cJSON_ArrayForEach(item, obj)
-    {
-        if (rc != ALBERT_OK)
-            break;
-        key_path(key, sizeof key, "kernels", item->string);
-        size_t i = 0, v = 0;
-        while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].name, item->string) != 0)
-            i++;
-        if (i == sizeof fields / sizeof fields[0])
-            return bad(l, key,
-                       "unknown key (expected wg_row, wg_elem, vec, gemm_mr, gemm_nr or "
-                       "attention)");
-        rc = check_unique(l, obj, item, key);
-        if (rc == ALBERT_OK)
-            rc = get_uint(l, item, key, &v);
-        const size_t min = fields[i].min, max = fields[i].max, step = fields[i].step;
-        if (rc == ALBERT_OK && step == 0 && (v == 0 || (v & (v - 1)) != 0 || v > max))
-            rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, max);
-        if (rc == ALBERT_OK && step && (v < min || v % step || v > max))
-            rc = step == 1 ? bad(l, key, "%zu is not from %zu to %zu", v, min, max)
-                           : bad(l, key, "%zu is not a multiple of %zu up to %zu", v, step, max);
-        if (rc == ALBERT_OK)
-            *(int *)((char *)l->p + fields[i].offset) = (int)v;
-    }
+    size_t i = 0, v = 0;
+    while (i < N_KERNEL_FIELDS && strcmp(kernel_fields[i].name, item->string) != 0)
+        i++;
+    if (i == N_KERNEL_FIELDS)
+        return bad(l, key,
+                   "unknown key (expected wg_row, wg_elem, vec, gemm_mr, gemm_nr or attention)");
+    int rc = check_unique(l, obj, item, key);
+    if (rc == ALBERT_OK)
+        rc = get_uint(l, item, key, &v);
+    const size_t min = kernel_fields[i].min, max = kernel_fields[i].max;
+    const size_t step = kernel_fields[i].step;
+    if (rc == ALBERT_OK && step == 0 && (v == 0 || (v & (v - 1)) != 0 || v > max))
+        rc = bad(l, key, "%zu is not a power of two from 1 to %zu", v, max);
+    if (rc == ALBERT_OK && step && (v < min || v % step || v > max))
+        rc = step == 1 ? bad(l, key, "%zu is not from %zu to %zu", v, min, max)
+                       : bad(l, key, "%zu is not a multiple of %zu up to %zu", v, step, max);
+    if (rc == ALBERT_OK)
+        *(int *)((char *)l->p + kernel_fields[i].offset) = (int)v;
     return rc;
 }
 
@@ -248,26 +252,16 @@ static int load_match_value(const loader *l, const cJSON *item, const char *key,
     return rc;
 }
 
-static int load_match(const loader *l, const cJSON *obj)
+static int load_match_member(const loader *l, const cJSON *obj, const cJSON *item,
+                             const char *key)
 {
-    int rc = expect_object(l, obj, "match");
-    const cJSON *item;
-    char key[256];
-    cJSON_ArrayForEach(item, obj)
-    {
-        if (rc != ALBERT_OK)
-            break;
-        key_path(key, sizeof key, "match", item->string);
-        int i = 0;
-        while (i < PROFILE_MATCH_COUNT && strcmp(match_keys[i], item->string) != 0)
-            i++;
-        if (i == PROFILE_MATCH_COUNT)
-            return bad(l, key, "unknown key (expected platform, device or driver)");
-        rc = check_unique(l, obj, item, key);
-        if (rc == ALBERT_OK)
-            rc = load_match_value(l, item, key, i);
-    }
-    return rc;
+    int i = 0;
+    while (i < PROFILE_MATCH_COUNT && strcmp(match_keys[i], item->string) != 0)
+        i++;
+    if (i == PROFILE_MATCH_COUNT)
+        return bad(l, key, "unknown key (expected platform, device or driver)");
+    int rc = check_unique(l, obj, item, key);
+    return rc == ALBERT_OK ? load_match_value(l, item, key, i) : rc;
 }
 
 static int load_version(const loader *l, const cJSON *item)
@@ -289,11 +283,11 @@ static int load_member(const loader *l, const cJSON *item)
     if (strcmp(k, "description") == 0)
         return cJSON_IsString(item) ? ALBERT_OK : bad(l, k, "expected a string");
     if (strcmp(k, "match") == 0)
-        return load_match(l, item);
+        return load_section(l, item, "match", load_match_member);
     if (strcmp(k, "clblast") == 0)
-        return load_clblast(l, item);
+        return load_section(l, item, "clblast", load_clblast_member);
     if (strcmp(k, "kernels") == 0)
-        return load_kernels(l, item);
+        return load_section(l, item, "kernels", load_kernels_member);
     if (strcmp(k, "tuned") == 0)
         return expect_object(l, item, k);
     return bad(l, k, "unknown key (expected albert_cl_profile, name, description, match, "
