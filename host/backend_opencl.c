@@ -143,11 +143,13 @@ static int upload_weights(ocl_backend *be, albert_error *err)
 
 /* ---------------------------------------------------------------- activations */
 
-/* 1 when attention runs on kernels/attention.cl, not on batched GEMMs. */
+/* 1 when attention runs on kernels/attention.cl for every batch (attn_max_t
+ * covers the model's positions), not on batched GEMMs. */
 static int attention_fused(const ocl_backend *be)
 {
     const albert_config *c = &be->model->config;
-    return be->k.attention && c->hidden_size / c->num_attention_heads == be->k.tun.attn_d;
+    return ocl_attention_fused(&be->k, c->hidden_size, c->num_attention_heads,
+                               c->max_position_embeddings);
 }
 
 /* Bytes each activation buffer needs for a B x T batch (no scores buffer

@@ -194,6 +194,11 @@ int ocl_linear_packed(const ocl_kernels *k, int N)
     return k->linear && N % k->tun.gemm_nr == 0;
 }
 
+int ocl_attention_fused(const ocl_kernels *k, int H, int NH, int T)
+{
+    return k->attention && H / NH == k->tun.attn_d && T <= k->tun.attn_max_t;
+}
+
 void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst)
 {
     for (int panel = 0; panel < N / nr; panel++)
@@ -298,7 +303,7 @@ int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int 
      * per-head GEMMs read qkv in place through leading dimension 3H and a
      * batch stride of D: no transposes.  One strided batch per sequence. */
     const size_t t = (size_t)T, h = (size_t)H, d = h / (size_t)NH, tt = t * t;
-    if (k->attention && (int)d == k->tun.attn_d && T <= k->tun.attn_max_t)
+    if (ocl_attention_fused(k, H, NH, T))
         return attention_rows(c, k, B, T, H, NH, qkv, mask, ctx_out, err);
     int rc = ALBERT_OK;
     for (size_t b = 0; rc == ALBERT_OK && b < (size_t)B; b++) {

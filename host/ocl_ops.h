@@ -83,6 +83,10 @@ int ocl_op_bias_act(ocl_ctx *ctx, const ocl_kernels *k, int rows, int n, cl_mem 
  * (ocl_linear_pack), 0 when as is, [N,K], for CLBlast. */
 int ocl_linear_packed(const ocl_kernels *k, int N);
 
+/* 1 when ocl_op_attention runs K's attention kernel for heads of H / NH
+ * floats over T tokens, 0 when CLBlast's batched GEMMs and the softmax. */
+int ocl_attention_fused(const ocl_kernels *k, int H, int NH, int T);
+
 /* W[N,K] rearranged into DST (N*K floats) as [N/NR][K][NR] panels. */
 void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst);
 
