@@ -450,7 +450,7 @@ static int warm_clblast(ocl_backend *be, albert_error *err)
         ocl_mat c = {buf, 2 * region, s, s * s};
         for (size_t g = 0; rc == ALBERT_OK && g < sizeof forward_gemms / sizeof forward_gemms[0];
              g++)
-            if (forward_gemms[g].batch > 1 ? !attention_fused(be) : !linears_need_clblast(be))
+            if (forward_gemms[g].batch > 1 ? !attention_fused(be) : linears_need_clblast(be))
                 rc = ocl_gemm(&be->ctx, forward_gemms[g].trans_b, s, s, s, 1.0f, a, b, c,
                           forward_gemms[g].batch, err);
     }

@@ -646,6 +646,24 @@ class Profiles(Base):
                          must_mention=[missing])
         self.assertEqual(len(err.splitlines()), 1, err)
 
+    def test_own_kernels_leave_clblast_uncompiled(self):
+        # Under the AVX-512 PoCL profile albert-base runs no CLBlast kernel, so
+        # engine creation must not build CLBlast's (that cost 40+ s cold).
+        # PoCL's kernel cache names a folder after each kernel it compiled.
+        pocl = os.path.join(self.tmp, "pocl-cache")
+        os.mkdir(pocl)
+        profile = os.path.join(SOURCE_DIR, "..", "profiles", "pocl-x86-64-avx512.json")
+        out, _ = self.ok(["--model", BASE, "--device", "0", "--profile-file", profile, SAMPLE],
+                         env={"POCL_CACHE_DIR": pocl,
+                              "XDG_CACHE_HOME": os.path.join(self.tmp, "xdg")})
+        self.assertEqual(len(records(out)), 8)
+        compiled = {d for _, dirs, _ in os.walk(pocl) for d in dirs}
+        if not compiled:
+            self.skipTest("device 0 keeps no PoCL kernel cache here")
+        self.assertIn("linear_packed", compiled)
+        self.assertIn("attention_rows", compiled)
+        self.assertFalse({d for d in compiled if d.startswith("Xgemm")}, sorted(compiled))
+
     def test_profile_options_exclude_each_other(self):
         self.fails(["--profile-file", "x.json", "--no-profile", SAMPLE], 2,
                    must_mention=["--no-profile"])
