@@ -7,17 +7,31 @@
  *     fills the caller-owned albert_error (which may be NULL) with a one-line
  *     message naming what failed and where;
  *   - handles are opaque and come in _open/_close or _create/_free pairs;
- *   - the library keeps no global state and never allocates memory the caller
- *     must free with anything but the matching _close/_free;
- *   - arguments go sizes first, then buffers, then the error.
+ *     every _close/_free accepts NULL and then does nothing;
+ *   - other pointer arguments must be valid unless the call's comment says
+ *     NULL is accepted (the error always is);
+ *   - the library never allocates memory the caller must free with anything
+ *     but the matching _close/_free;
+ *   - arguments go: the handle, then inputs, then outputs, then the error; a
+ *     buffer is followed by its length or capacity.
+ *
+ * State and threads.  Settings live in the handles; the library reads no
+ * environment variable except, for the default kernel cache folder,
+ * XDG_CACHE_HOME and HOME.  Two libraries below keep process-wide settings,
+ * and this header says where they show (albert_engine_create,
+ * albert_engine_run).  Models and tokenizers are read-only once open: any
+ * number of threads may use one at the same time, and engines of any number
+ * of threads may share a model.  An engine is used by one thread at a time
+ * (albert_engine_run, the timing calls); different engines, on the same
+ * device or not, may be created and run concurrently.  The device calls may
+ * be made from any thread.
  *
  * A typical session:
  *
  *   albert_model *m; albert_tokenizer *tok; albert_engine *eng; albert_error err;
  *   albert_model_open("models/albert-base-v2", &m, &err);
  *   albert_tokenizer_open("models/albert-base-v2", &tok, &err);
- *   albert_engine_options opt; albert_engine_options_init(&opt);
- *   albert_engine_create(m, &opt, &eng, &err);
+ *   albert_engine_create(m, NULL, &eng, &err);
  *   albert_tokenize(tok, text, strlen(text), NULL, 0, 512, ids, types, &n, &n_full, &err);
  *   albert_batch b = { 1, n, ids, types, NULL };
  *   albert_outputs o = { .last_hidden_state = lhs, .pooled = pooled, .pooling = ALBERT_POOL_POOLER };
@@ -51,14 +65,17 @@ enum {
     ALBERT_E_ARG = 4,         /* an API argument is invalid */
     ALBERT_E_NOMEM = 5,       /* out of host memory */
     ALBERT_E_DEVICE = 6,      /* an OpenCL or CLBlast call failed */
-    ALBERT_E_UNSUPPORTED = 7, /* valid but not supported (e.g. relative positions) */
-    ALBERT_E_MISMATCH = 8     /* --validate: backends disagree beyond tolerance */
+    ALBERT_E_UNSUPPORTED = 7  /* valid but not supported (e.g. relative positions) */
 };
 
 #define ALBERT_ERRMSG_MAX 512
 
 typedef struct albert_error {
     int code;                    /* ALBERT_OK or one of ALBERT_E_* */
+    /* The batch row an ALBERT_E_INPUT of albert_batch_check (and so of
+     * albert_engine_run) is about, its message then starting "batch row
+     * ROW: "; -1 otherwise.  Lets a caller name its own record instead. */
+    int row;
     char msg[ALBERT_ERRMSG_MAX]; /* one line, no trailing newline */
 } albert_error;
 
@@ -114,6 +131,7 @@ typedef struct albert_model albert_model;
  * (F32, F16 or BF16; tensor names with or without the "albert." prefix; the
  * masked-LM head is ignored).  Every shape is checked against the config. */
 ALBERT_API int albert_model_open(const char *dir, albert_model **out, albert_error *err);
+/* Frees MODEL; every engine created for it must be freed first.  NULL: no-op. */
 ALBERT_API void albert_model_close(albert_model *model);
 ALBERT_API const albert_config *albert_model_config(const albert_model *model);
 
@@ -124,6 +142,7 @@ typedef struct albert_tokenizer albert_tokenizer;
 /* Opens DIR/spiece.model (and DIR/tokenizer_config.json when present, for
  * do_lower_case, remove_space and keep_accents). */
 ALBERT_API int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err);
+/* NULL: no-op. */
 ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
 
 #define ALBERT_CLS_ID 2
@@ -137,35 +156,77 @@ ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
  * than MAX_LENGTH it is truncated keeping [SEP] last (longest-first for
  * pairs); *N gets the stored length and *N_FULL the untruncated one, so the
  * caller can warn.  Fails with ALBERT_E_INPUT on invalid UTF-8 and
- * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens. */
+ * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Any number
+ * of threads may tokenize with one tokenizer at the same time. */
 ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *text, size_t text_len,
                                const char *pair, size_t pair_len,
                                int max_length, int32_t *ids, int32_t *type_ids,
                                int *n, int *n_full, albert_error *err);
 
+/* ---------------------------------------------------------------- engine options */
+
+typedef struct albert_engine_options {
+    int device;               /* ALBERT_DEVICE_AUTO or a device index (albert_device_find) */
+    int threads;              /* host threads for the CPU backend; 0 = all cores */
+    int timing;               /* 1: collect per-kernel timings (albert_engine_timing_get) */
+    /* OpenCL devices: the tuning profile (profiles/README.md: CLBlast's GEMM
+     * parameters and our kernels' shapes for one class of device). */
+    const char *tuning_file;  /* force this profile; NULL: the best match in tuning_dir */
+    int no_tuning;            /* 1: no profile, CLBlast's and our kernels' defaults */
+    const char *tuning_dir;   /* NULL: the installed profiles (beside the library, then at
+                                 the configured prefix) and the source tree's profiles/ */
+    /* OpenCL devices: our kernels' sources and compiled-program cache. */
+    const char *kernel_dir;   /* build from KERNEL_DIR/ *.cl; NULL: the sources embedded in
+                                 the library */
+    const char *cache_dir;    /* NULL: $XDG_CACHE_HOME/albert-cl, else $HOME/.cache/albert-cl;
+                                 "": no cache */
+} albert_engine_options;
+
+/* Fills *OPT with the defaults: ALBERT_DEVICE_AUTO, everything else 0/NULL. */
+ALBERT_API void albert_engine_options_init(albert_engine_options *opt);
+
 /* ---------------------------------------------------------------- devices */
 
-#define ALBERT_DEVICE_AUTO (-2) /* first GPU, else first OpenCL device, else CPU */
-#define ALBERT_DEVICE_CPU (-1)  /* the host CPU backend */
+/* The library's device registry: every OpenCL device of every platform, in
+ * the ICD loader's platform then device order, at indices 0, 1, ...; then
+ * the host CPU backend, last.  Indices are stable for as long as the
+ * installed drivers are; an OpenCL device's id is its index in decimal
+ * ("0", "1", ...), the CPU's is "cpu". */
+
+#define ALBERT_DEVICE_AUTO (-1) /* first GPU, else the first device (OpenCL before the CPU) */
 
 typedef struct albert_device_info {
-    int index;                /* stable index, as --device N takes it */
-    char platform[128];
-    char name[128];
+    int index;                /* what albert_engine_options.device takes */
+    char id[16];              /* "0", "1", ..., "cpu": what albert_device_find takes */
+    char backend[16];         /* "opencl" or "cpu" */
+    char platform[128];       /* the OpenCL platform; "host" for the CPU */
+    char name[128];           /* the device; "host CPU backend" */
     char type[16];            /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
-    int compute_units;
-    uint64_t global_mem_bytes;
-    char driver_version[64];
-    char device_version[64];  /* "OpenCL 3.0 ..." */
+    int compute_units;        /* the CPU: its online cores */
+    uint64_t global_mem_bytes;/* 0 for the CPU backend (host memory) */
+    char driver_version[64];  /* the CPU: its BLAS and the kernels it runs ("OpenBLAS SkylakeX") */
+    char device_version[64];  /* "OpenCL 3.0 ..."; "" for the CPU */
     int fp16;                 /* cl_khr_fp16 present */
-    char profile[128];        /* profile file this device gets, "" if none */
+    char precisions[32];      /* the precisions an engine on it runs: "fp32" */
+    char tuning_profile[128]; /* the tuning profile an engine with the options given to
+                                 albert_device_info_get applies, "" if none */
 } albert_device_info;
 
-/* Number of OpenCL devices over all platforms (0 when there is no platform;
- * the reason is then in err->msg with code ALBERT_OK). */
+/* Number of devices, the CPU included (so at least 1).  A backend that finds
+ * no device at all says why in err->msg ("OpenCL: no OpenCL platform found
+ * (...)") with code ALBERT_OK. */
 ALBERT_API int albert_device_count(int *count, albert_error *err);
-ALBERT_API int albert_device_info_get(int index, albert_device_info *info, albert_error *err);
+
+/* Describes device INDEX.  OPT (NULL: the defaults) says where tuning
+ * profiles come from, so info->tuning_profile is what an engine created
+ * with OPT would apply; a malformed profile in that folder is an error. */
+ALBERT_API int albert_device_info_get(int index, const albert_engine_options *opt,
+                                      albert_device_info *info, albert_error *err);
+
+/* The index of the device whose id is ID ("0", "cpu", ...); ALBERT_E_ARG
+ * naming the devices there are when none has it. */
+ALBERT_API int albert_device_find(const char *id, int *index, albert_error *err);
 
 /* The host CPU backend's BLAS and the kernels it runs, e.g.
  * "OpenBLAS SkylakeX" (always NUL-terminated, truncated to SIZE). */
@@ -175,31 +236,29 @@ ALBERT_API void albert_blas_describe(char *dst, size_t size);
  * CPUID; on a CPU newer than its tables it falls back to generic SSE3
  * kernels ("Prescott"), several times slower.  In that case this returns the
  * OPENBLAS_CORETYPE value that fits the CPU ("SkylakeX", "Haswell"), which
- * only a new process can use (the CLI re-executes itself with it); NULL
- * when OpenBLAS already runs fitting kernels or nothing better is known. */
+ * takes effect only in a process that starts with it set (albert-cl runs
+ * itself again); NULL when OpenBLAS already runs fitting kernels or nothing
+ * better is known. */
 ALBERT_API const char *albert_blas_coretype_hint(void);
 
 /* ---------------------------------------------------------------- engine */
 
 typedef struct albert_engine albert_engine;
 
-typedef struct albert_engine_options {
-    int device;               /* ALBERT_DEVICE_AUTO, ALBERT_DEVICE_CPU or an index */
-    int threads;              /* host threads for the CPU backend; 0 = all cores */
-    int profile;              /* 1: collect per-kernel timings (albert_engine_profile_get) */
-    const char *profile_file; /* device profile JSON to force; NULL = pick one */
-    int no_profile;           /* 1: use CLBlast's and our kernels' defaults */
-} albert_engine_options;
-
-ALBERT_API void albert_engine_options_init(albert_engine_options *opt);
-
-/* Creates an engine for MODEL, which must outlive it. */
+/* Creates an engine for MODEL on the device OPT names (NULL: the defaults);
+ * MODEL must outlive it.  CLBlast keeps its GEMM parameters per device for
+ * the whole process, so while an OpenCL engine is alive another engine on
+ * the same device must ask for the same CLBlast parameters (a profile with
+ * the same "clblast" section, or none where the first had none):
+ * otherwise this fails with ALBERT_E_UNSUPPORTED instead of retuning the
+ * first. */
 ALBERT_API int albert_engine_create(const albert_model *model, const albert_engine_options *opt,
                                     albert_engine **out, albert_error *err);
+/* Frees ENGINE (NULL: no-op). */
 ALBERT_API void albert_engine_free(albert_engine *engine);
 
 /* "cpu (OpenBLAS, 2 threads)" or "OpenCL 0: <platform> / <device>, profile
- * <name>" ("..., no profile" when none applies). */
+ * <name>" ("..., no profile" when none applies).  Lives as long as ENGINE. */
 ALBERT_API const char *albert_engine_device_name(const albert_engine *engine);
 
 /* A padded batch: row b's tokens are input_ids[b*seq_len .. b*seq_len+seq_len). */
@@ -210,6 +269,13 @@ typedef struct albert_batch {
     const int32_t *token_type_ids; /* same shape, or NULL for all 0 */
     const int32_t *attention_mask; /* same shape, 1 keep / 0 pad, or NULL for all 1 */
 } albert_batch;
+
+/* What albert_engine_run checks before running: sizes at least 1, seq_len
+ * within max_position_embeddings, ids within the vocabulary, token types
+ * within type_vocab_size, mask values 0 or 1.  A bad value is an
+ * ALBERT_E_INPUT with err->row set and a message naming the position. */
+ALBERT_API int albert_batch_check(const albert_config *cfg, const albert_batch *batch,
+                                  albert_error *err);
 
 typedef enum albert_pooling {
     ALBERT_POOL_NONE = 0,   /* no pooled output */
@@ -228,17 +294,19 @@ typedef struct albert_outputs {
     int normalize;            /* 1: L2-normalise each pooled row */
 } albert_outputs;
 
-/* Runs the forward pass.  Checks ids against the vocabulary, token types
- * against type_vocab_size and seq_len against max_position_embeddings. */
+/* Runs the forward pass after albert_batch_check.  On the CPU backend the
+ * calling thread's OpenMP team size is set to the engine's threads for the
+ * call and OpenBLAS's thread count (process-wide) to 1 while any CPU engine
+ * runs; both are put back afterwards. */
 ALBERT_API int albert_engine_run(albert_engine *engine, const albert_batch *batch,
                                  const albert_outputs *out, albert_error *err);
 
-/* ---------------------------------------------------------------- profiling */
+/* ---------------------------------------------------------------- timing */
 
 #define ALBERT_KERNEL_NAME_MAX 64
 
 /* Totals of one kernel, CLBlast routine, transfer or (CPU backend) op over
- * every run since the engine was created or its profile last reset.  TOTAL_NS
+ * every run since the engine was created or its timings last reset.  TOTAL_NS
  * is device time from OpenCL profiling events (wall-clock time on the CPU
  * backend); a CLBlast call counts from when the device finished the command
  * before it, so the pad and transpose kernels it runs first are included.
@@ -255,12 +323,12 @@ typedef struct albert_kernel_stat {
 /* Copies up to CAPACITY entries, in the order the forward pass first ran
  * them, into STATS (NULL when CAPACITY is 0) and sets *COUNT to how many
  * there are, so a call with CAPACITY 0 sizes the array.  Fails with
- * ALBERT_E_ARG unless the engine was created with options.profile set. */
-ALBERT_API int albert_engine_profile_get(const albert_engine *engine, albert_kernel_stat *stats,
-                                         size_t capacity, size_t *count, albert_error *err);
+ * ALBERT_E_ARG unless the engine was created with options.timing set. */
+ALBERT_API int albert_engine_timing_get(const albert_engine *engine, albert_kernel_stat *stats,
+                                        size_t capacity, size_t *count, albert_error *err);
 
 /* Zeroes the totals (e.g. after a warm-up). */
-ALBERT_API int albert_engine_profile_reset(albert_engine *engine, albert_error *err);
+ALBERT_API int albert_engine_timing_reset(albert_engine *engine, albert_error *err);
 
 /* Floating-point operations of one forward pass over a BATCH_SIZE x SEQ_LEN
  * batch: its GEMMs (the embedding projection; per applied layer the QKV,

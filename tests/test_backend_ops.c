@@ -1,82 +1,457 @@
-/* Every OpenCL op (ocl_ops.h) against its CPU twin (ops_cpu.h) on random
- * inputs and edge sizes: T = 1 and 512, widths that are not multiples of the
- * work-group size (hidden 32, 48, 33, 768, 1000), fully padded rows, every
- * activation.  Run with the default tunables and with an odd set (other
- * work-group sizes, a vector width of 3), as device profiles will. */
-#include "ocl_ops.h"
-#include "ocl_test.h"
-#include "ops_cpu.h"
+/* Every OpenCL op (opencl/ops.h) against its CPU twin (cpu/ops.h), in the
+ * shape of llama.cpp's test-backend-ops: one table of op cases (T = 1 and
+ * 512, widths that are not multiples of a work-group size, fully padded
+ * rows, every activation) run on every OpenCL device under each tunables set
+ * a device profile may choose.  An op only says which inputs it takes, how
+ * the CPU computes the reference and how the device op is launched; one
+ * harness makes the seeded random inputs, uploads them, runs the op into a
+ * NaN-filled output (so an op that writes nothing fails), reads the result
+ * back and compares. */
+#include "cpu/ops.h"
+#include "opencl/ops.h"
 #include "test_util.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOL 1e-5 /* relative to 1 + |reference| */
+#define TOL 1e-5      /* relative to 1 + |reference| */
+#define EVERY_ACT 100 /* a case's act: run it with OCL_ACT_NONE and each activation */
+#define VOCAB 97      /* embed's tables */
+#define MAX_POS 512
+#define EPS 1e-12f    /* LayerNorm */
+#define SCALE 0.125f  /* softmax */
+#define MAX_TENSORS 8
+
+/* ---------------------------------------------------------------- the table */
+
+typedef enum op_kind {
+    OP_EMBED, OP_BIAS_ACT, OP_LINEAR, OP_POOLER, OP_RESIDUAL_LN,
+    OP_SOFTMAX, OP_ATTENTION, OP_POOL, OP_L2,
+} op_kind;
+
+/* ROWS is the batch (B) or the matrix rows (M), N the row width (E, N, H),
+ * K a Linear's inner size, HEADS NH.  Where the op takes a mask, batch row b
+ * keeps its first lens[b % nlens] tokens (0: fully padded). */
+typedef struct op_case {
+    op_kind op;
+    int rows, T, n, k, heads;
+    int act;       /* bias_act, linear: OCL_ACT_NONE, an albert_activation or EVERY_ACT */
+    int variant;   /* residual_layernorm: output 0 apart, 1 into x, 2 into res; pool: mode */
+    int normalize; /* pool: l2_normalize the result */
+    int nlens, lens[4];
+} op_case;
+
+#define LENS(...) .nlens = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), .lens = {__VA_ARGS__}
+#define RAGGED LENS(7, 3, 0, 1)
+#define POOL(b, t, h, mode, norm) \
+    {OP_POOL, .rows = b, .T = t, .n = h, .variant = mode, .normalize = norm, LENS(3, 0, 512, 1)}
+
+static const op_case cases[] = {
+    {OP_EMBED, .rows = 1, .T = 1, .n = 32},    {OP_EMBED, .rows = 3, .T = 7, .n = 48},
+    {OP_EMBED, .rows = 1, .T = 512, .n = 128}, {OP_EMBED, .rows = 2, .T = 5, .n = 33},
+    {OP_BIAS_ACT, .rows = 1, .n = 1, .act = EVERY_ACT},
+    {OP_BIAS_ACT, .rows = 7, .n = 33, .act = EVERY_ACT},
+    {OP_BIAS_ACT, .rows = 5, .n = 768, .act = EVERY_ACT},
+    {OP_LINEAR, .rows = 1, .n = 1, .k = 1, .act = OCL_ACT_NONE},
+    {OP_LINEAR, .rows = 7, .n = 33, .k = 48, .act = ALBERT_ACT_GELU},
+    {OP_LINEAR, .rows = 130, .n = 768, .k = 128, .act = OCL_ACT_NONE},
+    {OP_LINEAR, .rows = 64, .n = 3072, .k = 768, .act = ALBERT_ACT_GELU_TANH},
+    {OP_LINEAR, .rows = 13, .n = 96, .k = 5, .act = OCL_ACT_NONE}, /* packed: M % gemm_mr */
+    {OP_LINEAR, .rows = 2, .n = 64, .k = 3072, .act = ALBERT_ACT_GELU},
+    {OP_LINEAR, .rows = 5, .n = 96, .k = 16, .act = EVERY_ACT}, /* packed: every epilogue */
+    {OP_POOLER, .rows = 3, .T = 5, .n = 48},
+    {OP_POOLER, .rows = 2, .T = 1, .n = 768},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 1, .variant = 0},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 32, .variant = 1},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 33, .variant = 2},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 48, .variant = 0},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 128, .variant = 1},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 768, .variant = 2},
+    {OP_RESIDUAL_LN, .rows = 3, .n = 1000, .variant = 0},
+    {OP_SOFTMAX, .rows = 1, .heads = 1, .T = 1, LENS(1)},
+    {OP_SOFTMAX, .rows = 4, .heads = 3, .T = 7, RAGGED},
+    {OP_SOFTMAX, .rows = 2, .heads = 2, .T = 512, LENS(512, 300)},
+    {OP_SOFTMAX, .rows = 4, .heads = 2, .T = 65, LENS(65, 0, 64, 1)},
+    {OP_ATTENTION, .rows = 4, .T = 7, .n = 32, .heads = 4, RAGGED},
+    {OP_ATTENTION, .rows = 1, .T = 1, .n = 48, .heads = 3, LENS(1)},
+    {OP_ATTENTION, .rows = 2, .T = 130, .n = 64, .heads = 2, LENS(130, 57)},
+    {OP_ATTENTION, .rows = 1, .T = 512, .n = 128, .heads = 2, LENS(512)},
+    {OP_ATTENTION, .rows = 4, .T = 9, .n = 192, .heads = 3, RAGGED},     /* d 64 */
+    {OP_ATTENTION, .rows = 2, .T = 20, .n = 64, .heads = 4, LENS(20, 5)}, /* d 16 */
+    {OP_ATTENTION, .rows = 2, .T = 20, .n = 64, .heads = 4, LENS(0, 20)}, /* all masked, T >= 16 */
+    {OP_ATTENTION, .rows = 1, .T = 21, .n = 64, .heads = 4, LENS(17)},    /* T past attn_max_t */
+    POOL(4, 9, 33, ALBERT_POOL_CLS, 0),      POOL(4, 9, 33, ALBERT_POOL_CLS, 1),
+    POOL(4, 9, 48, ALBERT_POOL_MEAN, 0),     POOL(4, 9, 48, ALBERT_POOL_MEAN, 1),
+    POOL(2, 512, 768, ALBERT_POOL_MEAN, 0),  POOL(2, 512, 768, ALBERT_POOL_MEAN, 1),
+    {OP_L2, .rows = 3, .n = 1},   {OP_L2, .rows = 3, .n = 32},  {OP_L2, .rows = 3, .n = 33},
+    {OP_L2, .rows = 3, .n = 48},  {OP_L2, .rows = 3, .n = 128}, {OP_L2, .rows = 3, .n = 768},
+    {OP_L2, .rows = 3, .n = 1000},
+};
+
+/* The tunables sets the table runs under; a 0 keeps ocl_tunables_default's. */
+typedef struct tunables_set {
+    const char *label;
+    ocl_tunables delta;
+} tunables_set;
+
+static const tunables_set tunables_sets[] = {
+    {"default", {0}},
+    {"odd", {.wg_row = 128, .wg_elem = 48, .vec = 3}},
+    {"one work-item", {.wg_row = 1, .wg_elem = 1, .vec = 1}},
+    /* Linears on kernels/linear.cl wherever N is a multiple of gemm_nr. */
+    {"linear 12x32", {.gemm_mr = 12, .gemm_nr = 32}},
+    {"linear 5x48", {.gemm_mr = 5, .gemm_nr = 48}},
+    /* Attention on kernels/attention.cl for heads of 64 (T up to 512), then 16. */
+    {"attention d=64", {.gemm_mr = 12, .gemm_nr = 32, .attn_d = 64, .attn_max_t = 512}},
+    {"attention d=16", {.attn_d = 16, .attn_max_t = 20}},
+};
+
+/* ocl_tunables_default with DELTA's nonzero fields, so a set names only
+ * what it changes and follows the defaults otherwise. */
+static void tunables_of(const ocl_tunables *delta, ocl_tunables *t)
+{
+    ocl_tunables_default(t);
+    t->wg_row = delta->wg_row ? delta->wg_row : t->wg_row;
+    t->wg_elem = delta->wg_elem ? delta->wg_elem : t->wg_elem;
+    t->vec = delta->vec ? delta->vec : t->vec;
+    t->gemm_mr = delta->gemm_mr ? delta->gemm_mr : t->gemm_mr;
+    t->gemm_nr = delta->gemm_nr ? delta->gemm_nr : t->gemm_nr;
+    t->attn_d = delta->attn_d ? delta->attn_d : t->attn_d;
+    t->attn_max_t = delta->attn_max_t ? delta->attn_max_t : t->attn_max_t;
+}
+
+/* ---------------------------------------------------------------- inputs */
 
 typedef struct env {
     ocl_ctx ctx;
     ocl_kernels k;
-    const char *label;
-    unsigned long long seed;
+    char device[160];
+    const char *label; /* the tunables set's */
 } env;
 
-/* ---------------------------------------------------------------- helpers */
+/* Every tensor is float or int32, 4 bytes an element either way. */
+_Static_assert(sizeof(float) == sizeof(int32_t), "4-byte elements");
 
-static float rnd(env *e, float scale)
+typedef enum tensor_kind { PLAIN, WEIGHT /* uploaded by ocl_linear_upload */ } tensor_kind;
+
+/* A case's tensors on the host, then on the device: the op's inputs and,
+ * unless it works in place, a NaN-filled output; and the CPU's output. */
+typedef struct op_io {
+    struct {
+        tensor_kind kind;
+        size_t n;
+        int N; /* WEIGHT: W is N x (n / N) */
+        void *host;
+        cl_mem dev;
+    } t[MAX_TENSORS];
+    int count;
+    float *want;  /* the reference output, out_n floats */
+    size_t out_n;
+    int in_place; /* the tensor the op overwrites with its output, or -1 */
+    unsigned long long seed;
+} op_io;
+
+/* A new tensor of N zeros; returns its host copy. */
+static void *add(op_io *io, tensor_kind kind, size_t n)
 {
-    e->seed = e->seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    return scale * ((float)(e->seed >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
+    if (io->count == MAX_TENSORS) {
+        fprintf(stderr, "FATAL: more than %d tensors\n", MAX_TENSORS);
+        exit(1);
+    }
+    io->t[io->count].kind = kind;
+    io->t[io->count].n = n;
+    io->t[io->count].host = test_calloc(n, sizeof(float));
+    return io->t[io->count++].host;
 }
 
-static float *rand_floats(env *e, size_t n, float scale)
+/* N floats uniform in [-SCALE, SCALE], the same every run. */
+static float *add_floats(op_io *io, size_t n, float scale)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; p && i < n; i++)
-        p[i] = rnd(e, scale);
-    if (!p) {
-        fprintf(stderr, "FATAL: out of memory\n");
-        exit(1);
+    float *p = add(io, PLAIN, n);
+    for (size_t i = 0; i < n; i++) {
+        io->seed = io->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        p[i] = scale * ((float)(io->seed >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
     }
     return p;
 }
 
-static float *copy_floats(const float *src, size_t n)
+/* A Linear's weight W[N,K]. */
+static float *add_weight(op_io *io, int N, int K)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "FATAL: out of memory\n");
-        exit(1);
-    }
-    memcpy(p, src, n * sizeof *p);
-    return p;
+    float *w = add_floats(io, (size_t)N * K, 0.1f);
+    io->t[io->count - 1].kind = WEIGHT;
+    io->t[io->count - 1].N = N;
+    return w;
 }
 
-static cl_mem to_device(env *e, const void *host, size_t bytes)
+/* The case's attention mask [rows, T]. */
+static int32_t *add_mask(op_io *io, const op_case *c)
 {
-    cl_mem m = NULL;
-    albert_error err = {0};
-    int rc = ocl_buffer(&e->ctx, CL_MEM_READ_WRITE, bytes, host, &m, "test", &err);
-    if (rc != ALBERT_OK) {
-        fprintf(stderr, "FATAL: %s\n", err.msg);
-        exit(1);
-    }
+    int32_t *m = add(io, PLAIN, (size_t)c->rows * c->T);
+    for (int b = 0; b < c->rows; b++)
+        for (int t = 0; t < c->T; t++)
+            m[(size_t)b * c->T + t] = t < c->lens[b % c->nlens];
     return m;
 }
 
-static cl_mem floats_to_device(env *e, const float *host, size_t n)
+static cl_mem in_dev(const op_io *io, int i)
 {
-    return to_device(e, host, n * sizeof *host);
+    return io->t[i].dev;
 }
 
-/* Waits for the queue and reads N floats back (freed by the caller). */
-static float *from_device(env *e, cl_mem m, size_t n)
+/* The buffer for the CPU op's output of N floats, which the device op
+ * writes into tensor IN_PLACE (-1: a buffer of its own).  It starts as a
+ * copy of that tensor, as the device's output does. */
+static float *expect(op_io *io, size_t n, int in_place)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    albert_error err = {0};
-    int rc = ocl_read(&e->ctx, m, 0, n * sizeof *p, p, 1, &err);
-    CHECK(rc == ALBERT_OK, "read back: %s", err.msg);
-    return p;
+    io->out_n = n;
+    io->in_place = in_place;
+    io->want = test_calloc(n, sizeof(float));
+    if (in_place >= 0)
+        memcpy(io->want, io->t[in_place].host, n * sizeof(float));
+    return io->want;
+}
+
+/* want = x + bias, the bias broadcast over ROWS x N. */
+static void add_bias(int rows, int n, const float *x, const float *bias, float *want)
+{
+    for (size_t i = 0; i < (size_t)rows * n; i++)
+        want[i] = x[i] + bias[i % (size_t)n];
+}
+
+static void activate(int rows, int n, int act, float *x)
+{
+    if (act != OCL_ACT_NONE)
+        cpu_activate(rows, n, (albert_activation)act, x);
+}
+
+/* ---------------------------------------------------------------- the ops
+ * Each op has two functions.  NAME_reference adds its inputs (in the order
+ * NAME_launch reads them) and runs the CPU op into expect()'s buffer;
+ * NAME_launch enqueues the OpenCL op on the uploaded inputs, writing OUT. */
+
+/* word, pos, type tables, gamma, beta, ids, types */
+static void embed_reference(const op_case *c, op_io *io)
+{
+    const size_t E = (size_t)c->n, tokens = (size_t)c->rows * c->T;
+    /* Statements, not one initializer list, whose order C leaves open. */
+    albert_weights w = {0};
+    w.word_emb = add_floats(io, VOCAB * E, 1.0f);
+    w.pos_emb = add_floats(io, MAX_POS * E, 1.0f);
+    w.type_emb = add_floats(io, 2 * E, 1.0f);
+    w.emb_ln_g = add_floats(io, E, 1.0f);
+    w.emb_ln_b = add_floats(io, E, 1.0f);
+    int32_t *ids = add(io, PLAIN, tokens), *types = add(io, PLAIN, tokens);
+    for (size_t i = 0; i < tokens; i++) {
+        ids[i] = (int32_t)((i * 31 + 7) % VOCAB);
+        types[i] = (int32_t)(i % 3 == 0);
+    }
+    albert_config cfg;
+    albert_config_init(&cfg);
+    cfg.vocab_size = VOCAB, cfg.embedding_size = c->n, cfg.max_position_embeddings = MAX_POS;
+    cfg.type_vocab_size = 2, cfg.layer_norm_eps = EPS;
+    cpu_embed(&cfg, &w, c->rows, c->T, ids, types, expect(io, tokens * E, -1));
+}
+
+static int embed_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    ocl_embed_weights w = {in_dev(io, 0), in_dev(io, 1), in_dev(io, 2), in_dev(io, 3),
+                           in_dev(io, 4)};
+    return ocl_op_embed(&e->ctx, &e->k, &w, EPS, c->rows * c->T, c->T, c->n, in_dev(io, 5),
+                        in_dev(io, 6), out, err);
+}
+
+/* x (in place), bias */
+static void bias_act_reference(const op_case *c, op_io *io)
+{
+    const float *x = add_floats(io, (size_t)c->rows * c->n, 4.0f);
+    const float *bias = add_floats(io, (size_t)c->n, 1.0f);
+    float *want = expect(io, (size_t)c->rows * c->n, 0);
+    add_bias(c->rows, c->n, x, bias, want);
+    activate(c->rows, c->n, c->act, want);
+}
+
+static int bias_act_launch(env *e, const op_case *c, const op_io *io, cl_mem out,
+                           albert_error *err)
+{
+    return ocl_op_bias_act(&e->ctx, &e->k, c->rows, c->n, in_dev(io, 1), c->act, out, err);
+}
+
+/* x, W, bias: the GEMM (CLBlast or packed) with the bias and activation */
+static void linear_reference(const op_case *c, op_io *io)
+{
+    const float *x = add_floats(io, (size_t)c->rows * c->k, 1.0f);
+    const float *w = add_weight(io, c->n, c->k);
+    const float *bias = add_floats(io, (size_t)c->n, 0.5f);
+    float *want = expect(io, (size_t)c->rows * c->n, -1);
+    cpu_linear(c->rows, c->n, c->k, x, w, bias, want);
+    activate(c->rows, c->n, c->act, want);
+}
+
+static int linear_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    ocl_mat x = {in_dev(io, 0), 0, (size_t)c->k, 0};
+    return ocl_op_linear(&e->ctx, &e->k, c->rows, c->n, c->k, x, in_dev(io, 1), in_dev(io, 2),
+                         c->act, out, err);
+}
+
+/* hidden, W, bias: a Linear + tanh on each batch row's first token */
+static void pooler_reference(const op_case *c, op_io *io)
+{
+    const float *hidden = add_floats(io, (size_t)c->rows * c->T * c->n, 1.0f);
+    const float *w = add_weight(io, c->n, c->n);
+    const float *bias = add_floats(io, (size_t)c->n, 0.5f);
+    cpu_pooler(c->rows, c->T, c->n, hidden, w, bias, expect(io, (size_t)c->rows * c->n, -1));
+}
+
+static int pooler_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    /* Leading dimension T*H: the GEMM reads every T-th row in place. */
+    ocl_mat x = {in_dev(io, 0), 0, (size_t)c->T * c->n, 0};
+    return ocl_op_linear(&e->ctx, &e->k, c->rows, c->n, c->n, x, in_dev(io, 1), in_dev(io, 2),
+                         ALBERT_ACT_TANH, out, err);
+}
+
+/* x, bias, res, gamma, beta; the output apart or aliasing x or res */
+static void residual_ln_reference(const op_case *c, op_io *io)
+{
+    const size_t size = (size_t)c->rows * c->n;
+    const float *x = add_floats(io, size, 3.0f), *bias = add_floats(io, (size_t)c->n, 1.0f);
+    const float *res = add_floats(io, size, 3.0f), *g = add_floats(io, (size_t)c->n, 1.0f);
+    const float *b = add_floats(io, (size_t)c->n, 1.0f);
+    float *want = expect(io, size, c->variant == 1 ? 0 : c->variant == 2 ? 2 : -1);
+    add_bias(c->rows, c->n, x, bias, want);
+    cpu_layernorm(c->rows, c->n, want, res, g, b, EPS, want);
+}
+
+static int residual_ln_launch(env *e, const op_case *c, const op_io *io, cl_mem out,
+                              albert_error *err)
+{
+    ocl_norm norm = {in_dev(io, 3), in_dev(io, 4), EPS};
+    return ocl_op_residual_layernorm(&e->ctx, &e->k, c->rows, c->n, in_dev(io, 0), in_dev(io, 1),
+                                     in_dev(io, 2), &norm, out, err);
+}
+
+/* scores (in place), mask */
+static void softmax_reference(const op_case *c, op_io *io)
+{
+    const size_t n = (size_t)c->rows * c->heads * c->T * c->T;
+    add_floats(io, n, 8.0f);
+    const int32_t *mask = add_mask(io, c);
+    cpu_softmax_masked(c->rows, c->heads, c->T, SCALE, mask, expect(io, n, 0));
+}
+
+static int softmax_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    return ocl_op_softmax(&e->ctx, &e->k, c->rows, c->heads, c->T, SCALE, in_dev(io, 1), out, err);
+}
+
+/* qkv, mask, the device's scores scratch */
+static void attention_reference(const op_case *c, op_io *io)
+{
+    const size_t tokens = (size_t)c->rows * c->T;
+    const float *qkv = add_floats(io, tokens * 3 * c->n, 1.0f);
+    const int32_t *mask = add_mask(io, c);
+    add(io, PLAIN, (size_t)c->rows * c->heads * c->T * c->T);
+    float *scores = test_calloc((size_t)c->T * c->T, sizeof *scores); /* one thread's */
+    cpu_attention(c->rows, c->T, c->n, c->heads, qkv, mask, 1, scores,
+                  expect(io, tokens * c->n, -1));
+    free(scores);
+}
+
+static int attention_launch(env *e, const op_case *c, const op_io *io, cl_mem out,
+                            albert_error *err)
+{
+    return ocl_op_attention(&e->ctx, &e->k, c->rows, c->T, c->n, c->heads, in_dev(io, 0),
+                            in_dev(io, 1), in_dev(io, 2), out, err);
+}
+
+/* hidden, mask */
+static void pool_reference(const op_case *c, op_io *io)
+{
+    const float *hidden = add_floats(io, (size_t)c->rows * c->T * c->n, 2.0f);
+    const int32_t *mask = add_mask(io, c);
+    float *want = expect(io, (size_t)c->rows * c->n, -1);
+    cpu_pool(c->rows, c->T, c->n, hidden, mask, (albert_pooling)c->variant, want);
+    if (c->normalize)
+        cpu_l2_normalize(c->rows, c->n, want);
+}
+
+static int pool_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    int rc = ocl_op_pool(&e->ctx, &e->k, c->rows, c->T, c->n, in_dev(io, 0), in_dev(io, 1),
+                         (albert_pooling)c->variant, out, err);
+    if (rc == ALBERT_OK && c->normalize)
+        rc = ocl_op_l2_normalize(&e->ctx, &e->k, c->rows, c->n, out, err);
+    return rc;
+}
+
+/* x (in place), its first row zeros: a zero row must stay zero */
+static void l2_reference(const op_case *c, op_io *io)
+{
+    const size_t n = (size_t)c->rows * c->n;
+    memset(add_floats(io, n, 3.0f), 0, (size_t)c->n * sizeof(float));
+    cpu_l2_normalize(c->rows, c->n, expect(io, n, 0));
+}
+
+static int l2_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
+{
+    (void)io; /* OUT is its input */
+    return ocl_op_l2_normalize(&e->ctx, &e->k, c->rows, c->n, out, err);
+}
+
+typedef struct op_def {
+    const char *name;
+    void (*reference)(const op_case *c, op_io *io);
+    int (*launch)(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err);
+} op_def;
+
+static const op_def ops[] = {
+    [OP_EMBED] = {"embed", embed_reference, embed_launch},
+    [OP_BIAS_ACT] = {"bias_act", bias_act_reference, bias_act_launch},
+    [OP_LINEAR] = {"linear", linear_reference, linear_launch},
+    [OP_POOLER] = {"pooler", pooler_reference, pooler_launch},
+    [OP_RESIDUAL_LN] = {"residual_layernorm", residual_ln_reference,
+                        residual_ln_launch},
+    [OP_SOFTMAX] = {"softmax", softmax_reference, softmax_launch},
+    [OP_ATTENTION] = {"attention", attention_reference, attention_launch},
+    [OP_POOL] = {"pool", pool_reference, pool_launch},
+    [OP_L2] = {"l2_normalize", l2_reference, l2_launch},
+};
+
+/* ---------------------------------------------------------------- harness */
+
+/* "attention rows=4 T=7 n=32 heads=4 lens=7,3,0,1": the fields C sets. */
+static void describe(const op_case *c, char *dst, size_t size)
+{
+    static const char *const names[] = {"rows", "T", "n", "k", "heads", "variant", "normalize"};
+    const int values[] = {c->rows, c->T, c->n, c->k, c->heads, c->variant, c->normalize};
+    snprintf(dst, size, "%s", ops[c->op].name);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        if (values[i])
+            snprintf(dst + strlen(dst), size - strlen(dst), " %s=%d", names[i], values[i]);
+    if (c->op == OP_BIAS_ACT || c->op == OP_LINEAR)
+        snprintf(dst + strlen(dst), size - strlen(dst), " act=%s",
+                 c->act == OCL_ACT_NONE ? "none" : albert_activation_name(c->act));
+    for (int i = 0; i < c->nlens; i++)
+        snprintf(dst + strlen(dst), size - strlen(dst), "%s%d", i ? "," : " lens=", c->lens[i]);
+}
+
+static void upload(env *e, op_io *io)
+{
+    for (int i = 0; i < io->count; i++) {
+        albert_error err = {0};
+        int rc = io->t[i].kind == WEIGHT
+                     ? ocl_linear_upload(&e->ctx, &e->k, io->t[i].N, (int)(io->t[i].n / io->t[i].N),
+                                         io->t[i].host, &io->t[i].dev, "test weight", &err)
+                     : ocl_buffer(&e->ctx, CL_MEM_READ_WRITE, io->t[i].n * sizeof(float),
+                                  io->t[i].host, &io->t[i].dev, "test tensor", &err);
+        if (rc != ALBERT_OK) {
+            fprintf(stderr, "FATAL: [%s / %s] upload: %s\n", e->device, e->label, err.msg);
+            exit(1);
+        }
+    }
 }
 
 /* max |got - want| / (1 + |want|), NaN counting as infinite. */
@@ -91,470 +466,178 @@ static double rel_diff(const float *got, const float *want, size_t n)
     return worst;
 }
 
-/* Reads OUT back, compares it with WANT and releases OUT. */
-static void expect_close(env *e, cl_mem out, const float *want, size_t n, const char *what)
+/* Runs case C on E's device and compares it with the CPU op; 1 when they
+ * match.  SEED makes its inputs, so a failing case reproduces alone. */
+static int run_case(env *e, const op_case *c, unsigned long long seed)
 {
-    float *got = from_device(e, out, n);
-    double d = rel_diff(got, want, n);
-    CHECK(d <= TOL, "[%s] %s: rel diff %.3e", e->label, what, d);
-    free(got);
-    ocl_release_mem(&out);
-}
-
-static void expect_ok(env *e, int rc, const albert_error *err, const char *what)
-{
-    CHECK(rc == ALBERT_OK, "[%s] %s: %s", e->label, what, err->msg);
-}
-
-/* A mask for B rows of T with row b keeping its first LENS[b % nlens]
- * tokens (0: fully padded); also rotates which row is short. */
-static int32_t *make_mask(int B, int T, const int *lens, int nlens)
-{
-    int32_t *m = malloc((size_t)B * T * sizeof *m);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            int len = lens[b % nlens];
-            m[(size_t)b * T + t] = t < (len > T ? T : len);
-        }
-    return m;
-}
-
-/* ---------------------------------------------------------------- ops */
-
-static void test_embed(env *e, int B, int T, int E)
-{
-    albert_config cfg;
-    albert_config_init(&cfg);
-    cfg.vocab_size = 97;
-    cfg.embedding_size = E;
-    cfg.max_position_embeddings = 512;
-    cfg.type_vocab_size = 2;
-    cfg.layer_norm_eps = 1e-12f;
-    albert_weights w = {0};
-    float *word = rand_floats(e, (size_t)97 * E, 1.0f), *pos = rand_floats(e, (size_t)512 * E, 1.0f);
-    float *type = rand_floats(e, (size_t)2 * E, 1.0f), *g = rand_floats(e, (size_t)E, 1.0f);
-    float *bta = rand_floats(e, (size_t)E, 1.0f);
-    w.word_emb = word, w.pos_emb = pos, w.type_emb = type, w.emb_ln_g = g, w.emb_ln_b = bta;
-    const size_t n = (size_t)B * T;
-    int32_t *ids = malloc(n * sizeof *ids), *types = malloc(n * sizeof *types);
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = (int32_t)((i * 31 + 7) % 97);
-        types[i] = (int32_t)(i % 3 == 0);
+    const op_def *op = &ops[c->op];
+    op_io io = {.seed = seed};
+    op->reference(c, &io);
+    float *got = test_calloc(io.out_n, sizeof *got);
+    int out = io.in_place;
+    if (out < 0) {
+        float *nan = add(&io, PLAIN, io.out_n);
+        for (size_t i = 0; i < io.out_n; i++)
+            nan[i] = NAN;
+        out = io.count - 1;
     }
-    float *want = malloc(n * E * sizeof *want);
-    cpu_embed(&cfg, &w, B, T, ids, types, want);
-    ocl_embed_weights dw = {floats_to_device(e, word, (size_t)97 * E),
-                            floats_to_device(e, pos, (size_t)512 * E),
-                            floats_to_device(e, type, (size_t)2 * E), floats_to_device(e, g, E),
-                            floats_to_device(e, bta, E)};
-    cl_mem d_ids = to_device(e, ids, n * 4), d_types = to_device(e, types, n * 4);
-    cl_mem out = floats_to_device(e, want, n * E); /* overwritten */
+    upload(e, &io);
     albert_error err = {0};
-    expect_ok(e, ocl_op_embed(&e->ctx, &e->k, &dw, cfg.layer_norm_eps, B * T, T, E, d_ids, d_types,
-                              out, &err),
-              &err, "embed");
-    char what[64];
-    snprintf(what, sizeof what, "embed B=%d T=%d E=%d", B, T, E);
-    expect_close(e, out, want, n * E, what);
-    cl_mem all[] = {dw.word, dw.pos, dw.type, dw.gamma, dw.beta, d_ids, d_types};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        ocl_release_mem(&all[i]);
-    free(word), free(pos), free(type), free(g), free(bta), free(ids), free(types), free(want);
-}
-
-/* bias + activation for ACT (OCL_ACT_NONE: bias only). */
-static void test_bias_act(env *e, int rows, int n, int act)
-{
-    float *x = rand_floats(e, (size_t)rows * n, 4.0f), *bias = rand_floats(e, (size_t)n, 1.0f);
-    cl_mem dx = floats_to_device(e, x, (size_t)rows * n), db = floats_to_device(e, bias, n);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < n; j++)
-            x[(size_t)r * n + j] += bias[j];
-    if (act != OCL_ACT_NONE)
-        cpu_activate(rows, n, (albert_activation)act, x);
-    albert_error err = {0};
-    expect_ok(e, ocl_op_bias_act(&e->ctx, &e->k, rows, n, db, act, dx, &err), &err, "bias_act");
-    char what[96];
-    snprintf(what, sizeof what, "bias_act %s rows=%d n=%d",
-             act == OCL_ACT_NONE ? "none" : albert_activation_name((albert_activation)act), rows,
-             n);
-    expect_close(e, dx, x, (size_t)rows * n, what);
-    ocl_release_mem(&db);
-    free(x), free(bias);
-}
-
-/* N floats of NaN: an output buffer an op must overwrite (expect_close
- * counts NaN as a mismatch). */
-static cl_mem nan_buffer(env *e, size_t n)
-{
-    float *nan = malloc((n ? n : 1) * sizeof *nan);
-    if (!nan) {
-        fprintf(stderr, "FATAL: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++)
-        nan[i] = NAN;
-    cl_mem m = floats_to_device(e, nan, n);
-    free(nan);
-    return m;
-}
-
-/* A Linear's weight W[N,K] as the env's kernels want it (packed or not). */
-static cl_mem weight_to_device(env *e, const float *w, int N, int K)
-{
-    cl_mem m = NULL;
-    albert_error err = {0};
-    if (ocl_linear_upload(&e->ctx, &e->k, N, K, w, &m, "test weight", &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: [%s] %s\n", e->label, err.msg);
-        exit(1);
-    }
-    return m;
-}
-
-static void test_linear(env *e, int M, int N, int K, int act)
-{
-    float *x = rand_floats(e, (size_t)M * K, 1.0f), *w = rand_floats(e, (size_t)N * K, 0.1f);
-    float *bias = rand_floats(e, (size_t)N, 0.5f), *want = malloc((size_t)M * N * sizeof *want);
-    cpu_linear(M, N, K, x, w, bias, want);
-    if (act != OCL_ACT_NONE)
-        cpu_activate(M, N, (albert_activation)act, want);
-    cl_mem dx = floats_to_device(e, x, (size_t)M * K), dw = weight_to_device(e, w, N, K);
-    cl_mem db = floats_to_device(e, bias, N), dy = nan_buffer(e, (size_t)M * N);
-    ocl_mat xm = {dx, 0, (size_t)K, 0};
-    albert_error err = {0};
-    expect_ok(e, ocl_op_linear(&e->ctx, &e->k, M, N, K, xm, dw, db, act, dy, &err), &err,
-              "linear");
-    char what[64];
-    snprintf(what, sizeof what, "linear M=%d N=%d K=%d act=%d", M, N, K, act);
-    expect_close(e, dy, want, (size_t)M * N, what);
-    ocl_release_mem(&dx), ocl_release_mem(&dw), ocl_release_mem(&db);
-    free(x), free(w), free(bias), free(want);
-}
-
-/* The pooler: a Linear on every T-th row (leading dimension T*H) + tanh. */
-static void test_pooler(env *e, int B, int T, int H)
-{
-    float *hidden = rand_floats(e, (size_t)B * T * H, 1.0f);
-    float *w = rand_floats(e, (size_t)H * H, 0.1f), *bias = rand_floats(e, (size_t)H, 0.5f);
-    float *want = malloc((size_t)B * H * sizeof *want);
-    cpu_pooler(B, T, H, hidden, w, bias, want);
-    cl_mem dh = floats_to_device(e, hidden, (size_t)B * T * H);
-    cl_mem dw = weight_to_device(e, w, H, H), db = floats_to_device(e, bias, H);
-    cl_mem dy = nan_buffer(e, (size_t)B * H);
-    ocl_mat xm = {dh, 0, (size_t)T * H, 0};
-    albert_error err = {0};
-    expect_ok(e, ocl_op_linear(&e->ctx, &e->k, B, H, H, xm, dw, db, ALBERT_ACT_TANH, dy, &err),
-              &err, "pooler");
-    char what[64];
-    snprintf(what, sizeof what, "pooler B=%d T=%d H=%d", B, T, H);
-    expect_close(e, dy, want, (size_t)B * H, what);
-    ocl_release_mem(&dh), ocl_release_mem(&dw), ocl_release_mem(&db);
-    free(hidden), free(w), free(bias), free(want);
-}
-
-/* LayerNorm(x + bias + res); ALIAS 0: separate output, 1: into x, 2: into res. */
-static void test_residual_ln(env *e, int rows, int n, int alias)
-{
-    const size_t sz = (size_t)rows * n;
-    float *x = rand_floats(e, sz, 3.0f), *res = rand_floats(e, sz, 3.0f);
-    float *bias = rand_floats(e, (size_t)n, 1.0f), *g = rand_floats(e, (size_t)n, 1.0f);
-    float *b = rand_floats(e, (size_t)n, 1.0f), *want = malloc(sz * sizeof *want);
-    cl_mem dx = floats_to_device(e, x, sz), dr = floats_to_device(e, res, sz);
-    cl_mem dbias = floats_to_device(e, bias, n);
-    ocl_norm norm = {floats_to_device(e, g, n), floats_to_device(e, b, n), 1e-12f};
-    cl_mem dout = alias == 1 ? dx : alias == 2 ? dr : floats_to_device(e, x, sz);
-    for (size_t i = 0; i < sz; i++)
-        x[i] += bias[i % (size_t)n];
-    cpu_layernorm(rows, n, x, res, g, b, norm.eps, want);
-    albert_error err = {0};
-    expect_ok(e, ocl_op_residual_layernorm(&e->ctx, &e->k, rows, n, dx, dbias, dr, &norm, dout,
-                                           &err),
-              &err, "residual_layernorm");
-    char what[64];
-    snprintf(what, sizeof what, "residual_layernorm rows=%d n=%d alias=%d", rows, n, alias);
-    float *got = from_device(e, dout, sz);
-    double d = rel_diff(got, want, sz);
-    CHECK(d <= TOL, "[%s] %s: rel diff %.3e", e->label, what, d);
-    if (alias == 0)
-        ocl_release_mem(&dout);
-    cl_mem all[] = {dx, dr, dbias, norm.gamma, norm.beta};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        ocl_release_mem(&all[i]);
-    free(got), free(x), free(res), free(bias), free(g), free(b), free(want);
-}
-
-static void test_softmax(env *e, int B, int NH, int T, const int *lens, int nlens)
-{
-    const size_t n = (size_t)B * NH * T * T;
-    float *s = rand_floats(e, n, 8.0f), *want = copy_floats(s, n);
-    int32_t *mask = make_mask(B, T, lens, nlens);
-    const float scale = 0.125f;
-    cpu_softmax_masked(B, NH, T, scale, mask, want);
-    cl_mem ds = floats_to_device(e, s, n), dm = to_device(e, mask, (size_t)B * T * 4);
-    albert_error err = {0};
-    expect_ok(e, ocl_op_softmax(&e->ctx, &e->k, B, NH, T, scale, dm, ds, &err), &err, "softmax");
-    char what[80];
-    snprintf(what, sizeof what, "softmax B=%d NH=%d T=%d first len %d", B, NH, T, lens[0]);
-    expect_close(e, ds, want, n, what);
-    ocl_release_mem(&dm);
-    free(s), free(want), free(mask);
-}
-
-/* Reference attention from the ops_cpu pieces: per batch row and head,
- * scores = q k^T, masked softmax, context = p v. */
-static void cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
-                          float *out)
-{
-    const int D = H / NH;
-    float *q = malloc((size_t)T * D * 4), *k = malloc((size_t)T * D * 4);
-    float *vt = malloc((size_t)T * D * 4), *s = malloc((size_t)T * T * 4);
-    float *o = malloc((size_t)T * D * 4);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++)
-                for (int d = 0; d < D; d++) {
-                    const float *row = qkv + ((size_t)b * T + t) * 3 * H + (size_t)h * D + d;
-                    q[t * D + d] = row[0];
-                    k[t * D + d] = row[H];
-                    vt[(size_t)d * T + t] = row[2 * H];
-                }
-            cpu_linear(T, T, D, q, k, NULL, s);
-            cpu_softmax_masked(1, 1, T, 1.0f / sqrtf((float)D), mask + (size_t)b * T, s);
-            cpu_linear(T, D, T, s, vt, NULL, o);
-            for (int t = 0; t < T; t++)
-                memcpy(out + ((size_t)b * T + t) * H + (size_t)h * D, o + (size_t)t * D,
-                       (size_t)D * 4);
-        }
-    free(q), free(k), free(vt), free(s), free(o);
-}
-
-static void test_attention(env *e, int B, int T, int H, int NH, const int *lens, int nlens)
-{
-    const size_t tok = (size_t)B * T;
-    float *qkv = rand_floats(e, tok * 3 * H, 1.0f), *want = malloc(tok * H * sizeof *want);
-    int32_t *mask = make_mask(B, T, lens, nlens);
-    cpu_attention(B, T, H, NH, qkv, mask, want);
-    cl_mem dq = floats_to_device(e, qkv, tok * 3 * H), dm = to_device(e, mask, tok * 4);
-    cl_mem ds = floats_to_device(e, NULL, (size_t)B * NH * T * T);
-    cl_mem dout = nan_buffer(e, tok * H);
-    albert_error err = {0};
-    expect_ok(e, ocl_op_attention(&e->ctx, &e->k, B, T, H, NH, dq, dm, ds, dout, &err), &err,
-              "attention");
-    char what[80];
-    snprintf(what, sizeof what, "attention B=%d T=%d H=%d NH=%d", B, T, H, NH);
-    expect_close(e, dout, want, tok * H, what);
-    ocl_release_mem(&dq), ocl_release_mem(&dm), ocl_release_mem(&ds);
-    free(qkv), free(want), free(mask);
-}
-
-static void test_pool(env *e, int B, int T, int H, albert_pooling mode, int normalize)
-{
-    static const int lens[] = {3, 0, 512, 1};
-    float *hidden = rand_floats(e, (size_t)B * T * H, 2.0f);
-    float *want = malloc((size_t)B * H * sizeof *want);
-    int32_t *mask = make_mask(B, T, lens, 4);
-    cpu_pool(B, T, H, hidden, mask, mode, want);
-    if (normalize)
-        cpu_l2_normalize(B, H, want);
-    cl_mem dh = floats_to_device(e, hidden, (size_t)B * T * H);
-    cl_mem dm = to_device(e, mask, (size_t)B * T * 4), dp = floats_to_device(e, want, (size_t)B * H);
-    albert_error err = {0};
-    int rc = ocl_op_pool(&e->ctx, &e->k, B, T, H, dh, dm, mode, dp, &err);
-    if (rc == ALBERT_OK && normalize)
-        rc = ocl_op_l2_normalize(&e->ctx, &e->k, B, H, dp, &err);
-    expect_ok(e, rc, &err, "pool");
-    char what[80];
-    snprintf(what, sizeof what, "pool mode=%d normalize=%d B=%d T=%d H=%d", (int)mode, normalize,
-             B, T, H);
-    expect_close(e, dp, want, (size_t)B * H, what);
-    ocl_release_mem(&dh), ocl_release_mem(&dm);
-    free(hidden), free(want), free(mask);
-}
-
-/* Rows of all zeros stay zero; others get unit norm. */
-static void test_l2(env *e, int rows, int n)
-{
-    float *x = rand_floats(e, (size_t)rows * n, 3.0f);
-    memset(x, 0, (size_t)n * sizeof *x);
-    float *want = copy_floats(x, (size_t)rows * n);
-    cpu_l2_normalize(rows, n, want);
-    cl_mem dx = floats_to_device(e, x, (size_t)rows * n);
-    albert_error err = {0};
-    expect_ok(e, ocl_op_l2_normalize(&e->ctx, &e->k, rows, n, dx, &err), &err, "l2_normalize");
-    char what[64];
-    snprintf(what, sizeof what, "l2_normalize rows=%d n=%d", rows, n);
-    expect_close(e, dx, want, (size_t)rows * n, what);
-    free(x), free(want);
-}
-
-/* ---------------------------------------------------------------- driver */
-
-static void run_all(env *e)
-{
-    static const int widths[] = {1, 32, 33, 48, 128, 768, 1000};
-    const int nw = (int)(sizeof widths / sizeof widths[0]);
-    test_embed(e, 1, 1, 32);
-    test_embed(e, 3, 7, 48);
-    test_embed(e, 1, 512, 128);
-    test_embed(e, 2, 5, 33);
-    for (int act = OCL_ACT_NONE; act <= ALBERT_ACT_QUICK_GELU; act++) {
-        test_bias_act(e, 1, 1, act);
-        test_bias_act(e, 7, 33, act);
-        test_bias_act(e, 5, 768, act);
-    }
-    test_linear(e, 1, 1, 1, OCL_ACT_NONE);
-    test_linear(e, 7, 33, 48, ALBERT_ACT_GELU);
-    test_linear(e, 130, 768, 128, OCL_ACT_NONE);
-    test_linear(e, 64, 3072, 768, ALBERT_ACT_GELU_TANH);
-    test_linear(e, 13, 96, 5, OCL_ACT_NONE); /* packed: M not a multiple of gemm_mr */
-    test_linear(e, 2, 64, 3072, ALBERT_ACT_GELU);
-    for (int act = OCL_ACT_NONE; act <= ALBERT_ACT_QUICK_GELU; act++)
-        test_linear(e, 5, 96, 16, act); /* packed: every activation in its epilogue */
-    test_pooler(e, 3, 5, 48);
-    test_pooler(e, 2, 1, 768);
-    for (int i = 0; i < nw; i++)
-        test_residual_ln(e, 3, widths[i], i % 3);
-    static const int ragged[] = {7, 3, 0, 1}, first_masked[] = {1};
-    test_softmax(e, 1, 1, 1, first_masked, 1);
-    test_softmax(e, 4, 3, 7, ragged, 4);
-    test_softmax(e, 2, 2, 512, (const int[]){512, 300}, 2);
-    test_softmax(e, 4, 2, 65, (const int[]){65, 0, 64, 1}, 4);
-    test_attention(e, 4, 7, 32, 4, ragged, 4);
-    test_attention(e, 1, 1, 48, 3, first_masked, 1);
-    test_attention(e, 2, 130, 64, 2, (const int[]){130, 57}, 2);
-    test_attention(e, 1, 512, 128, 2, (const int[]){512}, 1);
-    test_attention(e, 4, 9, 192, 3, ragged, 4); /* d 64: attention.cl where enabled */
-    test_attention(e, 2, 20, 64, 4, (const int[]){20, 5}, 2); /* d 16 */
-    test_attention(e, 2, 20, 64, 4, (const int[]){0, 20}, 2); /* all masked, T >= 16 */
-    test_attention(e, 1, 21, 64, 4, (const int[]){17}, 1);    /* d 16, T past attn_max_t */
-    for (int norm = 0; norm <= 1; norm++) {
-        test_pool(e, 4, 9, 33, ALBERT_POOL_CLS, norm);
-        test_pool(e, 4, 9, 48, ALBERT_POOL_MEAN, norm);
-        test_pool(e, 2, 512, 768, ALBERT_POOL_MEAN, norm);
-    }
-    for (int i = 0; i < nw; i++)
-        test_l2(e, 3, widths[i]);
-}
-
-static void with_tunables(int device, const ocl_tunables *tun, const char *label)
-{
-    env e = {.label = label, .seed = 12345};
-    albert_error err = {0};
-    int rc = ocl_ctx_open(device, 0, &e.ctx, &err);
+    int rc = op->launch(e, c, &io, io.t[out].dev, &err);
     if (rc == ALBERT_OK)
-        rc = ocl_kernels_create(&e.ctx, tun, &e.k, &err);
-    CHECK(rc == ALBERT_OK, "[%s] setup: %s", label, err.msg);
-    if (rc == ALBERT_OK) {
-        int before = test_failures;
-        run_all(&e);
-        printf("[%s] wg_row %d wg_elem %d vec %d: %s\n", label, tun->wg_row, tun->wg_elem,
-               tun->vec, test_failures == before ? "all ops match the CPU" : "MISMATCHES");
-        ocl_kernels_release(&e.k);
+        rc = ocl_read(&e->ctx, io.t[out].dev, 0, io.out_n * sizeof *got, got, 1, &err);
+    const double d = rc == ALBERT_OK ? rel_diff(got, io.want, io.out_n) : INFINITY;
+    char what[160];
+    describe(c, what, sizeof what);
+    CHECK(d <= TOL, "[%s / %s] %s: rel diff %.3e %s", e->device, e->label, what, d, err.msg);
+    for (int i = 0; i < io.count; i++) {
+        ocl_release_mem(&io.t[i].dev);
+        free(io.t[i].host);
     }
-    ocl_ctx_close(&e.ctx);
+    free(io.want), free(got);
+    return d <= TOL;
 }
 
-/* With profiling on, each launch leaves a named event with timings (the
- * hook --profile builds on); without it, none. */
-static void test_profiling_hook(int device)
+/* Every case of the table, EVERY_ACT ones once per activation. */
+static void run_table(env *e, const ocl_tunables *tun)
 {
-    for (int profiling = 0; profiling <= 1; profiling++) {
-        env e = {.label = "profiling", .seed = 7};
-        ocl_tunables tun;
-        ocl_tunables_default(&tun);
-        albert_error err = {0};
-        int rc = ocl_ctx_open(device, profiling, &e.ctx, &err);
-        if (rc == ALBERT_OK)
-            rc = ocl_kernels_create(&e.ctx, &tun, &e.k, &err);
-        CHECK(rc == ALBERT_OK, "profiling setup: %s", err.msg);
-        if (rc == ALBERT_OK) {
-            test_l2(&e, 3, 48);
-            test_linear(&e, 4, 8, 16, ALBERT_ACT_RELU);
-        }
-        static const char *const names[] = {"l2_normalize", "download", "CLBlastSgemm", "bias_relu",
-                                            "download"};
-        CHECK(e.ctx.n_events == (profiling ? 5u : 0u), "profiling %d: %zu events", profiling,
-              e.ctx.n_events);
-        for (size_t i = 0; profiling && i < e.ctx.n_events && i < 5; i++)
-            CHECK(!strcmp(e.ctx.events[i].name, names[i]), "event %zu is %s, not %s", i,
-                  e.ctx.events[i].name, names[i]);
-        for (size_t i = 0; profiling && i < e.ctx.n_events; i++) {
-            cl_ulong start = 0, end = 0;
-            cl_event ev = e.ctx.events[i].event;
-            CHECK(ev != NULL, "event %zu (%s) missing", i, e.ctx.events[i].name);
-            if (!ev)
-                continue;
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
-            CHECK(end >= start && start > 0, "event %s: start %llu end %llu",
-                  e.ctx.events[i].name, (unsigned long long)start, (unsigned long long)end);
-        }
-        ocl_kernels_release(&e.k);
-        ocl_ctx_close(&e.ctx);
+    int passed = 0, total = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        op_case c = cases[i];
+        int first = c.act, last = c.act;
+        if (c.act == EVERY_ACT)
+            first = OCL_ACT_NONE, last = ALBERT_ACT_QUICK_GELU;
+        for (c.act = first; c.act <= last; c.act++, total++)
+            passed += run_case(e, &c, 12345 + i);
     }
+    printf("[%s / %s] wg_row %d wg_elem %d vec %d: %d of %d op cases match the CPU\n", e->device,
+           e->label, tun->wg_row, tun->wg_elem, tun->vec, passed, total);
+}
+
+/* Opens DEVICE with TUN's kernels (TIMING: with profiling events). */
+static int env_open(env *e, int device, int timing, const ocl_tunables *tun)
+{
+    test_device_label(device, e->device, sizeof e->device);
+    albert_error err = {0};
+    int rc = ocl_ctx_open(device, timing, &e->ctx, &err);
+    if (rc == ALBERT_OK)
+        rc = ocl_kernels_create(&e->ctx, tun, NULL, &e->k, &err);
+    CHECK(rc == ALBERT_OK, "[%s / %s] setup: %s", e->device, e->label, err.msg);
+    return rc == ALBERT_OK;
+}
+
+static void env_close(env *e)
+{
+    ocl_kernels_release(&e->k);
+    ocl_ctx_close(&e->ctx);
+}
+
+/* ---------------------------------------------------------------- the rest */
+
+/* With timing on, each command leaves a named event with start and end times
+ * (what --profile builds on); with it off, none. */
+static void test_timing_hook(int device)
+{
+    static const char *const names[] = {"l2_normalize", "download", "CLBlastSgemm", "bias_relu",
+                                        "download"};
+    const op_case l2 = {OP_L2, .rows = 3, .n = 48};
+    const op_case linear = {OP_LINEAR, .rows = 4, .n = 8, .k = 16, .act = ALBERT_ACT_RELU};
+    ocl_tunables tun;
+    ocl_tunables_default(&tun);
+    for (int timing = 0; timing <= 1; timing++) {
+        env e = {.label = timing ? "timing on" : "timing off"};
+        if (env_open(&e, device, timing, &tun)) {
+            run_case(&e, &l2, 7);
+            run_case(&e, &linear, 8);
+        }
+        CHECK(e.ctx.n_events == (timing ? 5u : 0u), "[%s / %s] %zu events", e.device, e.label,
+              e.ctx.n_events);
+        for (size_t i = 0; i < e.ctx.n_events && i < 5; i++) {
+            const ocl_event_rec *r = &e.ctx.events[i];
+            CHECK(!strcmp(r->name, names[i]), "event %zu is %s, not %s", i, r->name, names[i]);
+            CHECK(r->event != NULL, "event %zu (%s) missing", i, r->name);
+            cl_ulong start = 0, end = 0;
+            if (r->event) {
+                clGetEventProfilingInfo(r->event, CL_PROFILING_COMMAND_START, sizeof start, &start,
+                                        NULL);
+                clGetEventProfilingInfo(r->event, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
+            }
+            CHECK(end >= start && start > 0, "event %s: start %llu end %llu", r->name,
+                  (unsigned long long)start, (unsigned long long)end);
+        }
+        env_close(&e);
+    }
+}
+
+/* ocl_kernels_create with ocl_tunables_default changed by DELTA. */
+static int create(ocl_ctx *ctx, ocl_tunables delta, ocl_kernels *k, albert_error *err)
+{
+    ocl_tunables tun;
+    tunables_of(&delta, &tun);
+    return ocl_kernels_create(ctx, &tun, NULL, k, err);
+}
+
+/* Tunables the kernels cannot take are refused with a message, not built;
+ * the packed Linear and attention kernels are there exactly when asked for. */
+static void test_kernel_choices(int device)
+{
+    ocl_ctx ctx;
+    ocl_kernels k;
+    albert_error err = {0};
+    int rc = ocl_ctx_open(device, 0, &ctx, &err);
+    CHECK(rc == ALBERT_OK, "device %d: %s", device, err.msg);
+    if (rc != ALBERT_OK)
+        return;
+    CHECK(create(&ctx, (ocl_tunables){.wg_row = 48}, &k, &err) == ALBERT_E_ARG,
+          "wg_row 48 accepted");
+    CHECK(strstr(err.msg, "power of 2") != NULL, "%s", err.msg);
+    CHECK(create(&ctx, (ocl_tunables){.gemm_mr = 4, .gemm_nr = 32}, &k, &err) == ALBERT_OK &&
+              k.linear && ocl_linear_packed(&k, 96) && !ocl_linear_packed(&k, 33),
+          "packed Linears only where N is a multiple of gemm_nr: %s", err.msg);
+    ocl_kernels_release(&k);
+    CHECK(create(&ctx, (ocl_tunables){0}, &k, &err) == ALBERT_OK && !k.linear &&
+              !k.attention && !ocl_linear_packed(&k, 96),
+          "default tunables: every Linear on CLBlast, no attention kernel: %s", err.msg);
+    ocl_kernels_release(&k);
+    CHECK(create(&ctx, (ocl_tunables){.attn_d = 64, .attn_max_t = 128}, &k, &err) == ALBERT_OK &&
+              k.attention,
+          "attn_d 64: %s", err.msg);
+    ocl_kernels_release(&k);
+    CHECK(create(&ctx, (ocl_tunables){.attn_d = 24, .attn_max_t = 128}, &k, &err) == ALBERT_E_ARG,
+          "attn_d 24 accepted");
+    CHECK(create(&ctx, (ocl_tunables){.gemm_mr = 4, .gemm_nr = 24}, &k, &err) == ALBERT_E_ARG,
+          "gemm_nr 24 accepted");
+    CHECK(strstr(err.msg, "gemm_nr 24") != NULL, "%s", err.msg);
+    ocl_ctx_close(&ctx);
+}
+
+/* Packing: panel p, row k, lane j holds W[p*NR + j][k]. */
+static void test_packing(void)
+{
+    float w[32 * 3], packed[32 * 3];
+    for (int i = 0; i < 32 * 3; i++)
+        w[i] = (float)i;
+    ocl_linear_pack(32, 3, 16, w, packed);
+    CHECK(packed[0] == w[0] && packed[1] == w[3] && packed[16] == w[1] && packed[48] == w[16 * 3] &&
+              packed[95] == w[31 * 3 + 2],
+          "ocl_linear_pack layout");
 }
 
 int main(void)
 {
-    const int device = ocl_test_device();
-    ocl_tunables tun;
-    ocl_tunables_default(&tun);
-    with_tunables(device, &tun, "default");
-    ocl_tunables odd = {.wg_row = 128, .wg_elem = 48, .vec = 3};
-    with_tunables(device, &odd, "odd");
-    ocl_tunables small = {.wg_row = 1, .wg_elem = 1, .vec = 1};
-    with_tunables(device, &small, "one work-item");
-    /* Linears on kernels/linear.cl wherever N is a multiple of gemm_nr. */
-    ocl_tunables packed = tun, packed_odd = tun;
-    packed.gemm_mr = 12, packed.gemm_nr = 32;
-    with_tunables(device, &packed, "linear 12x32");
-    packed_odd.gemm_mr = 5, packed_odd.gemm_nr = 48;
-    with_tunables(device, &packed_odd, "linear 5x48");
-    /* Attention on kernels/attention.cl for heads of 64 (T up to 512), then 16. */
-    ocl_tunables attn64 = packed, attn16 = tun;
-    attn64.attn_d = 64, attn64.attn_max_t = 512;
-    with_tunables(device, &attn64, "attention d=64");
-    attn16.attn_d = 16, attn16.attn_max_t = 20;
-    with_tunables(device, &attn16, "attention d=16");
-    test_profiling_hook(device);
-    /* Bad tunables are refused with a message, not built. */
-    ocl_ctx ctx;
-    ocl_kernels k;
-    albert_error err = {0};
-    CHECK(ocl_ctx_open(device, 0, &ctx, &err) == ALBERT_OK, "%s", err.msg);
-    ocl_tunables bad = {.wg_row = 48, .wg_elem = 64, .vec = 4};
-    CHECK(ocl_kernels_create(&ctx, &bad, &k, &err) == ALBERT_E_ARG, "wg_row 48 accepted");
-    CHECK(strstr(err.msg, "power of 2") != NULL, "%s", err.msg);
-    /* Packing: panel p, row k, lane j holds W[p*NR + j][k]. */
-    float w[32 * 3], packed_w[32 * 3];
-    for (int i = 0; i < 32 * 3; i++)
-        w[i] = (float)i;
-    ocl_linear_pack(32, 3, 16, w, packed_w);
-    CHECK(packed_w[0] == w[0] && packed_w[1] == w[3] && packed_w[16] == w[1] &&
-              packed_w[48] == w[16 * 3] && packed_w[95] == w[31 * 3 + 2],
-          "ocl_linear_pack layout");
-    ocl_tunables with_linear = tun;
-    with_linear.gemm_mr = 4, with_linear.gemm_nr = 32;
-    CHECK(ocl_kernels_create(&ctx, &with_linear, &k, &err) == ALBERT_OK, "%s", err.msg);
-    CHECK(k.linear && ocl_linear_packed(&k, 96) && !ocl_linear_packed(&k, 33),
-          "packed Linears only where N is a multiple of gemm_nr");
-    ocl_kernels_release(&k);
-    CHECK(ocl_kernels_create(&ctx, &tun, &k, &err) == ALBERT_OK && !k.linear &&
-              !ocl_linear_packed(&k, 96),
-          "default tunables: every Linear on CLBlast");
-    ocl_kernels_release(&k);
-    ocl_tunables with_attn = tun;
-    with_attn.attn_d = 64, with_attn.attn_max_t = 128;
-    CHECK(ocl_kernels_create(&ctx, &with_attn, &k, &err) == ALBERT_OK && k.attention,
-          "attn_d 64: %s", err.msg);
-    ocl_kernels_release(&k);
-    ocl_tunables bad_attn = tun;
-    bad_attn.attn_d = 24, bad_attn.attn_max_t = 128;
-    CHECK(ocl_kernels_create(&ctx, &bad_attn, &k, &err) == ALBERT_E_ARG, "attn_d 24 accepted");
-    ocl_tunables bad_gemm = tun;
-    bad_gemm.gemm_mr = 4, bad_gemm.gemm_nr = 24;
-    CHECK(ocl_kernels_create(&ctx, &bad_gemm, &k, &err) == ALBERT_E_ARG, "gemm_nr 24 accepted");
-    CHECK(strstr(err.msg, "gemm_nr 24") != NULL, "%s", err.msg);
-    ocl_ctx_close(&ctx);
+    const int devices = test_opencl_device_count();
+    for (int device = 0; device < devices; device++) {
+        for (size_t i = 0; i < sizeof tunables_sets / sizeof tunables_sets[0]; i++) {
+            env e = {.label = tunables_sets[i].label};
+            ocl_tunables tun;
+            tunables_of(&tunables_sets[i].delta, &tun);
+            if (env_open(&e, device, 0, &tun))
+                run_table(&e, &tun);
+            env_close(&e);
+        }
+        test_timing_hook(device);
+        test_kernel_choices(device);
+    }
+    test_packing();
     return test_finish();
 }

@@ -144,9 +144,9 @@ class Base(unittest.TestCase):
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
 
-    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None):
+    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None, env=None):
         """Checks exit status CODE, empty stdout and a message naming MUST_MENTION."""
-        rc, out, err = run(args, stdin, cwd=cwd)
+        rc, out, err = run(args, stdin, cwd=cwd, env=env)
         self.assertEqual(rc, code, "albert-cl %s: status %d, stderr %r" % (args, rc, err))
         self.assertEqual(out, b"", "output on failure")
         self.assertTrue(err.startswith("albert-cl: "), err)
@@ -477,6 +477,37 @@ class Errors(Base):
     def test_bad_device_index(self):
         err = self.fails(["--model", TINY, "--device", "99", SAMPLE], 1)
         self.assertIn("99", err, "the message names the device asked for")
+        self.assertIn("there are: ", err, "the message lists the devices there are")
+        self.assertIn("cpu", err)
+
+    def test_bad_ids_named_by_file_and_line(self):
+        # The library checks ids (albert_batch_check); the CLI names the record,
+        # with an engine (where the batch is sorted by length) and without.
+        lines = ['{"input_ids": [2, 5, 6, 7, 8, 3]}', '{"input_ids": [2, 3]}',
+                 '{"input_ids": [2, 29999, 30000, 3]}']
+        path = self.write("ids.jsonl", "\n".join(lines) + "\n")
+        for extra in (["--device", "cpu"], ["--device", "0"], ["--tokenize"]):
+            err = self.fails(["--model", TINY, "--input-format", "jsonl", path] + extra, 1,
+                             must_mention=[path + ":3: ", "30000", "position 2", "vocabulary"])
+            self.assertNotIn("batch row", err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+
+    def test_folders_from_the_environment(self):
+        # ALBERT_CL_CACHE_DIR and ALBERT_CL_KERNEL_DIR reach the library as
+        # engine options: programs are cached there, kernels read from there.
+        cache = os.path.join(self.tmp, "cache")
+        self.ok(["--model", TINY, "--device", "0", SAMPLE], env={"ALBERT_CL_CACHE_DIR": cache})
+        self.assertTrue([n for n in os.listdir(cache) if n.endswith(".bin")], "nothing cached")
+        kernels = os.path.join(self.tmp, "kernels")
+        os.mkdir(kernels)
+        with open(os.path.join(kernels, "broken.cl"), "w") as f:
+            f.write("__kernel void broken(__global int *x) { x[0] = undeclared; }\n")
+        rc, out, err = run(["--model", TINY, "--device", "0", SAMPLE],
+                           env={"ALBERT_CL_KERNEL_DIR": kernels})
+        self.assertEqual((rc, out), (1, b""), err)
+        # The driver's compiler may print on stderr too: ours is the last line.
+        self.assertTrue(err.splitlines()[-1].startswith("albert-cl: clBuildProgram"), err)
+        self.assertIn("undeclared", err.splitlines()[-1])
 
     def test_missing_model_folder(self):
         missing = os.path.join(self.tmp, "no-model")

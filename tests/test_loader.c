@@ -1,8 +1,8 @@
 /* Model loading: every shared model, and one broken folder per failure kind,
  * each of which must fail with a message naming the file (and tensor). */
-#include "common.h"
-#include "model.h"
-#include "safetensors.h"
+#include "core/common.h"
+#include "core/model.h"
+#include "core/safetensors.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>

@@ -1,6 +1,6 @@
 /* Direct checks of each host op against double-precision formulas and naive
  * loops, on inputs small enough to reason about by hand. */
-#include "ops_cpu.h"
+#include "cpu/ops.h"
 #include "test_util.h"
 
 #include <math.h>
@@ -93,6 +93,41 @@ static void test_softmax(void)
         CHECK(fabs(p[0] - 1.0 / (1.0 + exp(-1.0))) < 1e-6, "unmasked softmax %g", p[0]);
         CHECK(p[2] == 0.0f && isfinite(p[1]) && p[3] >= 0.0f, "extreme scores row %d", q);
     }
+}
+
+/* Attention against naive loops in double: per row and head, softmax of
+ * scaled q.k over the unmasked keys (uniform over all keys when every key
+ * is masked, as HF), then the weighted sum of v; 2 threads, so each uses its
+ * own block of scores. */
+static void test_attention(void)
+{
+    enum { B = 2, T = 5, H = 6, NH = 3, D = H / NH, THREADS = 2 };
+    const int32_t mask[B * T] = {1, 1, 0, 1, 1, /* row 1 fully masked: */ 0, 0, 0, 0, 0};
+    float qkv[B * T * 3 * H], out[B * T * H], scores[THREADS * T * T];
+    fill(qkv, sizeof qkv / sizeof qkv[0], 11);
+    cpu_attention(B, T, H, NH, qkv, mask, THREADS, scores, out);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int q = 0; q < T; q++) {
+                const float *qv = qkv + (size_t)(b * T + q) * 3 * H + h * D;
+                double w[T], sum = 0;
+                for (int k = 0; k < T; k++) {
+                    const float *kv = qkv + (size_t)(b * T + k) * 3 * H + H + h * D;
+                    double dot = 0;
+                    for (int d = 0; d < D; d++)
+                        dot += (double)qv[d] * kv[d];
+                    w[k] = b == 1 ? 1.0 : mask[b * T + k] ? exp(dot / sqrt((double)D)) : 0.0;
+                    sum += w[k];
+                }
+                for (int d = 0; d < D; d++) {
+                    double want = 0;
+                    for (int k = 0; k < T; k++)
+                        want += w[k] / sum * qkv[(size_t)(b * T + k) * 3 * H + 2 * H + h * D + d];
+                    const float got = out[(size_t)(b * T + q) * H + h * D + d];
+                    CHECK(fabs(got - want) < 1e-5, "attention b %d head %d q %d d %d: %g vs %g", b,
+                          h, q, d, got, want);
+                }
+            }
 }
 
 static void test_layernorm(void)
@@ -224,6 +259,7 @@ int main(void)
 {
     test_activations();
     test_softmax();
+    test_attention();
     test_layernorm();
     test_linear();
     test_embed();

@@ -1,6 +1,6 @@
 /* The safetensors reader on the golden files and on damaged copies. */
-#include "common.h"
-#include "safetensors.h"
+#include "core/common.h"
+#include "core/safetensors.h"
 #include "test_util.h"
 
 #include <math.h>

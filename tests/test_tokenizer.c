@@ -1,6 +1,6 @@
 /* The tokenizer against HF's golden ids, and its truncation, errors,
  * tokenizer_config.json handling, speed and thread safety. */
-#include "common.h"
+#include "core/common.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>

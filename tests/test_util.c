@@ -1,7 +1,7 @@
 #include "test_util.h"
 
-#include "common.h"
-#include "safetensors.h"
+#include "core/common.h"
+#include "core/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -43,13 +43,15 @@ int test_finish(void)
 }
 
 double test_max_abs_masked(const float *a, const float *b, int outer, int B, int T, int H,
-                           const int32_t *mask)
+                           const int32_t *mask, size_t *compared)
 {
     double worst = 0;
     for (int o = 0; o < outer; o++)
         for (int r = 0; r < B * T; r++) {
             if (mask && !mask[r])
                 continue;
+            if (compared)
+                *compared += (size_t)H;
             size_t base = ((size_t)o * B * T + r) * H;
             for (int h = 0; h < H; h++) {
                 double d = fabs((double)a[base + h] - (double)b[base + h]);
@@ -156,12 +158,12 @@ albert_model *test_open_model(const char *name)
     return m;
 }
 
-albert_engine *test_open_engine(const albert_model *m, int device, int profile)
+albert_engine *test_open_engine(const albert_model *m, int device, int timing)
 {
     albert_engine_options opt;
     albert_engine_options_init(&opt);
     opt.device = device;
-    opt.profile = profile;
+    opt.timing = timing;
     albert_engine *e = NULL;
     albert_error err;
     if (albert_engine_create(m, &opt, &e, &err) != ALBERT_OK) {
@@ -171,9 +173,72 @@ albert_engine *test_open_engine(const albert_model *m, int device, int profile)
     return e;
 }
 
+void *test_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "FATAL: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
 void test_remove_tree(const char *dir)
 {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "%s", cmd);
+}
+
+int test_device_count(void)
+{
+    int count = 0;
+    albert_error err;
+    if (albert_device_count(&count, &err) != ALBERT_OK || count < 1) {
+        fprintf(stderr, "FATAL: the device registry lists %d devices: %s\n", count, err.msg);
+        exit(1);
+    }
+    return count;
+}
+
+int test_cpu_device(void)
+{
+    int index = -1;
+    albert_error err;
+    if (albert_device_find("cpu", &index, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: no cpu device: %s\n", err.msg);
+        exit(1);
+    }
+    return index;
+}
+
+int test_opencl_device_count(void)
+{
+    int n = test_cpu_device(); /* OpenCL devices come before it */
+    if (n < 1) {
+        albert_error note;
+        int count = 0;
+        albert_device_count(&count, &note);
+        fprintf(stderr,
+                "FATAL: no OpenCL device (%s); install an OpenCL driver (e.g. "
+                "pocl-opencl-icd): OpenCL tests never skip\n",
+                note.msg[0] ? note.msg : "none listed");
+        exit(1);
+    }
+    return n;
+}
+
+void test_device_label(int device, char *dst, size_t size)
+{
+    albert_engine_options opt;
+    albert_engine_options_init(&opt);
+    opt.no_tuning = 1;
+    albert_device_info info;
+    albert_error err;
+    if (albert_device_info_get(device, &opt, &info, &err) != ALBERT_OK)
+        snprintf(dst, size, "device %d (%s)", device, err.msg);
+    else if (strcmp(info.backend, "cpu") == 0)
+        snprintf(dst, size, "cpu");
+    else
+        snprintf(dst, size, "%s (%s)", info.id, info.name);
 }

@@ -34,9 +34,26 @@ struct albert_engine;
  * that needs a model needs it. */
 struct albert_model *test_open_model(const char *name);
 
-/* An engine for M on DEVICE (PROFILE: collect kernel timings); exits loudly
- * when it cannot be created. */
-struct albert_engine *test_open_engine(const struct albert_model *m, int device, int profile);
+/* An engine for M on registry device DEVICE (TIMING: collect kernel
+ * timings); exits loudly when it cannot be created. */
+struct albert_engine *test_open_engine(const struct albert_model *m, int device, int timing);
+
+/* Number of devices the registry lists (the CPU last). */
+int test_device_count(void);
+
+/* Number of OpenCL devices, which are registry devices 0 .. n-1 and OpenCL
+ * devices 0 .. n-1 alike.  Exits loudly when there is none: OpenCL tests
+ * never skip. */
+int test_opencl_device_count(void);
+
+/* The CPU's registry index. */
+int test_cpu_device(void);
+
+/* "0 (DEVICE NAME)" or "cpu": a device's label for messages, into DST. */
+void test_device_label(int device, char *dst, size_t size);
+
+/* calloc of N (at least 1) items of SIZE; exits loudly when out of memory. */
+void *test_calloc(size_t n, size_t size);
 
 /* rm -rf DIR (a test's temporary folder), counted as a check. */
 void test_remove_tree(const char *dir);
@@ -44,10 +61,13 @@ void test_remove_tree(const char *dir);
 /* Prints "N passed, M failed" and returns the process exit status. */
 int test_finish(void);
 
-/* max |a - b| over positions whose MASK[b*T + t] is 1, for tensors laid out
- * [..., B, T, H] with OUTER leading blocks of B*T*H (hidden_states). */
+/* max |a - b| over positions whose MASK[b*T + t] is 1 (NULL: all), for
+ * tensors laid out [..., B, T, H] with OUTER leading blocks of B*T*H
+ * (hidden_states); NaN counts as infinite.  *COMPARED (when not NULL) grows
+ * by the number of values compared, so a caller can tell a pass from
+ * having compared nothing. */
 double test_max_abs_masked(const float *a, const float *b, int outer, int B, int T, int H,
-                           const int32_t *mask);
+                           const int32_t *mask, size_t *compared);
 
 /* One golden case of ../shared/golden/<model>.safetensors. */
 typedef struct golden_case {

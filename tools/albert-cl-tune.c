@@ -8,8 +8,10 @@
  * The switch point XGEMM_MIN_INDIRECT_SIZE is then chosen from both paths'
  * timings of every GEMM.  Last, the Linears are timed on kernels/linear.cl
  * with a list of tiles; the best goes into the profile (kernels.gemm_mr,
- * gemm_nr) when it beats CLBlast. */
-#include "ocl_ops.h"
+ * gemm_nr) when it beats CLBlast.  A budget that timing CLBlast's defaults
+ * uses up only completes the profile (TUNING.md, "Tiny budgets"). */
+#include "opencl/clblast_params.h"
+#include "opencl/ops.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -38,21 +40,17 @@ typedef struct dev_limits {
     size_t local_mem, max_wg;
 } dev_limits;
 
-/* One CLBlast kernel's parameters, its search spaces (one per kernel
- * variant) and its constraints. */
+/* One CLBlast kernel (its parameter names are clblast_kernel_specs'), its
+ * search spaces (one per kernel variant) and its constraints. */
 typedef struct kspace {
-    const char *kernel;
-    int n;
-    const char *const *names;
+    int spec; /* CLBLAST_XGEMM, ... */
     const choice *spaces[2];
     int (*valid)(const int *p, const dev_limits *lim);
     int (*variant)(const int *p);
 } kspace;
 
+/* Positions in clblast_kernel_specs[CLBLAST_XGEMM].params. */
 enum { GEMMK, KREG, KWG, KWI, MDIMA, MDIMC, MWG, NDIMB, NDIMC, NWG, SA, SB, STRM, STRN, VWM, VWN };
-static const char *const xgemm_names[] = {"GEMMK", "KREG", "KWG",  "KWI",  "MDIMA", "MDIMC",
-                                          "MWG",   "NDIMB", "NDIMC", "NWG", "SA",    "SB",
-                                          "STRM",  "STRN", "VWM",  "VWN"};
 
 /* CLBlast 1.5.3 src/tuning/kernels/xgemm.hpp, variation 2 (kernel 0) and
  * variation 12 (kernel 1, 2D register tiling), widened towards CPU drivers:
@@ -93,9 +91,8 @@ static const choice xgemm_space1[] = {
     {4, {1, 2, 4, 8}},
     {4, {1, 2, 4, 8}}};
 
+/* Positions in clblast_kernel_specs[CLBLAST_XGEMM_DIRECT].params. */
 enum { KWID, MDIMAD, MDIMCD, NDIMBD, NDIMCD, PADA, PADB, VWMD, VWND, WGD };
-static const char *const direct_names[] = {"KWID",   "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
-                                           "PADA",   "PADB",   "VWMD",   "VWND",   "WGD"};
 /* CLBlast 1.5.3 src/tuning/kernels/xgemm_direct.hpp, variation 2, widened
  * like Xgemm's towards one-item work-groups and small tiles. */
 static const choice direct_space[] = {
@@ -150,10 +147,15 @@ static int direct_variant(const int *p)
     return 0;
 }
 
-static const kspace xgemm_ks = {"Xgemm", 16, xgemm_names, {xgemm_space0, xgemm_space1},
-                                xgemm_valid, xgemm_variant};
-static const kspace direct_ks = {"XgemmDirect", 10, direct_names, {direct_space, direct_space},
+static const kspace xgemm_ks = {CLBLAST_XGEMM, {xgemm_space0, xgemm_space1}, xgemm_valid,
+                                xgemm_variant};
+static const kspace direct_ks = {CLBLAST_XGEMM_DIRECT, {direct_space, direct_space},
                                  direct_valid, direct_variant};
+
+static const clblast_kernel_spec *spec_of(const kspace *ks)
+{
+    return &clblast_kernel_specs[ks->spec];
+}
 
 /* What each search tries first.  On CPU devices: work-groups of one item
  * with 16-wide vectors, which PoCL compiles into a register-tiled loop (a
@@ -180,6 +182,9 @@ static const int direct_seeds[N_DIRECT_SEEDS][MAX_PARAMS] = {
     {2, 8, 8, 8, 8, 1, 1, 1, 1, 32},
     {2, 8, 8, 8, 8, 0, 0, 4, 4, 64},
     {8, 8, 8, 8, 8, 1, 1, 2, 2, 32}};
+/* The smallest XgemmDirect tile, for programs that never run it: PoCL
+ * builds its kernels in about a second, where a CPU seed's take ten. */
+static const int direct_idle[MAX_PARAMS] = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1};
 
 /* Copies SEEDS to OUT, the N_CPU_SEEDS CPU ones first on a CPU device and
  * last elsewhere. */
@@ -239,6 +244,7 @@ typedef struct options {
     const char *model, *out, *name, *match_platform, *match_device, *note, *start;
     double budget;
     unsigned long seed;
+    int no_reference; /* --no-reference: no 1024x3072x768 figure */
 } options;
 
 typedef struct tuner {
@@ -255,6 +261,10 @@ typedef struct tuner {
     double start, deadline;
     uint64_t rng;
     int xgemm[MAX_PARAMS], direct[MAX_PARAMS], min_indirect;
+    /* CLBlast's own switch point for the device, and the one that forces
+     * the direct path (see read_own_switch). */
+    int own_switch, force_direct;
+    int tiny; /* timing the defaults spent the budget: see tune() */
     int tried[2], passed[2];
     /* kernels/linear.cl for the Linears, when lin_on: its tile and each
      * Linear item's packed weight (NULL where it stays on CLBlast). */
@@ -302,7 +312,7 @@ static ocl_mat mat(size_t off, size_t ld, size_t stride)
     return (ocl_mat){NULL, off, ld, stride};
 }
 
-/* The GEMMs of backend_opencl.c's forward at shape SH (one layer's, counted
+/* The GEMMs of host/opencl/backend.c's forward at shape SH (one layer's, counted
  * once per layer, and attention's, once per sequence and layer). */
 static void add_shape_items(tuner *t, int sh)
 {
@@ -332,9 +342,11 @@ static void build_items(tuner *t)
 {
     for (int s = 0; s < t->opt->n_shapes; s++)
         add_shape_items(t, s);
-    /* The figure everyone quotes, timed but not tuned for. */
-    add_item(t, -1, 1, 1024, 3072, 768, 1, mat(0, 768, 0), mat(0, 768, 0), mat(0, 3072, 0), 0);
-    t->items[t->n_items - 1].linear = 1; /* on linear.cl when the profile puts Linears there */
+    if (!t->opt->no_reference) { /* the figure everyone quotes, timed but not tuned for */
+        add_item(t, -1, 1, 1024, 3072, 768, 1, mat(0, 768, 0), mat(0, 768, 0),
+                 mat(0, 3072, 0), 0);
+        t->items[t->n_items - 1].linear = 1; /* on linear.cl when Linears go there */
+    }
     for (int i = 0; i < t->n_items; i++) {
         const item *it = &t->items[i];
         t->max_a = it->a_len > t->max_a ? it->a_len : t->max_a;
@@ -396,28 +408,31 @@ static int setup_data(tuner *t, albert_error *err)
 static int override(tuner *t, const kspace *ks, const int *p, albert_error *err)
 {
     size_t v[MAX_PARAMS];
-    for (int i = 0; i < ks->n; i++)
+    const clblast_kernel_spec *s = spec_of(ks);
+    for (size_t i = 0; i < s->n; i++)
         v[i] = (size_t)p[i];
-    return clblast_check(CLBlastOverrideParameters(t->ctx.device, ks->kernel,
-                                                   CLBlastPrecisionSingle, (size_t)ks->n,
-                                                   (const char **)ks->names, v),
+    return clblast_check(CLBlastOverrideParameters(t->ctx.device, s->kernel,
+                                                   CLBlastPrecisionSingle, s->n,
+                                                   (const char **)s->params, v),
                          "CLBlastOverrideParameters", err);
-}
-
-/* Applies the tuner's current Xgemm, XgemmDirect and switch point. */
-static int apply_all(tuner *t, albert_error *err)
-{
-    static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
-    static const kspace routine_ks = {"GemmRoutine", 1, routine_names, {NULL, NULL}, NULL, NULL};
-    int rc = override(t, &xgemm_ks, t->xgemm, err);
-    if (rc == ALBERT_OK)
-        rc = override(t, &direct_ks, t->direct, err);
-    return rc == ALBERT_OK ? override(t, &routine_ks, &t->min_indirect, err) : rc;
 }
 
 /* Switch points that force one path: m*n*k < 1 never holds, < 10^15 always. */
 #define FORCE_INDIRECT 1
 #define FORCE_DIRECT 100000
+
+/* Applies the tuner's current Xgemm, XgemmDirect and switch point.  Under
+ * FORCE_INDIRECT no XgemmDirect kernel runs, yet PoCL compiles every kernel
+ * of a CLBlast program when CLBlast builds it: those get direct_idle. */
+static int apply_all(tuner *t, albert_error *err)
+{
+    static const kspace routine_ks = {CLBLAST_GEMM_ROUTINE, {NULL, NULL}, NULL, NULL};
+    const int *direct = t->min_indirect == FORCE_INDIRECT ? direct_idle : t->direct;
+    int rc = override(t, &xgemm_ks, t->xgemm, err);
+    if (rc == ALBERT_OK)
+        rc = override(t, &direct_ks, direct, err);
+    return rc == ALBERT_OK ? override(t, &routine_ks, &t->min_indirect, err) : rc;
+}
 
 /* Enqueues IT on its first ROWS rows (ROWS < m only for plain GEMMs). */
 static int enqueue(tuner *t, const item *it, size_t rows, albert_error *err)
@@ -484,7 +499,8 @@ static int time_item(tuner *t, const item *it, size_t rows, int reps, double *be
  * search only GEMMs small enough that the direct path could win (512^3 and
  * below); the switch point needs every GEMM on the indirect path. */
 enum { SCOPE_PLAIN, SCOPE_DIRECT, SCOPE_ALL };
-#define DIRECT_CAP ((size_t)512 * 512 * 512)
+#define DIRECT_EDGE 512
+#define DIRECT_CAP ((size_t)DIRECT_EDGE * DIRECT_EDGE * DIRECT_EDGE)
 
 static int in_scope(const item *it, int scope)
 {
@@ -532,15 +548,15 @@ static void print_params(const kspace *ks, const int *p, char *dst, size_t size)
 {
     size_t used = 0;
     dst[0] = '\0';
-    for (int i = 0; i < ks->n && used < size; i++)
-        used += (size_t)snprintf(dst + used, size - used, "%s%s=%d", i ? " " : "", ks->names[i],
-                                 p[i]);
+    for (int i = 0; i < (int)spec_of(ks)->n && used < size; i++)
+        used += (size_t)snprintf(dst + used, size - used, "%s%s=%d", i ? " " : "",
+                                 spec_of(ks)->params[i], p[i]);
 }
 
 static int seen(search *s, const int *p)
 {
     for (int i = 0; i < s->n_tried; i++)
-        if (memcmp(s->tried[i], p, sizeof(int) * (size_t)s->ks->n) == 0)
+        if (memcmp(s->tried[i], p, sizeof(int) * spec_of(s->ks)->n) == 0)
             return 1;
     if (s->n_tried == s->cap_tried) {
         int cap = s->cap_tried ? 2 * s->cap_tried : 64;
@@ -550,7 +566,7 @@ static int seen(search *s, const int *p)
         s->tried = grown;
         s->cap_tried = cap;
     }
-    memcpy(s->tried[s->n_tried++], p, sizeof(int) * (size_t)s->ks->n);
+    memcpy(s->tried[s->n_tried++], p, sizeof(int) * spec_of(s->ks)->n);
     return 0;
 }
 
@@ -562,11 +578,11 @@ static int propose(tuner *t, search *s, const int *from, int *p)
     for (int tries = 0; tries < 20000; tries++) {
         const choice *sp = ks->spaces[from ? ks->variant(from) : rng_below(&t->rng, 2)];
         if (from) {
-            memcpy(p, from, sizeof(int) * (size_t)ks->n);
-            int i = rng_below(&t->rng, ks->n);
+            memcpy(p, from, sizeof(int) * spec_of(ks)->n);
+            int i = rng_below(&t->rng, (int)spec_of(ks)->n);
             p[i] = sp[i].v[rng_below(&t->rng, sp[i].n)];
         } else {
-            for (int i = 0; i < ks->n; i++)
+            for (int i = 0; i < (int)spec_of(ks)->n; i++)
                 p[i] = sp[i].v[rng_below(&t->rng, sp[i].n)];
         }
         if (ks->valid(p, &t->lim) && !seen(s, p))
@@ -584,7 +600,7 @@ static int try_candidate(tuner *t, search *s, const int *p)
     char desc[320];
     double screen = INFINITY, score = INFINITY;
     const int which = s->direct;
-    memcpy(s->best, p, sizeof(int) * (size_t)s->ks->n);
+    memcpy(s->best, p, sizeof(int) * spec_of(s->ks)->n);
     t->tried[which]++;
     print_params(s->ks, p, desc, sizeof desc);
     const double t0 = now_s();
@@ -599,7 +615,7 @@ static int try_candidate(tuner *t, search *s, const int *p)
      * them, or a long search grows without bound (overrides stay). */
     (void)CLBlastClearCache(); /* a failure only costs memory */
     if (rc != ALBERT_OK) {
-        fprintf(stderr, "  %s [%s]: rejected: %s\n", s->ks->kernel, desc, err.msg);
+        fprintf(stderr, "  %s [%s]: rejected: %s\n", spec_of(s->ks)->kernel, desc, err.msg);
         return 0;
     }
     t->passed[which]++;
@@ -609,7 +625,7 @@ static int try_candidate(tuner *t, search *s, const int *p)
         s->best_score = score;
     fprintf(stderr,
             "  %s #%d [%s]: %.1f GFLOP/s%s%s (score %.3g, best %.3g; took %.0f s, %.0f s left)\n",
-            s->ks->kernel, t->tried[which], desc, gflops, full ? "" : ", screened out",
+            spec_of(s->ks)->kernel, t->tried[which], desc, gflops, full ? "" : ", screened out",
             better ? ", new best" : "", score, s->best_score, now_s() - t0,
             t->deadline - now_s());
     return better;
@@ -640,7 +656,7 @@ static int run_search(tuner *t, search *s, int *best, double end, albert_error *
     free(s->tried);
     if (s->best_score == INFINITY)
         return albert_fail(err, ALBERT_E_DEVICE, "%s: no candidate passed the checks",
-                           s->ks->kernel);
+                           spec_of(s->ks)->kernel);
     return ALBERT_OK;
 }
 
@@ -669,12 +685,12 @@ static int tune_kernel(tuner *t, const kspace *ks, int direct, const int (*seeds
     pick_screen(t, &s);
     if (!s.screen) { /* e.g. no GEMM small enough for the direct path */
         fprintf(stderr, "albert-cl-tune: no GEMM of these shapes for %s: kept as it is\n",
-                ks->kernel);
+                spec_of(ks)->kernel);
         return ALBERT_OK;
     }
-    t->min_indirect = direct ? FORCE_DIRECT : FORCE_INDIRECT;
+    t->min_indirect = direct ? t->force_direct : FORCE_INDIRECT;
     fprintf(stderr, "albert-cl-tune: tuning %s for %.0f s (screen %zux%zux%zu batch %zu)\n",
-            ks->kernel, end - now_s(), s.screen_rows, s.screen->n, s.screen->k,
+            spec_of(ks)->kernel, end - now_s(), s.screen_rows, s.screen->n, s.screen->k,
             s.screen->batch);
     return run_search(t, &s, params, end, err);
 }
@@ -704,7 +720,7 @@ static int linear_setup(tuner *t, int mr, int nr, albert_error *err)
     ocl_tunables_default(&tun);
     tun.gemm_mr = mr;
     tun.gemm_nr = nr;
-    int rc = ocl_kernels_create(&t->ctx, &tun, &t->lin, err);
+    int rc = ocl_kernels_create(&t->ctx, &tun, NULL, &t->lin, err);
     float *w = malloc(t->max_b * sizeof *w);
     if (rc == ALBERT_OK && !w)
         rc = albert_fail(err, ALBERT_E_NOMEM, "linear.cl weights: out of memory");
@@ -782,7 +798,7 @@ static int pick_switch(tuner *t, albert_error *err)
     int rc = ALBERT_OK;
     for (int i = 0; i < t->n_items; i++)
         t->items[i].t_direct = INFINITY;
-    t->min_indirect = FORCE_DIRECT;
+    t->min_indirect = t->force_direct;
     rc = apply_all(t, err);
     if (rc == ALBERT_OK)
         rc = score_all(t, SCOPE_DIRECT, &unused, err);
@@ -803,6 +819,15 @@ static int pick_switch(tuner *t, albert_error *err)
 
 /* ---------------------------------------------------------------- measure */
 
+#define REFERENCE_LABEL "gemm 1024x3072x768"
+
+/* The figures measure() gives: one per shape, then the reference GEMM's
+ * unless --no-reference. */
+static int n_figures(const tuner *t)
+{
+    return t->opt->n_shapes + !t->opt->no_reference;
+}
+
 /* GFLOP/s of each shape (and the reference GEMM, index n_shapes) with what
  * is applied now: forward-weighted flops over forward-weighted time. */
 static int measure(tuner *t, double *gflops, albert_error *err)
@@ -817,7 +842,7 @@ static int measure(tuner *t, double *gflops, albert_error *err)
         flops[sh] += count * item_flops(it, it->m);
         secs[sh] += count * it->t_measured;
     }
-    for (int s = 0; s <= t->opt->n_shapes; s++)
+    for (int s = 0; s < n_figures(t); s++)
         gflops[s] = flops[s] / secs[s] * 1e-9;
     return rc;
 }
@@ -862,8 +887,8 @@ static cJSON *match_list(const char *s)
 static cJSON *params_json(const kspace *ks, const int *p)
 {
     cJSON *o = cJSON_CreateObject();
-    for (int i = 0; o && i < ks->n; i++)
-        cJSON_AddNumberToObject(o, ks->names[i], p[i]);
+    for (int i = 0; o && i < (int)spec_of(ks)->n; i++)
+        cJSON_AddNumberToObject(o, spec_of(ks)->params[i], p[i]);
     return o;
 }
 
@@ -879,12 +904,12 @@ static double round3(double x)
 static cJSON *gflops_json(const tuner *t, const double *def, const double *best)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (int s = 0; s <= t->opt->n_shapes; s++) {
+    for (int s = 0; s < n_figures(t); s++) {
         char label[64];
         if (s < t->opt->n_shapes)
             snprintf(label, sizeof label, "%dx%d", t->opt->shapes[s].B, t->opt->shapes[s].T);
         else
-            snprintf(label, sizeof label, "gemm 1024x3072x768");
+            snprintf(label, sizeof label, REFERENCE_LABEL);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "shape", label);
         cJSON_AddNumberToObject(o, "default_gflops", round3(def[s]));
@@ -925,6 +950,7 @@ static cJSON *tuned_json(const tuner *t, const double *def, const double *best)
     cJSON_AddNumberToObject(j, "xgemm_direct_passed", t->passed[1]);
     cJSON_AddNumberToObject(j, "linear_tiles", t->lin_tried);
     cJSON_AddNumberToObject(j, "linear_tiles_passed", t->lin_passed);
+    cJSON_AddBoolToObject(j, "switch_point_searched", !t->tiny);
     cJSON_AddStringToObject(j, "objective",
                             "sum over the shapes of the forward's GEMM time relative to CLBlast's "
                             "defaults; GFLOP/s below are forward-weighted, wall clock after "
@@ -937,8 +963,7 @@ static cJSON *tuned_json(const tuner *t, const double *def, const double *best)
 
 static char *profile_json(const tuner *t, const double *def, const double *best)
 {
-    static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
-    static const kspace routine_ks = {"GemmRoutine", 1, routine_names, {NULL, NULL}, NULL, NULL};
+    static const kspace routine_ks = {CLBLAST_GEMM_ROUTINE, {NULL, NULL}, NULL, NULL};
     const options *o = t->opt;
     cJSON *root = cJSON_CreateObject(), *match = cJSON_CreateObject();
     cJSON *clb = cJSON_CreateObject();
@@ -952,9 +977,10 @@ static char *profile_json(const tuner *t, const double *def, const double *best)
     cJSON_AddItemToObject(match, "device", match_list(o->match_device));
     cJSON_AddStringToObject(match, "driver", "");
     cJSON_AddItemToObject(root, "match", match);
-    cJSON_AddItemToObject(clb, "Xgemm", params_json(&xgemm_ks, t->xgemm));
-    cJSON_AddItemToObject(clb, "XgemmDirect", params_json(&direct_ks, t->direct));
-    cJSON_AddItemToObject(clb, "GemmRoutine", params_json(&routine_ks, &t->min_indirect));
+    cJSON_AddItemToObject(clb, spec_of(&xgemm_ks)->kernel, params_json(&xgemm_ks, t->xgemm));
+    cJSON_AddItemToObject(clb, spec_of(&direct_ks)->kernel, params_json(&direct_ks, t->direct));
+    cJSON_AddItemToObject(clb, spec_of(&routine_ks)->kernel,
+                          params_json(&routine_ks, &t->min_indirect));
     cJSON_AddItemToObject(root, "clblast", clb);
     if (t->gemm_nr) {
         cJSON *kernels = cJSON_CreateObject();
@@ -978,9 +1004,13 @@ static const char usage_text[] =
     "  --shapes LIST        batch shapes BxT, comma-separated (default 32x128,1x8,4x512)\n"
     "  --model DIR          read H, I, E and heads from DIR/config.json\n"
     "                       (default albert-base-v2 sizes)\n"
-    "  --budget SECONDS     time for the search (default 600)\n"
+    "  --budget SECONDS     time for the search (default 600); when timing CLBlast's\n"
+    "                       defaults uses it up: one candidate per search and\n"
+    "                       CLBlast's switch point, a complete but untuned profile\n"
     "  --seed N             random search seed (default 1)\n"
     "  --start FILE         try FILE's (a profile's) Xgemm and XgemmDirect first\n"
+    "                       (either may be left out)\n"
+    "  --no-reference       do not time the 1024x3072x768 reference GEMM\n"
     "  -o FILE              write the profile to FILE (default stdout)\n"
     "  --name NAME          profile name (default from the device)\n"
     "  --match-platform S   platform substring to match (default the platform name)\n"
@@ -1099,6 +1129,10 @@ static int parse_args(int argc, char **argv, options *o)
             fputs(usage_text, stdout);
             return -1;
         }
+        if (strcmp(argv[i], "--no-reference") == 0) {
+            o->no_reference = 1;
+            continue;
+        }
         if (parse_flag(argc, argv, &i, o))
             return 2;
     }
@@ -1160,45 +1194,112 @@ static int open_device(tuner *t, albert_error *err)
     return rc;
 }
 
-/* Reads KS's parameters from the "clblast" object of a profile. */
-static int start_params(const char *path, const cJSON *clb, const kspace *ks, int *p,
-                        albert_error *err)
+/* CLBlast's own switch point for the device, read before any override, and
+ * the value that forces the direct path: that same one when it already
+ * sends every GEMM the direct path is timed on there (PoCL's 896 does), so
+ * that the direct search builds the very programs a profile keeping
+ * CLBlast's switch point runs; else FORCE_DIRECT.  The timings are the
+ * same either way. */
+static int read_own_switch(tuner *t, albert_error *err)
 {
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(clb, ks->kernel);
-    for (int i = 0; i < ks->n; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, ks->names[i]);
+    const clblast_kernel_spec *s = &clblast_kernel_specs[CLBLAST_GEMM_ROUTINE];
+    size_t v = 0;
+    int rc = clblast_check(clblast_params_get(t->ctx.device, s->kernel, s->params[0], &v),
+                           "clblast_params_get", err);
+    t->own_switch = (int)v;
+    t->force_direct = v > DIRECT_EDGE && v < FORCE_DIRECT ? (int)v : FORCE_DIRECT;
+    return rc;
+}
+
+/* Both searches' seeds, --start's values first when given. */
+typedef struct seed_lists {
+    int xgemm[N_XGEMM_SEEDS + 1][MAX_PARAMS], direct[N_DIRECT_SEEDS + 1][MAX_PARAMS];
+    int first[2]; /* where each list starts: 0 with --start's values, else 1 */
+} seed_lists;
+
+/* Reads KS's parameters from the "clblast" object of a profile into P;
+ * *GIVEN 0 when the profile leaves the kernel out, as any profile may. */
+static int start_params(const char *path, const cJSON *clb, const kspace *ks, int *p,
+                        int *given, albert_error *err)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(clb, spec_of(ks)->kernel);
+    *given = o != NULL;
+    for (int i = 0; o && i < (int)spec_of(ks)->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, spec_of(ks)->params[i]);
         if (!cJSON_IsNumber(v))
             return albert_fail(err, ALBERT_E_FORMAT, "%s: clblast.%s.%s is missing or not a number",
-                               path, ks->kernel, ks->names[i]);
+                               path, spec_of(ks)->kernel, spec_of(ks)->params[i]);
         p[i] = v->valueint;
     }
     return ALBERT_OK;
 }
 
-/* The seeds of both searches: --start's values first when given, then the
- * built-in ones. */
-static int make_seeds(const options *o, int cpu, int (*xs)[MAX_PARAMS], int (*ds)[MAX_PARAMS],
-                      int *first, albert_error *err)
+/* --start FILE's Xgemm and XgemmDirect, one of them at least. */
+static int read_start(const char *path, seed_lists *sl, albert_error *err)
 {
-    order_seeds(cpu, xgemm_seeds, N_XGEMM_SEEDS, xs + 1);
-    order_seeds(cpu, direct_seeds, N_DIRECT_SEEDS, ds + 1);
-    *first = 1;
-    if (!o->start)
-        return ALBERT_OK;
     char *text;
     size_t size;
-    int rc = albert_read_file(o->start, &text, &size, err);
+    int rc = albert_read_file(path, &text, &size, err);
     if (rc != ALBERT_OK)
         return rc;
     cJSON *root = cJSON_Parse(text);
     const cJSON *clb = cJSON_GetObjectItemCaseSensitive(root, "clblast");
-    rc = root ? start_params(o->start, clb, &xgemm_ks, xs[0], err)
-              : albert_fail(err, ALBERT_E_FORMAT, "%s: not valid JSON", o->start);
+    int given[2] = {0, 0};
+    rc = root ? start_params(path, clb, &xgemm_ks, sl->xgemm[0], &given[0], err)
+              : albert_fail(err, ALBERT_E_FORMAT, "%s: not valid JSON", path);
     if (rc == ALBERT_OK)
-        rc = start_params(o->start, clb, &direct_ks, ds[0], err);
+        rc = start_params(path, clb, &direct_ks, sl->direct[0], &given[1], err);
+    if (rc == ALBERT_OK && !given[0] && !given[1])
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: has neither clblast.%s nor clblast.%s", path,
+                         spec_of(&xgemm_ks)->kernel, spec_of(&direct_ks)->kernel);
+    sl->first[0] = !given[0];
+    sl->first[1] = !given[1];
     cJSON_Delete(root);
     free(text);
-    *first = 0;
+    return rc;
+}
+
+static int make_seeds(const options *o, int cpu, seed_lists *sl, albert_error *err)
+{
+    order_seeds(cpu, xgemm_seeds, N_XGEMM_SEEDS, sl->xgemm + 1);
+    order_seeds(cpu, direct_seeds, N_DIRECT_SEEDS, sl->direct + 1);
+    sl->first[0] = sl->first[1] = 1;
+    return o->start ? read_start(o->start, sl, err) : ALBERT_OK;
+}
+
+/* One line per figure of measure(); with DEF, the defaults' beside it. */
+static void print_figures(const tuner *t, const char *what, const double *g, const double *def)
+{
+    for (int s = 0; s < n_figures(t); s++) {
+        char beside[48] = "";
+        if (def)
+            snprintf(beside, sizeof beside, " (defaults %.1f)", def[s]);
+        fprintf(stderr, "albert-cl-tune: %s, %s %d: %.1f GFLOP/s%s\n", what,
+                s < t->opt->n_shapes ? "shape" : REFERENCE_LABEL, s, g[s], beside);
+    }
+}
+
+/* The switch point: searched, or on a tiny budget CLBlast's own, which
+ * needs no timing (and, see read_own_switch, often no new program). */
+static int choose_switch(tuner *t, albert_error *err)
+{
+    if (!t->tiny)
+        return pick_switch(t, err);
+    t->min_indirect = t->own_switch;
+    return ALBERT_OK;
+}
+
+/* Xgemm's search, then XgemmDirect's, until NOW + CLBLAST (seconds). */
+static int tune_clblast(tuner *t, const seed_lists *sl, double now, double clblast,
+                        albert_error *err)
+{
+    const int fx = sl->first[0], fd = sl->first[1];
+    memcpy(t->direct, sl->direct[fd], sizeof sl->direct[fd]);
+    int rc = tune_kernel(t, &xgemm_ks, 0, sl->xgemm + fx, N_XGEMM_SEEDS + 1 - fx,
+                         now + 0.7 * clblast, err);
+    if (rc == ALBERT_OK)
+        rc = tune_kernel(t, &direct_ks, 1, sl->direct + fd, N_DIRECT_SEEDS + 1 - fd,
+                         now + clblast, err);
     return rc;
 }
 
@@ -1207,42 +1308,39 @@ static int tune(tuner *t, double *def, double *best, albert_error *err)
 {
     fprintf(stderr, "albert-cl-tune: %s / %s, %d GEMMs, budget %.0f s\n", t->ctx.platform_name,
             t->ctx.device_name, t->n_items, t->opt->budget);
-    int xs[N_XGEMM_SEEDS + 1][MAX_PARAMS], ds[N_DIRECT_SEEDS + 1][MAX_PARAMS], first;
-    int rc = make_seeds(t->opt, t->cpu, xs, ds, &first, err);
+    seed_lists sl;
+    int rc = make_seeds(t->opt, t->cpu, &sl, err);
     if (rc == ALBERT_OK) /* before any override: CLBlast's own defaults */
         rc = measure(t, def, err);
-    for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
-        fprintf(stderr, "albert-cl-tune: defaults, %s %d: %.1f GFLOP/s\n",
-                s < t->opt->n_shapes ? "shape" : "gemm 1024x3072x768", s, def[s]);
-    /* The last 15% of the budget is for the switch point and the figures;
-     * of the rest, linear.cl's tiles get 30% on a CPU (where it usually
-     * replaces CLBlast for the Linears), 10% elsewhere. */
+    if (rc != ALBERT_OK)
+        return rc;
+    print_figures(t, "defaults", def, NULL);
+    /* A budget the defaults used up gets a complete profile and no more:
+     * each search's first candidate, CLBlast's switch point.  Else the last
+     * 15% of the budget is for the switch point and the figures; of the
+     * rest, linear.cl's tiles get 30% on a CPU (where it usually replaces
+     * CLBlast for the Linears), 10% elsewhere. */
     const double now = now_s(), left = t->deadline - now - 0.15 * t->opt->budget;
-    const double clblast = left * (t->cpu ? 0.7 : 0.9);
-    if (rc == ALBERT_OK) {
-        set_weights(t);
-        memcpy(t->direct, ds[first], sizeof ds[first]);
-        rc = tune_kernel(t, &xgemm_ks, 0, xs + first, N_XGEMM_SEEDS + 1 - first,
-                         now + 0.7 * clblast, err);
-    }
+    t->tiny = now >= t->deadline;
+    if (t->tiny)
+        fprintf(stderr, "albert-cl-tune: the defaults took the budget: one candidate per "
+                        "search, CLBlast's switch point %d\n", t->own_switch);
+    set_weights(t);
+    rc = tune_clblast(t, &sl, now, left * (t->cpu ? 0.7 : 0.9), err);
     if (rc == ALBERT_OK)
-        rc = tune_kernel(t, &direct_ks, 1, ds + first, N_DIRECT_SEEDS + 1 - first,
-                         now + clblast, err);
-    if (rc == ALBERT_OK)
-        rc = pick_switch(t, err);
+        rc = choose_switch(t, err);
     if (rc == ALBERT_OK)
         rc = apply_all(t, err);
     if (rc == ALBERT_OK)
         rc = tune_linear(t, now + left, err);
     if (rc == ALBERT_OK && t->lin_on) /* again, without the Linears linear.cl took */
-        rc = pick_switch(t, err);
+        rc = choose_switch(t, err);
     if (rc == ALBERT_OK)
         rc = apply_all(t, err);
     if (rc == ALBERT_OK)
         rc = measure(t, best, err);
-    for (int s = 0; rc == ALBERT_OK && s <= t->opt->n_shapes; s++)
-        fprintf(stderr, "albert-cl-tune: tuned, %s %d: %.1f GFLOP/s (defaults %.1f)\n",
-                s < t->opt->n_shapes ? "shape" : "gemm 1024x3072x768", s, best[s], def[s]);
+    if (rc == ALBERT_OK)
+        print_figures(t, "tuned", best, def);
     return rc;
 }
 
@@ -1294,6 +1392,8 @@ int main(int argc, char **argv)
     int rc = load_config(&o, &t.cfg, &err);
     if (rc == ALBERT_OK)
         rc = open_device(&t, &err);
+    if (rc == ALBERT_OK)
+        rc = read_own_switch(&t, &err);
     if (rc == ALBERT_OK) {
         default_identity(&t, &o, name, sizeof name);
         build_items(&t);

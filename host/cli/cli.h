@@ -1,0 +1,50 @@
+/* What the albert-cl files share: the parsed command line and warnings.
+ * The CLI uses the public albert_cl.h API, plus core/common.h's helpers
+ * (errors, file reads, the clock), which it compiles in. */
+#ifndef ALBERT_CLI_CLI_H
+#define ALBERT_CLI_CLI_H
+
+#include "core/common.h"
+
+/* Status of a --validate run whose backends disagree beyond the tolerance
+ * (a CLI outcome, not a library one: past every ALBERT_E_* code). */
+#define CLI_E_MISMATCH 100
+
+typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
+typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY } cli_output_format;
+
+/* Options are plain ints (enum values included) so one table can parse them. */
+typedef struct cli_options {
+    const char *model_dir;
+    const char *device;          /* --device: a device id ("0", "cpu"), NULL for automatic */
+    int list_devices;
+    const char *profile_file;    /* --profile-file, or NULL */
+    int no_profile;
+    const char *profile_dir;     /* $ALBERT_CL_PROFILE_DIR, or NULL */
+    const char *cache_dir;       /* $ALBERT_CL_CACHE_DIR, or NULL */
+    const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
+    int input_format;            /* cli_input_format */
+    int pooling;                 /* albert_pooling */
+    int normalize;
+    int tokenize_only;
+    int max_length;
+    int format;                  /* cli_output_format */
+    const char *output;          /* NULL or "-": stdout */
+    int batch_size;
+    int threads;                 /* 0: all cores */
+    int validate;
+    double validate_tol;
+    int profile;                 /* --profile: table on stderr */
+    const char *profile_json;    /* --profile-json FILE, or NULL */
+    int benchmark;
+    int seq_len;                 /* --benchmark only; 0: not given */
+    int iterations;              /* --benchmark only; 0: not given */
+    int warmup;                  /* --benchmark only; -1: not given */
+    const char **files;          /* none: stdin */
+    int nfiles;
+} cli_options;
+
+/* Prints "albert-cl: warning: ..." on stderr. */
+void cli_warn(const char *fmt, ...) ALBERT_PRINTF(1, 2);
+
+#endif

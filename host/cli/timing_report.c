@@ -1,0 +1,181 @@
+/* The --profile table and --profile-json file. */
+#include "cli/timing_report.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const phase_names[CLI_PHASE_COUNT] = {
+    "read", "load", "tokenize", "batch", "warmup", "forward", "validate", "write"};
+
+void cli_phases_start(cli_phases *ph)
+{
+    memset(ph, 0, sizeof *ph);
+    ph->start = ph->last = albert_now_ns();
+}
+
+void cli_lap(cli_phases *ph, cli_phase phase)
+{
+    if (!ph)
+        return;
+    uint64_t now = albert_now_ns();
+    ph->ns[phase] += now - ph->last;
+    ph->last = now;
+}
+
+/* One kernel's row, in the units both outputs use. */
+typedef struct row {
+    const albert_kernel_stat *s;
+    double ms, mean_us, share, gflops, gbps; /* gflops / gbps < 0: not applicable */
+} row;
+
+static row make_row(const albert_kernel_stat *s, uint64_t device_ns)
+{
+    row r = {s, s->total_ns / 1e6, 0, 0, -1, -1};
+    r.mean_us = s->calls ? s->total_ns / 1e3 / (double)s->calls : 0;
+    r.share = device_ns ? 100.0 * (double)s->total_ns / (double)device_ns : 0;
+    if (s->total_ns && s->flops)
+        r.gflops = (double)s->flops / (double)s->total_ns; /* FLOP/ns = GFLOP/s */
+    if (s->total_ns && s->bytes)
+        r.gbps = (double)s->bytes / (double)s->total_ns;
+    return r;
+}
+
+/* The engine's totals in a malloc'd array (NULL with *N 0 when none). */
+static int fetch_stats(albert_engine *engine, albert_kernel_stat **out, size_t *n,
+                       albert_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!engine)
+        return ALBERT_OK;
+    size_t count = 0;
+    albert_error e;
+    if (albert_engine_timing_get(engine, NULL, 0, &count, &e) != ALBERT_OK)
+        return albert_fail(err, e.code, "--profile: %s", e.msg);
+    *out = calloc(count ? count : 1, sizeof **out);
+    if (!*out)
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+    if (albert_engine_timing_get(engine, *out, count, n, &e) != ALBERT_OK) {
+        free(*out);
+        *out = NULL;
+        return albert_fail(err, e.code, "--profile: %s", e.msg);
+    }
+    return ALBERT_OK;
+}
+
+static void print_rate(double v)
+{
+    if (v < 0)
+        fprintf(stderr, " %9s", "-");
+    else
+        fprintf(stderr, " %9.2f", v);
+}
+
+static void print_table(const char *device, const albert_kernel_stat *stats, size_t n,
+                        uint64_t device_ns, const cli_phases *ph)
+{
+    fprintf(stderr, "albert-cl: profile of %s\n", device ? device : "tokenize only");
+    if (n) {
+        fprintf(stderr, "%-28s %7s %10s %10s %8s %9s %9s\n", "kernel", "calls", "total ms",
+                "mean us", "device%", "GFLOP/s", "GB/s");
+        uint64_t flops = 0;
+        for (size_t i = 0; i < n; i++) {
+            row r = make_row(&stats[i], device_ns);
+            fprintf(stderr, "%-28.28s %7llu %10.3f %10.1f %7.1f%%", stats[i].name,
+                    (unsigned long long)stats[i].calls, r.ms, r.mean_us, r.share);
+            print_rate(r.gflops);
+            print_rate(r.gbps);
+            fputc('\n', stderr);
+            flops += stats[i].flops;
+        }
+        fprintf(stderr, "%-28s %7s %10.3f %10s %7.1f%%", "device total", "", device_ns / 1e6, "",
+                100.0);
+        print_rate(device_ns ? (double)flops / (double)device_ns : -1);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "%-28s %10s %7s\n", "host phase", "ms", "wall%");
+    const double wall = (double)(ph->last - ph->start);
+    for (int p = 0; p < CLI_PHASE_COUNT; p++)
+        if (ph->ns[p])
+            fprintf(stderr, "%-28s %10.3f %6.1f%%\n", phase_names[p], ph->ns[p] / 1e6,
+                    wall > 0 ? 100.0 * (double)ph->ns[p] / wall : 0);
+    fprintf(stderr, "%-28s %10.3f\n", "wall", wall / 1e6);
+}
+
+static cJSON *kernel_json(const albert_kernel_stat *s, uint64_t device_ns)
+{
+    row r = make_row(s, device_ns);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddNumberToObject(o, "calls", (double)s->calls);
+    cJSON_AddNumberToObject(o, "total_ms", r.ms);
+    cJSON_AddNumberToObject(o, "mean_us", r.mean_us);
+    cJSON_AddNumberToObject(o, "device_pct", r.share);
+    cJSON_AddNumberToObject(o, "flops", (double)s->flops);
+    cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
+    if (r.gflops >= 0)
+        cJSON_AddNumberToObject(o, "gflops", r.gflops);
+    if (r.gbps >= 0)
+        cJSON_AddNumberToObject(o, "gb_per_s", r.gbps);
+    return o;
+}
+
+static cJSON *profile_json(const char *device, const albert_kernel_stat *stats, size_t n,
+                           uint64_t device_ns, const cli_phases *ph)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "device", device ? device : "");
+    cJSON_AddNumberToObject(root, "device_total_ms", device_ns / 1e6);
+    cJSON_AddNumberToObject(root, "wall_ms", (double)(ph->last - ph->start) / 1e6);
+    cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(kernels, kernel_json(&stats[i], device_ns));
+    cJSON *phases = cJSON_AddArrayToObject(root, "host_phases");
+    for (int p = 0; p < CLI_PHASE_COUNT; p++) {
+        if (!ph->ns[p])
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", phase_names[p]);
+        cJSON_AddNumberToObject(o, "ms", ph->ns[p] / 1e6);
+        cJSON_AddItemToArray(phases, o);
+    }
+    return root;
+}
+
+static int write_json(const char *path, cJSON *root, albert_error *err)
+{
+    char *text = cJSON_Print(root);
+    if (!text)
+        return albert_fail(err, ALBERT_E_NOMEM, "--profile-json: out of memory");
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = f && fclose(f) == 0 && ok;
+    cJSON_free(text);
+    return ok ? ALBERT_OK : albert_fail(err, ALBERT_E_IO, "--profile-json: cannot write %s", path);
+}
+
+int cli_profile_report(const cli_options *o, albert_engine *engine, const cli_phases *ph,
+                       albert_error *err)
+{
+    albert_kernel_stat *stats;
+    size_t n;
+    int rc = fetch_stats(engine, &stats, &n, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    uint64_t device_ns = 0;
+    for (size_t i = 0; i < n; i++)
+        device_ns += stats[i].total_ns;
+    const char *device = engine ? albert_engine_device_name(engine) : NULL;
+    if (o->profile)
+        print_table(device, stats, n, device_ns, ph);
+    if (o->profile_json) {
+        cJSON *root = profile_json(device, stats, n, device_ns, ph);
+        rc = root ? write_json(o->profile_json, root, err)
+                  : albert_fail(err, ALBERT_E_NOMEM, "--profile-json: out of memory");
+        cJSON_Delete(root);
+    }
+    free(stats);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* The boundary every compute backend implements, and how a backend shows
+ * its devices to the registry (engine/registry.c).  The engine checks a
+ * batch (albert_batch_check) before it reaches a backend, so backends may
+ * assume well-formed input. */
+#ifndef ALBERT_CORE_BACKEND_H
+#define ALBERT_CORE_BACKEND_H
+
+#include "core/model.h"
+#include "core/timing.h"
+
+typedef struct albert_backend albert_backend;
+
+typedef struct albert_backend_ops {
+    /* Fills every non-NULL buffer of OUT for BATCH. */
+    int (*run)(albert_backend *be, const albert_batch *batch, const albert_outputs *out,
+               albert_error *err);
+    void (*destroy)(albert_backend *be);
+} albert_backend_ops;
+
+struct albert_backend {
+    const albert_backend_ops *ops;
+    char name[256];     /* human-readable device description */
+    int timing;         /* 1: each run adds its ops' totals to STATS */
+    timing_table stats; /* owned by the engine, which frees it */
+};
+
+/* One kind of backend as the registry lists it: its devices, numbered 0 to
+ * count - 1 within the backend, and one constructor for all of them. */
+typedef struct albert_backend_reg {
+    const char *name; /* "opencl", "cpu": albert_device_info.backend */
+    /* How many devices there are; none at all is 0 with the reason in
+     * ERR->msg and code ALBERT_OK. */
+    int (*device_count)(int *count, albert_error *err);
+    /* Fills INFO for device I, all but INFO->index (the registry's). */
+    int (*device_info)(int i, const albert_engine_options *opt, albert_device_info *info,
+                       albert_error *err);
+    /* A backend for MODEL on device I with OPT (never NULL). */
+    int (*create)(const albert_model *model, int i, const albert_engine_options *opt,
+                  albert_backend **out, albert_error *err);
+} albert_backend_reg;
+
+#endif

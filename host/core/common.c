@@ -1,0 +1,110 @@
+#include "core/common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fail_v(albert_error *err, int code, int row, const char *prefix, const char *fmt,
+                  va_list ap)
+{
+    if (!err)
+        return code;
+    int n = snprintf(err->msg, sizeof err->msg, "%s", prefix);
+    if (n < 0 || (size_t)n >= sizeof err->msg)
+        n = 0;
+    vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
+    err->code = code;
+    err->row = row;
+    return code;
+}
+
+int albert_fail(albert_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(err, code, -1, "", fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int albert_fail_row(albert_error *err, int code, int row, const char *fmt, ...)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "batch row %d: ", row);
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(err, code, row, prefix, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int albert_ok(albert_error *err)
+{
+    if (err) {
+        err->code = ALBERT_OK;
+        err->row = -1;
+        err->msg[0] = '\0';
+    }
+    return ALBERT_OK;
+}
+
+int albert_read_stream(FILE *f, const char *name, char **data, size_t *size, albert_error *err)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap)
+            break;
+        char *bigger = realloc(buf, 2 * cap + 1);
+        if (!bigger)
+            free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    if (!buf)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory reading the file", name);
+    if (ferror(f)) {
+        int e = errno;
+        free(buf);
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot read: %s", name, strerror(e));
+    }
+    buf[len] = '\0';
+    *data = buf;
+    if (size)
+        *size = len;
+    return albert_ok(err);
+}
+
+int albert_read_file(const char *path, char **data, size_t *size, albert_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = albert_read_stream(f, path, data, size, err);
+    fclose(f);
+    return rc;
+}
+
+void albert_path_join(char *dst, size_t dst_size, const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    int slash = n > 0 && dir[n - 1] == '/';
+    snprintf(dst, dst_size, "%s%s%s", dir, slash ? "" : "/", name);
+}
+
+int albert_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+uint64_t albert_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,47 @@
+/* Internal helpers shared by the library and the programs built on it (the
+ * CLI compiles this file in too): errors, whole-file reads, paths, the
+ * clock.  Nothing here is public API. */
+#ifndef ALBERT_CORE_COMMON_H
+#define ALBERT_CORE_COMMON_H
+
+#include "albert_cl.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define ALBERT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ALBERT_PRINTF(f, a)
+#endif
+
+/* Fills ERR (if not NULL) with CODE, row -1 and a printf-style message;
+ * returns CODE so callers can write `return albert_fail(err, ALBERT_E_IO, "...")`. */
+int albert_fail(albert_error *err, int code, const char *fmt, ...) ALBERT_PRINTF(3, 4);
+
+/* The same for a problem with batch row ROW: the message is prefixed with
+ * "batch row ROW: " and err->row set. */
+int albert_fail_row(albert_error *err, int code, int row, const char *fmt, ...)
+    ALBERT_PRINTF(4, 5);
+
+/* Clears ERR (if not NULL) and returns ALBERT_OK. */
+int albert_ok(albert_error *err);
+
+/* Reads all of F into a NUL-terminated malloc'd buffer; NAME names it in
+ * errors.  *SIZE (when not NULL) gets the length without the NUL. */
+int albert_read_stream(FILE *f, const char *name, char **data, size_t *size, albert_error *err);
+
+/* The same for the file at PATH. */
+int albert_read_file(const char *path, char **data, size_t *size, albert_error *err);
+
+/* snprintf into DST of DST_SIZE joining DIR and NAME with a '/'. */
+void albert_path_join(char *dst, size_t dst_size, const char *dir, const char *name);
+
+/* Number of online CPU cores, at least 1. */
+int albert_cpu_count(void);
+
+/* Monotonic clock in nanoseconds, for host-side timers. */
+uint64_t albert_now_ns(void);
+
+#endif

@@ -1,0 +1,23 @@
+/* The one FLOP formula of the forward pass, what every GFLOP/s figure
+ * divides by. */
+#include "albert_cl.h"
+
+#include <stdint.h>
+
+/* GEMMs only, 2 FLOPs per multiply-add: per applied layer the fused QKV
+ * projection (M x 3H x H), attention scores and context (B*NH blocks of
+ * T x T x D each, so 2 * B*T*T*H apiece), the output projection (M x H x H)
+ * and the FFN (M x I x H twice); once the embedding projection (M x H x E)
+ * and, with the pooler, B x H x H. */
+uint64_t albert_forward_flops(const albert_config *c, int batch_size, int seq_len,
+                              albert_pooling pooling)
+{
+    const uint64_t B = (uint64_t)batch_size, T = (uint64_t)seq_len, M = B * T;
+    const uint64_t E = (uint64_t)c->embedding_size, H = (uint64_t)c->hidden_size;
+    const uint64_t I = (uint64_t)c->intermediate_size;
+    const uint64_t layers = (uint64_t)c->num_hidden_layers * (uint64_t)c->inner_group_num;
+    const uint64_t per_layer = 2 * M * 3 * H * H + 2 * (2 * B * T * T * H) + 2 * M * H * H +
+                               2 * (2 * M * I * H);
+    const uint64_t pooler = pooling == ALBERT_POOL_POOLER ? 2 * B * H * H : 0;
+    return 2 * M * H * E + layers * per_layer + pooler;
+}

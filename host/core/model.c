@@ -1,0 +1,271 @@
+/* HF model folder → albert_model: config.json plus model.safetensors, every
+ * tensor checked against the config and converted once to float32. */
+#include "core/common.h"
+#include "core/model.h"
+#include "core/safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* One tensor the model needs: its name (without the "albert." prefix), its
+ * shape from the config, and where the float32 copy goes. */
+typedef struct wanted {
+    char name[320];
+    int ndim;
+    int64_t shape[2];
+    const float **dst;
+} wanted;
+
+typedef struct wanted_list {
+    wanted *items;
+    int count, cap;
+} wanted_list;
+
+static int want(wanted_list *l, const char *name, int64_t d0, int64_t d1, const float **dst)
+{
+    if (l->count == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        wanted *grown = realloc(l->items, sizeof *grown * (size_t)cap);
+        if (!grown)
+            return 0;
+        l->items = grown;
+        l->cap = cap;
+    }
+    wanted *w = &l->items[l->count++];
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->ndim = d1 ? 2 : 1;
+    w->shape[0] = d0;
+    w->shape[1] = d1;
+    w->dst = dst;
+    return 1;
+}
+
+/* A Linear layer: NAME.weight [out, in] and NAME.bias [out]. */
+static int want_linear(wanted_list *l, const char *name, int out, int in, const float **w,
+                       const float **b)
+{
+    char n[320];
+    snprintf(n, sizeof n, "%s.weight", name);
+    int ok = want(l, n, out, in, w);
+    snprintf(n, sizeof n, "%s.bias", name);
+    return ok && want(l, n, out, 0, b);
+}
+
+static int want_layernorm(wanted_list *l, const char *name, int n, const float **g, const float **b)
+{
+    char w[320], bias[320];
+    snprintf(w, sizeof w, "%s.weight", name);
+    snprintf(bias, sizeof bias, "%s.bias", name);
+    return want(l, w, n, 0, g) && want(l, bias, n, 0, b);
+}
+
+static int want_layer(wanted_list *l, const albert_config *c, int g, int j, albert_layer_weights *lw)
+{
+    char p[128], n[256];
+    int H = c->hidden_size, I = c->intermediate_size;
+    snprintf(p, sizeof p, "encoder.albert_layer_groups.%d.albert_layers.%d", g, j);
+#define NAME(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
+    return want_linear(l, NAME("attention.query"), H, H, &lw->q_w, &lw->q_b) &&
+           want_linear(l, NAME("attention.key"), H, H, &lw->k_w, &lw->k_b) &&
+           want_linear(l, NAME("attention.value"), H, H, &lw->v_w, &lw->v_b) &&
+           want_linear(l, NAME("attention.dense"), H, H, &lw->o_w, &lw->o_b) &&
+           want_layernorm(l, NAME("attention.LayerNorm"), H, &lw->attn_ln_g, &lw->attn_ln_b) &&
+           want_linear(l, NAME("ffn"), I, H, &lw->ffn_w, &lw->ffn_b) &&
+           want_linear(l, NAME("ffn_output"), H, I, &lw->ffn_out_w, &lw->ffn_out_b) &&
+           want_layernorm(l, NAME("full_layer_layer_norm"), H, &lw->ffn_ln_g, &lw->ffn_ln_b);
+#undef NAME
+}
+
+static int list_wanted(wanted_list *l, const albert_config *c, albert_weights *w)
+{
+    int E = c->embedding_size, H = c->hidden_size;
+    int ok = want(l, "embeddings.word_embeddings.weight", c->vocab_size, E, &w->word_emb) &&
+             want(l, "embeddings.position_embeddings.weight", c->max_position_embeddings, E,
+                  &w->pos_emb) &&
+             want(l, "embeddings.token_type_embeddings.weight", c->type_vocab_size, E,
+                  &w->type_emb) &&
+             want_layernorm(l, "embeddings.LayerNorm", E, &w->emb_ln_g, &w->emb_ln_b) &&
+             want_linear(l, "encoder.embedding_hidden_mapping_in", H, E, &w->map_in_w,
+                         &w->map_in_b) &&
+             want_linear(l, "pooler", H, H, &w->pool_w, &w->pool_b);
+    for (int g = 0; ok && g < c->num_hidden_groups; g++)
+        for (int j = 0; ok && j < c->inner_group_num; j++)
+            ok = want_layer(l, c, g, j, &w->layers[g * c->inner_group_num + j]);
+    return ok;
+}
+
+static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
+                                 (long long)shape[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+static int check_shape(const st_file *f, const st_tensor *t, const wanted *w, albert_error *err)
+{
+    int same = t->ndim == w->ndim;
+    for (int i = 0; same && i < w->ndim; i++)
+        same = t->shape[i] == w->shape[i];
+    if (same)
+        return ALBERT_OK;
+    char got[96], expect[96];
+    format_shape(got, sizeof got, t->ndim, t->shape);
+    format_shape(expect, sizeof expect, w->ndim, w->shape);
+    return albert_fail(err, ALBERT_E_FORMAT,
+                       "%s: tensor '%s' has shape %s but config.json implies %s", f->path, t->name,
+                       got, expect);
+}
+
+static int load_tensor(const st_file *f, const char *prefix, const wanted *w, float *dst,
+                       albert_error *err)
+{
+    char name[400];
+    snprintf(name, sizeof name, "%s%s", prefix, w->name);
+    const st_tensor *t = st_find(f, name);
+    if (!t)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s' is missing", f->path, name);
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s' has dtype %s (F32, F16 or BF16 expected)", f->path,
+                           name, st_dtype_name(t->dtype));
+    int rc = check_shape(f, t, w, err);
+    if (rc == ALBERT_OK)
+        rc = st_to_f32(f, t, dst, err);
+    for (int64_t i = 0; rc == ALBERT_OK && i < t->numel; i++)
+        if (!isfinite(dst[i]))
+            rc = albert_fail(err, ALBERT_E_FORMAT,
+                             "%s: tensor '%s' holds a non-finite value at element %lld", f->path,
+                             name, (long long)i);
+    *w->dst = dst;
+    return rc;
+}
+
+/* A layer group or inner layer the config does not have means the file and
+ * config.json disagree: loading it silently would drop weights. */
+static int check_no_extra_layers(const st_file *f, const char *prefix, const albert_config *c,
+                                 albert_error *err)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "%sencoder.albert_layer_groups.", prefix);
+    size_t plen = strlen(pat);
+    for (int i = 0; i < f->count; i++) {
+        const char *name = f->tensors[i].name;
+        int g, j;
+        if (strncmp(name, pat, plen) != 0 ||
+            sscanf(name + plen, "%d.albert_layers.%d.", &g, &j) != 2)
+            continue;
+        if (g >= c->num_hidden_groups || j >= c->inner_group_num)
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: tensor '%s' is not used by config.json (num_hidden_groups %d, "
+                               "inner_group_num %d)",
+                               f->path, name, c->num_hidden_groups, c->inner_group_num);
+    }
+    return ALBERT_OK;
+}
+
+static int load_weights(albert_model *m, const st_file *f, albert_error *err)
+{
+    const albert_config *c = &m->config;
+    const char *prefix = st_find(f, "albert.embeddings.word_embeddings.weight") ? "albert." : "";
+    m->weights.layers = calloc((size_t)(c->num_hidden_groups * c->inner_group_num),
+                               sizeof *m->weights.layers);
+    wanted_list l = {0};
+    if (!m->weights.layers || !list_wanted(&l, c, &m->weights)) {
+        free(l.items);
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", f->path);
+    }
+    size_t total = 0;
+    for (int i = 0; i < l.count; i++)
+        total += (size_t)(l.items[i].shape[0] * (l.items[i].ndim == 2 ? l.items[i].shape[1] : 1));
+    float *storage = malloc(total * sizeof *storage);
+    m->storage = storage;
+    int rc = storage ? check_no_extra_layers(f, prefix, c, err)
+                     : albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory for %zu weights",
+                                   f->path, total);
+    for (int i = 0; rc == ALBERT_OK && i < l.count; i++) {
+        rc = load_tensor(f, prefix, &l.items[i], storage, err);
+        storage += l.items[i].shape[0] * (l.items[i].ndim == 2 ? l.items[i].shape[1] : 1);
+    }
+    free(l.items);
+    return rc;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat sb;
+    albert_path_join(path, sizeof path, dir, name);
+    return stat(path, &sb) == 0;
+}
+
+/* Points users with other checkpoint formats at the one-line conversion. */
+static int missing_safetensors(const char *dir, albert_error *err)
+{
+    const char *other = file_exists(dir, "pytorch_model.bin")          ? "pytorch_model.bin"
+                        : file_exists(dir, "model.safetensors.index.json") ? "a sharded checkpoint"
+                        : file_exists(dir, "tf_model.h5")                ? "tf_model.h5"
+                                                                         : NULL;
+    if (!other)
+        return albert_fail(err, ALBERT_E_IO, "%s/model.safetensors: not found (is '%s' a HF model "
+                           "folder?)", dir, dir);
+    return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                       "%s: has %s but no model.safetensors; convert it with: python3 -c \"from "
+                       "transformers import AlbertModel; AlbertModel.from_pretrained('%s')"
+                       ".save_pretrained('%s', safe_serialization=True)\"",
+                       dir, other, dir, dir);
+}
+
+int albert_model_open(const char *dir, albert_model **out, albert_error *err)
+{
+    *out = NULL;
+    albert_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", dir);
+    }
+    int rc = albert_config_load(dir, &m->config, err);
+    if (rc == ALBERT_OK && !file_exists(dir, "model.safetensors"))
+        rc = missing_safetensors(dir, err);
+    if (rc == ALBERT_OK) {
+        char path[4096];
+        st_file *f;
+        albert_path_join(path, sizeof path, dir, "model.safetensors");
+        rc = st_open(path, &f, err);
+        if (rc == ALBERT_OK) {
+            rc = load_weights(m, f, err);
+            st_close(f);
+        }
+    }
+    if (rc != ALBERT_OK) {
+        albert_model_close(m);
+        return rc;
+    }
+    *out = m;
+    return albert_ok(err);
+}
+
+void albert_model_close(albert_model *m)
+{
+    if (!m)
+        return;
+    free(m->weights.layers);
+    free(m->storage);
+    free(m->dir);
+    free(m);
+}
+
+const albert_config *albert_model_config(const albert_model *m) { return &m->config; }
+
+const albert_layer_weights *albert_model_layer(const albert_model *m, int layer, int inner)
+{
+    const albert_config *c = &m->config;
+    /* HF: int(layer / (num_hidden_layers / num_hidden_groups)), in floating point. */
+    int group = (int)(layer / ((double)c->num_hidden_layers / c->num_hidden_groups));
+    return &m->weights.layers[group * c->inner_group_num + inner];
+}

@@ -1,0 +1,306 @@
+#include "core/safetensors.h"
+
+#include "core/common.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Headers are small (a few KiB); anything past this is garbage, not a model. */
+#define ST_MAX_HEADER (100u << 20)
+
+static const struct {
+    const char *name;
+    st_dtype dtype;
+    int size;
+} dtypes[] = {
+    {"F32", ST_F32, 4}, {"F16", ST_F16, 2}, {"BF16", ST_BF16, 2}, {"F64", ST_F64, 8},
+    {"I64", ST_I64, 8}, {"I32", ST_I32, 4}, {"I16", ST_I16, 2}, {"I8", ST_I8, 1},
+    {"U8", ST_U8, 1},   {"BOOL", ST_BOOL, 1},
+};
+
+static int dtype_lookup(const char *name, st_dtype *d, int *size)
+{
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++) {
+        if (strcmp(dtypes[i].name, name) == 0) {
+            *d = dtypes[i].dtype;
+            *size = dtypes[i].size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *st_dtype_name(st_dtype d)
+{
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+        if (dtypes[i].dtype == d)
+            return dtypes[i].name;
+    return "?";
+}
+
+static int map_file(const char *path, st_file *f, albert_error *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return albert_fail(err, ALBERT_E_IO, "%s: not a regular file", path);
+    }
+    if (sb.st_size < 8) {
+        close(fd);
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: truncated safetensors file (%lld bytes, no header)", path,
+                           (long long)sb.st_size);
+    }
+    f->map_size = (size_t)sb.st_size;
+    f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        return albert_fail(err, ALBERT_E_IO, "%s: mmap failed: %s", path, strerror(errno));
+    }
+    return ALBERT_OK;
+}
+
+static int parse_tensor(st_file *f, const cJSON *item, const uint8_t *data, size_t data_size,
+                        st_tensor *t, albert_error *err)
+{
+    const char *p = f->path, *n = item->string;
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    if (!cJSON_IsObject(item) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
+        !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': header entry needs dtype, shape and data_offsets", p, n);
+    int esize;
+    if (!dtype_lookup(dt->valuestring, &t->dtype, &esize))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", p, n,
+                           dt->valuestring);
+    t->ndim = cJSON_GetArraySize(shape);
+    if (t->ndim > ST_MAX_DIMS)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': %d dimensions", p, n, t->ndim);
+    t->numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        const cJSON *d = cJSON_GetArrayItem(shape, i);
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12)
+            return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': bad shape", p, n);
+        t->shape[i] = (int64_t)d->valuedouble;
+        t->numel *= t->shape[i];
+    }
+    const cJSON *b = cJSON_GetArrayItem(offs, 0), *e = cJSON_GetArrayItem(offs, 1);
+    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(e) || b->valuedouble < 0 ||
+        e->valuedouble < b->valuedouble)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': bad data_offsets", p, n);
+    double begin = b->valuedouble, end = e->valuedouble;
+    if (end > (double)data_size)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': data ends at byte %.0f but the file holds %zu data "
+                           "bytes (truncated file?)",
+                           p, n, end, data_size);
+    t->nbytes = (size_t)(end - begin);
+    if ((double)t->numel * esize != (double)t->nbytes)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': %lld elements of %s need %lld bytes, data_offsets "
+                           "give %zu",
+                           p, n, (long long)t->numel, dt->valuestring,
+                           (long long)t->numel * esize, t->nbytes);
+    t->data = data + (size_t)begin;
+    t->name = strdup(n);
+    if (!t->name)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", p);
+    return ALBERT_OK;
+}
+
+static int cmp_by_offset(const void *a, const void *b)
+{
+    const st_tensor *x = a, *y = b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+static int check_overlaps(const st_file *f, albert_error *err)
+{
+    st_tensor *sorted = malloc(sizeof *sorted * (size_t)(f->count ? f->count : 1));
+    if (!sorted)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", f->path);
+    memcpy(sorted, f->tensors, sizeof *sorted * (size_t)f->count);
+    qsort(sorted, (size_t)f->count, sizeof *sorted, cmp_by_offset);
+    int rc = ALBERT_OK;
+    for (int i = 1; i < f->count && rc == ALBERT_OK; i++) {
+        if (sorted[i].data < sorted[i - 1].data + sorted[i - 1].nbytes)
+            rc = albert_fail(err, ALBERT_E_FORMAT, "%s: tensors '%s' and '%s' overlap", f->path,
+                             sorted[i - 1].name, sorted[i].name);
+    }
+    free(sorted);
+    return rc;
+}
+
+static int parse_header(st_file *f, albert_error *err)
+{
+    const uint8_t *base = f->map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | base[i];
+    if (hlen > ST_MAX_HEADER || hlen > f->map_size - 8)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: not a safetensors file or truncated (header length %llu, file "
+                           "size %zu)",
+                           f->path, (unsigned long long)hlen, f->map_size);
+    cJSON *root = cJSON_ParseWithLength((const char *)base + 8, (size_t)hlen);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: safetensors header is not valid JSON",
+                           f->path);
+    }
+    int n = cJSON_GetArraySize(root);
+    f->tensors = calloc((size_t)(n ? n : 1), sizeof *f->tensors);
+    if (!f->tensors) {
+        cJSON_Delete(root);
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", f->path);
+    }
+    const uint8_t *data = base + 8 + hlen;
+    size_t data_size = f->map_size - 8 - (size_t)hlen;
+    int rc = ALBERT_OK;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root) {
+        if (strcmp(item->string, "__metadata__") == 0)
+            continue;
+        rc = parse_tensor(f, item, data, data_size, &f->tensors[f->count], err);
+        if (rc != ALBERT_OK)
+            break;
+        f->count++;
+    }
+    cJSON_Delete(root);
+    return rc != ALBERT_OK ? rc : check_overlaps(f, err);
+}
+
+int st_open(const char *path, st_file **out, albert_error *err)
+{
+    *out = NULL;
+    st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", path);
+    }
+    int rc = map_file(path, f, err);
+    if (rc == ALBERT_OK)
+        rc = parse_header(f, err);
+    if (rc != ALBERT_OK) {
+        st_close(f);
+        return rc;
+    }
+    *out = f;
+    return albert_ok(err);
+}
+
+void st_close(st_file *f)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < f->count; i++)
+        free(f->tensors[i].name);
+    free(f->tensors);
+    if (f->map)
+        munmap(f->map, f->map_size);
+    free(f->path);
+    free(f);
+}
+
+const st_tensor *st_find(const st_file *f, const char *name)
+{
+    for (int i = 0; i < f->count; i++)
+        if (strcmp(f->tensors[i].name, name) == 0)
+            return &f->tensors[i];
+    return NULL;
+}
+
+float st_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else { /* subnormal: renormalise */
+        exp = 113;
+        while (!(man & 0x400)) {
+            man <<= 1;
+            exp--;
+        }
+        bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+    }
+    float out;
+    memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+float st_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float out;
+    memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+/* Little-endian loads that do not care about alignment. */
+static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t load_u64(const uint8_t *p) { return load_u32(p) | (uint64_t)load_u32(p + 4) << 32; }
+
+int st_to_f32(const st_file *f, const st_tensor *t, float *dst, albert_error *err)
+{
+    const uint8_t *p = t->data;
+    for (int64_t i = 0; i < t->numel; i++) {
+        switch (t->dtype) {
+        case ST_F32: {
+            uint32_t u = load_u32(p + 4 * i);
+            memcpy(&dst[i], &u, 4);
+            break;
+        }
+        case ST_F16: dst[i] = st_f16_to_f32(load_u16(p + 2 * i)); break;
+        case ST_BF16: dst[i] = st_bf16_to_f32(load_u16(p + 2 * i)); break;
+        case ST_F64: {
+            uint64_t u = load_u64(p + 8 * i);
+            double d;
+            memcpy(&d, &u, 8);
+            dst[i] = (float)d;
+            break;
+        }
+        default:
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: tensor '%s': dtype %s where a float tensor is needed", f->path,
+                               t->name, st_dtype_name(t->dtype));
+        }
+    }
+    return albert_ok(err);
+}
+
+int st_to_i32(const st_file *f, const st_tensor *t, int32_t *dst, albert_error *err)
+{
+    for (int64_t i = 0; i < t->numel; i++) {
+        if (t->dtype == ST_I32)
+            dst[i] = (int32_t)load_u32(t->data + 4 * i);
+        else if (t->dtype == ST_I64)
+            dst[i] = (int32_t)(int64_t)load_u64(t->data + 8 * i);
+        else
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: tensor '%s': dtype %s where an integer tensor is needed",
+                               f->path, t->name, st_dtype_name(t->dtype));
+    }
+    return albert_ok(err);
+}

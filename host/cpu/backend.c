@@ -1,0 +1,311 @@
+/* The host CPU backend: HF's AlbertModel forward built from the ops in
+ * cpu/ops.c.  Q, K and V share one fused [3H, H] weight (copied once at
+ * create time) so each layer's projections are one GEMM, and attention reads
+ * its per-head blocks straight out of that GEMM's output through strides. */
+#include "cpu/backend.h"
+
+#include "core/common.h"
+#include "cpu/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cpu_backend {
+    albert_backend base;
+    const albert_model *model;
+    int threads;
+    float *qkv_w; /* per stored layer: [3H, H] = query, key, value rows */
+    float *qkv_b; /* per stored layer: [3H] */
+    /* Workspace, grown only when a batch needs more than any before it. */
+    float *ws;
+    size_t ws_floats;
+    uint64_t lap_start; /* timing: when the op being timed started */
+} cpu_backend;
+
+/* Views into the workspace for one batch of M = B*T rows. */
+typedef struct cpu_buffers {
+    float *h;      /* [M, H] the running hidden state */
+    float *big;    /* [M, max(3H, I)] fused QKV output, later the FFN activations */
+    float *ctx;    /* [M, H] attention context */
+    float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
+    float *scores; /* [threads, T, T] one attention block per thread */
+} cpu_buffers;
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Carves the workspace for B x T, growing it first if it is too small. */
+static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    size_t M = (size_t)B * T, H = (size_t)c->hidden_size;
+    size_t sizes[5] = {M * H, M * max_size(3 * H, (size_t)c->intermediate_size), M * H,
+                       M * max_size(H, (size_t)c->embedding_size),
+                       (size_t)be->threads * T * T};
+    /* Each view starts on a 64-byte line so SIMD loads stay aligned. */
+    size_t total = 0;
+    for (int i = 0; i < 5; i++)
+        total += (sizes[i] + 15) / 16 * 16;
+    if (total > be->ws_floats) {
+        free(be->ws);
+        be->ws = aligned_alloc(64, total * sizeof(float));
+        be->ws_floats = be->ws ? total : 0;
+        if (!be->ws)
+            return albert_fail(err, ALBERT_E_NOMEM,
+                               "cpu backend: out of memory for a %d x %d batch workspace", B, T);
+    }
+    float **views[5] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores};
+    float *p = be->ws;
+    for (int i = 0; i < 5; i++) {
+        *views[i] = p;
+        p += (sizes[i] + 15) / 16 * 16;
+    }
+    return ALBERT_OK;
+}
+
+/* Timing: adds the op that just ended under NAME, with its FLOPs and the
+ * FLOATS floats it moves, and starts timing the next one. */
+static void lap(cpu_backend *be, const char *name, uint64_t flops, uint64_t floats)
+{
+    if (!be->base.timing)
+        return;
+    uint64_t now = albert_now_ns();
+    timing_add(&be->base.stats, name, now - be->lap_start, flops, floats * sizeof(float));
+    be->lap_start = now;
+}
+
+/* cpu_linear's M x N x K GEMM. */
+static void lap_linear(cpu_backend *be, int M, int N, int K)
+{
+    const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
+    lap(be, "cpu_linear", 2 * m * n * k, m * k + n * k + m * n);
+}
+
+/* One HF AlbertLayer (post-LN), updating buf->h in place. */
+static void albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
+                         const int32_t *mask, const cpu_buffers *buf)
+{
+    const albert_config *c = &be->model->config;
+    const int M = B * T, H = c->hidden_size, inter = c->intermediate_size;
+    const size_t li = (size_t)(lw - be->model->weights.layers);
+    const float eps = c->layer_norm_eps;
+    const uint64_t mh = (uint64_t)M * (uint64_t)H, mi = (uint64_t)M * (uint64_t)inter;
+
+    cpu_linear(M, 3 * H, H, buf->h, be->qkv_w + li * 3 * H * H, be->qkv_b + li * 3 * H, buf->big);
+    lap_linear(be, M, 3 * H, H);
+    cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads, buf->scores,
+                  buf->ctx);
+    lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
+    cpu_linear(M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp);
+    lap_linear(be, M, H, H);
+    cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
+    lap(be, "cpu_layernorm", 0, 3 * mh);
+
+    cpu_linear(M, inter, H, buf->h, lw->ffn_w, lw->ffn_b, buf->big);
+    lap_linear(be, M, inter, H);
+    cpu_activate(M, inter, c->hidden_act, buf->big);
+    lap(be, "cpu_activate", 0, 2 * mi);
+    cpu_linear(M, H, inter, buf->big, lw->ffn_out_w, lw->ffn_out_b, buf->tmp);
+    lap_linear(be, M, H, inter);
+    cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
+    lap(be, "cpu_layernorm", 0, 3 * mh);
+}
+
+static void pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                         const float *h)
+{
+    const albert_weights *w = &be->model->weights;
+    const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
+    const uint64_t bh = (uint64_t)B * (uint64_t)H;
+    if (out->pooling == ALBERT_POOL_POOLER) {
+        cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled);
+        lap(be, "cpu_pooler", 2 * bh * (uint64_t)H, 2 * bh + (uint64_t)H * (uint64_t)H);
+    } else {
+        cpu_pool(B, T, H, h, batch->attention_mask, out->pooling, out->pooled);
+        lap(be, "cpu_pool", 0, bh * ((uint64_t)T + 1));
+    }
+    if (out->normalize) {
+        cpu_l2_normalize(B, H, out->pooled);
+        lap(be, "cpu_l2_normalize", 0, 2 * bh);
+    }
+}
+
+static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof(float));
+    lap(be, "cpu_copy_out", 0, 2 * (uint64_t)n);
+}
+
+static void forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                    const cpu_buffers *buf)
+{
+    const albert_model *m = be->model;
+    const albert_config *c = &m->config;
+    const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
+    const size_t layer_floats = (size_t)M * H;
+
+    be->lap_start = albert_now_ns();
+    cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
+    lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
+    cpu_linear(M, H, c->embedding_size, buf->tmp, m->weights.map_in_w, m->weights.map_in_b,
+               buf->h);
+    lap_linear(be, M, H, c->embedding_size);
+    if (out->hidden_states)
+        copy_out(be, out->hidden_states, buf->h, layer_floats);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        for (int j = 0; j < c->inner_group_num; j++)
+            albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf);
+        if (out->hidden_states)
+            copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
+                     layer_floats);
+    }
+    if (out->last_hidden_state)
+        copy_out(be, out->last_hidden_state, buf->h, layer_floats);
+    if (out->pooled)
+        pool_outputs(be, batch, out, buf->h);
+}
+
+/* OpenBLAS's thread count is process-wide.  One thread pool, OpenMP's: each
+ * of its threads runs single-threaded GEMMs on its own slice (OpenBLAS's
+ * pthread pool spins between calls and, beside OpenMP's, halved the speed on
+ * two cores).  The first CPU run in sets OpenBLAS to 1 thread and the last
+ * one out puts the caller's count back: the library's one piece of
+ * process-wide state on this side, mirroring OpenBLAS's own. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_runs, blas_caller_threads;
+
+static void blas_threads_enter(void)
+{
+#ifdef OPENBLAS_VERSION
+    pthread_mutex_lock(&blas_lock);
+    if (blas_runs++ == 0) {
+        blas_caller_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+#endif
+}
+
+static void blas_threads_leave(void)
+{
+#ifdef OPENBLAS_VERSION
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_runs == 0)
+        openblas_set_num_threads(blas_caller_threads);
+    pthread_mutex_unlock(&blas_lock);
+#endif
+}
+
+static int cpu_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
+                   albert_error *err)
+{
+    cpu_backend *be = (cpu_backend *)base;
+    cpu_buffers buf;
+    int rc = workspace_get(be, batch->batch_size, batch->seq_len, &buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    /* The ops' parallel regions use the caller thread's default team size:
+     * set ours for this call and give the caller's back afterwards. */
+    int caller_threads = omp_get_max_threads();
+    omp_set_num_threads(be->threads);
+    blas_threads_enter();
+    forward(be, batch, out, &buf);
+    blas_threads_leave();
+    omp_set_num_threads(caller_threads);
+    return albert_ok(err);
+}
+
+static void cpu_destroy(albert_backend *base)
+{
+    cpu_backend *be = (cpu_backend *)base;
+    free(be->qkv_w);
+    free(be->qkv_b);
+    free(be->ws);
+    free(be);
+}
+
+static const albert_backend_ops cpu_ops = {cpu_run, cpu_destroy};
+
+/* Stacks each stored layer's query, key and value weights (and biases) into
+ * one [3H, H] matrix, the layout the fused projection GEMM reads. */
+static int fuse_qkv(cpu_backend *be, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const size_t H = (size_t)c->hidden_size;
+    const size_t n = (size_t)c->num_hidden_groups * c->inner_group_num;
+    be->qkv_w = malloc(n * 3 * H * H * sizeof(float));
+    be->qkv_b = malloc(n * 3 * H * sizeof(float));
+    if (!be->qkv_w || !be->qkv_b)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for fused QKV weights");
+    for (size_t i = 0; i < n; i++) {
+        const albert_layer_weights *lw = &be->model->weights.layers[i];
+        const float *w[3] = {lw->q_w, lw->k_w, lw->v_w}, *b[3] = {lw->q_b, lw->k_b, lw->v_b};
+        for (size_t part = 0; part < 3; part++) {
+            memcpy(be->qkv_w + (i * 3 + part) * H * H, w[part], H * H * sizeof(float));
+            memcpy(be->qkv_b + (i * 3 + part) * H, b[part], H * sizeof(float));
+        }
+    }
+    return ALBERT_OK;
+}
+
+static int cpu_create(const albert_model *m, int device, const albert_engine_options *opt,
+                      albert_backend **out, albert_error *err)
+{
+    *out = NULL;
+    if (device != 0)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: no device %d", device);
+    if (opt->threads < 0)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: threads %d is negative", opt->threads);
+    cpu_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory");
+    be->base.ops = &cpu_ops;
+    be->base.timing = opt->timing;
+    be->model = m;
+    be->threads = opt->threads ? opt->threads : albert_cpu_count();
+    int rc = fuse_qkv(be, err);
+    if (rc != ALBERT_OK) {
+        cpu_destroy(&be->base);
+        return rc;
+    }
+    char blas[64];
+    albert_blas_describe(blas, sizeof blas);
+    snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s)", blas, be->threads,
+             be->threads == 1 ? "" : "s");
+    *out = &be->base;
+    return albert_ok(err);
+}
+
+/* The host is one device. */
+static int cpu_device_count(int *count, albert_error *err)
+{
+    *count = 1;
+    return albert_ok(err);
+}
+
+static int cpu_device_info(int device, const albert_engine_options *opt, albert_device_info *info,
+                           albert_error *err)
+{
+    (void)opt; /* no tuning profiles on this side */
+    if (device != 0)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: no device %d", device);
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "cpu");
+    snprintf(info->backend, sizeof info->backend, "cpu");
+    snprintf(info->platform, sizeof info->platform, "host");
+    snprintf(info->name, sizeof info->name, "host CPU backend");
+    snprintf(info->type, sizeof info->type, "CPU");
+    info->compute_units = albert_cpu_count();
+    albert_blas_describe(info->driver_version, sizeof info->driver_version);
+    snprintf(info->precisions, sizeof info->precisions, "fp32");
+    return albert_ok(err);
+}
+
+const albert_backend_reg albert_cpu_backend_reg = {"cpu", cpu_device_count, cpu_device_info,
+                                                   cpu_create};

@@ -1,0 +1,289 @@
+/* The host CPU ops: float32 with HuggingFace's semantics, the reference the
+ * OpenCL kernels are tested against.  GEMMs go to CBLAS; the rest is plain C
+ * parallelised over rows with OpenMP (a serial loop when the caller already
+ * runs inside a parallel region, so ops nest without oversubscribing). */
+#include "cpu/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- helpers */
+
+/* x[0..n) = (x - mean) / sqrt(var + eps) * g + b, in place.  Sums run in
+ * double so long rows lose nothing to accumulation order. */
+static void layernorm_row(int n, float *x, const float *g, const float *b, float eps)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += x[i];
+    float mean = (float)(sum / n);
+    double sq = 0;
+    for (int i = 0; i < n; i++) {
+        float d = x[i] - mean;
+        sq += (double)d * d;
+    }
+    float rstd = (float)(1.0 / sqrt(sq / n + (double)eps));
+    for (int i = 0; i < n; i++)
+        x[i] = (x[i] - mean) * rstd * g[i] + b[i];
+}
+
+/* Whether the BLAS runs its own thread pool.  The CPU backend makes OpenBLAS
+ * single-threaded: its spinning pool and OpenMP's fight over the cores. */
+static int blas_threaded(void)
+{
+#ifdef OPENBLAS_VERSION
+    return openblas_get_num_threads() > 1;
+#else
+    return 0;
+#endif
+}
+
+/* y[M,N] = x[M,K] (row stride ldx) * w[N,K]^T + bias[N].  With a
+ * single-threaded BLAS each OpenMP thread runs the GEMM of its own slice:
+ * rows of y when there are enough of them, else columns, so a short batch
+ * still splits the weight reads. */
+static void linear_strided(int M, int N, int K, const float *x, int ldx, const float *w,
+                           const float *bias, float *y)
+{
+#pragma omp parallel if (!omp_in_parallel() && !blas_threaded())
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int by_rows = M >= 32 * nt;
+        int total = by_rows ? M : N;
+        int lo = (int)((long long)total * t / nt), hi = (int)((long long)total * (t + 1) / nt);
+        int m0 = by_rows ? lo : 0, m = by_rows ? hi - lo : M;
+        int n0 = by_rows ? 0 : lo, n = by_rows ? N : hi - lo;
+        float *yp = y + (size_t)m0 * N + n0;
+        for (int r = 0; r < m && bias; r++)
+            memcpy(yp + (size_t)r * N, bias + n0, (size_t)n * sizeof *y);
+        if (m > 0 && n > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f,
+                        x + (size_t)m0 * ldx, ldx, w + (size_t)n0 * K, K, bias ? 1.0f : 0.0f,
+                        yp, N);
+    }
+}
+
+/* e^x to about 1 ulp (Cephes' expf), in straight-line arithmetic so that the
+ * loops calling it vectorise: libm's expf and tanhf are scalar calls and
+ * would take a fifth of the forward pass in the activations alone. */
+static inline float exp_vec(float x)
+{
+    /* Below -87 the result is 0 (libm gives at most a denormal there), and
+     * clamping keeps 2^k a normal float. */
+    float xc = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    /* k = round(x / ln 2) by the 1.5 * 2^23 trick (exact for |k| < 2^22). */
+    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f; /* Cody-Waite split ln 2 */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
+}
+
+static inline float sigmoid_vec(float x)
+{
+    return 1.0f / (1.0f + exp_vec(-x));
+}
+
+/* ------------------------------------------------------------------- ops */
+
+void cpu_embed(const albert_config *cfg, const albert_weights *w, int B, int T,
+               const int32_t *ids, const int32_t *types, float *out)
+{
+    const int E = cfg->embedding_size;
+#pragma omp parallel for if (!omp_in_parallel())
+    for (int r = 0; r < B * T; r++) {
+        const float *word = w->word_emb + (size_t)ids[r] * E;
+        const float *type = w->type_emb + (size_t)(types ? types[r] : 0) * E;
+        const float *pos = w->pos_emb + (size_t)(r % T) * E;
+        float *o = out + (size_t)r * E;
+        /* HF's order: (inputs_embeds + token_type_embeddings) + position. */
+        for (int i = 0; i < E; i++)
+            o[i] = (word[i] + type[i]) + pos[i];
+        layernorm_row(E, o, w->emb_ln_g, w->emb_ln_b, cfg->layer_norm_eps);
+    }
+}
+
+void cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y)
+{
+    linear_strided(M, N, K, x, K, w, bias, y);
+}
+
+/* gelu_new, inlinable so row loops over it vectorise. */
+static inline float gelu_tanh(float x)
+{
+    /* 0.5 x (1 + tanh(u)) == x sigmoid(2u), without 1 + tanh's cancellation
+     * for negative x. */
+    return x * sigmoid_vec(1.5957691216057308f * (x + 0.044715f * x * x * x));
+}
+
+float cpu_activation(albert_activation act, float x)
+{
+    switch (act) {
+    case ALBERT_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case ALBERT_ACT_GELU_TANH:
+        return gelu_tanh(x);
+    case ALBERT_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case ALBERT_ACT_SILU:
+        return x * sigmoid_vec(x);
+    case ALBERT_ACT_TANH:
+        return tanhf(x);
+    case ALBERT_ACT_QUICK_GELU:
+        return x * sigmoid_vec(1.702f * x);
+    }
+    return x;
+}
+
+/* gelu_new, ALBERT's default, gets its own loop: the switch inside
+ * cpu_activation keeps a loop over it scalar. */
+static void activate_row(albert_activation act, int n, float *x)
+{
+    if (act == ALBERT_ACT_GELU_TANH) {
+        for (int i = 0; i < n; i++)
+            x[i] = gelu_tanh(x[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] = cpu_activation(act, x[i]);
+}
+
+void cpu_activate(int rows, int n, albert_activation act, float *x)
+{
+#pragma omp parallel for if (!omp_in_parallel())
+    for (int r = 0; r < rows; r++)
+        activate_row(act, n, x + (size_t)r * n);
+}
+
+void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,
+                   const float *b, float eps, float *out)
+{
+#pragma omp parallel for if (!omp_in_parallel())
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        const float *rr = res ? res + (size_t)r * n : NULL;
+        float *o = out + (size_t)r * n;
+        /* Elementwise first, so OUT may alias X or RES. */
+        for (int i = 0; i < n; i++)
+            o[i] = rr ? xr[i] + rr[i] : xr[i];
+        layernorm_row(n, o, g, b, eps);
+    }
+}
+
+/* One softmax row of T keys; MASK is the batch row's key mask or NULL. */
+static void softmax_row(int T, float scale, const int32_t *mask, float *s)
+{
+    float max = -INFINITY;
+    for (int k = 0; k < T; k++) {
+        s[k] *= scale;
+        if ((!mask || mask[k]) && s[k] > max)
+            max = s[k];
+    }
+    if (max == -INFINITY) {
+        /* Every key masked: HF's scores all equal finfo.min, so uniform. */
+        for (int k = 0; k < T; k++)
+            s[k] = 1.0f / (float)T;
+        return;
+    }
+    for (int k = 0; k < T; k++)
+        s[k] = (!mask || mask[k]) ? exp_vec(s[k] - max) : 0.0f;
+    float sum = 0.0f; /* a separate loop, so the exp loop above vectorises */
+    for (int k = 0; k < T; k++)
+        sum += s[k];
+    float inv = 1.0f / sum;
+    for (int k = 0; k < T; k++)
+        s[k] *= inv;
+}
+
+void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, float *scores)
+{
+    const int rows = B * NH * T;
+#pragma omp parallel for if (!omp_in_parallel())
+    for (int r = 0; r < rows; r++) {
+        int b = r / (NH * T);
+        softmax_row(T, scale, mask ? mask + (size_t)b * T : NULL, scores + (size_t)r * T);
+    }
+}
+
+void cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
+                   int threads, float *scores, float *out)
+{
+    const int hd = H / NH, ld = 3 * H;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < B * NH; p++) {
+        const int b = p / NH, head = p % NH;
+        float *s = scores + (size_t)omp_get_thread_num() * T * T;
+        const float *q = qkv + (size_t)b * T * ld + (size_t)head * hd;
+        const float *k = q + H, *v = q + 2 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, q, ld, k, ld, 0.0f,
+                    s, T);
+        cpu_softmax_masked(1, 1, T, scale, mask ? mask + (size_t)b * T : NULL, s);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v, ld, 0.0f,
+                    out + (size_t)b * T * H + (size_t)head * hd, H);
+    }
+}
+
+void cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
+                const float *pool_b, float *pooled)
+{
+    /* Row stride T*H picks each batch row's [CLS] vector without a copy. */
+    linear_strided(B, H, H, hidden, T * H, pool_w, pool_b, pooled);
+    for (size_t i = 0; i < (size_t)B * H; i++)
+        pooled[i] = tanhf(pooled[i]);
+}
+
+/* pooled[0..H) = mean of the rows t of HIDDEN (one batch row) with mask 1. */
+static void mean_pool_row(int T, int H, const float *hidden, const int32_t *mask, float *pooled)
+{
+    memset(pooled, 0, (size_t)H * sizeof *pooled);
+    int count = 0;
+    for (int t = 0; t < T; t++) {
+        if (mask && !mask[t])
+            continue;
+        const float *h = hidden + (size_t)t * H;
+        for (int i = 0; i < H; i++)
+            pooled[i] += h[i];
+        count++;
+    }
+    float inv = count ? 1.0f / (float)count : 0.0f;
+    for (int i = 0; i < H; i++)
+        pooled[i] *= inv;
+}
+
+void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
+              albert_pooling mode, float *pooled)
+{
+    for (int b = 0; b < B; b++) {
+        const float *rows = hidden + (size_t)b * T * H;
+        float *p = pooled + (size_t)b * H;
+        if (mode == ALBERT_POOL_MEAN)
+            mean_pool_row(T, H, rows, mask ? mask + (size_t)b * T : NULL, p);
+        else
+            memcpy(p, rows, (size_t)H * sizeof *p);
+    }
+}
+
+void cpu_l2_normalize(int rows, int n, float *x)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * n;
+        double sq = 0;
+        for (int i = 0; i < n; i++)
+            sq += (double)row[i] * row[i];
+        /* torch.nn.functional.normalize: x / max(||x||, 1e-12). */
+        float inv = (float)(1.0 / fmax(sqrt(sq), 1e-12));
+        for (int i = 0; i < n; i++)
+            row[i] *= inv;
+    }
+}

@@ -1,0 +1,59 @@
+/* The host CPU backend's operations, one function per op.  They are the
+ * reference every other backend's ops are tested against (tests/test_backend_ops.c),
+ * so each does exactly one thing, in float32, with HF's semantics.
+ * Matrices are row-major; "rows x n" means rows of n contiguous floats. */
+#ifndef ALBERT_CPU_OPS_H
+#define ALBERT_CPU_OPS_H
+
+#include "core/model.h"
+
+#include <stdint.h>
+
+/* out[b*T+t, :] = LayerNorm(word[ids] + pos[t] + type[types]) over E, with
+ * emb_ln_g/emb_ln_b and cfg->layer_norm_eps.  TYPES may be NULL (all 0). */
+void cpu_embed(const albert_config *cfg, const albert_weights *w, int B, int T,
+               const int32_t *ids, const int32_t *types, float *out);
+
+/* y[M,N] = x[M,K] * w[N,K]^T + bias[N]  (torch.nn.Linear; bias may be NULL). */
+void cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y);
+
+/* Scalar activation, exactly as HF's ACT2FN. */
+float cpu_activation(albert_activation act, float x);
+
+/* x[r, j] = act(x[r, j])  for rows x n (bias already added by cpu_linear). */
+void cpu_activate(int rows, int n, albert_activation act, float *x);
+
+/* out[r, :] = LayerNorm(x[r, :] + res[r, :]) * g + b over n; RES may be NULL,
+ * OUT may alias X or RES.  Two-pass mean/variance, as torch does. */
+void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,
+                   const float *b, float eps, float *out);
+
+/* In-place masked scaled softmax over the last axis of scores[B, NH, T, T]:
+ * s = s * scale, keys with mask[b*T + k] == 0 are excluded (HF adds
+ * finfo(float32).min), numerically stable.  A row whose keys are all masked
+ * becomes uniform, as in HF.  MASK may be NULL (all keys valid). */
+void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, float *scores);
+
+/* Self-attention from the fused projections qkv[B*T, 3H] (q | k | v per
+ * token): out[B*T, H] = softmax(q k^T / sqrt(D) + mask) v per head of
+ * D = H / NH floats, HF's AlbertAttention before its output Linear.  Heads
+ * are read in place through strides.  The (row, head) blocks run on THREADS
+ * OpenMP threads, each with its own T x T block of SCORES (THREADS * T * T
+ * floats), so it must not be called from inside a parallel region.  MASK as
+ * cpu_softmax_masked. */
+void cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
+                   int threads, float *scores, float *out);
+
+/* pooled[b, :] = tanh(pool_w * hidden[b*T + 0, :] + pool_b)  (HF pooler). */
+void cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
+                const float *pool_b, float *pooled);
+
+/* CLS: hidden[b*T, :].  MEAN: mean over t with mask == 1 (MASK NULL = all);
+ * a row with no valid token gives zeros. */
+void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
+              albert_pooling mode, float *pooled);
+
+/* Each of ROWS rows of n scaled to unit L2 norm (zero rows stay zero). */
+void cpu_l2_normalize(int rows, int n, float *x);
+
+#endif

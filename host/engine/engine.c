@@ -1,0 +1,148 @@
+/* The public engine: a backend from the registry for the requested device,
+ * and every batch checked before a backend sees it, so backends can trust
+ * their input. */
+#include "engine/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct albert_engine {
+    const albert_model *model;
+    albert_backend *backend;
+};
+
+void albert_engine_options_init(albert_engine_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->device = ALBERT_DEVICE_AUTO;
+}
+
+int albert_engine_create(const albert_model *model, const albert_engine_options *opt,
+                         albert_engine **out, albert_error *err)
+{
+    if (!out)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_create: NULL out");
+    *out = NULL;
+    if (!model)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_create: NULL model");
+    albert_engine_options defaults;
+    albert_engine_options_init(&defaults);
+    opt = opt ? opt : &defaults;
+    albert_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return albert_fail(err, ALBERT_E_NOMEM, "albert_engine_create: out of memory");
+    e->model = model;
+    int device = opt->device == ALBERT_DEVICE_AUTO ? registry_auto_device() : opt->device;
+    int rc = registry_create_backend(model, device, opt, &e->backend, err);
+    if (rc != ALBERT_OK) {
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return albert_ok(err);
+}
+
+void albert_engine_free(albert_engine *engine)
+{
+    if (!engine)
+        return;
+    timing_free(&engine->backend->stats);
+    engine->backend->ops->destroy(engine->backend);
+    free(engine);
+}
+
+const char *albert_engine_device_name(const albert_engine *engine)
+{
+    return engine ? engine->backend->name : "";
+}
+
+/* Where a position of a batch is; the check names it. */
+typedef struct batch_pos {
+    int row, col;
+} batch_pos;
+
+static int bad_value(albert_error *err, batch_pos p, const char *what, int value, int lo, int hi)
+{
+    return albert_fail_row(err, ALBERT_E_INPUT, p.row, "%s %d at position %d outside [%d, %d)",
+                           what, value, p.col, lo, hi);
+}
+
+int albert_batch_check(const albert_config *c, const albert_batch *b, albert_error *err)
+{
+    if (!c || !b)
+        return albert_fail(err, ALBERT_E_ARG, "albert_batch_check: NULL config or batch");
+    if (b->batch_size < 1 || b->seq_len < 1 || !b->input_ids)
+        return albert_fail(err, ALBERT_E_ARG, "batch: needs batch_size >= 1, seq_len >= 1, input_ids");
+    if (b->seq_len > c->max_position_embeddings)
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "batch: seq_len %d exceeds max_position_embeddings %d", b->seq_len,
+                           c->max_position_embeddings);
+    size_t n = (size_t)b->batch_size * (size_t)b->seq_len;
+    for (size_t i = 0; i < n; i++) {
+        const batch_pos p = {(int)(i / (size_t)b->seq_len), (int)(i % (size_t)b->seq_len)};
+        if (b->input_ids[i] < 0 || b->input_ids[i] >= c->vocab_size)
+            return albert_fail_row(err, ALBERT_E_INPUT, p.row,
+                                   "input id %d at position %d outside the vocabulary [0, %d)",
+                                   (int)b->input_ids[i], p.col, c->vocab_size);
+        if (b->token_type_ids &&
+            (b->token_type_ids[i] < 0 || b->token_type_ids[i] >= c->type_vocab_size))
+            return bad_value(err, p, "token type", (int)b->token_type_ids[i], 0,
+                             c->type_vocab_size);
+        if (b->attention_mask && b->attention_mask[i] != 0 && b->attention_mask[i] != 1)
+            return bad_value(err, p, "attention mask", (int)b->attention_mask[i], 0, 2);
+    }
+    return albert_ok(err);
+}
+
+int albert_engine_run(albert_engine *engine, const albert_batch *batch, const albert_outputs *out,
+                      albert_error *err)
+{
+    if (!engine || !batch || !out)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_run: NULL argument");
+    if (out->pooled && out->pooling == ALBERT_POOL_NONE)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_run: pooled buffer but pooling none");
+    int rc = albert_batch_check(&engine->model->config, batch, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    return engine->backend->ops->run(engine->backend, batch, out, err);
+}
+
+static int check_timing(const albert_engine *engine, const char *call, albert_error *err)
+{
+    if (!engine)
+        return albert_fail(err, ALBERT_E_ARG, "%s: NULL engine", call);
+    if (!engine->backend->timing)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "%s: the engine was created without options.timing", call);
+    return ALBERT_OK;
+}
+
+int albert_engine_timing_get(const albert_engine *engine, albert_kernel_stat *stats,
+                             size_t capacity, size_t *count, albert_error *err)
+{
+    int rc = check_timing(engine, "albert_engine_timing_get", err);
+    if (rc != ALBERT_OK)
+        return rc;
+    if (!count || (capacity && !stats))
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_timing_get: NULL count or stats");
+    const timing_table *t = &engine->backend->stats;
+    for (size_t i = 0; i < t->n && i < capacity; i++) {
+        const timing_entry *e = &t->entries[i];
+        snprintf(stats[i].name, sizeof stats[i].name, "%s", e->name);
+        stats[i].calls = e->calls;
+        stats[i].total_ns = e->ns;
+        stats[i].flops = e->flops;
+        stats[i].bytes = e->bytes;
+    }
+    *count = t->n;
+    return albert_ok(err);
+}
+
+int albert_engine_timing_reset(albert_engine *engine, albert_error *err)
+{
+    int rc = check_timing(engine, "albert_engine_timing_reset", err);
+    if (rc == ALBERT_OK)
+        timing_reset(&engine->backend->stats);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}

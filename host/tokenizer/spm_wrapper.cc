@@ -1,0 +1,113 @@
+// The only C++ in the library: every entry point catches at the boundary so
+// the C side sees status codes only.
+#include "tokenizer/spm_wrapper.h"
+
+#include <sentencepiece_processor.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+struct spm_model {
+    sentencepiece::SentencePieceProcessor proc;
+};
+
+static void set_msg(char *msg, size_t msg_size, const std::string &text)
+{
+    if (msg && msg_size > 0)
+        std::snprintf(msg, msg_size, "%s", text.c_str());
+}
+
+// Runs BODY, turning any C++ exception into FAIL_CODE (SPM_E_NOMEM for
+// bad_alloc) with its reason in MSG.
+template <typename F>
+static int guarded(char *msg, size_t msg_size, int fail_code, F body)
+{
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        set_msg(msg, msg_size, "out of memory");
+        return SPM_E_NOMEM;
+    } catch (const std::exception &e) {
+        set_msg(msg, msg_size, e.what());
+        return fail_code;
+    } catch (...) {
+        set_msg(msg, msg_size, "unknown C++ exception");
+        return fail_code;
+    }
+}
+
+int spm_load(const void *data, size_t size, spm_model **out, char *msg, size_t msg_size)
+{
+    *out = nullptr;
+    return guarded(msg, msg_size, SPM_E_FORMAT, [&]() -> int {
+        auto m = std::make_unique<spm_model>();
+        auto status = m->proc.LoadFromSerializedProto(
+            absl::string_view(static_cast<const char *>(data), size));
+        if (!status.ok()) {
+            set_msg(msg, msg_size, status.ToString());
+            return SPM_E_FORMAT;
+        }
+        *out = m.release();
+        return SPM_OK;
+    });
+}
+
+void spm_free(spm_model *model)
+{
+    delete model;
+}
+
+// Packs the pieces into one C buffer so the caller owns a single allocation.
+static int pack_pieces(const std::vector<std::string> &v, char **pieces)
+{
+    size_t total = 0;
+    for (const auto &p : v)
+        total += p.size() + 1;
+    *pieces = nullptr;
+    if (total == 0)
+        return SPM_OK;
+    char *buf = static_cast<char *>(std::malloc(total));
+    if (!buf)
+        return SPM_E_NOMEM;
+    char *at = buf;
+    for (const auto &p : v) {
+        std::memcpy(at, p.data(), p.size());
+        at[p.size()] = '\0';
+        at += p.size() + 1;
+    }
+    *pieces = buf;
+    return SPM_OK;
+}
+
+int spm_encode(const spm_model *model, const char *text, size_t len, char **pieces,
+               size_t *count, char *msg, size_t msg_size)
+{
+    *pieces = nullptr;
+    *count = 0;
+    return guarded(msg, msg_size, SPM_E_FAIL, [&]() -> int {
+        std::vector<std::string> v;
+        auto status = model->proc.Encode(absl::string_view(text, len), &v);
+        if (!status.ok()) {
+            set_msg(msg, msg_size, status.ToString());
+            return SPM_E_FAIL;
+        }
+        int rc = pack_pieces(v, pieces);
+        if (rc == SPM_OK)
+            *count = v.size();
+        return rc;
+    });
+}
+
+int spm_piece_to_id(const spm_model *model, const char *piece, size_t len)
+{
+    try {
+        return model->proc.PieceToId(absl::string_view(piece, len));
+    } catch (...) {
+        return -1;
+    }
+}

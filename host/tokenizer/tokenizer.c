@@ -1,0 +1,775 @@
+/* AlbertTokenizer (HuggingFace, slow, sentencepiece-based) reproduced id for
+ * id: preprocess_text, sentencepiece, the digit-comma split of _tokenize,
+ * special tokens and longest-first truncation.
+ *
+ * tokenize() first splits the text on the added tokens ([CLS], [MASK], ...),
+ * which map straight to their ids, and runs _tokenize on the text between
+ * them.
+ *
+ * Text is preprocessed as an array of code points because every step is
+ * defined on Python str characters; the result goes back to UTF-8 for
+ * sentencepiece.  Nothing here is mutable after open, so albert_tokenize may
+ * run concurrently on one tokenizer. */
+#include "core/common.h"
+#include "tokenizer/spm_wrapper.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <utf8proc.h>
+
+/* AlbertTokenizer's added tokens: special, normalized=False, matched
+ * case-sensitively.  [MASK] has lstrip=True (it eats the whitespace to its
+ * left); none has rstrip or single_word.  No token is a prefix of another or
+ * overlaps one, so HF's regex alternation and its Trie.split (earliest start,
+ * then longest) find exactly the matches of a left-to-right scan. */
+typedef struct added_token {
+    const char *text; /* ASCII */
+    size_t len;
+    bool lstrip;
+} added_token;
+
+static const added_token ADDED_TOKENS[] = {
+    {"[CLS]", 5, false}, {"[SEP]", 5, false}, {"<unk>", 5, false},
+    {"<pad>", 5, false}, {"[MASK]", 6, true}};
+
+#define N_ADDED (sizeof ADDED_TOKENS / sizeof ADDED_TOKENS[0])
+
+struct albert_tokenizer {
+    spm_model *spm;
+    bool do_lower_case, remove_space, keep_accents;
+    int32_t added_ids[N_ADDED]; /* piece_to_id of each ADDED_TOKENS entry */
+};
+
+/* "▁", sentencepiece's word-boundary marker. */
+static const char SPIECE_UNDERLINE[] = "\xe2\x96\x81";
+#define SPIECE_UNDERLINE_LEN 3
+
+/* ------------------------------------------------------------ growable arrays */
+
+typedef struct cp_buf {
+    int32_t *v;
+    size_t n, cap;
+} cp_buf;
+
+typedef struct id_buf {
+    int32_t *v;
+    size_t n, cap;
+} id_buf;
+
+/* Grows *V (elements of SIZE bytes) to hold at least NEED; false when out of
+ * memory. */
+static bool grow(void **v, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t cap2 = *cap ? *cap : 16;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *bigger = realloc(*v, cap2 * size);
+    if (!bigger)
+        return false;
+    *v = bigger;
+    *cap = cap2;
+    return true;
+}
+
+static bool cp_push(cp_buf *b, int32_t c)
+{
+    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v))
+        return false;
+    b->v[b->n++] = c;
+    return true;
+}
+
+static bool cp_append(cp_buf *b, const int32_t *v, size_t n)
+{
+    if (!grow((void **)&b->v, &b->cap, b->n + n, sizeof *b->v))
+        return false;
+    memcpy(b->v + b->n, v, n * sizeof *v);
+    b->n += n;
+    return true;
+}
+
+static bool id_push(id_buf *b, int32_t id)
+{
+    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v))
+        return false;
+    b->v[b->n++] = id;
+    return true;
+}
+
+static int push_id(id_buf *ids, int32_t id, albert_error *err)
+{
+    if (!id_push(ids, id))
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
+    return ALBERT_OK;
+}
+
+/* ------------------------------------------------------------ UTF-8 */
+
+/* Decodes one strictly valid UTF-8 sequence at S[0..LEN) into *CP; returns
+ * its byte length, or 0 with *WHY set (overlong forms, surrogates, values
+ * past U+10FFFF and NUL are all rejected, as Python's decoder would, NUL
+ * because the C API cannot carry it through sentencepiece). */
+static size_t utf8_next(const unsigned char *s, size_t len, int32_t *cp, const char **why)
+{
+    unsigned char b = s[0];
+    size_t need;
+    int32_t c, min;
+    if (b == 0) {
+        *why = "NUL byte";
+        return 0;
+    }
+    if (b < 0x80) {
+        *cp = b;
+        return 1;
+    }
+    if (b < 0xc0) {
+        *why = "unexpected continuation byte";
+        return 0;
+    } else if (b < 0xe0) {
+        need = 2, c = b & 0x1f, min = 0x80;
+    } else if (b < 0xf0) {
+        need = 3, c = b & 0x0f, min = 0x800;
+    } else if (b < 0xf8) {
+        need = 4, c = b & 0x07, min = 0x10000;
+    } else {
+        *why = "invalid lead byte";
+        return 0;
+    }
+    for (size_t i = 1; i < need; i++) {
+        if (i >= len || (s[i] & 0xc0) != 0x80) {
+            *why = "truncated sequence";
+            return 0;
+        }
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < min)
+        *why = "overlong encoding";
+    else if (c >= 0xd800 && c <= 0xdfff)
+        *why = "surrogate code point";
+    else if (c > 0x10ffff)
+        *why = "code point above U+10FFFF";
+    else {
+        *cp = c;
+        return need;
+    }
+    return 0;
+}
+
+static int utf8_decode(const char *what, const char *s, size_t len, cp_buf *out,
+                       albert_error *err)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        int32_t c = 0;
+        const char *why = "";
+        size_t k = utf8_next(u + i, len - i, &c, &why);
+        if (k == 0)
+            return albert_fail(err, ALBERT_E_INPUT, "tokenize: %s: invalid UTF-8 at byte %zu: %s",
+                               what, i, why);
+        if (!cp_push(out, c))
+            return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory decoding %s", what);
+        i += k;
+    }
+    return ALBERT_OK;
+}
+
+/* Encodes code points to a NUL-terminated malloc'd UTF-8 string. */
+static int utf8_encode(const cp_buf *in, char **out, size_t *out_len, albert_error *err)
+{
+    unsigned char *buf = malloc(4 * in->n + 1);
+    if (!buf)
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory encoding text");
+    size_t n = 0;
+    for (size_t i = 0; i < in->n; i++)
+        n += (size_t)utf8proc_encode_char(in->v[i], buf + n);
+    buf[n] = '\0';
+    *out = (char *)buf;
+    *out_len = n;
+    return ALBERT_OK;
+}
+
+/* ------------------------------------------------------------ Python str predicates */
+
+typedef struct cp_range {
+    int32_t lo, hi;
+} cp_range;
+
+static bool in_ranges(int32_t c, const cp_range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c >= r[i].lo && c <= r[i].hi)
+            return true;
+    return false;
+}
+
+#define IN_RANGES(c, table) in_ranges((c), (table), sizeof(table) / sizeof((table)[0]))
+
+/* str.isspace(): bidirectional class WS, B or S, or category Zs. */
+static bool py_isspace(int32_t c)
+{
+    const utf8proc_property_t *p = utf8proc_get_property(c);
+    return p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
+           p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
+}
+
+/* Numeric_Type=Digit code points outside category Nd (superscripts, circled
+ * digits, ...); utf8proc does not carry the numeric type. */
+static const cp_range digit_extra[] = {
+    {0xB2, 0xB3},     {0xB9, 0xB9},     {0x1369, 0x1371}, {0x19DA, 0x19DA},
+    {0x2070, 0x2070}, {0x2074, 0x2079}, {0x2080, 0x2089}, {0x2460, 0x2468},
+    {0x2474, 0x247C}, {0x2488, 0x2490}, {0x24EA, 0x24EA}, {0x24F5, 0x24FD},
+    {0x24FF, 0x24FF}, {0x2776, 0x277E}, {0x2780, 0x2788}, {0x278A, 0x2792},
+    {0x10A40, 0x10A43}, {0x10E60, 0x10E68}, {0x11052, 0x1105A}, {0x1F100, 0x1F10A}};
+
+/* str.isdigit(): Numeric_Type Decimal or Digit. */
+static bool py_isdigit(int32_t c)
+{
+    return utf8proc_get_property(c)->category == UTF8PROC_CATEGORY_ND || IN_RANGES(c, digit_extra);
+}
+
+/* Word_Break MidLetter / MidNumLet / Single_Quote: case-ignorable though
+ * they are punctuation. */
+static const cp_range ignorable_extra[] = {
+    {0x27, 0x27},     {0x2E, 0x2E},     {0x3A, 0x3A},     {0xB7, 0xB7},
+    {0x387, 0x387},   {0x55F, 0x55F},   {0x5F4, 0x5F4},   {0x2018, 0x2019},
+    {0x2024, 0x2024}, {0x2027, 0x2027}, {0xFE13, 0xFE13}, {0xFE52, 0xFE52},
+    {0xFE55, 0xFE55}, {0xFF07, 0xFF07}, {0xFF0E, 0xFF0E}, {0xFF1A, 0xFF1A}};
+
+/* Other_Lowercase / Other_Uppercase code points that are not letters. */
+static const cp_range cased_extra[] = {
+    {0xAA, 0xAA},       {0xBA, 0xBA},       {0x2160, 0x217F},   {0x24B6, 0x24E9},
+    {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189}};
+
+static bool case_ignorable(int32_t c)
+{
+    switch (utf8proc_get_property(c)->category) {
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_SK: return true;
+    default: return IN_RANGES(c, ignorable_extra);
+    }
+}
+
+static bool cased(int32_t c)
+{
+    switch (utf8proc_get_property(c)->category) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT: return true;
+    default: return IN_RANGES(c, cased_extra);
+    }
+}
+
+/* Python's Final_Sigma test for the capital sigma at V[I]: a cased letter
+ * before it and none after it (skipping case-ignorables both ways).  Each
+ * scan stops at the next non-ignorable, so the total work stays linear. */
+static bool final_sigma(const int32_t *v, size_t n, size_t i)
+{
+    size_t j = i;
+    while (j > 0 && case_ignorable(v[j - 1]))
+        j--;
+    if (j == 0 || !cased(v[j - 1]))
+        return false;
+    for (j = i + 1; j < n && case_ignorable(v[j]); j++)
+        ;
+    return j == n || !cased(v[j]);
+}
+
+/* ------------------------------------------------------------ preprocess_text */
+
+/* " ".join(text.strip().split()) */
+static bool collapse_spaces(const cp_buf *in, cp_buf *out)
+{
+    bool pending = false;
+    for (size_t i = 0; i < in->n; i++) {
+        if (py_isspace(in->v[i])) {
+            pending = out->n > 0;
+            continue;
+        }
+        if ((pending && !cp_push(out, ' ')) || !cp_push(out, in->v[i]))
+            return false;
+        pending = false;
+    }
+    return true;
+}
+
+/* .replace("``", '"').replace("''", '"'): both scan left to right without
+ * overlap, and the first cannot create a match for the second. */
+static bool replace_quotes(const cp_buf *in, cp_buf *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        int32_t c = in->v[i];
+        if ((c == '`' || c == '\'') && i + 1 < in->n && in->v[i + 1] == c) {
+            c = '"';
+            i++;
+        }
+        if (!cp_push(out, c))
+            return false;
+    }
+    return true;
+}
+
+/* NFKD, then drop every code point with a non-zero canonical combining class
+ * (unicodedata.combining).  Canonical reordering only permutes marks with
+ * non-zero classes, which are all dropped, so decomposing one code point at a
+ * time gives the same result. */
+static bool strip_accents(const cp_buf *in, cp_buf *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        int32_t d[32];
+        utf8proc_ssize_t k = utf8proc_decompose_char(in->v[i], d, 32,
+                                                     UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, NULL);
+        if (k < 0 || k > 32)
+            return false;
+        for (utf8proc_ssize_t j = 0; j < k; j++)
+            if (utf8proc_get_property(d[j])->combining_class == 0 && !cp_push(out, d[j]))
+                return false;
+    }
+    return true;
+}
+
+/* Appends C lowercased as str.lower() does: simple lowercase plus the two
+ * full mappings Python applies, U+0130 -> "i\u0307" and, where FINAL says
+ * the context calls for it, the final sigma. */
+static bool push_lower(cp_buf *out, int32_t c, bool final)
+{
+    if (c == 0x130)
+        return cp_push(out, 'i') && cp_push(out, 0x307);
+    if (c == 0x3a3)
+        return cp_push(out, final ? 0x3c2 : 0x3c3);
+    return cp_push(out, utf8proc_tolower(c));
+}
+
+/* str.lower() */
+static bool py_lower(const cp_buf *in, cp_buf *out)
+{
+    for (size_t i = 0; i < in->n; i++)
+        if (!push_lower(out, in->v[i], in->v[i] == 0x3a3 && final_sigma(in->v, in->n, i)))
+            return false;
+    return true;
+}
+
+typedef bool (*cp_pass)(const cp_buf *in, cp_buf *out);
+
+/* Runs PASS from *CUR into a fresh buffer that then replaces *CUR. */
+static bool run_pass(cp_pass pass, cp_buf *cur)
+{
+    cp_buf next = {0};
+    if (!pass(cur, &next)) {
+        free(next.v);
+        return false;
+    }
+    free(cur->v);
+    *cur = next;
+    return true;
+}
+
+static bool preprocess(const albert_tokenizer *tok, cp_buf *text)
+{
+    return (!tok->remove_space || run_pass(collapse_spaces, text)) &&
+           run_pass(replace_quotes, text) && (tok->keep_accents || run_pass(strip_accents, text)) &&
+           (!tok->do_lower_case || run_pass(py_lower, text));
+}
+
+/* ------------------------------------------------------------ _tokenize */
+
+static int push_piece_id(const albert_tokenizer *tok, const char *piece, size_t len, id_buf *ids,
+                         albert_error *err)
+{
+    int id = spm_piece_to_id(tok->spm, piece, len);
+    if (id < 0)
+        return albert_fail(err, ALBERT_E_FORMAT, "tokenize: sentencepiece piece lookup failed");
+    return push_id(ids, id, err);
+}
+
+static int encode_pieces(const albert_tokenizer *tok, const char *text, size_t len, char **pieces,
+                         size_t *count, albert_error *err)
+{
+    char msg[256] = "";
+    int rc = spm_encode(tok->spm, text, len, pieces, count, msg, sizeof msg);
+    if (rc == SPM_E_NOMEM)
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory in sentencepiece");
+    if (rc != SPM_OK)
+        return albert_fail(err, ALBERT_E_FORMAT, "tokenize: sentencepiece encode failed: %s", msg);
+    return ALBERT_OK;
+}
+
+static bool starts_with_underline(const char *s, size_t len)
+{
+    return len >= SPIECE_UNDERLINE_LEN && memcmp(s, SPIECE_UNDERLINE, SPIECE_UNDERLINE_LEN) == 0;
+}
+
+/* True for a piece of two or more characters that ends in "," right after a
+ * digit: HF splits those so "9,9" does not glue the comma to a number. */
+static bool digit_comma_piece(const char *p, size_t len)
+{
+    if (len < 2 || p[len - 1] != ',')
+        return false;
+    size_t start = len - 1;
+    do
+        start--;
+    while (start > 0 && ((unsigned char)p[start] & 0xc0) == 0x80);
+    int32_t c = 0;
+    const char *why;
+    return utf8_next((const unsigned char *)p + start, len - 1 - start, &c, &why) != 0 &&
+           py_isdigit(c);
+}
+
+/* piece[:-1].replace("▁", "") into a fresh string. */
+static char *strip_underlines(const char *p, size_t len, size_t *out_len)
+{
+    char *s = malloc(len + 1);
+    if (!s)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        if (starts_with_underline(p + i, len - i)) {
+            i += SPIECE_UNDERLINE_LEN;
+            continue;
+        }
+        s[n++] = p[i++];
+    }
+    s[n] = '\0';
+    *out_len = n;
+    return s;
+}
+
+/* The digit-comma branch of AlbertTokenizer._tokenize for PIECE. */
+static int split_digit_comma(const albert_tokenizer *tok, const char *piece, size_t len,
+                             id_buf *ids, albert_error *err)
+{
+    size_t body_len;
+    char *body = strip_underlines(piece, len - 1, &body_len);
+    if (!body)
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory splitting a piece");
+    char *sub = NULL;
+    size_t count = 0;
+    int rc = encode_pieces(tok, body, body_len, &sub, &count, err);
+    free(body);
+    const char *p = sub;
+    for (size_t k = 0; rc == ALBERT_OK && k < count; k++, p += strlen(p) + 1) {
+        size_t plen = strlen(p);
+        const char *q = p;
+        /* A piece glued to what precedes it must not gain a word boundary. */
+        if (k == 0 && !starts_with_underline(piece, len) && starts_with_underline(p, plen)) {
+            q += SPIECE_UNDERLINE_LEN;
+            plen -= SPIECE_UNDERLINE_LEN;
+            if (plen == 0)
+                continue;
+        }
+        rc = push_piece_id(tok, q, plen, ids, err);
+    }
+    free(sub);
+    return rc == ALBERT_OK ? push_piece_id(tok, ",", 1, ids, err) : rc;
+}
+
+/* The sentencepiece pieces of NORM as ids, with the digit-comma rule. */
+static int pieces_to_ids(const albert_tokenizer *tok, const char *norm, size_t norm_len,
+                         id_buf *ids, albert_error *err)
+{
+    char *pieces = NULL;
+    size_t count = 0;
+    int rc = encode_pieces(tok, norm, norm_len, &pieces, &count, err);
+    const char *p = pieces;
+    for (size_t k = 0; rc == ALBERT_OK && k < count; k++, p += strlen(p) + 1) {
+        size_t plen = strlen(p);
+        rc = digit_comma_piece(p, plen) ? split_digit_comma(tok, p, plen, ids, err)
+                                        : push_piece_id(tok, p, plen, ids, err);
+    }
+    free(pieces);
+    return rc;
+}
+
+/* _tokenize on the code points V[0..N), appending ids to IDS; an empty
+ * segment is skipped, as tokenize() skips it. */
+static int tokenize_segment(const albert_tokenizer *tok, const int32_t *v, size_t n, id_buf *ids,
+                            albert_error *err)
+{
+    if (n == 0)
+        return ALBERT_OK;
+    cp_buf cps = {0};
+    if (!cp_append(&cps, v, n) || !preprocess(tok, &cps)) {
+        free(cps.v);
+        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory preprocessing text");
+    }
+    char *norm = NULL;
+    size_t norm_len = 0;
+    int rc = utf8_encode(&cps, &norm, &norm_len, err);
+    free(cps.v);
+    if (rc == ALBERT_OK)
+        rc = pieces_to_ids(tok, norm, norm_len, ids, err);
+    free(norm);
+    return rc;
+}
+
+/* ------------------------------------------------------------ added tokens (tokenize) */
+
+/* The index in ADDED_TOKENS of the token starting at V[I], or -1. */
+static int added_at(const int32_t *v, size_t n, size_t i)
+{
+    for (size_t k = 0; k < N_ADDED; k++) {
+        const added_token *t = &ADDED_TOKENS[k];
+        size_t j = 0;
+        while (j < t->len && i + j < n && v[i + j] == (unsigned char)t->text[j])
+            j++;
+        if (j == t->len)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* tokenize()'s do_lower_case step: re.sub lowers the text outside the added
+ * tokens one character at a time, so a capital sigma never becomes final
+ * and "<UNK>" turns into the added token "<unk>". */
+static bool lower_outside_added(const cp_buf *in, cp_buf *out)
+{
+    for (size_t i = 0; i < in->n;) {
+        int k = added_at(in->v, in->n, i);
+        size_t len = k < 0 ? 1 : ADDED_TOKENS[k].len;
+        if (!(k < 0 ? push_lower(out, in->v[i], false) : cp_append(out, in->v + i, len)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* tokens_trie.split and the rest of tokenize(): added tokens become their
+ * ids, an lstrip token rstrip()s the text before it, and each text between
+ * them goes through _tokenize on its own. */
+static int split_on_added(const albert_tokenizer *tok, const cp_buf *cps, id_buf *ids,
+                          albert_error *err)
+{
+    size_t start = 0, i = 0;
+    int rc = ALBERT_OK;
+    while (rc == ALBERT_OK && i < cps->n) {
+        int k = added_at(cps->v, cps->n, i);
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (ADDED_TOKENS[k].lstrip && end > start && py_isspace(cps->v[end - 1]))
+            end--;
+        rc = tokenize_segment(tok, cps->v + start, end - start, ids, err);
+        if (rc == ALBERT_OK)
+            rc = push_id(ids, tok->added_ids[k], err);
+        start = i = i + ADDED_TOKENS[k].len;
+    }
+    return rc == ALBERT_OK ? tokenize_segment(tok, cps->v + start, cps->n - start, ids, err) : rc;
+}
+
+/* Appends the ids of one text (without [CLS]/[SEP] around it) to IDS. */
+static int tokenize_one(const albert_tokenizer *tok, const char *what, const char *text,
+                        size_t len, id_buf *ids, albert_error *err)
+{
+    cp_buf cps = {0};
+    int rc = utf8_decode(what, text, len, &cps, err);
+    if (rc == ALBERT_OK && tok->do_lower_case && !run_pass(lower_outside_added, &cps))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory lowercasing %s", what);
+    if (rc == ALBERT_OK)
+        rc = split_on_added(tok, &cps, ids, err);
+    free(cps.v);
+    return rc;
+}
+
+/* ------------------------------------------------------------ special tokens, truncation */
+
+/* HF's "longest_first": drop one token at a time from the longer part, from
+ * B on ties. */
+static void truncate_longest_first(size_t *a, size_t *b, size_t budget)
+{
+    while (*a + *b > budget) {
+        if (*a > *b)
+            (*a)--;
+        else
+            (*b)--;
+    }
+}
+
+static void copy_part(const id_buf *part, size_t keep, int32_t type, int32_t *ids,
+                      int32_t *type_ids, size_t *at)
+{
+    for (size_t i = 0; i < keep; i++) {
+        ids[*at] = part->v[i];
+        if (type_ids)
+            type_ids[*at] = type;
+        (*at)++;
+    }
+}
+
+static void put_token(int32_t id, int32_t type, int32_t *ids, int32_t *type_ids, size_t *at)
+{
+    id_buf one = {&id, 1, 1};
+    copy_part(&one, 1, type, ids, type_ids, at);
+}
+
+/* Lays out [CLS] A [SEP] (B [SEP]) into the caller's arrays, truncated to
+ * MAX_LENGTH. */
+static void assemble(const id_buf *a, const id_buf *b, bool has_pair, size_t max_length,
+                     int32_t *ids, int32_t *type_ids, int *n, int *n_full)
+{
+    size_t specials = has_pair ? 3 : 2;
+    size_t keep_a = a->n, keep_b = b->n;
+    if (has_pair)
+        truncate_longest_first(&keep_a, &keep_b, max_length - specials);
+    else if (keep_a > max_length - specials)
+        keep_a = max_length - specials;
+    size_t at = 0;
+    put_token(ALBERT_CLS_ID, 0, ids, type_ids, &at);
+    copy_part(a, keep_a, 0, ids, type_ids, &at);
+    put_token(ALBERT_SEP_ID, 0, ids, type_ids, &at);
+    if (has_pair) {
+        copy_part(b, keep_b, 1, ids, type_ids, &at);
+        put_token(ALBERT_SEP_ID, 1, ids, type_ids, &at);
+    }
+    *n = (int)at;
+    if (n_full) {
+        size_t full = a->n + b->n + specials;
+        *n_full = full > (size_t)INT32_MAX ? INT32_MAX : (int)full;
+    }
+}
+
+/* TYPE_IDS and N_FULL may be NULL.  MAX_LENGTH must be at least 2 for a
+ * single text and 3 for a pair, the special tokens alone; a pair whose
+ * budget is exhausted keeps neither text. */
+int albert_tokenize(const albert_tokenizer *tok, const char *text, size_t text_len,
+                    const char *pair, size_t pair_len, int max_length, int32_t *ids,
+                    int32_t *type_ids, int *n, int *n_full, albert_error *err)
+{
+    if (!tok || !text || !ids || !n)
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenize: tok, text, ids and n must be set");
+    int specials = pair ? 3 : 2;
+    if (max_length < specials)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_tokenize: max_length %d cannot hold the %d special tokens",
+                           max_length, specials);
+    id_buf a = {0}, b = {0};
+    int rc = tokenize_one(tok, "text", text, text_len, &a, err);
+    if (rc == ALBERT_OK && pair)
+        rc = tokenize_one(tok, "pair", pair, pair_len, &b, err);
+    if (rc == ALBERT_OK) {
+        assemble(&a, &b, pair != NULL, (size_t)max_length, ids, type_ids, n, n_full);
+        rc = albert_ok(err);
+    }
+    free(a.v);
+    free(b.v);
+    return rc;
+}
+
+/* ------------------------------------------------------------ open / close */
+
+/* Reads a boolean field of tokenizer_config.json, leaving *OUT alone when the
+ * field is absent or null. */
+static int config_bool(const cJSON *root, const char *name, const char *path, bool *out,
+                       albert_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (!item || cJSON_IsNull(item))
+        return ALBERT_OK;
+    if (!cJSON_IsBool(item))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" must be true or false", path, name);
+    *out = cJSON_IsTrue(item);
+    return ALBERT_OK;
+}
+
+static int load_config(albert_tokenizer *tok, const char *dir, albert_error *err)
+{
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, "tokenizer_config.json");
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ALBERT_OK; /* optional: HF's defaults apply */
+    char *data = NULL;
+    size_t size = 0;
+    int rc = albert_read_file(path, &data, &size, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    cJSON *root = cJSON_ParseWithLength(data, size);
+    free(data);
+    if (!cJSON_IsObject(root))
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: malformed JSON (expected an object)", path);
+    if (rc == ALBERT_OK)
+        rc = config_bool(root, "do_lower_case", path, &tok->do_lower_case, err);
+    if (rc == ALBERT_OK)
+        rc = config_bool(root, "remove_space", path, &tok->remove_space, err);
+    if (rc == ALBERT_OK)
+        rc = config_bool(root, "keep_accents", path, &tok->keep_accents, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* The ids of the added tokens, as HF's added_tokens_encoder has them: the
+ * vocabulary's own (a piece the model lacks maps to the unknown id). */
+static int load_added_ids(albert_tokenizer *tok, const char *path, albert_error *err)
+{
+    for (size_t k = 0; k < N_ADDED; k++) {
+        int id = spm_piece_to_id(tok->spm, ADDED_TOKENS[k].text, ADDED_TOKENS[k].len);
+        if (id < 0)
+            return albert_fail(err, ALBERT_E_FORMAT, "%s: cannot look up %s", path,
+                               ADDED_TOKENS[k].text);
+        tok->added_ids[k] = id;
+    }
+    return ALBERT_OK;
+}
+
+static int load_model(albert_tokenizer *tok, const char *dir, albert_error *err)
+{
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, "spiece.model");
+    char *data = NULL;
+    size_t size = 0;
+    int rc = albert_read_file(path, &data, &size, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    char msg[256] = "";
+    rc = spm_load(data, size, &tok->spm, msg, sizeof msg);
+    free(data);
+    if (rc == SPM_E_NOMEM)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory loading the model", path);
+    if (rc != SPM_OK)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: not a sentencepiece model: %s", path, msg);
+    /* The special-token ids are fixed in the API; a model that places them
+     * elsewhere would silently produce wrong inputs. */
+    if (spm_piece_to_id(tok->spm, "[CLS]", 5) != ALBERT_CLS_ID ||
+        spm_piece_to_id(tok->spm, "[SEP]", 5) != ALBERT_SEP_ID)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: [CLS] and [SEP] are not ids %d and %d", path,
+                           ALBERT_CLS_ID, ALBERT_SEP_ID);
+    return load_added_ids(tok, path, err);
+}
+
+int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err)
+{
+    if (!dir || !out)
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenizer_open: dir and out must be set");
+    *out = NULL;
+    albert_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok)
+        return albert_fail(err, ALBERT_E_NOMEM, "albert_tokenizer_open: out of memory");
+    tok->do_lower_case = true;
+    tok->remove_space = true;
+    tok->keep_accents = false;
+    int rc = load_model(tok, dir, err);
+    if (rc == ALBERT_OK)
+        rc = load_config(tok, dir, err);
+    if (rc != ALBERT_OK) {
+        albert_tokenizer_close(tok);
+        return rc;
+    }
+    *out = tok;
+    return albert_ok(err);
+}
+
+void albert_tokenizer_close(albert_tokenizer *tok)
+{
+    if (!tok)
+        return;
+    spm_free(tok->spm);
+    free(tok);
+}

@@ -1,0 +1,278 @@
+/* The whole model through the public API on every device the registry
+ * lists (every OpenCL device, then the CPU), for every golden model:
+ *   - every golden case (last_hidden_state, pooler_output, hidden_states)
+ *     within 1e-4 of the float64 reference, over a count of values that
+ *     must not be zero;
+ *   - batch invariance on every padded case: each row run alone matches its
+ *     row in the batch, and a fully padded row added to the batch changes
+ *     nothing and stays finite;
+ *   - CLS / MEAN pooling, with and without normalisation, against the same
+ *     device's last_hidden_state pooled here in double, and the normalised
+ *     pooler against the golden pooler_output.
+ * The max abs errors printed here are the figures README quotes. */
+#include "albert_cl.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GOLDEN_TOL 1e-4    /* HuggingFace's own tolerance */
+#define INVARIANCE_TOL 1e-5
+
+static float *alloc_floats(size_t n)
+{
+    return test_calloc(n, sizeof(float));
+}
+
+/* What one model on one device is checked with. */
+typedef struct subject {
+    const char *model;
+    char device[160];
+    albert_engine *engine;
+} subject;
+
+/* Runs BATCH; a failed run is a failed check. */
+static int run(const subject *s, const albert_batch *b, const albert_outputs *o, const char *what)
+{
+    albert_error err = {0};
+    int rc = albert_engine_run(s->engine, b, o, &err);
+    CHECK(rc == ALBERT_OK, "[%s] %s/%s: %s", s->device, s->model, what, err.msg);
+    return rc;
+}
+
+static albert_batch case_batch(const golden_case *c)
+{
+    albert_batch b = {c->B, c->T, c->input_ids, c->token_type_ids, c->attention_mask};
+    return b;
+}
+
+/* Checks one output against its reference: within TOL over a non-zero
+ * number of values. */
+static void expect_close(const subject *s, const golden_case *c, const char *output, double d,
+                         size_t compared, double tol)
+{
+    CHECK(compared > 0, "[%s] %s/%s %s: compared no values", s->device, s->model, c->name,
+          output);
+    CHECK(d <= tol, "[%s] %s/%s %s: max abs %.3e", s->device, s->model, c->name, output, d);
+}
+
+/* The three outputs against the golden reference; returns the worst. */
+static double check_case(const subject *s, const golden_case *c)
+{
+    const size_t bth = (size_t)c->B * c->T * c->H;
+    float *lhs = alloc_floats(bth), *pooled = alloc_floats((size_t)c->B * c->H);
+    float *hs = c->hidden_states ? alloc_floats((size_t)c->layers_plus_one * bth) : NULL;
+    albert_batch b = case_batch(c);
+    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_POOLER, 0};
+    double worst = INFINITY;
+    if (run(s, &b, &o, c->name) == ALBERT_OK) {
+        size_t n_lhs = 0, n_pool = 0, n_hs = 0;
+        double d_lhs = test_max_abs_masked(lhs, c->last_hidden_state, 1, c->B, c->T, c->H,
+                                           c->attention_mask, &n_lhs);
+        /* pooler_output is defined for every row, even when [CLS] is masked. */
+        double d_pool = test_max_abs_masked(pooled, c->pooler_output, 1, c->B, 1, c->H, NULL,
+                                            &n_pool);
+        double d_hs = hs ? test_max_abs_masked(hs, c->hidden_states, c->layers_plus_one, c->B,
+                                               c->T, c->H, c->attention_mask, &n_hs)
+                         : 0.0;
+        printf("[%s] %-22s %-16s B=%d T=%-3d last_hidden %.2e pooled %.2e hidden_states %s%.2e\n",
+               s->device, s->model, c->name, c->B, c->T, d_lhs, d_pool, hs ? "" : "(none) ", d_hs);
+        expect_close(s, c, "last_hidden_state", d_lhs, n_lhs, GOLDEN_TOL);
+        expect_close(s, c, "pooler_output", d_pool, n_pool, GOLDEN_TOL);
+        if (hs)
+            expect_close(s, c, "hidden_states", d_hs, n_hs, GOLDEN_TOL);
+        worst = fmax(d_lhs, fmax(d_pool, d_hs));
+    }
+    free(lhs);
+    free(pooled);
+    free(hs);
+    return worst;
+}
+
+static int has_padding(const golden_case *c)
+{
+    for (int i = 0; i < c->B * c->T; i++)
+        if (!c->attention_mask[i])
+            return 1;
+    return 0;
+}
+
+/* Number of leading mask-1 tokens of row R when the row is right-padded
+ * (ones then zeros), else 0: only such rows have an unpadded twin. */
+static int prefix_length(const golden_case *c, int r)
+{
+    const int32_t *m = c->attention_mask + (size_t)r * c->T;
+    int n = 0;
+    while (n < c->T && m[n])
+        n++;
+    for (int t = n; t < c->T; t++)
+        if (m[t])
+            return 0;
+    return n;
+}
+
+/* Row R alone, trimmed to its tokens, against the batch's outputs for it;
+ * adds to *COMPARED. */
+static double row_alone(const subject *s, const golden_case *c, int r, const float *lhs,
+                        const float *pooled, size_t *compared)
+{
+    const int n = prefix_length(c, r), H = c->H;
+    if (n == 0)
+        return 0;
+    float *l1 = alloc_floats((size_t)n * H), *p1 = alloc_floats((size_t)H);
+    const size_t off = (size_t)r * c->T;
+    albert_batch b = {1, n, c->input_ids + off, c->token_type_ids + off, NULL};
+    albert_outputs o = {l1, NULL, p1, ALBERT_POOL_POOLER, 0};
+    double d = INFINITY;
+    if (run(s, &b, &o, "row alone") == ALBERT_OK)
+        d = fmax(test_max_abs_masked(l1, lhs + off * H, 1, 1, n, H, NULL, compared),
+                 test_max_abs_masked(p1, pooled + (size_t)r * H, 1, 1, 1, H, NULL, compared));
+    free(l1);
+    free(p1);
+    return d;
+}
+
+/* The case's batch with a fully padded row appended: every real row alone
+ * matches its batch row, and the padded row's pooled output is finite. */
+static void check_invariance(const subject *s, const golden_case *c)
+{
+    const int B = c->B + 1, T = c->T, H = c->H;
+    const size_t real = (size_t)c->B * T * sizeof(int32_t);
+    int32_t *ids = calloc((size_t)B * T, sizeof *ids), *types = calloc((size_t)B * T, sizeof *ids);
+    int32_t *mask = calloc((size_t)B * T, sizeof *ids);
+    memcpy(ids, c->input_ids, real);
+    memcpy(types, c->token_type_ids, real);
+    memcpy(mask, c->attention_mask, real);
+    float *lhs = alloc_floats((size_t)B * T * H), *pooled = alloc_floats((size_t)B * H);
+    albert_batch b = {B, T, ids, types, mask};
+    albert_outputs o = {lhs, NULL, pooled, ALBERT_POOL_POOLER, 0};
+    if (run(s, &b, &o, "batch with a padded row") == ALBERT_OK) {
+        double worst = 0;
+        size_t compared = 0;
+        for (int r = 0; r < c->B; r++)
+            worst = fmax(worst, row_alone(s, c, r, lhs, pooled, &compared));
+        int finite = 1;
+        for (size_t i = 0; i < (size_t)B * H; i++)
+            finite &= isfinite(pooled[i]);
+        printf("[%s] %-22s %-16s batch invariance: max abs %.2e over %d rows\n", s->device,
+               s->model, c->name, worst, c->B);
+        expect_close(s, c, "batch invariance", worst, compared, INVARIANCE_TOL);
+        CHECK(finite, "[%s] %s/%s: non-finite pooled output beside a fully padded row",
+              s->device, s->model, c->name);
+    }
+    free(ids);
+    free(types);
+    free(mask);
+    free(lhs);
+    free(pooled);
+}
+
+/* Each of ROWS rows of N doubles scaled to unit L2 norm (zero rows stay). */
+static void normalize_rows(int rows, int n, double *x)
+{
+    for (int r = 0; r < rows; r++) {
+        double *p = x + (size_t)r * n, norm = 0;
+        for (int i = 0; i < n; i++)
+            norm += p[i] * p[i];
+        for (int i = 0; i < n; i++)
+            p[i] /= fmax(sqrt(norm), 1e-12);
+    }
+}
+
+/* What MODE pools from LHS, in double: [CLS], the masked mean (zeros for a
+ * row without tokens), or for the pooler the golden pooler_output. */
+static void reference_pool(const golden_case *c, const float *lhs, albert_pooling mode,
+                           double *pooled)
+{
+    for (int b = 0; b < c->B; b++)
+        for (int i = 0; i < c->H; i++) {
+            double sum = 0;
+            int count = 0;
+            for (int t = 0; t < (mode == ALBERT_POOL_MEAN ? c->T : 1); t++) {
+                if (mode == ALBERT_POOL_MEAN && !c->attention_mask[b * c->T + t])
+                    continue;
+                sum += lhs[((size_t)b * c->T + t) * c->H + i];
+                count++;
+            }
+            pooled[(size_t)b * c->H + i] = mode == ALBERT_POOL_POOLER
+                                               ? c->pooler_output[(size_t)b * c->H + i]
+                                           : count ? sum / count
+                                                   : 0.0;
+        }
+}
+
+/* max |got - want| over N values, NaN counting as infinite. */
+static double max_abs_double(const float *got, const double *want, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, isnan(got[i]) ? INFINITY : fabs(got[i] - want[i]));
+    return worst;
+}
+
+static void check_pooling(const subject *s, const golden_case *c)
+{
+    static const albert_pooling modes[] = {ALBERT_POOL_CLS, ALBERT_POOL_MEAN, ALBERT_POOL_POOLER};
+    const size_t n = (size_t)c->B * c->H;
+    float *lhs = alloc_floats((size_t)c->B * c->T * c->H), *pooled = alloc_floats(n);
+    double *want = malloc(n * sizeof *want);
+    albert_batch b = case_batch(c);
+    albert_outputs plain = {.last_hidden_state = lhs};
+    int rc = want ? run(s, &b, &plain, "pooling") : ALBERT_E_NOMEM;
+    for (int k = 0; rc == ALBERT_OK && k < 6; k++) {
+        const albert_pooling mode = modes[k / 2];
+        const int normalize = k % 2;
+        albert_outputs o = {.pooled = pooled, .pooling = mode, .normalize = normalize};
+        rc = run(s, &b, &o, "pooling");
+        reference_pool(c, lhs, mode, want);
+        if (normalize)
+            normalize_rows(c->B, c->H, want);
+        double d = max_abs_double(pooled, want, n);
+        /* The pooler's reference is the golden one, the others this run's. */
+        CHECK(d <= (mode == ALBERT_POOL_POOLER ? GOLDEN_TOL : INVARIANCE_TOL),
+              "[%s] %s/%s pooling %d normalize %d: max abs %.3e", s->device, s->model, c->name,
+              (int)mode, normalize, d);
+    }
+    free(lhs);
+    free(pooled);
+    free(want);
+}
+
+static void check_model_on(const char *model, const albert_model *m, int device,
+                           const golden_case *cases, int n)
+{
+    subject s = {model, "", test_open_engine(m, device, 0)};
+    test_device_label(device, s.device, sizeof s.device);
+    double worst = 0;
+    int padded = 0;
+    for (int i = 0; i < n; i++) {
+        worst = fmax(worst, check_case(&s, &cases[i]));
+        if (cases[i].B > 1 && has_padding(&cases[i])) {
+            check_invariance(&s, &cases[i]);
+            padded++;
+        }
+        if (cases[i].T <= 128) /* keeps the long_512 case to one forward */
+            check_pooling(&s, &cases[i]);
+    }
+    printf("[%s] %-22s max abs error over %d cases: %.2e (%s)\n", s.device, model, n, worst,
+           albert_engine_device_name(s.engine));
+    CHECK(padded > 0, "%s: no padded batch case to check invariance on", model);
+    albert_engine_free(s.engine);
+}
+
+int main(void)
+{
+    const int devices = test_device_count();
+    for (int i = 0; golden_models[i]; i++) {
+        golden_case *cases;
+        int n = golden_load(golden_models[i], &cases);
+        CHECK(n > 0, "%s has no golden cases", golden_models[i]);
+        albert_model *m = test_open_model(golden_models[i]);
+        for (int d = 0; d < devices; d++)
+            check_model_on(golden_models[i], m, d, cases, n);
+        albert_model_close(m);
+        golden_free(cases, n);
+    }
+    return test_finish();
+}
