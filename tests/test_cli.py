@@ -29,17 +29,25 @@ def model(name):
 
 BASE = None  # albert-base-v2-random: real shapes and tokenizer
 TINY = None  # tiny-gelu: fast, max_position_embeddings 64
+OPENCL = None  # [(id, platform)] of every OpenCL device: OpenCL tests run on each
+POCL = "Portable Computing Language"
+
+
+# What a driver's compiler prints on stderr itself while it builds a kernel
+# for the first time (PoCL's clang: "1 warning generated."): not albert-cl's.
+COMPILER_NOISE = re.compile(r"(?m)^\d+ (warning|error)s? generated\.\n")
 
 
 def run(args, stdin=b"", env=None, cwd=None):
-    """Runs albert-cl; returns (exit status, stdout bytes, stderr text)."""
+    """Runs albert-cl; returns (exit status, stdout bytes, stderr text
+    without the driver's compiler summaries)."""
     full_env = dict(os.environ)
     full_env.pop("ALBERT_CL_MODEL", None)
     full_env.pop("ALBERT_CL_KEEP_BLAS", None)
     full_env.update(env or {})
     p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
                        cwd=cwd, timeout=900)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    return p.returncode, p.stdout, COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace"))
 
 
 def slurp(path, binary=True):
@@ -486,7 +494,7 @@ class Errors(Base):
         lines = ['{"input_ids": [2, 5, 6, 7, 8, 3]}', '{"input_ids": [2, 3]}',
                  '{"input_ids": [2, 29999, 30000, 3]}']
         path = self.write("ids.jsonl", "\n".join(lines) + "\n")
-        for extra in (["--device", "cpu"], ["--device", "0"], ["--tokenize"]):
+        for extra in [["--device", "cpu"], ["--tokenize"]] + [["--device", d] for d, _ in OPENCL]:
             err = self.fails(["--model", TINY, "--input-format", "jsonl", path] + extra, 1,
                              must_mention=[path + ":3: ", "30000", "position 2", "vocabulary"])
             self.assertNotIn("batch row", err)
@@ -505,7 +513,8 @@ class Errors(Base):
         rc, out, err = run(["--model", TINY, "--device", "0", SAMPLE],
                            env={"ALBERT_CL_KERNEL_DIR": kernels})
         self.assertEqual((rc, out), (1, b""), err)
-        # The driver's compiler may print on stderr too: ours is the last line.
+        # The driver's compiler may print the build log on stderr too: ours is
+        # the last line.
         self.assertTrue(err.splitlines()[-1].startswith("albert-cl: clBuildProgram"), err)
         self.assertIn("undeclared", err.splitlines()[-1])
 
@@ -570,12 +579,13 @@ class Profile(Base):
                     "--warmup", "tokens_per_s", "ms_per_batch", "gflops"]:
             self.assertIn(opt, text)
 
-    def test_profile_table_on_both_backends(self):
-        for device, opts, want in [
-                ("0", ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS),
-                ("0", ["--profile-file", self.PACKED_PROFILE],
-                 self.OPENCL_ROWS + ["linear_packed", "CLBlastSgemmStridedBatched"]),
-                ("cpu", [], self.CPU_ROWS)]:
+    def test_profile_table_on_every_device(self):
+        runs = [("cpu", [], self.CPU_ROWS)]
+        for device, _ in OPENCL:
+            runs += [(device, ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS),
+                     (device, ["--profile-file", self.PACKED_PROFILE],
+                      self.OPENCL_ROWS + ["linear_packed", "CLBlastSgemmStridedBatched"])]
+        for device, opts, want in runs:
             args = ["--model", TINY, "--device", device] + opts + [SAMPLE]
             plain, _ = self.ok(args)
             out, err = self.ok(args + ["--profile"])
@@ -587,14 +597,21 @@ class Profile(Base):
                 self.assertRegex(err, r"(?m)^%s +\d" % phase)
 
     def test_profile_json(self):
+        for device, _ in OPENCL:
+            self.check_profile_json(device)
+        self.fails(["--model", TINY, "--device", "cpu", "--profile-json",
+                    os.path.join(self.tmp, "no", "such", "dir.json"), SAMPLE], 1,
+                   must_mention=["--profile-json"])
+
+    def check_profile_json(self, device):
         path = os.path.join(self.tmp, "profile.json")
-        out, err = self.ok(["--model", TINY, "--device", "0", "--profile-json", path, SAMPLE])
+        out, err = self.ok(["--model", TINY, "--device", device, "--profile-json", path, SAMPLE])
         self.assertEqual(len(records(out)), 8)
         self.assertEqual(profile_rows(err), {}, "no table without --profile")
         prof = json.loads(slurp(path, False))
         for key in ["device", "device_total_ms", "wall_ms", "kernels", "host_phases"]:
             self.assertIn(key, prof)
-        self.assertTrue(prof["device"].startswith("OpenCL 0"), prof["device"])
+        self.assertTrue(prof["device"].startswith("OpenCL %s:" % device), prof["device"])
         names = [k["name"] for k in prof["kernels"]]
         for name in self.OPENCL_ROWS:
             self.assertIn(name, names)
@@ -606,9 +623,6 @@ class Profile(Base):
                 self.assertGreater(k["flops"], 0)
                 self.assertIn("gflops", k)
         self.assertIn("forward", [p["name"] for p in prof["host_phases"]])
-        self.fails(["--model", TINY, "--device", "cpu", "--profile-json",
-                    os.path.join(self.tmp, "no", "such", "dir.json"), SAMPLE], 1,
-                   must_mention=["--profile-json"])
 
     def bench(self, args):
         out, err = self.ok(["--benchmark", "--model", TINY, "--batch-size", "2", "--seq-len", "16",
@@ -618,7 +632,7 @@ class Profile(Base):
         return json.loads(lines[0]), err
 
     def test_benchmark_json_line(self):
-        for device in ["cpu", "0"]:
+        for device in ["cpu"] + [d for d, _ in OPENCL]:
             res, _ = self.bench(["--device", device])
             for key in ["device", "batch_size", "seq_len", "iterations", "tokens_per_s",
                         "ms_per_batch", "ms_min", "ms_median", "gflops", "flops_per_batch"]:
@@ -631,7 +645,7 @@ class Profile(Base):
 
     def test_benchmark_with_profile_counts_the_timed_runs(self):
         # Profile FLOPs over the timed runs = iterations x the model's formula.
-        for device in ["cpu", "0"]:
+        for device in ["cpu"] + [d for d, _ in OPENCL]:
             path = os.path.join(self.tmp, "bench.json")
             res, err = self.bench(["--device", device, "--profile", "--profile-json", path])
             self.assertIn("forward", err)
@@ -680,20 +694,22 @@ class Profiles(Base):
     def test_own_kernels_leave_clblast_uncompiled(self):
         # Under the AVX-512 PoCL profile albert-base runs no CLBlast kernel, so
         # engine creation must not build CLBlast's (that cost 40+ s cold).
-        # PoCL's kernel cache names a folder after each kernel it compiled.
-        pocl = os.path.join(self.tmp, "pocl-cache")
-        os.mkdir(pocl)
+        # PoCL's kernel cache names a folder after each kernel it compiled:
+        # the PoCL devices tell (the suite installs PoCL: there is one).
+        pocl_devices = [d for d, platform in OPENCL if platform == POCL]
+        self.assertTrue(pocl_devices, "no PoCL device among %s" % OPENCL)
         profile = os.path.join(SOURCE_DIR, "..", "profiles", "pocl-x86-64-avx512.json")
-        out, _ = self.ok(["--model", BASE, "--device", "0", "--profile-file", profile, SAMPLE],
-                         env={"POCL_CACHE_DIR": pocl,
-                              "XDG_CACHE_HOME": os.path.join(self.tmp, "xdg")})
-        self.assertEqual(len(records(out)), 8)
-        compiled = {d for _, dirs, _ in os.walk(pocl) for d in dirs}
-        if not compiled:
-            self.skipTest("device 0 keeps no PoCL kernel cache here")
-        self.assertIn("linear_packed", compiled)
-        self.assertIn("attention_rows", compiled)
-        self.assertFalse({d for d in compiled if d.startswith("Xgemm")}, sorted(compiled))
+        for device in pocl_devices:
+            pocl = os.path.join(self.tmp, "pocl-cache-" + device)
+            os.mkdir(pocl)
+            out, _ = self.ok(["--model", BASE, "--device", device, "--profile-file", profile,
+                              SAMPLE], env={"POCL_CACHE_DIR": pocl,
+                                            "XDG_CACHE_HOME": os.path.join(self.tmp, "xdg")})
+            self.assertEqual(len(records(out)), 8)
+            compiled = {d for _, dirs, _ in os.walk(pocl) for d in dirs}
+            self.assertIn("linear_packed", compiled)
+            self.assertIn("attention_rows", compiled)
+            self.assertFalse({d for d in compiled if d.startswith("Xgemm")}, sorted(compiled))
 
     def test_profile_options_exclude_each_other(self):
         self.fails(["--profile-file", "x.json", "--no-profile", SAMPLE], 2,
@@ -703,26 +719,42 @@ class Profiles(Base):
         args = ["--model", TINY, "--pooling", "none", SAMPLE]
         cpu = [r["embedding"] for r in self.embed(args + ["--device", "cpu"])]
         forced = os.path.join(self.TEST_PROFILES, "pocl-test.json")
-        for extra in (["--no-profile"], ["--profile-file", forced]):
-            got = [r["embedding"] for r in self.embed(args + ["--device", "0"] + extra)]
-            self.assertLess(max_abs_diff(cpu, got), 1e-4, extra)
+        for device, _ in OPENCL:
+            for extra in (["--no-profile"], ["--profile-file", forced]):
+                got = [r["embedding"] for r in self.embed(args + ["--device", device] + extra)]
+                self.assertLess(max_abs_diff(cpu, got), 1e-4, (device, extra))
 
     def test_list_devices_shows_profile_file(self):
+        # pocl-test.json matches PoCL's platform only.
         out, _ = self.ok(["--list-devices"], env={"ALBERT_CL_PROFILE_DIR": self.TEST_PROFILES})
         lines = out.decode().splitlines()
         column = lines[0].split("\t").index("profile")
-        device0 = lines[1].split("\t")
-        self.assertEqual(device0[0], "0", lines)
-        self.assertTrue(device0[column].endswith("pocl-test.json"), device0)
+        rows = [line.split("\t") for line in lines[1:len(OPENCL) + 1]]
+        self.assertEqual([(r[0], r[1]) for r in rows], OPENCL, lines)
+        for row in rows:
+            self.assertEqual(row[column].endswith("pocl-test.json"), row[1] == POCL, row)
         # A folder without a matching profile: none.
         empty = os.path.join(self.tmp, "profiles")
         os.mkdir(empty)
         out, _ = self.ok(["--list-devices"], env={"ALBERT_CL_PROFILE_DIR": empty})
-        self.assertEqual(out.decode().splitlines()[1].split("\t")[column], "-")
+        self.assertEqual({line.split("\t")[column] for line in out.decode().splitlines()[1:]},
+                         {"-"})
+
+
+def opencl_devices():
+    """[(id, platform)] of the OpenCL rows of --list-devices; exits loudly
+    when there is none: the OpenCL tests never skip."""
+    rc, out, err = run(["--list-devices"])
+    rows = [line.split("\t") for line in out.decode().splitlines()[1:]]
+    found = [(row[0], row[1]) for row in rows if row[0] != "cpu"]
+    if rc != 0 or not found:
+        sys.exit("FATAL: no OpenCL device (albert-cl --list-devices: status %d, %s); install "
+                 "an OpenCL driver (e.g. pocl-opencl-icd)" % (rc, err.strip()))
+    return found
 
 
 def main():
-    global BINARY, SHARED, BASE, TINY
+    global BINARY, SHARED, BASE, TINY, OPENCL
     if len(sys.argv) < 2:
         sys.exit("usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]")
     BINARY = os.path.abspath(sys.argv[1])
@@ -733,6 +765,8 @@ def main():
     if not os.access(BINARY, os.X_OK):
         sys.exit("FATAL: %s is not an executable" % BINARY)
     BASE, TINY = model("albert-base-v2-random"), model("tiny-gelu")
+    OPENCL = opencl_devices()
+    print("OpenCL devices: %s" % OPENCL)
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
 
 
