@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh machine: install packages, build, run
-# ctest, then build and run it all again under AddressSanitizer + UBSan.
+# The whole test suite from a fresh machine: install packages (with Intel's
+# OpenCL runtime beside PoCL: every OpenCL test runs on every OpenCL device),
+# build, run ctest, then build and run it all again under AddressSanitizer +
+# UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-bash tools/install-deps.sh
+bash tools/install-deps.sh --with-intel-opencl
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
