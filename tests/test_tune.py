@@ -145,6 +145,7 @@ class TuneTest(unittest.TestCase):
         self.assertEqual(p["name"], "test-profile")
         self.assertTrue(p["match"]["platform"])
         self.assertEqual(p["match"]["device"], ["-", "Portable"])
+        self.assertIn(p["match"]["type"], ["CPU", "GPU", "ACCELERATOR", "OTHER"])
         clb = p["clblast"]
         self.assertEqual(sorted(clb), ["GemmRoutine", "Xgemm", "XgemmDirect"])
         self.assertEqual(list(clb["GemmRoutine"]), ["XGEMM_MIN_INDIRECT_SIZE"])

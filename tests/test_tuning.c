@@ -74,6 +74,10 @@ static const bad_case bad_cases[] = {
     {"{\"albert_cl_profile\": 1, \"name\": 7}", ALBERT_E_FORMAT, "name: expected a string"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"colour\": 1}", ALBERT_E_FORMAT,
      "colour: unknown key"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"match\": {\"type\": \"Gpu\"}}",
+     ALBERT_E_FORMAT, "match.type: 'Gpu' is not a device type"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"match\": {\"type\": [\"GPU\", 1]}}",
+     ALBERT_E_FORMAT, "match.type: expected a string"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"name\": \"y\"}", ALBERT_E_FORMAT,
      "name: duplicate key"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"description\": []}", ALBERT_E_FORMAT,
@@ -161,12 +165,13 @@ static void write_profile(const char *dir, const char *name, const char *match)
 /* The folder pick() searches. */
 static const char *pick_dir;
 
-/* The name of the profile DEVICE gets from pick_dir, "" for none,
- * "error: ..." on failure. */
-static const char *pick(const char *platform, const char *device, const char *driver)
+/* The name of the profile a device of TYPE gets from pick_dir, "" for
+ * none, "error: ..." on failure. */
+static const char *pick_typed(const char *type, const char *platform, const char *device,
+                              const char *driver)
 {
     static char out[ALBERT_ERRMSG_MAX + 8];
-    const char *const dev[TUNING_MATCH_COUNT] = {platform, device, driver};
+    const char *const dev[TUNING_MATCH_COUNT] = {platform, device, driver, type};
     tuning_profile p;
     albert_error err = {0};
     int found = -1;
@@ -175,6 +180,12 @@ static const char *pick(const char *platform, const char *device, const char *dr
     else
         snprintf(out, sizeof out, "%s", found ? p.name : "");
     return out;
+}
+
+/* pick_typed for a CPU device. */
+static const char *pick(const char *platform, const char *device, const char *driver)
+{
+    return pick_typed("CPU", platform, device, driver);
 }
 
 static void test_matching(void)
@@ -222,6 +233,18 @@ static void test_matching(void)
     /* 4 + 7 + 3 beats "driver"'s 12; counting "Mega" would lose. */
     got = pick("Acme OpenCL", "Acme Mega Turbo 9000", "1.0");
     CHECK(!strcmp(got, "list"), "list, both occur: '%s'", got);
+    /* The device type: a GPU profile for any GPU, which a CPU never gets. */
+    write_profile(dir, "gpus", "{\"type\": \"GPU\"}");
+    got = pick_typed("GPU", "Beta", "Turbo 9000", "1.0");
+    CHECK(!strcmp(got, "gpus"), "GPU by type: '%s'", got);
+    got = pick_typed("CPU", "Beta", "Turbo 9000", "1.0");
+    CHECK(!strcmp(got, "any"), "a CPU got '%s'", got);
+    write_profile(dir, "acme-gpu", "{\"type\": [\"ACCELERATOR\", \"GPU\"], "
+                                   "\"platform\": \"Acme OpenCL\"}");
+    got = pick_typed("GPU", "Acme OpenCL", "Beta", "1.0");
+    CHECK(!strcmp(got, "acme-gpu"), "type and platform beat type alone: '%s'", got);
+    got = pick_typed("CPU", "Acme OpenCL", "Beta", "1.0");
+    CHECK(!strcmp(got, "aa-tie"), "a CPU of that platform got '%s'", got);
     /* A malformed file met while searching is an error naming it. */
     write_file(dir, "broken.json", "{\"albert_cl_profile\": 1, \"name\": \"b\", \"match\": 3}");
     got = pick("Acme OpenCL", "Acme Turbo 9000", "1.0");
@@ -436,15 +459,15 @@ static void test_engine(int device)
 }
 
 /* The shipped profiles/ all load, and PoCL on an AVX-512 CPU gets the
- * profile tuned for it, a GPU none. */
+ * profile tuned for it, Intel's CPU runtime its own, a GPU none. */
 static void test_shipped_profiles(void)
 {
     const char *dir = ALBERT_TEST_PROFILES_DIR;
     const char *const avx512[TUNING_MATCH_COUNT] = {
         "Portable Computing Language", "pthread-skylake-avx512-Intel(R) Xeon(R) Processor",
-        "3.1+debian"};
+        "3.1+debian", "CPU"};
     const char *const other[TUNING_MATCH_COUNT] = {"NVIDIA CUDA", "NVIDIA H100 80GB HBM3",
-                                                    "550.54"};
+                                                   "550.54", "GPU"};
     tuning_profile p;
     albert_error err = {0};
     int found = 0;
@@ -458,6 +481,15 @@ static void test_shipped_profiles(void)
     CHECK(found && p.gemm_mr > 0 && p.gemm_nr > 0, "the AVX-512 profile has no Linear tile");
     CHECK(tuning_find(other, dir, &p, &found, &err) == ALBERT_OK && !found,
           "a GPU got the PoCL profile '%s'", found ? p.name : "");
+    const char *const intel_cpu[TUNING_MATCH_COUNT] = {
+        "Intel(R) OpenCL", "Intel(R) Xeon(R) Platinum 8480+", "2026.22.10.0.01_160000", "CPU"};
+    const char *const intel_gpu[TUNING_MATCH_COUNT] = {
+        "Intel(R) OpenCL Graphics", "Intel(R) Arc(TM) A770 Graphics", "24.35.30872.22", "GPU"};
+    CHECK(tuning_find(intel_cpu, dir, &p, &found, &err) == ALBERT_OK && found &&
+              !strcmp(p.name, "intel-cpu-runtime") && p.gemm_nr > 0 && p.attention,
+          "Intel's CPU runtime got '%s'", found ? p.name : "");
+    CHECK(tuning_find(intel_gpu, dir, &p, &found, &err) == ALBERT_OK && !found,
+          "an Intel GPU got '%s'", found ? p.name : "");
     /* PoCL names devices after LLVM's CPU name; plain "skylake" is AVX2. */
     static const struct {
         const char *device, *profile;
@@ -471,7 +503,7 @@ static void test_shipped_profiles(void)
     };
     for (size_t i = 0; i < sizeof cpus / sizeof cpus[0]; i++) {
         const char *const dev[TUNING_MATCH_COUNT] = {"Portable Computing Language", cpus[i].device,
-                                                      "5.0"};
+                                                     "5.0", "CPU"};
         CHECK(tuning_find(dev, dir, &p, &found, &err) == ALBERT_OK &&
                   !strcmp(found ? p.name : "", cpus[i].profile),
               "%s got '%s', not '%s'", cpus[i].device, found ? p.name : "", cpus[i].profile);

@@ -976,6 +976,7 @@ static char *profile_json(const tuner *t, const double *def, const double *best)
     cJSON_AddStringToObject(match, "platform", o->match_platform);
     cJSON_AddItemToObject(match, "device", match_list(o->match_device));
     cJSON_AddStringToObject(match, "driver", "");
+    cJSON_AddStringToObject(match, "type", t->ctx.device_type);
     cJSON_AddItemToObject(root, "match", match);
     cJSON_AddItemToObject(clb, spec_of(&xgemm_ks)->kernel, params_json(&xgemm_ks, t->xgemm));
     cJSON_AddItemToObject(clb, spec_of(&direct_ks)->kernel, params_json(&direct_ks, t->direct));

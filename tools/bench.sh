@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks albert-cl against its peers in one run on this machine:
 #   - the OpenBLAS SGEMM rate at 1024x3072x768 (build/sgemm_rate), the ceiling;
-#   - albert-cl --benchmark on the host CPU backend and on an OpenCL device
-#     (also with --no-profile, CLBlast's defaults, when the CLI has that flag);
+#   - albert-cl --benchmark on the host CPU backend and on every OpenCL device
+#     (each also with --no-profile, CLBlast's defaults, when the CLI has that flag);
 #   - PyTorch eager (../shared/bench/torch_albert_bench.py, Debian's python3-torch);
 # at batch shapes 32x128, 1x8 and 4x512, all with the same number of threads.
 # Prints a table (tokens/s, ms/batch, GFLOP/s, % of the SGEMM rate, ratio to
@@ -14,7 +14,8 @@
 #
 # usage: tools/bench.sh [--markdown FILE] [--shapes "32x128 1x8 4x512"]
 # env:   ALBERT_CL_MODEL (default ../shared/models/albert-base-v2-random),
-#        ALBERT_CL_SHARED (default ../shared), BENCH_DEVICE (OpenCL index, default 0),
+#        ALBERT_CL_SHARED (default ../shared), BENCH_DEVICES (OpenCL indices, default
+#        every OpenCL device --list-devices shows),
 #        BENCH_THREADS (default: all cores), BUILD_DIR (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,6 @@ done
 
 shared="${ALBERT_CL_SHARED:-../shared}"
 model="${ALBERT_CL_MODEL:-$shared/models/albert-base-v2-random}"
-device="${BENCH_DEVICE:-0}"
 threads="${BENCH_THREADS:-$(nproc)}"
 build="${BUILD_DIR:-build}"
 torch_bench="$shared/bench/torch_albert_bench.py"
@@ -66,17 +66,34 @@ log() { echo "bench: $*" >&2; }
 # GEMM kernel already); the latency shape is cheap, so it gets many.
 iterations() {
   if [ "$2" -lt 1024 ]; then echo "20 3"
-  elif [ "$1" = opencl-defaults ]; then echo "1 0"
+  elif [ "${1%defaults}" != "$1" ]; then echo "1 0"
   else echo "2 1"; fi
 }
 
 log "OpenBLAS SGEMM 1024x3072x768, $threads threads"
 printf 'sgemm\t-\t%s\n' "$("$build/sgemm_rate" "$threads")" >>"$results"
 
-backends=("cpu|--device cpu" "opencl|--device $device")
+# "NAME|OPTIONS" per backend: the CPU, then each OpenCL device with the
+# profile it gets and with CLBlast's defaults, named after its platform.
+backends=("cpu|--device cpu")
+with_defaults=0
 if "$cli" --help | grep -- '--no-profile' >/dev/null; then  # not grep -q: pipefail + SIGPIPE
-  backends+=("opencl-defaults|--device $device --no-profile")
+  with_defaults=1
 fi
+listing=$("$cli" --list-devices)
+for d in ${BENCH_DEVICES:-$(awk -F'\t' 'NR > 1 && $1 != "cpu" { print $1 }' <<<"$listing")}; do
+  platform=$(awk -F'\t' -v d="$d" '$1 == d { print $2 }' <<<"$listing")
+  case "$platform" in
+    *Portable*) label=pocl ;;
+    *Intel*) label=intel-ocl ;;
+    *NVIDIA*) label=nvidia ;;
+    *) label=opencl ;;
+  esac
+  backends+=("$label-$d|--device $d")
+  if [ "$with_defaults" = 1 ]; then
+    backends+=("$label-$d-defaults|--device $d --no-profile")
+  fi
+done
 have_torch=1
 if [ ! -f "$torch_bench" ]; then
   have_torch=0; log "no $torch_bench: no PyTorch column"

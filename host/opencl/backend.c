@@ -498,7 +498,7 @@ static int choose_profile(const ocl_ctx *c, const albert_engine_options *opt, tu
         return tuning_load(opt->tuning_file, p, err);
     }
     const char *const device[TUNING_MATCH_COUNT] = {c->platform_name, c->device_name,
-                                                    c->driver_version};
+                                                    c->driver_version, c->device_type};
     return tuning_find(device, opt->tuning_dir, p, have, err);
 }
 
@@ -665,7 +665,7 @@ static int describe_profile(const albert_engine_options *opt, albert_device_info
     if (!p)
         return albert_fail(err, ALBERT_E_NOMEM, "device %d: out of memory", info->index);
     const char *const device[TUNING_MATCH_COUNT] = {info->platform, info->name,
-                                                    info->driver_version};
+                                                    info->driver_version, info->type};
     int found = 0;
     int rc = opt->tuning_file ? tuning_load(opt->tuning_file, p, err)
                               : tuning_find(device, opt->tuning_dir, p, &found, err);

@@ -24,6 +24,11 @@ static int ctx_describe(ocl_ctx *c, albert_error *err)
         rc = ocl_check(clGetDeviceInfo(c->device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
                                        sizeof c->max_work_group, &c->max_work_group, NULL),
                        "clGetDeviceInfo", err);
+    cl_device_type type = 0;
+    if (rc == ALBERT_OK)
+        rc = ocl_check(clGetDeviceInfo(c->device, CL_DEVICE_TYPE, sizeof type, &type, NULL),
+                       "clGetDeviceInfo", err);
+    snprintf(c->device_type, sizeof c->device_type, "%s", ocl_device_type_name(type));
     return rc;
 }
 

@@ -43,6 +43,7 @@ typedef struct ocl_ctx {
     char platform_version[128];
     char device_name[128];
     char driver_version[64];
+    char device_type[16]; /* ocl_device_type_name's */
     size_t max_work_group;
     int timing;              /* queue created with CL_QUEUE_PROFILING_ENABLE */
     ocl_event_rec *events;   /* one per command while timing */

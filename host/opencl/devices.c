@@ -158,7 +158,7 @@ int ocl_device_has_extension(cl_device_id dev, const char *name, int *has, alber
     return ALBERT_OK;
 }
 
-static const char *type_name(cl_device_type t)
+const char *ocl_device_type_name(cl_device_type t)
 {
     if (t & CL_DEVICE_TYPE_GPU)
         return "GPU";
@@ -194,7 +194,7 @@ static int describe(cl_platform_id p, cl_device_id d, albert_device_info *info, 
     if (rc == ALBERT_OK)
         rc = ocl_check(clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL),
                        "clGetDeviceInfo", err);
-    snprintf(info->type, sizeof info->type, "%s", type_name(type));
+    snprintf(info->type, sizeof info->type, "%s", ocl_device_type_name(type));
     info->compute_units = (int)units;
     info->global_mem_bytes = mem;
     return rc;

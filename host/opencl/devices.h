@@ -27,6 +27,9 @@ int ocl_device_string(cl_device_id dev, cl_device_info what, char *dst, size_t s
 int ocl_platform_string(cl_platform_id p, cl_platform_info what, char *dst, size_t size,
                         albert_error *err);
 
+/* "GPU", "CPU", "ACCELERATOR" or "OTHER", as albert_device_info.type. */
+const char *ocl_device_type_name(cl_device_type type);
+
 /* *HAS = 1 when DEV lists extension NAME. */
 int ocl_device_has_extension(cl_device_id dev, const char *name, int *has, albert_error *err);
 

@@ -26,7 +26,8 @@
 #define ALBERT_TUNING_SOURCE_DIR ""
 #endif
 
-static const char *const match_keys[TUNING_MATCH_COUNT] = {"platform", "device", "driver"};
+static const char *const match_keys[TUNING_MATCH_COUNT] = {"platform", "device", "driver",
+                                                            "type"};
 
 /* Largest value any numeric field may take: far beyond any real work-group
  * or tile size, small enough that no product of a few of them overflows. */
@@ -216,6 +217,21 @@ static int load_match_value(const loader *l, const cJSON *item, const char *key,
     return rc;
 }
 
+/* "type" takes whole type names only: a typo would never match. */
+static int check_types(const loader *l, const char *key)
+{
+    static const char *const types[] = {"CPU", "GPU", "ACCELERATOR", "OTHER"};
+    for (int a = 0; a < l->p->n_match[TUNING_MATCH_TYPE]; a++) {
+        const char *t = l->p->match[TUNING_MATCH_TYPE][a];
+        size_t k = 0;
+        while (k < 4 && strcmp(t, types[k]) != 0)
+            k++;
+        if (k == 4)
+            return bad(l, key, "'%s' is not a device type (CPU, GPU, ACCELERATOR, OTHER)", t);
+    }
+    return ALBERT_OK;
+}
+
 static int load_match_member(const loader *l, const cJSON *obj, const cJSON *item,
                              const char *key)
 {
@@ -223,9 +239,11 @@ static int load_match_member(const loader *l, const cJSON *obj, const cJSON *ite
     while (i < TUNING_MATCH_COUNT && strcmp(match_keys[i], item->string) != 0)
         i++;
     if (i == TUNING_MATCH_COUNT)
-        return bad(l, key, "unknown key (expected platform, device or driver)");
+        return bad(l, key, "unknown key (expected platform, device, driver or type)");
     int rc = check_unique(l, obj, item, key);
-    return rc == ALBERT_OK ? load_match_value(l, item, key, i) : rc;
+    if (rc == ALBERT_OK)
+        rc = load_match_value(l, item, key, i);
+    return rc == ALBERT_OK && i == TUNING_MATCH_TYPE ? check_types(l, key) : rc;
 }
 
 static int load_version(const loader *l, const cJSON *item)

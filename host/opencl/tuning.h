@@ -9,8 +9,15 @@
 #include "core/common.h"
 
 /* What the device must report for a profile to apply: for each key, one of
- * up to TUNING_MATCH_ALTS substrings ("" matches anything). */
-enum { TUNING_MATCH_PLATFORM, TUNING_MATCH_DEVICE, TUNING_MATCH_DRIVER, TUNING_MATCH_COUNT };
+ * up to TUNING_MATCH_ALTS substrings ("" matches anything).  TYPE is the
+ * device type as albert_device_info spells it: "CPU", "GPU", ... */
+enum {
+    TUNING_MATCH_PLATFORM,
+    TUNING_MATCH_DEVICE,
+    TUNING_MATCH_DRIVER,
+    TUNING_MATCH_TYPE,
+    TUNING_MATCH_COUNT
+};
 #define TUNING_MATCH_ALTS 16
 
 typedef struct tuning_profile {
