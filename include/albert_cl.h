@@ -13,7 +13,8 @@
  *   - the library never allocates memory the caller must free with anything
  *     but the matching _close/_free;
  *   - arguments go: the handle, then inputs, then outputs, then the error; a
- *     buffer is followed by its length or capacity.
+ *     buffer's length or capacity is passed beside it (a text and its byte
+ *     length; the ids and their room, which max_length gives).
  *
  * State and threads.  Settings live in the handles; the library reads no
  * environment variable except, for the default kernel cache folder,
@@ -53,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.1.0"
+#define ALBERT_CL_VERSION "0.2.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -174,11 +175,12 @@ typedef struct albert_engine_options {
      * parameters and our kernels' shapes for one class of device). */
     const char *tuning_file;  /* force this profile; NULL: the best match in tuning_dir */
     int no_tuning;            /* 1: no profile, CLBlast's and our kernels' defaults */
-    const char *tuning_dir;   /* NULL: the installed profiles (beside the library, then at
-                                 the configured prefix) and the source tree's profiles/ */
+    const char *tuning_dir;   /* NULL or "": the installed profiles (beside the library,
+                                 then at the configured prefix) and the source tree's
+                                 profiles/ */
     /* OpenCL devices: our kernels' sources and compiled-program cache. */
-    const char *kernel_dir;   /* build from KERNEL_DIR/ *.cl; NULL: the sources embedded in
-                                 the library */
+    const char *kernel_dir;   /* build from KERNEL_DIR/ *.cl; NULL or "": the sources
+                                 embedded in the library */
     const char *cache_dir;    /* NULL: $XDG_CACHE_HOME/albert-cl, else $HOME/.cache/albert-cl;
                                  "": no cache */
 } albert_engine_options;
@@ -224,8 +226,9 @@ ALBERT_API int albert_device_count(int *count, albert_error *err);
 ALBERT_API int albert_device_info_get(int index, const albert_engine_options *opt,
                                       albert_device_info *info, albert_error *err);
 
-/* The index of the device whose id is ID ("0", "cpu", ...); ALBERT_E_ARG
- * naming the devices there are when none has it. */
+/* The index of the device whose id is ID ("0", "cpu", ...; leading zeros of
+ * a number do not count: "01" is "1"); ALBERT_E_ARG naming the devices there
+ * are when none has it. */
 ALBERT_API int albert_device_find(const char *id, int *index, albert_error *err);
 
 /* The host CPU backend's BLAS and the kernels it runs, e.g.
@@ -270,10 +273,12 @@ typedef struct albert_batch {
     const int32_t *attention_mask; /* same shape, 1 keep / 0 pad, or NULL for all 1 */
 } albert_batch;
 
-/* What albert_engine_run checks before running: sizes at least 1, seq_len
- * within max_position_embeddings, ids within the vocabulary, token types
- * within type_vocab_size, mask values 0 or 1.  A bad value is an
- * ALBERT_E_INPUT with err->row set and a message naming the position. */
+/* What albert_engine_run checks before running.  A NULL argument, a size
+ * below 1 or no input_ids is an ALBERT_E_ARG; seq_len beyond
+ * max_position_embeddings an ALBERT_E_INPUT with err->row -1; an id outside
+ * the vocabulary, a token type outside type_vocab_size or a mask value other
+ * than 0 or 1 an ALBERT_E_INPUT with err->row set to its row and a message
+ * naming the position. */
 ALBERT_API int albert_batch_check(const albert_config *cfg, const albert_batch *batch,
                                   albert_error *err);
 

@@ -179,6 +179,9 @@ class HelpAndDevices(Base):
         version = re.search(r'#define ALBERT_CL_VERSION "([^"]+)"', header).group(1)
         out, _ = self.ok(["--version"])
         self.assertEqual(out.decode().split(), ["albert-cl", version])
+        cmake = slurp(os.path.join(SOURCE_DIR, "..", "CMakeLists.txt"), False)
+        self.assertIn("project(albert_cl VERSION %s " % version, cmake,
+                      "the library's version (and so its file name) is the header's")
 
     def test_list_devices_lists_cpu(self):
         out, _ = self.ok(["--list-devices"])
@@ -499,6 +502,13 @@ class Errors(Base):
                              must_mention=[path + ":3: ", "30000", "position 2", "vocabulary"])
             self.assertNotIn("batch row", err)
             self.assertEqual(len(err.splitlines()), 1, err)
+        # The first bad record in input order is the one named, though the
+        # shorter second one comes first in a batch sorted by length.
+        path = self.write("ids2.jsonl", '{"input_ids": [2, 5, 6, 7, 40000, 8, 9, 10, 3]}\n'
+                                        '{"input_ids": [2, 50000, 3]}\n')
+        for extra in [["--device", "cpu"], ["--tokenize"]] + [["--device", d] for d, _ in OPENCL]:
+            self.fails(["--model", TINY, "--input-format", "jsonl", path] + extra, 1,
+                       must_mention=[path + ":1: ", "40000", "position 4"])
 
     def test_folders_from_the_environment(self):
         # ALBERT_CL_CACHE_DIR and ALBERT_CL_KERNEL_DIR reach the library as

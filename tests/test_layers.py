@@ -33,11 +33,29 @@ PUBLIC = "albert_cl.h"
 GENERATED = {"opencl/kernels_embedded.h"}  # its .c is generated, the header is here
 SOURCE_SUFFIXES = (".c", ".h", ".cc")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
+# The device libraries each belong to one layer (and to the tools): no
+# other layer may reach OpenCL, CLBlast, the BLAS or sentencepiece directly.
+SYSTEM_OWNERS = {
+    "CL/": {"opencl"},
+    "clblast": {"opencl"},
+    "cblas.h": {"cpu"},
+    "openblas": {"cpu"},
+    "sentencepiece": {"tokenizer"},
+}
 
 
-def includes(path):
+def includes(path, pattern=INCLUDE):
     with open(path, encoding="utf-8") as f:
-        return INCLUDE.findall(f.read())
+        return pattern.findall(f.read())
+
+
+def system_owner(target):
+    """The layers that may include system header TARGET; None: any layer."""
+    for prefix, owners in SYSTEM_OWNERS.items():
+        if target.startswith(prefix):
+            return owners
+    return None
 
 
 def allowed(target, rules):
@@ -51,9 +69,10 @@ def layer_files():
         folder = os.path.join(host, layer)
         if not os.path.isdir(folder):
             continue
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(SOURCE_SUFFIXES):
-                yield layer, os.path.join(folder, name)
+        for top, _, names in sorted(os.walk(folder)):
+            for name in sorted(names):
+                if name.endswith(SOURCE_SUFFIXES):
+                    yield layer, os.path.join(top, name)
 
 
 class Layers(unittest.TestCase):
@@ -79,6 +98,17 @@ class Layers(unittest.TestCase):
         bad = [t for t in includes(path) if not allowed(t, TOOLS_ALLOWED)]
         self.assertEqual(bad, [])
 
+    def test_device_libraries_stay_in_their_layer(self):
+        bad, seen = [], 0
+        for layer, path in layer_files():
+            for target in includes(path, SYSTEM_INCLUDE):
+                owners = system_owner(target)
+                seen += owners is not None
+                if owners is not None and layer not in owners:
+                    bad.append("%s includes <%s>" % (os.path.relpath(path, SOURCE), target))
+        self.assertGreater(seen, 5, "too few device-library includes found")
+        self.assertEqual(bad, [])
+
     def test_includes_name_their_folder_and_exist(self):
         bad = []
         for _, path in layer_files():
@@ -96,6 +126,9 @@ class Layers(unittest.TestCase):
         self.assertFalse(allowed("opencl/ops.h", ALLOWED["cpu"]))
         self.assertFalse(allowed("core/model.h", ALLOWED["cli"]))
         self.assertTrue(allowed("core/common.h", ALLOWED["cli"]))
+        self.assertEqual(system_owner("CL/cl.h"), {"opencl"})
+        self.assertEqual(system_owner("cblas.h"), {"cpu"})
+        self.assertIsNone(system_owner("stdio.h"))
 
 
 if __name__ == "__main__":

@@ -530,6 +530,10 @@ static void test_lease(int device)
 {
     albert_model *m = test_open_model("tiny-gelu");
     albert_error err = {0};
+    ocl_ctx ctx;
+    CHECK(ocl_ctx_open(device, 0, &ctx, &err) == ALBERT_OK, "%s", err.msg);
+    const size_t own_kwg = clblast_value(ctx.device, "Xgemm", "KWG");
+    const size_t own_switch = clblast_value(ctx.device, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE");
     albert_engine *first = engine_on(m, device, test_profile, &err);
     CHECK(first != NULL, "first engine: %s", err.msg);
     albert_engine *other = engine_on(m, device, NULL, &err);
@@ -540,17 +544,17 @@ static void test_lease(int device)
     albert_engine_free(other);
     albert_engine *same = engine_on(m, device, test_profile, &err);
     CHECK(same != NULL, "same profile refused: %s", err.msg);
-    ocl_ctx ctx;
-    CHECK(ocl_ctx_open(device, 0, &ctx, &err) == ALBERT_OK, "%s", err.msg);
-    CHECK(clblast_value(ctx.device, "Xgemm", "KWG") == 16, "the profile's KWG is gone");
+    CHECK(clblast_value(ctx.device, "Xgemm", "KWG") == 16 &&
+              clblast_value(ctx.device, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE") == 128,
+          "the profile's parameters are gone");
     albert_engine_free(first);
     CHECK(engine_on(m, device, NULL, &err) == NULL, "refused while the second one lives");
     albert_engine_free(same);
     albert_engine *after = engine_on(m, device, NULL, &err);
     CHECK(after != NULL, "no profile after both are gone: %s", err.msg);
-    CHECK(clblast_value(ctx.device, "Xgemm", "KWG") != 16 ||
-              clblast_value(ctx.device, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE") != 128,
-          "CLBlast's own parameters are not back");
+    CHECK(clblast_value(ctx.device, "Xgemm", "KWG") == own_kwg &&
+              clblast_value(ctx.device, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE") == own_switch,
+          "CLBlast's own parameters (KWG %zu, switch %zu) are not back", own_kwg, own_switch);
     albert_engine_free(after);
     ocl_ctx_close(&ctx);
     albert_model_close(m);

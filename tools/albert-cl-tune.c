@@ -245,6 +245,7 @@ typedef struct options {
     double budget;
     unsigned long seed;
     int no_reference; /* --no-reference: no 1024x3072x768 figure */
+    ocl_program_dirs dirs; /* $ALBERT_CL_KERNEL_DIR, $ALBERT_CL_CACHE_DIR, as albert-cl */
 } options;
 
 typedef struct tuner {
@@ -411,9 +412,7 @@ static int override(tuner *t, const kspace *ks, const int *p, albert_error *err)
     const clblast_kernel_spec *s = spec_of(ks);
     for (size_t i = 0; i < s->n; i++)
         v[i] = (size_t)p[i];
-    return clblast_check(CLBlastOverrideParameters(t->ctx.device, s->kernel,
-                                                   CLBlastPrecisionSingle, s->n,
-                                                   (const char **)s->params, v),
+    return clblast_check(clblast_params_set(t->ctx.device, s->kernel, s->n, s->params, v),
                          "CLBlastOverrideParameters", err);
 }
 
@@ -720,7 +719,7 @@ static int linear_setup(tuner *t, int mr, int nr, albert_error *err)
     ocl_tunables_default(&tun);
     tun.gemm_mr = mr;
     tun.gemm_nr = nr;
-    int rc = ocl_kernels_create(&t->ctx, &tun, NULL, &t->lin, err);
+    int rc = ocl_kernels_create(&t->ctx, &tun, &t->opt->dirs, &t->lin, err);
     float *w = malloc(t->max_b * sizeof *w);
     if (rc == ALBERT_OK && !w)
         rc = albert_fail(err, ALBERT_E_NOMEM, "linear.cl weights: out of memory");
@@ -1019,6 +1018,8 @@ static const char usage_text[] =
     "                       S1,S2,... matches any of them\n"
     "  --note TEXT          free-form note stored in the profile's \"tuned\" section\n"
     "  --help               this text\n"
+    "environment (as albert-cl's): ALBERT_CL_KERNEL_DIR builds linear.cl from DIR/*.cl,\n"
+    "ALBERT_CL_CACHE_DIR is the compiled-kernel cache\n"
     "Exit status: 0 done, 1 tuning failed, 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...) ALBERT_PRINTF(1, 2);
@@ -1124,6 +1125,8 @@ static int parse_flag(int argc, char **argv, int *i, options *o)
 static int parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.device = 0, .budget = 600, .seed = 1};
+    o->dirs.kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
+    o->dirs.cache_dir = albert_env("ALBERT_CL_CACHE_DIR");
     parse_shapes("32x128,1x8,4x512", o);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {

@@ -15,7 +15,8 @@
 # usage: tools/bench.sh [--markdown FILE] [--shapes "32x128 1x8 4x512"]
 # env:   ALBERT_CL_MODEL (default ../shared/models/albert-base-v2-random),
 #        ALBERT_CL_SHARED (default ../shared), BENCH_DEVICES (OpenCL indices, default
-#        every OpenCL device --list-devices shows),
+#        every OpenCL device --list-devices shows; BENCH_DEVICE, its old one-device
+#        name, is read too),
 #        BENCH_THREADS (default: all cores), BUILD_DIR (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,7 +82,7 @@ if "$cli" --help | grep -- '--no-profile' >/dev/null; then  # not grep -q: pipef
   with_defaults=1
 fi
 listing=$("$cli" --list-devices)
-for d in ${BENCH_DEVICES:-$(awk -F'\t' 'NR > 1 && $1 != "cpu" { print $1 }' <<<"$listing")}; do
+for d in ${BENCH_DEVICES:-${BENCH_DEVICE:-$(awk -F'\t' 'NR > 1 && $1 != "cpu" { print $1 }' <<<"$listing")}}; do
   platform=$(awk -F'\t' -v d="$d" '$1 == d { print $2 }' <<<"$listing")
   case "$platform" in
     *Portable*) label=pocl ;;

@@ -64,9 +64,10 @@ static int fail_row(albert_error *err, const albert_error *e, const cli_record *
     return fail_at(err, rec, e->code, what ? what + 2 : e->msg);
 }
 
-/* Pre-tokenized ids within --max-length; without an engine (--tokenize)
- * also within the model's vocabulary and types, as albert_batch_check has
- * them (an engine runs that check itself on every batch). */
+/* Pre-tokenized ids within --max-length and within the model's vocabulary
+ * and types, record by record in input order, so the error names the first
+ * bad line (an engine checks each batch again, but batches are sorted by
+ * length). */
 static int check_ids(const cli_runner *r, const cli_record *rec, albert_error *err)
 {
     if (rec->n_ids > r->max_length) {
@@ -78,7 +79,7 @@ static int check_ids(const cli_runner *r, const cli_record *rec, albert_error *e
     const albert_batch one = {1, rec->n_ids, rec->ids, rec->types, rec->mask};
     albert_error e;
     albert_ok(&e); /* row -1 unless the check names one */
-    if (r->engine || albert_batch_check(r->cfg, &one, &e) == ALBERT_OK)
+    if (albert_batch_check(r->cfg, &one, &e) == ALBERT_OK)
         return ALBERT_OK;
     return e.row >= 0 ? fail_row(err, &e, rec) : fail_at(err, rec, e.code, e.msg);
 }

@@ -338,21 +338,14 @@ static int check_combinations(const cli_options *o)
     return 0;
 }
 
-/* $NAME when set and not empty, else NULL. */
-static const char *env_or_null(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 static void default_options(cli_options *o)
 {
     memset(o, 0, sizeof *o);
-    const char *model = env_or_null("ALBERT_CL_MODEL");
+    const char *model = albert_env("ALBERT_CL_MODEL");
     o->model_dir = model ? model : "models/albert-base-v2";
-    o->profile_dir = env_or_null("ALBERT_CL_PROFILE_DIR");
-    o->cache_dir = env_or_null("ALBERT_CL_CACHE_DIR");
-    o->kernel_dir = env_or_null("ALBERT_CL_KERNEL_DIR");
+    o->profile_dir = albert_env("ALBERT_CL_PROFILE_DIR");
+    o->cache_dir = albert_env("ALBERT_CL_CACHE_DIR");
+    o->kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
     o->input_format = CLI_IN_TEXT;
     o->pooling = ALBERT_POOL_POOLER;
     o->max_length = 512;

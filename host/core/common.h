@@ -41,6 +41,11 @@ void albert_path_join(char *dst, size_t dst_size, const char *dir, const char *n
 /* Number of online CPU cores, at least 1. */
 int albert_cpu_count(void);
 
+/* $NAME when set and not empty, else NULL.  For the programs (the CLI, the
+ * tuner), which map environment variables to engine options: the library
+ * itself reads none. */
+const char *albert_env(const char *name);
+
 /* Monotonic clock in nanoseconds, for host-side timers. */
 uint64_t albert_now_ns(void);
 

@@ -211,10 +211,12 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
     if (rc != ALBERT_OK)
         return rc;
     /* The ops' parallel regions use the caller thread's default team size:
-     * set ours for this call and give the caller's back afterwards. */
+     * set ours for this call and give the caller's back afterwards.  OpenBLAS
+     * first: an OpenMP build of it sets that same team size when told its
+     * thread count, so ours must come after it, and the caller's last. */
     int caller_threads = omp_get_max_threads();
-    omp_set_num_threads(be->threads);
     blas_threads_enter();
+    omp_set_num_threads(be->threads);
     forward(be, batch, out, &buf);
     blas_threads_leave();
     omp_set_num_threads(caller_threads);

@@ -77,11 +77,32 @@ static void list_ids(char *dst, size_t size)
     }
 }
 
+/* "device WHAT does not exist; there are: ...", with the reason a backend
+ * listed no devices when one did (no OpenCL platform, say). */
 static int no_such_device(const char *what, albert_error *err)
 {
     char ids[ALBERT_ERRMSG_MAX / 2];
     list_ids(ids, sizeof ids);
-    return albert_fail(err, ALBERT_E_ARG, "device %s does not exist; there are: %s", what, ids);
+    albert_error note;
+    int total = 0;
+    albert_device_count(&total, &note);
+    const int has_note = note.msg[0] != '\0';
+    return albert_fail(err, ALBERT_E_ARG, "device %.64s does not exist; there are: %s%s%.*s%s",
+                       what, ids, has_note ? " (" : "", ALBERT_ERRMSG_MAX / 4, note.msg,
+                       has_note ? ")" : "");
+}
+
+/* ID as the registry spells it: a decimal index without leading zeros
+ * ("00" is "0"); any other id as it is.  0 when it does not fit DST (then no
+ * device has it). */
+static int canonical_id(const char *id, char *dst, size_t size)
+{
+    size_t digits = strspn(id, "0123456789");
+    while (digits > 1 && id[digits] == '\0' && *id == '0') {
+        id++;
+        digits--;
+    }
+    return strlen(id) < size && snprintf(dst, size, "%s", id) >= 0;
 }
 
 int albert_device_count(int *count, albert_error *err)
@@ -117,11 +138,14 @@ int albert_device_find(const char *id, int *index, albert_error *err)
 {
     if (!id || !index)
         return albert_fail(err, ALBERT_E_ARG, "albert_device_find: NULL id or index");
+    char want[sizeof ((albert_device_info *)0)->id];
+    if (!canonical_id(id, want, sizeof want))
+        return no_such_device(id, err);
     int total = 0;
     albert_device_count(&total, NULL);
     for (int i = 0; i < total; i++) {
         albert_device_info info;
-        if (plain_info(i, &info, NULL) == ALBERT_OK && strcmp(info.id, id) == 0) {
+        if (plain_info(i, &info, NULL) == ALBERT_OK && strcmp(info.id, want) == 0) {
             *index = i;
             return albert_ok(err);
         }

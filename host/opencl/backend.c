@@ -482,10 +482,13 @@ static int warm_kernels(ocl_backend *be, albert_error *err)
     return rc;
 }
 
-/* The tuning profile OPT asks for: the forced file, none, or the device's
- * best match in the profile folder.  *HAVE is 0 when there is none. */
-static int choose_profile(const ocl_ctx *c, const albert_engine_options *opt, tuning_profile *p,
-                          int *have, albert_error *err)
+/* The tuning profile OPT asks for a device described by DEVICE (platform,
+ * name, driver version, type): the forced file, none, or the best match in
+ * the profile folder.  *HAVE is 0 when there is none.  Engines and the
+ * registry's descriptions both choose here, so they cannot disagree. */
+static int choose_profile(const char *const device[TUNING_MATCH_COUNT],
+                          const albert_engine_options *opt, tuning_profile *p, int *have,
+                          albert_error *err)
 {
     *have = 0;
     if (opt->no_tuning && opt->tuning_file)
@@ -497,8 +500,6 @@ static int choose_profile(const ocl_ctx *c, const albert_engine_options *opt, tu
         *have = 1;
         return tuning_load(opt->tuning_file, p, err);
     }
-    const char *const device[TUNING_MATCH_COUNT] = {c->platform_name, c->device_name,
-                                                    c->driver_version, c->device_type};
     return tuning_find(device, opt->tuning_dir, p, have, err);
 }
 
@@ -589,7 +590,10 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
     int have = 0;
     ocl_tunables tun;
     const ocl_program_dirs dirs = {opt->kernel_dir, opt->cache_dir};
-    int rc = choose_profile(&be->ctx, opt, p, &have, err);
+    const ocl_ctx *c = &be->ctx;
+    const char *const device[TUNING_MATCH_COUNT] = {c->platform_name, c->device_name,
+                                                    c->driver_version, c->device_type};
+    int rc = choose_profile(device, opt, p, &have, err);
     if (rc == ALBERT_OK)
         rc = lease_clblast(be, p, have, err);
     if (rc == ALBERT_OK)
@@ -659,17 +663,14 @@ static int opencl_create(const albert_model *m, int index, const albert_engine_o
 static int describe_profile(const albert_engine_options *opt, albert_device_info *info,
                             albert_error *err)
 {
-    if (opt->no_tuning)
-        return ALBERT_OK;
     tuning_profile *p = malloc(sizeof *p);
     if (!p)
         return albert_fail(err, ALBERT_E_NOMEM, "device %d: out of memory", info->index);
     const char *const device[TUNING_MATCH_COUNT] = {info->platform, info->name,
                                                     info->driver_version, info->type};
     int found = 0;
-    int rc = opt->tuning_file ? tuning_load(opt->tuning_file, p, err)
-                              : tuning_find(device, opt->tuning_dir, p, &found, err);
-    if (rc == ALBERT_OK && (found || opt->tuning_file)) {
+    int rc = choose_profile(device, opt, p, &found, err);
+    if (rc == ALBERT_OK && found) {
         const char *slash = strrchr(p->path, '/');
         const char *shown = strlen(p->path) < sizeof info->tuning_profile || !slash ? p->path
                                                                                       : slash + 1;

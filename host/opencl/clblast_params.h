@@ -79,8 +79,9 @@ clblast_lease_result clblast_params_lease(cl_device_id device, const clblast_par
 void clblast_params_release(cl_device_id device);
 
 /* CLBlastOverrideParameters for KERNEL on DEVICE, after recording the values
- * it replaces if this is the first override of that pair.  For the tuner,
- * which holds no lease: no engine may be alive on DEVICE. */
+ * it replaces if this is the first override of that pair.  The lease sets
+ * through it; so do the tuner and the tests, which hold no lease: no engine
+ * may be alive on DEVICE then. */
 CLBlastStatusCode clblast_params_set(cl_device_id device, const char *kernel, size_t n,
                                      const char *const *names, const size_t *values);
 

@@ -159,7 +159,7 @@ static int dir_source(const char *dir, char **out, albert_error *err)
 static int program_source(const ocl_program_dirs *dirs, char **out, albert_error *err)
 {
     const char *dir = dirs ? dirs->kernel_dir : NULL;
-    return dir ? dir_source(dir, out, err) : embedded_source(out, err);
+    return dir && *dir ? dir_source(dir, out, err) : embedded_source(out, err);
 }
 
 /* ---------------------------------------------------------------- cache files */

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE /* dladdr */
 #include "opencl/tuning.h"
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -466,7 +466,7 @@ int tuning_find(const char *const device[TUNING_MATCH_COUNT], const char *dir,
 {
     *found = 0;
     size_t best_score = 0;
-    if (dir)
+    if (dir && *dir)
         return search_dir(dir, 1, device, found, &best_score, best, err);
     char relocated[1024];
     relocated_dir(relocated, sizeof relocated);
