@@ -66,7 +66,8 @@ enum {
     ALBERT_E_ARG = 4,         /* an API argument is invalid */
     ALBERT_E_NOMEM = 5,       /* out of host memory */
     ALBERT_E_DEVICE = 6,      /* an OpenCL or CLBlast call failed */
-    ALBERT_E_UNSUPPORTED = 7  /* valid but not supported (e.g. relative positions) */
+    ALBERT_E_UNSUPPORTED = 7, /* valid but not supported (e.g. relative positions) */
+    ALBERT_E_CAPACITY = 8     /* the model or a batch shape does not fit the device's memory */
 };
 
 #define ALBERT_ERRMSG_MAX 512
@@ -116,9 +117,13 @@ typedef struct albert_config {
 ALBERT_API void albert_config_init(albert_config *cfg);
 
 /* Reads DIR/config.json into *cfg (defaults first, then the file's values).
- * Rejects malformed JSON, wrong types, non-positive sizes, hidden_size not a
- * multiple of num_attention_heads, unknown hidden_act and any
- * position_embedding_type other than "absolute". */
+ * Rejects malformed JSON, wrong types, sizes outside their bounds (at least
+ * 1; at most 2^24 for vocab_size, 2^18 for intermediate_size, 65536 for the
+ * other sizes, 4096 heads, 1024 layers, groups or inner layers, and 1024
+ * layers stored or run: host/core/config.h), hidden_size not a multiple of
+ * num_attention_heads, layer_norm_eps outside [FLT_MIN, 1), unknown
+ * hidden_act and any position_embedding_type other than "absolute".  The
+ * error names the file, the key and the bound. */
 ALBERT_API int albert_config_load(const char *dir, albert_config *cfg, albert_error *err);
 
 /* Name of an activation as config.json spells it ("gelu", "gelu_new", ...). */
@@ -157,8 +162,11 @@ ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
  * than MAX_LENGTH it is truncated keeping [SEP] last (longest-first for
  * pairs); *N gets the stored length and *N_FULL the untruncated one, so the
  * caller can warn.  Fails with ALBERT_E_INPUT on invalid UTF-8 and
- * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Any number
- * of threads may tokenize with one tokenizer at the same time. */
+ * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Memory stays
+ * bounded on texts of any length: the text is encoded in pieces cut at
+ * whitespace (ids as for the whole text; past about a megabyte *N_FULL can
+ * differ from sentencepiece's whole-text count, whose float sums drift).
+ * Any number of threads may tokenize with one tokenizer at the same time. */
 ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *text, size_t text_len,
                                const char *pair, size_t pair_len,
@@ -183,9 +191,18 @@ typedef struct albert_engine_options {
                                  embedded in the library */
     const char *cache_dir;    /* NULL: $XDG_CACHE_HOME/albert-cl, else $HOME/.cache/albert-cl;
                                  "": no cache */
+    /* Problems that cost time but not correctness, e.g. a cache folder that
+     * cannot be written (every engine then compiles its kernels again) or a
+     * corrupt cache entry that was deleted.  WARN (NULL: no warnings) is
+     * called with WARN_USER and a one-line message naming the folder or file
+     * and the reason, from inside albert_engine_create or albert_engine_run
+     * and so from their thread, at most once per problem per engine. */
+    void (*warn)(void *user, const char *message);
+    void *warn_user;
 } albert_engine_options;
 
-/* Fills *OPT with the defaults: ALBERT_DEVICE_AUTO, everything else 0/NULL. */
+/* Fills *OPT with the defaults: ALBERT_DEVICE_AUTO, everything else 0/NULL
+ * (so no warnings). */
 ALBERT_API void albert_engine_options_init(albert_engine_options *opt);
 
 /* ---------------------------------------------------------------- devices */
@@ -206,7 +223,7 @@ typedef struct albert_device_info {
     char name[128];           /* the device; "host CPU backend" */
     char type[16];            /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
     int compute_units;        /* the CPU: its online cores */
-    uint64_t global_mem_bytes;/* 0 for the CPU backend (host memory) */
+    uint64_t global_mem_bytes;/* the CPU backend's: the host's RAM */
     char driver_version[64];  /* the CPU: its BLAS and the kernels it runs ("OpenBLAS SkylakeX") */
     char device_version[64];  /* "OpenCL 3.0 ..."; "" for the CPU */
     int fp16;                 /* cl_khr_fp16 present */
@@ -254,7 +271,8 @@ typedef struct albert_engine albert_engine;
  * the same device must ask for the same CLBlast parameters (a profile with
  * the same "clblast" section, or none where the first had none):
  * otherwise this fails with ALBERT_E_UNSUPPORTED instead of retuning the
- * first. */
+ * first.  A model whose weights cannot fit the device's memory is
+ * ALBERT_E_CAPACITY, before anything is uploaded. */
 ALBERT_API int albert_engine_create(const albert_model *model, const albert_engine_options *opt,
                                     albert_engine **out, albert_error *err);
 /* Frees ENGINE (NULL: no-op). */
@@ -299,7 +317,16 @@ typedef struct albert_outputs {
     int normalize;            /* 1: L2-normalise each pooled row */
 } albert_outputs;
 
-/* Runs the forward pass after albert_batch_check.  On the CPU backend the
+/* Whether a BATCH_SIZE x SEQ_LEN batch fits the engine's device: its
+ * weights, the batch's buffers (and on the CPU the host's RAM) within the
+ * memory the device reports, each buffer within its largest allocation.
+ * ALBERT_E_CAPACITY otherwise, with what it needs, what the device has and
+ * how many rows of SEQ_LEN tokens would fit.  Allocates nothing;
+ * albert_engine_run checks every batch this way before allocating. */
+ALBERT_API int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
+                                  albert_error *err);
+
+/* Runs the forward pass after albert_batch_check and albert_engine_fits.  On the CPU backend the
  * calling thread's OpenMP team size is set to the engine's threads for the
  * call and OpenBLAS's thread count (process-wide) to 1 while any CPU engine
  * runs; both are put back afterwards. */

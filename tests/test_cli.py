@@ -13,8 +13,9 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import unittest
+
+from cli_helpers import COMPILER_NOISE, TempDirCase
 
 BINARY = None
 SHARED = None
@@ -33,9 +34,6 @@ OPENCL = None  # [(id, platform)] of every OpenCL device: OpenCL tests run on ea
 POCL = "Portable Computing Language"
 
 
-# What a driver's compiler prints on stderr itself while it builds a kernel
-# for the first time (PoCL's clang: "1 warning generated."): not albert-cl's.
-COMPILER_NOISE = re.compile(r"(?m)^\d+ (warning|error)s? generated\.\n")
 
 
 def run(args, stdin=b"", env=None, cwd=None):
@@ -131,18 +129,8 @@ def parse_npy(data):
     return descr, fortran, shape, values
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="albert-cli-test-")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
-
-    def write(self, name, data):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        return path
+class Base(TempDirCase):
+    prefix = "albert-cli-test-"
 
     def ok(self, args, stdin=b"", env=None):
         rc, out, err = run(args, stdin, env)

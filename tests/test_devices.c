@@ -40,6 +40,9 @@ static void check_cpu_info(const albert_device_info *info)
           "cpu row: %s %s %s %s", info->id, info->backend, info->type, info->platform);
     CHECK(info->compute_units >= 1 && !strcmp(info->driver_version, blas), "cpu: %d units, '%s'",
           info->compute_units, info->driver_version);
+    const uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    CHECK(info->global_mem_bytes == ram, "cpu memory %llu, the host has %llu",
+          (unsigned long long)info->global_mem_bytes, (unsigned long long)ram);
     CHECK(info->tuning_profile[0] == '\0' && info->device_version[0] == '\0', "cpu: '%s' '%s'",
           info->tuning_profile, info->device_version);
 }
@@ -276,6 +279,36 @@ static void test_concurrent_engines(void)
     albert_model_close(m);
 }
 
+/* A batch shape too big for the device is refused before anything is
+ * allocated, with the number of rows that would fit, which do fit. */
+static void test_capacity(void)
+{
+    albert_model *m = test_open_model("tiny-gelu");
+    const int count = test_device_count(), T = 64; /* tiny-gelu's positions */
+    for (int d = 0; d < count; d++) {
+        albert_engine *e = test_open_engine(m, d, 0);
+        albert_error err = {0};
+        CHECK(albert_engine_fits(e, 4, 64, &err) == ALBERT_OK, "device %d: 4 x 64: %s", d,
+              err.msg);
+        CHECK(albert_engine_fits(e, 1 << 30, T, &err) == ALBERT_E_CAPACITY,
+              "device %d: 2^30 x %d fits", d, T);
+        const char *at = strstr(err.msg, "at most ");
+        int rows = 0;
+        CHECK(at && sscanf(at, "at most %d rows of 64 tokens fit", &rows) == 1 && rows > 0,
+              "device %d: %s", d, err.msg);
+        CHECK(strstr(err.msg, "GiB") && strstr(err.msg, "the device has"), "%s", err.msg);
+        printf("device %d: %s\n", d, err.msg);
+        CHECK(albert_engine_fits(e, rows, T, &err) == ALBERT_OK, "device %d: %d rows: %s", d,
+              rows, err.msg);
+        CHECK(albert_engine_fits(e, rows + 1, T, &err) == ALBERT_E_CAPACITY,
+              "device %d: %d rows fit too", d, rows + 1);
+        CHECK(albert_engine_fits(e, 0, T, &err) == ALBERT_E_ARG, "0 rows");
+        CHECK(albert_engine_fits(NULL, 1, T, &err) == ALBERT_E_ARG, "NULL engine");
+        albert_engine_free(e);
+    }
+    albert_model_close(m);
+}
+
 /* Close and free calls take NULL. */
 static void test_null_handles(void)
 {
@@ -331,6 +364,7 @@ int main(int argc, char **argv)
     test_engine_device();
     test_cpu_leaves_threads();
     test_concurrent_engines();
+    test_capacity();
     test_null_handles();
     return test_finish();
 }

@@ -203,7 +203,9 @@ static void make_folder(char *dir, size_t size, const char *label, const char *e
     cJSON_Delete(add);
 }
 
-static void expect_fail(const char *dir, int code, const char *needle1, const char *needle2)
+/* Opening DIR must give CODE and, on failure, a message holding every
+ * string of NEEDLES (NULL-terminated). */
+static void expect_fail_all(const char *dir, int code, const char *const *needles)
 {
     albert_model *m = NULL;
     albert_error err;
@@ -211,11 +213,14 @@ static void expect_fail(const char *dir, int code, const char *needle1, const ch
     CHECK(rc == code, "%s: rc %s, want %s (%s)", dir, albert_status_name(rc),
           albert_status_name(code), rc ? err.msg : "loaded");
     CHECK((m == NULL) == (code != ALBERT_OK), "%s: model handle does not match the status", dir);
-    CHECK(rc == ALBERT_OK || strstr(err.msg, needle1), "%s: message '%s' lacks '%s'", dir,
-          err.msg, needle1);
-    CHECK(rc == ALBERT_OK || !needle2 || strstr(err.msg, needle2),
-          "%s: message '%s' lacks '%s'", dir, err.msg, needle2);
+    for (int i = 0; rc != ALBERT_OK && needles[i]; i++)
+        CHECK(strstr(err.msg, needles[i]), "%s: message '%s' lacks '%s'", dir, err.msg, needles[i]);
     albert_model_close(m);
+}
+
+static void expect_fail(const char *dir, int code, const char *needle1, const char *needle2)
+{
+    expect_fail_all(dir, code, (const char *const[]){needle1, needle2, NULL});
 }
 
 static void expect_mutation_fails(const char *label, const mutation *mu, const char *needle)
@@ -245,6 +250,14 @@ static void test_bad_tensors(void)
                     .rename = "albert.encoder.albert_layer_groups.1.albert_layers.0.ffn.weight",
                     .shape = {32, 32}},
         "albert_layer_groups.1");
+    /* An index past int must not wrap into a group the config has. */
+    expect_mutation_fails(
+        "huge-group-index",
+        &(mutation){.tensor = pw,
+                    .rename = "albert.encoder.albert_layer_groups.4294967296.albert_layers.0."
+                              "ffn.weight",
+                    .shape = {32, 32}},
+        "albert_layer_groups.4294967296");
 }
 
 static void copy_prefix(const char *dir, long keep)
@@ -293,28 +306,90 @@ static void test_bad_configs(void)
     const struct {
         const char *label, *json;
         int code;
-        const char *needle;
+        const char *needle, *needle2;
     } cases[] = {
-        {"heads", "{\"num_attention_heads\": 5}", ALBERT_E_FORMAT, "num_attention_heads"},
-        {"act", "{\"hidden_act\": \"gelu_10\"}", ALBERT_E_UNSUPPORTED, "gelu_10"},
+        {"heads", "{\"num_attention_heads\": 5}", ALBERT_E_FORMAT, "num_attention_heads", NULL},
+        {"act", "{\"hidden_act\": \"gelu_10\"}", ALBERT_E_UNSUPPORTED, "gelu_10", NULL},
         {"relpos", "{\"position_embedding_type\": \"relative_key\"}", ALBERT_E_UNSUPPORTED,
-         "relative_key"},
-        {"negative", "{\"hidden_size\": -32}", ALBERT_E_FORMAT, "hidden_size"},
-        {"type", "{\"vocab_size\": \"many\"}", ALBERT_E_FORMAT, "vocab_size"},
-        {"eps", "{\"layer_norm_eps\": 0}", ALBERT_E_FORMAT, "layer_norm_eps"},
-        {"groups", "{\"num_hidden_groups\": 9}", ALBERT_E_FORMAT, "num_hidden_groups"},
-        {"shape", "{\"embedding_size\": 8}", ALBERT_E_FORMAT, "[30000, 8]"},
+         "relative_key", NULL},
+        {"negative", "{\"hidden_size\": -32}", ALBERT_E_FORMAT, "hidden_size", NULL},
+        {"type", "{\"vocab_size\": \"many\"}", ALBERT_E_FORMAT, "vocab_size", NULL},
+        {"eps", "{\"layer_norm_eps\": 0}", ALBERT_E_FORMAT, "layer_norm_eps", NULL},
+        {"groups", "{\"num_hidden_groups\": 9}", ALBERT_E_FORMAT, "num_hidden_groups", NULL},
+        {"shape", "{\"embedding_size\": 8}", ALBERT_E_FORMAT, "[30000, 8]", NULL},
+        /* Issue 14's fuzz finds: sizes whose products wrapped, then crashed or
+         * were blamed on model.safetensors. */
+        {"fuzz-hidden",
+         "{\"hidden_size\": 781019750, \"intermediate_size\": 999799779, "
+         "\"num_attention_heads\": 1}",
+         ALBERT_E_FORMAT, "\"hidden_size\" is 781019750", "[1, 65536]"},
+        {"fuzz-groups",
+         "{\"num_hidden_layers\": 65536, \"num_hidden_groups\": 65536, "
+         "\"inner_group_num\": 65536}",
+         ALBERT_E_FORMAT, "\"num_hidden_layers\" is 65536", "[1, 1024]"},
+        {"fuzz-hidden-1e9", "{\"hidden_size\": 1000000000, \"num_attention_heads\": 1}",
+         ALBERT_E_FORMAT, "\"hidden_size\" is 1000000000", "65536"},
+        /* In bounds but not what the file holds: the first tensor that
+         * disagrees is named, before anything is sized from the config. */
+        {"hidden-mismatch",
+         "{\"hidden_size\": 65536, \"intermediate_size\": 262144, \"num_attention_heads\": 1}",
+         ALBERT_E_FORMAT, "embedding_hidden_mapping_in.weight' has shape [32, 16]", "[65536, 16]"},
+        {"stored-layers",
+         "{\"num_hidden_layers\": 1000, \"num_hidden_groups\": 1000, \"inner_group_num\": 1000}",
+         ALBERT_E_FORMAT, "num_hidden_groups * inner_group_num", "more than 1024"},
+        {"passes", "{\"num_hidden_layers\": 512, \"inner_group_num\": 4}", ALBERT_E_FORMAT,
+         "num_hidden_layers * inner_group_num", "2048"},
+        {"vocab-huge", "{\"vocab_size\": 16777217}", ALBERT_E_FORMAT, "vocab_size", "16777216"},
+        {"positions-huge", "{\"max_position_embeddings\": 65537}", ALBERT_E_FORMAT,
+         "max_position_embeddings", "65536"},
+        {"zero", "{\"intermediate_size\": 0}", ALBERT_E_FORMAT, "intermediate_size", "[1, "},
+        {"fraction", "{\"type_vocab_size\": 2.5}", ALBERT_E_FORMAT, "type_vocab_size",
+         "integer"},
+        {"eps-underflow", "{\"layer_norm_eps\": 1e-85}", ALBERT_E_FORMAT, "layer_norm_eps",
+         "positive normal float"},
+        {"eps-subnormal", "{\"layer_norm_eps\": 1e-39}", ALBERT_E_FORMAT, "layer_norm_eps",
+         "1.17549435e-38"},
+        {"eps-overflow", "{\"layer_norm_eps\": 1e39}", ALBERT_E_FORMAT, "layer_norm_eps",
+         "1e+39"},
+        {"eps-string", "{\"layer_norm_eps\": \"tiny\"}", ALBERT_E_FORMAT, "layer_norm_eps",
+         "not a number"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char dir[512];
         make_folder(dir, sizeof dir, cases[i].label, cases[i].json);
         write_mutated(dir, &(mutation){0});
-        expect_fail(dir, cases[i].code, cases[i].needle, NULL);
+        expect_fail_all(dir, cases[i].code,
+                        (const char *const[]){"config.json", cases[i].needle, cases[i].needle2,
+                                              NULL});
     }
     char dir[512];
     make_folder(dir, sizeof dir, "badjson", NULL);
     write_text(dir, "config.json", "{\"hidden_size\": 32,,}");
     expect_fail(dir, ALBERT_E_FORMAT, "config.json", "JSON");
+    /* cJSON reads an out-of-range number as infinity. */
+    write_text(dir, "config.json", "{\"intermediate_size\": 1e999}");
+    expect_fail(dir, ALBERT_E_FORMAT, "\"intermediate_size\" is inf", "config.json");
+}
+
+/* The bounds leave room for any real ALBERT: albert-xxlarge's sizes, and
+ * the smallest normal float as layer_norm_eps. */
+static void test_config_bounds_accept(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/xxlarge", tmp_root);
+    mkdir(dir, 0755);
+    write_text(dir, "config.json",
+               "{\"hidden_size\": 4096, \"intermediate_size\": 16384, "
+               "\"num_attention_heads\": 64, \"vocab_size\": 30000, "
+               "\"max_position_embeddings\": 512, \"num_hidden_layers\": 12, "
+               "\"layer_norm_eps\": 1.2e-38}");
+    albert_config c;
+    albert_error err;
+    int rc = albert_config_load(dir, &c, &err);
+    CHECK(rc == ALBERT_OK, "xxlarge sizes: %s", err.msg);
+    CHECK(rc != ALBERT_OK || (c.hidden_size == 4096 && c.layer_norm_eps > 0 &&
+                              c.layer_norm_eps == 1.2e-38f),
+          "xxlarge sizes: hidden %d eps %g", c.hidden_size, (double)c.layer_norm_eps);
 }
 
 /* Missing keys take AlbertConfig's defaults. */
@@ -344,6 +419,7 @@ int main(void)
     test_bad_tensors();
     test_bad_files();
     test_bad_configs();
+    test_config_bounds_accept();
     test_config_defaults();
     test_remove_tree(tmp_root);
     return test_finish();

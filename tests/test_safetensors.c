@@ -74,10 +74,58 @@ static void test_rejects(void)
     expect_reject("json", buf, 8 + hl + 8, "JSON");
 }
 
+/* A file of HEADER (the JSON) and NDATA zero data bytes, tried by st_open. */
+static void expect_header_reject(const char *what, const char *header, size_t ndata,
+                                 const char *needle)
+{
+    size_t hl = strlen(header), n = 8 + hl + ndata;
+    unsigned char *buf = calloc(1, n);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(buf + 8, header, hl);
+    expect_reject(what, buf, n, needle);
+    free(buf);
+}
+
+/* Issue 14's fuzz find and its kin: every product and offset is checked,
+ * none may wrap into a count that matches the bytes present. */
+static void test_overflow(void)
+{
+    expect_header_reject("shape wraps to 0",
+                         "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
+                         "\"data_offsets\":[0,0]}}",
+                         0, "overflows");
+    expect_header_reject("shape wraps past a zero dimension",
+                         "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],"
+                         "\"data_offsets\":[0,0]}}",
+                         0, "overflows");
+    expect_header_reject("bytes wrap to 0",
+                         "{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,536870912],"
+                         "\"data_offsets\":[0,0]}}",
+                         0, "byte count");
+    expect_header_reject("dimension past 2^53",
+                         "{\"a\":{\"dtype\":\"U8\",\"shape\":[1e300],\"data_offsets\":[0,0]}}", 0,
+                         "dimension 0");
+    expect_header_reject("fractional dimension",
+                         "{\"a\":{\"dtype\":\"U8\",\"shape\":[2.5],\"data_offsets\":[0,2]}}", 8,
+                         "dimension 0");
+    expect_header_reject("fractional offset",
+                         "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0.5,2.5]}}", 8,
+                         "data_offsets");
+    expect_header_reject("offset past the file",
+                         "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],"
+                         "\"data_offsets\":[18446744073709551616,18446744073709551616]}}",
+                         8, "data_offsets");
+    expect_header_reject("end past the data",
+                         "{\"a\":{\"dtype\":\"U8\",\"shape\":[16],\"data_offsets\":[0,16]}}", 8,
+                         "truncated");
+}
+
 int main(void)
 {
     test_reads_golden();
     test_f16();
     test_rejects();
+    test_overflow();
     return test_finish();
 }

@@ -2,16 +2,24 @@
  * tokenizer_config.json handling, speed and thread safety. */
 #include "core/common.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAXLEN 4096
+
+/* ASan holds freed memory in a quarantine (256 MB by default) that would
+ * swamp test_huge_text's bound on peak memory; a small one keeps the bound
+ * meaningful in sanitizer builds.  Only ASan reads this. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "quarantine_size_mb=8"; }
 
 static albert_tokenizer *open_base(void)
 {
@@ -299,7 +307,7 @@ static void check_added_pair(const albert_tokenizer *tok, const char *a, const c
 
 static void test_added_pair(const albert_tokenizer *tok)
 {
-    int32_t hello, there, world;
+    int32_t hello = 0, there = 0, world = 0;
     CHECK(body(tok, "hello", &hello) == 1 && body(tok, "there", &there) == 1 &&
               body(tok, "world", &world) == 1,
           "hello, there and world are one token each");
@@ -528,14 +536,258 @@ static void test_config(const albert_tokenizer *base)
     rmdir(dir);
 }
 
-/* ------------------------------------------------------------ speed and threads */
-
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* ------------------------------------------------------------ empty texts */
+
+/* Issue 14: an empty text made a null pointer plus 0 (UBSan, clang). */
+static void test_empty(const albert_tokenizer *tok)
+{
+    static enc e;
+    encode(tok, "", NULL, 8, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 2 && e.n_full == 2 && e.ids[0] == ALBERT_CLS_ID &&
+              e.ids[1] == ALBERT_SEP_ID,
+          "empty text: rc %d n %d", e.rc, e.n);
+    encode(tok, "", "", 8, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 3 && e.n_full == 3 && e.ids[2] == ALBERT_SEP_ID &&
+              e.types[2] == 1,
+          "empty text and pair: rc %d n %d", e.rc, e.n);
+    encode(tok, " \t\n", "[MASK]", 8, &e);
+    CHECK(e.rc == ALBERT_OK && e.n == 4 && e.ids[2] == MASK_ID, "blank text, [MASK] pair: n %d",
+          e.n);
+}
+
+/* ------------------------------------------------------------ chunks (tokenizer.h) */
+
+static albert_tokenizer *open_chunked(const char *dir, size_t chunk_bytes, size_t run_max)
+{
+    albert_tokenizer *tok = NULL;
+    albert_error err;
+    if (albert_tokenizer_open(dir, &tok, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: %s: %s\n", dir, err.msg);
+        exit(1);
+    }
+    CHECK(albert_tokenizer_chunks(tok), "%s: the tokenizer does not chunk", dir);
+    albert_tokenizer_set_chunking(tok, chunk_bytes, run_max);
+    return tok;
+}
+
+/* A cut at every blank (chunks of one byte) must not change an id: the
+ * golden lines and the model goldens' texts, pairs and truncation. */
+static void test_cut_at_every_blank(const golden_line *lines, int count)
+{
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/albert-base-v2");
+    albert_tokenizer *tok = open_chunked(dir, 1, ALBERT_TOK_RUN_MAX_BYTES);
+    test_golden(tok, lines, count);
+    test_golden_models(tok);
+    albert_tokenizer_close(tok);
+}
+
+/* The same for every tokenizer_config.json setting, against the same
+ * tokenizer with chunking off. */
+static void test_cuts_every_config(const golden_line *lines, int count)
+{
+    char dir[64], model[1024], link[1024];
+    make_temp_dir(dir, sizeof dir);
+    test_shared_path(model, sizeof model, "models/albert-base-v2/spiece.model");
+    albert_path_join(link, sizeof link, dir, "spiece.model");
+    CHECK(symlink(model, link) == 0, "symlink %s", link);
+    static enc whole, cut;
+    for (int bits = 0; bits < 8; bits++) {
+        char cfg[128];
+        snprintf(cfg, sizeof cfg,
+                 "{\"do_lower_case\": %s, \"remove_space\": %s, \"keep_accents\": %s}",
+                 bits & 1 ? "true" : "false", bits & 2 ? "true" : "false",
+                 bits & 4 ? "true" : "false");
+        write_text(dir, "tokenizer_config.json", cfg);
+        albert_tokenizer *tok = open_chunked(dir, 1, ALBERT_TOK_RUN_MAX_BYTES);
+        int differ = 0;
+        for (int i = 0; i < count; i++) {
+            albert_tokenizer_set_chunking(tok, SIZE_MAX, SIZE_MAX);
+            encode(tok, lines[i].text, NULL, MAXLEN, &whole);
+            albert_tokenizer_set_chunking(tok, 1, ALBERT_TOK_RUN_MAX_BYTES);
+            encode(tok, lines[i].text, NULL, MAXLEN, &cut);
+            differ += whole.rc != ALBERT_OK || cut.n != whole.n || cut.n_full != whole.n_full ||
+                      memcmp(cut.ids, whole.ids, (size_t)whole.n * sizeof *whole.ids) != 0;
+        }
+        CHECK(differ == 0, "%s: %d golden lines change when cut at every blank", cfg, differ);
+        albert_tokenizer_close(tok);
+    }
+    remove_in(dir, "tokenizer_config.json");
+    remove_in(dir, "spiece.model");
+    rmdir(dir);
+}
+
+/* A growable byte string for the generated texts. */
+typedef struct text_buf {
+    char *s;
+    size_t n, cap;
+} text_buf;
+
+static void text_add(text_buf *t, const char *s, size_t n)
+{
+    if (t->n + n + 1 > t->cap) {
+        t->cap = 2 * (t->n + n + 1);
+        t->s = realloc(t->s, t->cap);
+    }
+    memcpy(t->s + t->n, s, n);
+    t->n += n;
+    t->s[t->n] = '\0';
+}
+
+/* The golden lines one after another, joined by assorted blanks, until the
+ * text holds MIN_BYTES; *BODY gets the sum of the lines' token counts. */
+static text_buf join_lines(const golden_line *lines, int count, size_t min_bytes, size_t *body)
+{
+    static const char *const blanks[] = {" ", "\n", "\t", "\r\n", "  \t ", "\xe3\x80\x80"};
+    text_buf t = {0};
+    *body = 0;
+    for (int i = 0; t.n < min_bytes; i++) {
+        const golden_line *g = &lines[i % count];
+        const char *blank = blanks[i % 6];
+        text_add(&t, blank, strlen(blank));
+        text_add(&t, g->text, strlen(g->text));
+        *body += (size_t)(g->n - 2);
+    }
+    return t;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Issue 14: a 50 MB line took 6 GB in sentencepiece.  A multi-megabyte text
+ * (many chunks) must keep its peak memory small (the whole-text path needed
+ * about 70 bytes a byte, 200 MB here), keep the ids of a prefix short enough
+ * to be one chunk, the old whole-text path, and count every line's tokens.
+ * Runs before any test that raises the peak. */
+static void test_huge_text(const albert_tokenizer *tok, const golden_line *lines, int count)
+{
+    static enc big, prefix;
+    size_t body, prefix_body;
+    text_buf t = join_lines(lines, count, 3u << 20, &body);
+    text_buf p = join_lines(lines, count, 4u << 10, &prefix_body);
+    CHECK(p.n < ALBERT_TOK_CHUNK_BYTES && prefix_body > 600, "prefix: %zu bytes, %zu tokens", p.n,
+          prefix_body);
+    long rss0 = peak_rss_kb();
+    double t0 = now_s();
+    big.rc = albert_tokenize(tok, t.s, t.n, NULL, 0, 512, big.ids, big.types, &big.n, &big.n_full,
+                             &big.err);
+    double dt = now_s() - t0;
+    long grew = peak_rss_kb() - rss0;
+    CHECK(grew < 64 << 10, "%zu-byte text: peak memory grew by %ld KB", t.n, grew);
+    prefix.rc = albert_tokenize(tok, p.s, p.n, NULL, 0, 512, prefix.ids, prefix.types, &prefix.n,
+                                &prefix.n_full, &prefix.err);
+    CHECK(big.rc == ALBERT_OK && prefix.rc == ALBERT_OK && big.n == 512 && prefix.n == 512 &&
+              memcmp(big.ids, prefix.ids, 512 * sizeof *big.ids) == 0,
+          "%zu-byte text: rc %d, its first 512 ids differ from its %zu-byte prefix's", t.n,
+          big.rc, p.n);
+    CHECK(big.n_full == (int)body + 2, "%zu-byte text: n_full %d, the lines hold %zu + 2", t.n,
+          big.n_full, body);
+    printf("%zu-byte text: %d tokens in %.3f s, peak memory +%ld KB\n", t.n, big.n_full, dt, grew);
+    free(t.s);
+    free(p.s);
+}
+
+/* TEXT (LEN bytes) chunked, against REF (REF_LEN bytes) with TOK_REF: the
+ * first 510 ids must agree, and the counts within SLACK. */
+static void check_against(const albert_tokenizer *tok, const albert_tokenizer *tok_ref,
+                          const char *what, const char *text, size_t len, const char *ref,
+                          size_t ref_len, int slack)
+{
+    static enc a, b;
+    a.rc = albert_tokenize(tok, text, len, NULL, 0, 512, a.ids, NULL, &a.n, &a.n_full, &a.err);
+    b.rc = albert_tokenize(tok_ref, ref, ref_len, NULL, 0, 512, b.ids, NULL, &b.n, &b.n_full,
+                           &b.err);
+    CHECK(a.rc == ALBERT_OK && b.rc == ALBERT_OK && a.n == b.n &&
+              memcmp(a.ids, b.ids, (size_t)a.n * sizeof *a.ids) == 0,
+          "%s: rc %d/%d, the kept ids differ", what, a.rc, b.rc);
+    CHECK(abs(a.n_full - b.n_full) <= slack, "%s: n_full %d, reference %d", what, a.n_full,
+          b.n_full);
+}
+
+/* Runs with no blank at all are cut near ALBERT_TOK_RUN_MAX_BYTES (bounded
+ * memory) and keep the whole run's kept ids; this Latin run's single cut
+ * happens to change no piece.  A run of unknown characters stays one
+ * unknown piece, as sentencepiece makes it of a run of any length (the
+ * whole run is quadratic there, so a short one is the reference). */
+static void test_blank_free_runs(const albert_tokenizer *tok, const golden_line *lines, int count)
+{
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/albert-base-v2");
+    albert_tokenizer *whole = open_chunked(dir, SIZE_MAX, SIZE_MAX);
+    text_buf t = {0};
+    for (int i = 0; t.n < ALBERT_TOK_RUN_MAX_BYTES + (20u << 10); i++)
+        for (const char *c = lines[i % count].text; *c; c++)
+            if (*c != ' ')
+                text_add(&t, c, 1);
+    check_against(tok, whole, "blank-free Latin run", t.s, t.n, t.s, t.n, 0);
+    t.n = 0;
+    static const char cjk[] = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe6\x96\x87";
+    while (t.n < 2 * ALBERT_TOK_RUN_MAX_BYTES + 1000)
+        text_add(&t, cjk, sizeof cjk - 1);
+    check_against(tok, whole, "blank-free CJK run", t.s, t.n, t.s, 10 * (sizeof cjk - 1), 0);
+    free(t.s);
+    albert_tokenizer_close(whole);
+}
+
+/* Hard cuts every 16 bytes: never through an added token or a character. */
+static void test_hard_cuts(const albert_tokenizer *base)
+{
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/albert-base-v2");
+    albert_tokenizer *tok = open_chunked(dir, 1, 16);
+    static enc e;
+    char text[128];
+    int lost = 0;
+    for (int at = 0; at < 40; at++) {
+        memset(text, 'a', 64);
+        memcpy(text + at, at % 2 ? "[MASK]" : "<UNK>", at % 2 ? 6 : 5);
+        text[64] = '\0';
+        encode(tok, text, NULL, 64, &e);
+        lost += e.rc != ALBERT_OK || !has_id(e.ids, e.n, at % 2 ? MASK_ID : UNK_ID);
+    }
+    CHECK(lost == 0, "%d of 40 added tokens lost at a hard cut", lost);
+    static const char *const wide[] = {"\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x98\x80"};
+    for (int w = 0; w < 3; w++) {
+        text[0] = '\0';
+        for (int i = 0; i < 30; i++)
+            strcat(text, wide[w]);
+        encode(tok, text, NULL, 64, &e);
+        static enc one;
+        encode(base, text, NULL, 64, &one);
+        CHECK(e.rc == ALBERT_OK, "%zu-byte characters cut: %s", strlen(wide[w]), e.err.msg);
+        CHECK(w == 0 || (e.n == one.n && memcmp(e.ids, one.ids, (size_t)e.n * 4) == 0),
+              "a run of unknown %zu-byte characters cut every 16 bytes: %d ids, whole %d",
+              strlen(wide[w]), e.n, one.n);
+    }
+    albert_tokenizer_close(tok);
+}
+
+/* An invalid byte in a later chunk is reported at its offset in the text. */
+static void test_late_invalid_utf8(const albert_tokenizer *tok)
+{
+    text_buf t = {0};
+    while (t.n < 100000)
+        text_add(&t, "word ", 5);
+    t.s[99999] = (char)0xff;
+    static enc e;
+    e.rc = albert_tokenize(tok, t.s, t.n, NULL, 0, 64, e.ids, NULL, &e.n, &e.n_full, &e.err);
+    CHECK(e.rc == ALBERT_E_INPUT && strstr(e.err.msg, "byte 99999"),
+          "invalid byte at 99999 of a chunked text: rc %d '%s'", e.rc, e.err.msg);
+    free(t.s);
+}
+
+/* ------------------------------------------------------------ speed and threads */
 
 static void test_long_line(const albert_tokenizer *tok)
 {
@@ -595,6 +847,7 @@ int main(void)
     golden_line *lines;
     int count = load_golden(&lines);
     test_golden(tok, lines, count);
+    test_huge_text(tok, lines, count);
     test_golden_models(tok);
     test_pair_layout(tok);
     test_added_single(tok);
@@ -604,6 +857,12 @@ int main(void)
     test_invalid_utf8(tok);
     test_open_errors();
     test_config(tok);
+    test_empty(tok);
+    test_cut_at_every_blank(lines, count);
+    test_cuts_every_config(lines, count);
+    test_blank_free_runs(tok, lines, count);
+    test_hard_cuts(tok);
+    test_late_invalid_utf8(tok);
     test_long_line(tok);
     test_threads(tok, lines, count);
     free_golden(lines, count);

@@ -17,15 +17,21 @@ import sys
 import tempfile
 import unittest
 
+from cli_helpers import COMPILER_NOISE
+
 TUNER = None
 ALBERT = None
 SHARED = None
 
 
+
+
 def run(binary, args):
-    """Runs BINARY; returns (exit status, stdout text, stderr text)."""
+    """Runs BINARY; returns (exit status, stdout text, stderr text without
+    the driver's compiler summaries)."""
     p = subprocess.run([binary] + args, capture_output=True, timeout=900)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return (p.returncode, p.stdout.decode("utf-8", "replace"),
+            COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace")))
 
 
 def tiny_model():

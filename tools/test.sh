@@ -2,7 +2,7 @@
 # The whole test suite from a fresh machine: install packages (with Intel's
 # OpenCL runtime beside PoCL: every OpenCL test runs on every OpenCL device),
 # build, run ctest, then build and run it all again under AddressSanitizer +
-# UBSan.
+# UBSan, then a short fuzzing run of every parser (tests/fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -14,9 +14,16 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [ "${ALBERT_SKIP_SANITIZE:-0}" != 1 ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALBERT_SANITIZE=ON >/dev/null
+  # With injected faults too: test_faults sweeps them under the sanitizers.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALBERT_SANITIZE=ON \
+    -DALBERT_FAULTS=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   # PoCL and the ICD loader keep process-lifetime allocations: leaks are not ours to judge.
   (cd build-asan && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j"$jobs")
+fi
+
+# About a minute: the fuzz build, then 10 s per target from its seeds.
+if [ "${ALBERT_SKIP_FUZZ:-0}" != 1 ]; then
+  bash tools/fuzz.sh smoke 10
 fi

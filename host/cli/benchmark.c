@@ -1,6 +1,7 @@
 /* --benchmark: synthetic batches, wall-clock timing, one JSON line. */
 #include "cli/benchmark.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,23 +89,23 @@ static int run_once(albert_engine *engine, const albert_batch *batch, const albe
 }
 
 /* The device name as a JSON string (it is free text from the driver). */
-static void print_json_string(const char *s)
+static void print_json_string(FILE *out, const char *s)
 {
-    putchar('"');
+    fputc('"', out);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            printf("\\%c", c);
+            fprintf(out, "\\%c", c);
         else if (c < 0x20)
-            printf("\\u%04x", c);
+            fprintf(out, "\\u%04x", c);
         else
-            putchar(c);
+            fputc(c, out);
     }
-    putchar('"');
+    fputc('"', out);
 }
 
 static void print_result(const cli_options *o, albert_engine *engine, const albert_config *cfg,
-                         double *ms)
+                         double *ms, FILE *out)
 {
     const int n = o->iterations;
     double sum = 0;
@@ -115,18 +116,18 @@ static void print_result(const cli_options *o, albert_engine *engine, const albe
     const double flops =
         (double)albert_forward_flops(cfg, o->batch_size, o->seq_len, (albert_pooling)o->pooling);
     const double tokens = (double)o->batch_size * o->seq_len;
-    printf("{\"device\": ");
-    print_json_string(albert_engine_device_name(engine));
-    printf(", \"batch_size\": %d, \"seq_len\": %d, \"iterations\": %d, \"warmup\": %d, "
-           "\"tokens_per_s\": %.1f, \"ms_per_batch\": %.3f, \"ms_min\": %.3f, "
-           "\"ms_median\": %.3f, \"gflops\": %.2f, \"flops_per_batch\": %.0f}\n",
-           o->batch_size, o->seq_len, n, o->warmup, tokens / (mean / 1e3), mean, ms[0], median,
-           flops / (mean / 1e3) / 1e9, flops);
-    fflush(stdout);
+    fprintf(out, "{\"device\": ");
+    print_json_string(out, albert_engine_device_name(engine));
+    fprintf(out,
+            ", \"batch_size\": %d, \"seq_len\": %d, \"iterations\": %d, \"warmup\": %d, "
+            "\"tokens_per_s\": %.1f, \"ms_per_batch\": %.3f, \"ms_min\": %.3f, "
+            "\"ms_median\": %.3f, \"gflops\": %.2f, \"flops_per_batch\": %.0f}\n",
+            o->batch_size, o->seq_len, n, o->warmup, tokens / (mean / 1e3), mean, ms[0], median,
+            flops / (mean / 1e3) / 1e9, flops);
 }
 
 int cli_benchmark(const cli_options *o, albert_engine *engine, const albert_config *cfg,
-                  cli_phases *ph, albert_error *err)
+                  cli_phases *ph, cli_sink *sink, albert_error *err)
 {
     if (o->seq_len > cfg->max_position_embeddings)
         return albert_fail(err, ALBERT_E_INPUT,
@@ -147,8 +148,11 @@ int cli_benchmark(const cli_options *o, albert_engine *engine, const albert_conf
         b.ms[i] = (double)(albert_now_ns() - t0) / 1e6;
     }
     cli_lap(ph, CLI_PHASE_FORWARD);
-    if (rc == ALBERT_OK)
-        print_result(o, engine, cfg, b.ms);
+    if (rc == ALBERT_OK) {
+        errno = 0;
+        print_result(o, engine, cfg, b.ms, sink->f);
+        rc = cli_sink_check(sink, err);
+    }
     free_bufs(&b);
     return rc;
 }

@@ -3,6 +3,7 @@
  * back in input order.  The window bounds what is held in memory. */
 #include "cli/embed.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,21 +319,26 @@ static int embed_window(run_state *st, size_t count, albert_error *err)
     return rc;
 }
 
-static void write_window(const run_state *st, size_t count, FILE *f)
+/* Writes the window's records and fails once a write failed: a full disk
+ * stops the run at the next window, not at the end. */
+static int write_window(const run_state *st, size_t count, const cli_sink *sink,
+                        albert_error *err)
 {
     const cli_runner *r = st->r;
+    errno = 0; /* a failed write's errno is then the one cli_sink_check tells */
     for (size_t i = 0; i < count; i++) {
         const cli_item *it = &st->items[i];
         if (r->opt->format == CLI_OUT_NPY)
-            cli_write_npy_row(f, it->emb, st->h);
+            cli_write_npy_row(sink->f, it->emb, st->h);
         else
-            cli_write_jsonl_record(f, it->index, it->ids, it->n, it->emb, it->rows, st->h,
-                                   r->opt->pooling == ALBERT_POOL_NONE);
+            cli_write_jsonl_record(sink->f, it->index, it->ids, it->n, it->emb, it->rows,
+                                   st->h, r->opt->pooling == ALBERT_POOL_NONE);
     }
+    return cli_sink_check(sink, err);
 }
 
 static int process_window(run_state *st, const cli_input *in, size_t start, size_t count,
-                          FILE *f, albert_error *err)
+                          const cli_sink *sink, albert_error *err)
 {
     int rc = ALBERT_OK;
     for (size_t i = 0; i < count && rc == ALBERT_OK; i++) {
@@ -344,7 +350,7 @@ static int process_window(run_state *st, const cli_input *in, size_t start, size
     if (rc == ALBERT_OK && st->r->engine)
         rc = embed_window(st, count, err);
     if (rc == ALBERT_OK)
-        write_window(st, count, f);
+        rc = write_window(st, count, sink, err);
     cli_lap(st->r->phases, CLI_PHASE_WRITE);
     release_items(st, count);
     return rc;
@@ -403,11 +409,14 @@ int cli_run(const cli_runner *r, const cli_input *in, cli_sink *sink, albert_err
     size_t window = r->opt->pooling == ALBERT_POOL_NONE ? (size_t)r->opt->batch_size : CLI_WINDOW;
     run_state st;
     int rc = init_state(&st, r, window, err);
-    if (rc == ALBERT_OK && r->opt->format == CLI_OUT_NPY)
+    if (rc == ALBERT_OK && r->opt->format == CLI_OUT_NPY) {
+        errno = 0;
         cli_write_npy_header(sink->f, in->count, st.h);
+        rc = cli_sink_check(sink, err);
+    }
     for (size_t start = 0; start < in->count && rc == ALBERT_OK; start += window) {
         size_t left = in->count - start;
-        rc = process_window(&st, in, start, left < window ? left : window, sink->f, err);
+        rc = process_window(&st, in, start, left < window ? left : window, sink, err);
     }
     if (rc == ALBERT_OK && r->reference)
         rc = finish_validation(&st, err);

@@ -88,6 +88,13 @@ static int parse_line(char *line, size_t len, cli_input_format format, cli_recor
     if (bad >= 0)
         return albert_fail(err, ALBERT_E_INPUT, "%s:%ld: invalid UTF-8 at byte %ld of the line",
                         rec->file, rec->line, bad + 1);
+    /* Text cannot hold a NUL (the tokenizer's C strings end there) and JSON
+     * must not: told here, the same for every format, before any model loads. */
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "%s:%ld: a NUL character at byte %ld of the line (not allowed in text)",
+                           rec->file, rec->line, (long)(nul - line) + 1);
     switch (format) {
     case CLI_IN_TSV:
         return parse_tsv_line(line, len, rec, err);

@@ -4,6 +4,7 @@
  * string never decodes to more bytes than it spells), so records can keep
  * pointing into the file buffer they came from. */
 #include "cli/input.h"
+#include "core/common.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -19,15 +20,46 @@ typedef struct jrecord {
 
 static const char *const array_keys[3] = {"input_ids", "attention_mask", "token_type_ids"};
 
+/* cJSON decodes "\u0000" into a NUL that ends its C string, which would cut
+ * the text short without a word.  The escape's backslash becomes this byte
+ * instead: no valid UTF-8 line holds it and no escape decodes to it, so a
+ * decoded string that holds it had a NUL. */
+#define NUL_MARK '\xff'
+
+static void mark_nul_escapes(char *line)
+{
+    for (char *p = line; *p; p++) {
+        if (*p != '\\' || !p[1])
+            continue;
+        if (strncmp(p + 1, "u0000", 5) == 0)
+            *p = NUL_MARK;
+        else
+            p++; /* the escaped character: in "\\u0000" no escape follows */
+    }
+}
+
+typedef struct text_field {
+    const char *key;
+    int nullable; /* null counts as absent */
+    const char *nul_problem;
+} text_field;
+
+static const text_field text_key = {
+    "text", 0, "\"text\" holds a NUL character (\\u0000, not allowed in text)"};
+static const text_field pair_key = {
+    "text_pair", 1, "\"text_pair\" holds a NUL character (\\u0000, not allowed in text)"};
+
 /* "text" must be a string; "text_pair" a string or null. */
-static const char *read_text(const cJSON *obj, const char *key, int nullable, const char **out,
+static const char *read_text(const cJSON *obj, const text_field *field, const char **out,
                              int *seen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || (nullable && cJSON_IsNull(v)))
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field->key);
+    if (!v || (field->nullable && cJSON_IsNull(v)))
         return NULL;
     if (!cJSON_IsString(v))
         return "\"text\" and \"text_pair\" must be strings";
+    if (strchr(v->valuestring, NUL_MARK))
+        return field->nul_problem;
     *out = v->valuestring;
     *seen = 1;
     return NULL;
@@ -58,9 +90,9 @@ static const char *read_record(const cJSON *obj, jrecord *r)
 {
     if (!cJSON_IsObject(obj))
         return "a record must be a JSON object";
-    const char *problem = read_text(obj, "text", 0, &r->text, &r->has_text);
+    const char *problem = read_text(obj, &text_key, &r->text, &r->has_text);
     if (!problem)
-        problem = read_text(obj, "text_pair", 1, &r->pair, &r->has_pair);
+        problem = read_text(obj, &pair_key, &r->pair, &r->has_pair);
     for (int k = 0; k < 3 && !problem; k++)
         problem = read_int_array(obj, array_keys[k], &r->arrays[k], &r->lens[k]);
     return problem;
@@ -135,8 +167,11 @@ int cli_parse_json_record(char *line, cli_record *rec, albert_error *err)
 {
     jrecord r;
     memset(&r, 0, sizeof r);
-    cJSON *root = cJSON_ParseWithOpts(line, NULL, 1);
-    const char *problem = !root ? "not valid JSON" : read_record(root, &r);
+    mark_nul_escapes(line);
+    albert_json_failure why;
+    cJSON *root = albert_json_parse(line, strlen(line), 1, &why);
+    const char *problem = !root ? (why.nomem ? "out of memory" : "not valid JSON")
+                                : read_record(root, &r);
     if (!problem)
         problem = record_problem(&r);
     if (!problem && r.arrays[0] && take_arrays(&r, rec) != 0)

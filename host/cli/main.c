@@ -68,6 +68,8 @@ static const char usage_text[] =
     "                      npy: NPY v1.0 float32 ('<f4') array of shape [N, H] of\n"
     "                        the pooled vectors (not with --pooling none)\n"
     "  -o, --output FILE   write to FILE (default stdout); written only on success\n"
+    "                      (a new FILE gets mode 0666 less the umask, an existing one\n"
+    "                      keeps its mode; a symbolic link stays, its target changes)\n"
     "  --batch-size N      inputs per forward pass (default 32)\n"
     "  --threads N         host threads for the CPU backend (default: all cores)\n"
     "  --validate          also run the CPU backend on every batch and report on\n"
@@ -104,7 +106,8 @@ static const char usage_text[] =
     "\n"
     "Records come out in input order.  Exit status: 0 success; 1 bad input, model,\n"
     "device or validation failure (one line on stderr naming file and line where\n"
-    "it applies, and no output); 2 usage error.\n";
+    "it applies, and no output); 2 usage error; 130, 143, 129: interrupted by\n"
+    "SIGINT, SIGTERM, SIGHUP (one line on stderr; the output left as it was).\n";
 
 /* ------------------------------------------------------------ options */
 
@@ -279,6 +282,7 @@ static int parse_option(cli_options *o, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        errno = 0; /* longer than stdout's buffer: a failed write's errno is told at exit */
         fputs(usage_text, stdout);
         return PARSE_DONE;
     }
@@ -382,6 +386,13 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
 
 /* ------------------------------------------------------------ devices */
 
+/* The library's warnings (an unwritable kernel cache, ...), as ours. */
+static void library_warning(void *user, const char *message)
+{
+    (void)user;
+    cli_warn("%s", message);
+}
+
 /* The engine options every engine of this run starts from. */
 static void engine_options(const cli_options *o, albert_engine_options *eo)
 {
@@ -392,6 +403,7 @@ static void engine_options(const cli_options *o, albert_engine_options *eo)
     eo->tuning_dir = o->profile_dir;
     eo->cache_dir = o->cache_dir;
     eo->kernel_dir = o->kernel_dir;
+    eo->warn = library_warning;
 }
 
 static void print_device(const albert_device_info *d)
@@ -503,13 +515,41 @@ static int report_profile(const session *s, const cli_options *o, const cli_phas
     return cli_profile_report(o, s->engine, ph, err);
 }
 
+/* Commits the output of a run that got to RC, with its profile. */
+static int finish_run(session *s, const cli_options *o, const cli_phases *ph, int rc,
+                      albert_error *err)
+{
+    if (rc == ALBERT_OK)
+        rc = report_profile(s, o, ph, err);
+    if (rc == ALBERT_OK)
+        return cli_sink_commit(&s->sink, err);
+    cli_sink_abort(&s->sink);
+    return rc;
+}
+
 static int run_benchmark(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
 {
     int rc = open_model(s, o, err);
-    cli_lap(ph, CLI_PHASE_LOAD);
     if (rc == ALBERT_OK)
-        rc = cli_benchmark(o, s->engine, &s->config, ph, err);
-    return rc == ALBERT_OK ? report_profile(s, o, ph, err) : rc;
+        rc = cli_sink_open(&s->sink, o->output, err);
+    cli_lap(ph, CLI_PHASE_LOAD);
+    if (rc != ALBERT_OK)
+        return rc;
+    rc = cli_benchmark(o, s->engine, &s->config, ph, &s->sink, err);
+    return finish_run(s, o, ph, rc, err);
+}
+
+/* The largest batch this run can form must fit the device: refused now,
+ * with what would fit, rather than at the first long window. */
+static int check_capacity(const cli_runner *r, albert_error *err)
+{
+    if (!r->engine)
+        return ALBERT_OK;
+    albert_error e;
+    int rc = albert_engine_fits(r->engine, r->opt->batch_size, r->max_length, &e);
+    if (rc == ALBERT_OK)
+        return ALBERT_OK;
+    return albert_fail(err, rc, "%.400s; lower --batch-size or --max-length", e.msg);
 }
 
 static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
@@ -530,13 +570,10 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_
     int max_pos = s->config.max_position_embeddings;
     cli_runner r = {o, &s->config, s->tok, s->engine, s->reference,
                     o->max_length < max_pos ? o->max_length : max_pos, ph};
-    rc = cli_run(&r, &s->input, &s->sink, err);
+    rc = check_capacity(&r, err);
     if (rc == ALBERT_OK)
-        rc = report_profile(s, o, ph, err);
-    if (rc == ALBERT_OK)
-        return cli_sink_commit(&s->sink, err);
-    cli_sink_abort(&s->sink);
-    return rc;
+        rc = cli_run(&r, &s->input, &s->sink, err);
+    return finish_run(s, o, ph, rc, err);
 }
 
 static void close_session(session *s)
@@ -579,6 +616,7 @@ static void reexec_for_blas(char **argv)
 int main(int argc, char **argv)
 {
     reexec_for_blas(argv);
+    cli_signals_install();
     cli_options opt;
     const char **files = calloc((size_t)argc, sizeof *files);
     if (!files) {
@@ -601,5 +639,11 @@ int main(int argc, char **argv)
         close_session(&s);
     }
     free(files);
+    albert_error err;
+    /* --help, --list-devices, ... too: output that did not get out fails. */
+    if (cli_stdout_close(&err) != ALBERT_OK && (rc == EXIT_SUCCESS || rc == PARSE_DONE)) {
+        fprintf(stderr, "albert-cl: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
     return rc == PARSE_DONE ? EXIT_SUCCESS : rc;
 }

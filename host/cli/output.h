@@ -1,6 +1,7 @@
 /* Output that is all or nothing: records go to a temporary file, which
  * becomes the output (rename, or a copy to stdout or a non-regular file) only
- * when the whole run succeeded. */
+ * when the whole run succeeded.  SIGINT, SIGTERM and SIGHUP end a run so:
+ * the temporary files go, the outputs stay as they were. */
 #ifndef ALBERT_CLI_OUTPUT_H
 #define ALBERT_CLI_OUTPUT_H
 
@@ -11,16 +12,37 @@
 
 typedef struct cli_sink {
     FILE *f;            /* where records are written */
-    const char *path;   /* final path; NULL for stdout */
-    char *tmp_path;     /* temporary file to rename over PATH, or NULL */
+    const char *path;   /* the output as named; NULL for stdout */
+    char *target;       /* the file PATH names (symbolic links resolved) that the
+                         * temporary file replaces, or NULL: copied at commit */
+    struct temp_slot *temp; /* the temporary file's entry for the signal handler,
+                             * or NULL for an anonymous one */
 } cli_sink;
 
-/* PATH NULL or "-" is stdout. */
+/* From now on SIGINT, SIGTERM and SIGHUP (unless ignored on entry) remove the
+ * temporary files, print one line on stderr and exit with 128 + the signal.
+ * Call it on the main thread, the one that opens and commits sinks. */
+void cli_signals_install(void);
+
+/* PATH NULL or "-" is stdout.  A new file gets mode 0666 less the umask;
+ * an existing one keeps its mode; a symbolic link stays and its target is
+ * replaced. */
 int cli_sink_open(cli_sink *s, const char *path, albert_error *err);
+/* Fails, naming the output, once a write to the sink failed.  Clear errno
+ * before writing so that the message tells the failed write's reason. */
+int cli_sink_check(const cli_sink *s, albert_error *err);
 /* Makes the written records the output; closes the sink. */
 int cli_sink_commit(cli_sink *s, albert_error *err);
 /* Drops what was written; closes the sink.  Safe after commit. */
 void cli_sink_abort(cli_sink *s);
+
+/* The errno of a failed write to F (flushed first), or 0: errno as the
+ * caller left it after the writes, else EIO, when only F's error flag
+ * tells. */
+int cli_stream_error(FILE *f);
+/* Flushes and closes stdout: fails ("<stdout>: ...") if anything written
+ * to it was lost (the reason as cli_stream_error tells it). */
+int cli_stdout_close(albert_error *err);
 
 /* NPY v1.0 header for little-endian float32 [ROWS, COLS] in C order. */
 void cli_write_npy_header(FILE *f, size_t rows, int cols);

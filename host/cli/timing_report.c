@@ -1,7 +1,9 @@
 /* The --profile table and --profile-json file. */
 #include "cli/timing_report.h"
+#include "cli/output.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,16 +146,37 @@ static cJSON *profile_json(const char *device, const albert_kernel_stat *stats, 
     return root;
 }
 
+/* Through a sink like the records: all or nothing, and a full disk fails
+ * the run. */
 static int write_json(const char *path, cJSON *root, albert_error *err)
 {
     char *text = cJSON_Print(root);
     if (!text)
         return albert_fail(err, ALBERT_E_NOMEM, "--profile-json: out of memory");
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f && fclose(f) == 0 && ok;
+    cli_sink sink;
+    albert_error e;
+    int rc = cli_sink_open(&sink, path, &e);
+    if (rc == ALBERT_OK) {
+        errno = 0;
+        fputs(text, sink.f);
+        fputc('\n', sink.f);
+        rc = cli_sink_commit(&sink, &e);
+    }
     cJSON_free(text);
-    return ok ? ALBERT_OK : albert_fail(err, ALBERT_E_IO, "--profile-json: cannot write %s", path);
+    return rc == ALBERT_OK ? ALBERT_OK : albert_fail(err, rc, "--profile-json: %s", e.msg);
+}
+
+/* The table is output asked for: losing it fails the run (the message then
+ * is lost too, the exit status is not). */
+static int write_table(const char *device, const albert_kernel_stat *stats, size_t n,
+                       uint64_t device_ns, const cli_phases *ph, albert_error *err)
+{
+    errno = 0;
+    print_table(device, stats, n, device_ns, ph);
+    int e = cli_stream_error(stderr);
+    return e ? albert_fail(err, ALBERT_E_IO, "--profile: cannot write the table on stderr: %s",
+                           strerror(e))
+             : ALBERT_OK;
 }
 
 int cli_profile_report(const cli_options *o, albert_engine *engine, const cli_phases *ph,
@@ -169,8 +192,8 @@ int cli_profile_report(const cli_options *o, albert_engine *engine, const cli_ph
         device_ns += stats[i].total_ns;
     const char *device = engine ? albert_engine_device_name(engine) : NULL;
     if (o->profile)
-        print_table(device, stats, n, device_ns, ph);
-    if (o->profile_json) {
+        rc = write_table(device, stats, n, device_ns, ph, err);
+    if (rc == ALBERT_OK && o->profile_json) {
         cJSON *root = profile_json(device, stats, n, device_ns, ph);
         rc = root ? write_json(o->profile_json, root, err)
                   : albert_fail(err, ALBERT_E_NOMEM, "--profile-json: out of memory");

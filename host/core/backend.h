@@ -10,10 +10,22 @@
 
 typedef struct albert_backend albert_backend;
 
+/* Bytes a backend's device holds for a model and one batch shape, and what
+ * the device offers: the engine refuses a shape that cannot fit. */
+typedef struct albert_memory_plan {
+    uint64_t weights;           /* the weights in the device's memory */
+    uint64_t activations;       /* every buffer a B x T batch needs */
+    uint64_t largest_buffer;    /* the biggest single one of those */
+    uint64_t device_total;      /* the device's memory */
+    uint64_t device_max_buffer; /* the largest single allocation it allows */
+} albert_memory_plan;
+
 typedef struct albert_backend_ops {
     /* Fills every non-NULL buffer of OUT for BATCH. */
     int (*run)(albert_backend *be, const albert_batch *batch, const albert_outputs *out,
                albert_error *err);
+    /* What a B x T batch takes (B, T >= 1). */
+    void (*plan)(const albert_backend *be, int B, int T, albert_memory_plan *plan);
     void (*destroy)(albert_backend *be);
 } albert_backend_ops;
 

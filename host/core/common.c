@@ -1,5 +1,7 @@
 #include "core/common.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -113,4 +115,28 @@ const char *albert_env(const char *name)
 {
     const char *v = getenv(name);
     return v && *v ? v : NULL;
+}
+
+static cJSON *parse_once(const char *text, size_t len, int whole, size_t *offset)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, whole ? len + 1 : len, &end, whole);
+    *offset = end ? (size_t)(end - text) : 0;
+    return root;
+}
+
+cJSON *albert_json_parse(const char *text, size_t len, int whole, albert_json_failure *why)
+{
+    size_t first = 0, second = 0;
+    cJSON *root = parse_once(text, len, whole, &first);
+    if (!root)
+        root = parse_once(text, len, whole, &second);
+    why->offset = first;
+    why->nomem = 0;
+    if (!root) { /* the same stop twice is the syntax, unless memory is gone for good */
+        void *probe = malloc(len + 4096);
+        why->nomem = second != first || !probe;
+        free(probe);
+    }
+    return root;
 }

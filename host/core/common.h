@@ -46,6 +46,22 @@ int albert_cpu_count(void);
  * itself reads none. */
 const char *albert_env(const char *name);
 
+/* Why albert_json_parse failed: where, and whether it looks like memory ran
+ * out rather than the text being bad. */
+typedef struct albert_json_failure {
+    size_t offset; /* byte where cJSON stopped */
+    int nomem;     /* 1: memory ran out, not the syntax */
+} albert_json_failure;
+
+/* TEXT (LEN bytes) parsed by cJSON; with WHOLE nothing but whitespace may
+ * follow the value (TEXT[LEN] must then be a NUL).  NULL on failure, *WHY
+ * telling where and why.  cJSON fails the same way for bad syntax and for
+ * want of memory, so a failed parse is tried once more: bad syntax fails
+ * again at the same byte (and memory is still there); a retry that
+ * succeeds is returned. */
+struct cJSON *albert_json_parse(const char *text, size_t len, int whole,
+                                albert_json_failure *why);
+
 /* Monotonic clock in nanoseconds, for host-side timers. */
 uint64_t albert_now_ns(void);
 

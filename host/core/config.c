@@ -1,8 +1,11 @@
 /* config.json → albert_config, with AlbertConfig's defaults for missing keys. */
 #include "core/common.h"
+#include "core/config.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,19 +51,49 @@ void albert_config_init(albert_config *cfg)
     cfg->pad_token_id = 0;
 }
 
-/* Reads integer KEY into *DST when present; MIN is the smallest legal value. */
-static int read_int(const cJSON *root, const char *path, const char *key, int min, int *dst,
-                    albert_error *err)
+/* An integer key of config.json and its legal range (config.h). */
+typedef struct int_key {
+    const char *key;
+    int *dst;
+    int min, max;
+} int_key;
+
+/* Reads K->key into *K->dst when present and in [K->min, K->max]. */
+static int read_int(const cJSON *root, const char *path, const int_key *k, albert_error *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, k->key);
     if (!v || cJSON_IsNull(v))
         return ALBERT_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
-        v->valuedouble > 1e9)
-        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" must be an integer >= %d", path, key,
-                           min);
-    *dst = (int)v->valuedouble;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" must be an integer in [%d, %d]", path,
+                           k->key, k->min, k->max);
+    if (v->valuedouble < k->min || v->valuedouble > k->max)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" is %.15g, outside [%d, %d]", path,
+                           k->key, v->valuedouble, k->min, k->max);
+    *k->dst = (int)v->valuedouble;
     return ALBERT_OK;
+}
+
+/* layer_norm_eps as a float: a positive normal float below
+ * ALBERT_MAX_LAYER_NORM_EPS (anything else would round to 0 or lose its
+ * precision once stored). */
+static int read_eps(const cJSON *root, const char *path, float *dst, albert_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
+    if (!v || cJSON_IsNull(v))
+        return ALBERT_OK;
+    if (cJSON_IsNumber(v) && v->valuedouble >= FLT_MIN &&
+        v->valuedouble < ALBERT_MAX_LAYER_NORM_EPS) {
+        *dst = (float)v->valuedouble;
+        return ALBERT_OK;
+    }
+    char got[48] = "not a number";
+    if (cJSON_IsNumber(v))
+        snprintf(got, sizeof got, "%.9g", v->valuedouble);
+    return albert_fail(err, ALBERT_E_FORMAT,
+                       "%s: \"layer_norm_eps\" is %s; it must be a positive normal float in "
+                       "[%.9g, %g)",
+                       path, got, (double)FLT_MIN, ALBERT_MAX_LAYER_NORM_EPS);
 }
 
 static int read_activation(const cJSON *root, const char *path, albert_activation *dst,
@@ -100,40 +133,41 @@ static int expect_string(const cJSON *root, const char *path, const char *key, c
 
 static int read_fields(const cJSON *root, const char *path, albert_config *c, albert_error *err)
 {
-    const struct {
-        const char *key;
-        int *dst;
-        int min;
-    } ints[] = {
-        {"vocab_size", &c->vocab_size, 1},
-        {"embedding_size", &c->embedding_size, 1},
-        {"hidden_size", &c->hidden_size, 1},
-        {"num_hidden_layers", &c->num_hidden_layers, 1},
-        {"num_hidden_groups", &c->num_hidden_groups, 1},
-        {"inner_group_num", &c->inner_group_num, 1},
-        {"num_attention_heads", &c->num_attention_heads, 1},
-        {"intermediate_size", &c->intermediate_size, 1},
-        {"max_position_embeddings", &c->max_position_embeddings, 1},
-        {"type_vocab_size", &c->type_vocab_size, 1},
-        {"pad_token_id", &c->pad_token_id, 0},
+    const int_key ints[] = {
+        {"vocab_size", &c->vocab_size, 1, ALBERT_MAX_VOCAB},
+        {"embedding_size", &c->embedding_size, 1, ALBERT_MAX_EMBEDDING},
+        {"hidden_size", &c->hidden_size, 1, ALBERT_MAX_HIDDEN},
+        {"num_hidden_layers", &c->num_hidden_layers, 1, ALBERT_MAX_LAYERS},
+        {"num_hidden_groups", &c->num_hidden_groups, 1, ALBERT_MAX_LAYERS},
+        {"inner_group_num", &c->inner_group_num, 1, ALBERT_MAX_LAYERS},
+        {"num_attention_heads", &c->num_attention_heads, 1, ALBERT_MAX_HEADS},
+        {"intermediate_size", &c->intermediate_size, 1, ALBERT_MAX_INTERMEDIATE},
+        {"max_position_embeddings", &c->max_position_embeddings, 1, ALBERT_MAX_POSITIONS},
+        {"type_vocab_size", &c->type_vocab_size, 1, ALBERT_MAX_TYPE_VOCAB},
+        {"pad_token_id", &c->pad_token_id, 0, ALBERT_MAX_VOCAB - 1},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        int rc = read_int(root, path, ints[i].key, ints[i].min, ints[i].dst, err);
-        if (rc != ALBERT_OK)
-            return rc;
-    }
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
-    if (eps && !(cJSON_IsNumber(eps) && eps->valuedouble > 0 && eps->valuedouble < 1))
-        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"layer_norm_eps\" must be a number in (0, 1)",
-                           path);
-    if (eps)
-        c->layer_norm_eps = (float)eps->valuedouble;
-    int rc = read_activation(root, path, &c->hidden_act, err);
+    int rc = ALBERT_OK;
+    for (size_t i = 0; rc == ALBERT_OK && i < sizeof ints / sizeof ints[0]; i++)
+        rc = read_int(root, path, &ints[i], err);
+    if (rc == ALBERT_OK)
+        rc = read_eps(root, path, &c->layer_norm_eps, err);
+    if (rc == ALBERT_OK)
+        rc = read_activation(root, path, &c->hidden_act, err);
     if (rc == ALBERT_OK)
         rc = expect_string(root, path, "position_embedding_type", "absolute", err);
     if (rc == ALBERT_OK)
         rc = expect_string(root, path, "model_type", "albert", err);
     return rc;
+}
+
+/* A product of two keys that must stay within ALBERT_MAX_LAYER_PRODUCT. */
+static int check_product(const char *path, const char *what, int a, int b, albert_error *err)
+{
+    long long p = (long long)a * b;
+    if (p <= ALBERT_MAX_LAYER_PRODUCT)
+        return ALBERT_OK;
+    return albert_fail(err, ALBERT_E_FORMAT, "%s: %s is %d * %d = %lld, more than %d", path, what,
+                       a, b, p, ALBERT_MAX_LAYER_PRODUCT);
 }
 
 static int check_consistent(const albert_config *c, const char *path, albert_error *err)
@@ -149,7 +183,12 @@ static int check_consistent(const albert_config *c, const char *path, albert_err
     if (c->pad_token_id >= c->vocab_size)
         return albert_fail(err, ALBERT_E_FORMAT, "%s: pad_token_id %d outside vocab_size %d", path,
                            c->pad_token_id, c->vocab_size);
-    return ALBERT_OK;
+    int rc = check_product(path, "num_hidden_groups * inner_group_num (layers stored)",
+                           c->num_hidden_groups, c->inner_group_num, err);
+    if (rc == ALBERT_OK)
+        rc = check_product(path, "num_hidden_layers * inner_group_num (layers run)",
+                           c->num_hidden_layers, c->inner_group_num, err);
+    return rc;
 }
 
 int albert_config_load(const char *dir, albert_config *cfg, albert_error *err)
@@ -160,8 +199,11 @@ int albert_config_load(const char *dir, albert_config *cfg, albert_error *err)
     int rc = albert_read_file(path, &text, NULL, err);
     if (rc != ALBERT_OK)
         return rc;
-    cJSON *root = cJSON_Parse(text);
+    albert_json_failure why;
+    cJSON *root = albert_json_parse(text, strlen(text), 0, &why);
     free(text);
+    if (!root && why.nomem)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing it", path);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return albert_fail(err, ALBERT_E_FORMAT, "%s: not a valid JSON object", path);

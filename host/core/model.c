@@ -4,7 +4,9 @@
 #include "core/model.h"
 #include "core/safetensors.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +124,10 @@ static int check_shape(const st_file *f, const st_tensor *t, const wanted *w, al
                        got, expect);
 }
 
-static int load_tensor(const st_file *f, const char *prefix, const wanted *w, float *dst,
-                       albert_error *err)
+/* The tensor behind W in F, once its dtype and shape agree with the config:
+ * nothing is sized from the config before its tensor confirms it. */
+static int find_tensor(const st_file *f, const char *prefix, const wanted *w,
+                       const st_tensor **out, albert_error *err)
 {
     char name[400];
     snprintf(name, sizeof name, "%s%s", prefix, w->name);
@@ -134,16 +138,33 @@ static int load_tensor(const st_file *f, const char *prefix, const wanted *w, fl
         return albert_fail(err, ALBERT_E_FORMAT,
                            "%s: tensor '%s' has dtype %s (F32, F16 or BF16 expected)", f->path,
                            name, st_dtype_name(t->dtype));
-    int rc = check_shape(f, t, w, err);
-    if (rc == ALBERT_OK)
-        rc = st_to_f32(f, t, dst, err);
+    *out = t;
+    return check_shape(f, t, w, err);
+}
+
+/* T as float32 in DST, every value finite. */
+static int load_tensor(const st_file *f, const st_tensor *t, float *dst, albert_error *err)
+{
+    int rc = st_to_f32(f, t, dst, err);
     for (int64_t i = 0; rc == ALBERT_OK && i < t->numel; i++)
         if (!isfinite(dst[i]))
             rc = albert_fail(err, ALBERT_E_FORMAT,
                              "%s: tensor '%s' holds a non-finite value at element %lld", f->path,
-                             name, (long long)i);
-    *w->dst = dst;
+                             t->name, (long long)i);
     return rc;
+}
+
+/* The decimal index at *S (digits only), moving *S past it; -1 when there
+ * are no digits, INT_MAX when the number does not fit an int. */
+static long parse_index(const char **s)
+{
+    const char *p = *s;
+    long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v > (INT_MAX - 9) / 10 ? INT_MAX : v * 10 + (*p - '0');
+    v = p == *s ? -1 : v;
+    *s = p;
+    return v;
 }
 
 /* A layer group or inner layer the config does not have means the file and
@@ -153,12 +174,18 @@ static int check_no_extra_layers(const st_file *f, const char *prefix, const alb
 {
     char pat[96];
     snprintf(pat, sizeof pat, "%sencoder.albert_layer_groups.", prefix);
-    size_t plen = strlen(pat);
+    const char *inner = ".albert_layers.";
+    size_t plen = strlen(pat), ilen = strlen(inner);
     for (int i = 0; i < f->count; i++) {
-        const char *name = f->tensors[i].name;
-        int g, j;
-        if (strncmp(name, pat, plen) != 0 ||
-            sscanf(name + plen, "%d.albert_layers.%d.", &g, &j) != 2)
+        const char *name = f->tensors[i].name, *p = name + plen;
+        if (strncmp(name, pat, plen) != 0)
+            continue;
+        long g = parse_index(&p), j = -1;
+        if (g >= 0 && strncmp(p, inner, ilen) == 0) {
+            p += ilen;
+            j = parse_index(&p);
+        }
+        if (j < 0 || *p != '.')
             continue;
         if (g >= c->num_hidden_groups || j >= c->inner_group_num)
             return albert_fail(err, ALBERT_E_FORMAT,
@@ -169,29 +196,65 @@ static int check_no_extra_layers(const st_file *f, const char *prefix, const alb
     return ALBERT_OK;
 }
 
+/* Finds every wanted tensor (FOUND[i] for L->items[i]) and sums their
+ * element counts into *TOTAL, overflow-checked. */
+static int find_all(const st_file *f, const char *prefix, const wanted_list *l,
+                    const st_tensor **found, size_t *total, albert_error *err)
+{
+    *total = 0;
+    for (int i = 0; i < l->count; i++) {
+        int rc = find_tensor(f, prefix, &l->items[i], &found[i], err);
+        if (rc != ALBERT_OK)
+            return rc;
+        size_t n = (size_t)found[i]->numel;
+        if (n > SIZE_MAX / sizeof(float) - *total)
+            return albert_fail(err, ALBERT_E_NOMEM, "%s: the weights do not fit in memory",
+                               f->path);
+        *total += n;
+    }
+    return ALBERT_OK;
+}
+
+/* Converts FOUND[i] into consecutive slices of one float32 block that
+ * m->storage owns. */
+static int load_all(albert_model *m, const st_file *f, const wanted_list *l,
+                    const st_tensor **found, size_t total, albert_error *err)
+{
+    float *at = malloc((total ? total : 1) * sizeof *at);
+    m->storage = at;
+    if (!at)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory for %zu weights", f->path,
+                           total);
+    int rc = ALBERT_OK;
+    for (int i = 0; rc == ALBERT_OK && i < l->count; i++) {
+        rc = load_tensor(f, found[i], at, err);
+        *l->items[i].dst = at;
+        at += found[i]->numel;
+    }
+    return rc;
+}
+
 static int load_weights(albert_model *m, const st_file *f, albert_error *err)
 {
     const albert_config *c = &m->config;
     const char *prefix = st_find(f, "albert.embeddings.word_embeddings.weight") ? "albert." : "";
-    m->weights.layers = calloc((size_t)(c->num_hidden_groups * c->inner_group_num),
-                               sizeof *m->weights.layers);
+    /* config.h bounds this product to ALBERT_MAX_LAYER_PRODUCT. */
+    size_t n_layers = (size_t)c->num_hidden_groups * (size_t)c->inner_group_num;
+    m->weights.layers = calloc(n_layers, sizeof *m->weights.layers);
     wanted_list l = {0};
-    if (!m->weights.layers || !list_wanted(&l, c, &m->weights)) {
-        free(l.items);
-        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", f->path);
-    }
+    const st_tensor **found = NULL;
+    int rc = ALBERT_OK;
+    if (!m->weights.layers || !list_wanted(&l, c, &m->weights) ||
+        !(found = calloc((size_t)l.count, sizeof *found)))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", f->path);
     size_t total = 0;
-    for (int i = 0; i < l.count; i++)
-        total += (size_t)(l.items[i].shape[0] * (l.items[i].ndim == 2 ? l.items[i].shape[1] : 1));
-    float *storage = malloc(total * sizeof *storage);
-    m->storage = storage;
-    int rc = storage ? check_no_extra_layers(f, prefix, c, err)
-                     : albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory for %zu weights",
-                                   f->path, total);
-    for (int i = 0; rc == ALBERT_OK && i < l.count; i++) {
-        rc = load_tensor(f, prefix, &l.items[i], storage, err);
-        storage += l.items[i].shape[0] * (l.items[i].ndim == 2 ? l.items[i].shape[1] : 1);
-    }
+    if (rc == ALBERT_OK)
+        rc = check_no_extra_layers(f, prefix, c, err);
+    if (rc == ALBERT_OK)
+        rc = find_all(f, prefix, &l, found, &total, err);
+    if (rc == ALBERT_OK)
+        rc = load_all(m, f, &l, found, total, err);
+    free(found);
     free(l.items);
     return rc;
 }

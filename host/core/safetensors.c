@@ -5,6 +5,9 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -70,6 +73,86 @@ static int map_file(const char *path, st_file *f, albert_error *err)
     return ALBERT_OK;
 }
 
+/* Shapes and offsets are JSON numbers, read as doubles: only whole numbers
+ * below 2^53 are exact, and nothing real comes near. */
+#define ST_MAX_EXACT 9007199254740992.0
+
+/* *OUT = V when V is a whole number in [0, 2^53). */
+static bool whole_number(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < ST_MAX_EXACT) ||
+        v->valuedouble != floor(v->valuedouble))
+        return false;
+    *out = (uint64_t)v->valuedouble;
+    return true;
+}
+
+/* *A *= B unless the product exceeds MAX. */
+static bool mul_within(uint64_t *a, uint64_t b, uint64_t max)
+{
+    if (b != 0 && *a > max / b)
+        return false;
+    *a *= b;
+    return true;
+}
+
+/* T's shape, numel and byte size (ESIZE bytes an element), every product
+ * overflow-checked: a wrapped count could otherwise "match" a short range. */
+static int parse_shape(const st_file *f, const char *n, const cJSON *shape, int esize,
+                       st_tensor *t, albert_error *err)
+{
+    t->ndim = cJSON_GetArraySize(shape);
+    if (t->ndim > ST_MAX_DIMS)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': %d dimensions (at most %d)",
+                           f->path, n, t->ndim, ST_MAX_DIMS);
+    uint64_t numel = 1, nbytes;
+    for (int i = 0; i < t->ndim; i++) {
+        uint64_t d;
+        if (!whole_number(cJSON_GetArrayItem(shape, i), &d))
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: tensor '%s': shape dimension %d is not a whole number in "
+                               "[0, 2^53)",
+                               f->path, n, i);
+        t->shape[i] = (int64_t)d;
+        if (!mul_within(&numel, d, INT64_MAX))
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: tensor '%s': the element count of its shape overflows 64 bits",
+                               f->path, n);
+    }
+    nbytes = numel;
+    if (!mul_within(&nbytes, (uint64_t)esize, SIZE_MAX))
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': %llu elements overflow a byte count", f->path, n,
+                           (unsigned long long)numel);
+    t->numel = (int64_t)numel;
+    t->nbytes = (size_t)nbytes;
+    return ALBERT_OK;
+}
+
+/* T's data range: whole byte offsets, in order, inside the DATA_SIZE data
+ * bytes and exactly as long as the shape needs. */
+static int parse_offsets(const st_file *f, const char *n, const cJSON *offs, const char *dtype,
+                         const uint8_t *data, size_t data_size, st_tensor *t, albert_error *err)
+{
+    uint64_t begin, end;
+    if (!whole_number(cJSON_GetArrayItem(offs, 0), &begin) ||
+        !whole_number(cJSON_GetArrayItem(offs, 1), &end) || end < begin)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': bad data_offsets", f->path, n);
+    if (end > data_size)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': data ends at byte %llu but the file holds %zu data "
+                           "bytes (truncated file?)",
+                           f->path, n, (unsigned long long)end, data_size);
+    if (end - begin != t->nbytes)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: tensor '%s': %lld elements of %s need %zu bytes, data_offsets "
+                           "give %llu",
+                           f->path, n, (long long)t->numel, dtype, t->nbytes,
+                           (unsigned long long)(end - begin));
+    t->data = data + begin;
+    return ALBERT_OK;
+}
+
 static int parse_tensor(st_file *f, const cJSON *item, const uint8_t *data, size_t data_size,
                         st_tensor *t, albert_error *err)
 {
@@ -85,35 +168,11 @@ static int parse_tensor(st_file *f, const cJSON *item, const uint8_t *data, size
     if (!dtype_lookup(dt->valuestring, &t->dtype, &esize))
         return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", p, n,
                            dt->valuestring);
-    t->ndim = cJSON_GetArraySize(shape);
-    if (t->ndim > ST_MAX_DIMS)
-        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': %d dimensions", p, n, t->ndim);
-    t->numel = 1;
-    for (int i = 0; i < t->ndim; i++) {
-        const cJSON *d = cJSON_GetArrayItem(shape, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12)
-            return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': bad shape", p, n);
-        t->shape[i] = (int64_t)d->valuedouble;
-        t->numel *= t->shape[i];
-    }
-    const cJSON *b = cJSON_GetArrayItem(offs, 0), *e = cJSON_GetArrayItem(offs, 1);
-    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(e) || b->valuedouble < 0 ||
-        e->valuedouble < b->valuedouble)
-        return albert_fail(err, ALBERT_E_FORMAT, "%s: tensor '%s': bad data_offsets", p, n);
-    double begin = b->valuedouble, end = e->valuedouble;
-    if (end > (double)data_size)
-        return albert_fail(err, ALBERT_E_FORMAT,
-                           "%s: tensor '%s': data ends at byte %.0f but the file holds %zu data "
-                           "bytes (truncated file?)",
-                           p, n, end, data_size);
-    t->nbytes = (size_t)(end - begin);
-    if ((double)t->numel * esize != (double)t->nbytes)
-        return albert_fail(err, ALBERT_E_FORMAT,
-                           "%s: tensor '%s': %lld elements of %s need %lld bytes, data_offsets "
-                           "give %zu",
-                           p, n, (long long)t->numel, dt->valuestring,
-                           (long long)t->numel * esize, t->nbytes);
-    t->data = data + (size_t)begin;
+    int rc = parse_shape(f, n, shape, esize, t, err);
+    if (rc == ALBERT_OK)
+        rc = parse_offsets(f, n, offs, dt->valuestring, data, data_size, t, err);
+    if (rc != ALBERT_OK)
+        return rc;
     t->name = strdup(n);
     if (!t->name)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", p);
@@ -154,7 +213,11 @@ static int parse_header(st_file *f, albert_error *err)
                            "%s: not a safetensors file or truncated (header length %llu, file "
                            "size %zu)",
                            f->path, (unsigned long long)hlen, f->map_size);
-    cJSON *root = cJSON_ParseWithLength((const char *)base + 8, (size_t)hlen);
+    albert_json_failure why;
+    cJSON *root = albert_json_parse((const char *)base + 8, (size_t)hlen, 0, &why);
+    if (!root && why.nomem)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing its header",
+                           f->path);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return albert_fail(err, ALBERT_E_FORMAT, "%s: safetensors header is not valid JSON",

@@ -33,8 +33,9 @@ typedef struct st_file {
     st_tensor *tensors;
 } st_file;
 
-/* Maps PATH and validates the header: JSON syntax, known dtypes, shapes whose
- * element count matches the byte range, ranges inside the file and not
+/* Maps PATH and validates the header: JSON syntax, known dtypes, shapes and
+ * offsets of whole numbers whose element and byte counts (each product
+ * overflow-checked) match the byte range, ranges inside the file and not
  * overlapping.  Errors name the file (and the tensor). */
 int st_open(const char *path, st_file **out, albert_error *err);
 void st_close(st_file *f);

@@ -12,6 +12,7 @@ const char *albert_status_name(int code)
     case ALBERT_E_NOMEM: return "ALBERT_E_NOMEM";
     case ALBERT_E_DEVICE: return "ALBERT_E_DEVICE";
     case ALBERT_E_UNSUPPORTED: return "ALBERT_E_UNSUPPORTED";
+    case ALBERT_E_CAPACITY: return "ALBERT_E_CAPACITY";
     default: return "ALBERT_E_UNKNOWN";
     }
 }

@@ -5,6 +5,7 @@
 #include "cpu/backend.h"
 
 #include "core/common.h"
+#include "core/memory.h"
 #include "cpu/ops.h"
 
 #include <cblas.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct cpu_backend {
     albert_backend base;
@@ -40,18 +42,30 @@ static size_t max_size(size_t a, size_t b)
     return a > b ? a : b;
 }
 
-/* Carves the workspace for B x T, growing it first if it is too small. */
-static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert_error *err)
+/* The floats of each workspace view for B x T, each rounded up to a 64-byte
+ * line so SIMD loads stay aligned; returns their sum. */
+static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[5])
 {
     const albert_config *c = &be->model->config;
     size_t M = (size_t)B * T, H = (size_t)c->hidden_size;
-    size_t sizes[5] = {M * H, M * max_size(3 * H, (size_t)c->intermediate_size), M * H,
-                       M * max_size(H, (size_t)c->embedding_size),
-                       (size_t)be->threads * T * T};
-    /* Each view starts on a 64-byte line so SIMD loads stay aligned. */
+    sizes[0] = M * H;
+    sizes[1] = M * max_size(3 * H, (size_t)c->intermediate_size);
+    sizes[2] = M * H;
+    sizes[3] = M * max_size(H, (size_t)c->embedding_size);
+    sizes[4] = (size_t)be->threads * T * T;
     size_t total = 0;
-    for (int i = 0; i < 5; i++)
-        total += (sizes[i] + 15) / 16 * 16;
+    for (int i = 0; i < 5; i++) {
+        sizes[i] = (sizes[i] + 15) / 16 * 16;
+        total += sizes[i];
+    }
+    return total;
+}
+
+/* Carves the workspace for B x T, growing it first if it is too small. */
+static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert_error *err)
+{
+    size_t sizes[5];
+    const size_t total = workspace_sizes(be, B, T, sizes);
     if (total > be->ws_floats) {
         free(be->ws);
         be->ws = aligned_alloc(64, total * sizeof(float));
@@ -64,7 +78,7 @@ static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert
     float *p = be->ws;
     for (int i = 0; i < 5; i++) {
         *views[i] = p;
-        p += (sizes[i] + 15) / 16 * 16;
+        p += sizes[i];
     }
     return ALBERT_OK;
 }
@@ -232,7 +246,30 @@ static void cpu_destroy(albert_backend *base)
     free(be);
 }
 
-static const albert_backend_ops cpu_ops = {cpu_run, cpu_destroy};
+/* The host's RAM in bytes (UINT64_MAX when the system does not say). */
+static uint64_t host_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+}
+
+/* The CPU's "device memory" is the host's RAM: it holds the model's weights,
+ * the fused QKV copies and the one workspace. */
+static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_plan *plan)
+{
+    const cpu_backend *be = (const cpu_backend *)base;
+    const albert_config *c = &be->model->config;
+    size_t sizes[5];
+    const uint64_t fused = (uint64_t)c->num_hidden_groups * (uint64_t)c->inner_group_num * 3 *
+                           ((uint64_t)c->hidden_size * (uint64_t)c->hidden_size +
+                            (uint64_t)c->hidden_size);
+    plan->weights = (albert_weight_floats(c) + fused) * sizeof(float);
+    plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
+    plan->device_total = host_memory_bytes();
+    plan->device_max_buffer = plan->device_total;
+}
+
+static const albert_backend_ops cpu_ops = {cpu_run, cpu_plan, cpu_destroy};
 
 /* Stacks each stored layer's query, key and value weights (and biases) into
  * one [3H, H] matrix, the layout the fused projection GEMM reads. */
@@ -304,6 +341,7 @@ static int cpu_device_info(int device, const albert_engine_options *opt, albert_
     snprintf(info->name, sizeof info->name, "host CPU backend");
     snprintf(info->type, sizeof info->type, "CPU");
     info->compute_units = albert_cpu_count();
+    info->global_mem_bytes = host_memory_bytes();
     albert_blas_describe(info->driver_version, sizeof info->driver_version);
     snprintf(info->precisions, sizeof info->precisions, "fp32");
     return albert_ok(err);

@@ -3,6 +3,8 @@
  * their input. */
 #include "engine/registry.h"
 
+#include "core/memory.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,57 @@ int albert_batch_check(const albert_config *c, const albert_batch *b, albert_err
     return albert_ok(err);
 }
 
+static int plan_fits(const albert_memory_plan *p)
+{
+    return p->weights <= p->device_total && p->activations <= p->device_total - p->weights &&
+           p->largest_buffer <= p->device_max_buffer;
+}
+
+/* The most rows of T tokens that fit, below B (0 when not even one). */
+static int rows_that_fit(const albert_backend *be, int B, int T)
+{
+    int lo = 0, hi = B - 1; /* B rows do not fit */
+    while (lo < hi) {
+        const int mid = lo + (hi - lo + 1) / 2;
+        albert_memory_plan p;
+        be->ops->plan(be, mid, T, &p);
+        if (plan_fits(&p))
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
+                       albert_error *err)
+{
+    if (!engine || batch_size < 1 || seq_len < 1)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_engine_fits: needs an engine, batch_size and seq_len >= 1");
+    const albert_backend *be = engine->backend;
+    albert_memory_plan p;
+    be->ops->plan(be, batch_size, seq_len, &p);
+    if (plan_fits(&p))
+        return albert_ok(err);
+    char need[32], w[32], a[32], big[32], total[32], max[32], fit[64];
+    albert_format_bytes(p.weights + p.activations, need, sizeof need);
+    albert_format_bytes(p.weights, w, sizeof w);
+    albert_format_bytes(p.activations, a, sizeof a);
+    albert_format_bytes(p.largest_buffer, big, sizeof big);
+    albert_format_bytes(p.device_total, total, sizeof total);
+    albert_format_bytes(p.device_max_buffer, max, sizeof max);
+    const int rows = rows_that_fit(be, batch_size, seq_len);
+    if (rows > 0)
+        snprintf(fit, sizeof fit, "at most %d rows of %d tokens fit", rows, seq_len);
+    else
+        snprintf(fit, sizeof fit, "not one row of %d tokens fits", seq_len);
+    return albert_fail(err, ALBERT_E_CAPACITY,
+                       "%.120s: a %d x %d batch needs %s (weights %s, batch buffers %s, the "
+                       "largest %s); the device has %s (largest buffer %s): %s",
+                       be->name, batch_size, seq_len, need, w, a, big, total, max, fit);
+}
+
 int albert_engine_run(albert_engine *engine, const albert_batch *batch, const albert_outputs *out,
                       albert_error *err)
 {
@@ -103,6 +156,8 @@ int albert_engine_run(albert_engine *engine, const albert_batch *batch, const al
     if (out->pooled && out->pooling == ALBERT_POOL_NONE)
         return albert_fail(err, ALBERT_E_ARG, "albert_engine_run: pooled buffer but pooling none");
     int rc = albert_batch_check(&engine->model->config, batch, err);
+    if (rc == ALBERT_OK)
+        rc = albert_engine_fits(engine, batch->batch_size, batch->seq_len, err);
     if (rc != ALBERT_OK)
         return rc;
     return engine->backend->ops->run(engine->backend, batch, out, err);

@@ -58,38 +58,49 @@ static int plain_info(int index, albert_device_info *info, albert_error *err)
     return albert_device_info_get(index, &opt, info, err);
 }
 
-/* "0 (NAME), 1 (NAME), cpu": the ids a user can pick from. */
-static void list_ids(char *dst, size_t size)
+/* Adds ", ID (NAME)" (the CPU's without a name) to the list in DST. */
+static void append_id(char *dst, size_t size, size_t *len, const albert_device_info *info)
 {
-    int total = 0;
-    albert_device_count(&total, NULL);
-    size_t len = 0;
-    dst[0] = '\0';
-    for (int i = 0; i < total && len < size; i++) {
-        albert_device_info info;
-        if (plain_info(i, &info, NULL) != ALBERT_OK)
-            continue;
-        int n = strcmp(info.backend, "cpu") == 0
-                    ? snprintf(dst + len, size - len, "%s%s", i ? ", " : "", info.id)
-                    : snprintf(dst + len, size - len, "%s%s (%s)", i ? ", " : "", info.id,
-                               info.name);
-        len += n > 0 ? (size_t)n : 0;
-    }
+    if (*len >= size)
+        return;
+    const char *sep = *len ? ", " : "";
+    int n = strcmp(info->backend, "cpu") == 0
+                ? snprintf(dst + *len, size - *len, "%s%s", sep, info->id)
+                : snprintf(dst + *len, size - *len, "%s%s (%s)", sep, info->id, info->name);
+    *len += n > 0 ? (size_t)n : 0;
 }
 
-/* "device WHAT does not exist; there are: ...", with the reason a backend
- * listed no devices when one did (no OpenCL platform, say). */
-static int no_such_device(const char *what, albert_error *err)
+/* Walks the registry once: the index of the device whose id is WANT (-1
+ * for none, or when WANT is NULL) in *FOUND, and the ids a user can pick
+ * from in IDS, "0 (NAME), 1 (NAME), cpu", then why a backend lists none
+ * when one does (no OpenCL platform, say).  One walk, so the answer and the
+ * list cannot disagree; a device that cannot be described is an error. */
+static int scan_devices(const char *want, int *found, char *ids, size_t size, albert_error *err)
 {
-    char ids[ALBERT_ERRMSG_MAX / 2];
-    list_ids(ids, sizeof ids);
     albert_error note;
     int total = 0;
     albert_device_count(&total, &note);
-    const int has_note = note.msg[0] != '\0';
-    return albert_fail(err, ALBERT_E_ARG, "device %.64s does not exist; there are: %s%s%.*s%s",
-                       what, ids, has_note ? " (" : "", ALBERT_ERRMSG_MAX / 4, note.msg,
-                       has_note ? ")" : "");
+    size_t len = 0;
+    ids[0] = '\0';
+    *found = -1;
+    for (int i = 0; i < total; i++) {
+        albert_device_info info;
+        int rc = plain_info(i, &info, err);
+        if (rc != ALBERT_OK)
+            return rc;
+        if (want && *found < 0 && strcmp(info.id, want) == 0)
+            *found = i;
+        append_id(ids, size, &len, &info);
+    }
+    if (note.msg[0] && len < size)
+        snprintf(ids + len, size - len, " (%.*s)", ALBERT_ERRMSG_MAX / 4, note.msg);
+    return ALBERT_OK;
+}
+
+static int no_such_device(const char *what, const char *ids, albert_error *err)
+{
+    return albert_fail(err, ALBERT_E_ARG, "device %.64s does not exist; there are: %s", what,
+                       ids);
 }
 
 /* ID as the registry spells it: a decimal index without leading zeros
@@ -138,19 +149,16 @@ int albert_device_find(const char *id, int *index, albert_error *err)
 {
     if (!id || !index)
         return albert_fail(err, ALBERT_E_ARG, "albert_device_find: NULL id or index");
-    char want[sizeof ((albert_device_info *)0)->id];
-    if (!canonical_id(id, want, sizeof want))
-        return no_such_device(id, err);
-    int total = 0;
-    albert_device_count(&total, NULL);
-    for (int i = 0; i < total; i++) {
-        albert_device_info info;
-        if (plain_info(i, &info, NULL) == ALBERT_OK && strcmp(info.id, want) == 0) {
-            *index = i;
-            return albert_ok(err);
-        }
-    }
-    return no_such_device(id, err);
+    char want[sizeof ((albert_device_info *)0)->id], ids[ALBERT_ERRMSG_MAX / 2];
+    const int spelled = canonical_id(id, want, sizeof want);
+    int found = -1;
+    int rc = scan_devices(spelled ? want : NULL, &found, ids, sizeof ids, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    if (found < 0)
+        return no_such_device(id, ids, err);
+    *index = found;
+    return albert_ok(err);
 }
 
 int registry_auto_device(void)
@@ -173,9 +181,11 @@ int registry_create_backend(const albert_model *model, int index,
     const albert_backend_reg *reg;
     int local, total;
     if (!locate(index, &reg, &local, &total)) {
-        char what[32];
+        char what[32], ids[ALBERT_ERRMSG_MAX / 2];
+        int found;
         snprintf(what, sizeof what, "%d", index);
-        return no_such_device(what, err);
+        int rc = scan_devices(NULL, &found, ids, sizeof ids, err);
+        return rc != ALBERT_OK ? rc : no_such_device(what, ids, err);
     }
     return reg->create(model, local, opt, out, err);
 }

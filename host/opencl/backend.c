@@ -4,6 +4,7 @@
  * only the requested outputs come out. */
 #include "opencl/backend.h"
 
+#include "core/memory.h"
 #include "opencl/ops.h"
 #include "opencl/tuning.h"
 
@@ -49,6 +50,8 @@ typedef struct ocl_backend {
     char profile_name[128]; /* the applied tuning profile's name, "" for none */
     char profile_path[1024];
     int leased;             /* holds a lease of the device's CLBlast parameters */
+    cl_ulong mem_total;     /* CL_DEVICE_GLOBAL_MEM_SIZE */
+    cl_ulong mem_max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
 } ocl_backend;
 
 /* ---------------------------------------------------------------- weights */
@@ -384,8 +387,6 @@ static void opencl_destroy(albert_backend *base)
     free(be);
 }
 
-static const albert_backend_ops opencl_ops = {opencl_run, opencl_destroy};
-
 /* ---------------------------------------------------------------- set-up */
 
 /* The GEMMs a forward runs: the Linears (B transposed), the attention scores
@@ -580,6 +581,71 @@ static void attention_tunables(const albert_config *c, ocl_tunables *t)
     }
 }
 
+/* ---------------------------------------------------------------- memory */
+
+/* CLBlast's indirect GEMMs copy their operands into padded temporaries:
+ * at most A, B and C of the biggest Linear (the FFN's) once more. */
+static uint64_t clblast_temporaries(const ocl_backend *be, size_t tokens)
+{
+    const albert_config *c = &be->model->config;
+    if (!linears_need_clblast(be) && attention_fused(be))
+        return 0;
+    const uint64_t H = (uint64_t)c->hidden_size, I = (uint64_t)c->intermediate_size;
+    return ((uint64_t)tokens * (H + I) + H * I) * sizeof(float);
+}
+
+static void opencl_plan(const albert_backend *base, int B, int T, albert_memory_plan *plan)
+{
+    const ocl_backend *be = (const ocl_backend *)base;
+    const albert_config *c = &be->model->config;
+    size_t bytes[AB_COUNT];
+    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be), bytes);
+    plan->weights = albert_weight_floats(c) * sizeof(float);
+    plan->activations = clblast_temporaries(be, (size_t)B * (size_t)T);
+    plan->largest_buffer = 0;
+    for (int i = 0; i < AB_COUNT; i++) {
+        plan->activations += bytes[i];
+        plan->largest_buffer = bytes[i] > plan->largest_buffer ? bytes[i] : plan->largest_buffer;
+    }
+    plan->device_total = be->mem_total;
+    plan->device_max_buffer = be->mem_max_alloc;
+}
+
+static const albert_backend_ops opencl_ops = {opencl_run, opencl_plan, opencl_destroy};
+
+/* The device's memory limits, then whether the weights fit them: a model
+ * too big for the device is refused before anything is uploaded. */
+static int check_weights_fit(ocl_backend *be, albert_error *err)
+{
+    const cl_device_id d = be->ctx.device;
+    int rc = ocl_check(clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof be->mem_total,
+                                       &be->mem_total, NULL),
+                       "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE)", err);
+    if (rc == ALBERT_OK)
+        rc = ocl_check(clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof be->mem_max_alloc,
+                                       &be->mem_max_alloc, NULL),
+                       "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)", err);
+    if (rc != ALBERT_OK)
+        return rc;
+    const albert_config *c = &be->model->config;
+    const uint64_t weights = albert_weight_floats(c) * sizeof(float);
+    const uint64_t E = (uint64_t)c->embedding_size, H = (uint64_t)c->hidden_size;
+    const uint64_t I = (uint64_t)c->intermediate_size, V = (uint64_t)c->vocab_size;
+    uint64_t biggest = (V * E > I * H ? V * E : I * H) * sizeof(float);
+    biggest = 3 * H * H * sizeof(float) > biggest ? 3 * H * H * sizeof(float) : biggest;
+    if (weights <= be->mem_total && biggest <= be->mem_max_alloc)
+        return ALBERT_OK;
+    char w[32], total[32], b[32], max[32];
+    albert_format_bytes(weights, w, sizeof w);
+    albert_format_bytes(be->mem_total, total, sizeof total);
+    albert_format_bytes(biggest, b, sizeof b);
+    albert_format_bytes(be->mem_max_alloc, max, sizeof max);
+    return albert_fail(err, ALBERT_E_CAPACITY,
+                       "OpenCL %d (%.100s): the model's weights need %s (the biggest tensor %s); "
+                       "the device has %s (largest buffer %s)",
+                       be->ctx.index, be->ctx.device_name, w, b, total, max);
+}
+
 /* Picks and applies the tuning profile before anything is compiled:
  * CLBlast's parameters, then our kernels built with the profile's shapes. */
 static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albert_error *err)
@@ -629,8 +695,11 @@ static int opencl_create(const albert_model *m, int index, const albert_engine_o
     be->base.ops = &opencl_ops;
     be->model = m;
     int rc = ocl_ctx_open(index, opt->timing, &be->ctx, err);
+    be->ctx.warn = (ocl_warn_sink){opt->warn, opt->warn_user};
     if (rc == ALBERT_OK && (rc = setup_profile(be, opt, err)) != ALBERT_OK)
         blame_profile(be, err);
+    if (rc == ALBERT_OK)
+        rc = check_weights_fit(be, err);
     if (rc == ALBERT_OK)
         rc = upload_weights(be, err);
     if (rc == ALBERT_OK) { /* the first runs of what the profile chose */

@@ -2,10 +2,24 @@
  * transfers and launches (see context.h). */
 #include "opencl/context.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void ocl_warn(ocl_ctx *c, unsigned problem, const char *fmt, ...)
+{
+    if (!c->warn.fn || (c->warned & problem))
+        return;
+    c->warned |= problem;
+    char msg[8192]; /* room for a path or two, unlike an albert_error */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->warn.fn(c->warn.user, msg);
+}
 
 static int ctx_describe(ocl_ctx *c, albert_error *err)
 {

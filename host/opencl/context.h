@@ -26,11 +26,19 @@ typedef struct ocl_event_rec {
 
 /* What the program cache did, per context (tests read these). */
 typedef struct ocl_program_stats {
-    int source_builds; /* clBuildProgram from source */
-    int cache_hits;    /* programs created from a valid cache entry */
-    int cache_writes;  /* entries written */
-    int cache_rejects; /* entries found stale, corrupt or unloadable */
+    int source_builds;  /* clBuildProgram from source */
+    int cache_hits;     /* programs created from a valid cache entry */
+    int cache_writes;   /* entries written */
+    int cache_rejects;  /* entries that failed the checks: never shown to the driver */
+    int driver_rejects; /* entries that passed them but the driver refused */
 } ocl_program_stats;
+
+/* Where the library's warnings go: albert_engine_options' warn and
+ * warn_user (fn NULL: nowhere). */
+typedef struct ocl_warn_sink {
+    void (*fn)(void *user, const char *message);
+    void *user;
+} ocl_warn_sink;
 
 /* One device opened for one backend. */
 typedef struct ocl_ctx {
@@ -49,7 +57,14 @@ typedef struct ocl_ctx {
     ocl_event_rec *events;   /* one per command while timing */
     size_t n_events, cap_events;
     ocl_program_stats programs;
+    ocl_warn_sink warn;      /* set by the owner after ocl_ctx_open; {NULL}: none */
+    unsigned warned;         /* the problems (ocl_warn's bits) already reported */
 } ocl_ctx;
+
+/* Hands the one-line message to CTX's sink, unless PROBLEM (one bit, the
+ * caller's) was already reported on this context: one warning per problem
+ * per engine, however often it recurs. */
+void ocl_warn(ocl_ctx *ctx, unsigned problem, const char *fmt, ...) ALBERT_PRINTF(3, 4);
 
 /* Opens device INDEX (ocl_find_device's): context and in-order queue (with
  * profiling events when TIMING).  On failure everything created is

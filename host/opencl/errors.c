@@ -2,6 +2,8 @@
  * every OpenCL call goes through (see errors.h). */
 #include "opencl/errors.h"
 
+#include "core/fault.h"
+
 typedef struct code_name {
     int code;
     const char *name;
@@ -166,6 +168,8 @@ const char *clblast_status_name(CLBlastStatusCode code)
 
 int ocl_check(cl_int rc, const char *call, albert_error *err)
 {
+    if (rc == CL_SUCCESS && albert_fault(ALBERT_FAULT_OPENCL))
+        rc = CL_OUT_OF_RESOURCES;
     if (rc == CL_SUCCESS)
         return ALBERT_OK;
     return albert_fail(err, ALBERT_E_DEVICE, "%s: %s (%d)", call, ocl_error_name(rc), (int)rc);
@@ -173,6 +177,8 @@ int ocl_check(cl_int rc, const char *call, albert_error *err)
 
 int clblast_check(CLBlastStatusCode rc, const char *call, albert_error *err)
 {
+    if (rc == CLBlastSuccess && albert_fault(ALBERT_FAULT_OPENCL))
+        rc = CLBlastOpenCLOutOfResources;
     if (rc == CLBlastSuccess)
         return ALBERT_OK;
     return albert_fail(err, ALBERT_E_DEVICE, "%s: %s (%d)", call, clblast_status_name(rc),

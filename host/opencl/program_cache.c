@@ -6,6 +6,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,24 +16,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "ALBCLPB1" /* bump the digit when the entry layout changes */
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
+#define CACHE_MAGIC "ALBCLPB2" /* bump the digit when the entry layout or its MAC changes */
+#define KEY_BYTES 16           /* an entry's cache key (its file name in hex) */
+#define MAC_BYTES crypto_generichash_BYTES
+#define SECRET_BYTES 32 /* the folder's key, as crypto_generichash recommends */
+#define SECRET_FILE "mac.key"
+
+/* Each problem is reported once per context (ocl_warn). */
+enum { WARN_WRITE = 1u, WARN_REJECT = 2u };
 
 typedef struct entry_header {
     char magic[8];
-    uint64_t key;
-    uint64_t size;     /* payload bytes after the header */
-    uint64_t checksum; /* FNV-1a of the payload */
+    unsigned char key[KEY_BYTES];
+    uint64_t size;                /* payload bytes after the header */
+    unsigned char mac[MAC_BYTES]; /* keyed BLAKE2b of the fields above, then the payload */
 } entry_header;
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * FNV_PRIME;
-    return h;
-}
+_Static_assert(SECRET_BYTES == crypto_generichash_KEYBYTES, "key size");
+/* The MAC covers the header's bytes as they are in the file. */
+_Static_assert(offsetof(entry_header, mac) == 8 + KEY_BYTES + 8 &&
+                   sizeof(entry_header) == offsetof(entry_header, mac) + MAC_BYTES,
+               "entry_header has padding");
 
 /* ---------------------------------------------------------------- source */
 
@@ -164,15 +170,28 @@ static int program_source(const ocl_program_dirs *dirs, char **out, albert_error
 
 /* ---------------------------------------------------------------- cache files */
 
-static uint64_t cache_key(const ocl_ctx *c, const char *src, const char *options)
+/* One ocl_program_get's view of the cache: the folder, the entry and the
+ * folder's MAC key. */
+typedef struct cache {
+    char dir[4096]; /* "" when there is no cache */
+    char path[4200];
+    unsigned char key[KEY_BYTES];
+    unsigned char secret[SECRET_BYTES];
+} cache;
+
+/* What the binary depends on, NUL-separated, hashed: entries of another
+ * source, build options, device, driver or layout get another key. */
+static void cache_key(const ocl_ctx *c, const char *src, const char *options,
+                      unsigned char key[KEY_BYTES])
 {
     const char *fields[] = {CACHE_MAGIC,       src,
                             options,           c->device_name,
                             c->driver_version, c->platform_version};
-    uint64_t h = FNV_OFFSET;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, KEY_BYTES);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        h = fnv1a(h, fields[i], strlen(fields[i]) + 1); /* the NUL separates fields */
-    return h;
+        crypto_generichash_update(&st, (const unsigned char *)fields[i], strlen(fields[i]) + 1);
+    crypto_generichash_final(&st, key, KEY_BYTES);
 }
 
 /* The cache folder, or "" for none: DIRS's, else the XDG default. */
@@ -190,54 +209,55 @@ static void cache_dir(const ocl_program_dirs *dirs, char *dir, size_t size)
         dir[0] = '\0';
 }
 
-static void entry_path(const char *dir, uint64_t key, char *path, size_t size)
+/* The folder, key and entry path for SRC and OPTIONS (no secret yet); -1
+ * when libsodium cannot start (it needs a source of random bytes). */
+static int cache_locate(const ocl_ctx *c, const ocl_program_dirs *dirs, const char *src,
+                        const char *options, cache *k)
 {
-    if (!*dir)
-        path[0] = '\0';
+    if (sodium_init() < 0)
+        return -1;
+    cache_key(c, src, options, k->key);
+    cache_dir(dirs, k->dir, sizeof k->dir);
+    char hex[2 * KEY_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, k->key, KEY_BYTES);
+    if (!k->dir[0])
+        k->path[0] = '\0';
     else
-        snprintf(path, size, "%s/%016llx.bin", dir, (unsigned long long)key);
+        snprintf(k->path, sizeof k->path, "%s/%s.bin", k->dir, hex);
+    return 0;
 }
 
-/* mkdir -p; failures show up when the entry is written. */
-static void make_dirs(const char *dir)
+static void entry_mac(const cache *k, const entry_header *h, const unsigned char *payload,
+                      size_t size, unsigned char mac[MAC_BYTES])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, k->secret, SECRET_BYTES, MAC_BYTES);
+    crypto_generichash_update(&st, (const unsigned char *)h, offsetof(entry_header, mac));
+    crypto_generichash_update(&st, payload, size);
+    crypto_generichash_final(&st, mac, MAC_BYTES);
+}
+
+/* mkdir -p with private folders; 0 or the errno that stops DIR being a
+ * folder. */
+static int make_dirs(const char *dir)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            mkdir(buf, 0755);
+            mkdir(buf, 0700); /* an existing folder is fine; a real problem shows below */
             *p = '/';
         }
-    mkdir(buf, 0755);
-}
-
-typedef enum { ENTRY_MISSING, ENTRY_VALID, ENTRY_BAD } entry_state;
-
-/* Reads the entry at PATH; its payload stays in *FILE (free it) at
- * *PAYLOAD, *SIZE bytes. */
-static entry_state read_entry(const char *path, uint64_t key, char **file,
-                              const unsigned char **payload, size_t *size)
-{
-    *file = NULL;
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return errno;
     struct stat sb;
-    if (!*path || stat(path, &sb) != 0)
-        return ENTRY_MISSING;
-    size_t len = 0;
-    if (albert_read_file(path, file, &len, NULL) != ALBERT_OK)
-        return ENTRY_BAD;
-    entry_header h;
-    if (len < sizeof h)
-        return ENTRY_BAD;
-    memcpy(&h, *file, sizeof h);
-    *payload = (const unsigned char *)*file + sizeof h;
-    *size = len - sizeof h;
-    if (memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) != 0 || h.key != key || h.size != *size ||
-        h.checksum != fnv1a(FNV_OFFSET, *payload, *size))
-        return ENTRY_BAD;
-    return ENTRY_VALID;
+    if (stat(buf, &sb) != 0)
+        return errno;
+    return S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
 }
 
+/* 0 or an errno value. */
 static int write_all(int fd, const void *data, size_t n)
 {
     const char *p = data;
@@ -246,35 +266,206 @@ static int write_all(int fd, const void *data, size_t n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
+            return w < 0 ? errno : EIO;
         p += w;
         n -= (size_t)w;
     }
     return 0;
 }
 
-/* Temp file + rename, so a reader sees the old entry or the whole new one.
- * Returns 0 when written; any failure just leaves no entry. */
-static int write_entry(const char *dir, const char *path, uint64_t key, const unsigned char *data,
-                       size_t size)
+/* A new file in DIR under a temporary name, put in TMP; mkstemp makes it
+ * 0600.  Its descriptor, or -1 with errno set. */
+static int temp_file(const char *dir, char *tmp, size_t size)
 {
-    make_dirs(dir);
+    snprintf(tmp, size, "%s/.tmp-XXXXXX", dir);
+    return mkstemp(tmp);
+}
+
+/* Closes FD after writing to it; E (0 or an errno value) unless the close
+ * itself fails. */
+static int close_written(int fd, int e)
+{
+    return close(fd) != 0 && !e ? errno : e;
+}
+
+/* Deletes PATH, which failed its checks for reason WHY, and says so. */
+static void reject_file(ocl_ctx *c, const char *path, const char *why)
+{
+    if (unlink(path) == 0 || errno == ENOENT)
+        ocl_warn(c, WARN_REJECT, "program cache: rejected %s (%s); deleted it", path, why);
+    else
+        ocl_warn(c, WARN_REJECT, "program cache: rejected %s (%s); cannot delete it: %s", path,
+                 why, strerror(errno));
+}
+
+static void cannot_write(ocl_ctx *c, const char *dir, int errnum)
+{
+    ocl_warn(c, WARN_WRITE,
+             "program cache folder %s cannot be written (%s): kernels are compiled from "
+             "source every time",
+             dir, strerror(errnum));
+}
+
+/* ---------------------------------------------------------------- the folder's key */
+
+/* Why the key file open at FD cannot be trusted, or NULL: only a private
+ * file of ours keeps its key secret. */
+static const char *secret_problem(int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        return strerror(errno);
+    if (!S_ISREG(sb.st_mode))
+        return "not a regular file";
+    if (sb.st_uid != geteuid())
+        return "owned by another user";
+    if (sb.st_mode & 077)
+        return "open to other users";
+    if (sb.st_size != SECRET_BYTES)
+        return "not 32 bytes long";
+    return NULL;
+}
+
+typedef enum { SECRET_READ, SECRET_MISSING, SECRET_BAD } secret_state;
+
+/* Reads the key at PATH into K->secret; SECRET_BAD says why in WHY. */
+static secret_state read_secret(const char *path, cache *k, char *why, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return SECRET_MISSING;
+    const char *problem = fd < 0 ? strerror(errno) : secret_problem(fd);
+    if (!problem && read(fd, k->secret, SECRET_BYTES) != (ssize_t)SECRET_BYTES)
+        problem = "short read";
+    if (fd >= 0)
+        close(fd);
+    if (!problem)
+        return SECRET_READ;
+    snprintf(why, n, "%s", problem);
+    return SECRET_BAD;
+}
+
+/* Creates the key at PATH: written in full under a temporary name, then
+ * linked into place (link, unlike rename, never replaces a file), so other
+ * processes see no key or the whole key, and a process that loses the race
+ * reads the winner's.  0 or an errno value (EEXIST: lost the race). */
+static int create_secret(cache *k, const char *path)
+{
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dir);
-    int fd = mkstemp(tmp);
+    int fd = temp_file(k->dir, tmp, sizeof tmp);
     if (fd < 0)
-        return -1;
+        return errno;
+    randombytes_buf(k->secret, SECRET_BYTES);
+    int e = write_all(fd, k->secret, SECRET_BYTES);
+    if (!e && fsync(fd) != 0)
+        e = errno;
+    e = close_written(fd, e);
+    if (!e && link(tmp, path) != 0)
+        e = errno;
+    unlink(tmp);
+    return e;
+}
+
+/* Reads or creates the folder's key in K->secret (an untrusted key file is
+ * replaced); 0 when the cache can be used, else warns and returns -1. */
+static int load_secret(ocl_ctx *c, cache *k)
+{
+    int e = make_dirs(k->dir);
+    char path[4300], why[128];
+    snprintf(path, sizeof path, "%s/%s", k->dir, SECRET_FILE);
+    /* A second attempt reads the key of a process that created it first. */
+    for (int attempt = 0; !e && attempt < 2; attempt++) {
+        secret_state st = read_secret(path, k, why, sizeof why);
+        if (st == SECRET_READ)
+            return 0;
+        if (st == SECRET_BAD)
+            reject_file(c, path, why);
+        e = create_secret(k, path);
+        if (!e)
+            return 0;
+        if (e == EEXIST && attempt == 0)
+            e = 0;
+    }
+    cannot_write(c, k->dir, e);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+typedef enum { ENTRY_MISSING, ENTRY_VALID, ENTRY_BAD } entry_state;
+
+/* Why FILE (LEN bytes, at least a header) is not K's entry, or NULL. */
+static const char *entry_problem(const cache *k, const unsigned char *file, size_t len,
+                                 char *why, size_t n)
+{
+    entry_header h;
+    memcpy(&h, file, sizeof h);
+    size_t size = len - sizeof h;
+    unsigned char mac[MAC_BYTES];
+    if (memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) != 0)
+        return "not an " CACHE_MAGIC " entry";
+    if (memcmp(h.key, k->key, KEY_BYTES) != 0)
+        return "written for another key";
+    if (h.size != size) {
+        snprintf(why, n, "%zu payload bytes where its header says %llu", size,
+                 (unsigned long long)h.size);
+        return why;
+    }
+    entry_mac(k, &h, file + sizeof h, size, mac);
+    if (crypto_verify_32(mac, h.mac) != 0)
+        return "MAC mismatch: corrupt, or not written with this folder's key";
+    return NULL;
+}
+
+/* Reads and checks K's entry: ENTRY_VALID leaves it in *FILE (free it),
+ * its payload *SIZE bytes from sizeof(entry_header); ENTRY_BAD says why in
+ * WHY. */
+static entry_state read_entry(const cache *k, char **file, size_t *size, char *why, size_t n)
+{
+    *file = NULL;
+    struct stat sb;
+    if (stat(k->path, &sb) != 0 && errno == ENOENT)
+        return ENTRY_MISSING;
+    size_t len = 0;
+    albert_error err;
+    const char *problem = NULL;
+    if (albert_read_file(k->path, file, &len, &err) != ALBERT_OK)
+        problem = err.msg;
+    else if (len < sizeof(entry_header))
+        problem = "shorter than its header";
+    else
+        problem = entry_problem(k, (const unsigned char *)*file, len, why, n);
+    if (!problem) {
+        *size = len - sizeof(entry_header);
+        return ENTRY_VALID;
+    }
+    if (problem != why)
+        snprintf(why, n, "%s", problem);
+    free(*file);
+    *file = NULL;
+    return ENTRY_BAD;
+}
+
+/* Temp file + rename, so a reader sees the old entry or the whole new one.
+ * 0 or an errno value. */
+static int write_entry(const cache *k, const unsigned char *data, size_t size)
+{
+    char tmp[4200];
+    int fd = temp_file(k->dir, tmp, sizeof tmp);
+    if (fd < 0)
+        return errno;
     entry_header h;
     memcpy(h.magic, CACHE_MAGIC, sizeof h.magic);
-    h.key = key;
+    memcpy(h.key, k->key, KEY_BYTES);
     h.size = size;
-    h.checksum = fnv1a(FNV_OFFSET, data, size);
-    int bad = write_all(fd, &h, sizeof h) != 0 || write_all(fd, data, size) != 0;
-    bad |= close(fd) != 0;
-    if (!bad && rename(tmp, path) == 0)
-        return 0;
-    unlink(tmp);
-    return -1;
+    entry_mac(k, &h, data, size, h.mac);
+    int e = write_all(fd, &h, sizeof h);
+    e = close_written(fd, e ? e : write_all(fd, data, size));
+    if (!e && rename(tmp, k->path) != 0)
+        e = errno;
+    if (e)
+        unlink(tmp);
+    return e;
 }
 
 /* ---------------------------------------------------------------- building */
@@ -333,20 +524,24 @@ static int build_source(ocl_ctx *c, const char *src, const char *options, cl_pro
     return ALBERT_OK;
 }
 
-/* A program from a cached binary; any failure means "rebuild", so errors
- * are not reported. */
+/* A program from a cached binary; a failure means "rebuild", so it is
+ * only described in WHY. */
 static int build_binary(ocl_ctx *c, const unsigned char *bin, size_t size, const char *options,
-                        cl_program *out)
+                        cl_program *out, char *why, size_t n)
 {
     cl_int rc, status;
     cl_program prog =
         clCreateProgramWithBinary(c->context, 1, &c->device, &size, &bin, &status, &rc);
     if (rc != CL_SUCCESS || status != CL_SUCCESS) {
+        snprintf(why, n, "the driver refused it: clCreateProgramWithBinary: %s",
+                 ocl_error_name(rc != CL_SUCCESS ? rc : status));
         if (rc == CL_SUCCESS)
             ocl_release_program(&prog);
         return -1;
     }
-    if (clBuildProgram(prog, 1, &c->device, options, NULL, NULL) != CL_SUCCESS) {
+    rc = clBuildProgram(prog, 1, &c->device, options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        snprintf(why, n, "the driver refused it: clBuildProgram: %s", ocl_error_name(rc));
         ocl_release_program(&prog);
         return -1;
     }
@@ -369,31 +564,53 @@ static unsigned char *program_binary(cl_program prog, size_t *size)
     return bin;
 }
 
-/* Tries the cache entry; 0 when *OUT came from it. */
-static int from_cache(ocl_ctx *c, const char *path, uint64_t key, const char *options,
-                      cl_program *out)
+/* Tries K's entry; 0 when *OUT came from it.  Only an entry that passed
+ * every check reaches the driver (PoCL crashes on a bad binary); one that
+ * fails them, or that the driver refuses, is deleted. */
+static int from_cache(ocl_ctx *c, const cache *k, const char *options, cl_program *out)
 {
-    char *file;
-    const unsigned char *payload = NULL;
+    char *file, why[ALBERT_ERRMSG_MAX];
     size_t size = 0;
-    entry_state st = read_entry(path, key, &file, &payload, &size);
-    int rc = st == ENTRY_VALID ? build_binary(c, payload, size, options, out) : -1;
-    free(file);
-    if (rc == 0)
-        c->programs.cache_hits++;
-    else if (st != ENTRY_MISSING)
+    entry_state st = read_entry(k, &file, &size, why, sizeof why);
+    if (st == ENTRY_MISSING)
+        return -1;
+    int rc = -1;
+    if (st == ENTRY_BAD)
         c->programs.cache_rejects++;
+    else if ((rc = build_binary(c, (unsigned char *)file + sizeof(entry_header), size, options,
+                                out, why, sizeof why)) != 0)
+        c->programs.driver_rejects++;
+    else
+        c->programs.cache_hits++;
+    free(file);
+    if (rc != 0)
+        reject_file(c, k->path, why);
     return rc;
 }
 
-static void to_cache(ocl_ctx *c, const char *dir, const char *path, uint64_t key,
-                     cl_program prog)
+static void to_cache(ocl_ctx *c, const cache *k, cl_program prog)
 {
     size_t size = 0;
-    unsigned char *bin = *path ? program_binary(prog, &size) : NULL;
-    if (bin && write_entry(dir, path, key, bin, size) == 0)
+    unsigned char *bin = program_binary(prog, &size);
+    int e = bin ? write_entry(k, bin, size) : 0;
+    if (bin && !e)
         c->programs.cache_writes++;
+    else if (e)
+        cannot_write(c, k->dir, e);
     free(bin);
+}
+
+/* K for SRC and OPTIONS with its folder's key; 0 when there is a usable
+ * cache. */
+static int cache_open(ocl_ctx *c, const ocl_program_dirs *dirs, const char *src,
+                      const char *options, cache *k)
+{
+    if (cache_locate(c, dirs, src, options, k) != 0) {
+        ocl_warn(c, WARN_WRITE, "program cache: libsodium cannot start; kernels are compiled "
+                                "from source every time");
+        return -1;
+    }
+    return k->dir[0] ? load_secret(c, k) : -1;
 }
 
 int ocl_program_get(ocl_ctx *c, const ocl_program_dirs *dirs, const char *options,
@@ -404,15 +621,14 @@ int ocl_program_get(ocl_ctx *c, const ocl_program_dirs *dirs, const char *option
     int rc = program_source(dirs, &src, err);
     if (rc != ALBERT_OK)
         return rc;
-    uint64_t key = cache_key(c, src, options);
-    char dir[4096], path[4200];
-    cache_dir(dirs, dir, sizeof dir);
-    entry_path(dir, key, path, sizeof path);
-    if (from_cache(c, path, key, options, out) != 0) {
+    cache k;
+    int cached = cache_open(c, dirs, src, options, &k) == 0;
+    if (!cached || from_cache(c, &k, options, out) != 0) {
         rc = build_source(c, src, options, out, err);
-        if (rc == ALBERT_OK)
-            to_cache(c, dir, path, key, *out);
+        if (rc == ALBERT_OK && cached)
+            to_cache(c, &k, *out);
     }
+    sodium_memzero(k.secret, sizeof k.secret);
     free(src);
     return rc;
 }
@@ -424,9 +640,30 @@ int ocl_program_cache_path(const ocl_ctx *c, const ocl_program_dirs *dirs, const
     int rc = program_source(dirs, &src, err);
     if (rc != ALBERT_OK)
         return rc;
-    char dir[4096];
-    cache_dir(dirs, dir, sizeof dir);
-    entry_path(dir, cache_key(c, src, options), path, size);
+    cache k;
+    if (cache_locate(c, dirs, src, options, &k) == 0)
+        snprintf(path, size, "%s", k.path);
+    else
+        rc = albert_fail(err, ALBERT_E_IO, "program cache: libsodium cannot start");
     free(src);
-    return ALBERT_OK;
+    return rc;
+}
+
+int ocl_program_cache_put(ocl_ctx *c, const ocl_program_dirs *dirs, const char *options,
+                          const unsigned char *bin, size_t size, albert_error *err)
+{
+    char *src;
+    int rc = program_source(dirs, &src, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    cache k;
+    int e = 0;
+    if (cache_open(c, dirs, src, options, &k) != 0)
+        rc = albert_fail(err, ALBERT_E_IO, "program cache folder \"%s\": no usable cache there",
+                         k.dir);
+    else if ((e = write_entry(&k, bin, size)) != 0)
+        rc = albert_fail(err, ALBERT_E_IO, "program cache entry %s: %s", k.path, strerror(e));
+    sodium_memzero(k.secret, sizeof k.secret);
+    free(src);
+    return rc;
 }

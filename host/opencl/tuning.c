@@ -318,12 +318,14 @@ int tuning_load(const char *path, tuning_profile *p, albert_error *err)
     int rc = albert_read_file(path, &text, NULL, err);
     if (rc != ALBERT_OK)
         return rc;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    albert_json_failure why;
+    cJSON *root = albert_json_parse(text, strlen(text), 1, &why);
     loader l = {path, p, err};
-    if (!root)
+    if (!root && why.nomem)
+        rc = albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing it", path);
+    else if (!root)
         rc = albert_fail(err, ALBERT_E_FORMAT, "%s: invalid JSON at line %d", path,
-                         line_of(text, end));
+                         line_of(text, text + why.offset));
     else
         rc = load_root(&l, root);
     cJSON_Delete(root);

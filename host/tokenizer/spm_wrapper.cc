@@ -14,7 +14,15 @@
 
 struct spm_model {
     sentencepiece::SentencePieceProcessor proc;
+    sentencepiece::SentencePieceProcessor mid_word; // add_dummy_prefix off
 };
+
+// Protobuf merges a repeated occurrence of a message field into the first,
+// so these bytes appended to a ModelProto turn off one setting and keep the
+// rest: field 3 (normalizer_spec, length 2) holding field 3
+// (add_dummy_prefix) = false.  sentencepiece's headers do not expose
+// ModelProto to set it otherwise.
+static const char NO_DUMMY_PREFIX[] = {0x1a, 0x02, 0x18, 0x00};
 
 static void set_msg(char *msg, size_t msg_size, const std::string &text)
 {
@@ -46,8 +54,11 @@ int spm_load(const void *data, size_t size, spm_model **out, char *msg, size_t m
     *out = nullptr;
     return guarded(msg, msg_size, SPM_E_FORMAT, [&]() -> int {
         auto m = std::make_unique<spm_model>();
-        auto status = m->proc.LoadFromSerializedProto(
-            absl::string_view(static_cast<const char *>(data), size));
+        std::string proto(static_cast<const char *>(data), size);
+        auto status = m->proc.LoadFromSerializedProto(proto);
+        if (status.ok())
+            status = m->mid_word.LoadFromSerializedProto(
+                proto + std::string(NO_DUMMY_PREFIX, sizeof NO_DUMMY_PREFIX));
         if (!status.ok()) {
             set_msg(msg, msg_size, status.ToString());
             return SPM_E_FORMAT;
@@ -84,14 +95,15 @@ static int pack_pieces(const std::vector<std::string> &v, char **pieces)
     return SPM_OK;
 }
 
-int spm_encode(const spm_model *model, const char *text, size_t len, char **pieces,
+int spm_encode(const spm_model *model, const char *text, size_t len, int mid_word, char **pieces,
                size_t *count, char *msg, size_t msg_size)
 {
     *pieces = nullptr;
     *count = 0;
     return guarded(msg, msg_size, SPM_E_FAIL, [&]() -> int {
         std::vector<std::string> v;
-        auto status = model->proc.Encode(absl::string_view(text, len), &v);
+        const auto &proc = mid_word ? model->mid_word : model->proc;
+        auto status = proc.Encode(absl::string_view(text, len), &v);
         if (!status.ok()) {
             set_msg(msg, msg_size, status.ToString());
             return SPM_E_FAIL;
@@ -103,10 +115,59 @@ int spm_encode(const spm_model *model, const char *text, size_t len, char **piec
     });
 }
 
+int spm_unk_id(const spm_model *model)
+{
+    try {
+        return model->proc.unk_id();
+    } catch (...) {
+        return -1;
+    }
+}
+
 int spm_piece_to_id(const spm_model *model, const char *piece, size_t len)
 {
     try {
         return model->proc.PieceToId(absl::string_view(piece, len));
+    } catch (...) {
+        return -1;
+    }
+}
+
+// The pieces of TEXT; empty when encoding fails.
+static std::vector<std::string> pieces_of(const sentencepiece::SentencePieceProcessor &proc,
+                                          const char *text)
+{
+    std::vector<std::string> v;
+    if (!proc.Encode(text, &v).ok())
+        v.clear();
+    return v;
+}
+
+static bool starts_with_underline(const std::vector<std::string> &pieces)
+{
+    return !pieces.empty() && pieces[0].rfind("\xe2\x96\x81", 0) == 0;
+}
+
+static bool no_inner_underline(const spm_model *model)
+{
+    const auto &proc = model->proc;
+    for (int i = 0; i < proc.GetPieceSize(); i++)
+        if (proc.IdToPiece(i).find("\xe2\x96\x81", 1) != std::string::npos)
+            return false;
+    return true;
+}
+
+int spm_splits_at_blanks(const spm_model *model)
+{
+    try {
+        const auto &proc = model->proc;
+        auto a = pieces_of(proc, "a"), b = pieces_of(proc, "b");
+        auto ab = a;
+        ab.insert(ab.end(), b.begin(), b.end());
+        bool mid_plain = !starts_with_underline(pieces_of(model->mid_word, "a"));
+        return starts_with_underline(a) && mid_plain && pieces_of(proc, "a b") == ab &&
+               pieces_of(proc, "a \t\r\n b") == ab && pieces_of(proc, " \t\r\na \t\r\n") == a &&
+               no_inner_underline(model);
     } catch (...) {
         return -1;
     }

@@ -8,13 +8,17 @@
  *
  * Text is preprocessed as an array of code points because every step is
  * defined on Python str characters; the result goes back to UTF-8 for
- * sentencepiece.  Nothing here is mutable after open, so albert_tokenize may
- * run concurrently on one tokenizer. */
+ * sentencepiece.  Long texts go through all of it chunk by chunk
+ * (tokenizer.h says why and why the ids stay the same).  Nothing here is
+ * mutable after open, so albert_tokenize may run concurrently on one
+ * tokenizer. */
 #include "core/common.h"
 #include "tokenizer/spm_wrapper.h"
+#include "tokenizer/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +45,9 @@ struct albert_tokenizer {
     spm_model *spm;
     bool do_lower_case, remove_space, keep_accents;
     int32_t added_ids[N_ADDED]; /* piece_to_id of each ADDED_TOKENS entry */
+    int32_t unk_id;
+    bool chunks;                 /* spm_splits_at_blanks: cutting keeps the ids */
+    size_t chunk_bytes, run_max; /* tokenizer.h; SIZE_MAX when not chunking */
 };
 
 /* "▁", sentencepiece's word-boundary marker. */
@@ -54,10 +61,14 @@ typedef struct cp_buf {
     size_t n, cap;
 } cp_buf;
 
-typedef struct id_buf {
+/* The ids of one text: the first CAP kept (all that truncation can use),
+ * every one counted, so memory is bounded by max_length, not the text. */
+typedef struct id_sink {
     int32_t *v;
-    size_t n, cap;
-} id_buf;
+    size_t n, alloc, cap; /* kept, allocated, most kept */
+    size_t total;         /* counted */
+    int32_t last;         /* the last id counted, -1 before the first */
+} id_sink;
 
 /* Grows *V (elements of SIZE bytes) to hold at least NEED; false when out of
  * memory. */
@@ -93,18 +104,15 @@ static bool cp_append(cp_buf *b, const int32_t *v, size_t n)
     return true;
 }
 
-static bool id_push(id_buf *b, int32_t id)
+static int push_id(id_sink *ids, int32_t id, albert_error *err)
 {
-    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v))
-        return false;
-    b->v[b->n++] = id;
-    return true;
-}
-
-static int push_id(id_buf *ids, int32_t id, albert_error *err)
-{
-    if (!id_push(ids, id))
-        return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
+    if (ids->n < ids->cap) {
+        if (!grow((void **)&ids->v, &ids->alloc, ids->n + 1, sizeof *ids->v))
+            return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
+        ids->v[ids->n++] = id;
+    }
+    ids->total++;
+    ids->last = id;
     return ALBERT_OK;
 }
 
@@ -160,7 +168,8 @@ static size_t utf8_next(const unsigned char *s, size_t len, int32_t *cp, const c
     return 0;
 }
 
-static int utf8_decode(const char *what, const char *s, size_t len, cp_buf *out,
+/* Decodes S[0..LEN), which starts at byte BASE of WHAT (for messages). */
+static int utf8_decode(const char *what, const char *s, size_t len, size_t base, cp_buf *out,
                        albert_error *err)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -170,7 +179,7 @@ static int utf8_decode(const char *what, const char *s, size_t len, cp_buf *out,
         size_t k = utf8_next(u + i, len - i, &c, &why);
         if (k == 0)
             return albert_fail(err, ALBERT_E_INPUT, "tokenize: %s: invalid UTF-8 at byte %zu: %s",
-                               what, i, why);
+                               what, base + i, why);
         if (!cp_push(out, c))
             return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory decoding %s", what);
         i += k;
@@ -380,7 +389,7 @@ static bool preprocess(const albert_tokenizer *tok, cp_buf *text)
 
 /* ------------------------------------------------------------ _tokenize */
 
-static int push_piece_id(const albert_tokenizer *tok, const char *piece, size_t len, id_buf *ids,
+static int push_piece_id(const albert_tokenizer *tok, const char *piece, size_t len, id_sink *ids,
                          albert_error *err)
 {
     int id = spm_piece_to_id(tok->spm, piece, len);
@@ -389,11 +398,11 @@ static int push_piece_id(const albert_tokenizer *tok, const char *piece, size_t 
     return push_id(ids, id, err);
 }
 
-static int encode_pieces(const albert_tokenizer *tok, const char *text, size_t len, char **pieces,
-                         size_t *count, albert_error *err)
+static int encode_pieces(const albert_tokenizer *tok, const char *text, size_t len, bool mid_word,
+                         char **pieces, size_t *count, albert_error *err)
 {
     char msg[256] = "";
-    int rc = spm_encode(tok->spm, text, len, pieces, count, msg, sizeof msg);
+    int rc = spm_encode(tok->spm, text, len, mid_word, pieces, count, msg, sizeof msg);
     if (rc == SPM_E_NOMEM)
         return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory in sentencepiece");
     if (rc != SPM_OK)
@@ -443,7 +452,7 @@ static char *strip_underlines(const char *p, size_t len, size_t *out_len)
 
 /* The digit-comma branch of AlbertTokenizer._tokenize for PIECE. */
 static int split_digit_comma(const albert_tokenizer *tok, const char *piece, size_t len,
-                             id_buf *ids, albert_error *err)
+                             id_sink *ids, albert_error *err)
 {
     size_t body_len;
     char *body = strip_underlines(piece, len - 1, &body_len);
@@ -451,7 +460,7 @@ static int split_digit_comma(const albert_tokenizer *tok, const char *piece, siz
         return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory splitting a piece");
     char *sub = NULL;
     size_t count = 0;
-    int rc = encode_pieces(tok, body, body_len, &sub, &count, err);
+    int rc = encode_pieces(tok, body, body_len, false, &sub, &count, err);
     free(body);
     const char *p = sub;
     for (size_t k = 0; rc == ALBERT_OK && k < count; k++, p += strlen(p) + 1) {
@@ -470,16 +479,28 @@ static int split_digit_comma(const albert_tokenizer *tok, const char *piece, siz
     return rc == ALBERT_OK ? push_piece_id(tok, ",", 1, ids, err) : rc;
 }
 
-/* The sentencepiece pieces of NORM as ids, with the digit-comma rule. */
+/* Whether PIECE, the first of text that continues the word cut before it,
+ * is unknown right after an unknown piece: sentencepiece would have made the
+ * two one unknown piece (tokenizer.h). */
+static bool merges_with_unknown(const albert_tokenizer *tok, const char *piece, size_t len,
+                                const id_sink *ids)
+{
+    return ids->last == tok->unk_id && spm_piece_to_id(tok->spm, piece, len) == tok->unk_id;
+}
+
+/* The sentencepiece pieces of NORM as ids, with the digit-comma rule;
+ * MID_WORD: NORM continues a word cut before it. */
 static int pieces_to_ids(const albert_tokenizer *tok, const char *norm, size_t norm_len,
-                         id_buf *ids, albert_error *err)
+                         bool mid_word, id_sink *ids, albert_error *err)
 {
     char *pieces = NULL;
     size_t count = 0;
-    int rc = encode_pieces(tok, norm, norm_len, &pieces, &count, err);
+    int rc = encode_pieces(tok, norm, norm_len, mid_word, &pieces, &count, err);
     const char *p = pieces;
     for (size_t k = 0; rc == ALBERT_OK && k < count; k++, p += strlen(p) + 1) {
         size_t plen = strlen(p);
+        if (k == 0 && mid_word && merges_with_unknown(tok, p, plen, ids))
+            continue;
         rc = digit_comma_piece(p, plen) ? split_digit_comma(tok, p, plen, ids, err)
                                         : push_piece_id(tok, p, plen, ids, err);
     }
@@ -488,9 +509,10 @@ static int pieces_to_ids(const albert_tokenizer *tok, const char *norm, size_t n
 }
 
 /* _tokenize on the code points V[0..N), appending ids to IDS; an empty
- * segment is skipped, as tokenize() skips it. */
-static int tokenize_segment(const albert_tokenizer *tok, const int32_t *v, size_t n, id_buf *ids,
-                            albert_error *err)
+ * segment is skipped, as tokenize() skips it.  MID_WORD: V continues a word
+ * cut before it. */
+static int tokenize_segment(const albert_tokenizer *tok, const int32_t *v, size_t n,
+                            bool mid_word, id_sink *ids, albert_error *err)
 {
     if (n == 0)
         return ALBERT_OK;
@@ -504,7 +526,7 @@ static int tokenize_segment(const albert_tokenizer *tok, const int32_t *v, size_
     int rc = utf8_encode(&cps, &norm, &norm_len, err);
     free(cps.v);
     if (rc == ALBERT_OK)
-        rc = pieces_to_ids(tok, norm, norm_len, ids, err);
+        rc = pieces_to_ids(tok, norm, norm_len, mid_word, ids, err);
     free(norm);
     return rc;
 }
@@ -542,9 +564,10 @@ static bool lower_outside_added(const cp_buf *in, cp_buf *out)
 
 /* tokens_trie.split and the rest of tokenize(): added tokens become their
  * ids, an lstrip token rstrip()s the text before it, and each text between
- * them goes through _tokenize on its own. */
-static int split_on_added(const albert_tokenizer *tok, const cp_buf *cps, id_buf *ids,
-                          albert_error *err)
+ * them goes through _tokenize on its own.  MID_WORD: CPS continues a word
+ * cut before it. */
+static int split_on_added(const albert_tokenizer *tok, const cp_buf *cps, bool mid_word,
+                          id_sink *ids, albert_error *err)
 {
     size_t start = 0, i = 0;
     int rc = ALBERT_OK;
@@ -557,81 +580,260 @@ static int split_on_added(const albert_tokenizer *tok, const cp_buf *cps, id_buf
         size_t end = i;
         while (ADDED_TOKENS[k].lstrip && end > start && py_isspace(cps->v[end - 1]))
             end--;
-        rc = tokenize_segment(tok, cps->v + start, end - start, ids, err);
+        rc = tokenize_segment(tok, cps->v + start, end - start, mid_word && start == 0, ids, err);
         if (rc == ALBERT_OK)
             rc = push_id(ids, tok->added_ids[k], err);
         start = i = i + ADDED_TOKENS[k].len;
     }
-    return rc == ALBERT_OK ? tokenize_segment(tok, cps->v + start, cps->n - start, ids, err) : rc;
+    return rc == ALBERT_OK ? tokenize_segment(tok, cps->v + start, cps->n - start,
+                                              mid_word && start == 0, ids, err)
+                           : rc;
 }
 
-/* Appends the ids of one text (without [CLS]/[SEP] around it) to IDS. */
-static int tokenize_one(const albert_tokenizer *tok, const char *what, const char *text,
-                        size_t len, id_buf *ids, albert_error *err)
+/* ------------------------------------------------------------ chunks (tokenizer.h) */
+
+/* Whether S[0..LEN) starts with a blank a chunk may start at; *K gets the
+ * length of the character there (1 for an invalid byte: the decoder reports
+ * it).  With remove_space any Python whitespace, as preprocessing makes
+ * every run of it one space; without, only the ASCII blanks sentencepiece
+ * turns into word boundaries itself (it drops a vertical tab, for one). */
+static bool blank_at(const albert_tokenizer *tok, const char *s, size_t len, size_t *k)
+{
+    int32_t c = (unsigned char)s[0];
+    const char *why;
+    *k = 1;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        return true;
+    if (!tok->remove_space)
+        return false;
+    if (c >= 0x80 && (*k = utf8_next((const unsigned char *)s, len, &c, &why)) == 0) {
+        *k = 1;
+        return false;
+    }
+    return py_isspace(c);
+}
+
+/* The character starting at byte B of S[0..LEN), or -1. */
+static int32_t char_at(const char *s, size_t len, size_t b)
+{
+    int32_t c;
+    const char *why;
+    return b < len && utf8_next((const unsigned char *)s + b, len - b, &c, &why) ? c : -1;
+}
+
+/* The character ending at byte B of S (after byte AT), or -1. */
+static int32_t char_before(const char *s, size_t at, size_t b)
+{
+    size_t start = b - 1;
+    while (start > at && b - start < 4 && ((unsigned char)s[start] & 0xc0) == 0x80)
+        start--;
+    int32_t c;
+    const char *why;
+    return utf8_next((const unsigned char *)s + start, b - start, &c, &why) == b - start ? c : -1;
+}
+
+/* Letters and digits a hard cut may sit between without changing how
+ * either is preprocessed: no modifier letter (the final-sigma rule looks
+ * through those), no capital sigma, no Hangul jamo (NFKC composes them). */
+static bool plain_char(int32_t c)
+{
+    static const cp_range jamo[] = {
+        {0x1100, 0x11ff}, {0x3130, 0x318f}, {0xa960, 0xa97f}, {0xd7b0, 0xd7ff}, {0xffa0, 0xffdc}};
+    if (c < 0 || c == 0x3a3 || IN_RANGES(c, jamo))
+        return false;
+    switch (utf8proc_get_property(c)->category) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO: return true;
+    default: return false;
+    }
+}
+
+static bool ascii_ieq(const char *s, const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char a = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+        char b = t[i] >= 'A' && t[i] <= 'Z' ? (char)(t[i] - 'A' + 'a') : t[i];
+        if (a != b)
+            return false;
+    }
+    return true;
+}
+
+/* Where an added token (in any case: lowercasing can make one) that
+ * straddles byte B of S[0..LEN) starts, or B.  Tokens never overlap, so
+ * at most one does. */
+static size_t token_start(const char *s, size_t len, size_t at, size_t b)
+{
+    for (size_t back = 1; back < 6 && back < b - at; back++)
+        for (size_t t = 0; t < N_ADDED; t++) {
+            const added_token *a = &ADDED_TOKENS[t];
+            size_t start = b - back;
+            if (a->len > back && start + a->len <= len && ascii_ieq(s + start, a->text, a->len))
+                return start;
+        }
+    return b;
+}
+
+static bool token_ends_at(const char *s, size_t at, size_t b)
+{
+    for (size_t t = 0; t < N_ADDED; t++)
+        if (b - at >= ADDED_TOKENS[t].len &&
+            ascii_ieq(s + b - ADDED_TOKENS[t].len, ADDED_TOKENS[t].text, ADDED_TOKENS[t].len))
+            return true;
+    return false;
+}
+
+/* How far back from the run limit a hard cut looks for two plain characters. */
+#define CUT_SEARCH 64
+
+/* A cut in the blank-free run S[AT..LIMIT), LIMIT < LEN: the last boundary
+ * within CUT_SEARCH bytes of LIMIT between two plain characters, else LIMIT
+ * moved back to a character boundary and off any added token.  *MID_WORD:
+ * the text after the cut continues the word before it. */
+static size_t hard_cut(const char *s, size_t len, size_t at, size_t limit, bool *mid_word)
+{
+    size_t stop = limit - at > CUT_SEARCH + 8 ? limit - CUT_SEARCH : at + 8;
+    *mid_word = true;
+    for (size_t b = limit; b > stop; b--)
+        if (((unsigned char)s[b] & 0xc0) != 0x80 && plain_char(char_at(s, len, b)) &&
+            plain_char(char_before(s, at, b)) && token_start(s, len, at, b) == b)
+            return b;
+    size_t cut = limit;
+    for (int k = 0; k < 3 && ((unsigned char)s[cut] & 0xc0) == 0x80; k++)
+        cut--;
+    cut = token_start(s, len, at, cut);
+    int32_t before = char_before(s, at, cut), after = char_at(s, len, cut);
+    *mid_word = !token_ends_at(s, at, cut) && !(before >= 0 && py_isspace(before)) &&
+                !(after >= 0 && py_isspace(after));
+    return cut;
+}
+
+/* The end of the chunk of S[0..LEN) that starts at AT: the last blank
+ * within chunk_bytes, else the first blank within run_max, else a hard cut
+ * (*MID_WORD set when the next chunk continues a word).  A blank starts the
+ * next chunk. */
+static size_t chunk_end(const albert_tokenizer *tok, const char *s, size_t len, size_t at,
+                        bool *mid_word)
+{
+    *mid_word = false;
+    if (len - at <= tok->chunk_bytes)
+        return len;
+    size_t soft = at + tok->chunk_bytes, limit = len - at <= tok->run_max ? len : at + tok->run_max;
+    size_t last = 0, k;
+    for (size_t i = at + 1; i < limit; i += k) {
+        if (i > soft && last)
+            return last;
+        if (blank_at(tok, s + i, len - i, &k)) {
+            if (i > soft)
+                return i;
+            last = i;
+        }
+    }
+    if (last)
+        return last;
+    return limit == len ? len : hard_cut(s, len, at, limit, mid_word);
+}
+
+/* tokenize() on S[AT..END) of WHAT, appending to IDS; MID_WORD: the chunk
+ * continues a word cut before it. */
+static int tokenize_chunk(const albert_tokenizer *tok, const char *what, const char *s, size_t at,
+                          size_t end, bool mid_word, id_sink *ids, albert_error *err)
 {
     cp_buf cps = {0};
-    int rc = utf8_decode(what, text, len, &cps, err);
+    int rc = utf8_decode(what, s + at, end - at, at, &cps, err);
     if (rc == ALBERT_OK && tok->do_lower_case && !run_pass(lower_outside_added, &cps))
         rc = albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory lowercasing %s", what);
     if (rc == ALBERT_OK)
-        rc = split_on_added(tok, &cps, ids, err);
+        rc = split_on_added(tok, &cps, mid_word, ids, err);
     free(cps.v);
     return rc;
 }
 
-/* ------------------------------------------------------------ special tokens, truncation */
-
-/* HF's "longest_first": drop one token at a time from the longer part, from
- * B on ties. */
-static void truncate_longest_first(size_t *a, size_t *b, size_t budget)
+/* Appends the ids of one text (without [CLS]/[SEP] around it) to IDS,
+ * chunk by chunk; an empty text has none. */
+static int tokenize_one(const albert_tokenizer *tok, const char *what, const char *text,
+                        size_t len, id_sink *ids, albert_error *err)
 {
-    while (*a + *b > budget) {
-        if (*a > *b)
-            (*a)--;
-        else
-            (*b)--;
+    int rc = ALBERT_OK;
+    bool mid_word = false, next_mid_word;
+    for (size_t at = 0, end; rc == ALBERT_OK && at < len; at = end, mid_word = next_mid_word) {
+        end = chunk_end(tok, text, len, at, &next_mid_word);
+        rc = tokenize_chunk(tok, what, text, at, end, mid_word, ids, err);
     }
+    return rc;
 }
 
-static void copy_part(const id_buf *part, size_t keep, int32_t type, int32_t *ids,
+void albert_tokenizer_set_chunking(albert_tokenizer *tok, size_t chunk_bytes, size_t run_max_bytes)
+{
+    if (!tok->chunks)
+        return;
+    tok->chunk_bytes = chunk_bytes ? chunk_bytes : 1;
+    tok->run_max = run_max_bytes < ALBERT_TOK_RUN_MIN_BYTES ? ALBERT_TOK_RUN_MIN_BYTES
+                                                            : run_max_bytes;
+    if (tok->run_max < tok->chunk_bytes)
+        tok->run_max = tok->chunk_bytes;
+}
+
+bool albert_tokenizer_chunks(const albert_tokenizer *tok) { return tok->chunks; }
+
+/* ------------------------------------------------------------ special tokens, truncation */
+
+/* HF's "longest_first", which drops one token at a time from the longer
+ * part (from B on ties), in closed form: texts can be millions of tokens.
+ * The longer part first comes down to the shorter one's length, then B and
+ * A lose one each in turn, B first. */
+static void truncate_longest_first(size_t *a, size_t *b, size_t budget)
+{
+    if (*a + *b <= budget)
+        return;
+    size_t excess = *a + *b - budget;
+    size_t *longer = *a > *b ? a : b, *shorter = *a > *b ? b : a;
+    size_t even = *longer - *shorter < excess ? *longer - *shorter : excess;
+    *longer -= even;
+    excess -= even;
+    *b -= (excess + 1) / 2;
+    *a -= excess / 2;
+}
+
+static void copy_part(const int32_t *part, size_t keep, int32_t type, int32_t *ids,
                       int32_t *type_ids, size_t *at)
 {
     for (size_t i = 0; i < keep; i++) {
-        ids[*at] = part->v[i];
+        ids[*at] = part[i];
         if (type_ids)
             type_ids[*at] = type;
         (*at)++;
     }
 }
 
-static void put_token(int32_t id, int32_t type, int32_t *ids, int32_t *type_ids, size_t *at)
-{
-    id_buf one = {&id, 1, 1};
-    copy_part(&one, 1, type, ids, type_ids, at);
-}
-
 /* Lays out [CLS] A [SEP] (B [SEP]) into the caller's arrays, truncated to
  * MAX_LENGTH. */
-static void assemble(const id_buf *a, const id_buf *b, bool has_pair, size_t max_length,
+static void assemble(const id_sink *a, const id_sink *b, bool has_pair, size_t max_length,
                      int32_t *ids, int32_t *type_ids, int *n, int *n_full)
 {
+    const int32_t cls = ALBERT_CLS_ID, sep = ALBERT_SEP_ID;
     size_t specials = has_pair ? 3 : 2;
-    size_t keep_a = a->n, keep_b = b->n;
+    size_t keep_a = a->total, keep_b = b->total;
     if (has_pair)
         truncate_longest_first(&keep_a, &keep_b, max_length - specials);
     else if (keep_a > max_length - specials)
         keep_a = max_length - specials;
     size_t at = 0;
-    put_token(ALBERT_CLS_ID, 0, ids, type_ids, &at);
-    copy_part(a, keep_a, 0, ids, type_ids, &at);
-    put_token(ALBERT_SEP_ID, 0, ids, type_ids, &at);
+    copy_part(&cls, 1, 0, ids, type_ids, &at);
+    copy_part(a->v, keep_a, 0, ids, type_ids, &at);
+    copy_part(&sep, 1, 0, ids, type_ids, &at);
     if (has_pair) {
-        copy_part(b, keep_b, 1, ids, type_ids, &at);
-        put_token(ALBERT_SEP_ID, 1, ids, type_ids, &at);
+        copy_part(b->v, keep_b, 1, ids, type_ids, &at);
+        copy_part(&sep, 1, 1, ids, type_ids, &at);
     }
     *n = (int)at;
     if (n_full) {
-        size_t full = a->n + b->n + specials;
+        size_t full = a->total + b->total + specials;
         *n_full = full > (size_t)INT32_MAX ? INT32_MAX : (int)full;
     }
 }
@@ -650,7 +852,9 @@ int albert_tokenize(const albert_tokenizer *tok, const char *text, size_t text_l
         return albert_fail(err, ALBERT_E_ARG,
                            "albert_tokenize: max_length %d cannot hold the %d special tokens",
                            max_length, specials);
-    id_buf a = {0}, b = {0};
+    /* Truncation keeps at most max_length - specials of either part. */
+    size_t cap = (size_t)(max_length - specials);
+    id_sink a = {.cap = cap, .last = -1}, b = {.cap = cap, .last = -1};
     int rc = tokenize_one(tok, "text", text, text_len, &a, err);
     if (rc == ALBERT_OK && pair)
         rc = tokenize_one(tok, "pair", pair, pair_len, &b, err);
@@ -691,9 +895,12 @@ static int load_config(albert_tokenizer *tok, const char *dir, albert_error *err
     int rc = albert_read_file(path, &data, &size, err);
     if (rc != ALBERT_OK)
         return rc;
-    cJSON *root = cJSON_ParseWithLength(data, size);
+    albert_json_failure why;
+    cJSON *root = albert_json_parse(data, size, 0, &why);
     free(data);
-    if (!cJSON_IsObject(root))
+    if (!root && why.nomem)
+        rc = albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing it", path);
+    else if (!cJSON_IsObject(root))
         rc = albert_fail(err, ALBERT_E_FORMAT, "%s: malformed JSON (expected an object)", path);
     if (rc == ALBERT_OK)
         rc = config_bool(root, "do_lower_case", path, &tok->do_lower_case, err);
@@ -744,6 +951,21 @@ static int load_model(albert_tokenizer *tok, const char *dir, albert_error *err)
     return load_added_ids(tok, path, err);
 }
 
+/* Whether long texts may be cut into chunks (tokenizer.h), and the unknown
+ * id that chunks continuing a word need. */
+static int check_chunking(albert_tokenizer *tok, const char *dir, albert_error *err)
+{
+    int splits = spm_splits_at_blanks(tok->spm);
+    tok->unk_id = spm_unk_id(tok->spm);
+    if (splits < 0 || tok->unk_id < 0)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s/spiece.model: out of memory probing the model",
+                           dir);
+    tok->chunks = splits == 1;
+    tok->chunk_bytes = tok->chunks ? ALBERT_TOK_CHUNK_BYTES : SIZE_MAX;
+    tok->run_max = tok->chunks ? ALBERT_TOK_RUN_MAX_BYTES : SIZE_MAX;
+    return ALBERT_OK;
+}
+
 int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err)
 {
     if (!dir || !out)
@@ -758,6 +980,8 @@ int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error 
     int rc = load_model(tok, dir, err);
     if (rc == ALBERT_OK)
         rc = load_config(tok, dir, err);
+    if (rc == ALBERT_OK)
+        rc = check_chunking(tok, dir, err);
     if (rc != ALBERT_OK) {
         albert_tokenizer_close(tok);
         return rc;

@@ -1,0 +1,80 @@
+/* Fuzz target: the CLI's input parsing (cli/input.h).  Each line of the
+ * input goes to the jsonl record parser on its own, in a buffer of exactly
+ * its size (so a read or write past the line is caught, which the CLI's one
+ * big file buffer would hide); then the whole input is read as a file the
+ * way albert-cl reads it, in each input format (cli_input_read takes a
+ * path: the input is written to the scratch folder). */
+#include "cli/input.h"
+#include "fuzz_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What a parsed record promises (cli_record's comments). */
+static void check_record(const cli_record *r, const char *line, size_t len)
+{
+    FUZZ_EXPECT(!r->text != !r->ids, "a record with %s", r->text ? "text and ids" : "neither");
+    if (r->ids) {
+        FUZZ_EXPECT(r->n_ids > 0, "%d ids", r->n_ids);
+        for (int i = 0; r->mask && i < r->n_ids; i++)
+            FUZZ_EXPECT(r->mask[i] == 0 || r->mask[i] == 1, "mask value %d", r->mask[i]);
+        return;
+    }
+    /* Decoded strings are copied back into the line: both lie inside it. */
+    FUZZ_EXPECT(r->text >= line && r->text_len <= len && r->text + r->text_len <= line + len &&
+                    r->text[r->text_len] == '\0',
+                "text outside the line");
+    FUZZ_EXPECT(!r->pair || (r->pair >= line && r->pair + r->pair_len <= line + len &&
+                             r->pair[r->pair_len] == '\0'),
+                "pair outside the line");
+}
+
+static void parse_line(const uint8_t *data, size_t len, long number)
+{
+    char *line = malloc(len + 1);
+    if (!line)
+        fuzz_die("out of memory for a %zu-byte line", len);
+    memcpy(line, data, len);
+    line[len] = '\0';
+    cli_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.file = "fuzz.jsonl";
+    rec.line = number;
+    albert_error err;
+    int rc = cli_parse_json_record(line, &rec, &err);
+    fuzz_expect_status(rc, &err, "cli_parse_json_record");
+    if (rc == ALBERT_OK)
+        check_record(&rec, line, len);
+    free(rec.ids);
+    free(line);
+}
+
+static void read_file(const char *path, cli_input_format format)
+{
+    cli_input in;
+    memset(&in, 0, sizeof in);
+    albert_error err;
+    fuzz_expect_status(cli_input_read(&in, path, format, &err), &err, "cli_input_read");
+    cli_input_free(&in);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *p = data, *end = data + size;
+    for (long number = 1; p < end; number++) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl ? nl : end) - p);
+        parse_line(p, len, number);
+        p += len + 1;
+    }
+    static char path[4096];
+    if (!path[0])
+        fuzz_scratch_path(path, sizeof path, "input.jsonl");
+    fuzz_write_file(path, data, size);
+    const cli_input_format formats[] = {CLI_IN_JSONL, CLI_IN_TSV, CLI_IN_TEXT};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        read_file(path, formats[i]);
+    return 0;
+}

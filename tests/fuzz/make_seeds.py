@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora, corpus/TARGET/ (README.md here).
+
+usage: make_seeds.py [SHARED_DIR]   (default: $ALBERT_CL_SHARED, else ../shared)
+
+The seeds are committed; this script says where each comes from and remakes
+them after a format change.  Standard library only.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def write(target, name, data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with open(os.path.join(CORPUS, target, name), "wb") as f:
+        f.write(data)
+
+
+# ------------------------------------------------------------ safetensors
+
+def f16(x):
+    return struct.pack("<e", x)
+
+
+def bf16(x):
+    return struct.pack("<f", x)[2:]
+
+
+DTYPES = {"F32": ("<f", 4), "F64": ("<d", 8), "I64": ("<q", 8), "I32": ("<i", 4),
+          "I16": ("<h", 2), "I8": ("<b", 1), "U8": ("<B", 1), "BOOL": ("<?", 1)}
+
+
+def pack(dtype, values):
+    if dtype == "F16":
+        return b"".join(f16(v) for v in values)
+    if dtype == "BF16":
+        return b"".join(bf16(v) for v in values)
+    fmt, _ = DTYPES[dtype]
+    return b"".join(struct.pack(fmt, v) for v in values)
+
+
+def safetensors(tensors, metadata=None):
+    """TENSORS: (name, dtype, shape, values) in file order."""
+    header, blob = {}, b""
+    for name, dtype, shape, values in tensors:
+        data = pack(dtype, values)
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + blob
+
+
+# The micro ALBERT: every tensor AlbertModel has, a few KiB in all, so the
+# config target loads a whole model per input.  Mostly F32, one F16 and one
+# BF16 tensor for the conversions.
+MICRO = {"vocab_size": 16, "embedding_size": 4, "hidden_size": 8, "intermediate_size": 8,
+         "num_attention_heads": 2, "num_hidden_layers": 2, "num_hidden_groups": 1,
+         "inner_group_num": 1, "max_position_embeddings": 8, "type_vocab_size": 2,
+         "hidden_act": "gelu", "layer_norm_eps": 1e-12, "model_type": "albert",
+         "pad_token_id": 0, "position_embedding_type": "absolute"}
+
+
+def micro_tensors():
+    c = MICRO
+    V, E, H, I = c["vocab_size"], c["embedding_size"], c["hidden_size"], c["intermediate_size"]
+    shapes = [("embeddings.word_embeddings.weight", [V, E]),
+              ("embeddings.position_embeddings.weight", [c["max_position_embeddings"], E]),
+              ("embeddings.token_type_embeddings.weight", [c["type_vocab_size"], E]),
+              ("embeddings.LayerNorm.weight", [E]), ("embeddings.LayerNorm.bias", [E]),
+              ("encoder.embedding_hidden_mapping_in.weight", [H, E]),
+              ("encoder.embedding_hidden_mapping_in.bias", [H]),
+              ("pooler.weight", [H, H]), ("pooler.bias", [H])]
+    layer = "encoder.albert_layer_groups.0.albert_layers.0."
+    for part in ("query", "key", "value", "dense"):
+        shapes += [(layer + "attention.%s.weight" % part, [H, H]),
+                   (layer + "attention.%s.bias" % part, [H])]
+    shapes += [(layer + "attention.LayerNorm.weight", [H]), (layer + "attention.LayerNorm.bias", [H]),
+               (layer + "ffn.weight", [I, H]), (layer + "ffn.bias", [I]),
+               (layer + "ffn_output.weight", [H, I]), (layer + "ffn_output.bias", [H]),
+               (layer + "full_layer_layer_norm.weight", [H]),
+               (layer + "full_layer_layer_norm.bias", [H])]
+    out = []
+    for k, (name, shape) in enumerate(shapes):
+        n = 1
+        for d in shape:
+            n *= d
+        values = [((i * 37 + k * 11) % 17 - 8) / 16.0 for i in range(n)]
+        dtype = "F16" if name.endswith("pooler.weight") else \
+            "BF16" if name.endswith("ffn.weight") else "F32"
+        out.append(("albert." + name, dtype, shape, values))
+    return out
+
+
+def safetensors_seeds():
+    write("safetensors", "micro-albert.safetensors",
+          safetensors(micro_tensors(), {"format": "pt"}))
+    write("safetensors", "every-dtype.safetensors", safetensors([
+        ("f64", "F64", [2], [1.5, -2.25]), ("i64", "I64", [2], [-1, 2 ** 40]),
+        ("i32", "I32", [3], [7, -7, 0]), ("i16", "I16", [2], [-3, 3]),
+        ("i8", "I8", [3], [1, -1, 127]), ("u8", "U8", [1], [255]),
+        ("bool", "BOOL", [2], [True, False]), ("scalar", "F32", [], [3.0]),
+        ("empty", "F16", [0, 3], []), ("cube", "BF16", [2, 1, 2], [1.0, -1.0, 0.5, 2.0])]))
+    # Known bug (issue 14): a shape whose element count overflows int64.
+    header = json.dumps({"t": {"dtype": "U8", "shape": [1e12] * 8, "data_offsets": [0, 0]}})
+    write("safetensors", "regress-shape-overflow.safetensors",
+          struct.pack("<Q", len(header)) + header.encode())
+
+
+# ------------------------------------------------------------ config
+
+def config_seeds(shared):
+    for model in sorted(os.listdir(os.path.join(shared, "models"))):
+        src = os.path.join(shared, "models", model, "config.json")
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(CORPUS, "config", model + ".json"))
+    write("config", "micro-albert.json", json.dumps(MICRO, indent=1))
+    # Known bug (issue 14): sizes whose weight count, in floats, is 2^62 + 4,
+    # so that its byte count wraps to 16 while the word embeddings, which
+    # match the micro model and load first, take 256.
+    huge = dict(MICRO, hidden_size=900000000, num_attention_heads=1, intermediate_size=312047780,
+                max_position_embeddings=76917507, type_vocab_size=76917507)
+    write("config", "regress-huge-sizes.json", json.dumps(huge))
+
+
+# ------------------------------------------------------------ tokenizer
+
+def tok_seed(text, pair=None, kind=0, max_length=512, null_outputs=False):
+    """fuzz_tokenizer.c's layout: flags, max_length + 2 (little-endian), text[TAB pair]."""
+    flags = kind | (8 if pair is not None else 0) | (16 if null_outputs else 0)
+    body = text if pair is None else text + "\t" + pair
+    return bytes([flags]) + struct.pack("<H", max_length + 2) + body.encode("utf-8")
+
+
+def tokenizer_seeds(shared):
+    golden = os.path.join(shared, "golden")
+    texts = [json.loads(line)["text"] for line in open(os.path.join(golden, "tokenize.jsonl"),
+                                                       encoding="utf-8")]
+    pairs = [json.loads(line) for line in open(os.path.join(golden, "pairs-fast.jsonl"),
+                                               encoding="utf-8")]
+    picks = [(3, 0, 512), (7, 0, 6), (8, 4, 512), (9, 1, 512), (13, 2, 512), (14, 6, 512),
+             (15, 0, 512), (19, 0, 512), (29, 3, 512), (39, 5, 512), (64, 7, 512), (65, 0, 8)]
+    for i, kind, max_length in picks:
+        write("tokenizer", "golden-%03d" % i, tok_seed(texts[i], kind=kind, max_length=max_length))
+    for i, p in enumerate(pairs):
+        write("tokenizer", "pair-%d" % i, tok_seed(p["text"], p["text_pair"], kind=i,
+                                                   max_length=(512, 9, 3)[i % 3]))
+    write("tokenizer", "added-tokens",
+          tok_seed("[CLS] x [SEP] y <pad> z [MASK] <unk>[SEP]", null_outputs=True))
+    write("tokenizer", "too-short", tok_seed("abc", "", max_length=2))
+    # Known bug (issue 14): an empty text.
+    write("tokenizer", "regress-empty-pair", tok_seed("", "", max_length=3))
+
+
+# ------------------------------------------------------------ jsonl
+
+def jsonl_seeds():
+    records = {
+        "text": {"text": "Hello, my dog is cute"},
+        "pair": {"text": "How old are you?", "text_pair": "I am 6 years old."},
+        "pair-null": {"text": "a", "text_pair": None},
+        "ids": {"input_ids": [2, 10975, 15, 3], "attention_mask": [1, 1, 1, 0],
+                "token_type_ids": [0, 0, 1, 1]},
+        "ids-only": {"input_ids": [2, 3], "attention_mask": None, "token_type_ids": None},
+    }
+    for name, rec in records.items():
+        write("jsonl", name + ".jsonl", json.dumps(rec) + "\n")
+    write("jsonl", "escapes.jsonl",
+          '{"text": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\t\\n", "text_pair": "\\u00e9"}\n')
+    write("jsonl", "mixed.jsonl", "".join(json.dumps(r) + "\n" for r in records.values())
+          + '{"text": 1}\n\n[]\n')
+    # Known bug (issue 14): \u0000 in a string.
+    write("jsonl", "regress-nul.jsonl", '{"text": "a\\u0000b", "text_pair": "\\u0000"}\n')
+
+
+# ------------------------------------------------------------ profiles
+
+def profile_seeds():
+    for folder in ("profiles", os.path.join("tests", "data", "profiles")):
+        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
+            if name.endswith(".json"):
+                shutil.copyfile(os.path.join(ROOT, folder, name),
+                                os.path.join(CORPUS, "profile", name))
+    write("profile", "match-lists.json", json.dumps({
+        "albert_cl_profile": 1, "name": "lists",
+        "match": {"platform": ["Portable Computing Language", "Intel(R) OpenCL"],
+                  "device": ["EPYC", "Xeon"], "driver": "", "type": ["CPU", "GPU"]},
+        "kernels": {"wg_row": 64, "wg_elem": 256, "vec": 4, "gemm_mr": 4, "gemm_nr": 32,
+                    "attention": 0},
+        "tuned": {}}, indent=1))
+
+
+def main():
+    shared = sys.argv[1] if len(sys.argv) > 1 else \
+        os.environ.get("ALBERT_CL_SHARED") or os.path.join(ROOT, "..", "shared")
+    for target in ("safetensors", "config", "tokenizer", "jsonl", "profile"):
+        folder = os.path.join(CORPUS, target)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    safetensors_seeds()
+    config_seeds(shared)
+    tokenizer_seeds(shared)
+    jsonl_seeds()
+    profile_seeds()
+
+
+if __name__ == "__main__":
+    main()

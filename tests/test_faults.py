@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Injected faults: every host allocation, OpenCL call and output write of a
+short albert-cl run may fail, and each failure must end the run cleanly.
+
+usage: test_faults.py ALBERT_CL_BINARY SHARED_DIR
+The binary comes from a build made with -DALBERT_FAULTS=ON (host/core/fault.h):
+ALBERT_CL_FAULT=count reports how many events of each kind a run has, and
+ALBERT_CL_FAULT=KIND:N fails the Nth.  For each device and kind the test
+sweeps N over the run (every N when there are few, else an even spread of
+ALBERT_FAULT_SWEEP of them, default 8; "all" sweeps every one) and checks:
+the run exits 0 with the whole output, or 1 with one "albert-cl: " error line
+that names what failed; never a signal or a sanitizer report; the -o file
+is either as it was or whole; no temporary file is left beside it.
+Under AddressSanitizer every run checks leaks: the CPU runs see no OpenCL
+driver (an empty vendor folder); the OpenCL runs leave the drivers' own
+process-lifetime allocations out (tests/lsan-drivers.supp).
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from cli_helpers import COMPILER_NOISE
+
+BINARY = None
+SHARED = None
+KINDS = ("alloc", "opencl", "write")
+# What each kind's error names: the failed allocation, the OpenCL/CLBlast
+# call's code, the output's failed write.
+NAMES = {
+    "alloc": re.compile(r"out of memory|Cannot allocate memory"),
+    "opencl": re.compile(r"CL_OUT_OF_RESOURCES|CLBlastOpenCLOutOfResources"),
+    "write": re.compile(r"write|No space|Input/output error|flush|close"),
+}
+COUNTS = re.compile(r"albert-cl faults: alloc (\d+) opencl (\d+) write (\d+)")
+SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:")
+SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan-drivers.supp")
+OLD = b"the file as it was\n"
+
+
+def spread(count, limit):
+    """Event numbers to fail: all of 1..COUNT, or LIMIT of them evenly."""
+    if limit == "all" or count <= int(limit):
+        return list(range(1, count + 1))
+    n = int(limit)
+    return sorted({1 + round(i * (count - 1) / (n - 1)) for i in range(n)})
+
+
+class Faults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="albert-faults-")
+        cls.input = os.path.join(cls.tmp, "input.txt")
+        with open(cls.input, "w", encoding="utf-8") as f:
+            f.write("hello world\nsecond line, a bit longer than the first\nthird\n")
+        cls.no_vendors = os.path.join(cls.tmp, "no-vendors")
+        os.mkdir(cls.no_vendors)
+        cls.limit = os.environ.get("ALBERT_FAULT_SWEEP", "8")
+
+    def run_cli(self, device, out_path, fault):
+        env = dict(os.environ)
+        env["ALBERT_CL_CACHE_DIR"] = os.path.join(self.tmp, "cache")
+        env["ALBERT_CL_FAULT"] = fault
+        env["ASAN_OPTIONS"] = "detect_leaks=1"
+        env["LSAN_OPTIONS"] = "suppressions=" + SUPPRESSIONS
+        if device == "cpu":
+            env["OCL_ICD_VENDORS"] = self.no_vendors
+        args = [BINARY, "--model", os.path.join(SHARED, "models", "tiny-gelu"), "--device",
+                device, "-o", out_path, self.input]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=300)
+        return p.returncode, COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace"))
+
+    def devices(self):
+        p = subprocess.run([BINARY, "--list-devices"], capture_output=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ids = [line.split("\t")[0] for line in p.stdout.decode().splitlines()[1:]]
+        self.assertIn("cpu", ids)
+        self.assertGreater(len(ids), 1, "no OpenCL device: OpenCL faults cannot be swept")
+        return ids
+
+    def reference(self, device):
+        """The whole output of a run without faults, and its event counts."""
+        path = os.path.join(self.tmp, "reference-%s.jsonl" % device)
+        rc, err = self.run_cli(device, path, "count")
+        self.assertEqual(rc, 0, err)
+        m = COUNTS.search(err)
+        self.assertIsNotNone(m, "no fault counts reported: is this an ALBERT_FAULTS build? " + err)
+        with open(path, "rb") as f:
+            return f.read(), dict(zip(KINDS, map(int, m.groups())))
+
+    def check_one(self, device, kind, n, whole):
+        folder = os.path.join(self.tmp, "out-%s-%s-%d" % (device, kind, n))
+        os.mkdir(folder)
+        path = os.path.join(folder, "out.jsonl")
+        with open(path, "wb") as f:
+            f.write(OLD)
+        rc, err = self.run_cli(device, path, "%s:%d" % (kind, n))
+        what = "device %s, %s fault %d: rc %d, stderr %r" % (device, kind, n, rc, err)
+        self.assertNotRegex(err, SANITIZER, what)
+        self.assertIn(rc, (0, 1), what)
+        with open(path, "rb") as f:
+            content = f.read()
+        self.assertEqual(os.listdir(folder), ["out.jsonl"], "temporary files left: " + what)
+        if rc == 0:
+            self.assertEqual(content, whole, "exit 0 without the whole output: " + what)
+            return "recovered"
+        self.assertIn(content, (OLD, whole), "a torn -o file: " + what)
+        lines = [line for line in err.splitlines() if line.startswith("albert-cl: ")]
+        self.assertEqual(len(lines), 1, "not one error line: " + what)
+        self.assertNotIn("warning", lines[0], what)
+        self.assertRegex(lines[0], NAMES[kind], "the error does not name what failed: " + what)
+        return "failed cleanly"
+
+    def kinds(self, device, first_opencl):
+        """The host's allocations and writes run the same code on every
+        device: swept on the CPU and the first OpenCL device (PoCL here);
+        every OpenCL device gets its OpenCL calls swept."""
+        return KINDS if device in ("cpu", first_opencl) else ("opencl",)
+
+    def test_sweep(self):
+        devices = self.devices()
+        for device in devices:
+            whole, counts = self.reference(device)
+            self.assertGreater(counts["alloc"], 0, counts)
+            self.assertGreater(counts["write"], 0, counts)
+            if device != "cpu":
+                self.assertGreater(counts["opencl"], 0, counts)
+            for kind in self.kinds(device, devices[0]):
+                outcomes = {}
+                for n in spread(counts[kind], self.limit):
+                    with self.subTest(device=device, kind=kind, n=n):
+                        outcome = self.check_one(device, kind, n, whole)
+                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                print("device %s: %s: %d events, swept: %s" % (device, kind, counts[kind],
+                                                               outcomes), flush=True)
+                if counts[kind]:
+                    self.assertIn("failed cleanly", outcomes,
+                                  "no %s fault on device %s made the run fail" % (kind, device))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: test_faults.py ALBERT_CL_BINARY SHARED_DIR")
+    BINARY = os.path.abspath(sys.argv[1])
+    SHARED = os.environ.get("ALBERT_CL_SHARED", sys.argv[2])
+    unittest.main(argv=sys.argv[:1], verbosity=2)
