@@ -164,8 +164,10 @@ ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
  * caller can warn.  Fails with ALBERT_E_INPUT on invalid UTF-8 and
  * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Memory stays
  * bounded on texts of any length: the text is encoded in pieces cut at
- * whitespace (ids as for the whole text; past about a megabyte *N_FULL can
- * differ from sentencepiece's whole-text count, whose float sums drift).
+ * whitespace, which gives the ids of the whole text (a run of over 64 KiB
+ * without whitespace is cut between two characters, where a piece across
+ * the cut can differ; past about a megabyte *N_FULL can differ from
+ * sentencepiece's whole-text count, whose float sums drift).
  * Any number of threads may tokenize with one tokenizer at the same time. */
 ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *text, size_t text_len,

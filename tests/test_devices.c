@@ -290,8 +290,12 @@ static void test_capacity(void)
         albert_error err = {0};
         CHECK(albert_engine_fits(e, 4, 64, &err) == ALBERT_OK, "device %d: 4 x 64: %s", d,
               err.msg);
-        CHECK(albert_engine_fits(e, 1 << 30, T, &err) == ALBERT_E_CAPACITY,
-              "device %d: 2^30 x %d fits", d, T);
+        CHECK(albert_engine_fits(e, 1 << 30, T, &err) == ALBERT_E_CAPACITY &&
+                  strstr(err.msg, "more than 2147483647 tokens"),
+              "device %d: 2^30 x %d: %s", d, T, err.msg);
+        CHECK(albert_engine_fits(e, 1, T + 1, &err) == ALBERT_E_ARG, "T beyond the positions");
+        CHECK(albert_engine_fits(e, 1 << 24, T, &err) == ALBERT_E_CAPACITY,
+              "device %d: 2^24 x %d fits", d, T);
         const char *at = strstr(err.msg, "at most ");
         int rows = 0;
         CHECK(at && sscanf(at, "at most %d rows of 64 tokens fit", &rows) == 1 && rows > 0,

@@ -16,6 +16,7 @@ static atomic_ulong counts[ALBERT_FAULT_KINDS];
 static int fail_kind = -1;     /* the kind that fails, -1 for none */
 static unsigned long fail_at;  /* its event number */
 static int report_counts;      /* ALBERT_CL_FAULT=count */
+static atomic_int fired;       /* the fault was injected */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void print_counts(void)
@@ -24,6 +25,13 @@ static void print_counts(void)
     for (int k = 0; k < ALBERT_FAULT_KINDS; k++)
         fprintf(stderr, " %s %lu", kind_names[k], (unsigned long)atomic_load(&counts[k]));
     fprintf(stderr, "\n");
+}
+
+/* Tests tell a fault the run survived from one that never came. */
+static void print_fired(void)
+{
+    if (atomic_load(&fired))
+        fprintf(stderr, "albert-cl faults: injected %s %lu\n", kind_names[fail_kind], fail_at);
 }
 
 static void read_setting(void)
@@ -41,6 +49,7 @@ static void read_setting(void)
         if (strncmp(v, kind_names[k], n) == 0 && v[n] == ':') {
             fail_kind = k;
             fail_at = strtoul(v + n + 1, NULL, 10);
+            atexit(print_fired);
         }
     }
 }
@@ -49,7 +58,10 @@ int albert_fault(albert_fault_kind kind)
 {
     pthread_once(&once, read_setting);
     unsigned long n = atomic_fetch_add(&counts[kind], 1) + 1;
-    return (int)kind == fail_kind && n == fail_at;
+    if ((int)kind != fail_kind || n != fail_at)
+        return 0;
+    atomic_store(&fired, 1);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- allocation */

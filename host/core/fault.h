@@ -4,7 +4,8 @@
  * realloc, aligned_alloc, strdup, wrapped at link time), "opencl" a checked
  * OpenCL or CLBlast call (ocl_check, clblast_check), "write" an output
  * write of the CLI.  ALBERT_CL_FAULT=count prints how many events of each
- * kind a run had, at exit, on stderr, so a test can sweep N.  Other builds
+ * kind a run had, at exit, on stderr, so a test can sweep N; a run whose
+ * fault was injected says "albert-cl faults: injected KIND N" at exit.  Other builds
  * compile this to nothing and read no environment variable. */
 #ifndef ALBERT_CORE_FAULT_H
 #define ALBERT_CORE_FAULT_H

@@ -5,6 +5,8 @@
 
 #include "core/memory.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,18 @@ int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
     if (!engine || batch_size < 1 || seq_len < 1)
         return albert_fail(err, ALBERT_E_ARG,
                            "albert_engine_fits: needs an engine, batch_size and seq_len >= 1");
+    const albert_config *c = &engine->model->config;
+    if (seq_len > c->max_position_embeddings)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_engine_fits: seq_len %d exceeds max_position_embeddings %d",
+                           seq_len, c->max_position_embeddings);
+    /* Backends count tokens in an int; within that (and the config's
+     * bounds) no plan below can overflow 64 bits, so more rows never need
+     * less memory and the search for what fits holds. */
+    if ((int64_t)batch_size * seq_len > INT_MAX)
+        return albert_fail(err, ALBERT_E_CAPACITY,
+                           "a %d x %d batch has more than %d tokens, the most a batch may hold",
+                           batch_size, seq_len, INT_MAX);
     const albert_backend *be = engine->backend;
     albert_memory_plan p;
     be->ops->plan(be, batch_size, seq_len, &p);

@@ -70,11 +70,20 @@ static void append_id(char *dst, size_t size, size_t *len, const albert_device_i
     *len += n > 0 ? (size_t)n : 0;
 }
 
+/* 1 when ID is the decimal index I, as the registry spells it. */
+static int index_is(const char *id, int i)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", i);
+    return strcmp(id, s) == 0;
+}
+
 /* Walks the registry once: the index of the device whose id is WANT (-1
  * for none, or when WANT is NULL) in *FOUND, and the ids a user can pick
  * from in IDS, "0 (NAME), 1 (NAME), cpu", then why a backend lists none
  * when one does (no OpenCL platform, say).  One walk, so the answer and the
- * list cannot disagree; a device that cannot be described is an error. */
+ * list cannot disagree.  A device that cannot be described is left out, or
+ * is the error when it is the one asked for. */
 static int scan_devices(const char *want, int *found, char *ids, size_t size, albert_error *err)
 {
     albert_error note;
@@ -86,8 +95,10 @@ static int scan_devices(const char *want, int *found, char *ids, size_t size, al
     for (int i = 0; i < total; i++) {
         albert_device_info info;
         int rc = plain_info(i, &info, err);
+        if (rc != ALBERT_OK && want && index_is(want, i))
+            return rc; /* the device asked for: why it cannot be used */
         if (rc != ALBERT_OK)
-            return rc;
+            continue; /* another device's trouble stays its own */
         if (want && *found < 0 && strcmp(info.id, want) == 0)
             *found = i;
         append_id(ids, size, &len, &info);

@@ -326,7 +326,7 @@ static const char *secret_problem(int fd)
     return NULL;
 }
 
-typedef enum { SECRET_READ, SECRET_MISSING, SECRET_BAD } secret_state;
+typedef enum { SECRET_READ, SECRET_MISSING, SECRET_UNREADABLE, SECRET_BAD } secret_state;
 
 /* Reads the key at PATH into K->secret; SECRET_BAD says why in WHY. */
 static secret_state read_secret(const char *path, cache *k, char *why, size_t n)
@@ -334,6 +334,10 @@ static secret_state read_secret(const char *path, cache *k, char *why, size_t n)
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return SECRET_MISSING;
+    if (fd < 0 && errno != ELOOP) { /* no file descriptor, no memory: not the key's fault */
+        snprintf(why, n, "%s", strerror(errno));
+        return SECRET_UNREADABLE;
+    }
     const char *problem = fd < 0 ? strerror(errno) : secret_problem(fd);
     if (!problem && read(fd, k->secret, SECRET_BYTES) != (ssize_t)SECRET_BYTES)
         problem = "short read";
@@ -378,6 +382,11 @@ static int load_secret(ocl_ctx *c, cache *k)
         secret_state st = read_secret(path, k, why, sizeof why);
         if (st == SECRET_READ)
             return 0;
+        if (st == SECRET_UNREADABLE) {
+            ocl_warn(c, WARN_WRITE, "program cache key %s cannot be read (%s): kernels are "
+                                    "compiled from source this time", path, why);
+            return -1;
+        }
         if (st == SECRET_BAD)
             reject_file(c, path, why);
         e = create_secret(k, path);
@@ -430,8 +439,8 @@ static entry_state read_entry(const cache *k, char **file, size_t *size, char *w
     albert_error err;
     const char *problem = NULL;
     if (albert_read_file(k->path, file, &len, &err) != ALBERT_OK)
-        problem = err.msg;
-    else if (len < sizeof(entry_header))
+        return ENTRY_MISSING; /* unreadable now (memory, descriptors): rebuilt, kept */
+    if (len < sizeof(entry_header))
         problem = "shorter than its header";
     else
         problem = entry_problem(k, (const unsigned char *)*file, len, why, n);
@@ -658,6 +667,7 @@ int ocl_program_cache_put(ocl_ctx *c, const ocl_program_dirs *dirs, const char *
         return rc;
     cache k;
     int e = 0;
+    k.dir[0] = '\0';
     if (cache_open(c, dirs, src, options, &k) != 0)
         rc = albert_fail(err, ALBERT_E_IO, "program cache folder \"%s\": no usable cache there",
                          k.dir);
