@@ -19,6 +19,7 @@ process-lifetime allocations out (tests/lsan-drivers.supp).
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,9 +62,9 @@ class Faults(unittest.TestCase):
         os.mkdir(cls.no_vendors)
         cls.limit = os.environ.get("ALBERT_FAULT_SWEEP", "8")
 
-    def run_cli(self, device, out_path, fault):
+    def run_cli(self, device, out_path, fault, cache=None):
         env = dict(os.environ)
-        env["ALBERT_CL_CACHE_DIR"] = os.path.join(self.tmp, "cache")
+        env["ALBERT_CL_CACHE_DIR"] = cache or os.path.join(self.tmp, "cache")
         env["ALBERT_CL_FAULT"] = fault
         env["ASAN_OPTIONS"] = "detect_leaks=1"
         env["LSAN_OPTIONS"] = "suppressions=" + SUPPRESSIONS
@@ -101,13 +102,18 @@ class Faults(unittest.TestCase):
         path = os.path.join(folder, "out.jsonl")
         with open(path, "wb") as f:
             f.write(OLD)
-        rc, err = self.run_cli(device, path, "%s:%d" % (kind, n))
+        # A copy of the warm cache: a fault that has an entry deleted must
+        # not change what the next run counts.
+        cache = os.path.join(folder, "cache")
+        shutil.copytree(os.path.join(self.tmp, "cache"), cache)
+        rc, err = self.run_cli(device, path, "%s:%d" % (kind, n), cache)
         what = "device %s, %s fault %d: rc %d, stderr %r" % (device, kind, n, rc, err)
         self.assertNotRegex(err, SANITIZER, what)
         self.assertIn(rc, (0, 1), what)
         with open(path, "rb") as f:
             content = f.read()
-        self.assertEqual(os.listdir(folder), ["out.jsonl"], "temporary files left: " + what)
+        self.assertEqual(sorted(os.listdir(folder)), ["cache", "out.jsonl"],
+                         "temporary files left: " + what)
         self.assertIn("albert-cl faults: injected %s %d" % (kind, n), err,
                       "the fault never came: the sweep missed its event: " + what)
         if rc == 0:

@@ -99,7 +99,7 @@ static int tokenize_item(run_state *st, cli_item *it, albert_error *err)
         cli_warn("%s:%ld: %d tokens truncated to %d", rec->file, rec->line, n_full, n);
     it->owned = malloc(2 * (size_t)n * sizeof *it->owned);
     if (!it->owned)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return fail_at(err, rec, ALBERT_E_NOMEM, "out of memory for its ids");
     memcpy(it->owned, ids, (size_t)n * sizeof *ids);
     memcpy(it->owned + n, types, (size_t)n * sizeof *types);
     it->n = n;
@@ -141,7 +141,9 @@ static int prepare_item(run_state *st, cli_item *it, albert_error *err)
     it->rows = count_ones(it->mask, it->n);
     it->emb = malloc((size_t)it->rows * (size_t)st->h * sizeof *it->emb);
     it->owns_emb = 1;
-    return it->emb ? ALBERT_OK : albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+    if (!it->emb)
+        return fail_at(err, rec, ALBERT_E_NOMEM, "out of memory for its vectors");
+    return ALBERT_OK;
 }
 
 static void release_items(run_state *st, size_t count)
@@ -309,7 +311,7 @@ static int embed_window(run_state *st, size_t count, albert_error *err)
     int bs = r->opt->batch_size;
     int32_t *ids = malloc(3 * (size_t)bs * (size_t)r->max_length * sizeof *ids);
     if (!ids)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for a %d-row batch", bs);
     int rc = ALBERT_OK;
     for (size_t i = 0; i < count && rc == ALBERT_OK; i += (size_t)bs) {
         size_t left = count - i;
@@ -392,7 +394,8 @@ static int init_state(run_state *st, const cli_runner *r, size_t window, albert_
     size_t slab = r->engine ? window * (size_t)st->h : 1;
     st->pooled_slab = malloc(slab * sizeof *st->pooled_slab);
     if (!st->scratch || !st->items || !st->order || !st->pooled_slab)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for a window of %zu records",
+                           window);
     return ALBERT_OK;
 }
 

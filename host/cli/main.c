@@ -473,7 +473,7 @@ static int load_config_only(session *s, const char *dir, albert_error *err)
     size_t n = strlen(dir) + sizeof "/config.json";
     char *path = malloc(n);
     if (!path)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", dir);
     snprintf(path, n, "%s/config.json", dir);
     int present = access(path, F_OK) == 0;
     free(path);

@@ -251,7 +251,7 @@ static int open_new(cli_sink *s, albert_error *err)
         return albert_fail(err, ALBERT_E_IO, "%s: a symbolic link to a missing file", s->path);
     s->target = strdup(s->path);
     if (!s->target)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", s->path);
     return open_beside(s, -1, err);
 }
 

@@ -58,7 +58,7 @@ static int fetch_stats(albert_engine *engine, albert_kernel_stat **out, size_t *
         return albert_fail(err, e.code, "--profile: %s", e.msg);
     *out = calloc(count ? count : 1, sizeof **out);
     if (!*out)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory");
+        return albert_fail(err, ALBERT_E_NOMEM, "--profile: out of memory");
     if (albert_engine_timing_get(engine, *out, count, n, &e) != ALBERT_OK) {
         free(*out);
         *out = NULL;

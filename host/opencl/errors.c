@@ -166,10 +166,14 @@ const char *clblast_status_name(CLBlastStatusCode code)
                   "unknown CLBlast status");
 }
 
+cl_int ocl_injected(cl_int rc)
+{
+    return rc == CL_SUCCESS && albert_fault(ALBERT_FAULT_OPENCL) ? CL_OUT_OF_RESOURCES : rc;
+}
+
 int ocl_check(cl_int rc, const char *call, albert_error *err)
 {
-    if (rc == CL_SUCCESS && albert_fault(ALBERT_FAULT_OPENCL))
-        rc = CL_OUT_OF_RESOURCES;
+    rc = ocl_injected(rc);
     if (rc == CL_SUCCESS)
         return ALBERT_OK;
     return albert_fail(err, ALBERT_E_DEVICE, "%s: %s (%d)", call, ocl_error_name(rc), (int)rc);

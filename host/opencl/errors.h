@@ -18,6 +18,10 @@ const char *clblast_status_name(CLBlastStatusCode code);
 /* ALBERT_OK when RC is CL_SUCCESS, else ALBERT_E_DEVICE with "CALL: NAME (RC)". */
 int ocl_check(cl_int rc, const char *call, albert_error *err);
 
+/* RC, or CL_OUT_OF_RESOURCES when a test build injects a fault here
+ * (core/fault.h): for the calls that report their own errors. */
+cl_int ocl_injected(cl_int rc);
+
 /* The same for CLBlast status codes. */
 int clblast_check(CLBlastStatusCode rc, const char *call, albert_error *err);
 

@@ -63,6 +63,9 @@ static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t loc
 {
     cl_int rc;
     *out = clCreateKernel(prog, name, &rc);
+    rc = ocl_injected(rc);
+    if (rc != CL_SUCCESS)
+        ocl_release_kernel(out);
     if (rc != CL_SUCCESS)
         return albert_fail(err, ALBERT_E_DEVICE, "clCreateKernel (%s): %s", name,
                            ocl_error_name(rc));

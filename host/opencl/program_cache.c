@@ -522,7 +522,7 @@ static int build_source(ocl_ctx *c, const char *src, const char *options, cl_pro
     cl_program prog = clCreateProgramWithSource(c->context, 1, &src, NULL, &rc);
     if (rc != CL_SUCCESS)
         return ocl_check(rc, "clCreateProgramWithSource", err);
-    rc = clBuildProgram(prog, 1, &c->device, options, NULL, NULL);
+    rc = ocl_injected(clBuildProgram(prog, 1, &c->device, options, NULL, NULL));
     if (rc != CL_SUCCESS) {
         int code = build_failure(prog, c->device, rc, err);
         ocl_release_program(&prog);
