@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -81,18 +82,45 @@ class Interrupts(Base):
     on stderr, exit status 128 + the signal, -o FILE as it was, no
     temporary file left."""
 
-    def start(self, args, stdout=subprocess.DEVNULL):
-        return subprocess.Popen([BINARY] + args, stdin=subprocess.DEVNULL, stdout=stdout,
-                                stderr=subprocess.PIPE, env=environment())
+    def start(self, args, stdout=subprocess.DEVNULL, preexec_fn=None):
+        # stderr goes to an unnamed file, not a pipe: nothing the run says
+        # can block it while the test waits for its moment.
+        err = tempfile.TemporaryFile()
+        p = subprocess.Popen([BINARY] + args, stdin=subprocess.DEVNULL, stdout=stdout,
+                             stderr=err, env=environment(), preexec_fn=preexec_fn)
+        p.err_file = err
+        return p
+
+    @staticmethod
+    def stderr_of(p):
+        p.err_file.seek(0)
+        text = p.err_file.read().decode("utf-8", "replace")
+        p.err_file.close()
+        return text
+
+    @staticmethod
+    def threads_of(p):
+        """Each thread's state and wait channel, for a run that would not end."""
+        rows = []
+        for tid in sorted(os.listdir("/proc/%d/task" % p.pid)):
+            try:
+                with open("/proc/%d/task/%s/stat" % (p.pid, tid)) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open("/proc/%d/task/%s/wchan" % (p.pid, tid)) as f:
+                    rows.append("%s %s %s" % (tid, state, f.read()))
+            except OSError:
+                continue
+        return "; ".join(rows)
 
     def wait_for(self, p, ready, what):
         deadline = time.monotonic() + 240
         while not ready():
             if p.poll() is not None:
-                self.fail("albert-cl ended before %s: %r" % (what, p.stderr.read()))
+                self.fail("albert-cl ended before %s: %r" % (what, self.stderr_of(p)))
             if time.monotonic() > deadline:
                 p.kill()
-                self.fail("no %s: %r" % (what, p.communicate()[1]))
+                p.wait()
+                self.fail("no %s: %r" % (what, self.stderr_of(p)))
             time.sleep(0.01)
 
     def interrupt(self, p, sig, output):
@@ -100,12 +128,15 @@ class Interrupts(Base):
         sent = time.monotonic()
         p.send_signal(sig)
         try:
-            out, err = p.communicate(timeout=30)
+            out, _ = p.communicate(timeout=30)
         except subprocess.TimeoutExpired:
+            threads = self.threads_of(p)
             p.kill()
-            raise
+            p.wait()
+            self.fail("%s did not end the run in 30 s; threads: %s; stderr: %r"
+                      % (signal.Signals(sig).name, threads, self.stderr_of(p)))
         took = time.monotonic() - sent
-        err = COMPILER_NOISE.sub("", err.decode("utf-8", "replace"))
+        err = COMPILER_NOISE.sub("", self.stderr_of(p))
         name = signal.Signals(sig).name
         want = "albert-cl: interrupted (%s)" % name
         want += "; %s left as it was\n" % output if output else "\n"
@@ -184,10 +215,8 @@ class Interrupts(Base):
         # As nohup or a script's background job starts it: SIGINT does nothing.
         text = self.write("in.txt", "".join("line %d of many\n" % i for i in range(300)) * 10)
         out = self.write("out.jsonl", "previous\n")
-        p = subprocess.Popen([BINARY, "--model", BASE, "--device", "cpu", "-o", out, text],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, env=environment(),
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        p = self.start(["--model", BASE, "--device", "cpu", "-o", out, text],
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         self.wait_for(p, lambda: self.temps(out), "temporary file")
         p.send_signal(signal.SIGINT)
         time.sleep(0.5)
