@@ -191,13 +191,12 @@ int ocl_buffer(ocl_ctx *c, cl_mem_flags flags, size_t bytes, const void *host, c
         flags |= CL_MEM_COPY_HOST_PTR;
     /* The API takes a non-const pointer but only reads it with COPY_HOST_PTR. */
     *out = clCreateBuffer(c->context, flags, bytes, (void *)(uintptr_t)host, &rc);
-    rc = ocl_injected(rc);
-    if (rc != CL_SUCCESS)
+    char call[128];
+    snprintf(call, sizeof call, "clCreateBuffer (%.60s, %zu bytes)", what, bytes);
+    int status = ocl_check(rc, call, err);
+    if (status != ALBERT_OK)
         ocl_release_mem(out);
-    if (rc != CL_SUCCESS)
-        return albert_fail(err, ALBERT_E_DEVICE, "clCreateBuffer (%s, %zu bytes): %s", what, bytes,
-                           ocl_error_name(rc));
-    return ALBERT_OK;
+    return status;
 }
 
 int ocl_write(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, const void *host, int blocking,

@@ -63,12 +63,12 @@ static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t loc
 {
     cl_int rc;
     *out = clCreateKernel(prog, name, &rc);
-    rc = ocl_injected(rc);
-    if (rc != CL_SUCCESS)
+    char call[128];
+    snprintf(call, sizeof call, "clCreateKernel (%.80s)", name);
+    if (ocl_check(rc, call, err) != ALBERT_OK) {
         ocl_release_kernel(out);
-    if (rc != CL_SUCCESS)
-        return albert_fail(err, ALBERT_E_DEVICE, "clCreateKernel (%s): %s", name,
-                           ocl_error_name(rc));
+        return ALBERT_E_DEVICE;
+    }
     size_t max = 0;
     rc = clGetKernelWorkGroupInfo(*out, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max,
                                   NULL);
