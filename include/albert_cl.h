@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.2.0"
+#define ALBERT_CL_VERSION "0.3.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -145,29 +145,50 @@ ALBERT_API const albert_config *albert_model_config(const albert_model *model);
 
 typedef struct albert_tokenizer albert_tokenizer;
 
-/* Opens DIR/spiece.model (and DIR/tokenizer_config.json when present, for
- * do_lower_case, remove_space and keep_accents). */
+/* HuggingFace has two ALBERT tokenizers, and they give different ids on
+ * about a third of real lines (whitespace runs, digits with commas, words
+ * ending in <unk>, text around punctuation). */
+typedef enum albert_tokenizer_kind {
+    /* DIR/spiece.model (and DIR/tokenizer_config.json when present, for
+     * do_lower_case, remove_space and keep_accents): the sentencepiece-based
+     * AlbertTokenizer of transformers <= 4.x. */
+    ALBERT_TOKENIZER_SLOW = 0,
+    /* DIR/tokenizer.json: what HF tokenizers does with it, i.e.
+     * AlbertTokenizerFast of transformers 4.x and the AlbertTokenizer of
+     * transformers 5.x.  A file that asks for anything not implemented (a
+     * normalizer, pre-tokenizer, model or post-processor type) fails with
+     * ALBERT_E_UNSUPPORTED naming the file and the JSON path. */
+    ALBERT_TOKENIZER_FAST = 1
+} albert_tokenizer_kind;
+
+/* albert_tokenizer_open_kind(DIR, ALBERT_TOKENIZER_SLOW, ...). */
 ALBERT_API int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err);
+ALBERT_API int albert_tokenizer_open_kind(const char *dir, albert_tokenizer_kind kind,
+                                          albert_tokenizer **out, albert_error *err);
 /* NULL: no-op. */
 ALBERT_API void albert_tokenizer_close(albert_tokenizer *tok);
 
 #define ALBERT_CLS_ID 2
 #define ALBERT_SEP_ID 3
 
-/* Encodes TEXT (and PAIR when not NULL) the way AlbertTokenizer does:
- * [CLS] A [SEP] or [CLS] A [SEP] B [SEP], token_type_ids 1 on B.  Added
- * tokens written in the text ([CLS], [SEP], <pad>, <unk>, [MASK], exact
- * case) become their ids, counted like any other token in truncation.
- * IDS and TYPE_IDS must hold MAX_LENGTH entries.  When the encoding is longer
- * than MAX_LENGTH it is truncated keeping [SEP] last (longest-first for
- * pairs); *N gets the stored length and *N_FULL the untruncated one, so the
- * caller can warn.  Fails with ALBERT_E_INPUT on invalid UTF-8 and
- * ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Memory stays
- * bounded on texts of any length: the text is encoded in pieces cut at
- * whitespace, which gives the ids of the whole text (a run of over 64 KiB
- * without whitespace is cut between two characters, where a piece across
- * the cut can differ; past about a megabyte *N_FULL can differ from
- * sentencepiece's whole-text count, whose float sums drift).
+/* Encodes TEXT (and PAIR when not NULL) the way the tokenizer's kind does
+ * with HF's truncation=True: [CLS] A [SEP] or [CLS] A [SEP] B [SEP],
+ * token_type_ids 1 on B (the fast kind: as tokenizer.json's
+ * TemplateProcessing says).  Added tokens written in the text ([CLS],
+ * [SEP], <pad>, <unk>, [MASK], exact case; the fast kind: the file's
+ * added_tokens) become their ids, counted like any other token in
+ * truncation.  IDS and TYPE_IDS must hold MAX_LENGTH entries.  When the
+ * encoding is longer than MAX_LENGTH it is truncated keeping the special
+ * tokens, longest-first for pairs (the slow kind drops one token at a time
+ * from the longer part, B on ties; the fast kind splits the budget as HF
+ * tokenizers does); *N gets the stored length and *N_FULL the untruncated
+ * one, so the caller can warn.  Fails with ALBERT_E_INPUT on invalid UTF-8
+ * and ALBERT_E_ARG when MAX_LENGTH cannot hold the special tokens.  Memory
+ * stays bounded on texts of any length: the text is encoded in pieces cut
+ * at whitespace, which gives the ids of the whole text (a run of over
+ * 64 KiB without whitespace is cut between two characters, where a piece
+ * across the cut can differ; past about a megabyte the slow kind's *N_FULL
+ * can differ from sentencepiece's whole-text count, whose float sums drift).
  * Any number of threads may tokenize with one tokenizer at the same time. */
 ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *text, size_t text_len,

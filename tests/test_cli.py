@@ -156,7 +156,8 @@ class HelpAndDevices(Base):
         out, _ = self.ok(["--help"])
         text = out.decode()
         for opt in ["--model", "--device", "--list-devices", "--input-format", "--pooling",
-                    "--normalize", "--tokenize", "--max-length", "--format", "--output",
+                    "--normalize", "--tokenize", "--tokenizer", "spiece.model", "tokenizer.json",
+                    "slow", "fast", "--max-length", "--format", "--output",
                     "--batch-size", "--threads", "--validate", "--validate-tol", "--version",
                     "tsv", "jsonl", "npy", "pooler", "cls", "mean", "none", "text_pair",
                     "input_ids", "attention_mask", "token_type_ids"]:
@@ -243,6 +244,80 @@ class Tokenize(Base):
         self.assertEqual(len(ids), 64)  # tiny-gelu's max_position_embeddings
         self.assertEqual(ids[-1], SEP)
         self.assertIn("<stdin>:1: 102 tokens truncated to 64", err)
+
+    PAIRS = [("How old are you?", "I am 6 years old."), ("one", ""),
+             ("Paris is a beautiful city", "x [SEP] y")]
+
+    def tokenize_jsonl(self, kind, objs, extra=()):
+        data = "".join(json.dumps(o) + "\n" for o in objs).encode()
+        return self.embed(["--model", model("albert-base-v2"), "--tokenize", "--tokenizer", kind,
+                           "--input-format", "jsonl"] + list(extra), data)
+
+    def check_pair_types(self, kind):
+        # A pair is its two texts' encodings joined, the second one's [CLS] dropped.
+        objs = [{"text": a, "text_pair": b} for a, b in self.PAIRS]
+        objs += [{"text": t} for pair in self.PAIRS for t in pair]
+        recs = self.tokenize_jsonl(kind, objs)
+        singles = [r["input_ids"] for r in recs[len(self.PAIRS):]]
+        for i, rec in enumerate(recs[:len(self.PAIRS)]):
+            a, b = singles[2 * i], singles[2 * i + 1]
+            self.assertEqual(rec, {"index": i, "input_ids": a + b[1:],
+                                   "token_type_ids": [0] * len(a) + [1] * (len(b) - 1)},
+                             (kind, self.PAIRS[i]))
+        for rec in recs[len(self.PAIRS):]:
+            self.assertEqual(sorted(rec), ["index", "input_ids"], "a single text has no types")
+        tsv = "".join("%s\t%s\n" % pair for pair in self.PAIRS).encode()
+        from_tsv = self.embed(["--model", model("albert-base-v2"), "--tokenize", "--tokenizer",
+                               kind, "--input-format", "tsv"], tsv)
+        self.assertEqual(from_tsv, recs[:len(self.PAIRS)], kind)
+
+    def check_truncated_pair_types(self, kind):
+        long_a, long_b = " ".join(["alpha"] * 20), " ".join(["beta"] * 20)
+        rec, = self.tokenize_jsonl(kind, [{"text": long_a, "text_pair": long_b}],
+                                   ["--max-length", "8"])
+        ids, types = rec["input_ids"], rec["token_type_ids"]
+        self.assertEqual(len(ids), 8)
+        self.assertEqual(len(types), 8)
+        first_sep = ids.index(SEP)
+        self.assertEqual((ids[0], ids[-1]), (CLS, SEP))
+        self.assertEqual(types, [0] * (first_sep + 1) + [1] * (7 - first_sep), rec)
+        self.assertGreater(first_sep, 1, "both sentences keep tokens")
+        self.assertLess(first_sep, 6, "both sentences keep tokens")
+
+    def test_pair_output_has_token_type_ids(self):
+        for kind in ["slow", "fast"]:
+            self.check_pair_types(kind)
+            self.check_truncated_pair_types(kind)
+
+    def test_fast_tokenizer_feeds_the_model(self):
+        # tiny-gelu's weights (its vocabulary is albert-base-v2's) with the fast
+        # tokenizer: each record carries the fast ids and the embedding of
+        # exactly those ids, on lines where the two kinds differ.
+        folder = os.path.join(self.tmp, "tiny-fast")
+        os.mkdir(folder)
+        for name in ("config.json", "model.safetensors"):
+            os.symlink(os.path.join(TINY, name), os.path.join(folder, name))
+        os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
+                   os.path.join(folder, "tokenizer.json"))
+        lines = ["(3.0,4.0)", "It costs $1,299.99, tax incl.", "  leading  "]
+        text = "".join(line + "\n" for line in lines).encode()
+        fast = self.embed(["--model", folder, "--tokenizer", "fast", "--device", "cpu"], text)
+        slow = self.embed(["--model", TINY, "--device", "cpu"], text)
+        ids = "".join(json.dumps({"input_ids": r["input_ids"]}) + "\n" for r in fast).encode()
+        direct = self.embed(["--model", TINY, "--device", "cpu", "--input-format", "jsonl"], ids)
+        self.assertEqual(len(fast), len(lines))
+        for f, s, d in zip(fast, slow, direct):
+            self.assertNotEqual(f["input_ids"], s["input_ids"], "the kinds agree on this line")
+            self.assertEqual(f, d, "the fast ids did not reach the model as they are")
+
+    def test_fast_tokenizer_needs_tokenizer_json(self):
+        # tiny-gelu has spiece.model only.
+        err = self.fails(["--model", TINY, "--tokenize", "--tokenizer", "fast", SAMPLE], 1,
+                         must_mention=[os.path.join(TINY, "tokenizer.json")])
+        self.assertEqual(len(err.splitlines()), 1, err)
+        out, _ = self.ok(["--model", TINY, "--tokenize", "--tokenizer", "slow", SAMPLE])
+        self.assertEqual(out, self.ok(["--model", TINY, "--tokenize", SAMPLE])[0],
+                         "slow is the default")
 
     def test_max_length_option(self):
         out, err = self.ok(["--model", TINY, "--tokenize", "--max-length", "5"],
@@ -357,6 +432,7 @@ class Numbers(Base):
         for rec, (ids, types, mask, vecs, _) in zip(from_tsv, rows):
             n = sum(mask)
             self.assertEqual(rec["input_ids"], ids[:n])
+            self.assertNotIn("token_type_ids", rec, "only --tokenize shows types")
             self.assertIn(1, types, "the second sentence has token type 1")
             # Token types change the numbers: matching golden shows they are used.
             self.assertLess(max_abs_diff(rec["embedding"], vecs), 1e-4)
@@ -435,6 +511,14 @@ class Errors(Base):
             err = self.fails([SAMPLE] + args, 2)
             self.assertIn("--help", err)
             self.assertEqual(len(err.splitlines()), 2, err)
+
+    def test_unknown_tokenizer_kind(self):
+        for args in [["--tokenizer", "bogus"], ["--tokenizer=Fast"], ["--tokenizer"]]:
+            err = self.fails(["--model", TINY, "--tokenize", SAMPLE] + args, 2,
+                             must_mention=["--tokenizer", "--help"])
+            self.assertEqual(len(err.splitlines()), 2, err)
+        err = self.fails(["--model", TINY, "--tokenize", "--tokenizer", "bogus", SAMPLE], 2)
+        self.assertIn("'bogus' is not one of slow, fast", err)
 
     def test_missing_file(self):
         missing = os.path.join(self.tmp, "missing.txt")

@@ -153,6 +153,47 @@ class Faults(unittest.TestCase):
                                   "no %s fault on device %s made the run fail" % (kind, device))
 
 
+class FastTokenizerFaults(Faults):
+    """The fast tokenizer's own code: --tokenize with a small tokenizer.json
+    of the ALBERT shape (the fuzz seed), so that a sweep reaches its parser
+    and its normalizer, Unigram and added-token paths, not only cJSON's;
+    every allocation and write of the run fails once."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.model = os.path.join(cls.tmp, "fast-model")
+        os.mkdir(cls.model)
+        seed = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "corpus",
+                            "tokenizer_json", "albert-shape.json")
+        shutil.copyfile(seed, os.path.join(cls.model, "tokenizer.json"))
+        os.mkdir(os.path.join(cls.tmp, "cache"))  # check_one copies it; nothing uses it
+        with open(cls.input, "w", encoding="utf-8") as f:
+            f.write("Hello  World, [MASK] caf\u00e9 ``quoted''\n\u65e5\u672c AB (a)-b.\n\n")
+
+    def run_cli(self, device, out_path, fault, cache=None):
+        env = dict(os.environ, ALBERT_CL_FAULT=fault, ASAN_OPTIONS="detect_leaks=1",
+                   OCL_ICD_VENDORS=self.no_vendors)
+        args = [BINARY, "--tokenize", "--tokenizer", "fast", "--model", self.model, "-o",
+                out_path, self.input]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=300)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def test_sweep(self):
+        whole, counts = self.reference("cpu")
+        for kind in ("alloc", "write"):
+            # Every event: a run takes tens of milliseconds.
+            count = counts[kind]
+            outcomes = {}
+            for n in range(1, count + 1):
+                with self.subTest(kind=kind, n=n):
+                    outcome = self.check_one("cpu", kind, n, whole)
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            print("fast tokenizer: %s: %d events, swept: %s" % (kind, count, outcomes),
+                  flush=True)
+            self.assertIn("failed cleanly", outcomes, kind)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit("usage: test_faults.py ALBERT_CL_BINARY SHARED_DIR")

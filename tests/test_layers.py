@@ -35,13 +35,15 @@ SOURCE_SUFFIXES = (".c", ".h", ".cc")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
 # The device libraries each belong to one layer (and to the tools): no
-# other layer may reach OpenCL, CLBlast, the BLAS or sentencepiece directly.
+# other layer may reach OpenCL, CLBlast, the BLAS, sentencepiece or Oniguruma
+# directly.
 SYSTEM_OWNERS = {
     "CL/": {"opencl"},
     "clblast": {"opencl"},
     "cblas.h": {"cpu"},
     "openblas": {"cpu"},
     "sentencepiece": {"tokenizer"},
+    "oniguruma": {"tokenizer"},
 }
 
 

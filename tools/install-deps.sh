@@ -9,28 +9,39 @@
 #                        installed into any Python), unpacked into $INTEL_OCL_PREFIX
 #                        and registered for the ICD loader in /etc/OpenCL/vendors, so
 #                        that clinfo and albert-cl list it beside PoCL.
+#   --with-reference-tokenizers
+#                        also HF tokenizers $REF_TOKENIZERS_VERSION from PyPI (the version
+#                        that made shared/golden/*-fast.jsonl), the reference of
+#                        tests/test_tokenizer_fast.py, in a Python venv (Debian's
+#                        python3-venv when Python has none) at $ALBERT_CL_REF_VENV,
+#                        default ${XDG_CACHE_HOME:-~/.cache}/albert-cl-ref-venv
 set -euo pipefail
 
 INTEL_OCL_VERSION=2026.2.0
 TBB_VERSION=2023.2.0
 INTEL_OCL_PREFIX=${INTEL_OCL_PREFIX:-/opt/albert-cl/intel-opencl-$INTEL_OCL_VERSION}
 INTEL_OCL_ICD=/etc/OpenCL/vendors/intel-cpu-albert-cl.icd
+REF_TOKENIZERS_VERSION=0.22.2
+REF_VENV=${ALBERT_CL_REF_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/albert-cl-ref-venv}
 
 packages=(
   cmake make gcc g++ pkg-config python3
   libsentencepiece-dev libcjson-dev libutf8proc-dev libopenblas-dev
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo
-  libsodium-dev
+  libsodium-dev libonig-dev
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),
   # libFuzzer's runtime, and llvm-symbolizer for readable sanitizer stacks
   clang libclang-rt-dev libomp-dev llvm
 )
 intel=0
+ref_tokenizers=0
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch) ;;
     --with-intel-opencl) intel=1 ;;
-    *) echo "install-deps: unknown option '$arg' (--bench, --with-intel-opencl)" >&2; exit 2 ;;
+    --with-reference-tokenizers) ref_tokenizers=1 ;;
+    *) echo "install-deps: unknown option '$arg'" \
+            "(--bench, --with-intel-opencl, --with-reference-tokenizers)" >&2; exit 2 ;;
   esac
 done
 
@@ -94,7 +105,31 @@ install_intel_opencl() {
   rm -rf "$tmp"
 }
 
+# The venv's tokenizers version, or nothing when it has none (or no venv).
+ref_tokenizers_version() {
+  "$REF_VENV/bin/python" -c 'import tokenizers; print(tokenizers.__version__)' 2>/dev/null || true
+}
+
+# Only the pinned tokenizers goes in: its Python side needs nothing else to
+# load a tokenizer.json and encode (huggingface_hub is for downloads).
+install_reference_tokenizers() {
+  [ "$(ref_tokenizers_version)" = "$REF_TOKENIZERS_VERSION" ] && return 0
+  # Debian's python3 leaves venv's ensurepip to the python3-venv package.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || install_packages python3-venv
+  echo "install-deps: installing tokenizers $REF_TOKENIZERS_VERSION into $REF_VENV" >&2
+  "$REF_VENV/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$REF_VENV"
+  "$REF_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+    --only-binary=:all: "tokenizers==$REF_TOKENIZERS_VERSION"
+  if [ "$(ref_tokenizers_version)" != "$REF_TOKENIZERS_VERSION" ]; then
+    echo "install-deps: $REF_VENV/bin/python cannot import tokenizers $REF_TOKENIZERS_VERSION" >&2
+    exit 1
+  fi
+}
+
 install_packages "${packages[@]}"
 if [ "$intel" = 1 ]; then
   install_intel_opencl
+fi
+if [ "$ref_tokenizers" = 1 ]; then
+  install_reference_tokenizers
 fi

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh machine: install packages (with Intel's
-# OpenCL runtime beside PoCL: every OpenCL test runs on every OpenCL device),
-# build, run ctest, then build and run it all again under AddressSanitizer +
-# UBSan, then a short fuzzing run of every parser (tests/fuzz/README.md).
+# OpenCL runtime beside PoCL: every OpenCL test runs on every OpenCL device,
+# and HF tokenizers in a venv, the fast tokenizer's reference), build, run
+# ctest, then build and run it all again under AddressSanitizer + UBSan,
+# then a short fuzzing run of every parser (tests/fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-bash tools/install-deps.sh --with-intel-opencl
+bash tools/install-deps.sh --with-intel-opencl --with-reference-tokenizers
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"

@@ -27,6 +27,7 @@ typedef struct cli_options {
     int pooling;                 /* albert_pooling */
     int normalize;
     int tokenize_only;
+    int tokenizer_kind;          /* albert_tokenizer_kind */
     int max_length;
     int format;                  /* cli_output_format */
     const char *output;          /* NULL or "-": stdout */

@@ -321,6 +321,13 @@ static int embed_window(run_state *st, size_t count, albert_error *err)
     return rc;
 }
 
+/* --tokenize shows where a pair's second sentence begins, which input_ids
+ * alone do not (a [SEP] may be the text's own); embeddings carry no types. */
+static const int32_t *pair_types(const cli_runner *r, const cli_item *it)
+{
+    return r->opt->tokenize_only && it->rec->pair ? it->types : NULL;
+}
+
 /* Writes the window's records and fails once a write failed: a full disk
  * stops the run at the next window, not at the end. */
 static int write_window(const run_state *st, size_t count, const cli_sink *sink,
@@ -333,8 +340,9 @@ static int write_window(const run_state *st, size_t count, const cli_sink *sink,
         if (r->opt->format == CLI_OUT_NPY)
             cli_write_npy_row(sink->f, it->emb, st->h);
         else
-            cli_write_jsonl_record(sink->f, it->index, it->ids, it->n, it->emb, it->rows,
-                                   st->h, r->opt->pooling == ALBERT_POOL_NONE);
+            cli_write_jsonl_record(sink->f, it->index, it->ids, pair_types(r, it), it->n,
+                                   it->emb, it->rows, st->h,
+                                   r->opt->pooling == ALBERT_POOL_NONE);
     }
     return cli_sink_check(sink, err);
 }

@@ -33,8 +33,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --model DIR         HuggingFace model folder (config.json, model.safetensors,\n"
-    "                      spiece.model); default $ALBERT_CL_MODEL, else\n"
-    "                      models/albert-base-v2\n"
+    "                      spiece.model or tokenizer.json); default\n"
+    "                      $ALBERT_CL_MODEL, else models/albert-base-v2\n"
     "  --device D          cpu, or N: an OpenCL device index from --list-devices;\n"
     "                      default: first GPU, else first OpenCL device, else cpu\n"
     "  --list-devices      list the devices (index, platform, device, type, compute\n"
@@ -55,11 +55,21 @@ static const char usage_text[] =
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
     "                      none: the vector of every non-padding token\n"
     "  --normalize         L2-normalise the pooled vectors\n"
-    "  --tokenize          only tokenize: needs spiece.model (and config.json, if\n"
-    "                      present, to cap --max-length), no weights\n"
+    "  --tokenizer K       slow (default): spiece.model, as the sentencepiece-based\n"
+    "                        AlbertTokenizer of transformers <= 4.x encodes\n"
+    "                      fast: tokenizer.json, as HF tokenizers encodes\n"
+    "                        (AlbertTokenizerFast; transformers 5's AlbertTokenizer)\n"
+    "  --tokenize          only tokenize, no weights: needs spiece.model (slow) or\n"
+    "                      tokenizer.json (fast), and config.json, if present, to\n"
+    "                      cap --max-length; writes one jsonl line per input,\n"
+    "                        {\"index\": i, \"input_ids\": [...]}, and for a pair\n"
+    "                        (tsv, jsonl text_pair) \"token_type_ids\": [...] after\n"
+    "                        input_ids\n"
     "  --max-length N      tokens per input, default 512, capped by the model's\n"
     "                      max_position_embeddings; longer inputs are truncated\n"
-    "                      keeping [SEP] last, with a warning naming file and line\n"
+    "                      keeping [SEP] last (a pair longest-first, as the\n"
+    "                      tokenizer kind does it), with a warning naming file\n"
+    "                      and line\n"
     "  --format F          jsonl (default): one line per input,\n"
     "                        {\"index\": i, \"input_ids\": [...], \"embedding\": [...]}\n"
     "                        where embedding is one vector, or with --pooling none\n"
@@ -176,6 +186,7 @@ static int bad_choice(const char *option, const char *value, const char *const *
 static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
 static const char *const poolings[] = {"none", "pooler", "cls", "mean", NULL};
 static const char *const output_formats[] = {"jsonl", "npy", NULL};
+static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 
 static int set_model(cli_options *o, const char *v)
 {
@@ -231,6 +242,7 @@ static const option_spec option_table[] = {
     {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0},
+    {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0},
     /* 2: room for [CLS] and [SEP]. */
     {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20},
     {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
@@ -352,6 +364,7 @@ static void default_options(cli_options *o)
     o->kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
     o->input_format = CLI_IN_TEXT;
     o->pooling = ALBERT_POOL_POOLER;
+    o->tokenizer_kind = ALBERT_TOKENIZER_SLOW;
     o->max_length = 512;
     o->format = CLI_OUT_JSONL;
     o->batch_size = 32;
@@ -561,7 +574,8 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_
     if (rc == ALBERT_OK)
         rc = open_model(s, o, err);
     if (rc == ALBERT_OK && cli_input_needs_tokenizer(&s->input))
-        rc = albert_tokenizer_open(o->model_dir, &s->tok, err);
+        rc = albert_tokenizer_open_kind(o->model_dir, (albert_tokenizer_kind)o->tokenizer_kind,
+                                        &s->tok, err);
     if (rc == ALBERT_OK)
         rc = cli_sink_open(&s->sink, o->output, err);
     cli_lap(ph, CLI_PHASE_LOAD);

@@ -417,13 +417,23 @@ static void write_floats(FILE *f, const float *v, int n)
     fputc(']', f);
 }
 
-void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, int n_ids,
-                            const float *emb, int rows, int h, int nested)
+static void write_ints(FILE *f, const int32_t *v, int n)
 {
-    fprintf(f, "{\"index\": %zu, \"input_ids\": [", index);
-    for (int i = 0; i < n_ids; i++)
-        fprintf(f, i ? ", %d" : "%d", (int)ids[i]);
+    fputc('[', f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, i ? ", %d" : "%d", (int)v[i]);
     fputc(']', f);
+}
+
+void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, const int32_t *types,
+                            int n_ids, const float *emb, int rows, int h, int nested)
+{
+    fprintf(f, "{\"index\": %zu, \"input_ids\": ", index);
+    write_ints(f, ids, n_ids);
+    if (types) {
+        fputs(", \"token_type_ids\": ", f);
+        write_ints(f, types, n_ids);
+    }
     if (emb) {
         fputs(", \"embedding\": ", f);
         if (!nested) {

@@ -48,9 +48,10 @@ int cli_stdout_close(albert_error *err);
 void cli_write_npy_header(FILE *f, size_t rows, int cols);
 void cli_write_npy_row(FILE *f, const float *v, int n);
 
-/* {"index": I, "input_ids": [...]} plus, when EMB is not NULL, "embedding":
+/* {"index": I, "input_ids": [...]} plus, when TYPES is not NULL,
+ * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding":
  * one vector of H floats (NESTED 0) or ROWS vectors of H (NESTED 1). */
-void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, int n_ids,
-                            const float *emb, int rows, int h, int nested);
+void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, const int32_t *types,
+                            int n_ids, const float *emb, int rows, int h, int nested);
 
 #endif

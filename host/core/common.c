@@ -140,3 +140,24 @@ cJSON *albert_json_parse(const char *text, size_t len, int whole, albert_json_fa
     }
     return root;
 }
+
+int albert_json_load(const char *path, cJSON **root, albert_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    *root = NULL;
+    int rc = albert_read_file(path, &data, &size, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    albert_json_failure why;
+    *root = albert_json_parse(data, size, 0, &why);
+    free(data);
+    if (!*root && why.nomem)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing it", path);
+    if (!cJSON_IsObject(*root)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: malformed JSON (expected an object)", path);
+    }
+    return ALBERT_OK;
+}

@@ -1,10 +1,11 @@
 /* Fuzz target: the tokenizer (albert_tokenize over the real albert-base-v2
- * spiece.model, opened once per process).  Input layout, so that seeds stay
- * readable:
- *   byte 0     bits 0-2: the kind, which of tokenizer_config.json's
- *              do_lower_case, remove_space, keep_accents differ from HF's
- *              defaults (kind 0: the model folder itself, no config file);
- *              bit 3: a pair; bit 4: NULL type_ids and n_full
+ * spiece.model or tokenizer.json, opened once per process).  Input layout,
+ * so that seeds stay readable:
+ *   byte 0     bits 0-2: the slow kind's settings, which of
+ *              tokenizer_config.json's do_lower_case, remove_space,
+ *              keep_accents differ from HF's defaults (0: the model folder
+ *              itself, no config file); bit 3: a pair; bit 4: NULL type_ids
+ *              and n_full; bit 5: the fast kind (tokenizer.json) instead
  *   bytes 1-2  max_length: (little-endian value % 1024) - 2, so the
  *              too-small ones are reached too
  *   the rest   the text; for a pair, text TAB pair (no tab: an empty pair)
@@ -13,11 +14,13 @@
  * tokens as max_length allows, n_full their full total. */
 #include "fuzz_util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define N_KINDS 8
+#define N_KINDS 9 /* 8 slow settings, then the fast kind */
+#define FAST_KIND 8
 
 static albert_tokenizer *kinds[N_KINDS];
 
@@ -54,12 +57,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char model_dir[4096], dir[4096];
     snprintf(model_dir, sizeof model_dir, "%s/models/albert-base-v2", fuzz_shared_dir());
     for (int k = 0; k < N_KINDS; k++) {
-        if (k == 0)
+        if (k == 0 || k == FAST_KIND)
             snprintf(dir, sizeof dir, "%s", model_dir);
         else
             make_kind_dir(k, model_dir, dir, sizeof dir);
         albert_error err;
-        if (albert_tokenizer_open(dir, &kinds[k], &err) != ALBERT_OK)
+        albert_tokenizer_kind kind = k == FAST_KIND ? ALBERT_TOKENIZER_FAST : ALBERT_TOKENIZER_SLOW;
+        if (albert_tokenizer_open_kind(dir, kind, &kinds[k], &err) != ALBERT_OK)
             fuzz_die("cannot open the tokenizer (set ALBERT_CL_SHARED?): %s", err.msg);
     }
     return 0;
@@ -127,9 +131,25 @@ static void split_budget(int len_a, int len_b, int budget, int *keep_a, int *kee
     *keep_b = budget - *keep_a;
 }
 
+/* Longest-first as HF tokenizers does it: the shorter part (A on ties)
+ * stays whole if it is at most half the budget and the longer gets the
+ * rest; else the shorter gets the rounded-down half, the longer the rest. */
+static void split_budget_fast(int len_a, int len_b, int budget, int *keep_a, int *keep_b)
+{
+    *keep_a = len_a;
+    *keep_b = len_b;
+    if (len_a + len_b <= budget)
+        return;
+    bool a_shorter = len_a <= len_b;
+    int shorter = a_shorter ? len_a : len_b;
+    int keep_short = 2 * shorter <= budget ? shorter : budget / 2;
+    *keep_a = a_shorter ? keep_short : budget - keep_short;
+    *keep_b = a_shorter ? budget - keep_short : keep_short;
+}
+
 /* GOT against the parts A and B (B->ids NULL: no pair). */
 static void check_layout(const encoding *got, const encoding *a, const encoding *b,
-                         int max_length)
+                         int max_length, bool fast)
 {
     int len_a = a->n_full - 2, len_b = b->ids ? b->n_full - 2 : 0, specials = b->ids ? 3 : 2;
     int full = len_a + len_b + specials, keep_a, keep_b, at = 0;
@@ -137,7 +157,8 @@ static void check_layout(const encoding *got, const encoding *a, const encoding 
                 full);
     FUZZ_EXPECT(got->n == (full < max_length ? full : max_length), "%d tokens of %d, max_length %d",
                 got->n, full, max_length);
-    split_budget(len_a, len_b, max_length - specials, &keep_a, &keep_b);
+    (fast ? split_budget_fast : split_budget)(len_a, len_b, max_length - specials, &keep_a,
+                                              &keep_b);
     expect_special(got, &at, ALBERT_CLS_ID, 0);
     expect_part(got, &at, a, keep_a, 0);
     expect_special(got, &at, ALBERT_SEP_ID, 0);
@@ -149,6 +170,7 @@ static void check_layout(const encoding *got, const encoding *a, const encoding 
 
 typedef struct fuzz_case {
     const albert_tokenizer *tok;
+    bool fast;
     int max_length, null_outputs;
     const char *text, *pair; /* PAIR NULL: one text */
     size_t text_len, pair_len;
@@ -159,7 +181,8 @@ static int parse_case(const uint8_t *data, size_t size, fuzz_case *c)
 {
     if (size < 3)
         return 0;
-    c->tok = kinds[data[0] & 7];
+    c->fast = data[0] >> 5 & 1;
+    c->tok = kinds[c->fast ? FAST_KIND : data[0] & 7];
     c->null_outputs = data[0] >> 4 & 1;
     c->max_length = (int)((unsigned)(data[1] | data[2] << 8) % 1024) - 2;
     c->text = (const char *)data + 3;
@@ -182,7 +205,7 @@ static void check_against_parts(const fuzz_case *c, const encoding *got)
     if (rc == ALBERT_OK && c->pair)
         rc = encode_full(c->tok, c->pair, c->pair_len, &b);
     FUZZ_EXPECT(rc == ALBERT_OK, "the texts encode together but not alone (%d)", rc);
-    check_layout(got, &a, &b, c->max_length);
+    check_layout(got, &a, &b, c->max_length, c->fast);
     free(a.ids);
     free(b.ids);
 }
