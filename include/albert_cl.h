@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.3.0"
+#define ALBERT_CL_VERSION "0.4.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -196,6 +196,26 @@ ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                int max_length, int32_t *ids, int32_t *type_ids,
                                int *n, int *n_full, albert_error *err);
 
+/* ---------------------------------------------------------------- precision */
+
+/* The number format an engine computes in.  FP32 is HF-exact (within 1e-4
+ * of the float64 goldens); the others trade accuracy for speed, and a device
+ * runs those albert_device_info.precisions lists. */
+typedef enum albert_precision {
+    ALBERT_PRECISION_FP32 = 0,
+    /* bfloat16 GEMM inputs (weights converted once at load), float32
+     * accumulation, LayerNorm, softmax, activations and residuals: the CPU
+     * backend on CPUs with AVX512-BF16 or AMX (oneDNN). */
+    ALBERT_PRECISION_BF16,
+    ALBERT_PRECISION_FP16, /* no device runs it yet */
+    ALBERT_PRECISION_INT8  /* no device runs it yet */
+} albert_precision;
+
+#define ALBERT_PRECISION_COUNT 4
+
+/* "fp32", "bf16", "fp16", "int8"; "?" for anything else. */
+ALBERT_API const char *albert_precision_name(int precision);
+
 /* ---------------------------------------------------------------- engine options */
 
 typedef struct albert_engine_options {
@@ -222,6 +242,9 @@ typedef struct albert_engine_options {
      * and so from their thread, at most once per problem per engine. */
     void (*warn)(void *user, const char *message);
     void *warn_user;
+    /* albert_precision; one the device does not run (albert_device_info
+     * .precisions) is ALBERT_E_UNSUPPORTED from albert_engine_create. */
+    int precision;
 } albert_engine_options;
 
 /* Fills *OPT with the defaults: ALBERT_DEVICE_AUTO, everything else 0/NULL
@@ -250,7 +273,8 @@ typedef struct albert_device_info {
     char driver_version[64];  /* the CPU: its BLAS and the kernels it runs ("OpenBLAS SkylakeX") */
     char device_version[64];  /* "OpenCL 3.0 ..."; "" for the CPU */
     int fp16;                 /* cl_khr_fp16 present */
-    char precisions[32];      /* the precisions an engine on it runs: "fp32" */
+    char precisions[32];      /* the precisions an engine on it runs, comma-separated
+                                 albert_precision_name()s: "fp32", "fp32,bf16" */
     char tuning_profile[128]; /* the tuning profile an engine with the options given to
                                  albert_device_info_get applies, "" if none */
 } albert_device_info;
@@ -260,11 +284,16 @@ typedef struct albert_device_info {
  * (...)") with code ALBERT_OK. */
 ALBERT_API int albert_device_count(int *count, albert_error *err);
 
-/* Describes device INDEX.  OPT (NULL: the defaults) says where tuning
- * profiles come from, so info->tuning_profile is what an engine created
- * with OPT would apply; a malformed profile in that folder is an error. */
+/* Describes device INDEX (ALBERT_DEVICE_AUTO: the one an engine would
+ * pick).  OPT (NULL: the defaults) says where tuning profiles come from, so
+ * info->tuning_profile is what an engine created with OPT would apply; a
+ * malformed profile in that folder is an error. */
 ALBERT_API int albert_device_info_get(int index, const albert_engine_options *opt,
                                       albert_device_info *info, albert_error *err);
+
+/* Whether the device INFO describes runs PRECISION (an albert_precision):
+ * 1 when its precisions name it, else 0. */
+ALBERT_API int albert_device_runs(const albert_device_info *info, int precision);
 
 /* The index of the device whose id is ID ("0", "cpu", ...; leading zeros of
  * a number do not count: "01" is "1"); ALBERT_E_ARG naming the devices there

@@ -157,7 +157,7 @@ class HelpAndDevices(Base):
         text = out.decode()
         for opt in ["--model", "--device", "--list-devices", "--input-format", "--pooling",
                     "--normalize", "--tokenize", "--tokenizer", "spiece.model", "tokenizer.json",
-                    "slow", "fast", "--max-length", "--format", "--output",
+                    "slow", "fast", "--precision", "bf16", "--max-length", "--format", "--output",
                     "--batch-size", "--threads", "--validate", "--validate-tol", "--version",
                     "tsv", "jsonl", "npy", "pooler", "cls", "mean", "none", "text_pair",
                     "input_ids", "attention_mask", "token_type_ids"]:
@@ -214,6 +214,57 @@ class HelpAndDevices(Base):
         rc, out, err = run(["--model", TINY, SAMPLE], env={"OCL_ICD_VENDORS": empty})
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(records(out)), 8)
+
+
+class Precision(Base):
+    def devices(self):
+        """{id: precisions} from --list-devices."""
+        out, _ = self.ok(["--list-devices"])
+        lines = out.decode().splitlines()
+        column = lines[0].split("\t").index("precisions")
+        return {row.split("\t")[0]: row.split("\t")[column].split(",") for row in lines[1:]}
+
+    def test_every_device_lists_its_precisions(self):
+        devices = self.devices()
+        for device, precisions in devices.items():
+            self.assertEqual(precisions[0], "fp32", device)
+            self.assertTrue(set(precisions) <= {"fp32", "bf16", "fp16", "int8"}, precisions)
+
+    def test_a_precision_the_device_does_not_run_is_a_usage_error(self):
+        self.fails(["--model", TINY, "--precision", "fp64", SAMPLE], 2,
+                   must_mention=["--precision", "fp64", "fp32, bf16, fp16, int8"])
+        for device, precisions in self.devices().items():
+            for precision in ["bf16", "fp16", "int8"]:
+                if precision in precisions:
+                    continue
+                err = self.fails(["--model", TINY, "--device", device, "--precision", precision,
+                                  SAMPLE], 2, must_mention=["--precision " + precision])
+                self.assertIn("device %s (" % device, err)
+                self.assertIn("runs " + ",".join(precisions), err)
+
+    def test_bf16_on_the_cpu(self):
+        if "bf16" not in self.devices()["cpu"]:
+            # Only where the CPU lacks AVX512-BF16 and AMX; test_precision checks
+            # the cpu lists bf16 exactly when it has them.
+            self.fails(["--model", TINY, "--device", "cpu", "--precision", "bf16", SAMPLE], 2)
+            return
+        args = ["--model", TINY, "--device", "cpu", SAMPLE]
+        fp32 = self.embed(args)
+        bf16 = self.embed(args + ["--precision", "bf16"])
+        self.assertEqual(len(bf16), len(fp32))
+        for a, b in zip(fp32, bf16):
+            self.assertEqual(a["input_ids"], b["input_ids"])
+            dot = sum(x * y for x, y in zip(a["embedding"], b["embedding"]))
+            na = sum(x * x for x in a["embedding"]) ** 0.5
+            nb = sum(x * x for x in b["embedding"]) ** 0.5
+            self.assertGreater(dot / (na * nb), 0.999, a["index"])
+            self.assertNotEqual(a["embedding"], b["embedding"], "bf16 changed nothing")
+        # --validate compares with the fp32 CPU backend, its tolerance bf16's.
+        _, err = self.ok(args + ["--precision", "bf16", "--validate", "-o",
+                                 os.path.join(self.tmp, "out.jsonl")])
+        self.assertIn("validate", err)
+        self.fails(args + ["--precision", "bf16", "--validate", "--validate-tol", "1e-6"], 1,
+                   must_mention=["beyond the tolerance"])
 
 
 class Tokenize(Base):

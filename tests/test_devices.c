@@ -64,6 +64,17 @@ static int raw_opencl_count(void)
     return (int)total;
 }
 
+/* The device ALBERT_DEVICE_AUTO should pick: the first GPU, else device 0. */
+static int expected_auto(int count)
+{
+    for (int i = 0; i < count; i++) {
+        albert_device_info info;
+        if (albert_device_info_get(i, NULL, &info, NULL) == ALBERT_OK && !strcmp(info.type, "GPU"))
+            return i;
+    }
+    return 0;
+}
+
 static void test_listing(void)
 {
     const int opencl = test_opencl_device_count();
@@ -82,7 +93,10 @@ static void test_listing(void)
                info.compute_units, (unsigned long long)(info.global_mem_bytes >> 20),
                info.driver_version, info.device_version, info.fp16, info.precisions);
         CHECK(info.index == i, "index %d for device %d", info.index, i);
-        CHECK(!strcmp(info.precisions, "fp32"), "precisions '%s'", info.precisions);
+        /* fp32 first, everywhere; which others is test_precision's. */
+        CHECK(!strncmp(info.precisions, "fp32", 4) && (!info.precisions[4] ||
+                                                       info.precisions[4] == ','),
+              "precisions '%s'", info.precisions);
         if (i < opencl)
             check_opencl_info(i, &info);
         else
@@ -97,7 +111,11 @@ static void test_listing(void)
     char expect[64];
     snprintf(expect, sizeof expect, "%d device", count);
     CHECK(strstr(err.msg, expect) != NULL, "message '%s' lacks '%s'", err.msg, expect);
-    CHECK(albert_device_info_get(-1, NULL, &info, &err) == ALBERT_E_ARG, "index -1 accepted");
+    CHECK(albert_device_info_get(-2, NULL, &info, &err) == ALBERT_E_ARG, "index -2 accepted");
+    /* AUTO describes the device an engine would pick. */
+    CHECK(albert_device_info_get(ALBERT_DEVICE_AUTO, NULL, &info, &err) == ALBERT_OK &&
+              info.index == expected_auto(count),
+          "AUTO: index %d, want %d (%s)", info.index, expected_auto(count), err.msg);
     int found = 7;
     CHECK(albert_device_find("gpu", &found, &err) == ALBERT_E_ARG && found == 7,
           "find 'gpu' accepted");
@@ -146,17 +164,6 @@ static void test_gemm_error(void)
     CHECK(strstr(err.msg, "CLBlastSgemm: CLBlastInsufficientMemoryC") != NULL, "%s", err.msg);
     ocl_release_mem(&buf);
     ocl_ctx_close(&ctx);
-}
-
-/* The device ALBERT_DEVICE_AUTO should pick: the first GPU, else device 0. */
-static int expected_auto(int count)
-{
-    for (int i = 0; i < count; i++) {
-        albert_device_info info;
-        if (albert_device_info_get(i, NULL, &info, NULL) == ALBERT_OK && !strcmp(info.type, "GPU"))
-            return i;
-    }
-    return 0;
 }
 
 /* An engine on each device names it; an index past the end is refused

@@ -44,6 +44,7 @@ SYSTEM_OWNERS = {
     "openblas": {"cpu"},
     "sentencepiece": {"tokenizer"},
     "oniguruma": {"tokenizer"},
+    "oneapi/dnnl": {"cpu"},
 }
 
 

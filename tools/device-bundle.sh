@@ -45,7 +45,7 @@ build_release() {
 # Every library the staged binaries load, resolved on this machine.
 needed_libs() {
   local stage="$1"
-  LD_LIBRARY_PATH="$stage/lib" ldd "$stage"/bin/* "$stage"/lib/libalbertcl.so.1 |
+  LD_LIBRARY_PATH="$stage/lib" ldd "$stage"/bin/* "$stage"/lib/libalbertcl.so.2 |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
     sort -u
 }
@@ -98,7 +98,7 @@ main() {
   mkdir -p "$stage/pack"/{bin,lib,glibc,golden,models}
   local pack="$stage/pack"
   cp "$stage/install/bin"/albert-cl{,-tune} "$pack/bin/"
-  cp -L "$stage/install/lib/libalbertcl.so.1" "$pack/lib/"
+  cp -L "$stage/install/lib/libalbertcl.so.2" "$pack/lib/"
   cp -r "$stage/install/share/albert-cl/profiles" "$pack/profiles"
   copy_libs "$pack"
   copy_data "$pack"

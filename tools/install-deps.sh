@@ -28,7 +28,7 @@ packages=(
   cmake make gcc g++ pkg-config python3
   libsentencepiece-dev libcjson-dev libutf8proc-dev libopenblas-dev
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo
-  libsodium-dev libonig-dev
+  libsodium-dev libonig-dev libdnnl-dev
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),
   # libFuzzer's runtime, and llvm-symbolizer for readable sanitizer stacks
   clang libclang-rt-dev libomp-dev llvm

@@ -28,6 +28,8 @@ typedef struct cli_options {
     int normalize;
     int tokenize_only;
     int tokenizer_kind;          /* albert_tokenizer_kind */
+    int precision;               /* albert_precision */
+    int validate_tol_set;        /* --validate-tol given (else the precision's default) */
     int max_length;
     int format;                  /* cli_output_format */
     const char *output;          /* NULL or "-": stdout */

@@ -38,8 +38,13 @@ static const char usage_text[] =
     "  --device D          cpu, or N: an OpenCL device index from --list-devices;\n"
     "                      default: first GPU, else first OpenCL device, else cpu\n"
     "  --list-devices      list the devices (index, platform, device, type, compute\n"
-    "                      units, global memory, driver, fp16, profile): OpenCL ones,\n"
-    "                      then cpu\n"
+    "                      units, global memory, driver, fp16, precisions, profile):\n"
+    "                      OpenCL ones, then cpu\n"
+    "  --precision P       fp32 (default): HuggingFace-exact; bf16: bfloat16 GEMM\n"
+    "                      inputs, float32 accumulation and everything else (the cpu\n"
+    "                      device on CPUs with AVX512-BF16 or AMX); fp16, int8: no\n"
+    "                      device yet.  A device that does not run P is a usage\n"
+    "                      error naming what it runs (--list-devices: precisions)\n"
     "  --profile-file F    use device profile F (JSON: CLBlast parameters and kernel\n"
     "                      shapes) instead of the one picked for the device from\n"
     "                      $ALBERT_CL_PROFILE_DIR, else the installed profiles\n"
@@ -86,7 +91,8 @@ static const char usage_text[] =
     "                      stderr the max abs and max rel difference (|d| / max(|cpu|,\n"
     "                      1e-3)) per output over non-padding positions; exit 1 when\n"
     "                      the max abs difference exceeds the tolerance\n"
-    "  --validate-tol X    tolerance of --validate (default 1e-4)\n"
+    "  --validate-tol X    tolerance of --validate (default 1e-4; with --precision\n"
+    "                      bf16, 0.1)\n"
     "  --profile           print on stderr, per kernel (OpenCL profiling events) or\n"
     "                      CPU-backend op: calls, total ms, mean us, share of device\n"
     "                      time, GFLOP/s (GEMMs) and GB/s; then the host phases (read,\n"
@@ -187,6 +193,8 @@ static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
 static const char *const poolings[] = {"none", "pooler", "cls", "mean", NULL};
 static const char *const output_formats[] = {"jsonl", "npy", NULL};
 static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
+/* In albert_precision's order. */
+static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
 
 static int set_model(cli_options *o, const char *v)
 {
@@ -223,6 +231,7 @@ static int set_validate_tol(cli_options *o, const char *v)
     if (end == v || *end || !isfinite(x) || x < 0)
         return usage_error("--validate-tol: '%s' is not a non-negative number", v);
     o->validate_tol = x;
+    o->validate_tol_set = 1;
     return 0;
 }
 
@@ -243,6 +252,7 @@ static const option_spec option_table[] = {
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0},
     {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0},
+    {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0},
     /* 2: room for [CLS] and [SEP]. */
     {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20},
     {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
@@ -393,6 +403,10 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
     }
     if (o->list_devices)
         return 0;
+    /* bf16 rounds every GEMM input: differences of a few hundredths are its
+     * nature, not a fault (README: Precision). */
+    if (!o->validate_tol_set && o->precision != ALBERT_PRECISION_FP32)
+        o->validate_tol = 0.1;
     int rc = check_benchmark(o);
     return rc ? rc : check_combinations(o);
 }
@@ -424,8 +438,8 @@ static void print_device(const albert_device_info *d)
     char mem[32] = "-";
     if (d->global_mem_bytes)
         snprintf(mem, sizeof mem, "%llu MiB", (unsigned long long)(d->global_mem_bytes >> 20));
-    printf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d->id, d->platform, d->name, d->type,
-           d->compute_units, mem, d->driver_version, d->fp16 ? "yes" : "no",
+    printf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d->id, d->platform, d->name, d->type,
+           d->compute_units, mem, d->driver_version, d->fp16 ? "yes" : "no", d->precisions,
            d->tuning_profile[0] ? d->tuning_profile : "-");
 }
 
@@ -440,7 +454,8 @@ static int list_devices(const cli_options *o)
     albert_device_count(&count, &err);
     if (err.msg[0])
         fprintf(stderr, "albert-cl: no OpenCL device: %s\n", err.msg);
-    printf("index\tplatform\tdevice\ttype\tcompute_units\tglobal_memory\tdriver\tfp16\tprofile\n");
+    printf("index\tplatform\tdevice\ttype\tcompute_units\tglobal_memory\tdriver\tfp16\t"
+           "precisions\tprofile\n");
     int rc = EXIT_SUCCESS;
     for (int i = 0; i < count; i++) {
         albert_device_info info;
@@ -493,13 +508,14 @@ static int load_config_only(session *s, const char *dir, albert_error *err)
     return present ? albert_config_load(dir, &s->config, err) : ALBERT_OK;
 }
 
-/* An engine on device ID (NULL: the automatic pick). */
-static int create_engine(const albert_model *m, const cli_options *o, const char *id, int timing,
-                         albert_engine **out, albert_error *err)
+/* An engine on device ID (NULL: the automatic pick) in PRECISION. */
+static int create_engine(const albert_model *m, const cli_options *o, const char *id,
+                         int precision, int timing, albert_engine **out, albert_error *err)
 {
     albert_engine_options eo;
     engine_options(o, &eo);
     eo.timing = timing;
+    eo.precision = precision;
     int rc = id ? albert_device_find(id, &eo.device, err) : ALBERT_OK;
     return rc == ALBERT_OK ? albert_engine_create(m, &eo, out, err) : rc;
 }
@@ -512,9 +528,11 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     s->config = *albert_model_config(s->model);
-    rc = create_engine(s->model, o, o->device, o->profile || o->profile_json, &s->engine, err);
+    rc = create_engine(s->model, o, o->device, o->precision, o->profile || o->profile_json,
+                       &s->engine, err);
+    /* The reference is what HF gives: fp32. */
     if (rc == ALBERT_OK && o->validate)
-        rc = create_engine(s->model, o, "cpu", 0, &s->reference, err);
+        rc = create_engine(s->model, o, "cpu", ALBERT_PRECISION_FP32, 0, &s->reference, err);
     return rc;
 }
 
@@ -627,6 +645,27 @@ static void reexec_for_blas(char **argv)
     unsetenv("OPENBLAS_CORETYPE");
 }
 
+/* A precision the device does not run is the user's mistake (exit 2),
+ * caught before anything loads.  A device that cannot be found or described
+ * is left to the run, which says why. */
+static int check_precision(const cli_options *o)
+{
+    if (o->tokenize_only || o->precision == ALBERT_PRECISION_FP32)
+        return 0;
+    albert_engine_options eo;
+    engine_options(o, &eo);
+    int index = ALBERT_DEVICE_AUTO;
+    albert_device_info info;
+    albert_error err;
+    if ((o->device && albert_device_find(o->device, &index, &err) != ALBERT_OK) ||
+        albert_device_info_get(index, &eo, &info, &err) != ALBERT_OK)
+        return 0;
+    if (albert_device_runs(&info, o->precision))
+        return 0;
+    return usage_error("--precision %s: device %s (%s) runs %s", precisions[o->precision],
+                       info.id, info.name, info.precisions);
+}
+
 int main(int argc, char **argv)
 {
     reexec_for_blas(argv);
@@ -638,6 +677,8 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     int rc = parse_args(&opt, argc, argv, files);
+    if (rc == 0 && !opt.list_devices)
+        rc = check_precision(&opt);
     if (rc == 0 && opt.list_devices)
         rc = list_devices(&opt);
     else if (rc == 0) {

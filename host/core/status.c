@@ -1,5 +1,11 @@
-/* The public names of the status codes. */
+/* The public names of the status codes and precisions. */
 #include "albert_cl.h"
+
+const char *albert_precision_name(int precision)
+{
+    static const char *const names[ALBERT_PRECISION_COUNT] = {"fp32", "bf16", "fp16", "int8"};
+    return precision >= 0 && precision < ALBERT_PRECISION_COUNT ? names[precision] : "?";
+}
 
 const char *albert_status_name(int code)
 {

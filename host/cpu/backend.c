@@ -6,6 +6,7 @@
 
 #include "core/common.h"
 #include "core/memory.h"
+#include "cpu/linear_bf16.h"
 #include "cpu/ops.h"
 
 #include <cblas.h>
@@ -16,12 +17,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The Linears of one stored layer, in order, and of the embedding map. */
+enum { LIN_QKV, LIN_O, LIN_FFN, LIN_FFN_OUT, LINS_PER_LAYER };
+
 typedef struct cpu_backend {
     albert_backend base;
     const albert_model *model;
     int threads;
     float *qkv_w; /* per stored layer: [3H, H] = query, key, value rows */
     float *qkv_b; /* per stored layer: [3H] */
+    /* ALBERT_PRECISION_BF16: every Linear but the pooler's on oneDNN. */
+    bf16_context *bf16;
+    bf16_linear **bf16_layers; /* LINS_PER_LAYER per stored layer */
+    bf16_linear *bf16_map_in;
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
@@ -35,6 +43,7 @@ typedef struct cpu_buffers {
     float *ctx;    /* [M, H] attention context */
     float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
     float *scores; /* [threads, T, T] one attention block per thread */
+    uint16_t *xbf; /* [M, max(E, H, I)] a bf16 Linear's rounded input */
 } cpu_buffers;
 
 static size_t max_size(size_t a, size_t b)
@@ -44,17 +53,21 @@ static size_t max_size(size_t a, size_t b)
 
 /* The floats of each workspace view for B x T, each rounded up to a 64-byte
  * line so SIMD loads stay aligned; returns their sum. */
-static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[5])
+#define N_VIEWS 6
+
+static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[N_VIEWS])
 {
     const albert_config *c = &be->model->config;
-    size_t M = (size_t)B * T, H = (size_t)c->hidden_size;
+    size_t M = (size_t)B * T, H = (size_t)c->hidden_size, inter = (size_t)c->intermediate_size;
     sizes[0] = M * H;
-    sizes[1] = M * max_size(3 * H, (size_t)c->intermediate_size);
+    sizes[1] = M * max_size(3 * H, inter);
     sizes[2] = M * H;
     sizes[3] = M * max_size(H, (size_t)c->embedding_size);
     sizes[4] = (size_t)be->threads * T * T;
+    /* Two bf16 values to a float's room. */
+    sizes[5] = be->bf16 ? (M * max_size(max_size(H, inter), (size_t)c->embedding_size) + 1) / 2 : 0;
     size_t total = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_VIEWS; i++) {
         sizes[i] = (sizes[i] + 15) / 16 * 16;
         total += sizes[i];
     }
@@ -64,7 +77,7 @@ static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[
 /* Carves the workspace for B x T, growing it first if it is too small. */
 static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert_error *err)
 {
-    size_t sizes[5];
+    size_t sizes[N_VIEWS];
     const size_t total = workspace_sizes(be, B, T, sizes);
     if (total > be->ws_floats) {
         free(be->ws);
@@ -74,12 +87,13 @@ static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert
             return albert_fail(err, ALBERT_E_NOMEM,
                                "cpu backend: out of memory for a %d x %d batch workspace", B, T);
     }
-    float **views[5] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores};
+    float *xbf, **views[N_VIEWS] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores, &xbf};
     float *p = be->ws;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_VIEWS; i++) {
         *views[i] = p;
         p += sizes[i];
     }
+    buf->xbf = (uint16_t *)xbf;
     return ALBERT_OK;
 }
 
@@ -94,16 +108,31 @@ static void lap(cpu_backend *be, const char *name, uint64_t flops, uint64_t floa
     be->lap_start = now;
 }
 
-/* cpu_linear's M x N x K GEMM. */
-static void lap_linear(cpu_backend *be, int M, int N, int K)
+/* y[M,N] = x[M,K] w^T + b: on OpenBLAS in fp32, or with a bf16 Linear L on
+ * oneDNN; timed as an M x N x K GEMM. */
+static int linear(cpu_backend *be, const bf16_linear *l, int M, int N, int K, const float *x,
+                  const float *w, const float *b, float *y, const cpu_buffers *buf,
+                  albert_error *err)
 {
+    int rc = ALBERT_OK;
+    if (l)
+        rc = bf16_linear_run(l, M, x, buf->xbf, y, err);
+    else
+        cpu_linear(M, N, K, x, w, b, y);
     const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
-    lap(be, "cpu_linear", 2 * m * n * k, m * k + n * k + m * n);
+    lap(be, l ? "cpu_linear_bf16" : "cpu_linear", 2 * m * n * k, m * k + n * k + m * n);
+    return rc;
+}
+
+/* Stored layer LI's Linear WHICH in bf16, or NULL in fp32. */
+static const bf16_linear *bf16_of(const cpu_backend *be, size_t li, int which)
+{
+    return be->bf16_layers ? be->bf16_layers[li * LINS_PER_LAYER + (size_t)which] : NULL;
 }
 
 /* One HF AlbertLayer (post-LN), updating buf->h in place. */
-static void albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
-                         const int32_t *mask, const cpu_buffers *buf)
+static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
+                        const int32_t *mask, const cpu_buffers *buf, albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const int M = B * T, H = c->hidden_size, inter = c->intermediate_size;
@@ -111,24 +140,36 @@ static void albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B,
     const float eps = c->layer_norm_eps;
     const uint64_t mh = (uint64_t)M * (uint64_t)H, mi = (uint64_t)M * (uint64_t)inter;
 
-    cpu_linear(M, 3 * H, H, buf->h, be->qkv_w + li * 3 * H * H, be->qkv_b + li * 3 * H, buf->big);
-    lap_linear(be, M, 3 * H, H);
+    /* In bf16 the fp32 fused copies are gone (make_bf16). */
+    const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
+    const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
+    int rc = linear(be, bf16_of(be, li, LIN_QKV), M, 3 * H, H, buf->h, qkv_w, qkv_b, buf->big,
+                    buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
     cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads, buf->scores,
                   buf->ctx);
     lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
-    cpu_linear(M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp);
-    lap_linear(be, M, H, H);
+    rc = linear(be, bf16_of(be, li, LIN_O), M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp, buf,
+                err);
+    if (rc != ALBERT_OK)
+        return rc;
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
     lap(be, "cpu_layernorm", 0, 3 * mh);
 
-    cpu_linear(M, inter, H, buf->h, lw->ffn_w, lw->ffn_b, buf->big);
-    lap_linear(be, M, inter, H);
+    rc = linear(be, bf16_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
+                buf->big, buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
     cpu_activate(M, inter, c->hidden_act, buf->big);
     lap(be, "cpu_activate", 0, 2 * mi);
-    cpu_linear(M, H, inter, buf->big, lw->ffn_out_w, lw->ffn_out_b, buf->tmp);
-    lap_linear(be, M, H, inter);
+    rc = linear(be, bf16_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
+                lw->ffn_out_b, buf->tmp, buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
     lap(be, "cpu_layernorm", 0, 3 * mh);
+    return ALBERT_OK;
 }
 
 static void pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
@@ -156,8 +197,8 @@ static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
     lap(be, "cpu_copy_out", 0, 2 * (uint64_t)n);
 }
 
-static void forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
-                    const cpu_buffers *buf)
+static int forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                   const cpu_buffers *buf, albert_error *err)
 {
     const albert_model *m = be->model;
     const albert_config *c = &m->config;
@@ -167,22 +208,23 @@ static void forward(cpu_backend *be, const albert_batch *batch, const albert_out
     be->lap_start = albert_now_ns();
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
-    cpu_linear(M, H, c->embedding_size, buf->tmp, m->weights.map_in_w, m->weights.map_in_b,
-               buf->h);
-    lap_linear(be, M, H, c->embedding_size);
-    if (out->hidden_states)
+    int rc = linear(be, be->bf16_map_in, M, H, c->embedding_size, buf->tmp, m->weights.map_in_w,
+                    m->weights.map_in_b, buf->h, buf, err);
+    if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
-    for (int l = 0; l < c->num_hidden_layers; l++) {
-        for (int j = 0; j < c->inner_group_num; j++)
-            albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf);
-        if (out->hidden_states)
+    for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
+            rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf,
+                              err);
+        if (rc == ALBERT_OK && out->hidden_states)
             copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
                      layer_floats);
     }
-    if (out->last_hidden_state)
+    if (rc == ALBERT_OK && out->last_hidden_state)
         copy_out(be, out->last_hidden_state, buf->h, layer_floats);
-    if (out->pooled)
+    if (rc == ALBERT_OK && out->pooled)
         pool_outputs(be, batch, out, buf->h);
+    return rc;
 }
 
 /* OpenBLAS's thread count is process-wide.  One thread pool, OpenMP's: each
@@ -231,15 +273,26 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
     int caller_threads = omp_get_max_threads();
     blas_threads_enter();
     omp_set_num_threads(be->threads);
-    forward(be, batch, out, &buf);
+    rc = forward(be, batch, out, &buf, err);
     blas_threads_leave();
     omp_set_num_threads(caller_threads);
-    return albert_ok(err);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
+
+static size_t stored_layers(const albert_config *c)
+{
+    return (size_t)c->num_hidden_groups * (size_t)c->inner_group_num;
 }
 
 static void cpu_destroy(albert_backend *base)
 {
     cpu_backend *be = (cpu_backend *)base;
+    for (size_t i = 0; be->bf16_layers && i < stored_layers(&be->model->config) * LINS_PER_LAYER;
+         i++)
+        bf16_linear_free(be->bf16_layers[i]);
+    free(be->bf16_layers);
+    bf16_linear_free(be->bf16_map_in);
+    bf16_context_free(be->bf16);
     free(be->qkv_w);
     free(be->qkv_b);
     free(be->ws);
@@ -259,11 +312,14 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
 {
     const cpu_backend *be = (const cpu_backend *)base;
     const albert_config *c = &be->model->config;
-    size_t sizes[5];
-    const uint64_t fused = (uint64_t)c->num_hidden_groups * (uint64_t)c->inner_group_num * 3 *
-                           ((uint64_t)c->hidden_size * (uint64_t)c->hidden_size +
-                            (uint64_t)c->hidden_size);
-    plan->weights = (albert_weight_floats(c) + fused) * sizeof(float);
+    size_t sizes[N_VIEWS];
+    const uint64_t H = (uint64_t)c->hidden_size, inter = (uint64_t)c->intermediate_size;
+    const uint64_t fused = stored_layers(c) * 3 * (H * H + H);
+    /* bf16: 2 bytes a weight of every Linear but the pooler's, no fused copy. */
+    const uint64_t bf16 =
+        stored_layers(c) * (4 * H * H + 2 * H * inter) + H * (uint64_t)c->embedding_size;
+    plan->weights = albert_weight_floats(c) * sizeof(float) +
+                    (be->bf16 ? bf16 * 2 : fused * sizeof(float));
     plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
@@ -293,6 +349,39 @@ static int fuse_qkv(cpu_backend *be, albert_error *err)
     return ALBERT_OK;
 }
 
+/* ALBERT_PRECISION_BF16: every Linear but the pooler's (a sliver of the
+ * work) converted once; the fp32 fused QKV copies are then not needed. */
+static int make_bf16(cpu_backend *be, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const albert_weights *w = &be->model->weights;
+    const int H = c->hidden_size, inter = c->intermediate_size;
+    const size_t n = stored_layers(c);
+    int rc = bf16_context_create(&be->bf16, err);
+    if (rc == ALBERT_OK && !(be->bf16_layers = calloc(n * LINS_PER_LAYER, sizeof(bf16_linear *))))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for bf16 Linears");
+    if (rc == ALBERT_OK)
+        rc = bf16_linear_create(be->bf16, H, c->embedding_size, w->map_in_w, w->map_in_b,
+                                &be->bf16_map_in, err);
+    for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
+        const albert_layer_weights *lw = &w->layers[i];
+        bf16_linear **l = be->bf16_layers + i * LINS_PER_LAYER;
+        rc = bf16_linear_create(be->bf16, 3 * H, H, be->qkv_w + i * 3 * H * H,
+                                be->qkv_b + i * 3 * H, &l[LIN_QKV], err);
+        if (rc == ALBERT_OK)
+            rc = bf16_linear_create(be->bf16, H, H, lw->o_w, lw->o_b, &l[LIN_O], err);
+        if (rc == ALBERT_OK)
+            rc = bf16_linear_create(be->bf16, inter, H, lw->ffn_w, lw->ffn_b, &l[LIN_FFN], err);
+        if (rc == ALBERT_OK)
+            rc = bf16_linear_create(be->bf16, H, inter, lw->ffn_out_w, lw->ffn_out_b,
+                                    &l[LIN_FFN_OUT], err);
+    }
+    free(be->qkv_w);
+    free(be->qkv_b);
+    be->qkv_w = be->qkv_b = NULL;
+    return rc;
+}
+
 static int cpu_create(const albert_model *m, int device, const albert_engine_options *opt,
                       albert_backend **out, albert_error *err)
 {
@@ -309,14 +398,16 @@ static int cpu_create(const albert_model *m, int device, const albert_engine_opt
     be->model = m;
     be->threads = opt->threads ? opt->threads : albert_cpu_count();
     int rc = fuse_qkv(be, err);
+    if (rc == ALBERT_OK && opt->precision == ALBERT_PRECISION_BF16)
+        rc = make_bf16(be, err);
     if (rc != ALBERT_OK) {
         cpu_destroy(&be->base);
         return rc;
     }
     char blas[64];
     albert_blas_describe(blas, sizeof blas);
-    snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s)", blas, be->threads,
-             be->threads == 1 ? "" : "s");
+    snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s%s)", blas, be->threads,
+             be->threads == 1 ? "" : "s", be->bf16 ? ", bf16 Linears on oneDNN" : "");
     *out = &be->base;
     return albert_ok(err);
 }
@@ -343,7 +434,7 @@ static int cpu_device_info(int device, const albert_engine_options *opt, albert_
     info->compute_units = albert_cpu_count();
     info->global_mem_bytes = host_memory_bytes();
     albert_blas_describe(info->driver_version, sizeof info->driver_version);
-    snprintf(info->precisions, sizeof info->precisions, "fp32");
+    snprintf(info->precisions, sizeof info->precisions, bf16_supported() ? "fp32,bf16" : "fp32");
     return albert_ok(err);
 }
 

@@ -148,6 +148,8 @@ int albert_device_info_get(int index, const albert_engine_options *opt, albert_d
     albert_engine_options_init(&defaults);
     const albert_backend_reg *reg;
     int local, total;
+    if (index == ALBERT_DEVICE_AUTO)
+        index = registry_auto_device();
     if (!locate(index, &reg, &local, &total))
         return albert_fail(err, ALBERT_E_ARG, "no device %d: %d device%s", index, total,
                            total == 1 ? "" : "s");
@@ -184,6 +186,32 @@ int registry_auto_device(void)
     return 0;
 }
 
+int albert_device_runs(const albert_device_info *info, int precision)
+{
+    const char *name = albert_precision_name(precision), *list = info ? info->precisions : "";
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* A device runs the precisions its info lists; asking for another is never
+ * silently answered in fp32. */
+static int check_precision(const albert_backend_reg *reg, int local,
+                           const albert_engine_options *opt, albert_error *err)
+{
+    if (opt->precision < 0 || opt->precision >= ALBERT_PRECISION_COUNT)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_create: unknown precision %d",
+                           opt->precision);
+    albert_device_info info;
+    int rc = reg->device_info(local, opt, &info, err);
+    if (rc == ALBERT_OK && !albert_device_runs(&info, opt->precision))
+        rc = albert_fail(err, ALBERT_E_UNSUPPORTED, "device %s (%s) runs %s, not %s", info.id,
+                         info.name, info.precisions, albert_precision_name(opt->precision));
+    return rc;
+}
+
 int registry_create_backend(const albert_model *model, int index,
                             const albert_engine_options *opt, albert_backend **out,
                             albert_error *err)
@@ -198,5 +226,6 @@ int registry_create_backend(const albert_model *model, int index,
         int rc = scan_devices(NULL, &found, ids, sizeof ids, err);
         return rc != ALBERT_OK ? rc : no_such_device(what, ids, err);
     }
-    return reg->create(model, local, opt, out, err);
+    int rc = check_precision(reg, local, opt, err);
+    return rc == ALBERT_OK ? reg->create(model, local, opt, out, err) : rc;
 }
