@@ -208,7 +208,11 @@ typedef enum albert_precision {
      * backend on CPUs with AVX512-BF16 or AMX (oneDNN). */
     ALBERT_PRECISION_BF16,
     ALBERT_PRECISION_FP16, /* no device runs it yet */
-    ALBERT_PRECISION_INT8  /* no device runs it yet */
+    /* int8 GEMMs: weights quantized symmetrically per output channel once at
+     * load, activations asymmetrically per token at run time, int32
+     * accumulation, scales, bias and everything else in float32: the CPU
+     * backend on CPUs with AVX512-VNNI or AMX (oneDNN). */
+    ALBERT_PRECISION_INT8
 } albert_precision;
 
 #define ALBERT_PRECISION_COUNT 4

@@ -234,7 +234,7 @@ class Precision(Base):
         self.fails(["--model", TINY, "--precision", "fp64", SAMPLE], 2,
                    must_mention=["--precision", "fp64", "fp32, bf16, fp16, int8"])
         for device, precisions in self.devices().items():
-            for precision in ["bf16", "fp16", "int8"]:
+            for precision in ["bf16", "fp16", "int8"]:  # fp16: refused everywhere yet
                 if precision in precisions:
                     continue
                 err = self.fails(["--model", TINY, "--device", device, "--precision", precision,
@@ -242,29 +242,35 @@ class Precision(Base):
                 self.assertIn("device %s (" % device, err)
                 self.assertIn("runs " + ",".join(precisions), err)
 
-    def test_bf16_on_the_cpu(self):
-        if "bf16" not in self.devices()["cpu"]:
-            # Only where the CPU lacks AVX512-BF16 and AMX; test_precision checks
-            # the cpu lists bf16 exactly when it has them.
-            self.fails(["--model", TINY, "--device", "cpu", "--precision", "bf16", SAMPLE], 2)
+    def check_reduced_on_the_cpu(self, precision):
+        if precision not in self.devices()["cpu"]:
+            # Only where the CPU lacks the instructions; test_precision checks
+            # the cpu lists a precision exactly when it has them.
+            self.fails(["--model", TINY, "--device", "cpu", "--precision", precision, SAMPLE], 2)
             return
         args = ["--model", TINY, "--device", "cpu", SAMPLE]
         fp32 = self.embed(args)
-        bf16 = self.embed(args + ["--precision", "bf16"])
-        self.assertEqual(len(bf16), len(fp32))
-        for a, b in zip(fp32, bf16):
+        reduced = self.embed(args + ["--precision", precision])
+        self.assertEqual(len(reduced), len(fp32))
+        for a, b in zip(fp32, reduced):
             self.assertEqual(a["input_ids"], b["input_ids"])
             dot = sum(x * y for x, y in zip(a["embedding"], b["embedding"]))
             na = sum(x * x for x in a["embedding"]) ** 0.5
             nb = sum(x * x for x in b["embedding"]) ** 0.5
-            self.assertGreater(dot / (na * nb), 0.999, a["index"])
-            self.assertNotEqual(a["embedding"], b["embedding"], "bf16 changed nothing")
-        # --validate compares with the fp32 CPU backend, its tolerance bf16's.
-        _, err = self.ok(args + ["--precision", "bf16", "--validate", "-o",
+            self.assertGreater(dot / (na * nb), 0.999, (precision, a["index"]))
+            self.assertNotEqual(a["embedding"], b["embedding"], precision + " changed nothing")
+        # --validate compares with the fp32 CPU backend, its tolerance the precision's.
+        _, err = self.ok(args + ["--precision", precision, "--validate", "-o",
                                  os.path.join(self.tmp, "out.jsonl")])
         self.assertIn("validate", err)
-        self.fails(args + ["--precision", "bf16", "--validate", "--validate-tol", "1e-6"], 1,
+        self.fails(args + ["--precision", precision, "--validate", "--validate-tol", "1e-6"], 1,
                    must_mention=["beyond the tolerance"])
+
+    def test_bf16_on_the_cpu(self):
+        self.check_reduced_on_the_cpu("bf16")
+
+    def test_int8_on_the_cpu(self):
+        self.check_reduced_on_the_cpu("int8")
 
 
 class Tokenize(Base):

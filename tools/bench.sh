@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Benchmarks albert-cl against its peers in one run on this machine:
-#   - the OpenBLAS SGEMM rate at 1024x3072x768 (build/sgemm_rate), the ceiling;
-#   - albert-cl --benchmark on the host CPU backend and on every OpenCL device
-#     (each also with --no-profile, CLBlast's defaults, when the CLI has that flag);
+#   - the ceilings at 1024x3072x768 (build/gemm_rates): OpenBLAS SGEMM for fp32,
+#     oneDNN's bf16 and u8 x s8 matmul for bf16 and int8;
+#   - albert-cl --benchmark on the host CPU backend in every precision it runs
+#     and on every OpenCL device (each also with --no-profile, CLBlast's
+#     defaults, when the CLI has that flag);
 #   - PyTorch eager (../shared/bench/torch_albert_bench.py, Debian's python3-torch);
+#   - ONNX Runtime fp32, OpenVINO f32 and bf16 on the same graph
+#     (../shared/bench/peers_bench.py, in the venv its setup-peers.sh makes);
 # at batch shapes 32x128, 1x8 and 4x512, all with the same number of threads.
-# Prints a table (tokens/s, ms/batch, GFLOP/s, % of the SGEMM rate, ratio to
-# PyTorch in tokens/s, and to PyTorch left with OpenBLAS's own choice of
-# kernels where that differs); --markdown FILE also writes it as markdown.
+# Prints a table (tokens/s, ms/batch, GFLOP/s, % of the precision's ceiling,
+# ratio to PyTorch in tokens/s and to PyTorch left with OpenBLAS's own choice
+# of kernels where that differs, ratio to OpenVINO bf16); --markdown FILE also
+# writes it as markdown.
 #
 # The PyTorch peer always runs albert-base shapes: its ratios mean something
 # only with an albert-base-shaped model.
@@ -39,7 +44,7 @@ torch_bench="$shared/bench/torch_albert_bench.py"
 
 bash tools/install-deps.sh --bench
 [ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$threads" --target albert-cl sgemm_rate >/dev/null
+cmake --build "$build" -j"$threads" --target albert-cl gemm_rates >/dev/null
 cli="$build/albert-cl"
 
 # albert-cl runs OpenBLAS with the kernels that fit the CPU (it sets
@@ -71,12 +76,18 @@ iterations() {
   else echo "2 1"; fi
 }
 
-log "OpenBLAS SGEMM 1024x3072x768, $threads threads"
-printf 'sgemm\t-\t%s\n' "$("$build/sgemm_rate" "$threads")" >>"$results"
+log "OpenBLAS SGEMM and oneDNN matmul 1024x3072x768, $threads threads"
+printf 'rates\t-\t%s\n' "$("$build/gemm_rates" "$threads")" >>"$results"
 
-# "NAME|OPTIONS" per backend: the CPU, then each OpenCL device with the
-# profile it gets and with CLBlast's defaults, named after its platform.
+# "NAME|OPTIONS" per backend: the CPU in each precision it runs, then each
+# OpenCL device with the profile it gets and with CLBlast's defaults, named
+# after its platform.
 backends=("cpu|--device cpu")
+cpu_precisions=$("$cli" --list-devices | awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "precisions") c = i }
+                                                   $1 == "cpu" && c { print $c }')
+for p in ${cpu_precisions//,/ }; do
+  [ "$p" = fp32 ] || backends+=("cpu-$p|--device cpu --precision $p")
+done
 with_defaults=0
 if "$cli" --help | grep -- '--no-profile' >/dev/null; then  # not grep -q: pipefail + SIGPIPE
   with_defaults=1
@@ -95,6 +106,19 @@ for d in ${BENCH_DEVICES:-${BENCH_DEVICE:-$(awk -F'\t' 'NR > 1 && $1 != "cpu" { 
     backends+=("$label-$d-defaults|--device $d --no-profile")
   fi
 done
+py_peers=$(bash "$shared/bench/setup-peers.sh" 2>/dev/null) || py_peers=""
+[ -n "$py_peers" ] || log "no peers venv (setup-peers.sh failed): no ONNX Runtime / OpenVINO rows"
+
+# Rows for ONNX Runtime and OpenVINO at B x T ("NAME TOK tokens/s MS ms/batch").
+peer_rows() {
+  local B=$1 T=$2
+  log "onnxruntime / openvino ${B}x$T"
+  "$py_peers" "$shared/bench/peers_bench.py" "$B" "$T" "$threads" 2>/dev/null |
+    awk -v shape="${B}x$T" '$5 == "ms/batch" {
+      name = $1; sub(/-[0-9][0-9.]*-/, "-", name)
+      printf "%s\t%s\t{\"ms_per_batch\": %s}\n", name, shape, $4 }' >>"$results" || true
+}
+
 have_torch=1
 if [ ! -f "$torch_bench" ]; then
   have_torch=0; log "no $torch_bench: no PyTorch column"
@@ -129,6 +153,9 @@ for shape in $shapes; do
       { log "$name $shape failed: no row"; continue; }
     printf '%s\t%s\t%s\n' "$name" "$shape" "$line" >>"$results"
   done
+  if [ -n "$py_peers" ]; then
+    peer_rows "$B" "$T"
+  fi
   if [ "$have_torch" = 1 ]; then
     torch_row pytorch "$B" "$T"
     if [ "$torch_default" = 1 ]; then
@@ -141,25 +168,38 @@ python3 - "$results" "$markdown" "$threads" <<'EOF'
 import json, sys
 
 rows = [line.rstrip("\n").split("\t", 2) for line in open(sys.argv[1])]
-sgemm = next(json.loads(r[2]) for r in rows if r[0] == "sgemm")["gflops"]
+matmul = next(json.loads(r[2]) for r in rows if r[0] == "rates")
+sgemm = matmul["sgemm"]
+# Each backend's ceiling: its precision's GEMM rate on this machine.
+ceiling = {"bf16": matmul["bf16"], "int8": matmul["int8"]}
+ceilings = ("rates",)
 peers = ("pytorch", "pytorch-default")
-flops = {r[1]: json.loads(r[2])["flops_per_batch"] for r in rows if r[0] not in ("sgemm",) + peers}
+others = ("onnxruntime-fp32", "openvino-f32", "openvino-bf16")
+flops = {r[1]: json.loads(r[2])["flops_per_batch"] for r in rows
+         if r[0] not in ceilings + peers + others}
 torch = [{r[1]: json.loads(r[2])["ms_per_batch"] for r in rows if r[0] == p} for p in peers]
-header = ["backend", "shape", "tokens/s", "ms/batch", "GFLOP/s", "% SGEMM", "x PyTorch"]
+ov_bf16 = {r[1]: json.loads(r[2])["ms_per_batch"] for r in rows if r[0] == "openvino-bf16"}
+header = ["backend", "shape", "tokens/s", "ms/batch", "GFLOP/s", "% ceiling", "x PyTorch"]
 if torch[1]:
     header.append("x PyTorch default")
+header.append("x OpenVINO bf16")
 table = []
 for name, shape, text in rows:
-    if name == "sgemm":
+    if name in ceilings:
         continue
     d = json.loads(text)
     B, T = (int(x) for x in shape.split("x"))
     ms = d["ms_per_batch"]
     gflops = flops[shape] / (ms / 1e3) / 1e9
+    top = ceiling.get(name.rsplit("-", 1)[-1]) or sgemm
     ratios = ["%.2f" % (t[shape] / ms) if shape in t else "n/a" for t in torch]
+    ratios = ratios[:len(header) - 7]
+    ratios.append("%.2f" % (ov_bf16[shape] / ms) if shape in ov_bf16 else "n/a")
     table.append([name, shape, "%.0f" % (B * T / (ms / 1e3)), "%.1f" % ms, "%.1f" % gflops,
-                  "%.0f%%" % (100 * gflops / sgemm)] + ratios[:len(header) - 6])
-title = "OpenBLAS SGEMM 1024x3072x768: %.1f GFLOP/s (%s threads)" % (sgemm, sys.argv[3])
+                  "%.0f%%" % (100 * gflops / top)] + ratios)
+title = ("Ceilings at 1024x3072x768 (%s threads): OpenBLAS SGEMM %.1f GFLOP/s, oneDNN f32 %.1f, "
+         "bf16 %s, int8 %s GOP/s" % (sys.argv[3], sgemm, matmul["f32"], matmul["bf16"],
+                                      matmul["int8"]))
 widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
 print(title)
 for r in [header] + table:

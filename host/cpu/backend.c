@@ -6,7 +6,7 @@
 
 #include "core/common.h"
 #include "core/memory.h"
-#include "cpu/linear_bf16.h"
+#include "cpu/linear_lowp.h"
 #include "cpu/ops.h"
 
 #include <cblas.h>
@@ -26,10 +26,11 @@ typedef struct cpu_backend {
     int threads;
     float *qkv_w; /* per stored layer: [3H, H] = query, key, value rows */
     float *qkv_b; /* per stored layer: [3H] */
-    /* ALBERT_PRECISION_BF16: every Linear but the pooler's on oneDNN. */
-    bf16_context *bf16;
-    bf16_linear **bf16_layers; /* LINS_PER_LAYER per stored layer */
-    bf16_linear *bf16_map_in;
+    /* bf16 and int8: every Linear but the pooler's on oneDNN. */
+    int precision;
+    lowp_context *lowp;
+    lowp_linear **lowp_layers; /* LINS_PER_LAYER per stored layer */
+    lowp_linear *lowp_map_in;
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
@@ -43,7 +44,7 @@ typedef struct cpu_buffers {
     float *ctx;    /* [M, H] attention context */
     float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
     float *scores; /* [threads, T, T] one attention block per thread */
-    uint16_t *xbf; /* [M, max(E, H, I)] a bf16 Linear's rounded input */
+    void *lowp;    /* a reduced-precision Linear's converted input (lowp_scratch_bytes) */
 } cpu_buffers;
 
 static size_t max_size(size_t a, size_t b)
@@ -64,8 +65,8 @@ static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[
     sizes[2] = M * H;
     sizes[3] = M * max_size(H, (size_t)c->embedding_size);
     sizes[4] = (size_t)be->threads * T * T;
-    /* Two bf16 values to a float's room. */
-    sizes[5] = be->bf16 ? (M * max_size(max_size(H, inter), (size_t)c->embedding_size) + 1) / 2 : 0;
+    size_t widest = max_size(max_size(H, inter), (size_t)c->embedding_size);
+    sizes[5] = be->lowp ? (lowp_scratch_bytes(be->precision, M, widest) + 3) / 4 : 0;
     size_t total = 0;
     for (int i = 0; i < N_VIEWS; i++) {
         sizes[i] = (sizes[i] + 15) / 16 * 16;
@@ -87,13 +88,13 @@ static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert
             return albert_fail(err, ALBERT_E_NOMEM,
                                "cpu backend: out of memory for a %d x %d batch workspace", B, T);
     }
-    float *xbf, **views[N_VIEWS] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores, &xbf};
+    float *lowp, **views[N_VIEWS] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores, &lowp};
     float *p = be->ws;
     for (int i = 0; i < N_VIEWS; i++) {
         *views[i] = p;
         p += sizes[i];
     }
-    buf->xbf = (uint16_t *)xbf;
+    buf->lowp = lowp;
     return ALBERT_OK;
 }
 
@@ -108,26 +109,28 @@ static void lap(cpu_backend *be, const char *name, uint64_t flops, uint64_t floa
     be->lap_start = now;
 }
 
-/* y[M,N] = x[M,K] w^T + b: on OpenBLAS in fp32, or with a bf16 Linear L on
- * oneDNN; timed as an M x N x K GEMM. */
-static int linear(cpu_backend *be, const bf16_linear *l, int M, int N, int K, const float *x,
+/* y[M,N] = x[M,K] w^T + b: on OpenBLAS in fp32, or with a reduced-precision
+ * Linear L on oneDNN; timed as an M x N x K GEMM. */
+static int linear(cpu_backend *be, const lowp_linear *l, int M, int N, int K, const float *x,
                   const float *w, const float *b, float *y, const cpu_buffers *buf,
                   albert_error *err)
 {
     int rc = ALBERT_OK;
     if (l)
-        rc = bf16_linear_run(l, M, x, buf->xbf, y, err);
+        rc = lowp_linear_run(l, M, x, buf->lowp, y, err);
     else
         cpu_linear(M, N, K, x, w, b, y);
     const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
-    lap(be, l ? "cpu_linear_bf16" : "cpu_linear", 2 * m * n * k, m * k + n * k + m * n);
+    static const char *const names[ALBERT_PRECISION_COUNT] = {
+        "cpu_linear", "cpu_linear_bf16", "cpu_linear_fp16", "cpu_linear_int8"};
+    lap(be, names[be->precision], 2 * m * n * k, m * k + n * k + m * n);
     return rc;
 }
 
-/* Stored layer LI's Linear WHICH in bf16, or NULL in fp32. */
-static const bf16_linear *bf16_of(const cpu_backend *be, size_t li, int which)
+/* Stored layer LI's Linear WHICH in reduced precision, or NULL in fp32. */
+static const lowp_linear *lowp_of(const cpu_backend *be, size_t li, int which)
 {
-    return be->bf16_layers ? be->bf16_layers[li * LINS_PER_LAYER + (size_t)which] : NULL;
+    return be->lowp_layers ? be->lowp_layers[li * LINS_PER_LAYER + (size_t)which] : NULL;
 }
 
 /* One HF AlbertLayer (post-LN), updating buf->h in place. */
@@ -140,30 +143,30 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
     const float eps = c->layer_norm_eps;
     const uint64_t mh = (uint64_t)M * (uint64_t)H, mi = (uint64_t)M * (uint64_t)inter;
 
-    /* In bf16 the fp32 fused copies are gone (make_bf16). */
+    /* In reduced precision the fp32 fused copies are gone (make_lowp). */
     const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
     const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
-    int rc = linear(be, bf16_of(be, li, LIN_QKV), M, 3 * H, H, buf->h, qkv_w, qkv_b, buf->big,
+    int rc = linear(be, lowp_of(be, li, LIN_QKV), M, 3 * H, H, buf->h, qkv_w, qkv_b, buf->big,
                     buf, err);
     if (rc != ALBERT_OK)
         return rc;
     cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads, buf->scores,
                   buf->ctx);
     lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
-    rc = linear(be, bf16_of(be, li, LIN_O), M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp, buf,
+    rc = linear(be, lowp_of(be, li, LIN_O), M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp, buf,
                 err);
     if (rc != ALBERT_OK)
         return rc;
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
     lap(be, "cpu_layernorm", 0, 3 * mh);
 
-    rc = linear(be, bf16_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
+    rc = linear(be, lowp_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
                 buf->big, buf, err);
     if (rc != ALBERT_OK)
         return rc;
     cpu_activate(M, inter, c->hidden_act, buf->big);
     lap(be, "cpu_activate", 0, 2 * mi);
-    rc = linear(be, bf16_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
+    rc = linear(be, lowp_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
                 lw->ffn_out_b, buf->tmp, buf, err);
     if (rc != ALBERT_OK)
         return rc;
@@ -208,7 +211,7 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     be->lap_start = albert_now_ns();
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
-    int rc = linear(be, be->bf16_map_in, M, H, c->embedding_size, buf->tmp, m->weights.map_in_w,
+    int rc = linear(be, be->lowp_map_in, M, H, c->embedding_size, buf->tmp, m->weights.map_in_w,
                     m->weights.map_in_b, buf->h, buf, err);
     if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
@@ -287,12 +290,12 @@ static size_t stored_layers(const albert_config *c)
 static void cpu_destroy(albert_backend *base)
 {
     cpu_backend *be = (cpu_backend *)base;
-    for (size_t i = 0; be->bf16_layers && i < stored_layers(&be->model->config) * LINS_PER_LAYER;
+    for (size_t i = 0; be->lowp_layers && i < stored_layers(&be->model->config) * LINS_PER_LAYER;
          i++)
-        bf16_linear_free(be->bf16_layers[i]);
-    free(be->bf16_layers);
-    bf16_linear_free(be->bf16_map_in);
-    bf16_context_free(be->bf16);
+        lowp_linear_free(be->lowp_layers[i]);
+    free(be->lowp_layers);
+    lowp_linear_free(be->lowp_map_in);
+    lowp_context_free(be->lowp);
     free(be->qkv_w);
     free(be->qkv_b);
     free(be->ws);
@@ -315,11 +318,12 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
     size_t sizes[N_VIEWS];
     const uint64_t H = (uint64_t)c->hidden_size, inter = (uint64_t)c->intermediate_size;
     const uint64_t fused = stored_layers(c) * 3 * (H * H + H);
-    /* bf16: 2 bytes a weight of every Linear but the pooler's, no fused copy. */
-    const uint64_t bf16 =
+    /* bf16 (2 bytes) or int8 (1): every Linear but the pooler's, no fused copy. */
+    const uint64_t lowp =
         stored_layers(c) * (4 * H * H + 2 * H * inter) + H * (uint64_t)c->embedding_size;
+    const uint64_t lowp_bytes = be->precision == ALBERT_PRECISION_INT8 ? 1 : 2;
     plan->weights = albert_weight_floats(c) * sizeof(float) +
-                    (be->bf16 ? bf16 * 2 : fused * sizeof(float));
+                    (be->lowp ? lowp * lowp_bytes : fused * sizeof(float));
     plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
@@ -349,31 +353,33 @@ static int fuse_qkv(cpu_backend *be, albert_error *err)
     return ALBERT_OK;
 }
 
-/* ALBERT_PRECISION_BF16: every Linear but the pooler's (a sliver of the
- * work) converted once; the fp32 fused QKV copies are then not needed. */
-static int make_bf16(cpu_backend *be, albert_error *err)
+/* bf16 and int8: every Linear but the pooler's (a sliver of the work)
+ * converted once; the fp32 fused QKV copies are then not needed. */
+static int make_lowp(cpu_backend *be, albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const albert_weights *w = &be->model->weights;
-    const int H = c->hidden_size, inter = c->intermediate_size;
+    const int H = c->hidden_size, inter = c->intermediate_size, p = be->precision;
     const size_t n = stored_layers(c);
-    int rc = bf16_context_create(&be->bf16, err);
-    if (rc == ALBERT_OK && !(be->bf16_layers = calloc(n * LINS_PER_LAYER, sizeof(bf16_linear *))))
-        rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for bf16 Linears");
+    int rc = lowp_context_create(&be->lowp, err);
+    if (rc == ALBERT_OK && !(be->lowp_layers = calloc(n * LINS_PER_LAYER, sizeof(lowp_linear *))))
+        rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s Linears",
+                         albert_precision_name(p));
     if (rc == ALBERT_OK)
-        rc = bf16_linear_create(be->bf16, H, c->embedding_size, w->map_in_w, w->map_in_b,
-                                &be->bf16_map_in, err);
+        rc = lowp_linear_create(be->lowp, p, H, c->embedding_size, w->map_in_w, w->map_in_b,
+                                &be->lowp_map_in, err);
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];
-        bf16_linear **l = be->bf16_layers + i * LINS_PER_LAYER;
-        rc = bf16_linear_create(be->bf16, 3 * H, H, be->qkv_w + i * 3 * H * H,
+        lowp_linear **l = be->lowp_layers + i * LINS_PER_LAYER;
+        rc = lowp_linear_create(be->lowp, p, 3 * H, H, be->qkv_w + i * 3 * H * H,
                                 be->qkv_b + i * 3 * H, &l[LIN_QKV], err);
         if (rc == ALBERT_OK)
-            rc = bf16_linear_create(be->bf16, H, H, lw->o_w, lw->o_b, &l[LIN_O], err);
+            rc = lowp_linear_create(be->lowp, p, H, H, lw->o_w, lw->o_b, &l[LIN_O], err);
         if (rc == ALBERT_OK)
-            rc = bf16_linear_create(be->bf16, inter, H, lw->ffn_w, lw->ffn_b, &l[LIN_FFN], err);
+            rc = lowp_linear_create(be->lowp, p, inter, H, lw->ffn_w, lw->ffn_b, &l[LIN_FFN],
+                                    err);
         if (rc == ALBERT_OK)
-            rc = bf16_linear_create(be->bf16, H, inter, lw->ffn_out_w, lw->ffn_out_b,
+            rc = lowp_linear_create(be->lowp, p, H, inter, lw->ffn_out_w, lw->ffn_out_b,
                                     &l[LIN_FFN_OUT], err);
     }
     free(be->qkv_w);
@@ -397,17 +403,21 @@ static int cpu_create(const albert_model *m, int device, const albert_engine_opt
     be->base.timing = opt->timing;
     be->model = m;
     be->threads = opt->threads ? opt->threads : albert_cpu_count();
+    be->precision = opt->precision;
     int rc = fuse_qkv(be, err);
-    if (rc == ALBERT_OK && opt->precision == ALBERT_PRECISION_BF16)
-        rc = make_bf16(be, err);
+    if (rc == ALBERT_OK && be->precision != ALBERT_PRECISION_FP32)
+        rc = make_lowp(be, err);
     if (rc != ALBERT_OK) {
         cpu_destroy(&be->base);
         return rc;
     }
     char blas[64];
     albert_blas_describe(blas, sizeof blas);
+    char lowp[48] = "";
+    if (be->lowp)
+        snprintf(lowp, sizeof lowp, ", %s Linears on oneDNN", albert_precision_name(be->precision));
     snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s%s)", blas, be->threads,
-             be->threads == 1 ? "" : "s", be->bf16 ? ", bf16 Linears on oneDNN" : "");
+             be->threads == 1 ? "" : "s", lowp);
     *out = &be->base;
     return albert_ok(err);
 }
@@ -434,7 +444,9 @@ static int cpu_device_info(int device, const albert_engine_options *opt, albert_
     info->compute_units = albert_cpu_count();
     info->global_mem_bytes = host_memory_bytes();
     albert_blas_describe(info->driver_version, sizeof info->driver_version);
-    snprintf(info->precisions, sizeof info->precisions, bf16_supported() ? "fp32,bf16" : "fp32");
+    snprintf(info->precisions, sizeof info->precisions, "fp32%s%s",
+             lowp_supported(ALBERT_PRECISION_BF16) ? ",bf16" : "",
+             lowp_supported(ALBERT_PRECISION_INT8) ? ",int8" : "");
     return albert_ok(err);
 }
 

@@ -1,0 +1,375 @@
+/* Reduced-precision Linears on oneDNN's matmul (linear_lowp.h).  One
+ * primitive per weight, with the batch dimension left to run time
+ * (DNNL_RUNTIME_DIM_VAL), so any batch shape reuses it. */
+#include "cpu/linear_lowp.h"
+
+#include "core/common.h"
+
+#include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lowp_context {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+};
+
+struct lowp_linear {
+    lowp_context *ctx;
+    int precision, N, K;
+    dnnl_primitive_t matmul;
+    dnnl_memory_t weights, bias; /* weights in the primitive's own layout; bias: bf16 only */
+    float *bias_int8;            /* int8: added after the scales */
+    float *wsum;                 /* int8: per column, scale * sum of its quantized weights */
+};
+
+bool lowp_supported(int precision)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa(), need;
+    if (precision == ALBERT_PRECISION_BF16)
+        need = dnnl_cpu_isa_avx512_core_bf16;
+    else if (precision == ALBERT_PRECISION_INT8)
+        need = dnnl_cpu_isa_avx512_core_vnni;
+    else
+        return false;
+    return (isa & need) == need;
+}
+
+/* ALBERT_E_NOMEM for oneDNN's out-of-memory, else ALBERT_E_DEVICE naming
+ * the call. */
+static int dnnl_fail(albert_error *err, dnnl_status_t s, const char *call)
+{
+    return albert_fail(err, s == dnnl_out_of_memory ? ALBERT_E_NOMEM : ALBERT_E_DEVICE,
+                       "cpu backend: oneDNN %s failed (status %d)", call, (int)s);
+}
+
+#define DNNL_CHECK(call)                                                                           \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success)                                                                    \
+            return dnnl_fail(err, s_, #call);                                                      \
+    } while (0)
+
+int lowp_context_create(lowp_context **out, albert_error *err)
+{
+    *out = NULL;
+    lowp_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for oneDNN");
+    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+    if (s == dnnl_success)
+        s = dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        lowp_context_free(ctx);
+        return dnnl_fail(err, s, "engine and stream creation");
+    }
+    *out = ctx;
+    return ALBERT_OK;
+}
+
+void lowp_context_free(lowp_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->stream)
+        dnnl_stream_destroy(ctx->stream);
+    if (ctx->engine)
+        dnnl_engine_destroy(ctx->engine);
+    free(ctx);
+}
+
+/* ------------------------------------------------------------ conversions */
+
+/* Round to nearest, ties to even (NaN stays NaN: the forward makes none). */
+static inline uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static void round_bf16(size_t n, const float *x, uint16_t *out)
+{
+#pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+        out[i] = to_bf16(x[i]);
+}
+
+/* Each of ROWS rows of N: q = round(x / scale) with scale = max |x| / 127
+ * (1 for a zero row), ties to even, into OUT; the scales into SCALES. */
+static void quantize_rows(size_t rows, size_t n, const float *x, int8_t *out, float *scales)
+{
+#pragma omp parallel for if (rows * n > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float top = 0.0f;
+#pragma omp simd reduction(max : top)
+        for (size_t i = 0; i < n; i++)
+            top = fabsf(xr[i]) > top ? fabsf(xr[i]) : top;
+        float scale = top > 0.0f ? top / 127.0f : 1.0f, inv = 1.0f / scale;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            /* 1.5 * 2^23 rounds to an integer, ties to even, and vectorises. */
+            float q = (xr[i] * inv + 12582912.0f) - 12582912.0f;
+            q = q < -127.0f ? -127.0f : q > 127.0f ? 127.0f : q;
+            out[r * n + i] = (int8_t)(int32_t)q;
+        }
+        scales[r] = scale;
+    }
+}
+
+/* Each of ROWS rows of N, asymmetrically: q = round(x / scale) + zero in
+ * [0, 255] with scale = (max - min) / 255 over the row and zero = round(-min
+ * / scale), so the row's whole range uses all 256 steps (a GELU's output,
+ * nearly all positive, would waste half of a symmetric code). */
+static void quantize_rows_u8(size_t rows, size_t n, const float *x, uint8_t *out, float *scales,
+                             float *zeros)
+{
+#pragma omp parallel for if (rows * n > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float lo = 0.0f, hi = 0.0f; /* zero stays representable exactly */
+        /* omp simd: these reductions may be reordered, so they vectorise. */
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+        for (size_t i = 0; i < n; i++) {
+            lo = xr[i] < lo ? xr[i] : lo;
+            hi = xr[i] > hi ? xr[i] : hi;
+        }
+        float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
+        float zero = (-lo * inv + 12582912.0f) - 12582912.0f;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float q = (xr[i] * inv + 12582912.0f) - 12582912.0f + zero;
+            q = q < 0.0f ? 0.0f : q > 255.0f ? 255.0f : q;
+            out[r * n + i] = (uint8_t)(int32_t)q;
+        }
+        scales[r] = scale;
+        zeros[r] = zero;
+    }
+}
+
+/* From oneDNN's y = wscale[c] * sum q_x q_w: y = scale[r] * (y - zero[r] *
+ * wsum[c]) + bias[c] (bias NULL: none). */
+static void dequantize_rows(size_t rows, size_t n, const float *scales, const float *zeros,
+                            const float *wsum, const float *bias, float *y)
+{
+#pragma omp parallel for if (rows * n > 65536)
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < n; i++)
+            y[r * n + i] = scales[r] * (y[r * n + i] - zeros[r] * wsum[i]) + (bias ? bias[i] : 0.0f);
+}
+
+/* ------------------------------------------------------------ primitives */
+
+/* int8: activations u8 (asymmetric, VNNI's native u8 x s8), weights s8. */
+static dnnl_data_type_t input_type(int precision)
+{
+    return precision == ALBERT_PRECISION_INT8 ? dnnl_u8 : dnnl_bf16;
+}
+
+static dnnl_data_type_t weight_type(int precision)
+{
+    return precision == ALBERT_PRECISION_INT8 ? dnnl_s8 : dnnl_bf16;
+}
+
+/* A plain row-major [ROWS, COLS] descriptor (ROWS may be the run-time one). */
+static dnnl_status_t plain_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols,
+                              dnnl_data_type_t type, dnnl_format_tag_t tag)
+{
+    dnnl_dims_t dims = {rows, cols};
+    return dnnl_memory_desc_init_by_tag(md, 2, dims, type, tag);
+}
+
+/* int8 multiplies each output column by its weight scale (oneDNN's output
+ * scales, mask: dimension 1); the bias comes after the row scale. */
+static int make_primitive(lowp_linear *l, bool has_bias, const float *col_scales,
+                          dnnl_primitive_desc_t *pd, albert_error *err)
+{
+    const dnnl_data_type_t in = input_type(l->precision);
+    const bool int8 = l->precision == ALBERT_PRECISION_INT8;
+    dnnl_memory_desc_t src, weights, bias, dst;
+    DNNL_CHECK(plain_md(&src, DNNL_RUNTIME_DIM_VAL, l->K, in, dnnl_ab));
+    DNNL_CHECK(plain_md(&weights, l->K, l->N, weight_type(l->precision), dnnl_format_tag_any));
+    DNNL_CHECK(plain_md(&bias, 1, l->N, dnnl_f32, dnnl_ab));
+    DNNL_CHECK(plain_md(&dst, DNNL_RUNTIME_DIM_VAL, l->N, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t desc;
+    DNNL_CHECK(dnnl_matmul_desc_init(&desc, &src, &weights, has_bias && !int8 ? &bias : NULL,
+                                     &dst));
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_status_t s = int8 ? dnnl_primitive_attr_create(&attr) : dnnl_success;
+    if (s == dnnl_success && int8)
+        s = dnnl_primitive_attr_set_output_scales(attr, l->N, 1 << 1, col_scales);
+    if (s == dnnl_success)
+        s = dnnl_primitive_desc_create(pd, &desc, attr, l->ctx->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return dnnl_fail(err, s, "matmul primitive descriptor");
+    DNNL_CHECK(dnnl_primitive_create(&l->matmul, *pd));
+    return ALBERT_OK;
+}
+
+/* The converted W [N, K] row-major, the K x N matrix of layout "ba",
+ * reordered into the primitive's layout. */
+static int pack_weights(lowp_linear *l, const dnnl_primitive_desc_t pd, void *plain,
+                        albert_error *err)
+{
+    const dnnl_memory_desc_t *packed = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t plain_desc;
+    dnnl_memory_t from = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_status_t s = plain_md(&plain_desc, l->K, l->N, weight_type(l->precision), dnnl_ba);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&from, &plain_desc, l->ctx->engine, plain);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&l->weights, packed, l->ctx->engine, DNNL_MEMORY_ALLOCATE);
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&rpd, &plain_desc, l->ctx->engine, packed,
+                                               l->ctx->engine, NULL);
+    if (s == dnnl_success)
+        s = dnnl_primitive_create(&reorder, rpd);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, l->weights}};
+    if (s == dnnl_success)
+        s = dnnl_primitive_execute(reorder, l->ctx->stream, 2, args);
+    if (s == dnnl_success)
+        s = dnnl_stream_wait(l->ctx->stream);
+    dnnl_primitive_destroy(reorder);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_destroy(from);
+    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "weight reorder");
+}
+
+static int copy_bias(lowp_linear *l, const float *bias, albert_error *err)
+{
+    if (l->precision == ALBERT_PRECISION_INT8) {
+        l->bias_int8 = malloc((size_t)l->N * sizeof *l->bias_int8);
+        if (!l->bias_int8)
+            return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for a bias");
+        memcpy(l->bias_int8, bias, (size_t)l->N * sizeof *bias);
+        return ALBERT_OK;
+    }
+    dnnl_memory_desc_t md;
+    DNNL_CHECK(plain_md(&md, 1, l->N, dnnl_f32, dnnl_ab));
+    DNNL_CHECK(dnnl_memory_create(&l->bias, &md, l->ctx->engine, DNNL_MEMORY_ALLOCATE));
+    void *data = NULL;
+    DNNL_CHECK(dnnl_memory_get_data_handle(l->bias, &data));
+    memcpy(data, bias, (size_t)l->N * sizeof *bias);
+    return ALBERT_OK;
+}
+
+/* W converted: bf16 values, or int8 values, their per-row (output channel)
+ * scales into COL_SCALES and l->wsum. */
+static int convert_weights(lowp_linear *l, const float *w, void *plain, float *col_scales,
+                           albert_error *err)
+{
+    size_t n = (size_t)l->N, k = (size_t)l->K;
+    if (l->precision != ALBERT_PRECISION_INT8) {
+        round_bf16(n * k, w, plain);
+        return ALBERT_OK;
+    }
+    quantize_rows(n, k, w, plain, col_scales);
+    if (!(l->wsum = malloc(n * sizeof *l->wsum)))
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for int8 weights");
+    const int8_t *q = plain;
+    for (size_t c = 0; c < n; c++) {
+        int64_t sum = 0;
+        for (size_t i = 0; i < k; i++)
+            sum += q[c * k + i];
+        l->wsum[c] = col_scales[c] * (float)sum;
+    }
+    return ALBERT_OK;
+}
+
+int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const float *w,
+                       const float *bias, lowp_linear **out, albert_error *err)
+{
+    *out = NULL;
+    lowp_linear *l = calloc(1, sizeof *l);
+    void *plain = malloc((size_t)N * (size_t)K * sizeof(uint16_t));
+    float *col_scales = malloc((size_t)N * sizeof *col_scales);
+    int rc = l && plain && col_scales
+                 ? ALBERT_OK
+                 : albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s weights",
+                               albert_precision_name(precision));
+    if (rc == ALBERT_OK) {
+        *l = (lowp_linear){.ctx = ctx, .precision = precision, .N = N, .K = K};
+        rc = convert_weights(l, w, plain, col_scales, err);
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (rc == ALBERT_OK)
+        rc = make_primitive(l, bias != NULL, col_scales, &pd, err);
+    if (rc == ALBERT_OK)
+        rc = pack_weights(l, pd, plain, err);
+    if (rc == ALBERT_OK && bias)
+        rc = copy_bias(l, bias, err);
+    dnnl_primitive_desc_destroy(pd);
+    free(plain);
+    free(col_scales);
+    if (rc == ALBERT_OK)
+        *out = l;
+    else
+        lowp_linear_free(l);
+    return rc;
+}
+
+void lowp_linear_free(lowp_linear *l)
+{
+    if (!l)
+        return;
+    dnnl_primitive_destroy(l->matmul);
+    dnnl_memory_destroy(l->weights);
+    dnnl_memory_destroy(l->bias);
+    free(l->bias_int8);
+    free(l->wsum);
+    free(l);
+}
+
+/* ------------------------------------------------------------ run */
+
+/* int8: the row scales and zero points first (4-byte aligned), then the
+ * values. */
+size_t lowp_scratch_bytes(int precision, size_t M, size_t K)
+{
+    return precision == ALBERT_PRECISION_INT8 ? 2 * M * sizeof(float) + M * K : M * K * 2;
+}
+
+static int execute(const lowp_linear *l, int M, void *x, float *y, albert_error *err)
+{
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_status_t s = plain_md(&src_md, M, l->K, input_type(l->precision), dnnl_ab);
+    if (s == dnnl_success)
+        s = plain_md(&dst_md, M, l->N, dnnl_f32, dnnl_ab);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&src, &src_md, l->ctx->engine, x);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&dst, &dst_md, l->ctx->engine, y);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l->weights},
+                               {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, l->bias}};
+    if (s == dnnl_success)
+        s = dnnl_primitive_execute(l->matmul, l->ctx->stream, l->bias ? 4 : 3, args);
+    if (s == dnnl_success)
+        s = dnnl_stream_wait(l->ctx->stream);
+    dnnl_memory_destroy(src);
+    dnnl_memory_destroy(dst);
+    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "matmul");
+}
+
+int lowp_linear_run(const lowp_linear *l, int M, const float *x, void *scratch, float *y,
+                    albert_error *err)
+{
+    const size_t m = (size_t)M, k = (size_t)l->K;
+    if (l->precision != ALBERT_PRECISION_INT8) {
+        round_bf16(m * k, x, scratch);
+        return execute(l, M, scratch, y, err);
+    }
+    float *scales = scratch, *zeros = scales + m;
+    uint8_t *q = (uint8_t *)(zeros + m);
+    quantize_rows_u8(m, k, x, q, scales, zeros);
+    int rc = execute(l, M, q, y, err);
+    if (rc == ALBERT_OK)
+        dequantize_rows(m, (size_t)l->N, scales, zeros, l->wsum, l->bias_int8, y);
+    return rc;
+}
