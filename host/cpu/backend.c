@@ -52,10 +52,10 @@ static size_t max_size(size_t a, size_t b)
     return a > b ? a : b;
 }
 
-/* The floats of each workspace view for B x T, each rounded up to a 64-byte
- * line so SIMD loads stay aligned; returns their sum. */
 #define N_VIEWS 6
 
+/* The floats of each workspace view for B x T, each rounded up to a 64-byte
+ * line so SIMD loads stay aligned; returns their sum. */
 static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[N_VIEWS])
 {
     const albert_config *c = &be->model->config;

@@ -156,9 +156,11 @@ static void dequantize_rows(size_t rows, size_t n, const float *scales, const fl
                             const float *wsum, const float *bias, float *y)
 {
 #pragma omp parallel for if (rows * n > 65536)
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        float *yr = y + r * n;
         for (size_t i = 0; i < n; i++)
-            y[r * n + i] = scales[r] * (y[r * n + i] - zeros[r] * wsum[i]) + (bias ? bias[i] : 0.0f);
+            yr[i] = scales[r] * (yr[i] - zeros[r] * wsum[i]) + (bias ? bias[i] : 0.0f);
+    }
 }
 
 /* ------------------------------------------------------------ primitives */
