@@ -262,7 +262,9 @@ class Precision(Base):
         # --validate compares with the fp32 CPU backend, its tolerance the precision's.
         _, err = self.ok(args + ["--precision", precision, "--validate", "-o",
                                  os.path.join(self.tmp, "out.jsonl")])
-        self.assertIn("validate", err)
+        cosines = [float(c) for c in re.findall(r"min cosine ([0-9.]+)", err)]
+        self.assertEqual(len(cosines), 2, err)  # pooled and last_hidden_state
+        self.assertTrue(all(0.999 < c <= 1.0 for c in cosines), cosines)
         self.fails(args + ["--precision", precision, "--validate", "--validate-tol", "1e-6"], 1,
                    must_mention=["beyond the tolerance"])
 

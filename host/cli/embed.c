@@ -32,6 +32,7 @@ typedef struct cli_item {
 
 typedef struct diff_stats {
     double max_abs, max_rel;
+    double min_cos; /* over the vectors compared (a reduced precision's measure) */
     size_t values;
 } diff_stats;
 
@@ -214,15 +215,23 @@ static int run_engine(const cli_runner *r, albert_engine *engine, const albert_b
     return albert_fail(err, e.code, "%s", e.msg);
 }
 
+/* One vector of N values against its reference. */
 static void track(diff_stats *d, const float *got, const float *ref, size_t n)
 {
+    double dot = 0, gg = 0, rr = 0;
     for (size_t i = 0; i < n; i++) {
         double diff = fabs((double)got[i] - (double)ref[i]);
         double rel = diff / fmax(fabs((double)ref[i]), REL_FLOOR);
         /* NaN compares false: make it count as a mismatch. */
         d->max_abs = diff > d->max_abs || diff != diff ? diff : d->max_abs;
         d->max_rel = rel > d->max_rel || rel != rel ? rel : d->max_rel;
+        dot += (double)got[i] * ref[i];
+        gg += (double)got[i] * got[i];
+        rr += (double)ref[i] * ref[i];
     }
+    /* Two zero vectors agree; one zero vector does not. */
+    double cos = gg > 0 && rr > 0 ? dot / sqrt(gg * rr) : gg == rr ? 1.0 : 0.0;
+    d->min_cos = d->values == 0 || cos < d->min_cos || cos != cos ? cos : d->min_cos;
     d->values += n;
 }
 
@@ -231,8 +240,8 @@ static void compare(run_state *st, const albert_batch *b, const batch_out *got,
                     const batch_out *ref)
 {
     size_t h = (size_t)st->h;
-    if (got->pooled)
-        track(&st->pooled_diff, got->pooled, ref->pooled, (size_t)b->batch_size * h);
+    for (size_t r = 0; got->pooled && r < (size_t)b->batch_size; r++)
+        track(&st->pooled_diff, got->pooled + r * h, ref->pooled + r * h, h);
     for (size_t i = 0; i < (size_t)b->batch_size * (size_t)b->seq_len; i++)
         if (b->attention_mask[i])
             track(&st->hidden_diff, got->hidden + i * h, ref->hidden + i * h, h);
@@ -368,8 +377,10 @@ static int process_window(run_state *st, const cli_input *in, size_t start, size
 
 static void report(const char *what, const diff_stats *d)
 {
-    fprintf(stderr, "albert-cl: validate: %s: max abs diff %.3g, max rel diff %.3g over %zu values\n",
-            what, d->max_abs, d->max_rel, d->values);
+    fprintf(stderr,
+            "albert-cl: validate: %s: max abs diff %.3g, max rel diff %.3g, min cosine %.7f "
+            "over %zu values\n",
+            what, d->max_abs, d->max_rel, d->min_cos, d->values);
 }
 
 /* Prints the differences; fails when one is beyond the tolerance. */
