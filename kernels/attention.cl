@@ -8,7 +8,9 @@
  * ATTN_D, a multiple of 16, as float16 vectors) and its T scores in a private
  * array.  Masking as softmax.cl: masked keys weigh 0, unless every key is
  * masked, then all weigh the same.
- * Grid: (T, NH, B), local (1, 1, 1). */
+ * Grid: (T, NH, B), local (1, 1, 1).  Left out when the tiled kernel is
+ * chosen (ALBERT_ATTN_BQ), whose heads need not be a multiple of 16. */
+#ifndef ALBERT_ATTN_BQ
 #ifndef ALBERT_ATTN_D
 #define ALBERT_ATTN_D 64
 #endif
@@ -56,7 +58,7 @@ __kernel void attention_rows(__global const float *qkv, __global const int *mask
     float16 sum16 = (float16)(0.0f);
     int j = 0;
     for (; j + 16 <= T; j += 16) {
-        const int16 keep = vload16(0, m + j) != 0 | (int16)(uniform ? -1 : 0);
+        const int16 keep = (vload16(0, m + j) != 0) | (int16)(uniform ? -1 : 0);
         const float16 e = uniform ? (float16)(1.0f) : exp(vload16(0, s + j) - mx);
         const float16 w = select((float16)(0.0f), e, keep);
         vstore16(w, 0, s + j);
@@ -81,3 +83,4 @@ __kernel void attention_rows(__global const float *qkv, __global const int *mask
     for (int v = 0; v < ATTN_NV; v++)
         vstore16(acc[v] * inv, v, out);
 }
+#endif

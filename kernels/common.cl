@@ -9,10 +9,32 @@
 #ifndef ALBERT_WG_ELEM
 #define ALBERT_WG_ELEM 64 /* work-group size of element-wise kernels */
 #endif
+#if defined(ALBERT_SUBGROUPS) && defined(cl_khr_subgroups)
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
 #ifndef ALBERT_VW
 #define ALBERT_VW 4 /* consecutive elements each work-item of an element-wise kernel handles */
 #endif
 
+#ifdef ALBERT_SUBGROUPS
+/* Reduction of V over the work-group (sum, or max when IS_MAX); every
+ * work-item gets the result.  Each sub-group reduces in registers, then
+ * every item combines the sub-groups' results from SCRATCH (ALBERT_WG_ROW
+ * floats) in one order, so all items agree to the bit.  The trailing
+ * barrier lets the caller reuse SCRATCH straight away. */
+float wg_reduce(float v, int is_max, __local float *scratch)
+{
+    const float part = is_max ? sub_group_reduce_max(v) : sub_group_reduce_add(v);
+    if (get_sub_group_local_id() == 0)
+        scratch[get_sub_group_id()] = part;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float result = scratch[0];
+    for (uint g = 1; g < get_num_sub_groups(); g++)
+        result = is_max ? fmax(result, scratch[g]) : result + scratch[g];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return result;
+}
+#else
 /* Tree reduction of V over the work-group (sum, or max when IS_MAX); every
  * work-item gets the result.  SCRATCH holds ALBERT_WG_ROW floats.  The
  * trailing barrier lets the caller reuse SCRATCH straight away. */
@@ -32,6 +54,7 @@ float wg_reduce(float v, int is_max, __local float *scratch)
     barrier(CLK_LOCAL_MEM_FENCE);
     return result;
 }
+#endif
 
 /* LayerNorm of ROW (N floats that already hold the summed inputs) in place,
  * by the whole work-group: two-pass mean and variance as torch computes them.

@@ -105,6 +105,15 @@ static const tunables_set tunables_sets[] = {
     /* Attention on kernels/attention.cl for heads of 64 (T up to 512), then 16. */
     {"attention d=64", {.gemm_mr = 12, .gemm_nr = 32, .attn_d = 64, .attn_max_t = 512}},
     {"attention d=16", {.attn_d = 16, .attn_max_t = 20}},
+    /* kernels/attention_tiled.cl (any T): the GPU profile's shape for heads
+     * of 64, then tiles that divide no T of the table, for heads of 16 and 8
+     * (the ragged case holds a fully masked row). */
+    {"tiled d=64", {.attn_d = 64, .attn_bq = 64, .attn_bk = 32}},
+    {"tiled d=16", {.attn_d = 16, .attn_bq = 8, .attn_bk = 5}},
+    {"tiled d=8", {.attn_d = 8, .attn_bq = 2, .attn_bk = 3}},
+    /* Row kernels reducing with sub-group built-ins, where the device has them. */
+    {"subgroups", {.wg_row = 256, .subgroups = 1}},
+    {"subgroups, narrow", {.wg_row = 8, .subgroups = 1}},
 };
 
 /* ocl_tunables_default with DELTA's nonzero fields, so a set names only
@@ -119,6 +128,9 @@ static void tunables_of(const ocl_tunables *delta, ocl_tunables *t)
     t->gemm_nr = delta->gemm_nr ? delta->gemm_nr : t->gemm_nr;
     t->attn_d = delta->attn_d ? delta->attn_d : t->attn_d;
     t->attn_max_t = delta->attn_max_t ? delta->attn_max_t : t->attn_max_t;
+    t->attn_bq = delta->attn_bq ? delta->attn_bq : t->attn_bq;
+    t->attn_bk = delta->attn_bk ? delta->attn_bk : t->attn_bk;
+    t->subgroups = delta->subgroups ? delta->subgroups : t->subgroups;
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -577,6 +589,46 @@ static int create(ocl_ctx *ctx, ocl_tunables delta, ocl_kernels *k, albert_error
     return ocl_kernels_create(ctx, &tun, NULL, k, err);
 }
 
+/* The tiled attention and sub-groups: refused where the shape or the device
+ * cannot take them, with a message naming why. */
+static void test_tiled_choices(ocl_ctx *ctx)
+{
+    ocl_kernels k;
+    albert_error err = {0};
+    const struct {
+        ocl_tunables delta;
+        const char *says;
+    } bad[] = {
+        {{.attn_d = 64, .attn_bq = 48, .attn_bk = 32}, "attn_bq 48"},
+        {{.attn_d = 6, .attn_bq = 64, .attn_bk = 32}, "attn_d 6"},
+        {{.attn_d = 64, .attn_bq = 64, .attn_bk = 65}, "attn_bk 65"},
+        {{.attn_d = 64, .attn_bq = 1 << 20, .attn_bk = 32}, "max work-group size"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(create(ctx, bad[i].delta, &k, &err) == ALBERT_E_ARG, "%s accepted", bad[i].says);
+        CHECK(strstr(err.msg, bad[i].says) != NULL, "%s: %s", bad[i].says, err.msg);
+    }
+    CHECK(create(ctx, (ocl_tunables){.attn_d = 64, .attn_bq = 64, .attn_bk = 32}, &k, &err) ==
+                  ALBERT_OK && k.attention && ocl_attention_fused(&k, 768, 12, 4096) &&
+              !ocl_attention_fused(&k, 768, 24, 8),
+          "tiled attention for heads of 64 at any T, no other: %s", err.msg);
+    ocl_kernels_release(&k);
+    /* A device with 16 KiB of local memory cannot hold 32-key tiles of 64
+     * floats (16.5 KiB), and says what to lower. */
+    const cl_ulong local_mem = ctx->local_mem;
+    ctx->local_mem = 16384;
+    CHECK(create(ctx, (ocl_tunables){.attn_d = 64, .attn_bq = 64, .attn_bk = 32}, &k, &err) ==
+              ALBERT_E_CAPACITY,
+          "tiles beyond the local memory accepted");
+    CHECK(strstr(err.msg, "16384") && strstr(err.msg, "attn_bk"), "%s", err.msg);
+    ctx->local_mem = local_mem;
+    if (!ctx->subgroups) {
+        CHECK(create(ctx, (ocl_tunables){.subgroups = 1}, &k, &err) == ALBERT_E_ARG,
+              "subgroups accepted on a device without them");
+        CHECK(strstr(err.msg, "cl_khr_subgroups") != NULL, "%s", err.msg);
+    }
+}
+
 /* Tunables the kernels cannot take are refused with a message, not built;
  * the packed Linear and attention kernels are there exactly when asked for. */
 static void test_kernel_choices(int device)
@@ -608,7 +660,21 @@ static void test_kernel_choices(int device)
     CHECK(create(&ctx, (ocl_tunables){.gemm_mr = 4, .gemm_nr = 24}, &k, &err) == ALBERT_E_ARG,
           "gemm_nr 24 accepted");
     CHECK(strstr(err.msg, "gemm_nr 24") != NULL, "%s", err.msg);
+    test_tiled_choices(&ctx);
     ocl_ctx_close(&ctx);
+}
+
+/* 1 when DEVICE has cl_khr_subgroups or cl_intel_subgroups. */
+static int device_has_subgroups(int device)
+{
+    ocl_ctx ctx;
+    albert_error err = {0};
+    int rc = ocl_ctx_open(device, 0, &ctx, &err);
+    CHECK(rc == ALBERT_OK, "device %d: %s", device, err.msg);
+    const int has = rc == ALBERT_OK && ctx.subgroups;
+    if (rc == ALBERT_OK)
+        ocl_ctx_close(&ctx);
+    return has;
 }
 
 /* Packing: panel p, row k, lane j holds W[p*NR + j][k]. */
@@ -626,8 +692,13 @@ static void test_packing(void)
 int main(void)
 {
     const int devices = test_opencl_device_count();
+    int with_subgroups = 0;
     for (int device = 0; device < devices; device++) {
+        const int subgroups = device_has_subgroups(device);
+        with_subgroups += subgroups;
         for (size_t i = 0; i < sizeof tunables_sets / sizeof tunables_sets[0]; i++) {
+            if (tunables_sets[i].delta.subgroups && !subgroups)
+                continue; /* refused there: test_tiled_choices */
             env e = {.label = tunables_sets[i].label};
             ocl_tunables tun;
             tunables_of(&tunables_sets[i].delta, &tun);
@@ -639,5 +710,10 @@ int main(void)
         test_kernel_choices(device);
     }
     test_packing();
+    /* tools/test.sh installs Intel's runtime, which has them: the sub-group
+     * kernels must have run somewhere. */
+    const char *need = getenv("ALBERT_TEST_REQUIRE_SUBGROUPS");
+    CHECK(!need || strcmp(need, "1") != 0 || with_subgroups > 0,
+          "ALBERT_TEST_REQUIRE_SUBGROUPS=1 but no OpenCL device has sub-groups");
     return test_finish();
 }

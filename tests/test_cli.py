@@ -711,6 +711,11 @@ class Profile(Base):
     # tiny-gelu's heads of 8 keep attention on CLBlast).
     CLBLAST_ROWS = ["CLBlastSgemm", "bias_none", "CLBlastSgemmStridedBatched", "softmax_masked"]
     PACKED_PROFILE = os.path.join(SOURCE_DIR, "..", "profiles", "pocl-x86-64-avx512.json")
+    # The GPU path: the tiled attention (tiny-gelu's heads of 8 qualify), no
+    # scores buffer, so neither the batched GEMMs nor the softmax run.
+    GPU_PROFILE = os.path.join(SOURCE_DIR, "..", "profiles", "gpu-generic.json")
+    GPU_ROWS = ["attention_tiles", "CLBlastSgemm", "bias_none"]
+    GPU_ABSENT = ["CLBlastSgemmStridedBatched", "softmax_masked", "attention_rows"]
     CPU_ROWS = ["cpu_embed", "cpu_linear", "cpu_attention", "cpu_layernorm", "cpu_activate",
                 "cpu_pooler"]
 
@@ -721,12 +726,14 @@ class Profile(Base):
             self.assertIn(opt, text)
 
     def test_profile_table_on_every_device(self):
-        runs = [("cpu", [], self.CPU_ROWS)]
+        runs = [("cpu", [], self.CPU_ROWS, [])]
         for device, _ in OPENCL:
-            runs += [(device, ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS),
+            runs += [(device, ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS, []),
                      (device, ["--profile-file", self.PACKED_PROFILE],
-                      self.OPENCL_ROWS + ["linear_packed", "CLBlastSgemmStridedBatched"])]
-        for device, opts, want in runs:
+                      self.OPENCL_ROWS + ["linear_packed", "CLBlastSgemmStridedBatched"], []),
+                     (device, ["--profile-file", self.GPU_PROFILE],
+                      self.OPENCL_ROWS + self.GPU_ROWS, self.GPU_ABSENT)]
+        for device, opts, want, absent in runs:
             args = ["--model", TINY, "--device", device] + opts + [SAMPLE]
             plain, _ = self.ok(args)
             out, err = self.ok(args + ["--profile"])
@@ -734,6 +741,8 @@ class Profile(Base):
             rows = profile_rows(err)
             for name in want:
                 self.assertGreater(rows.get(name, 0), 0, "%s: no %s row in %s" % (device, name, err))
+            for name in absent:
+                self.assertNotIn(name, rows, "%s %s: %s ran" % (device, opts, name))
             for phase in ["read", "load", "tokenize", "forward", "write", "wall"]:
                 self.assertRegex(err, r"(?m)^%s +\d" % phase)
 
@@ -831,6 +840,14 @@ class Profiles(Base):
         err = self.fails(["--model", TINY, "--profile-file", missing, SAMPLE], 1,
                          must_mention=[missing])
         self.assertEqual(len(err.splitlines()), 1, err)
+
+    def test_tiled_attention_shape_needs_the_tiled_attention(self):
+        odd = self.write("odd.json", '{"albert_cl_profile": 1, "name": "odd", '
+                                     '"kernels": {"attention": 1, "attn_bq": 64}}')
+        for device, _ in OPENCL:
+            err = self.fails(["--model", TINY, "--device", device, "--profile-file", odd, SAMPLE],
+                             1, must_mention=[odd, "attn_bq", "attention 2"])
+            self.assertEqual(len(err.splitlines()), 1, err)
 
     def test_own_kernels_leave_clblast_uncompiled(self):
         # Under the AVX-512 PoCL profile albert-base runs no CLBlast kernel, so

@@ -239,10 +239,13 @@ static void check_pooling(const subject *s, const golden_case *c)
     free(want);
 }
 
+/* Every case of MODEL on DEVICE, under its own profile or, with PROFILE,
+ * that one forced. */
 static void check_model_on(const char *model, const albert_model *m, int device,
-                           const golden_case *cases, int n)
+                           const char *profile, const golden_case *cases, int n)
 {
-    subject s = {model, "", test_open_engine(m, device, 0)};
+    subject s = {model, "", profile ? test_open_engine_profile(m, device, profile)
+                                    : test_open_engine(m, device, 0)};
     test_device_label(device, s.device, sizeof s.device);
     double worst = 0;
     int padded = 0;
@@ -261,16 +264,23 @@ static void check_model_on(const char *model, const albert_model *m, int device,
     albert_engine_free(s.engine);
 }
 
+/* Profiles every OpenCL device runs the golden cases under besides its own:
+ * the GPU path (so CI runs, on CPU devices, exactly the kernels a GPU gets). */
+static const char *const forced_profiles[] = {ALBERT_TEST_PROFILES_DIR "/gpu-generic.json"};
+
 int main(void)
 {
-    const int devices = test_device_count();
+    const int devices = test_device_count(), opencl = test_opencl_device_count();
     for (int i = 0; golden_models[i]; i++) {
         golden_case *cases;
         int n = golden_load(golden_models[i], &cases);
         CHECK(n > 0, "%s has no golden cases", golden_models[i]);
         albert_model *m = test_open_model(golden_models[i]);
         for (int d = 0; d < devices; d++)
-            check_model_on(golden_models[i], m, d, cases, n);
+            check_model_on(golden_models[i], m, d, NULL, cases, n);
+        for (size_t f = 0; f < sizeof forced_profiles / sizeof forced_profiles[0]; f++)
+            for (int d = 0; d < opencl; d++)
+                check_model_on(golden_models[i], m, d, forced_profiles[f], cases, n);
         albert_model_close(m);
         golden_free(cases, n);
     }

@@ -123,8 +123,14 @@ static const bad_case bad_cases[] = {
      ALBERT_E_FORMAT, "kernels.gemm_nr: 24 is not a multiple of 16"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"gemm_mr\": 17}}",
      ALBERT_E_FORMAT, "kernels.gemm_mr: 17 is not from 1 to 16"},
-    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"attention\": 2}}",
-     ALBERT_E_FORMAT, "kernels.attention: 2 is not from 0 to 1"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"attention\": 3}}",
+     ALBERT_E_FORMAT, "kernels.attention: 3 is not from 0 to 2"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"attn_bq\": 48}}",
+     ALBERT_E_FORMAT, "kernels.attn_bq: 48 is not a power of two from 1 to 1024"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"attn_bk\": 65}}",
+     ALBERT_E_FORMAT, "kernels.attn_bk: 65 is not from 1 to 64"},
+    {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"subgroups\": 2}}",
+     ALBERT_E_FORMAT, "kernels.subgroups: 2 is not from 0 to 1"},
     {"{\"albert_cl_profile\": 1, \"name\": \"x\", \"kernels\": {\"speed\": 2}}", ALBERT_E_FORMAT,
      "kernels.speed: unknown key"},
 };
@@ -459,7 +465,7 @@ static void test_engine(int device)
 }
 
 /* The shipped profiles/ all load, and PoCL on an AVX-512 CPU gets the
- * profile tuned for it, Intel's CPU runtime its own, a GPU none. */
+ * profile tuned for it, Intel's CPU runtime its own, a GPU gpu-generic. */
 static void test_shipped_profiles(void)
 {
     const char *dir = ALBERT_TEST_PROFILES_DIR;
@@ -479,8 +485,11 @@ static void test_shipped_profiles(void)
               p.has_clblast[clblast_kernel_index("GemmRoutine")],
           "the AVX-512 profile lacks a GEMM kernel");
     CHECK(found && p.gemm_mr > 0 && p.gemm_nr > 0, "the AVX-512 profile has no Linear tile");
-    CHECK(tuning_find(other, dir, &p, &found, &err) == ALBERT_OK && !found,
-          "a GPU got the PoCL profile '%s'", found ? p.name : "");
+    /* Any GPU without a profile of its own gets the GPU path. */
+    CHECK(tuning_find(other, dir, &p, &found, &err) == ALBERT_OK && found &&
+              !strcmp(p.name, "gpu-generic") && p.attention == 2 && p.subgroups &&
+              !p.has_clblast[clblast_kernel_index("Xgemm")],
+          "an NVIDIA GPU got '%s'", found ? p.name : "");
     const char *const intel_cpu[TUNING_MATCH_COUNT] = {
         "Intel(R) OpenCL", "Intel(R) Xeon(R) Platinum 8480+", "2026.22.10.0.01_160000", "CPU"};
     const char *const intel_gpu[TUNING_MATCH_COUNT] = {
@@ -488,7 +497,8 @@ static void test_shipped_profiles(void)
     CHECK(tuning_find(intel_cpu, dir, &p, &found, &err) == ALBERT_OK && found &&
               !strcmp(p.name, "intel-cpu-runtime") && p.gemm_nr > 0 && p.attention,
           "Intel's CPU runtime got '%s'", found ? p.name : "");
-    CHECK(tuning_find(intel_gpu, dir, &p, &found, &err) == ALBERT_OK && !found,
+    CHECK(tuning_find(intel_gpu, dir, &p, &found, &err) == ALBERT_OK && found &&
+              !strcmp(p.name, "gpu-generic"),
           "an Intel GPU got '%s'", found ? p.name : "");
     /* PoCL names devices after LLVM's CPU name; plain "skylake" is AVX2. */
     static const struct {

@@ -158,19 +158,34 @@ albert_model *test_open_model(const char *name)
     return m;
 }
 
+static albert_engine *open_engine(const albert_model *m, const albert_engine_options *opt)
+{
+    albert_engine *e = NULL;
+    albert_error err;
+    if (albert_engine_create(m, opt, &e, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: engine on device %d: %s\n", opt->device, err.msg);
+        exit(1);
+    }
+    return e;
+}
+
 albert_engine *test_open_engine(const albert_model *m, int device, int timing)
 {
     albert_engine_options opt;
     albert_engine_options_init(&opt);
     opt.device = device;
     opt.timing = timing;
-    albert_engine *e = NULL;
-    albert_error err;
-    if (albert_engine_create(m, &opt, &e, &err) != ALBERT_OK) {
-        fprintf(stderr, "FATAL: engine on device %d: %s\n", device, err.msg);
-        exit(1);
-    }
-    return e;
+    return open_engine(m, &opt);
+}
+
+albert_engine *test_open_engine_profile(const albert_model *m, int device,
+                                        const char *tuning_file)
+{
+    albert_engine_options opt;
+    albert_engine_options_init(&opt);
+    opt.device = device;
+    opt.tuning_file = tuning_file;
+    return open_engine(m, &opt);
 }
 
 void *test_calloc(size_t n, size_t size)

@@ -38,6 +38,10 @@ struct albert_model *test_open_model(const char *name);
  * timings); exits loudly when it cannot be created. */
 struct albert_engine *test_open_engine(const struct albert_model *m, int device, int timing);
 
+/* The same with tuning profile TUNING_FILE forced (OpenCL devices). */
+struct albert_engine *test_open_engine_profile(const struct albert_model *m, int device,
+                                               const char *tuning_file);
+
 /* Number of devices the registry lists (the CPU last). */
 int test_device_count(void);
 

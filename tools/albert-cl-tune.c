@@ -12,6 +12,7 @@
  * uses up only completes the profile (TUNING.md, "Tiny budgets"). */
 #include "opencl/clblast_params.h"
 #include "opencl/ops.h"
+#include "opencl/tuning.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -960,6 +961,38 @@ static cJSON *tuned_json(const tuner *t, const double *def, const double *best)
     return j;
 }
 
+/* The kernel shapes this tuner does not search (work-groups, attention,
+ * sub-groups) from the profile the device gets now (gpu-generic on a GPU
+ * without its own), so the tuned profile, which takes its place, keeps them. */
+static void add_base_kernels(const tuner *t, cJSON *kernels)
+{
+    const ocl_ctx *c = &t->ctx;
+    const char *const device[TUNING_MATCH_COUNT] = {c->platform_name, c->device_name,
+                                                    c->driver_version, c->device_type};
+    const char *dir = getenv("ALBERT_CL_PROFILE_DIR");
+    tuning_profile *p = malloc(sizeof *p);
+    albert_error err = {0};
+    int found = 0;
+    if (!p || tuning_find(device, dir && *dir ? dir : NULL, p, &found, &err) != ALBERT_OK) {
+        fprintf(stderr, "albert-cl-tune: warning: the device's current profile: %s\n",
+                p ? err.msg : "out of memory");
+        found = 0;
+    }
+    const struct {
+        const char *key;
+        int value;
+    } keep[] = {
+        {"wg_row", found ? p->wg_row : 0},     {"wg_elem", found ? p->wg_elem : 0},
+        {"vec", found ? p->vec : 0},           {"attention", found ? p->attention : 0},
+        {"attn_bq", found ? p->attn_bq : 0},   {"attn_bk", found ? p->attn_bk : 0},
+        {"subgroups", found ? p->subgroups : 0},
+    };
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (keep[i].value)
+            cJSON_AddNumberToObject(kernels, keep[i].key, keep[i].value);
+    free(p);
+}
+
 static char *profile_json(const tuner *t, const double *def, const double *best)
 {
     static const kspace routine_ks = {CLBLAST_GEMM_ROUTINE, {NULL, NULL}, NULL, NULL};
@@ -982,12 +1015,16 @@ static char *profile_json(const tuner *t, const double *def, const double *best)
     cJSON_AddItemToObject(clb, spec_of(&routine_ks)->kernel,
                           params_json(&routine_ks, &t->min_indirect));
     cJSON_AddItemToObject(root, "clblast", clb);
+    cJSON *kernels = cJSON_CreateObject();
+    add_base_kernels(t, kernels);
     if (t->gemm_nr) {
-        cJSON *kernels = cJSON_CreateObject();
         cJSON_AddNumberToObject(kernels, "gemm_mr", t->gemm_mr);
         cJSON_AddNumberToObject(kernels, "gemm_nr", t->gemm_nr);
-        cJSON_AddItemToObject(root, "kernels", kernels);
     }
+    if (cJSON_GetArraySize(kernels) > 0)
+        cJSON_AddItemToObject(root, "kernels", kernels);
+    else
+        cJSON_Delete(kernels);
     cJSON_AddItemToObject(root, "tuned", tuned_json(t, def, best));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

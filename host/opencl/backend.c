@@ -553,6 +553,8 @@ static int profile_tunables(const ocl_ctx *c, const tuning_profile *p, int have,
         {"kernels.vec", p->vec, 0, &t->vec},
         {"kernels.gemm_mr", p->gemm_mr, 0, &t->gemm_mr},
         {"kernels.gemm_nr", p->gemm_nr, 0, &t->gemm_nr},
+        {"kernels.attn_bq", p->attn_bq, 1, &t->attn_bq},
+        {"kernels.attn_bk", p->attn_bk, 0, &t->attn_bk},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (fields[i].value == 0)
@@ -566,18 +568,37 @@ static int profile_tunables(const ocl_ctx *c, const tuning_profile *p, int have,
     if (!t->gemm_nr != !t->gemm_mr)
         return albert_fail(err, ALBERT_E_FORMAT, "%s: kernels: gemm_mr and gemm_nr go together",
                            p->path);
+    if ((t->attn_bq || t->attn_bk) && p->attention != 2)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: kernels: attn_bq and attn_bk shape the tiled attention "
+                           "(attention 2)", p->path);
+    /* Sub-groups are a faster way to the same reduction: where the device
+     * has none, the profile still applies, without them. */
+    t->subgroups = p->subgroups && c->subgroups;
     return ALBERT_OK;
 }
 
-/* kernels/attention.cl for this model's heads, when it can run them: head
- * size a multiple of 16 up to 128, at most 1024 positions (its private array
- * of scores; beyond, CLBlast). */
-static void attention_tunables(const albert_config *c, ocl_tunables *t)
+/* The attention kernel profile KIND names for this model's heads, when it
+ * can run them (else CLBlast): kernels/attention.cl (1) takes heads of a
+ * multiple of 16 up to 128 floats and at most 1024 positions (its private
+ * array of scores), kernels/attention_tiled.cl (2) heads of a multiple of 4
+ * up to 256, any length; its shape defaults to 64 queries (or the device's
+ * largest work-group, if smaller) and tiles of 32 keys. */
+static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int kind,
+                               ocl_tunables *t)
 {
     const int d = c->hidden_size / c->num_attention_heads;
-    if (d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 1024) {
+    if (kind == 1 && d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 1024) {
         t->attn_d = d;
         t->attn_max_t = c->max_position_embeddings;
+    }
+    if (kind == 2 && d % 4 == 0 && d <= 256) {
+        t->attn_d = d;
+        for (t->attn_bq = t->attn_bq ? t->attn_bq : 64; (size_t)t->attn_bq > ctx->max_work_group;)
+            t->attn_bq /= 2;
+        t->attn_bk = t->attn_bk ? t->attn_bk : 32;
+    } else {
+        t->attn_bq = t->attn_bk = 0;
     }
 }
 
@@ -665,7 +686,7 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
     if (rc == ALBERT_OK)
         rc = profile_tunables(&be->ctx, p, have, &tun, err);
     if (rc == ALBERT_OK && have && p->attention)
-        attention_tunables(&be->model->config, &tun);
+        attention_tunables(&be->ctx, &be->model->config, p->attention, &tun);
     if (rc == ALBERT_OK)
         rc = ocl_kernels_create(&be->ctx, &tun, &dirs, &be->k, err);
     snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");

@@ -38,6 +38,16 @@ static int ctx_describe(ocl_ctx *c, albert_error *err)
         rc = ocl_check(clGetDeviceInfo(c->device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
                                        sizeof c->max_work_group, &c->max_work_group, NULL),
                        "clGetDeviceInfo", err);
+    if (rc == ALBERT_OK)
+        rc = ocl_check(clGetDeviceInfo(c->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof c->local_mem,
+                                       &c->local_mem, NULL),
+                       "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
+    int khr = 0, intel = 0;
+    if (rc == ALBERT_OK)
+        rc = ocl_device_has_extension(c->device, "cl_khr_subgroups", &khr, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_device_has_extension(c->device, "cl_intel_subgroups", &intel, err);
+    c->subgroups = khr || intel;
     cl_device_type type = 0;
     if (rc == ALBERT_OK)
         rc = ocl_check(clGetDeviceInfo(c->device, CL_DEVICE_TYPE, sizeof type, &type, NULL),

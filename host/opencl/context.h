@@ -53,6 +53,8 @@ typedef struct ocl_ctx {
     char driver_version[64];
     char device_type[16]; /* ocl_device_type_name's */
     size_t max_work_group;
+    cl_ulong local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE */
+    int subgroups;      /* 1: cl_khr_subgroups or cl_intel_subgroups */
     int timing;              /* queue created with CL_QUEUE_PROFILING_ENABLE */
     ocl_event_rec *events;   /* one per command while timing */
     size_t n_events, cap_events;

@@ -16,6 +16,9 @@ void ocl_tunables_default(ocl_tunables *t)
     t->gemm_nr = 0;
     t->attn_d = 0;
     t->attn_max_t = 0;
+    t->attn_bq = 0;
+    t->attn_bk = 0;
+    t->subgroups = 0;
 }
 
 void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
@@ -25,14 +28,48 @@ void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
     if (t->gemm_nr && n > 0 && (size_t)n < size)
         n += snprintf(dst + n, size - (size_t)n, " -DALBERT_GEMM_MR=%d -DALBERT_GEMM_NR=%d",
                       t->gemm_mr, t->gemm_nr);
-    if (t->attn_d && n > 0 && (size_t)n < size)
-        snprintf(dst + n, size - (size_t)n, " -DALBERT_ATTN_D=%d -DALBERT_ATTN_MAX_T=%d",
-                 t->attn_d, t->attn_max_t);
+    if (t->attn_d && !t->attn_bq && n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - (size_t)n, " -DALBERT_ATTN_D=%d -DALBERT_ATTN_MAX_T=%d",
+                      t->attn_d, t->attn_max_t);
+    if (t->attn_d && t->attn_bq && n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - (size_t)n, " -DALBERT_ATTN_D=%d -DALBERT_ATTN_BQ=%d"
+                      " -DALBERT_ATTN_BK=%d", t->attn_d, t->attn_bq, t->attn_bk);
+    if (t->subgroups && n > 0 && (size_t)n < size)
+        snprintf(dst + n, size - (size_t)n, " -DALBERT_SUBGROUPS=1");
+}
+
+/* Local memory kernels/attention_tiled.cl takes: a key and a value tile, the
+ * tile's mask and a flag. */
+static size_t attention_tile_bytes(const ocl_tunables *t)
+{
+    return (2 * (size_t)t->attn_bk * (size_t)t->attn_d + (size_t)t->attn_bk + 1) * 4;
+}
+
+/* The tiled attention's shape, against the device's limits. */
+static int check_attention_tiles(const ocl_ctx *c, const ocl_tunables *t, albert_error *err)
+{
+    const int bq = t->attn_bq;
+    if (bq & (bq - 1) || t->attn_d % 4 || t->attn_d > 256 || t->attn_bk < 1 || t->attn_bk > 64)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: attn_bq %d must be a power of 2, attn_d %d a "
+                           "multiple of 4 up to 256 and attn_bk %d from 1 to 64",
+                           bq, t->attn_d, t->attn_bk);
+    if ((size_t)bq > c->max_work_group)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: attn_bq %d exceeds the device's max work-group size "
+                           "%zu", bq, c->max_work_group);
+    const size_t need = attention_tile_bytes(t);
+    if (need > c->local_mem)
+        return albert_fail(err, ALBERT_E_CAPACITY,
+                           "tiled attention: tiles of %d keys of heads of %d floats need %zu bytes "
+                           "of local memory, the device has %llu; lower kernels.attn_bk",
+                           t->attn_bk, t->attn_d, need, (unsigned long long)c->local_mem);
+    return ALBERT_OK;
 }
 
 static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error *err)
 {
-    int pow2 = t->wg_row > 0 && (t->wg_row & (t->wg_row - 1)) == 0;
+    int rc = ALBERT_OK, pow2 = t->wg_row > 0 && (t->wg_row & (t->wg_row - 1)) == 0;
     if (!pow2 || t->wg_elem < 1 || t->vec < 1)
         return albert_fail(err, ALBERT_E_ARG,
                            "kernel tunables: wg_row %d must be a power of 2, wg_elem %d and vec "
@@ -43,18 +80,24 @@ static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error 
                            "kernel tunables: gemm_nr %d must be 16, 32, 48 or 64 and gemm_mr %d "
                            "from 1 to 16",
                            t->gemm_nr, t->gemm_mr);
-    if (t->attn_d && (t->attn_d % 16 || t->attn_d > 128 || t->attn_max_t < 1 ||
-                      t->attn_max_t > 8192))
+    if (t->attn_d && t->attn_bq)
+        rc = check_attention_tiles(c, t, err);
+    else if (t->attn_d && (t->attn_d % 16 || t->attn_d > 128 || t->attn_max_t < 1 ||
+                           t->attn_max_t > 8192))
         return albert_fail(err, ALBERT_E_ARG,
                            "kernel tunables: attn_d %d must be a multiple of 16 up to 128 and "
                            "attn_max_t %d from 1 to 8192",
                            t->attn_d, t->attn_max_t);
+    if (rc == ALBERT_OK && t->subgroups && !c->subgroups)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: subgroups on a device without cl_khr_subgroups or "
+                           "cl_intel_subgroups");
     size_t biggest = (size_t)(t->wg_row > t->wg_elem ? t->wg_row : t->wg_elem);
-    if (biggest > c->max_work_group)
+    if (rc == ALBERT_OK && biggest > c->max_work_group)
         return albert_fail(err, ALBERT_E_ARG,
                            "kernel tunables: work-group size %zu exceeds the device's %zu",
                            biggest, c->max_work_group);
-    return ALBERT_OK;
+    return rc;
 }
 
 /* Creates kernel NAME and checks the device can run it with LOCAL items. */
@@ -75,6 +118,16 @@ static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t loc
     if (rc != CL_SUCCESS)
         return albert_fail(err, ALBERT_E_DEVICE, "clGetKernelWorkGroupInfo (%s): %s", name,
                            ocl_error_name(rc));
+    cl_ulong local_mem = 0;
+    rc = clGetKernelWorkGroupInfo(*out, c->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_mem,
+                                  &local_mem, NULL);
+    if (rc != CL_SUCCESS)
+        return albert_fail(err, ALBERT_E_DEVICE, "clGetKernelWorkGroupInfo (%s): %s", name,
+                           ocl_error_name(rc));
+    if (local_mem > c->local_mem)
+        return albert_fail(err, ALBERT_E_CAPACITY,
+                           "kernel %s: needs %llu bytes of local memory, the device has %llu",
+                           name, (unsigned long long)local_mem, (unsigned long long)c->local_mem);
     if (local > max)
         return albert_fail(err, ALBERT_E_DEVICE,
                            "kernel %s: work-group size %zu exceeds the %zu it can run with", name,
@@ -114,7 +167,9 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, const ocl_program_di
     if (rc == ALBERT_OK && tun->gemm_nr)
         rc = make_kernel(c, k->program, "linear_packed", 1, &k->linear, err);
     if (rc == ALBERT_OK && tun->attn_d)
-        rc = make_kernel(c, k->program, "attention_rows", 1, &k->attention, err);
+        rc = tun->attn_bq ? make_kernel(c, k->program, "attention_tiles", (size_t)tun->attn_bq,
+                                        &k->attention, err)
+                          : make_kernel(c, k->program, "attention_rows", 1, &k->attention, err);
     if (rc != ALBERT_OK)
         ocl_kernels_release(k);
     return rc;
@@ -198,7 +253,7 @@ int ocl_linear_packed(const ocl_kernels *k, int N)
 
 int ocl_attention_fused(const ocl_kernels *k, int H, int NH, int T)
 {
-    return k->attention && H / NH == k->tun.attn_d && T <= k->tun.attn_max_t;
+    return k->attention && H / NH == k->tun.attn_d && (k->tun.attn_bq || T <= k->tun.attn_max_t);
 }
 
 void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst)
@@ -285,17 +340,21 @@ int ocl_op_softmax(ocl_ctx *c, const ocl_kernels *k, int B, int NH, int T, float
                        NARGS(args), (size_t)rows, err);
 }
 
-/* kernels/attention.cl: no scores buffer, no softmax pass. */
-static int attention_rows(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH,
-                          cl_mem qkv, cl_mem mask, cl_mem ctx_out, albert_error *err)
+/* kernels/attention.cl (one query per one-item work-group) or, with
+ * attn_bq, kernels/attention_tiled.cl (attn_bq queries per work-group share
+ * each key/value tile): no scores buffer, no softmax pass. */
+static int attention_fused(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH,
+                           cl_mem qkv, cl_mem mask, cl_mem ctx_out, albert_error *err)
 {
-    const size_t global[3] = {(size_t)T, (size_t)NH, (size_t)B}, local[3] = {1, 1, 1};
+    const size_t bq = k->tun.attn_bq ? (size_t)k->tun.attn_bq : 1;
+    const size_t global[3] = {ocl_round_up((size_t)T, bq), (size_t)NH, (size_t)B};
+    const size_t local[3] = {bq, 1, 1};
     const uint64_t tok = (uint64_t)B * (uint64_t)T, t = (uint64_t)T, h = (uint64_t)H;
     const ocl_work work = {4 * tok * t * h, sizeof(float) * (tok * 3 * h + tok * h)};
     ocl_arg args[] = {OCL_MEM(qkv), OCL_MEM(mask), OCL_MEM(ctx_out),
                       OCL_INT(T),   OCL_INT(H),    OCL_FLOAT(1.0f / sqrtf((float)(H / NH)))};
-    return ocl_launch(c, k->attention, "attention_rows", work, args, NARGS(args), 3, global,
-                      local, err);
+    return ocl_launch(c, k->attention, k->tun.attn_bq ? "attention_tiles" : "attention_rows",
+                      work, args, NARGS(args), 3, global, local, err);
 }
 
 int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int NH, cl_mem qkv,
@@ -306,7 +365,7 @@ int ocl_op_attention(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, int 
      * batch stride of D: no transposes.  One strided batch per sequence. */
     const size_t t = (size_t)T, h = (size_t)H, d = h / (size_t)NH, tt = t * t;
     if (ocl_attention_fused(k, H, NH, T))
-        return attention_rows(c, k, B, T, H, NH, qkv, mask, ctx_out, err);
+        return attention_fused(c, k, B, T, H, NH, qkv, mask, ctx_out, err);
     int rc = ALBERT_OK;
     for (size_t b = 0; rc == ALBERT_OK && b < (size_t)B; b++) {
         ocl_mat q = {qkv, b * t * 3 * h, 3 * h, d}, kk = {qkv, b * t * 3 * h + h, 3 * h, d};

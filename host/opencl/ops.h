@@ -20,10 +20,17 @@ typedef struct ocl_tunables {
      * gemm_nr columns (a multiple of 16, at most 64), gemm_mr rows (1 to 16)
      * per work-item; gemm_nr 0: by CLBlast. */
     int gemm_mr, gemm_nr;
-    /* Attention by kernels/attention.cl, one query per work-item, for heads
-     * of attn_d floats (a multiple of 16, at most 128) and at most
-     * attn_max_t tokens; attn_d 0: CLBlast GEMMs around softmax_masked. */
-    int attn_d, attn_max_t;
+    /* Attention without a scores buffer for heads of attn_d floats; attn_d
+     * 0: CLBlast GEMMs around softmax_masked.  attn_bq 0: kernels/attention.cl,
+     * one query per one-item work-group (attn_d a multiple of 16 up to 128,
+     * at most attn_max_t tokens); attn_bq > 0: kernels/attention_tiled.cl,
+     * attn_bq queries (a power of 2) per work-group sharing key/value tiles
+     * of attn_bk keys (1 to 64) in local memory (attn_d a multiple of 4 up
+     * to 256, any T). */
+    int attn_d, attn_max_t, attn_bq, attn_bk;
+    /* 1: the row kernels reduce with sub-group built-ins (only where the
+     * device has cl_khr_subgroups or cl_intel_subgroups). */
+    int subgroups;
 } ocl_tunables;
 
 void ocl_tunables_default(ocl_tunables *t);
@@ -35,7 +42,7 @@ typedef struct ocl_kernels {
     cl_kernel embed, residual_ln, softmax, pool, l2norm;
     cl_kernel bias_act[OCL_ACT_KINDS];
     cl_kernel linear;    /* NULL unless tun.gemm_nr */
-    cl_kernel attention; /* NULL unless tun.attn_d */
+    cl_kernel attention; /* NULL unless tun.attn_d: attention_rows or _tiles */
 } ocl_kernels;
 
 /* Builds (or loads from the program cache in DIRS, NULL: the defaults) and

@@ -159,7 +159,9 @@ static int load_clblast_member(const loader *l, const cJSON *obj, const cJSON *i
 /* "kernels": our launch shapes: work-group sizes and vector widths, each a
  * power of two (the row kernels' reductions halve the work-group), and the
  * Linear GEMM's tile (kernels/linear.cl reads its panels as float16);
- * attention 1 picks kernels/attention.cl. */
+ * attention 1 picks kernels/attention.cl, 2 kernels/attention_tiled.cl
+ * (attn_bq queries per work-group, key tiles of attn_bk); subgroups 1 lets
+ * the row kernels reduce with sub-group built-ins. */
 static const struct {
     const char *name;
     size_t offset;
@@ -170,7 +172,10 @@ static const struct {
     {"vec", offsetof(tuning_profile, vec), 1, 16, 0},
     {"gemm_mr", offsetof(tuning_profile, gemm_mr), 1, 16, 1},
     {"gemm_nr", offsetof(tuning_profile, gemm_nr), 16, 64, 16},
-    {"attention", offsetof(tuning_profile, attention), 0, 1, 1},
+    {"attention", offsetof(tuning_profile, attention), 0, 2, 1},
+    {"attn_bq", offsetof(tuning_profile, attn_bq), 1, 1024, 0},
+    {"attn_bk", offsetof(tuning_profile, attn_bk), 1, 64, 1},
+    {"subgroups", offsetof(tuning_profile, subgroups), 0, 1, 1},
 };
 #define N_KERNEL_FIELDS (sizeof kernel_fields / sizeof kernel_fields[0])
 
@@ -182,7 +187,8 @@ static int load_kernels_member(const loader *l, const cJSON *obj, const cJSON *i
         i++;
     if (i == N_KERNEL_FIELDS)
         return bad(l, key,
-                   "unknown key (expected wg_row, wg_elem, vec, gemm_mr, gemm_nr or attention)");
+                   "unknown key (expected wg_row, wg_elem, vec, gemm_mr, gemm_nr, attention, "
+                   "attn_bq, attn_bk or subgroups)");
     int rc = check_unique(l, obj, item, key);
     if (rc == ALBERT_OK)
         rc = get_uint(l, item, key, &v);

@@ -28,7 +28,10 @@ typedef struct tuning_profile {
     int has_clblast[CLBLAST_KERNELS];
     size_t clblast[CLBLAST_KERNELS][CLBLAST_MAX_PARAMS]; /* in the spec's order */
     int wg_row, wg_elem, vec, gemm_mr, gemm_nr; /* ocl_tunables fields; 0 = not given */
-    int attention; /* 1: attention by kernels/attention.cl where the model allows */
+    int attention; /* 1: kernels/attention.cl, 2: kernels/attention_tiled.cl, where
+                      the model allows */
+    int attn_bq, attn_bk; /* the tiled attention's shape; 0 = not given */
+    int subgroups;        /* 1: sub-group reductions where the device has them */
 } tuning_profile;
 
 /* Loads and checks PATH: ALBERT_E_IO when unreadable, ALBERT_E_FORMAT with
