@@ -9,6 +9,8 @@
  * Work-groups of one item: PoCL then compiles it to one straight loop (with
  * more items it would keep each item's accumulators in memory).
  * The bias and activation run on the tile in registers, on float16 vectors.
+ * With ALBERT_HALF_WEIGHTS the panels hold halves (fp16 precision: half the
+ * bytes to stream), widened to float as they are read; the sums stay float.
  * Grid: (n / NR, ceil(m / MR)), local (1, 1). */
 #ifndef ALBERT_GEMM_MR
 #define ALBERT_GEMM_MR 4
@@ -17,13 +19,22 @@
 #define ALBERT_GEMM_NR 16 /* a multiple of 16: the panel is read as float16 */
 #endif
 #define GEMM_NV (ALBERT_GEMM_NR / 16)
+#ifdef ALBERT_HALF_WEIGHTS
+#define WEIGHT16 half /* read 16 at a time: W16_UNIT halves per 16 weights */
+#define W16_UNIT 16
+#define LOAD_W16(i, p) vload_half16((i), (p))
+#else
+#define WEIGHT16 float16
+#define W16_UNIT 1
+#define LOAD_W16(i, p) ((p)[i])
+#endif
 
 __kernel void linear_packed(int m, int n, int k, __global const float *x, int ldx,
-                            __global const float16 *w, __global const float *bias, int act,
+                            __global const WEIGHT16 *w, __global const float *bias, int act,
                             __global float *y)
 {
     const int panel = (int)get_global_id(0), row0 = (int)get_global_id(1) * ALBERT_GEMM_MR;
-    __global const float16 *wp = w + (size_t)panel * (size_t)k * GEMM_NV;
+    __global const WEIGHT16 *wp = w + (size_t)panel * (size_t)k * GEMM_NV * W16_UNIT;
     /* Rows past m repeat the last row: no branch in the loop; not stored. */
     __global const float *xr[ALBERT_GEMM_MR];
     float16 acc[ALBERT_GEMM_MR][GEMM_NV];
@@ -38,7 +49,7 @@ __kernel void linear_packed(int m, int n, int k, __global const float *x, int ld
         float16 wv[GEMM_NV];
 #pragma unroll
         for (int v = 0; v < GEMM_NV; v++)
-            wv[v] = wp[p * GEMM_NV + v];
+            wv[v] = LOAD_W16(p * GEMM_NV + v, wp);
 #pragma unroll
         for (int r = 0; r < ALBERT_GEMM_MR; r++) {
             const float16 a = (float16)(xr[r][p]);

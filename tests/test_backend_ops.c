@@ -7,6 +7,7 @@
  * harness makes the seeded random inputs, uploads them, runs the op into a
  * NaN-filled output (so an op that writes nothing fails), reads the result
  * back and compares. */
+#include "core/safetensors.h"
 #include "cpu/ops.h"
 #include "opencl/ops.h"
 #include "test_util.h"
@@ -113,7 +114,12 @@ static const tunables_set tunables_sets[] = {
     {"tiled d=8", {.attn_d = 8, .attn_bq = 2, .attn_bk = 3}},
     /* Row kernels reducing with sub-group built-ins, where the device has them. */
     {"subgroups", {.wg_row = 256, .subgroups = 1}},
-    {"subgroups, narrow", {.wg_row = 8, .subgroups = 1}},
+    {"subgroups, narrowest", {.wg_row = 64, .subgroups = 1}},
+    /* The fp16 precision's Linears: half weights on kernels/linear_tiled.cl,
+     * then on kernels/linear.cl where gemm_nr divides N (the rest tiled).
+     * The CPU reference gets the same weights rounded to halves. */
+    {"half weights", {.half_weights = 1}},
+    {"half weights, linear 12x32", {.gemm_mr = 12, .gemm_nr = 32, .half_weights = 1}},
 };
 
 /* ocl_tunables_default with DELTA's nonzero fields, so a set names only
@@ -131,6 +137,7 @@ static void tunables_of(const ocl_tunables *delta, ocl_tunables *t)
     t->attn_bq = delta->attn_bq ? delta->attn_bq : t->attn_bq;
     t->attn_bk = delta->attn_bk ? delta->attn_bk : t->attn_bk;
     t->subgroups = delta->subgroups ? delta->subgroups : t->subgroups;
+    t->half_weights = delta->half_weights ? delta->half_weights : t->half_weights;
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -162,6 +169,7 @@ typedef struct op_io {
     size_t out_n;
     int in_place; /* the tensor the op overwrites with its output, or -1 */
     unsigned long long seed;
+    int half_weights; /* Linear weights go to the device as halves: round them here too */
 } op_io;
 
 /* A new tensor of N zeros; returns its host copy. */
@@ -188,10 +196,12 @@ static float *add_floats(op_io *io, size_t n, float scale)
     return p;
 }
 
-/* A Linear's weight W[N,K]. */
+/* A Linear's weight W[N,K], as the device will hold it. */
 static float *add_weight(op_io *io, int N, int K)
 {
     float *w = add_floats(io, (size_t)N * K, 0.1f);
+    for (size_t i = 0; io->half_weights && i < (size_t)N * K; i++)
+        w[i] = st_f16_to_f32(st_f32_to_f16(w[i]));
     io->t[io->count - 1].kind = WEIGHT;
     io->t[io->count - 1].N = N;
     return w;
@@ -483,7 +493,7 @@ static double rel_diff(const float *got, const float *want, size_t n)
 static int run_case(env *e, const op_case *c, unsigned long long seed)
 {
     const op_def *op = &ops[c->op];
-    op_io io = {.seed = seed};
+    op_io io = {.seed = seed, .half_weights = e->k.tun.half_weights};
     op->reference(c, &io);
     float *got = test_calloc(io.out_n, sizeof *got);
     int out = io.in_place;
@@ -626,6 +636,11 @@ static void test_tiled_choices(ocl_ctx *ctx)
         CHECK(create(ctx, (ocl_tunables){.subgroups = 1}, &k, &err) == ALBERT_E_ARG,
               "subgroups accepted on a device without them");
         CHECK(strstr(err.msg, "cl_khr_subgroups") != NULL, "%s", err.msg);
+    } else {
+        CHECK(create(ctx, (ocl_tunables){.wg_row = 32, .subgroups = 1}, &k, &err) ==
+                  ALBERT_E_ARG,
+              "subgroups accepted with work-groups of 32");
+        CHECK(strstr(err.msg, "wg_row >= 64") != NULL, "%s", err.msg);
     }
 }
 

@@ -234,7 +234,7 @@ class Precision(Base):
         self.fails(["--model", TINY, "--precision", "fp64", SAMPLE], 2,
                    must_mention=["--precision", "fp64", "fp32, bf16, fp16, int8"])
         for device, precisions in self.devices().items():
-            for precision in ["bf16", "fp16", "int8"]:  # fp16: refused everywhere yet
+            for precision in ["bf16", "fp16", "int8"]:
                 if precision in precisions:
                     continue
                 err = self.fails(["--model", TINY, "--device", device, "--precision", precision,
@@ -248,7 +248,11 @@ class Precision(Base):
             # the cpu lists a precision exactly when it has them.
             self.fails(["--model", TINY, "--device", "cpu", "--precision", precision, SAMPLE], 2)
             return
-        args = ["--model", TINY, "--device", "cpu", SAMPLE]
+        self.check_reduced("cpu", precision)
+
+    def check_reduced(self, device, precision, extra=()):
+        """PRECISION on DEVICE against fp32 there, and --validate against the CPU."""
+        args = ["--model", TINY, "--device", device] + list(extra) + [SAMPLE]
         fp32 = self.embed(args)
         reduced = self.embed(args + ["--precision", precision])
         self.assertEqual(len(reduced), len(fp32))
@@ -273,6 +277,17 @@ class Precision(Base):
 
     def test_int8_on_the_cpu(self):
         self.check_reduced_on_the_cpu("int8")
+
+    def test_fp16_on_opencl_devices_with_cl_khr_fp16(self):
+        # Under the device's profile and the GPU one (the other fp16 GEMM).
+        with_fp16 = [d for d, precisions in self.devices().items() if "fp16" in precisions]
+        self.assertTrue(with_fp16, "the suite installs Intel's OpenCL runtime, which has "
+                                   "cl_khr_fp16, yet no device lists fp16")
+        gpu = os.path.join(SOURCE_DIR, "..", "profiles", "gpu-generic.json")
+        for device in with_fp16:
+            for extra in ([], ["--profile-file", gpu]):
+                with self.subTest(device=device, extra=extra):
+                    self.check_reduced(device, "fp16", extra)
 
 
 class Tokenize(Base):

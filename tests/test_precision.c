@@ -2,13 +2,16 @@
  *   - every device refuses, with ALBERT_E_UNSUPPORTED naming what it runs, a
  *     precision its albert_device_info.precisions does not list, and an
  *     unknown precision is ALBERT_E_ARG;
- *   - every device that lists bf16 or int8 holds the issue's accuracy floors on
- *     every golden case of albert-base-v2-random against the float64 goldens,
- *     min cosine of pooled vectors / of every non-padding token vector: bf16
- *     0.9999 / 0.9995, int8 0.999 / 0.995; the tiny models, whose 32-wide
- *     vectors average less rounding away, at 0.999 (bf16) and 0.99 (int8);
+ *   - every device that lists bf16, int8 or fp16 holds the issue's accuracy
+ *     floors on every golden case of albert-base-v2-random against the
+ *     float64 goldens, min cosine of pooled vectors / of every non-padding
+ *     token vector: bf16 0.9999 / 0.9995, int8 0.999 / 0.995, fp16 0.9999 /
+ *     0.999; the tiny models, whose 32-wide vectors average less rounding
+ *     away, at 0.999 (bf16, fp16) and 0.99 (int8); OpenCL devices also under
+ *     the GPU profile (the other fp16 GEMM kernel);
  *   - the CPU lists bf16 exactly when it has AVX512-BF16, int8 when it has
- *     AVX512-VNNI.
+ *     AVX512-VNNI; an OpenCL device lists fp16 exactly when it has
+ *     cl_khr_fp16.
  * The cosines and max abs errors printed here are the figures README quotes. */
 #include "albert_cl.h"
 #include "test_util.h"
@@ -28,17 +31,30 @@ typedef struct floors {
 static const floors FLOORS[] = {
     {ALBERT_PRECISION_BF16, 0.9999, 0.9995, 0.999},
     {ALBERT_PRECISION_INT8, 0.999, 0.995, 0.99},
+    {ALBERT_PRECISION_FP16, 0.9999, 0.999, 0.999},
 };
 
-static int create(const albert_model *m, int device, int precision, albert_engine **e,
-                  albert_error *err)
+/* fp16 on OpenCL devices runs on linear.cl where the device's profile packs
+ * the weights, on linear_tiled.cl under the GPU profile: both are held to
+ * the floors. */
+static const char GPU_PROFILE[] = ALBERT_TEST_PROFILES_DIR "/gpu-generic.json";
+
+static int create_with(const albert_model *m, int device, int precision, const char *profile,
+                       albert_engine **e, albert_error *err)
 {
     albert_engine_options opt;
     albert_engine_options_init(&opt);
     opt.device = device;
     opt.precision = precision;
+    opt.tuning_file = profile;
     *e = NULL;
     return albert_engine_create(m, &opt, e, err);
+}
+
+static int create(const albert_model *m, int device, int precision, albert_engine **e,
+                  albert_error *err)
+{
+    return create_with(m, device, precision, NULL, e, err);
 }
 
 /* Precisions a device does not list are refused, naming what it runs. */
@@ -110,12 +126,12 @@ static void check_case(albert_engine *e, const golden_case *c, accuracy *acc)
 }
 
 static void check_precision(const albert_model *m, const char *model, int device,
-                            const floors *f, const golden_case *cases, int n)
+                            const char *profile, const floors *f, const golden_case *cases, int n)
 {
     albert_engine *e;
     albert_error err;
     const char *name = albert_precision_name(f->precision);
-    int rc = create(m, device, f->precision, &e, &err);
+    int rc = create_with(m, device, f->precision, profile, &e, &err);
     CHECK(rc == ALBERT_OK, "%s on device %d in %s: %s", model, device, name, err.msg);
     if (rc != ALBERT_OK)
         return;
@@ -145,14 +161,15 @@ static int cpu_runs(int precision)
     return precision == ALBERT_PRECISION_INT8 && __builtin_cpu_supports("avx512vnni") != 0;
 }
 
-/* Every golden model on DEVICE in precision F's, held to F's floors. */
-static void check_models(albert_model *first, int device, const floors *f)
+/* Every golden model on DEVICE (under PROFILE, NULL: its own) in precision
+ * F's, held to F's floors. */
+static void check_models(albert_model *first, int device, const char *profile, const floors *f)
 {
     for (int i = 0; golden_models[i]; i++) {
         golden_case *cases;
         int n = golden_load(golden_models[i], &cases);
         albert_model *m = i == 0 ? first : test_open_model(golden_models[i]);
-        check_precision(m, golden_models[i], device, f, cases, n);
+        check_precision(m, golden_models[i], device, profile, f, cases, n);
         if (m != first)
             albert_model_close(m);
         golden_free(cases, n);
@@ -172,13 +189,23 @@ int main(void)
         check_refusals(first, d, &info);
         for (size_t k = 0; k < sizeof FLOORS / sizeof FLOORS[0]; k++) {
             const floors *f = &FLOORS[k];
-            if (strcmp(info.id, "cpu") == 0)
+            const int cpu = strcmp(info.id, "cpu") == 0;
+            if (cpu)
                 CHECK(albert_device_runs(&info, f->precision) == cpu_runs(f->precision),
                       "the cpu lists '%s'; its %s instructions are %s", info.precisions,
                       albert_precision_name(f->precision),
                       cpu_runs(f->precision) ? "present" : "absent");
+            else
+                CHECK(albert_device_runs(&info, f->precision) ==
+                          (f->precision == ALBERT_PRECISION_FP16 && info.fp16),
+                      "OpenCL device %s (fp16 %s) lists '%s'", info.id, info.fp16 ? "yes" : "no",
+                      info.precisions);
             if (albert_device_runs(&info, f->precision)) {
-                check_models(first, d, f);
+                check_models(first, d, NULL, f);
+                reduced++;
+            }
+            if (!cpu && albert_device_runs(&info, f->precision)) {
+                check_models(first, d, GPU_PROFILE, f);
                 reduced++;
             }
         }

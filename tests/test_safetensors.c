@@ -21,6 +21,48 @@ static void test_reads_golden(void)
     golden_free(cases, n);
 }
 
+/* |F - the value of half H|, in double (infinity for a non-finite H). */
+static double half_error(float f, uint32_t h)
+{
+    const float v = st_f16_to_f32((uint16_t)h);
+    return isfinite(v) ? fabs((double)f - v) : INFINITY;
+}
+
+/* st_f32_to_f16: every half back to itself, and on a million seeded floats
+ * the nearest half, ties to the even one; overflow, NaN, signed zero. */
+static void test_f32_to_f16(void)
+{
+    int wrong = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        const float v = st_f16_to_f32((uint16_t)h);
+        wrong += !isnan(v) && st_f32_to_f16(v) != h;
+    }
+    CHECK(wrong == 0, "%d halves do not round-trip", wrong);
+    unsigned long long seed = 99;
+    for (int i = 0; i < 1000000; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        /* exponents around half's range, every mantissa */
+        uint32_t bits = (uint32_t)(seed >> 32) & 0x807fffffu;
+        bits |= (uint32_t)(98 + (seed >> 20) % 48) << 23;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        const uint32_t h = st_f32_to_f16(f), mag = h & 0x7fff;
+        const double d = half_error(f, h);
+        const int worse_down = mag == 0 || d < half_error(f, h - 1) ||
+                               (d == half_error(f, h - 1) && !(h & 1));
+        const int worse_up = mag >= 0x7c00 || d < half_error(f, h + 1) ||
+                             (d == half_error(f, h + 1) && !(h & 1));
+        wrong += !(fabs(f) < 65520.0f ? worse_down && worse_up : mag == 0x7c00);
+    }
+    CHECK(wrong == 0, "%d floats not rounded to the nearest half, ties to even", wrong);
+    CHECK(st_f32_to_f16(65519.0f) == 0x7bff && st_f32_to_f16(65520.0f) == 0x7c00, "overflow");
+    CHECK(st_f32_to_f16(1.0f + ldexpf(1.0f, -11)) == 0x3c00, "tie to even, down");
+    CHECK(st_f32_to_f16(1.0f + 3 * ldexpf(1.0f, -11)) == 0x3c02, "tie to even, up");
+    CHECK(st_f32_to_f16(ldexpf(1.0f, -25)) == 0 && st_f32_to_f16(ldexpf(3.0f, -26)) == 1,
+          "subnormal rounding");
+    CHECK(st_f32_to_f16(-0.0f) == 0x8000 && (st_f32_to_f16(NAN) & 0x7fff) > 0x7c00, "-0, NaN");
+}
+
 static void test_f16(void)
 {
     CHECK(st_f16_to_f32(0x3c00) == 1.0f, "1.0");
@@ -28,6 +70,7 @@ static void test_f16(void)
     CHECK(st_f16_to_f32(0x0001) == ldexpf(1.0f, -24), "smallest subnormal");
     CHECK(isinf(st_f16_to_f32(0x7c00)), "inf");
     CHECK(st_bf16_to_f32(0x3f80) == 1.0f, "bf16 1.0");
+    test_f32_to_f16();
 }
 
 static void write_file(const char *path, const void *data, size_t n)

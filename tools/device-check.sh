@@ -15,7 +15,8 @@
 # Steps: list-devices; golden (tiny models vs ../shared/golden) and reference
 # (albert-base random weights vs transformers float64 on the CPU) with the
 # default profile; benchmarks at 32x128, 1x8, 4x512 with --no-profile and the
-# default profile; transformers on CUDA fp32/fp16 (the peers, same weights);
+# default profile (gpu-generic on a GPU without its own), and in fp16 where the
+# device lists it; transformers on CUDA fp32/fp16 (the peers, same weights);
 # albert-cl-tune; golden, reference and benchmarks with the tuned profile;
 # per-kernel tables.
 #
@@ -248,16 +249,18 @@ list_devices() {
   fi
   if [ -z "$row" ]; then
     say "no OpenCL device listed: the OpenCL steps will fail"
-    device=0 device_name=unknown platform=unknown default_profile=-
+    device=0 device_name=unknown platform=unknown default_profile=- precisions=fp32
     return
   fi
-  IFS=$'\t' read -r device platform device_name _ _ _ driver _ default_profile <<<"$row"
+  IFS=$'\t' read -r device platform device_name _ _ _ driver _ precisions default_profile \
+    <<<"$row"
   default_profile=$(basename "$default_profile" .json)
   say "device $device: $device_name ($platform, driver $driver), default profile: $default_profile"
   meta device "$device_name"
   meta platform "$platform"
   meta driver "$driver"
   meta default_profile "$default_profile"
+  meta precisions "$precisions"
 }
 
 # golden CONFIG PROFILE_ARGS... (none: the default choice)
@@ -403,6 +406,11 @@ main() {
   else
     bench default
   fi
+  # fp16 (half weights) where the device has cl_khr_fp16, with its default profile
+  case ",$precisions," in
+    *,fp16,*) bench fp16 --precision fp16 ;;
+    *) skip bench/fp16 "the device does not list fp16 (precisions: $precisions)" ;;
+  esac
   peers
   tune
   if [ -s "$tuned" ]; then

@@ -441,13 +441,16 @@ def throughput_table(doc):
     if no_default:
         default_name = "none"
     rows = ["| shape | albert-cl no profile | albert-cl default (" + default_name + ") "
-            "| albert-cl tuned | HF fp32 | HF fp16 | best albert-cl / HF fp32 "
-            "| best albert-cl / HF fp16 |", "|---|---|---|---|---|---|---|---|"]
+            "| albert-cl tuned | albert-cl fp16 | HF fp32 | HF fp16 | best albert-cl fp32 / HF fp32 "
+            "| best albert-cl fp32 / HF fp16 | albert-cl fp16 / HF fp16 |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for shape in meta.get("shapes", "").split(","):
         ours = [bench_figure(steps, c, shape) for c in ("none", "default", "tuned")]
+        half = bench_figure(steps, "fp16", shape)
         best = max([x for x in ours if x] or [0]) or None
         hf = [(peers.get(p) or {}).get(shape, {}).get("tokens_per_s") for p in ("fp32", "fp16")]
-        cells = [fmt(x, ".0f") for x in ours + hf] + [fmt(ratio(best, h), ".2f") for h in hf]
+        cells = ([fmt(x, ".0f") for x in ours + [half] + hf] +
+                 [fmt(ratio(best, h), ".2f") for h in hf] + [fmt(ratio(half, hf[1]), ".2f")])
         if no_default:
             cells[1] = "= no profile"
         rows.append(f"| {shape} | " + " | ".join(cells) + " |")

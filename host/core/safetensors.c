@@ -307,6 +307,29 @@ float st_f16_to_f32(uint16_t h)
     return out;
 }
 
+/* The top bits of MAN >> SHIFT, rounded to nearest even on the bits shifted
+ * out (a carry into the exponent is the right result). */
+static uint32_t round_shift(uint32_t man, int shift)
+{
+    const uint32_t kept = man >> shift, rest = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+    return kept + (rest > half || (rest == half && (kept & 1)));
+}
+
+uint16_t st_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000, man = x & 0x7fffff;
+    const int exp = (int)((x >> 23) & 0xff) - 127 + 15;
+    if (exp == 0xff - 127 + 15) /* infinity, NaN (kept quiet) */
+        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    if (exp >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) /* a subnormal half, or zero: units of 2^-24 */
+        return (uint16_t)(sign | (exp < -10 ? 0 : round_shift(man | 0x800000, 14 - exp)));
+    return (uint16_t)(sign | round_shift(((uint32_t)exp << 23) | man, 13));
+}
+
 float st_bf16_to_f32(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;

@@ -54,4 +54,8 @@ int st_to_i32(const st_file *f, const st_tensor *t, int32_t *dst, albert_error *
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t h);
 
+/* F to IEEE half, rounded to nearest even (beyond 65504: infinity), as
+ * OpenCL's vstore_half_rte; NaN stays NaN. */
+uint16_t st_f32_to_f16(float f);
+
 #endif

@@ -573,8 +573,9 @@ static int profile_tunables(const ocl_ctx *c, const tuning_profile *p, int have,
                            "%s: kernels: attn_bq and attn_bk shape the tiled attention "
                            "(attention 2)", p->path);
     /* Sub-groups are a faster way to the same reduction: where the device
-     * has none, the profile still applies, without them. */
-    t->subgroups = p->subgroups && c->subgroups;
+     * has none, or the row work-groups are too narrow for them, the profile
+     * still applies, without them. */
+    t->subgroups = p->subgroups && c->subgroups && t->wg_row >= OCL_SUBGROUPS_MIN_WG;
     return ALBERT_OK;
 }
 
@@ -687,6 +688,7 @@ static int setup_profile(ocl_backend *be, const albert_engine_options *opt, albe
         rc = profile_tunables(&be->ctx, p, have, &tun, err);
     if (rc == ALBERT_OK && have && p->attention)
         attention_tunables(&be->ctx, &be->model->config, p->attention, &tun);
+    tun.half_weights = opt->precision == ALBERT_PRECISION_FP16;
     if (rc == ALBERT_OK)
         rc = ocl_kernels_create(&be->ctx, &tun, &dirs, &be->k, err);
     snprintf(be->profile_name, sizeof be->profile_name, "%s", have ? p->name : "");

@@ -221,7 +221,10 @@ int ocl_device_describe(int index, albert_device_info *info, albert_error *err)
     info->index = index;
     snprintf(info->id, sizeof info->id, "%d", index);
     snprintf(info->backend, sizeof info->backend, "opencl");
-    snprintf(info->precisions, sizeof info->precisions, "fp32");
     rc = describe(p, d, info, err);
+    /* fp16: Linear weights as halves, read with vload_half (host/opencl/ops.h);
+     * offered where the device does half arithmetic (cl_khr_fp16), the
+     * devices it is for. */
+    snprintf(info->precisions, sizeof info->precisions, info->fp16 ? "fp32,fp16" : "fp32");
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }

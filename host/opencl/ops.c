@@ -2,6 +2,8 @@
  * opencl/ops.h).  Every launch goes through ocl_launch / ocl_gemm. */
 #include "opencl/ops.h"
 
+#include "core/safetensors.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@ void ocl_tunables_default(ocl_tunables *t)
     t->attn_bq = 0;
     t->attn_bk = 0;
     t->subgroups = 0;
+    t->half_weights = 0;
 }
 
 void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
@@ -35,7 +38,9 @@ void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
         n += snprintf(dst + n, size - (size_t)n, " -DALBERT_ATTN_D=%d -DALBERT_ATTN_BQ=%d"
                       " -DALBERT_ATTN_BK=%d", t->attn_d, t->attn_bq, t->attn_bk);
     if (t->subgroups && n > 0 && (size_t)n < size)
-        snprintf(dst + n, size - (size_t)n, " -DALBERT_SUBGROUPS=1");
+        n += snprintf(dst + n, size - (size_t)n, " -DALBERT_SUBGROUPS=1");
+    if (t->half_weights && n > 0 && (size_t)n < size)
+        snprintf(dst + n, size - (size_t)n, " -DALBERT_HALF_WEIGHTS=1");
 }
 
 /* Local memory kernels/attention_tiled.cl takes: a key and a value tile, the
@@ -92,6 +97,10 @@ static int check_tunables(const ocl_ctx *c, const ocl_tunables *t, albert_error 
         return albert_fail(err, ALBERT_E_ARG,
                            "kernel tunables: subgroups on a device without cl_khr_subgroups or "
                            "cl_intel_subgroups");
+    if (rc == ALBERT_OK && t->subgroups && t->wg_row < OCL_SUBGROUPS_MIN_WG)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "kernel tunables: subgroups need wg_row >= %d, not %d",
+                           OCL_SUBGROUPS_MIN_WG, t->wg_row);
     size_t biggest = (size_t)(t->wg_row > t->wg_elem ? t->wg_row : t->wg_elem);
     if (rc == ALBERT_OK && biggest > c->max_work_group)
         return albert_fail(err, ALBERT_E_ARG,
@@ -135,6 +144,12 @@ static int make_kernel(ocl_ctx *c, cl_program prog, const char *name, size_t loc
     return ALBERT_OK;
 }
 
+/* kernels/linear_tiled.cl's work-group: LT_DIM x LT_DIM items computing
+ * LT_TILE x LT_TILE outputs. */
+#define LINEAR_TILED_DIM 16
+#define LINEAR_TILED_ITEMS (LINEAR_TILED_DIM * LINEAR_TILED_DIM)
+#define LINEAR_TILED_TILE 64
+
 /* kernels/activation.cl's bias kernels, at act + 1. */
 static const char *const bias_kernel_names[OCL_ACT_KINDS] = {
     "bias_none", "bias_gelu", "bias_gelu_tanh", "bias_relu", "bias_silu", "bias_tanh",
@@ -166,6 +181,9 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, const ocl_program_di
         rc = make_kernel(c, k->program, bias_kernel_names[i], elem, &k->bias_act[i], err);
     if (rc == ALBERT_OK && tun->gemm_nr)
         rc = make_kernel(c, k->program, "linear_packed", 1, &k->linear, err);
+    if (rc == ALBERT_OK && tun->half_weights)
+        rc = make_kernel(c, k->program, "linear_tiled", LINEAR_TILED_ITEMS, &k->linear_tiled,
+                         err);
     if (rc == ALBERT_OK && tun->attn_d)
         rc = tun->attn_bq ? make_kernel(c, k->program, "attention_tiles", (size_t)tun->attn_bq,
                                         &k->attention, err)
@@ -178,7 +196,7 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, const ocl_program_di
 void ocl_kernels_release(ocl_kernels *k)
 {
     cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm,
-                        &k->linear, &k->attention};
+                        &k->linear, &k->linear_tiled, &k->attention};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ocl_release_kernel(all[i]);
     for (int i = 0; i < OCL_ACT_KINDS; i++)
@@ -264,42 +282,64 @@ void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst)
                 *dst++ = w[(size_t)(panel * nr + j) * (size_t)K + (size_t)p];
 }
 
+size_t ocl_weight_bytes(const ocl_kernels *k)
+{
+    return k->tun.half_weights ? sizeof(uint16_t) : sizeof(float);
+}
+
 int ocl_linear_upload(ocl_ctx *c, const ocl_kernels *k, int N, int K, const float *w,
                       cl_mem *out, const char *what, albert_error *err)
 {
     const size_t n = (size_t)N * (size_t)K;
-    if (!ocl_linear_packed(k, N))
+    const int packed = ocl_linear_packed(k, N), half = k->tun.half_weights;
+    if (!packed && !half)
         return ocl_buffer(c, CL_MEM_READ_ONLY, n * sizeof(float), w, out, what, err);
-    float *packed = malloc(n * sizeof *packed);
-    if (!packed)
+    float *staged = malloc(n * sizeof *staged);
+    if (!staged)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", what);
-    ocl_linear_pack(N, K, k->tun.gemm_nr, w, packed);
-    int rc = ocl_buffer(c, CL_MEM_READ_ONLY, n * sizeof(float), packed, out, what, err);
-    free(packed);
+    if (packed)
+        ocl_linear_pack(N, K, k->tun.gemm_nr, w, staged);
+    else
+        memcpy(staged, w, n * sizeof *staged);
+    /* Halves in place over the first half of the floats: each write lands
+     * before the float it replaces is read. */
+    uint16_t *halves = (uint16_t *)(void *)staged;
+    for (size_t i = 0; half && i < n; i++)
+        halves[i] = st_f32_to_f16(staged[i]);
+    int rc = ocl_buffer(c, CL_MEM_READ_ONLY, n * ocl_weight_bytes(k), staged, out, what, err);
+    free(staged);
     return rc;
 }
 
-/* ocl_op_linear_gemm, and on the packed path the bias (when BIAS) and
- * activation too; *FUSED says whether they were. */
+/* ocl_op_linear_gemm, and on our kernels the bias (when BIAS) and
+ * activation too; *FUSED says whether they were.  Our kernels: linear.cl on
+ * packed weights (one item per MR x NR tile), else, for half weights,
+ * linear_tiled.cl (LINEAR_TILED_TILE square tiles per work-group). */
 static int linear_gemm(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x,
                        cl_mem w, cl_mem bias, int act, cl_mem y, int *fused, albert_error *err)
 {
     *fused = 0;
-    if (!ocl_linear_packed(k, N)) {
+    const int packed = ocl_linear_packed(k, N);
+    if (!packed && !k->tun.half_weights) {
         ocl_mat wm = {w, 0, (size_t)K, 0}, ym = {y, 0, (size_t)N, 0};
         return ocl_gemm(c, 1, (size_t)M, (size_t)N, (size_t)K, 1.0f, x, wm, ym, 1, err);
     }
     if (x.off)
-        return albert_fail(err, ALBERT_E_ARG, "linear_packed: x must start at offset 0");
-    const size_t mr = (size_t)k->tun.gemm_mr, local[2] = {1, 1};
-    const size_t global[2] = {(size_t)(N / k->tun.gemm_nr), ((size_t)M + mr - 1) / mr};
+        return albert_fail(err, ALBERT_E_ARG, "linear kernels: x must start at offset 0");
+    const size_t mr = (size_t)k->tun.gemm_mr, tile = LINEAR_TILED_TILE;
+    const size_t packed_local[2] = {1, 1}, tiled_local[2] = {LINEAR_TILED_DIM, LINEAR_TILED_DIM};
+    const size_t global[2] = {
+        packed ? (size_t)(N / k->tun.gemm_nr) : ((size_t)N + tile - 1) / tile * LINEAR_TILED_DIM,
+        packed ? ((size_t)M + mr - 1) / mr : ((size_t)M + tile - 1) / tile * LINEAR_TILED_DIM};
     const uint64_t m = (uint64_t)M, n = (uint64_t)N, kk = (uint64_t)K;
-    const ocl_work work = {2 * m * n * kk, sizeof(float) * (m * kk + n * kk + m * n)};
+    const ocl_work work = {2 * m * n * kk,
+                           sizeof(float) * (m * kk + m * n) + ocl_weight_bytes(k) * n * kk};
     ocl_arg args[] = {OCL_INT(M), OCL_INT(N), OCL_INT(K),   OCL_MEM(x.buf), OCL_INT((int)x.ld),
                       OCL_MEM(w), OCL_MEM(bias), OCL_INT(act), OCL_MEM(y)};
     *fused = 1;
-    return ocl_launch(c, k->linear, "linear_packed", work, args, NARGS(args), 2, global, local,
-                      err);
+    return ocl_launch(c, packed ? k->linear : k->linear_tiled,
+                      packed ? "linear_packed" : "linear_tiled", work, args, NARGS(args), 2,
+                      global, packed ? packed_local : tiled_local, err);
 }
 
 int ocl_op_linear_gemm(ocl_ctx *c, const ocl_kernels *k, int M, int N, int K, ocl_mat x,

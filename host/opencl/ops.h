@@ -11,6 +11,11 @@
 /* Bias kernels: OCL_ACT_NONE and every albert_activation, at act + 1. */
 #define OCL_ACT_KINDS 7
 
+/* The narrowest row work-group that may use sub-groups: at least the widest
+ * sub-group a device may pick (Intel's CPU runtime picks 16 on AVX-512 and
+ * then crashes now and then, in softmax_masked, on work-groups of 8). */
+#define OCL_SUBGROUPS_MIN_WG 64
+
 /* Kernel launch shapes, passed to the kernels as -D build options. */
 typedef struct ocl_tunables {
     int wg_row;  /* work-group size of one-row-per-group kernels; a power of 2 */
@@ -29,8 +34,13 @@ typedef struct ocl_tunables {
      * to 256, any T). */
     int attn_d, attn_max_t, attn_bq, attn_bk;
     /* 1: the row kernels reduce with sub-group built-ins (only where the
-     * device has cl_khr_subgroups or cl_intel_subgroups). */
+     * device has cl_khr_subgroups or cl_intel_subgroups, and with wg_row at
+     * least OCL_SUBGROUPS_MIN_WG). */
     int subgroups;
+    /* 1: Linear weights stored as halves (the fp16 precision), read by
+     * kernels/linear.cl where gemm_nr divides N, else kernels/linear_tiled.cl,
+     * never CLBlast; sums in float. */
+    int half_weights;
 } ocl_tunables;
 
 void ocl_tunables_default(ocl_tunables *t);
@@ -42,6 +52,7 @@ typedef struct ocl_kernels {
     cl_kernel embed, residual_ln, softmax, pool, l2norm;
     cl_kernel bias_act[OCL_ACT_KINDS];
     cl_kernel linear;    /* NULL unless tun.gemm_nr */
+    cl_kernel linear_tiled; /* NULL unless tun.half_weights */
     cl_kernel attention; /* NULL unless tun.attn_d: attention_rows or _tiles */
 } ocl_kernels;
 
@@ -88,8 +99,11 @@ int ocl_op_bias_act(ocl_ctx *ctx, const ocl_kernels *k, int rows, int n, cl_mem 
                     cl_mem x, albert_error *err);
 
 /* 1 when a Linear weight of N rows is stored packed for K's linear kernel
- * (ocl_linear_pack), 0 when as is, [N,K], for CLBlast. */
+ * (ocl_linear_pack), 0 when as is, [N,K], for CLBlast or linear_tiled. */
 int ocl_linear_packed(const ocl_kernels *k, int N);
+
+/* Bytes of one stored Linear weight element: 2 with half_weights, else 4. */
+size_t ocl_weight_bytes(const ocl_kernels *k);
 
 /* 1 when ocl_op_attention runs K's attention kernel for heads of H / NH
  * floats over T tokens, 0 when CLBlast's batched GEMMs and the softmax. */
@@ -99,7 +113,8 @@ int ocl_attention_fused(const ocl_kernels *k, int H, int NH, int T);
 void ocl_linear_pack(int N, int K, int nr, const float *w, float *dst);
 
 /* Uploads a Linear's weight W[N,K] as K's Linear GEMM wants it (packed or
- * not, see ocl_linear_packed); WHAT names it in errors. */
+ * not, see ocl_linear_packed; halves with half_weights); WHAT names it in
+ * errors. */
 int ocl_linear_upload(ocl_ctx *ctx, const ocl_kernels *k, int N, int K, const float *w,
                       cl_mem *out, const char *what, albert_error *err);
 
