@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.4.0"
+#define ALBERT_CL_VERSION "0.5.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -274,7 +274,7 @@ typedef struct albert_device_info {
     char type[16];            /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
     int compute_units;        /* the CPU: its online cores */
     uint64_t global_mem_bytes;/* the CPU backend's: the host's RAM */
-    char driver_version[64];  /* the CPU: its BLAS and the kernels it runs ("OpenBLAS SkylakeX") */
+    char driver_version[64];  /* the CPU: its GEMM library and ISA ("oneDNN 2.6.3 avx2") */
     char device_version[64];  /* "OpenCL 3.0 ..."; "" for the CPU */
     int fp16;                 /* cl_khr_fp16 present */
     char precisions[32];      /* the precisions an engine on it runs, comma-separated
@@ -304,18 +304,9 @@ ALBERT_API int albert_device_runs(const albert_device_info *info, int precision)
  * are when none has it. */
 ALBERT_API int albert_device_find(const char *id, int *index, albert_error *err);
 
-/* The host CPU backend's BLAS and the kernels it runs, e.g.
- * "OpenBLAS SkylakeX" (always NUL-terminated, truncated to SIZE). */
+/* The host CPU backend's GEMM library and the instruction set it runs, e.g.
+ * "oneDNN 2.6.3 avx512_core_bf16" (always NUL-terminated, truncated to SIZE). */
 ALBERT_API void albert_blas_describe(char *dst, size_t size);
-
-/* OpenBLAS picks its kernels once, when it loads, from $OPENBLAS_CORETYPE or
- * CPUID; on a CPU newer than its tables it falls back to generic SSE3
- * kernels ("Prescott"), several times slower.  In that case this returns the
- * OPENBLAS_CORETYPE value that fits the CPU ("SkylakeX", "Haswell"), which
- * takes effect only in a process that starts with it set (albert-cl runs
- * itself again); NULL when OpenBLAS already runs fitting kernels or nothing
- * better is known. */
-ALBERT_API const char *albert_blas_coretype_hint(void);
 
 /* ---------------------------------------------------------------- engine */
 
@@ -334,7 +325,7 @@ ALBERT_API int albert_engine_create(const albert_model *model, const albert_engi
 /* Frees ENGINE (NULL: no-op). */
 ALBERT_API void albert_engine_free(albert_engine *engine);
 
-/* "cpu (OpenBLAS, 2 threads)" or "OpenCL 0: <platform> / <device>, profile
+/* "cpu (oneDNN 2.6.3 avx2, 2 threads)" or "OpenCL 0: <platform> / <device>, profile
  * <name>" ("..., no profile" when none applies).  Lives as long as ENGINE. */
 ALBERT_API const char *albert_engine_device_name(const albert_engine *engine);
 
@@ -384,8 +375,7 @@ ALBERT_API int albert_engine_fits(const albert_engine *engine, int batch_size, i
 
 /* Runs the forward pass after albert_batch_check and albert_engine_fits.  On the CPU backend the
  * calling thread's OpenMP team size is set to the engine's threads for the
- * call and OpenBLAS's thread count (process-wide) to 1 while any CPU engine
- * runs; both are put back afterwards. */
+ * call and put back afterwards. */
 ALBERT_API int albert_engine_run(albert_engine *engine, const albert_batch *batch,
                                  const albert_outputs *out, albert_error *err);
 

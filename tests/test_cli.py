@@ -181,25 +181,26 @@ class HelpAndDevices(Base):
             self.assertEqual(line.split("\t")[0], str(i))
             self.assertEqual(len(line.split("\t")), len(lines[0].split("\t")))
 
-    def test_cpu_row_names_blas_kernels_that_fit_the_cpu(self):
-        # OpenBLAS falls back to SSE3 "Prescott" kernels on CPUs newer than its
-        # tables; the CLI then runs itself again with OPENBLAS_CORETYPE.
+    def test_cpu_row_names_the_gemm_instructions_that_fit_the_cpu(self):
+        # oneDNN picks its kernels from CPUID; ONEDNN_MAX_CPU_ISA caps them.
         def cpu_blas(env):
             rc, out, err = run(["--list-devices"], env=env)
             self.assertEqual(rc, 0, err)
             return out.decode().splitlines()[-1].split("\t")[6]
         auto = cpu_blas({})
-        self.assertTrue(auto.startswith("OpenBLAS "), auto)
+        self.assertRegex(auto, r"^oneDNN \d+\.\d+\.\d+ [a-z0-9_]+$")
         flags = set()
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
                     break
-        if "avx2" in flags and "fma" in flags and "OPENBLAS_CORETYPE" not in os.environ:
-            self.assertNotEqual(auto, "OpenBLAS Prescott")
-        # A core type the user chose is never replaced.
-        self.assertEqual(cpu_blas({"OPENBLAS_CORETYPE": "Prescott"}), "OpenBLAS Prescott")
+        if "ONEDNN_MAX_CPU_ISA" not in os.environ:
+            if "avx512bw" in flags:
+                self.assertIn(" avx512_core", auto)
+            elif "avx2" in flags:
+                self.assertIn(" avx2", auto)
+        self.assertTrue(cpu_blas({"ONEDNN_MAX_CPU_ISA": "AVX2"}).endswith(" avx2"))
 
     def test_list_devices_without_opencl(self):
         # The ICD loader finds no platform in an empty vendor folder.

@@ -4,7 +4,8 @@
  *
  * Xgemm (indirect path) and XgemmDirect are searched in turn, each by a
  * seeded random search over CLBlast 1.5.3's tuning spaces followed by a hill
- * climb from the best; every candidate's result is checked against OpenBLAS.
+ * climb from the best; every candidate's result is checked against oneDNN's
+ * sgemm.
  * The switch point XGEMM_MIN_INDIRECT_SIZE is then chosen from both paths'
  * timings of every GEMM.  Last, the Linears are timed on kernels/linear.cl
  * with a list of tiles; the best goes into the profile (kernels.gemm_mr,
@@ -14,7 +15,7 @@
 #include "opencl/ops.h"
 #include "opencl/tuning.h"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -357,7 +358,7 @@ static void build_items(tuner *t)
     }
 }
 
-/* OpenBLAS's answer for IT on the host pools. */
+/* oneDNN's sgemm's answer for IT on the host pools. */
 static int reference(tuner *t, item *it, albert_error *err)
 {
     it->ref = calloc(it->c_len, sizeof(float));
@@ -365,11 +366,12 @@ static int reference(tuner *t, item *it, albert_error *err)
         return albert_fail(err, ALBERT_E_NOMEM, "reference: out of memory (%zu floats)",
                            it->c_len);
     for (size_t i = 0; i < it->batch; i++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, it->trans_b ? CblasTrans : CblasNoTrans,
-                    (int)it->m, (int)it->n, (int)it->k, 1.0f,
-                    t->host_a + it->a.off + i * it->a.stride, (int)it->a.ld,
-                    t->host_b + it->b.off + i * it->b.stride, (int)it->b.ld, 0.0f,
-                    it->ref + it->c.off + i * it->c.stride, (int)it->c.ld);
+        if (dnnl_sgemm('N', it->trans_b ? 'T' : 'N', (dnnl_dim_t)it->m, (dnnl_dim_t)it->n,
+                       (dnnl_dim_t)it->k, 1.0f, t->host_a + it->a.off + i * it->a.stride,
+                       (dnnl_dim_t)it->a.ld, t->host_b + it->b.off + i * it->b.stride,
+                       (dnnl_dim_t)it->b.ld, 0.0f, it->ref + it->c.off + i * it->c.stride,
+                       (dnnl_dim_t)it->c.ld) != dnnl_success)
+            return albert_fail(err, ALBERT_E_NOMEM, "reference: oneDNN's sgemm failed");
     return ALBERT_OK;
 }
 

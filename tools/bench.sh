@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks albert-cl against its peers in one run on this machine:
-#   - the ceilings at 1024x3072x768 (build/gemm_rates): OpenBLAS SGEMM for fp32,
-#     oneDNN's bf16 and u8 x s8 matmul for bf16 and int8;
+#   - the ceilings at 1024x3072x768 (build/gemm_rates): oneDNN's sgemm for fp32
+#     (what the CPU backend runs), its bf16 and u8 x s8 matmul for bf16 and int8;
 #   - albert-cl --benchmark on the host CPU backend in every precision it runs
 #     and on every OpenCL device (each also with --no-profile, CLBlast's
 #     defaults, when the CLI has that flag);
@@ -10,7 +10,7 @@
 #     (../shared/bench/peers_bench.py, in the venv its setup-peers.sh makes);
 # at batch shapes 32x128, 1x8 and 4x512, all with the same number of threads.
 # Prints a table (tokens/s, ms/batch, GFLOP/s, % of the precision's ceiling,
-# ratio to PyTorch in tokens/s and to PyTorch left with OpenBLAS's own choice
+# ratio to PyTorch in tokens/s and to PyTorch left with its OpenBLAS's own choice
 # of kernels where that differs, ratio to OpenVINO bf16); --markdown FILE also
 # writes it as markdown.
 #
@@ -47,20 +47,18 @@ bash tools/install-deps.sh --bench
 cmake --build "$build" -j"$threads" --target albert-cl gemm_rates >/dev/null
 cli="$build/albert-cl"
 
-# albert-cl runs OpenBLAS with the kernels that fit the CPU (it sets
-# OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones): the SGEMM
-# ceiling and PyTorch (which links the same OpenBLAS) get the same.
-# PyTorch also runs as installed (OpenBLAS's own pick of kernels) when that
-# differs: the "x PyTorch default" column.
+# Debian's PyTorch runs on OpenBLAS, whose own pick of kernels falls back to
+# SSE3 on CPUs newer than its tables: the "pytorch" rows get the kernels that
+# fit the CPU (OPENBLAS_CORETYPE, unless already set), the "x PyTorch default"
+# column PyTorch as installed.  albert-cl's CPU backend runs oneDNN, which
+# picks its kernels itself.
 blas=$("$cli" --list-devices | awk -F'\t' '$1 == "cpu" { print $7 }')
 torch_default=0
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "${blas#OpenBLAS }" != "$blas" ]; then
-  export OPENBLAS_CORETYPE="${blas#OpenBLAS }"
-  own=$(env -u OPENBLAS_CORETYPE ALBERT_CL_KEEP_BLAS=1 "$cli" --list-devices |
-        awk -F'\t' '$1 == "cpu" { print $7 }')
-  if [ "$own" != "$blas" ]; then torch_default=1; fi
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if grep -qw avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX torch_default=1
+  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell torch_default=1; fi
 fi
-echo "bench: BLAS for every backend: $blas" >&2
+echo "bench: albert-cl's CPU GEMMs: $blas; PyTorch's OpenBLAS: ${OPENBLAS_CORETYPE:-its own pick}" >&2
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -76,7 +74,7 @@ iterations() {
   else echo "2 1"; fi
 }
 
-log "OpenBLAS SGEMM and oneDNN matmul 1024x3072x768, $threads threads"
+log "oneDNN sgemm and matmul 1024x3072x768, $threads threads"
 printf 'rates\t-\t%s\n' "$("$build/gemm_rates" "$threads")" >>"$results"
 
 # "NAME|OPTIONS" per backend: the CPU in each precision it runs, then each
@@ -197,7 +195,7 @@ for name, shape, text in rows:
     ratios.append("%.2f" % (ov_bf16[shape] / ms) if shape in ov_bf16 else "n/a")
     table.append([name, shape, "%.0f" % (B * T / (ms / 1e3)), "%.1f" % ms, "%.1f" % gflops,
                   "%.0f%%" % (100 * gflops / top)] + ratios)
-title = ("Ceilings at 1024x3072x768 (%s threads): OpenBLAS SGEMM %.1f GFLOP/s, oneDNN f32 %.1f, "
+title = ("Ceilings at 1024x3072x768 (%s threads): oneDNN sgemm %.1f GFLOP/s, matmul f32 %.1f, "
          "bf16 %s, int8 %s GOP/s" % (sys.argv[3], sgemm, matmul["f32"], matmul["bf16"],
                                       matmul["int8"]))
 widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]

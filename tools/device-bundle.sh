@@ -7,7 +7,7 @@
 # The archive holds:
 #   bin/       albert-cl, albert-cl-tune (installed: no RUNPATH into build/)
 #   lib/       libalbertcl and every non-glibc library ldd lists (ICD loader,
-#              CLBlast, OpenBLAS, sentencepiece, cJSON, utf8proc, gomp, ...)
+#              CLBlast, oneDNN, sentencepiece, cJSON, utf8proc, gomp, ...)
 #   glibc/     Debian's glibc, libgcc_s and libstdc++, for running through the
 #              carried ld-linux when the device's own libc is too old
 #   profiles/  the profiles this build understands (the tree's may be newer)
@@ -45,7 +45,7 @@ build_release() {
 # Every library the staged binaries load, resolved on this machine.
 needed_libs() {
   local stage="$1"
-  LD_LIBRARY_PATH="$stage/lib" ldd "$stage"/bin/* "$stage"/lib/libalbertcl.so.2 |
+  LD_LIBRARY_PATH="$stage/lib" ldd "$stage"/bin/* "$stage"/lib/libalbertcl.so.* |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
     sort -u
 }
@@ -98,7 +98,10 @@ main() {
   mkdir -p "$stage/pack"/{bin,lib,glibc,golden,models}
   local pack="$stage/pack"
   cp "$stage/install/bin"/albert-cl{,-tune} "$pack/bin/"
-  cp -L "$stage/install/lib/libalbertcl.so.2" "$pack/lib/"
+  # the name the binaries ask for: libalbertcl.so.SOVERSION
+  local soname
+  soname=$(objdump -p "$stage/install/lib/libalbertcl.so" | awk '$1 == "SONAME" { print $2 }')
+  cp -L "$stage/install/lib/$soname" "$pack/lib/"
   cp -r "$stage/install/share/albert-cl/profiles" "$pack/profiles"
   copy_libs "$pack"
   copy_data "$pack"

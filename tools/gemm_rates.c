@@ -1,11 +1,10 @@
 /* gemm_rates: the GEMM ceilings tools/bench.sh relates the model's rates to,
  * at ALBERT-base's FFN shape (M x N x K = 1024 x 3072 x 768 by default):
- * OpenBLAS's cblas_sgemm (fp32), and oneDNN's matmul in f32, bf16 and
+ * oneDNN's sgemm (what the CPU backend's fp32 runs), and its matmul in f32, bf16 and
  * u8 x s8 (the int8 path) with the weights in oneDNN's own layout, as the CPU
  * backend keeps them.  A type this CPU cannot run natively prints null.
  * usage: gemm_rates [THREADS [M N K [SECONDS]]]   prints one JSON line
  * (GFLOP/s; GOP/s for int8). */
-#include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdio.h>
@@ -87,7 +86,7 @@ static double rate(dnnl_engine_t eng, dnnl_stream_t st, int m, int n, int k,
     return 2.0 * m * n * k * runs / t / 1e9;
 }
 
-/* cblas_sgemm's FLOP/s for x * W^T, as a Linear runs it; the first call is
+/* dnnl_sgemm's FLOP/s for x * W^T, as a Linear runs it; the first call is
  * warm-up. */
 static double sgemm_rate(int m, int n, int k, double seconds)
 {
@@ -106,8 +105,7 @@ static double sgemm_rate(int m, int n, int k, double seconds)
     do {
         if (runs == 0)
             t0 = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c,
-                    n);
+        check(dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, k, b, k, 0.0f, c, n), "sgemm");
         runs++;
     } while (runs < 3 || now_s() - t0 < seconds);
     const double dt = (now_s() - t0) / runs;
@@ -122,7 +120,6 @@ int main(int argc, char **argv)
     const int threads = arg(argc, argv, 1, 2), m = arg(argc, argv, 2, 1024),
               n = arg(argc, argv, 3, 3072), k = arg(argc, argv, 4, 768);
     const double seconds = arg(argc, argv, 5, 2);
-    openblas_set_num_threads(threads);
     omp_set_num_threads(threads);
     dnnl_engine_t eng;
     dnnl_stream_t st;

@@ -26,7 +26,7 @@ REF_VENV=${ALBERT_CL_REF_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/albert-cl-ref-ven
 
 packages=(
   cmake make gcc g++ pkg-config python3
-  libsentencepiece-dev libcjson-dev libutf8proc-dev libopenblas-dev
+  libsentencepiece-dev libcjson-dev libutf8proc-dev
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo
   libsodium-dev libonig-dev libdnnl-dev
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),

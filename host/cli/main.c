@@ -120,10 +120,8 @@ static const char usage_text[] =
     "  ALBERT_CL_CACHE_DIR      compiled-kernel cache (default $XDG_CACHE_HOME/albert-cl,\n"
     "                           else ~/.cache/albert-cl)\n"
     "  ALBERT_CL_KERNEL_DIR     build kernels from DIR/*.cl instead of the embedded ones\n"
-    "  OPENBLAS_CORETYPE        OpenBLAS kernels; when unset and OpenBLAS fell back to\n"
-    "                           its SSE3 ones on an AVX2/AVX-512 CPU, albert-cl runs\n"
-    "                           itself again with the fitting value\n"
-    "  ALBERT_CL_KEEP_BLAS      when set, do not do that\n"
+    "  ONEDNN_MAX_CPU_ISA       cap the instructions of the cpu device's GEMMs\n"
+    "                           (oneDNN's own variable, e.g. AVX2)\n"
     "\n"
     "Records come out in input order.  Exit status: 0 success; 1 bad input, model,\n"
     "device or validation failure (one line on stderr naming file and line where\n"
@@ -626,30 +624,6 @@ static void close_session(session *s)
     cli_input_free(&s->input);
 }
 
-/* When OpenBLAS fell back to its generic kernels on this CPU, runs this
- * program again with the OPENBLAS_CORETYPE that fits (OpenBLAS reads it only
- * when it loads).  Never when the user set one; on failure we go on as we
- * are, just slower. */
-static void reexec_for_blas(char **argv)
-{
-    const char *coretype = albert_blas_coretype_hint();
-    if (!coretype || getenv("OPENBLAS_CORETYPE") || getenv("ALBERT_CL_KEEP_BLAS"))
-        return;
-    /* Started through the dynamic loader, /proc/self/exe is ld.so, which
-     * would take our options for its own: run it only when it is us. */
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return;
-    exe[n] = '\0';
-    const char *self = strrchr(exe, '/'), *called = strrchr(argv[0], '/');
-    if (strcmp(self ? self + 1 : exe, called ? called + 1 : argv[0]) != 0)
-        return;
-    if (setenv("OPENBLAS_CORETYPE", coretype, 1) == 0)
-        execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE");
-}
-
 /* A precision the device does not run is the user's mistake (exit 2),
  * caught before anything loads.  A device that cannot be found or described
  * is left to the run, which says why. */
@@ -673,7 +647,6 @@ static int check_precision(const cli_options *o)
 
 int main(int argc, char **argv)
 {
-    reexec_for_blas(argv);
     cli_signals_install();
     cli_options opt;
     const char **files = calloc((size_t)argc, sizeof *files);

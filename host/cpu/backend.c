@@ -9,9 +9,7 @@
 #include "cpu/linear_lowp.h"
 #include "cpu/ops.h"
 
-#include <cblas.h>
 #include <omp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +107,17 @@ static void lap(cpu_backend *be, const char *name, uint64_t flops, uint64_t floa
     be->lap_start = now;
 }
 
-/* y[M,N] = x[M,K] w^T + b: on OpenBLAS in fp32, or with a reduced-precision
- * Linear L on oneDNN; timed as an M x N x K GEMM. */
+/* An op's ALBERT_E_NOMEM (oneDNN's sgemm could not allocate) as an error
+ * naming the op. */
+static int op_status(int rc, const char *op, albert_error *err)
+{
+    return rc == ALBERT_OK ? rc
+                           : albert_fail(err, rc, "cpu backend: %s: oneDNN's sgemm is out of memory",
+                                         op);
+}
+
+/* y[M,N] = x[M,K] w^T + b: on oneDNN's sgemm in fp32, or with a
+ * reduced-precision Linear L on oneDNN's matmul; timed as an M x N x K GEMM. */
 static int linear(cpu_backend *be, const lowp_linear *l, int M, int N, int K, const float *x,
                   const float *w, const float *b, float *y, const cpu_buffers *buf,
                   albert_error *err)
@@ -119,7 +126,7 @@ static int linear(cpu_backend *be, const lowp_linear *l, int M, int N, int K, co
     if (l)
         rc = lowp_linear_run(l, M, x, buf->lowp, y, err);
     else
-        cpu_linear(M, N, K, x, w, b, y);
+        rc = op_status(cpu_linear(M, N, K, x, w, b, y), "cpu_linear", err);
     const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
     static const char *const names[ALBERT_PRECISION_COUNT] = {
         "cpu_linear", "cpu_linear_bf16", "cpu_linear_fp16", "cpu_linear_int8"};
@@ -150,9 +157,12 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
                     buf, err);
     if (rc != ALBERT_OK)
         return rc;
-    cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads, buf->scores,
-                  buf->ctx);
+    rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads,
+                                 buf->scores, buf->ctx),
+                   "cpu_attention", err);
     lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
+    if (rc != ALBERT_OK)
+        return rc;
     rc = linear(be, lowp_of(be, li, LIN_O), M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp, buf,
                 err);
     if (rc != ALBERT_OK)
@@ -175,23 +185,26 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
     return ALBERT_OK;
 }
 
-static void pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
-                         const float *h)
+static int pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
+                        const float *h, albert_error *err)
 {
+    int rc = ALBERT_OK;
     const albert_weights *w = &be->model->weights;
     const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
     const uint64_t bh = (uint64_t)B * (uint64_t)H;
     if (out->pooling == ALBERT_POOL_POOLER) {
-        cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled);
+        rc = op_status(cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled), "cpu_pooler",
+                       err);
         lap(be, "cpu_pooler", 2 * bh * (uint64_t)H, 2 * bh + (uint64_t)H * (uint64_t)H);
     } else {
         cpu_pool(B, T, H, h, batch->attention_mask, out->pooling, out->pooled);
         lap(be, "cpu_pool", 0, bh * ((uint64_t)T + 1));
     }
-    if (out->normalize) {
+    if (rc == ALBERT_OK && out->normalize) {
         cpu_l2_normalize(B, H, out->pooled);
         lap(be, "cpu_l2_normalize", 0, 2 * bh);
     }
+    return rc;
 }
 
 static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
@@ -226,39 +239,8 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     if (rc == ALBERT_OK && out->last_hidden_state)
         copy_out(be, out->last_hidden_state, buf->h, layer_floats);
     if (rc == ALBERT_OK && out->pooled)
-        pool_outputs(be, batch, out, buf->h);
+        rc = pool_outputs(be, batch, out, buf->h, err);
     return rc;
-}
-
-/* OpenBLAS's thread count is process-wide.  One thread pool, OpenMP's: each
- * of its threads runs single-threaded GEMMs on its own slice (OpenBLAS's
- * pthread pool spins between calls and, beside OpenMP's, halved the speed on
- * two cores).  The first CPU run in sets OpenBLAS to 1 thread and the last
- * one out puts the caller's count back: the library's one piece of
- * process-wide state on this side, mirroring OpenBLAS's own. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int blas_runs, blas_caller_threads;
-
-static void blas_threads_enter(void)
-{
-#ifdef OPENBLAS_VERSION
-    pthread_mutex_lock(&blas_lock);
-    if (blas_runs++ == 0) {
-        blas_caller_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-    pthread_mutex_unlock(&blas_lock);
-#endif
-}
-
-static void blas_threads_leave(void)
-{
-#ifdef OPENBLAS_VERSION
-    pthread_mutex_lock(&blas_lock);
-    if (--blas_runs == 0)
-        openblas_set_num_threads(blas_caller_threads);
-    pthread_mutex_unlock(&blas_lock);
-#endif
 }
 
 static int cpu_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
@@ -269,15 +251,12 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
     int rc = workspace_get(be, batch->batch_size, batch->seq_len, &buf, err);
     if (rc != ALBERT_OK)
         return rc;
-    /* The ops' parallel regions use the caller thread's default team size:
-     * set ours for this call and give the caller's back afterwards.  OpenBLAS
-     * first: an OpenMP build of it sets that same team size when told its
-     * thread count, so ours must come after it, and the caller's last. */
+    /* The ops' parallel regions (and oneDNN's, which run on OpenMP's pool
+     * too) use the caller thread's default team size: set ours for this call
+     * and give the caller's back afterwards. */
     int caller_threads = omp_get_max_threads();
-    blas_threads_enter();
     omp_set_num_threads(be->threads);
     rc = forward(be, batch, out, &buf, err);
-    blas_threads_leave();
     omp_set_num_threads(caller_threads);
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }

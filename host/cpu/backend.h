@@ -1,4 +1,4 @@
-/* The host CPU backend: OpenBLAS GEMMs plus the plain-C ops of cpu/ops.h,
+/* The host CPU backend: oneDNN GEMMs plus the plain-C ops of cpu/ops.h,
  * one device (the host), as the registry lists it. */
 #ifndef ALBERT_CPU_BACKEND_H
 #define ALBERT_CPU_BACKEND_H

@@ -1,42 +1,37 @@
-/* Which kernels the CPU backend's BLAS runs, and how to get better ones.
- *
- * OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels once, when
- * it loads, from $OPENBLAS_CORETYPE or else from CPUID.  A CPU newer than
- * its tables gets the generic "Prescott" (SSE3) kernels: on this project's
- * AVX-512 test machine that was 65 GFLOP/s against 303 with "SkylakeX". */
+/* Which GEMM library the CPU backend runs and the instructions it uses:
+ * oneDNN, which picks its kernels at run time for the CPU it finds (unlike
+ * OpenBLAS's DYNAMIC_ARCH tables, which fell back to SSE3 on CPUs newer than
+ * themselves). */
 #include "core/common.h"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
-#include <string.h>
 
-#ifdef OPENBLAS_VERSION
-static const char *core_name(void)
+/* oneDNN's name for the widest instruction set it uses here. */
+static const char *isa_name(dnnl_cpu_isa_t isa)
 {
-    const char *name = openblas_get_corename();
-    return name ? name : "?";
+    static const struct {
+        dnnl_cpu_isa_t isa;
+        const char *name;
+    } names[] = {
+        {dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"},
+        {dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"},
+        {dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"},
+        {dnnl_cpu_isa_avx512_core, "avx512_core"},
+        {dnnl_cpu_isa_avx2_vnni, "avx2_vnni"},
+        {dnnl_cpu_isa_avx2, "avx2"},
+        {dnnl_cpu_isa_avx, "avx"},
+        {dnnl_cpu_isa_sse41, "sse41"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((isa & names[i].isa) == names[i].isa)
+            return names[i].name;
+    return "generic";
 }
-#endif
 
 void albert_blas_describe(char *dst, size_t size)
 {
-#ifdef OPENBLAS_VERSION
-    snprintf(dst, size, "OpenBLAS %s", core_name());
-#else
-    snprintf(dst, size, "CBLAS");
-#endif
-}
-
-const char *albert_blas_coretype_hint(void)
-{
-#if defined(OPENBLAS_VERSION) && defined(__x86_64__) && defined(__GNUC__)
-    if (strcmp(core_name(), "Prescott") != 0)
-        return NULL; /* OpenBLAS knew the CPU, or was told */
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        return "SkylakeX";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return "Haswell";
-#endif
-    return NULL;
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(dst, size, "oneDNN %d.%d.%d %s", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()));
 }

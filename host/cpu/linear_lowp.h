@@ -18,7 +18,7 @@
 
 /* Whether this CPU runs PRECISION's GEMMs natively as oneDNN sees it (bf16:
  * AVX512-BF16 or AMX; int8: AVX512-VNNI or AMX): without, oneDNN would
- * emulate them, slower than fp32.  Never fp32 (that is OpenBLAS's). */
+ * emulate them, slower than fp32.  Never fp32 (that is cpu/ops.c's sgemm). */
 bool lowp_supported(int precision);
 
 /* One oneDNN CPU engine and stream: per backend, used by one thread at a

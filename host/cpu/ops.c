@@ -1,11 +1,12 @@
 /* The host CPU ops: float32 with HuggingFace's semantics, the reference the
- * OpenCL kernels are tested against.  GEMMs go to CBLAS; the rest is plain C
- * parallelised over rows with OpenMP (a serial loop when the caller already
- * runs inside a parallel region, so ops nest without oversubscribing). */
+ * OpenCL kernels are tested against.  GEMMs go to oneDNN's sgemm; the rest is
+ * plain C parallelised over rows with OpenMP (a serial loop when the caller
+ * already runs inside a parallel region, so ops nest without
+ * oversubscribing). */
 #include "cpu/ops.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <string.h>
 
@@ -29,25 +30,25 @@ static void layernorm_row(int n, float *x, const float *g, const float *b, float
         x[i] = (x[i] - mean) * rstd * g[i] + b[i];
 }
 
-/* Whether the BLAS runs its own thread pool.  The CPU backend makes OpenBLAS
- * single-threaded: its spinning pool and OpenMP's fight over the cores. */
-static int blas_threaded(void)
+/* Row-major C[m,n] = A[m,k] op(B) + BETA C, op(B) = B^T when TB is 'T', on
+ * oneDNN's sgemm, which inside a parallel region runs on the calling thread
+ * alone.  ALBERT_OK, or ALBERT_E_NOMEM when it fails (it only allocates). */
+static int sgemm(char tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                 float beta, float *c, int ldc)
 {
-#ifdef OPENBLAS_VERSION
-    return openblas_get_num_threads() > 1;
-#else
-    return 0;
-#endif
+    return dnnl_sgemm('N', tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == dnnl_success
+               ? ALBERT_OK
+               : ALBERT_E_NOMEM;
 }
 
-/* y[M,N] = x[M,K] (row stride ldx) * w[N,K]^T + bias[N].  With a
- * single-threaded BLAS each OpenMP thread runs the GEMM of its own slice:
- * rows of y when there are enough of them, else columns, so a short batch
- * still splits the weight reads. */
-static void linear_strided(int M, int N, int K, const float *x, int ldx, const float *w,
-                           const float *bias, float *y)
+/* y[M,N] = x[M,K] (row stride ldx) * w[N,K]^T + bias[N].  Each OpenMP
+ * thread runs the GEMM of its own slice: rows of y when there are enough of
+ * them, else columns, so a short batch still splits the weight reads. */
+static int linear_strided(int M, int N, int K, const float *x, int ldx, const float *w,
+                          const float *bias, float *y)
 {
-#pragma omp parallel if (!omp_in_parallel() && !blas_threaded())
+    int rc = ALBERT_OK;
+#pragma omp parallel if (!omp_in_parallel())
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
         int by_rows = M >= 32 * nt;
@@ -58,11 +59,14 @@ static void linear_strided(int M, int N, int K, const float *x, int ldx, const f
         float *yp = y + (size_t)m0 * N + n0;
         for (int r = 0; r < m && bias; r++)
             memcpy(yp + (size_t)r * N, bias + n0, (size_t)n * sizeof *y);
-        if (m > 0 && n > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f,
-                        x + (size_t)m0 * ldx, ldx, w + (size_t)n0 * K, K, bias ? 1.0f : 0.0f,
-                        yp, N);
+        if (m > 0 && n > 0 &&
+            sgemm('T', m, n, K, x + (size_t)m0 * ldx, ldx, w + (size_t)n0 * K, K,
+                  bias ? 1.0f : 0.0f, yp, N) != ALBERT_OK) {
+#pragma omp atomic write
+            rc = ALBERT_E_NOMEM;
+        }
     }
+    return rc;
 }
 
 /* e^x to about 1 ulp (Cephes' expf), in straight-line arithmetic so that the
@@ -113,9 +117,9 @@ void cpu_embed(const albert_config *cfg, const albert_weights *w, int B, int T,
     }
 }
 
-void cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y)
+int cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y)
 {
-    linear_strided(M, N, K, x, K, w, bias, y);
+    return linear_strided(M, N, K, x, K, w, bias, y);
 }
 
 /* gelu_new, inlinable so row loops over it vectorise. */
@@ -215,32 +219,38 @@ void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, 
     }
 }
 
-void cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
-                   int threads, float *scores, float *out)
+int cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
+                  int threads, float *scores, float *out)
 {
     const int hd = H / NH, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)hd);
+    int rc = ALBERT_OK;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int p = 0; p < B * NH; p++) {
         const int b = p / NH, head = p % NH;
         float *s = scores + (size_t)omp_get_thread_num() * T * T;
         const float *q = qkv + (size_t)b * T * ld + (size_t)head * hd;
         const float *k = q + H, *v = q + 2 * H;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, q, ld, k, ld, 0.0f,
-                    s, T);
+        int ok = sgemm('T', T, T, hd, q, ld, k, ld, 0.0f, s, T) == ALBERT_OK;
         cpu_softmax_masked(1, 1, T, scale, mask ? mask + (size_t)b * T : NULL, s);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v, ld, 0.0f,
-                    out + (size_t)b * T * H + (size_t)head * hd, H);
+        ok = ok && sgemm('N', T, hd, T, s, T, v, ld, 0.0f,
+                         out + (size_t)b * T * H + (size_t)head * hd, H) == ALBERT_OK;
+        if (!ok) {
+#pragma omp atomic write
+            rc = ALBERT_E_NOMEM;
+        }
     }
+    return rc;
 }
 
-void cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
-                const float *pool_b, float *pooled)
+int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
+               const float *pool_b, float *pooled)
 {
     /* Row stride T*H picks each batch row's [CLS] vector without a copy. */
-    linear_strided(B, H, H, hidden, T * H, pool_w, pool_b, pooled);
+    int rc = linear_strided(B, H, H, hidden, T * H, pool_w, pool_b, pooled);
     for (size_t i = 0; i < (size_t)B * H; i++)
         pooled[i] = tanhf(pooled[i]);
+    return rc;
 }
 
 /* pooled[0..H) = mean of the rows t of HIDDEN (one batch row) with mask 1. */

@@ -1,7 +1,9 @@
 /* The host CPU backend's operations, one function per op.  They are the
  * reference every other backend's ops are tested against (tests/test_backend_ops.c),
  * so each does exactly one thing, in float32, with HF's semantics.
- * Matrices are row-major; "rows x n" means rows of n contiguous floats. */
+ * Matrices are row-major; "rows x n" means rows of n contiguous floats.
+ * The ops with GEMMs (oneDNN's sgemm) return ALBERT_OK, or ALBERT_E_NOMEM
+ * when it could not allocate its buffers (the output is then unspecified). */
 #ifndef ALBERT_CPU_OPS_H
 #define ALBERT_CPU_OPS_H
 
@@ -15,7 +17,7 @@ void cpu_embed(const albert_config *cfg, const albert_weights *w, int B, int T,
                const int32_t *ids, const int32_t *types, float *out);
 
 /* y[M,N] = x[M,K] * w[N,K]^T + bias[N]  (torch.nn.Linear; bias may be NULL). */
-void cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y);
+int cpu_linear(int M, int N, int K, const float *x, const float *w, const float *bias, float *y);
 
 /* Scalar activation, exactly as HF's ACT2FN. */
 float cpu_activation(albert_activation act, float x);
@@ -41,12 +43,12 @@ void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, 
  * OpenMP threads, each with its own T x T block of SCORES (THREADS * T * T
  * floats), so it must not be called from inside a parallel region.  MASK as
  * cpu_softmax_masked. */
-void cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
-                   int threads, float *scores, float *out);
+int cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *mask,
+                  int threads, float *scores, float *out);
 
 /* pooled[b, :] = tanh(pool_w * hidden[b*T + 0, :] + pool_b)  (HF pooler). */
-void cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
-                const float *pool_b, float *pooled);
+int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
+               const float *pool_b, float *pooled);
 
 /* CLS: hidden[b*T, :].  MEAN: mean over t with mask == 1 (MASK NULL = all);
  * a row with no valid token gives zeros. */
