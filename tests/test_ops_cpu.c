@@ -105,7 +105,8 @@ static void test_attention(void)
     const int32_t mask[B * T] = {1, 1, 0, 1, 1, /* row 1 fully masked: */ 0, 0, 0, 0, 0};
     float qkv[B * T * 3 * H], out[B * T * H], scores[THREADS * T * T];
     fill(qkv, sizeof qkv / sizeof qkv[0], 11);
-    cpu_attention(B, T, H, NH, qkv, mask, THREADS, scores, out);
+    CHECK(cpu_attention(B, T, H, NH, qkv, mask, THREADS, scores, out) == ALBERT_OK,
+          "cpu_attention");
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int q = 0; q < T; q++) {
@@ -175,8 +176,9 @@ static void test_linear(void)
     fill(x, M * K, 11);
     fill(w, N * K, 12);
     fill(bias, N, 13);
-    cpu_linear(M, N, K, x, w, bias, y);
-    cpu_linear(M, N, K, x, w, NULL, ynb);
+    CHECK(cpu_linear(M, N, K, x, w, bias, y) == ALBERT_OK &&
+              cpu_linear(M, N, K, x, w, NULL, ynb) == ALBERT_OK,
+          "cpu_linear");
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             double acc = 0;
@@ -245,7 +247,7 @@ static void test_pooling(void)
     float w[H * H], bias[H];
     fill(w, H * H, 32);
     fill(bias, H, 33);
-    cpu_pooler(B, T, H, hidden, w, bias, pooled);
+    CHECK(cpu_pooler(B, T, H, hidden, w, bias, pooled) == ALBERT_OK, "cpu_pooler");
     for (int b = 0; b < B; b++)
         for (int n = 0; n < H; n++) {
             double acc = bias[n];

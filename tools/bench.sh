@@ -55,8 +55,8 @@ cli="$build/albert-cl"
 blas=$("$cli" --list-devices | awk -F'\t' '$1 == "cpu" { print $7 }')
 torch_default=0
 if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX torch_default=1
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell torch_default=1; fi
+  if grep -qw avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; torch_default=1
+  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; torch_default=1; fi
 fi
 echo "bench: albert-cl's CPU GEMMs: $blas; PyTorch's OpenBLAS: ${OPENBLAS_CORETYPE:-its own pick}" >&2
 

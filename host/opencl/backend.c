@@ -423,15 +423,16 @@ static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error 
     return rc;
 }
 
-/* 0 when nothing runs batch-1 GEMMs on CLBlast: every Linear on linear.cl,
- * and attention fused or batched over several heads (one head makes its
- * GEMMs batch-1).  The batched ones need no warming under attention_fused. */
+/* 0 when nothing runs batch-1 GEMMs on CLBlast: every Linear on linear.cl
+ * (or, with half weights, on our kernels anyway), and attention fused or
+ * batched over several heads (one head makes its GEMMs batch-1).  The batched ones need no warming under attention_fused. */
 static int linears_need_clblast(const ocl_backend *be)
 {
     const albert_config *c = &be->model->config;
-    return !ocl_linear_packed(&be->k, 3 * c->hidden_size) ||
-           !ocl_linear_packed(&be->k, c->hidden_size) ||
-           !ocl_linear_packed(&be->k, c->intermediate_size) ||
+    const int on_ours = be->k.tun.half_weights; /* half weights never go to CLBlast */
+    return (!on_ours && (!ocl_linear_packed(&be->k, 3 * c->hidden_size) ||
+                         !ocl_linear_packed(&be->k, c->hidden_size) ||
+                         !ocl_linear_packed(&be->k, c->intermediate_size))) ||
            (c->num_attention_heads == 1 && !attention_fused(be));
 }
 
@@ -584,7 +585,8 @@ static int profile_tunables(const ocl_ctx *c, const tuning_profile *p, int have,
  * multiple of 16 up to 128 floats and at most 1024 positions (its private
  * array of scores), kernels/attention_tiled.cl (2) heads of a multiple of 4
  * up to 256, any length; its shape defaults to 64 queries (or the device's
- * largest work-group, if smaller) and tiles of 32 keys. */
+ * largest work-group, if smaller) and tiles of 32 keys (or as many as the
+ * local memory holds). */
 static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int kind,
                                ocl_tunables *t)
 {
@@ -597,7 +599,12 @@ static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int k
         t->attn_d = d;
         for (t->attn_bq = t->attn_bq ? t->attn_bq : 64; (size_t)t->attn_bq > ctx->max_work_group;)
             t->attn_bq /= 2;
-        t->attn_bk = t->attn_bk ? t->attn_bk : 32;
+        /* The default tile: 32 keys, fewer where the local memory is small
+         * (a key and a value tile of heads of D floats, plus 4 bytes a key). */
+        if (!t->attn_bk)
+            for (t->attn_bk = 32; t->attn_bk > 1 &&
+                                  (size_t)(2 * t->attn_bk * d + t->attn_bk + 1) * 4 > ctx->local_mem;)
+                t->attn_bk /= 2;
     } else {
         t->attn_bq = t->attn_bk = 0;
     }

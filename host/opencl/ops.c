@@ -294,20 +294,23 @@ int ocl_linear_upload(ocl_ctx *c, const ocl_kernels *k, int N, int K, const floa
     const int packed = ocl_linear_packed(k, N), half = k->tun.half_weights;
     if (!packed && !half)
         return ocl_buffer(c, CL_MEM_READ_ONLY, n * sizeof(float), w, out, what, err);
-    float *staged = malloc(n * sizeof *staged);
-    if (!staged)
-        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", what);
-    if (packed)
+    float *staged = packed ? malloc(n * sizeof *staged) : NULL;
+    uint16_t *halves = half ? malloc(n * sizeof *halves) : NULL;
+    int rc = (packed && !staged) || (half && !halves)
+                 ? albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", what)
+                 : ALBERT_OK;
+    const float *src = w;
+    if (rc == ALBERT_OK && packed) {
         ocl_linear_pack(N, K, k->tun.gemm_nr, w, staged);
-    else
-        memcpy(staged, w, n * sizeof *staged);
-    /* Halves in place over the first half of the floats: each write lands
-     * before the float it replaces is read. */
-    uint16_t *halves = (uint16_t *)(void *)staged;
-    for (size_t i = 0; half && i < n; i++)
-        halves[i] = st_f32_to_f16(staged[i]);
-    int rc = ocl_buffer(c, CL_MEM_READ_ONLY, n * ocl_weight_bytes(k), staged, out, what, err);
+        src = staged;
+    }
+    for (size_t i = 0; rc == ALBERT_OK && half && i < n; i++)
+        halves[i] = st_f32_to_f16(src[i]);
+    if (rc == ALBERT_OK)
+        rc = ocl_buffer(c, CL_MEM_READ_ONLY, n * ocl_weight_bytes(k),
+                        half ? (const void *)halves : (const void *)src, out, what, err);
     free(staged);
+    free(halves);
     return rc;
 }
 
