@@ -33,7 +33,8 @@ typedef enum op_kind {
 
 /* ROWS is the batch (B) or the matrix rows (M), N the row width (E, N, H),
  * K a Linear's inner size, HEADS NH.  Where the op takes a mask, batch row b
- * keeps its first lens[b % nlens] tokens (0: fully padded). */
+ * keeps its first lens[b % nlens] tokens (0: fully padded), or its last ones
+ * with PAD_LEFT (so whole key tiles before the kept keys are masked). */
 typedef struct op_case {
     op_kind op;
     int rows, T, n, k, heads;
@@ -41,6 +42,7 @@ typedef struct op_case {
     int variant;   /* residual_layernorm: output 0 apart, 1 into x, 2 into res; pool: mode */
     int normalize; /* pool: l2_normalize the result */
     int nlens, lens[4];
+    int pad_left;
 } op_case;
 
 #define LENS(...) .nlens = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), .lens = {__VA_ARGS__}
@@ -82,6 +84,9 @@ static const op_case cases[] = {
     {OP_ATTENTION, .rows = 2, .T = 20, .n = 64, .heads = 4, LENS(20, 5)}, /* d 16 */
     {OP_ATTENTION, .rows = 2, .T = 20, .n = 64, .heads = 4, LENS(0, 20)}, /* all masked, T >= 16 */
     {OP_ATTENTION, .rows = 1, .T = 21, .n = 64, .heads = 4, LENS(17)},    /* T past attn_max_t */
+    /* Left padding: the first key tiles masked whole, then kept keys. */
+    {OP_ATTENTION, .rows = 2, .T = 130, .n = 128, .heads = 2, LENS(40, 130), .pad_left = 1},
+    {OP_ATTENTION, .rows = 3, .T = 20, .n = 64, .heads = 4, LENS(3, 0, 20), .pad_left = 1},
     POOL(4, 9, 33, ALBERT_POOL_CLS, 0),      POOL(4, 9, 33, ALBERT_POOL_CLS, 1),
     POOL(4, 9, 48, ALBERT_POOL_MEAN, 0),     POOL(4, 9, 48, ALBERT_POOL_MEAN, 1),
     POOL(2, 512, 768, ALBERT_POOL_MEAN, 0),  POOL(2, 512, 768, ALBERT_POOL_MEAN, 1),
@@ -213,7 +218,8 @@ static int32_t *add_mask(op_io *io, const op_case *c)
     int32_t *m = add(io, PLAIN, (size_t)c->rows * c->T);
     for (int b = 0; b < c->rows; b++)
         for (int t = 0; t < c->T; t++)
-            m[(size_t)b * c->T + t] = t < c->lens[b % c->nlens];
+            m[(size_t)b * c->T + t] = c->pad_left ? t >= c->T - c->lens[b % c->nlens]
+                                                  : t < c->lens[b % c->nlens];
     return m;
 }
 
@@ -461,6 +467,8 @@ static void describe(const op_case *c, char *dst, size_t size)
                  c->act == OCL_ACT_NONE ? "none" : albert_activation_name(c->act));
     for (int i = 0; i < c->nlens; i++)
         snprintf(dst + strlen(dst), size - strlen(dst), "%s%d", i ? "," : " lens=", c->lens[i]);
+    if (c->pad_left)
+        snprintf(dst + strlen(dst), size - strlen(dst), " left");
 }
 
 static void upload(env *e, op_io *io)

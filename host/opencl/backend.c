@@ -623,13 +623,25 @@ static uint64_t clblast_temporaries(const ocl_backend *be, size_t tokens)
     return ((uint64_t)tokens * (H + I) + H * I) * sizeof(float);
 }
 
+/* The weights' bytes on the device: the Linears' at their stored size
+ * (halves with fp16), the rest as floats. */
+static uint64_t weight_bytes(const ocl_backend *be)
+{
+    const albert_config *c = &be->model->config;
+    const uint64_t E = (uint64_t)c->embedding_size, H = (uint64_t)c->hidden_size;
+    const uint64_t I = (uint64_t)c->intermediate_size;
+    const uint64_t layers = (uint64_t)c->num_hidden_groups * (uint64_t)c->inner_group_num;
+    const uint64_t linear = H * E + H * H + layers * (4 * H * H + 2 * I * H);
+    return (albert_weight_floats(c) - linear) * sizeof(float) + linear * ocl_weight_bytes(&be->k);
+}
+
 static void opencl_plan(const albert_backend *base, int B, int T, albert_memory_plan *plan)
 {
     const ocl_backend *be = (const ocl_backend *)base;
     const albert_config *c = &be->model->config;
     size_t bytes[AB_COUNT];
     activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be), bytes);
-    plan->weights = albert_weight_floats(c) * sizeof(float);
+    plan->weights = weight_bytes(be);
     plan->activations = clblast_temporaries(be, (size_t)B * (size_t)T);
     plan->largest_buffer = 0;
     for (int i = 0; i < AB_COUNT; i++) {
@@ -657,11 +669,12 @@ static int check_weights_fit(ocl_backend *be, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     const albert_config *c = &be->model->config;
-    const uint64_t weights = albert_weight_floats(c) * sizeof(float);
+    const uint64_t weights = weight_bytes(be), elem = ocl_weight_bytes(&be->k);
     const uint64_t E = (uint64_t)c->embedding_size, H = (uint64_t)c->hidden_size;
     const uint64_t I = (uint64_t)c->intermediate_size, V = (uint64_t)c->vocab_size;
-    uint64_t biggest = (V * E > I * H ? V * E : I * H) * sizeof(float);
-    biggest = 3 * H * H * sizeof(float) > biggest ? 3 * H * H * sizeof(float) : biggest;
+    const uint64_t table = V * E * sizeof(float); /* the embeddings stay floats */
+    uint64_t biggest = table > I * H * elem ? table : I * H * elem;
+    biggest = 3 * H * H * elem > biggest ? 3 * H * H * elem : biggest;
     if (weights <= be->mem_total && biggest <= be->mem_max_alloc)
         return ALBERT_OK;
     char w[32], total[32], b[32], max[32];
