@@ -599,11 +599,10 @@ static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int k
         t->attn_d = d;
         for (t->attn_bq = t->attn_bq ? t->attn_bq : 64; (size_t)t->attn_bq > ctx->max_work_group;)
             t->attn_bq /= 2;
-        /* The default tile: 32 keys, fewer where the local memory is small
-         * (a key and a value tile of heads of D floats, plus 4 bytes a key). */
+        /* The default tile: 32 keys, fewer where the local memory is small. */
         if (!t->attn_bk)
-            for (t->attn_bk = 32; t->attn_bk > 1 &&
-                                  (size_t)(2 * t->attn_bk * d + t->attn_bk + 1) * 4 > ctx->local_mem;)
+            for (t->attn_bk = 32;
+                 t->attn_bk > 1 && ocl_attention_tile_bytes(d, t->attn_bk) > ctx->local_mem;)
                 t->attn_bk /= 2;
     } else {
         t->attn_bq = t->attn_bk = 0;

@@ -43,11 +43,9 @@ void ocl_tunables_options(const ocl_tunables *t, char *dst, size_t size)
         snprintf(dst + n, size - (size_t)n, " -DALBERT_HALF_WEIGHTS=1");
 }
 
-/* Local memory kernels/attention_tiled.cl takes: a key and a value tile, the
- * tile's mask and a flag. */
-static size_t attention_tile_bytes(const ocl_tunables *t)
+size_t ocl_attention_tile_bytes(int d, int bk)
 {
-    return (2 * (size_t)t->attn_bk * (size_t)t->attn_d + (size_t)t->attn_bk + 1) * 4;
+    return (2 * (size_t)bk * (size_t)d + (size_t)bk + 1) * 4;
 }
 
 /* The tiled attention's shape, against the device's limits. */
@@ -63,7 +61,7 @@ static int check_attention_tiles(const ocl_ctx *c, const ocl_tunables *t, albert
         return albert_fail(err, ALBERT_E_ARG,
                            "kernel tunables: attn_bq %d exceeds the device's max work-group size "
                            "%zu", bq, c->max_work_group);
-    const size_t need = attention_tile_bytes(t);
+    const size_t need = ocl_attention_tile_bytes(t->attn_d, t->attn_bk);
     if (need > c->local_mem)
         return albert_fail(err, ALBERT_E_CAPACITY,
                            "tiled attention: tiles of %d keys of heads of %d floats need %zu bytes "

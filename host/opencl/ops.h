@@ -105,6 +105,10 @@ int ocl_linear_packed(const ocl_kernels *k, int N);
 /* Bytes of one stored Linear weight element: 2 with half_weights, else 4. */
 size_t ocl_weight_bytes(const ocl_kernels *k);
 
+/* Local memory kernels/attention_tiled.cl takes for heads of D floats and
+ * tiles of BK keys: a key and a value tile, the tile's mask and a flag. */
+size_t ocl_attention_tile_bytes(int d, int bk);
+
 /* 1 when ocl_op_attention runs K's attention kernel for heads of H / NH
  * floats over T tokens, 0 when CLBlast's batched GEMMs and the softmax. */
 int ocl_attention_fused(const ocl_kernels *k, int H, int NH, int T);
