@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.5.0"
+#define ALBERT_CL_VERSION "0.6.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -67,7 +67,8 @@ enum {
     ALBERT_E_NOMEM = 5,       /* out of host memory */
     ALBERT_E_DEVICE = 6,      /* an OpenCL or CLBlast call failed */
     ALBERT_E_UNSUPPORTED = 7, /* valid but not supported (e.g. relative positions) */
-    ALBERT_E_CAPACITY = 8     /* the model or a batch shape does not fit the device's memory */
+    ALBERT_E_CAPACITY = 8,    /* the model or a batch shape does not fit the device's memory */
+    ALBERT_E_CANCELLED = 9    /* albert_scheduler_cancel ended the call */
 };
 
 #define ALBERT_ERRMSG_MAX 512
@@ -207,7 +208,9 @@ typedef enum albert_precision {
      * accumulation, LayerNorm, softmax, activations and residuals: the CPU
      * backend on CPUs with AVX512-BF16 or AMX (oneDNN). */
     ALBERT_PRECISION_BF16,
-    ALBERT_PRECISION_FP16, /* no device runs it yet */
+    /* float16 Linear weights (converted once at load), float32 arithmetic:
+     * OpenCL devices with cl_khr_fp16. */
+    ALBERT_PRECISION_FP16,
     /* int8 GEMMs: weights quantized symmetrically per output channel once at
      * load, activations asymmetrically per token at run time, int32
      * accumulation, scales, bias and everything else in float32: the CPU
@@ -325,6 +328,9 @@ ALBERT_API int albert_engine_create(const albert_model *model, const albert_engi
 /* Frees ENGINE (NULL: no-op). */
 ALBERT_API void albert_engine_free(albert_engine *engine);
 
+/* The device index the engine runs on (albert_device_info_get takes it). */
+ALBERT_API int albert_engine_device(const albert_engine *engine);
+
 /* "cpu (oneDNN 2.6.3 avx2, 2 threads)" or "OpenCL 0: <platform> / <device>, profile
  * <name>" ("..., no profile" when none applies).  Lives as long as ENGINE. */
 ALBERT_API const char *albert_engine_device_name(const albert_engine *engine);
@@ -378,6 +384,151 @@ ALBERT_API int albert_engine_fits(const albert_engine *engine, int batch_size, i
  * call and put back afterwards. */
 ALBERT_API int albert_engine_run(albert_engine *engine, const albert_batch *batch,
                                  const albert_outputs *out, albert_error *err);
+
+/* ---------------------------------------------------------------- scheduler */
+
+/* A scheduler runs a stream of records through tokenizing, batching and one
+ * or more engines at once, and hands back one result per record in the
+ * order the records were pushed:
+ *
+ *   push (any thread) -> tokenizer threads -> windows of records sorted by
+ *   length -> batches of up to max_batch_tokens -> one thread per engine,
+ *   each taking the next batch when it is free -> next (in push order)
+ *
+ * Memory is bounded: push blocks while 4 windows of records are in flight,
+ * so the thread that calls albert_scheduler_next must not be the one that
+ * pushes (or must not push more than albert_scheduler_room allows).  The
+ * engines, the tokenizer and the config must outlive the scheduler, and no
+ * one else may use its engines meanwhile. */
+typedef struct albert_scheduler albert_scheduler;
+
+typedef struct albert_scheduler_options {
+    const albert_config *config;        /* required: ids are checked against it */
+    const albert_tokenizer *tokenizer;  /* NULL: every record must bring its ids */
+    albert_engine *const *engines;      /* the devices, one engine each */
+    int engine_count;                   /* 0: tokenize only (results carry ids) */
+    /* An engine also run on every batch (--validate: the fp32 CPU); its
+     * vectors come back beside the engines'.  NULL: none. */
+    albert_engine *reference;
+    int max_length;         /* tokens per record (0: max_position_embeddings): texts are
+                               truncated to it, longer pre-tokenized records fail */
+    int max_batch_tokens;   /* rows x padded length per batch; 0: per engine, 16384 on a
+                               GPU, 4096 on other devices (a record longer goes alone) */
+    int max_batch_size;     /* rows per batch; 0: 256 */
+    albert_pooling pooling; /* NONE: the vectors of every token whose mask is 1 */
+    int normalize;          /* L2-normalise pooled vectors */
+    int token_vectors;      /* 1: token vectors too when pooling is not NONE */
+    int tokenize_threads;   /* 0: half the cores, 1 to 8 */
+    int window;             /* records sorted by length together; 0: 1024 (64 with
+                               ALBERT_POOL_NONE or token_vectors) */
+    /* A window that holds records waits at most this long for more before it
+     * is batched (a slow stream, a server); 0: until it is full or
+     * albert_scheduler_finish. */
+    int max_wait_ms;
+} albert_scheduler_options;
+
+/* Fills *OPT with the defaults above (no config: the caller sets it). */
+ALBERT_API void albert_scheduler_options_init(albert_scheduler_options *opt);
+
+/* One input record.  Everything is copied by albert_scheduler_push. */
+typedef struct albert_record {
+    const char *text;   /* UTF-8; NULL for a pre-tokenized record */
+    size_t text_len;
+    const char *pair;   /* a second sentence, or NULL */
+    size_t pair_len;
+    const int32_t *input_ids;      /* pre-tokenized: n_ids ids, else NULL */
+    const int32_t *token_type_ids; /* NULL: all 0 */
+    const int32_t *attention_mask; /* NULL: all 1 */
+    int n_ids;
+    /* Not NULL: the record is already known to be bad (its line did not
+     * parse); it keeps its place and comes back as this ALBERT_E_INPUT. */
+    const char *error;
+    uint64_t tag;       /* the caller's, handed back in the result */
+} albert_record;
+
+/* One record's outcome, valid until the next albert_scheduler_next or
+ * albert_scheduler_free.  A record that fails alone (invalid UTF-8, an id
+ * out of range, a non-finite output) has STATUS != ALBERT_OK and MESSAGE
+ * saying why; everything else is then NULL/0. */
+typedef struct albert_result {
+    uint64_t index;                /* 0, 1, 2, ... in push order */
+    uint64_t tag;
+    int status;
+    const char *message;           /* "" when STATUS is ALBERT_OK */
+    int n_ids;                     /* tokens after truncation */
+    int n_full;                    /* before truncation */
+    const int32_t *input_ids;
+    const int32_t *token_type_ids; /* a text pair's types; NULL for a single text or ids */
+    const float *pooled;           /* [hidden] or NULL (pooling NONE, tokenize only) */
+    const float *tokens;           /* [rows, hidden]: tokens whose mask is 1, or NULL */
+    int rows;
+    const float *reference_pooled; /* the reference engine's, or NULL */
+    const float *reference_tokens;
+} albert_result;
+
+/* Starts the threads.  Checks that every batch each engine may get fits it
+ * (ALBERT_E_CAPACITY naming the engine otherwise); an engine given twice, or
+ * also as the reference, is ALBERT_E_ARG. */
+ALBERT_API int albert_scheduler_create(const albert_scheduler_options *opt,
+                                       albert_scheduler **out, albert_error *err);
+
+/* Queues RECORD (its index is the number of records pushed before it);
+ * blocks while the scheduler holds as many records as it may (once full,
+ * until a window's worth is free).  Any thread; ALBERT_E_CANCELLED after
+ * albert_scheduler_cancel, ALBERT_E_ARG after albert_scheduler_finish, and
+ * after a failure that ended the run, that failure. */
+ALBERT_API int albert_scheduler_push(albert_scheduler *s, const albert_record *record,
+                                     albert_error *err);
+/* No more records: the last window is batched without waiting. */
+ALBERT_API int albert_scheduler_finish(albert_scheduler *s, albert_error *err);
+/* Records that can be pushed now without blocking (0 after finish, cancel
+ * or a failure). */
+ALBERT_API size_t albert_scheduler_room(const albert_scheduler *s);
+
+/* The next result in push order, waiting for it; *RESULT NULL once every
+ * record pushed before albert_scheduler_finish has come back.  A failure
+ * that is not one record's (a device error, out of memory) ends the run:
+ * no new work starts, pushes fail with it, and next returns the results
+ * already done in order, then the failure (from then on, every call). */
+ALBERT_API int albert_scheduler_next(albert_scheduler *s, const albert_result **result,
+                                     albert_error *err);
+/* Results ready in order now (albert_scheduler_next will not wait). */
+ALBERT_API size_t albert_scheduler_ready(const albert_scheduler *s);
+
+/* Makes waiting and future push and next calls return ALBERT_E_CANCELLED
+ * and the threads stop after their current batch.  Any thread, any time. */
+ALBERT_API void albert_scheduler_cancel(albert_scheduler *s);
+/* Cancels, joins the threads, frees.  No other thread may be inside a call
+ * on S.  NULL: no-op. */
+ALBERT_API void albert_scheduler_free(albert_scheduler *s);
+
+/* Where the work went, so far. */
+typedef struct albert_scheduler_device_stats {
+    char name[160];          /* albert_engine_device_name */
+    uint64_t batches;
+    uint64_t records;
+    uint64_t tokens;         /* without padding */
+    uint64_t padded_tokens;  /* rows x padded length */
+    uint64_t busy_ns;        /* in albert_engine_run (reference runs excluded) */
+    uint64_t batch_ns;       /* padding batches, copying vectors out */
+} albert_scheduler_device_stats;
+
+typedef struct albert_scheduler_stats {
+    uint64_t pushed;         /* records */
+    uint64_t returned;
+    uint64_t tokens;         /* tokens of the records tokenized */
+    uint64_t tokenize_ns;    /* summed over the tokenizer threads */
+    uint64_t reference_ns;   /* in the reference engine */
+    uint64_t wall_ns;        /* since albert_scheduler_create */
+    int engine_count;
+} albert_scheduler_stats;
+
+/* Fills *STATS and up to CAPACITY entries of DEVICES (NULL when 0), one per
+ * engine in options order. */
+ALBERT_API int albert_scheduler_stats_get(const albert_scheduler *s,
+                                          albert_scheduler_stats *stats,
+                                          albert_scheduler_device_stats *devices,
+                                          size_t capacity, albert_error *err);
 
 /* ---------------------------------------------------------------- timing */
 

@@ -8,7 +8,10 @@ ALBERT_SHARED_DIR).  Python 3 standard library only.
 import json
 import math
 import os
+import random
 import re
+import resource
+import select
 import shutil
 import struct
 import subprocess
@@ -140,11 +143,19 @@ class Base(TempDirCase):
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
 
-    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None, env=None):
-        """Checks exit status CODE, empty stdout and a message naming MUST_MENTION."""
+    def fails(self, args, code, stdin=b"", must_mention=(), cwd=None, env=None, before=None):
+        """Checks exit status CODE, a message naming MUST_MENTION and stdout
+        holding whole records only (those before the failure: BEFORE of them
+        when given)."""
         rc, out, err = run(args, stdin, cwd=cwd, env=env)
         self.assertEqual(rc, code, "albert-cl %s: status %d, stderr %r" % (args, rc, err))
-        self.assertEqual(out, b"", "output on failure")
+        self.assertTrue(out == b"" or out.endswith(b"\n"), "a torn record on failure")
+        got = records(out) if code != 2 else []
+        self.assertEqual([r["index"] for r in got], list(range(len(got))), "records in order")
+        if before is not None:
+            self.assertEqual(len(got), before, "records written before the failure")
+        if code == 2:
+            self.assertEqual(out, b"", "output on a usage error")
         self.assertTrue(err.startswith("albert-cl: "), err)
         for word in must_mention:
             self.assertIn(word, err)
@@ -698,11 +709,13 @@ class Errors(Base):
         self.fails(["--model", folder, "--device", "cpu", SAMPLE], 1,
                    must_mention=["model.safetensors"])
 
-    def test_failure_leaves_output_file_alone(self):
+    def test_failure_keeps_the_records_before_it(self):
         path = self.write("out.jsonl", "previous\n")
         bad = self.write("bad.txt", b"\xc3\x28\n")
-        self.fails(["--model", TINY, "--device", "cpu", "-o", path, SAMPLE, bad], 1)
-        self.assertEqual(slurp(path, False), "previous\n")
+        self.fails(["--model", TINY, "--device", "cpu", "-o", path, SAMPLE, bad], 1,
+                   must_mention=[bad + ":1:"])
+        want, _ = self.ok(["--model", TINY, "--device", "cpu", SAMPLE])
+        self.assertEqual(slurp(path), want, "the sample's records, whole, and nothing else")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.txt", "out.jsonl"])
 
 
@@ -719,6 +732,196 @@ def profile_rows(err):
             rows[name] = int(calls)
     return rows
 
+
+class Streaming(Base):
+    """The library's scheduler through the CLI: several devices in one run,
+    token budgets, --on-error, --resume, --shard, records streamed out of a
+    pipe as they are done, the progress line, flat memory."""
+
+    WORDS = "paris is a beautiful city of light the quick brown fox jumps over the lazy dog".split()
+
+    def lines(self, n, seed=3):
+        rnd = random.Random(seed)
+        return "".join(" ".join(rnd.choice(self.WORDS) for _ in range(rnd.randint(0, 30))) + "\n"
+                       for _ in range(n))
+
+    def assert_same(self, got, want, tol=1e-5):
+        """The same records (index, ids) and embeddings within the
+        batch-invariance tolerance: batches are formed differently."""
+        self.assertEqual([(r["index"], r["input_ids"]) for r in got],
+                         [(r["index"], r["input_ids"]) for r in want])
+        diff = max_abs_diff([r["embedding"] for r in got], [r["embedding"] for r in want])
+        self.assertLessEqual(diff, tol)
+
+    def test_several_devices_and_budgets(self):
+        path = self.write("in.txt", self.lines(400))
+        want = self.embed(["--model", TINY, "--device", "cpu", path])
+        every = ",".join([d for d, _ in OPENCL] + ["cpu"])
+        for args in [["--device", every], ["--device", "all"],
+                     ["--device", "cpu", "--max-batch-tokens", "40", "--batch-size", "3"]]:
+            with self.subTest(args=args):
+                self.assert_same(self.embed(["--model", TINY, path] + args), want)
+        prof = os.path.join(self.tmp, "profile.json")
+        _, err = self.ok(["--model", TINY, "--device", every, "--profile", "--profile-json", prof,
+                          path])
+        devices = json.loads(slurp(prof))["devices"]
+        self.assertEqual(len(devices), len(OPENCL) + 1)
+        self.assertEqual(sum(d["records"] for d in devices), 400)
+        self.assertAlmostEqual(sum(d["share_pct"] for d in devices), 100, 3)
+        for d in devices:
+            self.assertIn(d["name"][:30], err, "the --profile table has a row per device")
+            self.assertLessEqual(d["tokens"], d["padded_tokens"])
+
+    def test_device_lists(self):
+        self.fails(["--model", TINY, "--device", "cpu,cpu", SAMPLE], 1, must_mention=["twice"])
+        for bad in ["cpu,", "0,x", "all,0", ""]:
+            self.fails(["--model", TINY, "--device", bad, SAMPLE], 2, must_mention=["--device"])
+        self.fails(["--model", TINY, "--device", "cpu,0", "--benchmark"], 2,
+                   must_mention=["one device"])
+
+    def test_on_error(self):
+        path = self.write("in.txt", b"first line\nbad \xff byte\nthird line\n")
+        rc, out, err = run(["--model", TINY, "--device", "cpu", "--on-error", "skip", path])
+        self.assertEqual(rc, 3, err)
+        got = records(out)
+        self.assertEqual([r["index"] for r in got], [0, 1, 2])
+        self.assertEqual(sorted(got[1]), ["error", "index"])
+        self.assertIn(path + ":2: ", got[1]["error"])
+        self.assertIn("UTF-8", got[1]["error"])
+        self.assertIn("skipped: " + path + ":2:", err)
+        want = self.embed(["--model", TINY, "--device", "cpu"], b"first line\nthird line\n")
+        self.assert_same([got[0], dict(got[2], index=1)], want)
+        # fail, the default: the record before it, then exit 1 naming the line.
+        self.fails(["--model", TINY, "--device", "cpu", path], 1, must_mention=[path + ":2:"],
+                   before=1)
+        self.fails(["--model", TINY, "--on-error", "skip", "--format", "npy", path], 2)
+        self.fails(["--model", TINY, "--on-error", "maybe", path], 2)
+
+    def test_resume(self):
+        path = self.write("in.txt", self.lines(300))
+        out = os.path.join(self.tmp, "out.jsonl")
+        self.ok(["--model", TINY, "--device", "cpu", "-o", out, path])
+        whole = slurp(out)
+        lines = whole.split(b"\n")
+        for kept, torn in [(100, 50), (0, 10), (300, 0)]:
+            with self.subTest(kept=kept, torn=torn):
+                # As a run killed in the middle of writing record KEPT leaves it.
+                with open(out, "wb") as f:
+                    f.write(b"".join(l + b"\n" for l in lines[:kept]) + lines[kept][:torn])
+                self.ok(["--model", TINY, "--device", "cpu", "--resume", "-o", out, path])
+                self.assert_same(records(slurp(out)), records(whole))
+                self.assertEqual(records(slurp(out))[:kept], records(whole)[:kept],
+                                 "the kept records are kept as they were")
+        os.remove(out)
+        self.ok(["--model", TINY, "--device", "cpu", "--resume", "-o", out, path])
+        self.assert_same(records(slurp(out)), records(whole))
+        foreign = self.write("foreign.jsonl", '{"index": 0}\n{"index": 5}\n')
+        self.fails(["--model", TINY, "--resume", "-o", foreign, path], 1,
+                   must_mention=[foreign + ":2:", "--resume"])
+        self.fails(["--model", TINY, "--resume", path], 2, must_mention=["--resume"])
+        self.fails(["--model", TINY, "--resume", "--format", "npy", "-o", out, path], 2)
+
+    def test_shards_cover_the_input(self):
+        path = self.write("in.txt", self.lines(100))
+        want = self.embed(["--model", TINY, "--device", "cpu", path])
+        parts = []
+        for i in range(3):
+            part = self.embed(["--model", TINY, "--device", "cpu", "--shard", "%d/3" % i, path])
+            self.assertEqual([r["index"] for r in part], list(range(i, 100, 3)))
+            parts += part
+        self.assert_same(sorted(parts, key=lambda r: r["index"]), want)
+        # A shard resumed keeps its global indices.
+        out = os.path.join(self.tmp, "shard1.jsonl")
+        self.write("shard1.jsonl", "".join(json.dumps(r) + "\n" for r in want[1:30:3]))
+        self.ok(["--model", TINY, "--device", "cpu", "--shard", "1/3", "--resume", "-o", out, path])
+        self.assertEqual([r["index"] for r in records(slurp(out))], list(range(1, 100, 3)))
+        for bad in ["3/3", "1/0", "x/2", "1", "-1/2"]:
+            self.fails(["--model", TINY, "--shard", bad, path], 2, must_mention=["--shard"])
+
+    def test_output_and_input_failures(self):
+        # -o naming an input would empty it before it is read.
+        path = self.write("in.txt", "first\nsecond\n")
+        self.fails(["--model", TINY, "--device", "cpu", "-o", path, path], 1,
+                   must_mention=[path, "also an input"])
+        self.assertEqual(slurp(path), b"first\nsecond\n")
+        # A read error (a folder as the second file) ends the run after the
+        # first file's records.
+        folder = os.path.join(self.tmp, "folder")
+        os.mkdir(folder)
+        self.fails(["--model", TINY, "--device", "cpu", path, folder], 1,
+                   must_mention=[folder], before=2)
+        # A run refused before it starts leaves -o FILE as it was.
+        out = self.write("out.jsonl", "previous\n")
+        self.fails(["--model", BASE, "--device", "cpu", "--max-batch-tokens", "16777216",
+                    "--batch-size", "65536", "-o", out, path], 1, must_mention=["fit"])
+        self.assertEqual(slurp(out), b"previous\n")
+
+    def test_resume_keeps_the_skipped_status(self):
+        path = self.write("in.txt", b"first\nbad \xff\nthird\n")
+        out = os.path.join(self.tmp, "out.jsonl")
+        args = ["--model", TINY, "--device", "cpu", "--on-error", "skip", "-o", out, path]
+        self.assertEqual(run(args)[0], 3)
+        self.assertEqual(run(args + ["--resume"])[0], 3, "the kept error record still counts")
+
+    def test_records_stream_out_of_a_pipe(self):
+        env = dict(os.environ)
+        env.pop("ALBERT_CL_MODEL", None)
+        p = subprocess.Popen([BINARY, "--model", TINY, "--device", "cpu"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        try:
+            p.stdin.write(b"the first line\n")
+            p.stdin.flush()
+            ready, _, _ = select.select([p.stdout], [], [], 120)
+            self.assertTrue(ready, "no record while stdin stays open")
+            self.assertEqual(json.loads(p.stdout.readline())["index"], 0)
+            p.stdin.write(b"the second\n")
+            p.stdin.close()
+            rest = records(p.stdout.read())
+            self.assertEqual(p.wait(timeout=120), 0)
+            self.assertEqual([r["index"] for r in rest], [1])
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def test_progress_and_quiet(self):
+        path = self.write("in.txt", self.lines(50) + "word " * 100 + "\n")
+        _, err = self.ok(["--model", TINY, "--device", "cpu", "--progress", path])
+        self.assertRegex(err, r"albert-cl: 51 records, \d+ tokens/s, 100\.0%, ETA 0m00s\n")
+        self.assertIn("truncated", err)
+        _, err = self.ok(["--model", TINY, "--device", "cpu", "--quiet", path])
+        self.assertEqual(err, "", "--quiet: no progress, no warnings")
+        self.fails(["--model", TINY, "--progress", "--quiet", path], 2)
+
+    def peak_rss_mib(self, lines):
+        """Peak RSS of a cpu run over LINES lines, without OpenCL drivers (an
+        empty vendor folder: their libraries take 150 MiB or more once
+        loaded) and with ASan's quarantine of freed memory kept small."""
+        path = os.path.join(self.tmp, "big-%d.txt" % lines)
+        with open(path, "w") as f:
+            for i in range(lines):
+                f.write("line %d of a long input, a few words more\n" % i)
+        vendors = os.path.join(self.tmp, "no-vendors")
+        os.makedirs(vendors, exist_ok=True)
+        probe = ("import resource, subprocess, sys; "
+                 "p = subprocess.run(sys.argv[1:], capture_output=True); "
+                 "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        env = dict(os.environ, OCL_ICD_VENDORS=vendors,
+                   ASAN_OPTIONS="detect_leaks=0:quarantine_size_mb=1")
+        env.pop("ALBERT_CL_MODEL", None)
+        p = subprocess.run([sys.executable, "-c", probe, BINARY, "--model", TINY, "--device",
+                            "cpu", "-o", os.devnull, path], capture_output=True, env=env,
+                           timeout=600)
+        rc, peak_kib = map(int, p.stdout.split())
+        self.assertEqual(rc, 0)
+        return peak_kib / 1024
+
+    def test_memory_stays_flat(self):
+        # Four windows of records in flight at most, whatever the length.
+        small, big = self.peak_rss_mib(10000), self.peak_rss_mib(100000)
+        self.assertLess(big - small, 16, "10x the lines: %.0f MiB, then %.0f MiB" % (small, big))
+        if not os.environ.get("ALBERT_TEST_SANITIZED"):
+            self.assertLess(big, 128, "peak RSS of 100,000 lines, MiB")
 
 class Profile(Base):
     OPENCL_ROWS = ["upload", "embed_layernorm", "residual_layernorm", "download"]
@@ -745,8 +948,11 @@ class Profile(Base):
         runs = [("cpu", [], self.CPU_ROWS, [])]
         for device, _ in OPENCL:
             runs += [(device, ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS, []),
+                     # attention.cl takes heads of 16 floats or more: tiny-gelu's
+                     # (8) go to the tiled kernel, not to CLBlast's batched GEMMs.
                      (device, ["--profile-file", self.PACKED_PROFILE],
-                      self.OPENCL_ROWS + ["linear_packed", "CLBlastSgemmStridedBatched"], []),
+                      self.OPENCL_ROWS + ["linear_packed", "attention_tiles"],
+                      ["CLBlastSgemmStridedBatched", "attention_rows"]),
                      (device, ["--profile-file", self.GPU_PROFILE],
                       self.OPENCL_ROWS + self.GPU_ROWS, self.GPU_ABSENT)]
         for device, opts, want, absent in runs:

@@ -25,6 +25,8 @@ ALLOWED = {
     "cpu": {"core", "cpu"},
     "opencl": {"core", "opencl"},
     "engine": {"core", "cpu", "opencl", "engine"},
+    # A client of the public engine and tokenizer calls, inside the library.
+    "scheduler": {"core", "scheduler"},
     "cli": {"cli", "core/common.h", "core/fault.h"},
 }
 # The tuner is a tool over the OpenCL backend's internals.

@@ -72,8 +72,11 @@ static void check_counts(const timings *p, int opencl, const albert_config *c, i
         const uint64_t linears = calls(p, "CLBlastSgemm") + calls(p, "linear_packed");
         CHECK(linears == r * (2 + 4 * layers), "Linear GEMM calls %llu",
               (unsigned long long)linears);
-        if (calls(p, "attention_rows")) { /* a profile with kernels.attention */
-            CHECK(calls(p, "attention_rows") == r * layers, "attention_rows calls");
+        /* A profile with kernels.attention: attention_rows, or attention_tiles
+         * for heads attention.cl does not take. */
+        const uint64_t fused = calls(p, "attention_rows") + calls(p, "attention_tiles");
+        if (fused) {
+            CHECK(fused == r * layers, "attention kernel calls");
             CHECK(!calls(p, "CLBlastSgemmStridedBatched") && !calls(p, "softmax_masked"),
                   "attention both fused and not");
         } else { /* scores and context, one strided batch per sequence */

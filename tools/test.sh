@@ -14,7 +14,15 @@ export ALBERT_TEST_REQUIRE_SUBGROUPS=1
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
+# The Python package (python/): a venv with numpy and pytest, and the package.
+PY_VENV=${ALBERT_CL_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/albert-cl-py-venv}
+"$PY_VENV/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$PY_VENV"
+"$PY_VENV/bin/pip" install -q --disable-pip-version-check numpy pytest
+"$PY_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps ./python
 (cd build && ctest --output-on-failure -j"$jobs")
+# --shard under Slurm: a one-node cluster from Debian's packages, an array job of
+# three shards merged back and compared with the unsharded run (about 15 s).
+bash tools/slurm-shards.sh --binary build/albert-cl --shards 3
 
 if [ "${ALBERT_SKIP_SANITIZE:-0}" != 1 ]; then
   # With injected faults too: test_faults sweeps them under the sanitizers.

@@ -12,11 +12,16 @@
 
 typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
 typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY } cli_output_format;
+typedef enum cli_on_error { CLI_ON_ERROR_FAIL, CLI_ON_ERROR_SKIP } cli_on_error;
+enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
+
+/* Status of a run that skipped records (--on-error skip). */
+#define CLI_EXIT_SKIPPED 3
 
 /* Options are plain ints (enum values included) so one table can parse them. */
 typedef struct cli_options {
     const char *model_dir;
-    const char *device;          /* --device: a device id ("0", "cpu"), NULL for automatic */
+    const char *device;          /* --device: ids ("0", "cpu", "0,cpu") or "all"; NULL: automatic */
     int list_devices;
     const char *profile_file;    /* --profile-file, or NULL */
     int no_profile;
@@ -34,6 +39,13 @@ typedef struct cli_options {
     int format;                  /* cli_output_format */
     const char *output;          /* NULL or "-": stdout */
     int batch_size;
+    int batch_size_set;          /* --batch-size given (else a run's cap is the scheduler's) */
+    int max_batch_tokens;        /* 0: per device */
+    int on_error;                /* cli_on_error */
+    int resume;
+    int shard, shards;           /* --shard I/N; 0 of 1 without */
+    int progress;                /* CLI_PROGRESS_* */
+    int quiet;
     int threads;                 /* 0: all cores */
     int validate;
     double validate_tol;
@@ -47,7 +59,9 @@ typedef struct cli_options {
     int nfiles;
 } cli_options;
 
-/* Prints "albert-cl: warning: ..." on stderr. */
+/* Prints "albert-cl: warning: ..." on stderr, unless quiet. */
 void cli_warn(const char *fmt, ...) ALBERT_PRINTF(1, 2);
+/* --quiet: warnings are dropped from now on (call before threads start). */
+void cli_set_quiet(int on);
 
 #endif

@@ -1,34 +1,25 @@
-/* Records flow through windows of lines: each window is tokenized, sorted by
- * length so batches carry little padding, run batch by batch, and written
- * back in input order.  The window bounds what is held in memory. */
+/* A run: a feeder thread reads the input and pushes records (those of its
+ * shard, past the ones --resume keeps) into the scheduler; this thread takes
+ * the results in order and writes them, so reading, tokenizing, the devices
+ * and writing all overlap. */
 #include "cli/embed.h"
+#include "cli/progress.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Lines per window when one vector per line is kept; with --pooling none
- * every token's vector is kept, so a window is one batch. */
-#define CLI_WINDOW 1024
-
 /* Below this magnitude a reference value counts as this for the relative
  * difference, which otherwise explodes on values near zero. */
 #define REL_FLOOR 1e-3
-
-typedef struct cli_item {
-    const cli_record *rec;
-    size_t index;         /* output index */
-    int n;                /* tokens */
-    const int32_t *ids;
-    const int32_t *types; /* NULL: all 0 */
-    const int32_t *mask;  /* NULL: all 1 */
-    int32_t *owned;       /* tokenizer output, freed with the window */
-    float *emb;           /* rows x H */
-    int rows;
-    int owns_emb;
-} cli_item;
+/* A slow stream's records are batched after this long without more. */
+#define MAX_WAIT_MS 50
+/* Tags: the file's number above these bits, its line below. */
+#define TAG_LINE_BITS 40
 
 typedef struct diff_stats {
     double max_abs, max_rel;
@@ -36,184 +27,109 @@ typedef struct diff_stats {
     size_t values;
 } diff_stats;
 
-typedef struct run_state {
+typedef struct feeder {
     const cli_runner *r;
+    cli_reader *in;
+    albert_scheduler *s;
+    uint64_t skip;
+    int rc;                   /* a read failure (not a bad line), with ERR */
+    albert_error err;
+    uint64_t read_ns;
+    _Atomic uint64_t bytes_read;
+} feeder;
+
+typedef struct writer {
+    const cli_runner *r;
+    const cli_output *out;
+    const cli_reader *in;
     int h;
-    int32_t *scratch;     /* tokenizer output: ids then types, max_length each */
-    float *pooled_slab;   /* one window's pooled vectors */
-    cli_item *items;
-    cli_item **order;
+    uint64_t records, skipped;
     diff_stats pooled_diff, hidden_diff;
-} run_state;
+    uint64_t write_ns, validate_ns;
+} writer;
 
-/* Output buffers of one batch, for one engine. */
-typedef struct batch_out {
-    float *hidden; /* [B, T, H] or NULL */
-    float *pooled; /* [B, H] or NULL */
-} batch_out;
+/* ------------------------------------------------------------ reading */
 
-/* A record's place in the input, for messages: "FILE:LINE: WHAT". */
-static int fail_at(albert_error *err, const cli_record *rec, int code, const char *what)
+/* A bad line's message without its "FILE:LINE: ", which the writer adds
+ * back to every record's error. */
+static const char *without_place(const albert_error *e, const cli_record *rec)
 {
-    return albert_fail(err, code, "%s:%ld: %s", rec->file, rec->line, what);
+    char place[64];
+    int n = snprintf(place, sizeof place, ":%ld: ", rec->line);
+    const char *at = strstr(e->msg, place);
+    return at ? at + n : e->msg;
 }
 
-/* A library error E about one batch row (E->row >= 0, its message starting
- * "batch row ROW: "), told as the row's record: "FILE:LINE: ...". */
-static int fail_row(albert_error *err, const albert_error *e, const cli_record *rec)
+static int in_shard(const cli_options *o, uint64_t index)
 {
-    const char *what = strstr(e->msg, ": ");
-    return fail_at(err, rec, e->code, what ? what + 2 : e->msg);
+    return index % (uint64_t)o->shards == (uint64_t)o->shard;
 }
 
-/* Pre-tokenized ids within --max-length and within the model's vocabulary
- * and types, record by record in input order, so the error names the first
- * bad line (an engine checks each batch again, but batches are sorted by
- * length). */
-static int check_ids(const cli_runner *r, const cli_record *rec, albert_error *err)
+static albert_record to_record(const cli_record *rec, int file, const char *error)
 {
-    if (rec->n_ids > r->max_length) {
-        char what[96];
-        snprintf(what, sizeof what, "%d input_ids, more than the maximum length %d", rec->n_ids,
-                 r->max_length);
-        return fail_at(err, rec, ALBERT_E_INPUT, what);
-    }
-    const albert_batch one = {1, rec->n_ids, rec->ids, rec->types, rec->mask};
-    albert_error e;
-    albert_ok(&e); /* row -1 unless the check names one */
-    if (albert_batch_check(r->cfg, &one, &e) == ALBERT_OK)
-        return ALBERT_OK;
-    return e.row >= 0 ? fail_row(err, &e, rec) : fail_at(err, rec, e.code, e.msg);
+    albert_record a;
+    memset(&a, 0, sizeof a);
+    a.text = rec->text;
+    a.text_len = rec->text_len;
+    a.pair = rec->pair;
+    a.pair_len = rec->pair_len;
+    a.input_ids = rec->ids;
+    a.token_type_ids = rec->types;
+    a.attention_mask = rec->mask;
+    a.n_ids = rec->n_ids;
+    a.error = error;
+    a.tag = (uint64_t)file << TAG_LINE_BITS | (uint64_t)rec->line;
+    return a;
 }
 
-static int tokenize_item(run_state *st, cli_item *it, albert_error *err)
+/* The feeder may be cancelled only while it reads (a terminal or a pipe may
+ * never end): never inside the scheduler, whose lock it would keep. */
+static int read_record(feeder *f, cli_record *rec, int *got, albert_error *e)
 {
-    const cli_runner *r = st->r;
-    const cli_record *rec = it->rec;
-    int32_t *ids = st->scratch, *types = st->scratch + r->max_length;
-    int n = 0, n_full = 0;
-    albert_error e;
-    if (albert_tokenize(r->tok, rec->text, rec->text_len, rec->pair, rec->pair ? rec->pair_len : 0,
-                        r->max_length, ids, types, &n, &n_full, &e) != ALBERT_OK)
-        return fail_at(err, rec, e.code, e.msg);
-    if (n_full > n)
-        cli_warn("%s:%ld: %d tokens truncated to %d", rec->file, rec->line, n_full, n);
-    it->owned = malloc(2 * (size_t)n * sizeof *it->owned);
-    if (!it->owned)
-        return fail_at(err, rec, ALBERT_E_NOMEM, "out of memory for its ids");
-    memcpy(it->owned, ids, (size_t)n * sizeof *ids);
-    memcpy(it->owned + n, types, (size_t)n * sizeof *types);
-    it->n = n;
-    it->ids = it->owned;
-    it->types = it->owned + n;
-    return ALBERT_OK;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    int rc = cli_reader_next(f->in, rec, got, e);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    return rc;
 }
 
-static int count_ones(const int32_t *mask, int n)
+static void *feed(void *arg)
 {
-    int ones = 0;
-    for (int i = 0; i < n; i++)
-        ones += mask ? mask[i] : 1;
-    return ones;
-}
-
-/* Tokenizes (or checks) one record and gives it room for its embedding. */
-static int prepare_item(run_state *st, cli_item *it, albert_error *err)
-{
-    const cli_runner *r = st->r;
-    const cli_record *rec = it->rec;
-    int rc;
-    if (rec->ids) {
-        rc = check_ids(r, rec, err);
-        it->n = rec->n_ids;
-        it->ids = rec->ids;
-        it->types = rec->types;
-        it->mask = rec->mask;
-    } else {
-        rc = tokenize_item(st, it, err);
-    }
-    if (rc != ALBERT_OK || !r->engine)
-        return rc;
-    if (r->opt->pooling != ALBERT_POOL_NONE) {
-        it->rows = 1;
-        it->emb = st->pooled_slab + (size_t)(it - st->items) * (size_t)st->h;
-        return ALBERT_OK;
-    }
-    it->rows = count_ones(it->mask, it->n);
-    it->emb = malloc((size_t)it->rows * (size_t)st->h * sizeof *it->emb);
-    it->owns_emb = 1;
-    if (!it->emb)
-        return fail_at(err, rec, ALBERT_E_NOMEM, "out of memory for its vectors");
-    return ALBERT_OK;
-}
-
-static void release_items(run_state *st, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        free(st->items[i].owned);
-        if (st->items[i].owns_emb)
-            free(st->items[i].emb);
-    }
-    memset(st->items, 0, count * sizeof *st->items);
-}
-
-static int by_length(const void *a, const void *b)
-{
-    const cli_item *x = *(cli_item *const *)a, *y = *(cli_item *const *)b;
-    if (x->n != y->n)
-        return x->n < y->n ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* Lays out B items as a padded [B, T] batch: id 0, type 0 and mask 0 on pads. */
-static void fill_batch(cli_item **items, int B, int T, int32_t *ids, int32_t *types,
-                       int32_t *mask)
-{
-    size_t total = (size_t)B * (size_t)T;
-    memset(ids, 0, total * sizeof *ids);
-    memset(types, 0, total * sizeof *types);
-    memset(mask, 0, total * sizeof *mask);
-    for (int b = 0; b < B; b++) {
-        const cli_item *it = items[b];
-        size_t row = (size_t)b * (size_t)T;
-        memcpy(ids + row, it->ids, (size_t)it->n * sizeof *ids);
-        for (int t = 0; t < it->n; t++) {
-            types[row + t] = it->types ? it->types[t] : 0;
-            mask[row + t] = it->mask ? it->mask[t] : 1;
+    feeder *f = arg;
+    const cli_options *o = f->r->opt;
+    uint64_t index = 0, skip = f->skip;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    for (;;) {
+        uint64_t t0 = albert_now_ns();
+        cli_record rec;
+        int got;
+        albert_error e;
+        int rc = read_record(f, &rec, &got, &e);
+        atomic_store(&f->bytes_read, f->in->bytes_read);
+        if ((rc != ALBERT_OK && rc != ALBERT_E_INPUT) || !got) {
+            f->rc = rc;
+            f->err = e;
+            break;
+        }
+        if (!in_shard(o, index++) || (skip && skip--))
+            continue;
+        albert_record a = to_record(&rec, f->in->current, rc ? without_place(&e, &rec) : NULL);
+        f->read_ns += albert_now_ns() - t0;
+        /* Cancelled: the writer stopped.  Anything else (out of memory for
+         * the copy, or a failure that ended the run, which the writer then
+         * meets in its place first) fails the run: no record goes missing. */
+        rc = albert_scheduler_push(f->s, &a, &e);
+        if (rc != ALBERT_OK) {
+            f->rc = rc == ALBERT_E_CANCELLED ? ALBERT_OK : rc;
+            f->err = e;
+            break;
         }
     }
+    /* A read error too lets the records before it through, then ends the run. */
+    albert_scheduler_finish(f->s, NULL);
+    return NULL;
 }
 
-static int alloc_out(batch_out *o, size_t hidden, size_t pooled)
-{
-    o->hidden = hidden ? malloc(hidden * sizeof(float)) : NULL;
-    o->pooled = pooled ? malloc(pooled * sizeof(float)) : NULL;
-    return (hidden && !o->hidden) || (pooled && !o->pooled) ? -1 : 0;
-}
-
-static void free_out(batch_out *o)
-{
-    free(o->hidden);
-    free(o->pooled);
-}
-
-static int run_engine(const cli_runner *r, albert_engine *engine, const albert_batch *b,
-                      cli_item *const *items, batch_out *o, albert_error *err)
-{
-    albert_outputs out;
-    memset(&out, 0, sizeof out);
-    out.last_hidden_state = o->hidden;
-    out.pooled = o->pooled;
-    out.pooling = o->pooled ? (albert_pooling)r->opt->pooling : ALBERT_POOL_NONE;
-    out.normalize = r->opt->normalize;
-    albert_error e;
-    albert_ok(&e); /* row -1 unless the engine names one */
-    if (albert_engine_run(engine, b, &out, &e) == ALBERT_OK)
-        return ALBERT_OK;
-    if (e.row >= 0 && e.row < b->batch_size)
-        return fail_row(err, &e, items[e.row]->rec);
-    return albert_fail(err, e.code, "%s", e.msg);
-}
+/* ------------------------------------------------------------ validation */
 
 /* One vector of N values against its reference. */
 static void track(diff_stats *d, const float *got, const float *ref, size_t n)
@@ -235,144 +151,14 @@ static void track(diff_stats *d, const float *got, const float *ref, size_t n)
     d->values += n;
 }
 
-/* Compares the outputs of the two engines over non-padding positions. */
-static void compare(run_state *st, const albert_batch *b, const batch_out *got,
-                    const batch_out *ref)
+static void compare(writer *w, const albert_result *res)
 {
-    size_t h = (size_t)st->h;
-    for (size_t r = 0; got->pooled && r < (size_t)b->batch_size; r++)
-        track(&st->pooled_diff, got->pooled + r * h, ref->pooled + r * h, h);
-    for (size_t i = 0; i < (size_t)b->batch_size * (size_t)b->seq_len; i++)
-        if (b->attention_mask[i])
-            track(&st->hidden_diff, got->hidden + i * h, ref->hidden + i * h, h);
-}
-
-static int all_finite(const float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return 0;
-    return 1;
-}
-
-/* Copies a batch's outputs to its items: the pooled row, or the vectors of
- * every token whose mask is 1. */
-static int scatter(run_state *st, cli_item **items, const albert_batch *b, const batch_out *o,
-                   albert_error *err)
-{
-    size_t h = (size_t)st->h;
-    for (int i = 0; i < b->batch_size; i++) {
-        cli_item *it = items[i];
-        if (o->pooled) {
-            memcpy(it->emb, o->pooled + (size_t)i * h, h * sizeof(float));
-        } else {
-            size_t row = (size_t)i * (size_t)b->seq_len, k = 0;
-            for (int t = 0; t < it->n; t++)
-                if (b->attention_mask[row + t])
-                    memcpy(it->emb + h * k++, o->hidden + (row + t) * h, h * sizeof(float));
-        }
-        if (!all_finite(it->emb, (size_t)it->rows * h))
-            return albert_fail(err, ALBERT_E_FORMAT,
-                            "%s:%ld: the model produced a non-finite value (NaN or infinity)",
-                            it->rec->file, it->rec->line);
-    }
-    return ALBERT_OK;
-}
-
-static int run_batch(run_state *st, cli_item **items, int B, int32_t *ids, albert_error *err)
-{
-    const cli_runner *r = st->r;
-    int T = items[B - 1]->n; /* sorted by length: the last is the longest */
-    size_t total = (size_t)B * (size_t)T;
-    int32_t *types = ids + total, *mask = types + total;
-    fill_batch(items, B, T, ids, types, mask);
-    albert_batch b = {B, T, ids, types, mask};
-    int pooled = r->opt->pooling != ALBERT_POOL_NONE;
-    size_t hidden_n = !pooled || r->reference ? total * (size_t)st->h : 0;
-    size_t pooled_n = pooled ? (size_t)B * (size_t)st->h : 0;
-    batch_out got = {NULL, NULL}, ref = {NULL, NULL};
-    cli_lap(r->phases, CLI_PHASE_BATCH);
-    int rc = alloc_out(&got, hidden_n, pooled_n) != 0 ||
-                     (r->reference && alloc_out(&ref, hidden_n, pooled_n) != 0)
-                 ? albert_fail(err, ALBERT_E_NOMEM, "out of memory for a batch of %d x %d", B, T)
-                 : run_engine(r, r->engine, &b, items, &got, err);
-    cli_lap(r->phases, CLI_PHASE_FORWARD);
-    if (rc == ALBERT_OK && r->reference) {
-        rc = run_engine(r, r->reference, &b, items, &ref, err);
-        if (rc == ALBERT_OK)
-            compare(st, &b, &got, &ref);
-        cli_lap(r->phases, CLI_PHASE_VALIDATE);
-    }
-    if (rc == ALBERT_OK)
-        rc = scatter(st, items, &b, &got, err);
-    cli_lap(r->phases, CLI_PHASE_BATCH);
-    free_out(&got);
-    free_out(&ref);
-    return rc;
-}
-
-static int embed_window(run_state *st, size_t count, albert_error *err)
-{
-    const cli_runner *r = st->r;
-    for (size_t i = 0; i < count; i++)
-        st->order[i] = &st->items[i];
-    qsort(st->order, count, sizeof *st->order, by_length);
-    int bs = r->opt->batch_size;
-    int32_t *ids = malloc(3 * (size_t)bs * (size_t)r->max_length * sizeof *ids);
-    if (!ids)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for a %d-row batch", bs);
-    int rc = ALBERT_OK;
-    for (size_t i = 0; i < count && rc == ALBERT_OK; i += (size_t)bs) {
-        size_t left = count - i;
-        rc = run_batch(st, st->order + i, left < (size_t)bs ? (int)left : bs, ids, err);
-    }
-    free(ids);
-    return rc;
-}
-
-/* --tokenize shows where a pair's second sentence begins, which input_ids
- * alone do not (a [SEP] may be the text's own); embeddings carry no types. */
-static const int32_t *pair_types(const cli_runner *r, const cli_item *it)
-{
-    return r->opt->tokenize_only && it->rec->pair ? it->types : NULL;
-}
-
-/* Writes the window's records and fails once a write failed: a full disk
- * stops the run at the next window, not at the end. */
-static int write_window(const run_state *st, size_t count, const cli_sink *sink,
-                        albert_error *err)
-{
-    const cli_runner *r = st->r;
-    errno = 0; /* a failed write's errno is then the one cli_sink_check tells */
-    for (size_t i = 0; i < count; i++) {
-        const cli_item *it = &st->items[i];
-        if (r->opt->format == CLI_OUT_NPY)
-            cli_write_npy_row(sink->f, it->emb, st->h);
-        else
-            cli_write_jsonl_record(sink->f, it->index, it->ids, pair_types(r, it), it->n,
-                                   it->emb, it->rows, st->h,
-                                   r->opt->pooling == ALBERT_POOL_NONE);
-    }
-    return cli_sink_check(sink, err);
-}
-
-static int process_window(run_state *st, const cli_input *in, size_t start, size_t count,
-                          const cli_sink *sink, albert_error *err)
-{
-    int rc = ALBERT_OK;
-    for (size_t i = 0; i < count && rc == ALBERT_OK; i++) {
-        st->items[i].rec = &in->records[start + i];
-        st->items[i].index = start + i;
-        rc = prepare_item(st, &st->items[i], err);
-    }
-    cli_lap(st->r->phases, CLI_PHASE_TOKENIZE);
-    if (rc == ALBERT_OK && st->r->engine)
-        rc = embed_window(st, count, err);
-    if (rc == ALBERT_OK)
-        rc = write_window(st, count, sink, err);
-    cli_lap(st->r->phases, CLI_PHASE_WRITE);
-    release_items(st, count);
-    return rc;
+    size_t h = (size_t)w->h;
+    if (res->pooled)
+        track(&w->pooled_diff, res->pooled, res->reference_pooled, h);
+    for (int t = 0; t < res->rows; t++)
+        track(&w->hidden_diff, res->tokens + (size_t)t * h, res->reference_tokens + (size_t)t * h,
+              h);
 }
 
 static void report(const char *what, const diff_stats *d)
@@ -384,64 +170,231 @@ static void report(const char *what, const diff_stats *d)
 }
 
 /* Prints the differences; fails when one is beyond the tolerance. */
-static int finish_validation(const run_state *st, albert_error *err)
+static int finish_validation(const writer *w, albert_error *err)
 {
-    const cli_runner *r = st->r;
+    const cli_runner *r = w->r;
     int pooled = r->opt->pooling != ALBERT_POOL_NONE;
     if (pooled)
-        report("pooled", &st->pooled_diff);
-    report("last_hidden_state", &st->hidden_diff);
-    double worst = fmax(st->hidden_diff.max_abs, pooled ? st->pooled_diff.max_abs : 0.0);
-    int bad = worst > r->opt->validate_tol || st->hidden_diff.max_abs != st->hidden_diff.max_abs ||
-              st->pooled_diff.max_abs != st->pooled_diff.max_abs;
+        report("pooled", &w->pooled_diff);
+    report("last_hidden_state", &w->hidden_diff);
+    double worst = fmax(w->hidden_diff.max_abs, pooled ? w->pooled_diff.max_abs : 0.0);
+    int bad = worst > r->opt->validate_tol || w->hidden_diff.max_abs != w->hidden_diff.max_abs ||
+              w->pooled_diff.max_abs != w->pooled_diff.max_abs;
     if (bad)
         return albert_fail(err, CLI_E_MISMATCH,
-                        "validate: %s and the CPU backend differ by %.3g, beyond the tolerance %g",
-                        albert_engine_device_name(r->engine), worst, r->opt->validate_tol);
+                           "validate: %s and the CPU backend differ by %.3g, beyond the tolerance %g",
+                           albert_engine_device_name(r->engines[0]), worst, r->opt->validate_tol);
     return ALBERT_OK;
 }
 
-static int init_state(run_state *st, const cli_runner *r, size_t window, albert_error *err)
+/* ------------------------------------------------------------ writing */
+
+static const char *file_of(const writer *w, const albert_result *res)
 {
-    memset(st, 0, sizeof *st);
-    st->r = r;
-    st->h = r->cfg->hidden_size;
-    st->scratch = malloc(2 * (size_t)r->max_length * sizeof *st->scratch);
-    st->items = calloc(window, sizeof *st->items);
-    st->order = malloc(window * sizeof *st->order);
-    /* --tokenize has no vectors to hold. */
-    size_t slab = r->engine ? window * (size_t)st->h : 1;
-    st->pooled_slab = malloc(slab * sizeof *st->pooled_slab);
-    if (!st->scratch || !st->items || !st->order || !st->pooled_slab)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for a window of %zu records",
-                           window);
+    return w->in->names[res->tag >> TAG_LINE_BITS];
+}
+
+static long line_of(const albert_result *res)
+{
+    return (long)(res->tag & (((uint64_t)1 << TAG_LINE_BITS) - 1));
+}
+
+/* The record's index in the whole input: the scheduler numbers what was
+ * pushed, which leaves out other shards' records and those --resume kept. */
+static uint64_t input_index(const writer *w, const albert_result *res)
+{
+    const cli_options *o = w->r->opt;
+    return (uint64_t)o->shard + (res->index + w->out->skip) * (uint64_t)o->shards;
+}
+
+/* --tokenize shows where a pair's second sentence begins, which input_ids
+ * alone do not (a [SEP] may be the text's own); embeddings carry no types. */
+static void write_record(writer *w, const albert_result *res)
+{
+    const cli_options *o = w->r->opt;
+    if (w->out->sink) {
+        cli_write_npy_row(w->out->sink->f, res->pooled, w->h);
+        return;
+    }
+    int none = o->pooling == ALBERT_POOL_NONE;
+    const float *emb = o->tokenize_only ? NULL : none ? res->tokens : res->pooled;
+    cli_format_record(&w->out->stream->buf, input_index(w, res), res->input_ids,
+                      o->tokenize_only ? res->token_type_ids : NULL, res->n_ids, emb, res->rows,
+                      w->h, none);
+}
+
+/* A record's error: the run's end, or with --on-error skip its record. */
+static int record_error(writer *w, const albert_result *res, albert_error *err)
+{
+    char msg[ALBERT_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s:%ld: %s", file_of(w, res), line_of(res), res->message);
+    if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->sink)
+        return albert_fail(err, res->status, "%s", msg);
+    cli_warn("skipped: %s", msg);
+    cli_format_error_record(&w->out->stream->buf, input_index(w, res), msg);
+    w->skipped++;
     return ALBERT_OK;
 }
 
-static void free_state(run_state *st)
+static int put_result(writer *w, const albert_result *res, albert_error *err)
 {
-    free(st->scratch);
-    free(st->items);
-    free(st->order);
-    free(st->pooled_slab);
+    int rc = ALBERT_OK;
+    if (res->status != ALBERT_OK) {
+        rc = record_error(w, res, err);
+    } else {
+        if (res->n_full > res->n_ids)
+            cli_warn("%s:%ld: %d tokens truncated to %d", file_of(w, res), line_of(res),
+                     res->n_full, res->n_ids);
+        if (w->r->reference) {
+            uint64_t t0 = albert_now_ns();
+            compare(w, res);
+            w->validate_ns += albert_now_ns() - t0;
+        }
+        write_record(w, res);
+    }
+    w->records++;
+    if (rc != ALBERT_OK || w->out->sink)
+        return rc;
+    return cli_stream_record_done(w->out->stream, err);
 }
 
-int cli_run(const cli_runner *r, const cli_input *in, cli_sink *sink, albert_error *err)
+/* Written out whenever nothing is ready: a slow stream's records show up as
+ * they are done. */
+static int flush_idle(writer *w, albert_scheduler *s, albert_error *err)
 {
-    size_t window = r->opt->pooling == ALBERT_POOL_NONE ? (size_t)r->opt->batch_size : CLI_WINDOW;
-    run_state st;
-    int rc = init_state(&st, r, window, err);
-    if (rc == ALBERT_OK && r->opt->format == CLI_OUT_NPY) {
-        errno = 0;
-        cli_write_npy_header(sink->f, in->count, st.h);
-        rc = cli_sink_check(sink, err);
+    if (albert_scheduler_ready(s) > 0 || w->out->sink)
+        return ALBERT_OK;
+    return cli_stream_flush(w->out->stream, err);
+}
+
+static void show_progress(writer *w, cli_progress *p, albert_scheduler *s, feeder *f, int end)
+{
+    albert_scheduler_stats st;
+    albert_error e;
+    if (!(end ? p->on : cli_progress_due(p)) ||
+        albert_scheduler_stats_get(s, &st, NULL, 0, &e) != ALBERT_OK)
+        return;
+    uint64_t bytes = atomic_load(&f->bytes_read);
+    if (end)
+        cli_progress_end(p, w->records, st.tokens, bytes);
+    else
+        cli_progress_update(p, w->records, st.tokens, bytes);
+}
+
+static int drain(writer *w, albert_scheduler *s, feeder *f, albert_error *err)
+{
+    cli_progress progress;
+    int mode = w->r->opt->quiet ? CLI_PROGRESS_OFF : w->r->opt->progress;
+    cli_progress_init(&progress, mode, f->in->bytes_total);
+    int rc = ALBERT_OK;
+    for (;;) {
+        uint64_t t0 = albert_now_ns();
+        rc = flush_idle(w, s, err);
+        w->write_ns += albert_now_ns() - t0;
+        const albert_result *res = NULL;
+        if (rc == ALBERT_OK)
+            rc = albert_scheduler_next(s, &res, err);
+        if (rc != ALBERT_OK || !res)
+            break;
+        t0 = albert_now_ns();
+        rc = put_result(w, res, err);
+        w->write_ns += albert_now_ns() - t0;
+        if (rc != ALBERT_OK)
+            break;
+        show_progress(w, &progress, s, f, 0);
     }
-    for (size_t start = 0; start < in->count && rc == ALBERT_OK; start += window) {
-        size_t left = in->count - start;
-        rc = process_window(&st, in, start, left < window ? left : window, sink, err);
+    show_progress(w, &progress, s, f, 1);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the run */
+
+static void scheduler_options(const cli_runner *r, albert_scheduler_options *so)
+{
+    const cli_options *o = r->opt;
+    albert_scheduler_options_init(so);
+    so->config = r->cfg;
+    so->tokenizer = r->tok;
+    so->engines = r->engines;
+    so->engine_count = r->nengines;
+    so->reference = r->reference;
+    so->max_length = r->max_length;
+    so->max_batch_tokens = o->max_batch_tokens;
+    so->max_batch_size = o->batch_size_set ? o->batch_size : 0;
+    so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
+    so->normalize = o->normalize;
+    so->token_vectors = r->reference != NULL;
+    so->max_wait_ms = MAX_WAIT_MS;
+}
+
+int cli_start(const cli_runner *r, albert_scheduler **s, albert_error *err)
+{
+    albert_scheduler_options so;
+    scheduler_options(r, &so);
+    albert_error e;
+    int rc = albert_scheduler_create(&so, s, &e);
+    if (rc == ALBERT_E_CAPACITY)
+        return albert_fail(err, rc, "%.400s; lower --max-batch-tokens, --batch-size or --max-length",
+                           e.msg);
+    return rc == ALBERT_OK ? ALBERT_OK : albert_fail(err, rc, "%s", e.msg);
+}
+
+static void outcome(const cli_runner *r, albert_scheduler *s, const writer *w, const feeder *f,
+                    cli_outcome *done)
+{
+    done->records = w->records;
+    done->skipped = w->skipped;
+    done->devices = calloc((size_t)(r->nengines ? r->nengines : 1), sizeof *done->devices);
+    albert_error e;
+    albert_scheduler_stats_get(s, &done->stats, done->devices,
+                               done->devices ? (size_t)r->nengines : 0, &e);
+    cli_phases *ph = r->phases;
+    if (!ph)
+        return;
+    ph->ns[CLI_PHASE_READ] += f->read_ns;
+    ph->ns[CLI_PHASE_TOKENIZE] += done->stats.tokenize_ns;
+    for (int i = 0; done->devices && i < r->nengines; i++) {
+        ph->ns[CLI_PHASE_BATCH] += done->devices[i].batch_ns;
+        ph->ns[CLI_PHASE_FORWARD] += done->devices[i].busy_ns;
     }
+    ph->ns[CLI_PHASE_VALIDATE] += done->stats.reference_ns + w->validate_ns;
+    ph->ns[CLI_PHASE_WRITE] += w->write_ns;
+}
+
+int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_output *out,
+            cli_outcome *done, albert_error *err)
+{
+    memset(done, 0, sizeof *done);
+    int rc;
+    feeder f;
+    memset(&f, 0, sizeof f);
+    f.r = r;
+    f.in = in;
+    f.s = s;
+    f.skip = out->skip;
+    writer w;
+    memset(&w, 0, sizeof w);
+    w.r = r;
+    w.out = out;
+    w.in = in;
+    w.h = r->cfg->hidden_size;
+    w.skipped = out->skipped_before;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, feed, &f) != 0) {
+        albert_scheduler_free(s);
+        return albert_fail(err, ALBERT_E_NOMEM, "cannot start the input thread");
+    }
+    rc = drain(&w, s, &f, err);
+    if (rc != ALBERT_OK) { /* the writer stopped early: so does the feeder */
+        albert_scheduler_cancel(s);
+        pthread_cancel(thread);
+    }
+    pthread_join(thread, NULL);
+    if (f.rc != ALBERT_OK && (rc == ALBERT_OK || rc == ALBERT_E_CANCELLED))
+        rc = albert_fail(err, f.rc, "%s", f.err.msg);
     if (rc == ALBERT_OK && r->reference)
-        rc = finish_validation(&st, err);
-    free_state(&st);
+        rc = finish_validation(&w, err);
+    outcome(r, s, &w, &f, done);
+    albert_scheduler_free(s);
     return rc;
 }

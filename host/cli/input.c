@@ -1,19 +1,13 @@
-/* Reading input files into records.  Whole files are read up front: output is
- * only committed once every line has gone through, and reading first lets a
- * missing file or a bad line fail before the model is loaded. */
+/* Reading input files into records, a line at a time.  Every file is
+ * opened before the first line is read, so a missing one fails before any
+ * work is done. */
 #include "cli/input.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int read_path(const char *path, char **data, size_t *size, albert_error *err)
-{
-    if (strcmp(path, "-") == 0)
-        return albert_read_stream(stdin, "<stdin>", data, size, err);
-    return albert_read_file(path, data, size, err);
-}
+#include <sys/stat.h>
 
 /* Length of the UTF-8 sequence starting at S (at most N bytes), or 0 when it
  * is invalid: overlong forms, surrogates and code points past U+10FFFF
@@ -47,23 +41,6 @@ static long utf8_invalid_at(const char *s, size_t n)
         i += len;
     }
     return -1;
-}
-
-static cli_record *append_record(cli_input *in, albert_error *err)
-{
-    if (in->count == in->cap) {
-        size_t cap = in->cap ? 2 * in->cap : 256;
-        cli_record *bigger = realloc(in->records, cap * sizeof *bigger);
-        if (!bigger) {
-            albert_fail(err, ALBERT_E_NOMEM, "out of memory for input records");
-            return NULL;
-        }
-        in->records = bigger;
-        in->cap = cap;
-    }
-    cli_record *rec = &in->records[in->count++];
-    memset(rec, 0, sizeof *rec);
-    return rec;
 }
 
 /* A tsv line is two sentences split by its one tab. */
@@ -107,60 +84,103 @@ static int parse_line(char *line, size_t len, cli_input_format format, cli_recor
     }
 }
 
-/* Splits BUF at '\n' (NUL-terminating each line in place): a last line
- * without '\n' counts, a trailing '\n' makes no extra line. */
-static int split_lines(cli_input *in, const char *name, char *buf, size_t size,
-                       cli_input_format format, albert_error *err)
+static int open_one(cli_reader *r, const char *path, albert_error *err)
 {
-    char *p = buf, *end = buf + size;
-    for (long line = 1; p < end; line++) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        p[len] = '\0';
-        cli_record *rec = append_record(in, err);
-        if (!rec)
-            return err->code;
-        rec->file = name;
-        rec->line = line;
-        int rc = parse_line(p, len, format, rec, err);
+    int i = r->nfiles;
+    if (strcmp(path, "-") == 0) {
+        r->files[i] = stdin;
+        r->names[i] = "<stdin>";
+    } else {
+        r->files[i] = fopen(path, "rb");
+        r->names[i] = path;
+        if (!r->files[i])
+            return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    r->nfiles++;
+    struct stat sb;
+    int known = fstat(fileno(r->files[i]), &sb) == 0 && S_ISREG(sb.st_mode);
+    if (!known)
+        r->bytes_total = 0;
+    else if (i == 0 || r->bytes_total)
+        r->bytes_total += (uint64_t)sb.st_size;
+    return ALBERT_OK;
+}
+
+int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_format format,
+                    albert_error *err)
+{
+    static const char *const only_stdin[] = {"-"};
+    memset(r, 0, sizeof *r);
+    r->format = format;
+    if (n == 0) {
+        paths = only_stdin;
+        n = 1;
+    }
+    r->files = calloc((size_t)n, sizeof *r->files);
+    r->names = calloc((size_t)n, sizeof *r->names);
+    if (!r->files || !r->names)
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for input files");
+    for (int i = 0; i < n; i++) {
+        int rc = open_one(r, paths[i], err);
         if (rc != ALBERT_OK)
             return rc;
-        p += len + 1;
     }
     return ALBERT_OK;
 }
 
-int cli_input_read(cli_input *in, const char *path, cli_input_format format, albert_error *err)
+/* The next line of the current file in r->line (its '\n' removed); -1 at
+ * the end of all files, or with a read error in *ERR. */
+static ssize_t next_line(cli_reader *r, albert_error *err)
 {
-    char **bigger = realloc(in->buffers, (in->nbuffers + 1) * sizeof *bigger);
-    if (!bigger)
-        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for input files");
-    in->buffers = bigger;
-    char *buf;
-    size_t size;
-    int rc = read_path(path, &buf, &size, err);
-    if (rc != ALBERT_OK)
-        return rc;
-    in->buffers[in->nbuffers++] = buf;
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    return split_lines(in, name, buf, size, format, err);
+    while (r->current < r->nfiles) {
+        FILE *f = r->files[r->current];
+        errno = 0;
+        ssize_t len = getline(&r->line, &r->cap, f);
+        if (len >= 0) {
+            r->line_no++;
+            r->bytes_read += (uint64_t)len;
+            if (len > 0 && r->line[len - 1] == '\n')
+                r->line[--len] = '\0';
+            return len;
+        }
+        if (ferror(f) || errno == ENOMEM) {
+            albert_fail(err, errno == ENOMEM ? ALBERT_E_NOMEM : ALBERT_E_IO,
+                        "%s: cannot read: %s", r->names[r->current],
+                        strerror(errno ? errno : EIO));
+            return -1;
+        }
+        r->current++;
+        r->line_no = 0;
+    }
+    albert_ok(err);
+    return -1;
 }
 
-int cli_input_needs_tokenizer(const cli_input *in)
+int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
 {
-    for (size_t i = 0; i < in->count; i++)
-        if (in->records[i].text)
-            return 1;
-    return 0;
+    free(r->ids);
+    r->ids = NULL;
+    memset(rec, 0, sizeof *rec);
+    *got = 0;
+    ssize_t len = next_line(r, err);
+    if (len < 0)
+        return err->code;
+    *got = 1;
+    rec->file = r->names[r->current];
+    rec->line = r->line_no;
+    int rc = parse_line(r->line, (size_t)len, r->format, rec, err);
+    r->ids = rec->ids;
+    return rc;
 }
 
-void cli_input_free(cli_input *in)
+void cli_reader_close(cli_reader *r)
 {
-    for (size_t i = 0; i < in->count; i++)
-        free(in->records[i].ids);
-    for (size_t i = 0; i < in->nbuffers; i++)
-        free(in->buffers[i]);
-    free(in->records);
-    free(in->buffers);
-    memset(in, 0, sizeof *in);
+    for (int i = 0; i < r->nfiles; i++)
+        if (r->files[i] != stdin)
+            fclose(r->files[i]);
+    free(r->files);
+    free(r->names);
+    free(r->line);
+    free(r->ids);
+    memset(r, 0, sizeof *r);
 }

@@ -1,4 +1,4 @@
-/* Input files: read whole, split into lines, checked for UTF-8 and parsed
+/* Input files: read line by line, checked for UTF-8 and parsed
  * per --input-format into records that keep their file name and line. */
 #ifndef ALBERT_CLI_INPUT_H
 #define ALBERT_CLI_INPUT_H
@@ -20,22 +20,31 @@ typedef struct cli_record {
     int n_ids;
 } cli_record;
 
-typedef struct cli_input {
-    cli_record *records;
-    size_t count, cap;
-    char **buffers;     /* file contents the records point into */
-    size_t nbuffers;
-} cli_input;
+/* Input files read line by line, in order, as one stream of records:
+ * memory stays flat on input of any length. */
+typedef struct cli_reader {
+    FILE **files;           /* all opened up front: a missing one fails at once */
+    const char **names;     /* "<stdin>" for stdin */
+    int nfiles, current;
+    cli_input_format format;
+    char *line;             /* getline's buffer */
+    size_t cap;
+    long line_no;
+    int32_t *ids;           /* the last record's ids (jsonl input_ids), owned */
+    uint64_t bytes_read;
+    uint64_t bytes_total;   /* the regular files' sizes; 0 when some size is unknown */
+} cli_reader;
 
-/* Reads PATH ("-" is stdin) and appends its records.  Fails with a message
- * naming the file (and line) on unreadable files, invalid UTF-8 and, per
- * FORMAT, a line without exactly one tab or a bad JSON record. */
-int cli_input_read(cli_input *in, const char *path, cli_input_format format, albert_error *err);
-
-/* 1 when some record needs the tokenizer. */
-int cli_input_needs_tokenizer(const cli_input *in);
-
-void cli_input_free(cli_input *in);
+/* Opens PATHS (N of them; none, or "-": stdin). */
+int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_format format,
+                    albert_error *err);
+/* The next record in REC (valid until the next call); *GOT 0 at the end.
+ * A line that does not parse (invalid UTF-8, a NUL, per the format a line
+ * without exactly one tab or a bad JSON record) is ALBERT_E_INPUT with the
+ * message "FILE:LINE: ..." and REC's file and line set: the caller may go
+ * on past it.  A read error is ALBERT_E_IO naming the file. */
+int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err);
+void cli_reader_close(cli_reader *r);
 
 /* Parses one jsonl record (LINE is NUL-terminated and decoded in place). */
 int cli_parse_json_record(char *line, cli_record *rec, albert_error *err);

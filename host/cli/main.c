@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -35,8 +36,10 @@ static const char usage_text[] =
     "  --model DIR         HuggingFace model folder (config.json, model.safetensors,\n"
     "                      spiece.model or tokenizer.json); default\n"
     "                      $ALBERT_CL_MODEL, else models/albert-base-v2\n"
-    "  --device D          cpu, or N: an OpenCL device index from --list-devices;\n"
-    "                      default: first GPU, else first OpenCL device, else cpu\n"
+    "  --device D[,D...]   cpu, or N: an OpenCL device index from --list-devices;\n"
+    "                      several (\"0,1,cpu\") or all: every listed device takes\n"
+    "                      the next batch when it is free; default: first GPU,\n"
+    "                      else first OpenCL device, else cpu\n"
     "  --list-devices      list the devices (index, platform, device, type, compute\n"
     "                      units, global memory, driver, fp16, precisions, profile):\n"
     "                      OpenCL ones, then cpu\n"
@@ -86,10 +89,28 @@ static const char usage_text[] =
     "                        print with 9 significant digits (float32 round-trips)\n"
     "                      npy: NPY v1.0 float32 ('<f4') array of shape [N, H] of\n"
     "                        the pooled vectors (not with --pooling none)\n"
-    "  -o, --output FILE   write to FILE (default stdout); written only on success\n"
-    "                      (a new FILE gets mode 0666 less the umask, an existing one\n"
-    "                      keeps its mode; a symbolic link stays, its target changes)\n"
-    "  --batch-size N      inputs per forward pass (default 32)\n"
+    "  -o, --output FILE   write to FILE (default stdout).  jsonl records are\n"
+    "                      written as they complete, in order, whole: an\n"
+    "                      interrupted run leaves FILE holding its first records\n"
+    "                      (see --resume); npy is written only on success\n"
+    "  --batch-size N      most inputs per forward pass (default 256; --benchmark:\n"
+    "                      its batch's rows, default 32)\n"
+    "  --max-batch-tokens N  most tokens (inputs x padded length) per forward\n"
+    "                      pass; inputs are sorted by length in windows of 1024\n"
+    "                      (default 16384 on a GPU, 4096 on other devices)\n"
+    "  --on-error M        fail (default): a bad input ends the run (exit 1), the\n"
+    "                      records before it written; skip: its record becomes\n"
+    "                      {\"index\": i, \"error\": \"FILE:LINE: ...\"}, the rest go\n"
+    "                      on, exit status 3 (jsonl only)\n"
+    "  --resume            with -o FILE (jsonl): keep FILE's whole records and go\n"
+    "                      on after them (an interrupted or killed run); the end\n"
+    "                      result is the file an uninterrupted run writes\n"
+    "  --shard I/N         only the records whose index modulo N is I (0 <= I < N),\n"
+    "                      with their global indices: N runs together cover the\n"
+    "                      input (merge: README, Scaling out)\n"
+    "  --progress          a progress line on stderr (default: when it is a\n"
+    "                      terminal): records, tokens/s, ETA for files\n"
+    "  --quiet             no progress line and no warnings\n"
     "  --threads N         host threads for the CPU backend (default: all cores)\n"
     "  --validate          also run the CPU backend (fp32) on every batch and report\n"
     "                      on stderr the max abs and max rel difference (|d| /\n"
@@ -100,8 +121,11 @@ static const char usage_text[] =
     "                      int8 0.5)\n"
     "  --profile           print on stderr, per kernel (OpenCL profiling events) or\n"
     "                      CPU-backend op: calls, total ms, mean us, share of device\n"
-    "                      time, GFLOP/s (GEMMs) and GB/s; then the host phases (read,\n"
-    "                      load, tokenize, batch, forward, validate, write) in ms\n"
+    "                      time, GFLOP/s (GEMMs) and GB/s, per device; then the host\n"
+    "                      phases (read, load, tokenize, batch, forward, validate,\n"
+    "                      write: each stage's busy ms, summed over its threads;\n"
+    "                      stages overlap) and per device its batches, records,\n"
+    "                      tokens, padded tokens, busy ms and share of the tokens\n"
     "  --profile-json FILE write the same as JSON to FILE\n"
     "  --benchmark         run the model on synthetic input (seeded random ids,\n"
     "                      [CLS] first, [SEP] last, full mask; no input files) and\n"
@@ -125,8 +149,9 @@ static const char usage_text[] =
     "\n"
     "Records come out in input order.  Exit status: 0 success; 1 bad input, model,\n"
     "device or validation failure (one line on stderr naming file and line where\n"
-    "it applies, and no output); 2 usage error; 130, 143, 129: interrupted by\n"
-    "SIGINT, SIGTERM, SIGHUP (one line on stderr; the output left as it was).\n";
+    "it applies; the records before it written); 2 usage error; 3 records skipped\n"
+    "(--on-error skip); 130, 143, 129: interrupted by SIGINT, SIGTERM, SIGHUP (one\n"
+    "line on stderr saying how many whole records -o FILE holds).\n";
 
 /* ------------------------------------------------------------ options */
 
@@ -198,6 +223,7 @@ static const char *const output_formats[] = {"jsonl", "npy", NULL};
 static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 /* In albert_precision's order. */
 static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
+static const char *const on_errors[] = {"fail", "skip", NULL};
 
 static int set_model(cli_options *o, const char *v)
 {
@@ -217,15 +243,49 @@ static int set_profile_file(cli_options *o, const char *v)
     return 0;
 }
 
-/* "cpu" or an index; whether that device exists is the library's to say. */
+/* "all", or ids ("cpu" or an index) split by commas; whether those devices
+ * exist is the library's to say. */
 static int set_device(cli_options *o, const char *v)
 {
-    int index;
-    if (strcmp(v, "cpu") != 0 && parse_int(v, 0, INT_MAX, &index) != 0)
-        return usage_error("--device: '%s' is not cpu or a device index", v);
     o->device = v;
+    if (strcmp(v, "all") == 0)
+        return 0;
+    char id[32];
+    for (const char *p = v;; p++) {
+        size_t n = strcspn(p, ",");
+        int index;
+        snprintf(id, sizeof id, "%.*s", (int)(n < sizeof id ? n : sizeof id - 1), p);
+        if (n >= sizeof id || (strcmp(id, "cpu") != 0 && parse_int(id, 0, INT_MAX, &index) != 0))
+            return usage_error("--device: '%.*s' is not cpu, all or a device index", (int)n, p);
+        p += n;
+        if (!*p)
+            return 0;
+    }
+}
+
+static int set_batch_size(cli_options *o, const char *v)
+{
+    if (parse_int(v, 1, 65536, &o->batch_size) != 0)
+        return usage_error("--batch-size: '%s' is not an integer from 1 to 65536", v);
+    o->batch_size_set = 1;
     return 0;
 }
+
+/* I/N with 0 <= I < N. */
+static int set_shard(cli_options *o, const char *v)
+{
+    const char *slash = strchr(v, '/');
+    char first[16];
+    int ok = slash && (size_t)(slash - v) < sizeof first;
+    if (ok) {
+        snprintf(first, sizeof first, "%.*s", (int)(slash - v), v);
+        ok = parse_int(first, 0, INT_MAX - 1, &o->shard) == 0 &&
+             parse_int(slash + 1, 1, INT_MAX, &o->shards) == 0 && o->shard < o->shards;
+    }
+    return ok ? 0 : usage_error("--shard: '%s' is not I/N with 0 <= I < N", v);
+}
+
+
 
 static int set_validate_tol(cli_options *o, const char *v)
 {
@@ -261,7 +321,13 @@ static const option_spec option_table[] = {
     {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
     {"--output", set_output, NULL, 0, 0, 0},
     {"-o", set_output, NULL, 0, 0, 0},
-    {"--batch-size", NULL, NULL, offsetof(cli_options, batch_size), 1, 65536},
+    {"--batch-size", set_batch_size, NULL, 0, 0, 0},
+    {"--max-batch-tokens", NULL, NULL, offsetof(cli_options, max_batch_tokens), 1, 1 << 24},
+    {"--on-error", NULL, on_errors, offsetof(cli_options, on_error), 0, 0},
+    {"--resume", NULL, NULL, offsetof(cli_options, resume), 0, 0},
+    {"--shard", set_shard, NULL, 0, 0, 0},
+    {"--progress", NULL, NULL, offsetof(cli_options, progress), 0, 0},
+    {"--quiet", NULL, NULL, offsetof(cli_options, quiet), 0, 0},
     {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096},
     {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0},
     {"--validate-tol", set_validate_tol, NULL, 0, 0, 0},
@@ -345,6 +411,10 @@ static int check_benchmark(cli_options *o)
         return usage_error("--benchmark makes its own input: no FILE operands");
     if (o->tokenize_only || o->validate)
         return usage_error("--benchmark runs the model: not with --tokenize or --validate");
+    if (o->resume || o->shards > 1)
+        return usage_error("--benchmark reads no input: not with --resume or --shard");
+    if (o->device && (strchr(o->device, ',') || strcmp(o->device, "all") == 0))
+        return usage_error("--benchmark measures one device: --device names one");
     o->seq_len = o->seq_len ? o->seq_len : CLI_BENCH_SEQ_LEN;
     o->iterations = o->iterations ? o->iterations : CLI_BENCH_ITERATIONS;
     o->warmup = o->warmup >= 0 ? o->warmup : CLI_BENCH_WARMUP;
@@ -364,6 +434,13 @@ static int check_combinations(const cli_options *o)
         return usage_error("--validate compares embeddings: not with --tokenize");
     if (o->profile_file && o->no_profile)
         return usage_error("--profile-file and --no-profile exclude each other");
+    int to_file = o->output && strcmp(o->output, "-") != 0;
+    if (o->resume && (!to_file || o->format != CLI_OUT_JSONL))
+        return usage_error("--resume goes on with the records of -o FILE: jsonl to a file only");
+    if (o->on_error == CLI_ON_ERROR_SKIP && o->format == CLI_OUT_NPY)
+        return usage_error("--on-error skip writes error records: jsonl only, not --format npy");
+    if (o->progress == CLI_PROGRESS_ON && o->quiet)
+        return usage_error("--progress and --quiet exclude each other");
     return 0;
 }
 
@@ -380,7 +457,8 @@ static void default_options(cli_options *o)
     o->tokenizer_kind = ALBERT_TOKENIZER_SLOW;
     o->max_length = 512;
     o->format = CLI_OUT_JSONL;
-    o->batch_size = 32;
+    o->batch_size = 32; /* --benchmark's; a run's cap is the scheduler's unless given */
+    o->shards = 1;
     o->validate_tol = 1e-4;
     o->warmup = -1;
 }
@@ -476,25 +554,17 @@ static int list_devices(const cli_options *o)
 
 /* Everything a run owns, released in one place. */
 typedef struct session {
-    cli_input input;
+    cli_reader input;
     albert_config config;
     albert_model *model;
     albert_tokenizer *tok;
-    albert_engine *engine, *reference;
+    albert_engine **engines;
+    int nengines;
+    albert_engine *reference;
+    cli_stream stream;
     cli_sink sink;
+    int stream_open, sink_open;
 } session;
-
-static int read_inputs(session *s, const cli_options *o, albert_error *err)
-{
-    if (o->nfiles == 0)
-        return cli_input_read(&s->input, "-", (cli_input_format)o->input_format, err);
-    for (int i = 0; i < o->nfiles; i++) {
-        int rc = cli_input_read(&s->input, o->files[i], (cli_input_format)o->input_format, err);
-        if (rc != ALBERT_OK)
-            return rc;
-    }
-    return ALBERT_OK;
-}
 
 /* --tokenize loads no weights; config.json, when there is one, still caps
  * the length and gives the vocabulary size that pre-tokenized ids must fit. */
@@ -511,16 +581,76 @@ static int load_config_only(session *s, const char *dir, albert_error *err)
     return present ? albert_config_load(dir, &s->config, err) : ALBERT_OK;
 }
 
-/* An engine on device ID (NULL: the automatic pick) in PRECISION. */
-static int create_engine(const albert_model *m, const cli_options *o, const char *id,
-                         int precision, int timing, albert_engine **out, albert_error *err)
+/* An engine on device INDEX (ALBERT_DEVICE_AUTO: the automatic pick). */
+static int create_engine(const albert_model *m, const cli_options *o, int index, int precision,
+                         int timing, albert_engine **out, albert_error *err)
 {
     albert_engine_options eo;
     engine_options(o, &eo);
     eo.timing = timing;
     eo.precision = precision;
-    int rc = id ? albert_device_find(id, &eo.device, err) : ALBERT_OK;
-    return rc == ALBERT_OK ? albert_engine_create(m, &eo, out, err) : rc;
+    eo.device = index;
+    return albert_engine_create(m, &eo, out, err);
+}
+
+/* The device indices --device names, in its order (*N of them, at most
+ * CAP); none given: the automatic pick. */
+static int device_indices(const cli_options *o, int *idx, int cap, int *n, albert_error *err)
+{
+    *n = 0;
+    if (!o->device) {
+        idx[(*n)++] = ALBERT_DEVICE_AUTO;
+        return ALBERT_OK;
+    }
+    if (strcmp(o->device, "all") == 0) {
+        int count = 0;
+        albert_device_count(&count, err);
+        for (int i = 0; i < count && i < cap; i++)
+            idx[(*n)++] = i;
+        return albert_ok(err);
+    }
+    for (const char *p = o->device; *p && *n < cap; p += *p == ',') {
+        char id[32];
+        size_t len = strcspn(p, ",");
+        snprintf(id, sizeof id, "%.*s", (int)len, p);
+        p += len;
+        int rc = albert_device_find(id, &idx[*n], err);
+        if (rc != ALBERT_OK)
+            return rc;
+        for (int j = 0; j < *n; j++)
+            if (idx[j] == idx[*n])
+                return albert_fail(err, ALBERT_E_ARG, "--device: device %s named twice", id);
+        (*n)++;
+    }
+    return ALBERT_OK;
+}
+
+/* Room for every device there is (an index list names each once). */
+static int device_room(void)
+{
+    int count = 1;
+    albert_error err;
+    albert_device_count(&count, &err);
+    return count + 1;
+}
+
+static int open_engines(session *s, const cli_options *o, albert_error *err)
+{
+    int cap = device_room();
+    int *idx = calloc((size_t)cap, sizeof *idx);
+    s->engines = calloc((size_t)cap, sizeof *s->engines);
+    if (!idx || !s->engines) {
+        free(idx);
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for the devices");
+    }
+    int n = 0, rc = device_indices(o, idx, cap, &n, err);
+    for (int i = 0; rc == ALBERT_OK && i < n; i++) {
+        rc = create_engine(s->model, o, idx[i], o->precision, o->profile || o->profile_json,
+                           &s->engines[i], err);
+        s->nengines += rc == ALBERT_OK;
+    }
+    free(idx);
+    return rc;
 }
 
 static int open_model(session *s, const cli_options *o, albert_error *err)
@@ -531,33 +661,54 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     s->config = *albert_model_config(s->model);
-    rc = create_engine(s->model, o, o->device, o->precision, o->profile || o->profile_json,
-                       &s->engine, err);
+    rc = open_engines(s, o, err);
     /* The reference is what HF gives: fp32. */
-    if (rc == ALBERT_OK && o->validate)
-        rc = create_engine(s->model, o, "cpu", ALBERT_PRECISION_FP32, 0, &s->reference, err);
+    if (rc == ALBERT_OK && o->validate) {
+        int cpu;
+        rc = albert_device_find("cpu", &cpu, err);
+        if (rc == ALBERT_OK)
+            rc = create_engine(s->model, o, cpu, ALBERT_PRECISION_FP32, 0, &s->reference, err);
+    }
     return rc;
 }
 
 /* --profile / --profile-json, before the records are committed: a profile
  * that cannot be written fails the run like any other output. */
 static int report_profile(const session *s, const cli_options *o, const cli_phases *ph,
-                          albert_error *err)
+                          const cli_outcome *done, albert_error *err)
 {
     if (!o->profile && !o->profile_json)
         return ALBERT_OK;
-    return cli_profile_report(o, s->engine, ph, err);
+    return cli_profile_report(o, s->engines, s->nengines, done, ph, err);
 }
 
-/* Commits the output of a run that got to RC, with its profile. */
-static int finish_run(session *s, const cli_options *o, const cli_phases *ph, int rc,
-                      albert_error *err)
+/* Ends the output of a run that got to RC: npy gets its row count and is
+ * committed only on success; jsonl records are out already. */
+static int finish_run(session *s, const cli_options *o, const cli_phases *ph,
+                      const cli_outcome *done, int rc, albert_error *err)
 {
     if (rc == ALBERT_OK)
-        rc = report_profile(s, o, ph, err);
-    if (rc == ALBERT_OK)
-        return cli_sink_commit(&s->sink, err);
-    cli_sink_abort(&s->sink);
+        rc = report_profile(s, o, ph, done, err);
+    if (s->stream_open) {
+        albert_error e;
+        int closed = cli_stream_close(&s->stream, &e);
+        s->stream_open = 0;
+        if (rc == ALBERT_OK && closed != ALBERT_OK)
+            rc = albert_fail(err, closed, "%s", e.msg);
+    }
+    if (!s->sink_open)
+        return rc;
+    s->sink_open = 0;
+    if (rc == ALBERT_OK && done) {
+        errno = 0;
+        rewind(s->sink.f);
+        cli_write_npy_header(s->sink.f, (size_t)done->records, s->config.hidden_size);
+        rc = cli_sink_commit(&s->sink, err);
+    } else if (rc == ALBERT_OK) {
+        rc = cli_sink_commit(&s->sink, err);
+    } else {
+        cli_sink_abort(&s->sink);
+    }
     return rc;
 }
 
@@ -566,83 +717,155 @@ static int run_benchmark(session *s, const cli_options *o, cli_phases *ph, alber
     int rc = open_model(s, o, err);
     if (rc == ALBERT_OK)
         rc = cli_sink_open(&s->sink, o->output, err);
+    s->sink_open = rc == ALBERT_OK;
     cli_lap(ph, CLI_PHASE_LOAD);
     if (rc != ALBERT_OK)
         return rc;
-    rc = cli_benchmark(o, s->engine, &s->config, ph, &s->sink, err);
-    return finish_run(s, o, ph, rc, err);
+    rc = cli_benchmark(o, s->engines[0], &s->config, ph, &s->sink, err);
+    return finish_run(s, o, ph, NULL, rc, err);
 }
 
-/* The largest batch this run can form must fit the device: refused now,
- * with what would fit, rather than at the first long window. */
-static int check_capacity(const cli_runner *r, albert_error *err)
+/* jsonl streams, npy goes through an all-or-nothing sink (header first,
+ * rewritten with the row count at the end). */
+static int open_output(session *s, const cli_options *o, cli_output *out, albert_error *err)
 {
-    if (!r->engine)
-        return ALBERT_OK;
-    albert_error e;
-    int rc = albert_engine_fits(r->engine, r->opt->batch_size, r->max_length, &e);
-    if (rc == ALBERT_OK)
-        return ALBERT_OK;
-    return albert_fail(err, rc, "%.400s; lower --batch-size or --max-length", e.msg);
+    memset(out, 0, sizeof *out);
+    if (o->format == CLI_OUT_NPY) {
+        int rc = cli_sink_open(&s->sink, o->output, err);
+        s->sink_open = rc == ALBERT_OK;
+        if (rc == ALBERT_OK) {
+            errno = 0;
+            cli_write_npy_header(s->sink.f, 0, s->config.hidden_size);
+            rc = cli_sink_check(&s->sink, err);
+        }
+        out->sink = &s->sink;
+        return rc;
+    }
+    cli_resume resume = {o->shard, o->shards, 0, 0};
+    int rc = cli_stream_open(&s->stream, o->output, o->resume ? &resume : NULL, err);
+    s->stream_open = rc == ALBERT_OK;
+    out->stream = &s->stream;
+    out->skip = resume.kept;
+    out->skipped_before = resume.kept_errors;
+    return rc;
 }
 
-static int run_session(session *s, const cli_options *o, cli_phases *ph, albert_error *err)
+/* -o naming an input file would empty it before it is read. */
+static int not_an_input(const cli_reader *in, const char *output, albert_error *err)
+{
+    struct stat out;
+    if (!output || strcmp(output, "-") == 0 || stat(output, &out) != 0)
+        return ALBERT_OK;
+    for (int i = 0; i < in->nfiles; i++) {
+        struct stat sb;
+        if (fstat(fileno(in->files[i]), &sb) == 0 && S_ISREG(sb.st_mode) &&
+            sb.st_dev == out.st_dev && sb.st_ino == out.st_ino)
+            return albert_fail(err, ALBERT_E_ARG, "%s: the output is also an input file (%s)",
+                               output, in->names[i]);
+    }
+    return ALBERT_OK;
+}
+
+static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_outcome *done,
+                       albert_error *err)
 {
     if (o->benchmark)
         return run_benchmark(s, o, ph, err);
-    int rc = read_inputs(s, o, err);
+    int rc = cli_reader_open(&s->input, o->files, o->nfiles, (cli_input_format)o->input_format,
+                             err);
     cli_lap(ph, CLI_PHASE_READ);
     if (rc == ALBERT_OK)
         rc = open_model(s, o, err);
-    if (rc == ALBERT_OK && cli_input_needs_tokenizer(&s->input))
-        rc = albert_tokenizer_open_kind(o->model_dir, (albert_tokenizer_kind)o->tokenizer_kind,
-                                        &s->tok, err);
-    if (rc == ALBERT_OK)
-        rc = cli_sink_open(&s->sink, o->output, err);
-    cli_lap(ph, CLI_PHASE_LOAD);
-    if (rc != ALBERT_OK)
-        return rc;
+    /* Pre-tokenized jsonl may need no tokenizer; it is opened when it is there. */
+    if (rc == ALBERT_OK) {
+        albert_error e;
+        int opened = albert_tokenizer_open_kind(o->model_dir, (albert_tokenizer_kind)o->tokenizer_kind,
+                                                &s->tok, &e);
+        if (opened != ALBERT_OK && o->input_format != CLI_IN_JSONL)
+            rc = albert_fail(err, opened, "%s", e.msg);
+    }
     int max_pos = s->config.max_position_embeddings;
-    cli_runner r = {o, &s->config, s->tok, s->engine, s->reference,
+    cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, s->reference,
                     o->max_length < max_pos ? o->max_length : max_pos, ph};
-    rc = check_capacity(&r, err);
+    albert_scheduler *sched = NULL;
     if (rc == ALBERT_OK)
-        rc = cli_run(&r, &s->input, &s->sink, err);
-    return finish_run(s, o, ph, rc, err);
+        rc = cli_start(&r, &sched, err);
+    cli_output out;
+    if (rc == ALBERT_OK)
+        rc = not_an_input(&s->input, o->output, err);
+    if (rc == ALBERT_OK)
+        rc = open_output(s, o, &out, err);
+    cli_lap(ph, CLI_PHASE_LOAD);
+    if (rc != ALBERT_OK) {
+        albert_scheduler_free(sched);
+        return rc;
+    }
+    rc = cli_run(&r, sched, &s->input, &out, done, err);
+    cli_phases_stop(ph);
+    return finish_run(s, o, ph, done, rc, err);
 }
 
 static void close_session(session *s)
 {
-    if (s->reference)
-        albert_engine_free(s->reference);
-    if (s->engine)
-        albert_engine_free(s->engine);
-    if (s->tok)
-        albert_tokenizer_close(s->tok);
-    if (s->model)
-        albert_model_close(s->model);
-    cli_input_free(&s->input);
+    if (s->stream_open) {
+        albert_error e;
+        cli_stream_close(&s->stream, &e);
+    }
+    if (s->sink_open)
+        cli_sink_abort(&s->sink);
+    albert_engine_free(s->reference);
+    for (int i = 0; s->engines && i < s->nengines; i++)
+        albert_engine_free(s->engines[i]);
+    free(s->engines);
+    albert_tokenizer_close(s->tok);
+    albert_model_close(s->model);
+    cli_reader_close(&s->input);
 }
 
-/* A precision the device does not run is the user's mistake (exit 2),
- * caught before anything loads.  A device that cannot be found or described
- * is left to the run, which says why. */
+/* A precision a device does not run is the user's mistake (exit 2), caught
+ * before anything loads.  A device that cannot be found or described is
+ * left to the run, which says why. */
 static int check_precision(const cli_options *o)
 {
     if (o->tokenize_only || o->precision == ALBERT_PRECISION_FP32)
         return 0;
     albert_engine_options eo;
     engine_options(o, &eo);
-    int index = ALBERT_DEVICE_AUTO;
-    albert_device_info info;
+    int cap = device_room(), n = 0;
+    int *idx = calloc((size_t)cap, sizeof *idx);
     albert_error err;
-    if ((o->device && albert_device_find(o->device, &index, &err) != ALBERT_OK) ||
-        albert_device_info_get(index, &eo, &info, &err) != ALBERT_OK)
-        return 0;
-    if (albert_device_runs(&info, o->precision))
-        return 0;
-    return usage_error("--precision %s: device %s (%s) runs %s", precisions[o->precision],
-                       info.id, info.name, info.precisions);
+    if (!idx || device_indices(o, idx, cap, &n, &err) != ALBERT_OK)
+        n = 0;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        albert_device_info info;
+        if (albert_device_info_get(idx[i], &eo, &info, &err) == ALBERT_OK &&
+            !albert_device_runs(&info, o->precision))
+            rc = usage_error("--precision %s: device %s (%s) runs %s", precisions[o->precision],
+                             info.id, info.name, info.precisions);
+    }
+    free(idx);
+    return rc;
+}
+
+/* 0, 1, or 3 when records were skipped. */
+static int run_status(const cli_options *o, int *skipped_any)
+{
+    session s;
+    memset(&s, 0, sizeof s);
+    albert_error err;
+    memset(&err, 0, sizeof err);
+    cli_phases phases;
+    cli_phases_start(&phases);
+    cli_outcome done;
+    memset(&done, 0, sizeof done);
+    int rc = run_session(&s, o, &phases, &done, &err);
+    if (rc != ALBERT_OK)
+        fprintf(stderr, "albert-cl: %s\n", err.msg);
+    *skipped_any = done.skipped > 0;
+    free(done.devices);
+    close_session(&s);
+    return rc == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -659,17 +882,10 @@ int main(int argc, char **argv)
         rc = check_precision(&opt);
     if (rc == 0 && opt.list_devices)
         rc = list_devices(&opt);
-    else if (rc == 0) {
-        session s;
-        memset(&s, 0, sizeof s);
-        albert_error err;
-        memset(&err, 0, sizeof err);
-        cli_phases phases;
-        cli_phases_start(&phases);
-        rc = run_session(&s, &opt, &phases, &err) == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
-        if (rc != EXIT_SUCCESS)
-            fprintf(stderr, "albert-cl: %s\n", err.msg);
-        close_session(&s);
+    int skipped = 0;
+    if (rc == 0 && !opt.list_devices) {
+        cli_set_quiet(opt.quiet);
+        rc = run_status(&opt, &skipped);
     }
     free(files);
     albert_error err;
@@ -678,5 +894,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "albert-cl: %s\n", err.msg);
         return EXIT_FAILURE;
     }
+    if (rc == EXIT_SUCCESS && skipped)
+        return CLI_EXIT_SKIPPED;
     return rc == PARSE_DONE ? EXIT_SUCCESS : rc;
 }

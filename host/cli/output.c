@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli/output.h"
 
+#include "cli/stream.h"
 #include "core/fault.h"
 
 #include <errno.h>
@@ -85,6 +86,7 @@ static void on_signal(int sig)
         n = append(msg, n, cap, temp_slots[i].shown);
         n = append(msg, n, cap, " left as it was");
     }
+    n = cli_stream_on_signal(msg, n, cap);
     msg[n++] = '\n';
     if (write(STDERR_FILENO, msg, n) < 0) {
         /* Nothing left to tell it with. */
@@ -378,15 +380,18 @@ int cli_stdout_close(albert_error *err)
     return e ? albert_fail(err, ALBERT_E_IO, "<stdout>: write error: %s", strerror(e)) : ALBERT_OK;
 }
 
+#define NPY_DICT "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }"
+
 void cli_write_npy_header(FILE *f, size_t rows, int cols)
 {
     char dict[128];
-    int len = snprintf(dict, sizeof dict,
-                       "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", rows,
-                       cols);
+    int len = snprintf(dict, sizeof dict, NPY_DICT, rows, cols);
     /* magic (6) + version (2) + header length (2) + dict + padding + '\n'
-     * is a multiple of 64, as NumPy writes it. */
-    int total = (10 + len + 1 + 63) / 64 * 64;
+     * is a multiple of 64, as NumPy writes it; sized for the largest row
+     * count, so the header written before the rows are counted and the one
+     * written after take the same room. */
+    int most = snprintf(NULL, 0, NPY_DICT, (size_t)SIZE_MAX, cols);
+    int total = (10 + most + 1 + 63) / 64 * 64;
     int header_len = total - 10;
     fwrite("\x93NUMPY\x01\x00", 1, 8, f);
     fputc(header_len & 0xFF, f);
@@ -407,45 +412,4 @@ void cli_write_npy_row(FILE *f, const float *v, int n)
                               (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
         fwrite(b, 1, 4, f);
     }
-}
-
-static void write_floats(FILE *f, const float *v, int n)
-{
-    fputc('[', f);
-    for (int i = 0; i < n; i++)
-        fprintf(f, i ? ", %.9g" : "%.9g", (double)v[i]);
-    fputc(']', f);
-}
-
-static void write_ints(FILE *f, const int32_t *v, int n)
-{
-    fputc('[', f);
-    for (int i = 0; i < n; i++)
-        fprintf(f, i ? ", %d" : "%d", (int)v[i]);
-    fputc(']', f);
-}
-
-void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, const int32_t *types,
-                            int n_ids, const float *emb, int rows, int h, int nested)
-{
-    fprintf(f, "{\"index\": %zu, \"input_ids\": ", index);
-    write_ints(f, ids, n_ids);
-    if (types) {
-        fputs(", \"token_type_ids\": ", f);
-        write_ints(f, types, n_ids);
-    }
-    if (emb) {
-        fputs(", \"embedding\": ", f);
-        if (!nested) {
-            write_floats(f, emb, h);
-        } else {
-            fputc('[', f);
-            for (int r = 0; r < rows; r++) {
-                fputs(r ? ", " : "", f);
-                write_floats(f, emb + (size_t)r * (size_t)h, h);
-            }
-            fputc(']', f);
-        }
-    }
-    fputs("}\n", f);
 }

@@ -1,7 +1,9 @@
-/* Output that is all or nothing: records go to a temporary file, which
+/* Output that is all or nothing (npy, --profile-json, --benchmark; jsonl
+ * records stream through cli/stream.h): written to a temporary file, which
  * becomes the output (rename, or a copy to stdout or a non-regular file) only
  * when the whole run succeeded.  SIGINT, SIGTERM and SIGHUP end a run so:
- * the temporary files go, the outputs stay as they were. */
+ * the temporary files go, the outputs stay as they were (and a streamed
+ * -o FILE is cut back to its whole records). */
 #ifndef ALBERT_CLI_OUTPUT_H
 #define ALBERT_CLI_OUTPUT_H
 
@@ -44,14 +46,9 @@ int cli_stream_error(FILE *f);
  * to it was lost (the reason as cli_stream_error tells it). */
 int cli_stdout_close(albert_error *err);
 
-/* NPY v1.0 header for little-endian float32 [ROWS, COLS] in C order. */
+/* NPY v1.0 header for little-endian float32 [ROWS, COLS] in C order, of
+ * the same length for any ROWS (written again once they are counted). */
 void cli_write_npy_header(FILE *f, size_t rows, int cols);
 void cli_write_npy_row(FILE *f, const float *v, int n);
-
-/* {"index": I, "input_ids": [...]} plus, when TYPES is not NULL,
- * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding":
- * one vector of H floats (NESTED 0) or ROWS vectors of H (NESTED 1). */
-void cli_write_jsonl_record(FILE *f, size_t index, const int32_t *ids, const int32_t *types,
-                            int n_ids, const float *emb, int rows, int h, int nested);
 
 #endif

@@ -1,5 +1,6 @@
 /* The --profile table and --profile-json file. */
 #include "cli/timing_report.h"
+#include "cli/embed.h"
 #include "cli/output.h"
 
 #include <cjson/cJSON.h>
@@ -24,6 +25,12 @@ void cli_lap(cli_phases *ph, cli_phase phase)
     uint64_t now = albert_now_ns();
     ph->ns[phase] += now - ph->last;
     ph->last = now;
+}
+
+void cli_phases_stop(cli_phases *ph)
+{
+    if (ph)
+        ph->last = albert_now_ns();
 }
 
 /* One kernel's row, in the units both outputs use. */
@@ -75,28 +82,32 @@ static void print_rate(double v)
         fprintf(stderr, " %9.2f", v);
 }
 
-static void print_table(const char *device, const albert_kernel_stat *stats, size_t n,
-                        uint64_t device_ns, const cli_phases *ph)
+static void print_kernels(const char *device, const albert_kernel_stat *stats, size_t n,
+                          uint64_t device_ns)
 {
-    fprintf(stderr, "albert-cl: profile of %s\n", device ? device : "tokenize only");
-    if (n) {
-        fprintf(stderr, "%-28s %7s %10s %10s %8s %9s %9s\n", "kernel", "calls", "total ms",
-                "mean us", "device%", "GFLOP/s", "GB/s");
-        uint64_t flops = 0;
-        for (size_t i = 0; i < n; i++) {
-            row r = make_row(&stats[i], device_ns);
-            fprintf(stderr, "%-28.28s %7llu %10.3f %10.1f %7.1f%%", stats[i].name,
-                    (unsigned long long)stats[i].calls, r.ms, r.mean_us, r.share);
-            print_rate(r.gflops);
-            print_rate(r.gbps);
-            fputc('\n', stderr);
-            flops += stats[i].flops;
-        }
-        fprintf(stderr, "%-28s %7s %10.3f %10s %7.1f%%", "device total", "", device_ns / 1e6, "",
-                100.0);
-        print_rate(device_ns ? (double)flops / (double)device_ns : -1);
+    fprintf(stderr, "albert-cl: profile of %s\n", device);
+    if (!n)
+        return;
+    fprintf(stderr, "%-28s %7s %10s %10s %8s %9s %9s\n", "kernel", "calls", "total ms", "mean us",
+            "device%", "GFLOP/s", "GB/s");
+    uint64_t flops = 0;
+    for (size_t i = 0; i < n; i++) {
+        row r = make_row(&stats[i], device_ns);
+        fprintf(stderr, "%-28.28s %7llu %10.3f %10.1f %7.1f%%", stats[i].name,
+                (unsigned long long)stats[i].calls, r.ms, r.mean_us, r.share);
+        print_rate(r.gflops);
+        print_rate(r.gbps);
         fputc('\n', stderr);
+        flops += stats[i].flops;
     }
+    fprintf(stderr, "%-28s %7s %10.3f %10s %7.1f%%", "device total", "", device_ns / 1e6, "",
+            100.0);
+    print_rate(device_ns ? (double)flops / (double)device_ns : -1);
+    fputc('\n', stderr);
+}
+
+static void print_phases(const cli_phases *ph)
+{
     fprintf(stderr, "%-28s %10s %7s\n", "host phase", "ms", "wall%");
     const double wall = (double)(ph->last - ph->start);
     for (int p = 0; p < CLI_PHASE_COUNT; p++)
@@ -104,6 +115,30 @@ static void print_table(const char *device, const albert_kernel_stat *stats, siz
             fprintf(stderr, "%-28s %10.3f %6.1f%%\n", phase_names[p], ph->ns[p] / 1e6,
                     wall > 0 ? 100.0 * (double)ph->ns[p] / wall : 0);
     fprintf(stderr, "%-28s %10.3f\n", "wall", wall / 1e6);
+}
+
+/* A device's share of the records' tokens, in percent. */
+static double share(const cli_outcome *done, int i)
+{
+    uint64_t all = 0;
+    for (int k = 0; k < done->stats.engine_count; k++)
+        all += done->devices[k].tokens;
+    return all ? 100.0 * (double)done->devices[i].tokens / (double)all : 0;
+}
+
+static void print_devices(const cli_outcome *done)
+{
+    if (!done || !done->devices || done->stats.engine_count == 0)
+        return;
+    fprintf(stderr, "%-40s %8s %9s %10s %10s %10s %7s\n", "device", "batches", "records",
+            "tokens", "padded", "busy ms", "share%");
+    for (int i = 0; i < done->stats.engine_count; i++) {
+        const albert_scheduler_device_stats *d = &done->devices[i];
+        fprintf(stderr, "%-40.40s %8llu %9llu %10llu %10llu %10.3f %6.1f%%\n", d->name,
+                (unsigned long long)d->batches, (unsigned long long)d->records,
+                (unsigned long long)d->tokens, (unsigned long long)d->padded_tokens,
+                d->busy_ns / 1e6, share(done, i));
+    }
 }
 
 static cJSON *kernel_json(const albert_kernel_stat *s, uint64_t device_ns)
@@ -124,16 +159,58 @@ static cJSON *kernel_json(const albert_kernel_stat *s, uint64_t device_ns)
     return o;
 }
 
-static cJSON *profile_json(const char *device, const albert_kernel_stat *stats, size_t n,
-                           uint64_t device_ns, const cli_phases *ph)
+/* One engine's kernels. */
+typedef struct engine_stats {
+    const char *device;
+    albert_kernel_stat *stats;
+    size_t n;
+    uint64_t device_ns;
+} engine_stats;
+
+static void add_kernels(cJSON *o, const engine_stats *e)
 {
+    cJSON_AddStringToObject(o, "device", e->device);
+    cJSON_AddNumberToObject(o, "device_total_ms", e->device_ns / 1e6);
+    cJSON *kernels = cJSON_AddArrayToObject(o, "kernels");
+    for (size_t i = 0; i < e->n; i++)
+        cJSON_AddItemToArray(kernels, kernel_json(&e->stats[i], e->device_ns));
+}
+
+static void add_devices(cJSON *root, const cli_outcome *done)
+{
+    if (!done || !done->devices)
+        return;
+    cJSON *devices = cJSON_AddArrayToObject(root, "devices");
+    for (int i = 0; i < done->stats.engine_count; i++) {
+        const albert_scheduler_device_stats *d = &done->devices[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", d->name);
+        cJSON_AddNumberToObject(o, "batches", (double)d->batches);
+        cJSON_AddNumberToObject(o, "records", (double)d->records);
+        cJSON_AddNumberToObject(o, "tokens", (double)d->tokens);
+        cJSON_AddNumberToObject(o, "padded_tokens", (double)d->padded_tokens);
+        cJSON_AddNumberToObject(o, "busy_ms", d->busy_ns / 1e6);
+        cJSON_AddNumberToObject(o, "share_pct", share(done, i));
+        cJSON_AddItemToArray(devices, o);
+    }
+}
+
+/* The first engine's kernels at the top (as a one-device run has them),
+ * every engine's under "engines". */
+static cJSON *profile_json(const engine_stats *engines, int n, const cli_outcome *done,
+                           const cli_phases *ph)
+{
+    static const engine_stats none = {"", NULL, 0, 0};
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "device", device ? device : "");
-    cJSON_AddNumberToObject(root, "device_total_ms", device_ns / 1e6);
+    add_kernels(root, n ? &engines[0] : &none);
     cJSON_AddNumberToObject(root, "wall_ms", (double)(ph->last - ph->start) / 1e6);
-    cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(kernels, kernel_json(&stats[i], device_ns));
+    cJSON *list = cJSON_AddArrayToObject(root, "engines");
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        add_kernels(o, &engines[i]);
+        cJSON_AddItemToArray(list, o);
+    }
+    add_devices(root, done);
     cJSON *phases = cJSON_AddArrayToObject(root, "host_phases");
     for (int p = 0; p < CLI_PHASE_COUNT; p++) {
         if (!ph->ns[p])
@@ -166,39 +243,54 @@ static int write_json(const char *path, cJSON *root, albert_error *err)
     return rc == ALBERT_OK ? ALBERT_OK : albert_fail(err, rc, "--profile-json: %s", e.msg);
 }
 
-/* The table is output asked for: losing it fails the run (the message then
- * is lost too, the exit status is not). */
-static int write_table(const char *device, const albert_kernel_stat *stats, size_t n,
-                       uint64_t device_ns, const cli_phases *ph, albert_error *err)
+/* The tables are output asked for: losing them fails the run (the message
+ * then is lost too, the exit status is not). */
+static int write_tables(const engine_stats *engines, int n, const cli_outcome *done,
+                        const cli_phases *ph, albert_error *err)
 {
     errno = 0;
-    print_table(device, stats, n, device_ns, ph);
+    if (n == 0)
+        fprintf(stderr, "albert-cl: profile of tokenize only\n");
+    for (int i = 0; i < n; i++)
+        print_kernels(engines[i].device, engines[i].stats, engines[i].n, engines[i].device_ns);
+    print_phases(ph);
+    print_devices(done);
     int e = cli_stream_error(stderr);
     return e ? albert_fail(err, ALBERT_E_IO, "--profile: cannot write the table on stderr: %s",
                            strerror(e))
              : ALBERT_OK;
 }
 
-int cli_profile_report(const cli_options *o, albert_engine *engine, const cli_phases *ph,
-                       albert_error *err)
+static int collect(albert_engine *const *engines, int n, engine_stats *out, albert_error *err)
 {
-    albert_kernel_stat *stats;
-    size_t n;
-    int rc = fetch_stats(engine, &stats, &n, err);
-    if (rc != ALBERT_OK)
-        return rc;
-    uint64_t device_ns = 0;
-    for (size_t i = 0; i < n; i++)
-        device_ns += stats[i].total_ns;
-    const char *device = engine ? albert_engine_device_name(engine) : NULL;
-    if (o->profile)
-        rc = write_table(device, stats, n, device_ns, ph, err);
+    for (int i = 0; i < n; i++) {
+        int rc = fetch_stats(engines[i], &out[i].stats, &out[i].n, err);
+        if (rc != ALBERT_OK)
+            return rc;
+        out[i].device = albert_engine_device_name(engines[i]);
+        for (size_t k = 0; k < out[i].n; k++)
+            out[i].device_ns += out[i].stats[k].total_ns;
+    }
+    return ALBERT_OK;
+}
+
+int cli_profile_report(const cli_options *o, albert_engine *const *engines, int nengines,
+                       const cli_outcome *done, const cli_phases *ph, albert_error *err)
+{
+    engine_stats *all = calloc(nengines ? (size_t)nengines : 1, sizeof *all);
+    if (!all)
+        return albert_fail(err, ALBERT_E_NOMEM, "--profile: out of memory");
+    int rc = collect(engines, nengines, all, err);
+    if (rc == ALBERT_OK && o->profile)
+        rc = write_tables(all, nengines, done, ph, err);
     if (rc == ALBERT_OK && o->profile_json) {
-        cJSON *root = profile_json(device, stats, n, device_ns, ph);
+        cJSON *root = profile_json(all, nengines, done, ph);
         rc = root ? write_json(o->profile_json, root, err)
                   : albert_fail(err, ALBERT_E_NOMEM, "--profile-json: out of memory");
         cJSON_Delete(root);
     }
-    free(stats);
+    for (int i = 0; i < nengines; i++)
+        free(all[i].stats);
+    free(all);
     return rc;
 }

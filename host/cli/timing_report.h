@@ -30,10 +30,19 @@ typedef struct cli_phases {
 void cli_phases_start(cli_phases *ph);
 /* PH may be NULL (nothing timed). */
 void cli_lap(cli_phases *ph, cli_phase phase);
+/* Ends the wall clock without charging a phase: a run's stages overlap and
+ * are charged their own busy times instead. */
+void cli_phases_stop(cli_phases *ph);
 
-/* Prints the table on stderr with --profile and writes --profile-json.
- * ENGINE may be NULL (--tokenize): host phases only. */
-int cli_profile_report(const cli_options *o, albert_engine *engine, const cli_phases *ph,
-                       albert_error *err);
+/* A run's share per device (NULL for --benchmark). */
+struct cli_outcome;
+
+/* Prints the tables on stderr with --profile and writes --profile-json:
+ * per engine its kernels, then the host phases (busy time of each stage:
+ * stages overlap, so the shares can add up past 100%) and, for a run, per
+ * device its batches, tokens, busy time and share of the work.  No engines
+ * (--tokenize): host phases only. */
+int cli_profile_report(const cli_options *o, albert_engine *const *engines, int nengines,
+                       const struct cli_outcome *done, const cli_phases *ph, albert_error *err);
 
 #endif

@@ -161,3 +161,18 @@ int albert_json_load(const char *path, cJSON **root, albert_error *err)
     }
     return ALBERT_OK;
 }
+
+int albert_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}

@@ -67,6 +67,10 @@ struct cJSON *albert_json_parse(const char *text, size_t len, int whole,
  * when it holds no JSON object, ALBERT_E_NOMEM. */
 int albert_json_load(const char *path, struct cJSON **root, albert_error *err);
 
+/* Writes all N bytes of DATA to FD (going on after short writes and
+ * EINTR): 0, or the errno of the failed write (EIO for a write of 0). */
+int albert_write_all(int fd, const void *data, size_t n);
+
 /* Monotonic clock in nanoseconds, for host-side timers. */
 uint64_t albert_now_ns(void);
 

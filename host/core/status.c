@@ -19,6 +19,7 @@ const char *albert_status_name(int code)
     case ALBERT_E_DEVICE: return "ALBERT_E_DEVICE";
     case ALBERT_E_UNSUPPORTED: return "ALBERT_E_UNSUPPORTED";
     case ALBERT_E_CAPACITY: return "ALBERT_E_CAPACITY";
+    case ALBERT_E_CANCELLED: return "ALBERT_E_CANCELLED";
     default: return "ALBERT_E_UNKNOWN";
     }
 }

@@ -14,6 +14,7 @@
 struct albert_engine {
     const albert_model *model;
     albert_backend *backend;
+    int device;
 };
 
 void albert_engine_options_init(albert_engine_options *opt)
@@ -38,6 +39,7 @@ int albert_engine_create(const albert_model *model, const albert_engine_options 
         return albert_fail(err, ALBERT_E_NOMEM, "albert_engine_create: out of memory");
     e->model = model;
     int device = opt->device == ALBERT_DEVICE_AUTO ? registry_auto_device() : opt->device;
+    e->device = device;
     int rc = registry_create_backend(model, device, opt, &e->backend, err);
     if (rc != ALBERT_OK) {
         free(e);
@@ -54,6 +56,11 @@ void albert_engine_free(albert_engine *engine)
     timing_free(&engine->backend->stats);
     engine->backend->ops->destroy(engine->backend);
     free(engine);
+}
+
+int albert_engine_device(const albert_engine *engine)
+{
+    return engine ? engine->device : ALBERT_DEVICE_AUTO;
 }
 
 const char *albert_engine_device_name(const albert_engine *engine)

@@ -583,10 +583,10 @@ static int profile_tunables(const ocl_ctx *c, const tuning_profile *p, int have,
 /* The attention kernel profile KIND names for this model's heads, when it
  * can run them (else CLBlast): kernels/attention.cl (1) takes heads of a
  * multiple of 16 up to 128 floats and at most 1024 positions (its private
- * array of scores), kernels/attention_tiled.cl (2) heads of a multiple of 4
- * up to 256, any length; its shape defaults to 64 queries (or the device's
- * largest work-group, if smaller) and tiles of 32 keys (or as many as the
- * local memory holds). */
+ * array of scores), kernels/attention_tiled.cl (2, and 1's other heads)
+ * heads of a multiple of 4 up to 256, any length; its shape defaults to 64
+ * queries (or the device's largest work-group, if smaller) and tiles of 32
+ * keys (or as many as the local memory holds). */
 static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int kind,
                                ocl_tunables *t)
 {
@@ -594,8 +594,11 @@ static void attention_tunables(const ocl_ctx *ctx, const albert_config *c, int k
     if (kind == 1 && d % 16 == 0 && d <= 128 && c->max_position_embeddings <= 1024) {
         t->attn_d = d;
         t->attn_max_t = c->max_position_embeddings;
+        return;
     }
-    if (kind == 2 && d % 4 == 0 && d <= 256) {
+    /* Heads attention.cl cannot take go to the tiled kernel where it can:
+     * CLBlast's batched GEMMs, one call per row, cost far more on them. */
+    if (d % 4 == 0 && d <= 256) {
         t->attn_d = d;
         for (t->attn_bq = t->attn_bq ? t->attn_bq : 64; (size_t)t->attn_bq > ctx->max_work_group;)
             t->attn_bq /= 2;

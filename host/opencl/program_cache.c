@@ -257,22 +257,6 @@ static int make_dirs(const char *dir)
     return S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
 }
 
-/* 0 or an errno value. */
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A new file in DIR under a temporary name, put in TMP; mkstemp makes it
  * 0600.  Its descriptor, or -1 with errno set. */
 static int temp_file(const char *dir, char *tmp, size_t size)
@@ -360,7 +344,7 @@ static int create_secret(cache *k, const char *path)
     if (fd < 0)
         return errno;
     randombytes_buf(k->secret, SECRET_BYTES);
-    int e = write_all(fd, k->secret, SECRET_BYTES);
+    int e = albert_write_all(fd, k->secret, SECRET_BYTES);
     if (!e && fsync(fd) != 0)
         e = errno;
     e = close_written(fd, e);
@@ -468,8 +452,8 @@ static int write_entry(const cache *k, const unsigned char *data, size_t size)
     memcpy(h.key, k->key, KEY_BYTES);
     h.size = size;
     entry_mac(k, &h, data, size, h.mac);
-    int e = write_all(fd, &h, sizeof h);
-    e = close_written(fd, e ? e : write_all(fd, data, size));
+    int e = albert_write_all(fd, &h, sizeof h);
+    e = close_written(fd, e ? e : albert_write_all(fd, data, size));
     if (!e && rename(tmp, k->path) != 0)
         e = errno;
     if (e)

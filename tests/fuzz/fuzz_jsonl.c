@@ -2,8 +2,9 @@
  * input goes to the jsonl record parser on its own, in a buffer of exactly
  * its size (so a read or write past the line is caught, which the CLI's one
  * big file buffer would hide); then the whole input is read as a file the
- * way albert-cl reads it, in each input format (cli_input_read takes a
- * path: the input is written to the scratch folder). */
+ * way albert-cl reads it, in each input format, record by record past bad
+ * lines (cli_reader_open takes paths: the input is written to the scratch
+ * folder). */
 #include "cli/input.h"
 #include "fuzz_util.h"
 
@@ -53,11 +54,23 @@ static void parse_line(const uint8_t *data, size_t len, long number)
 
 static void read_file(const char *path, cli_input_format format)
 {
-    cli_input in;
-    memset(&in, 0, sizeof in);
+    cli_reader r;
     albert_error err;
-    fuzz_expect_status(cli_input_read(&in, path, format, &err), &err, "cli_input_read");
-    cli_input_free(&in);
+    int rc = cli_reader_open(&r, &path, 1, format, &err);
+    fuzz_expect_status(rc, &err, "cli_reader_open");
+    int got = rc == ALBERT_OK;
+    while (got) {
+        cli_record rec;
+        rc = cli_reader_next(&r, &rec, &got, &err);
+        fuzz_expect_status(rc, &err, "cli_reader_next");
+        if (rc == ALBERT_OK && got && format == CLI_IN_JSONL) /* tsv texts end at the tab */
+            check_record(&rec, r.line, r.cap);
+        else if (rc == ALBERT_OK)
+            continue;
+        else if (rc != ALBERT_E_INPUT) /* a bad line is passed, anything else ends it */
+            got = 0;
+    }
+    cli_reader_close(&r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,0 +1,336 @@
+/* Records streamed out in whole pieces, and what a stop signal leaves. */
+#include "cli/stream.h"
+
+#include "core/fault.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Records go out in writes of about this much (and whenever the run waits). */
+#define STREAM_CHUNK (1 << 20)
+
+void cli_buf_put(cli_buf *b, const char *s, size_t n)
+{
+    if (b->nomem)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *bigger = realloc(b->data, cap);
+        if (!bigger) {
+            b->nomem = 1;
+            return;
+        }
+        b->data = bigger;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+void cli_buf_printf(cli_buf *b, const char *fmt, ...)
+{
+    char small[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        cli_buf_put(b, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->nomem = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    cli_buf_put(b, big, (size_t)n);
+    free(big);
+}
+
+/* ------------------------------------------------------------ signals */
+
+/* What the handler may read: set on the main thread (the writer) with the
+ * stop signals held, so it never sees half an update. */
+static volatile int signal_fd = -1;
+static volatile off_t signal_keep;
+static volatile uint64_t signal_records;
+static const char *volatile signal_name;
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s)
+{
+    while (*s && at < cap)
+        buf[at++] = *s++;
+    return at;
+}
+
+size_t cli_stream_on_signal(char *msg, size_t n, size_t cap)
+{
+    if (signal_fd < 0)
+        return n;
+    if (ftruncate(signal_fd, signal_keep) != 0) {
+        /* Nothing better to do in a handler: --resume cuts a torn line too. */
+    }
+    char digits[24];
+    size_t d = sizeof digits;
+    digits[--d] = '\0';
+    uint64_t v = signal_records;
+    do {
+        digits[--d] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && d > 0);
+    n = append(msg, n, cap, "; ");
+    n = append(msg, n, cap, signal_name);
+    n = append(msg, n, cap, " holds ");
+    n = append(msg, n, cap, digits + d);
+    return append(msg, n, cap, " whole records (--resume goes on from them)");
+}
+
+static void publish(const cli_stream *s, off_t keep)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    signal_keep = keep;
+    signal_records = s->records;
+    signal_name = s->path;
+    signal_fd = s->regular ? s->fd : -1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ------------------------------------------------------------ resuming */
+
+/* The index a record line starts with, or -1. */
+static int64_t line_index(const char *line)
+{
+    static const char prefix[] = "{\"index\": ";
+    if (strncmp(line, prefix, sizeof prefix - 1) != 0)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(line + sizeof prefix - 1, &end, 10);
+    return errno || v < 0 || (*end != ',' && *end != '}') ? -1 : (int64_t)v;
+}
+
+/* {"index": I, "error": ...}: a record --on-error skip wrote. */
+static int is_error_record(const char *line)
+{
+    const char *after = strchr(line, ',');
+    return after && strncmp(after, ", \"error\": ", 11) == 0;
+}
+
+/* Counts PATH's whole records, checking they are this run's in order; *KEEP
+ * gets the bytes they take (a torn last line is left out). */
+static int scan_records(const char *path, cli_resume *r, off_t *keep, albert_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot read it to resume: %s", path,
+                           strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = ALBERT_OK;
+    r->kept = r->kept_errors = 0;
+    *keep = 0;
+    while (rc == ALBERT_OK && (len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
+        int64_t want = (int64_t)(r->shard + r->kept * (uint64_t)r->shards);
+        int64_t got = line_index(line);
+        if (got != want)
+            rc = albert_fail(err, ALBERT_E_INPUT,
+                             "%s:%" PRIu64 ": --resume: not the record of index %" PRId64
+                             " that this run writes there (a different input, --shard or file?)",
+                             path, r->kept + 1, want);
+        else {
+            r->kept++;
+            r->kept_errors += is_error_record(line);
+            *keep += (off_t)len;
+        }
+    }
+    if (rc == ALBERT_OK && ferror(f))
+        rc = albert_fail(err, ALBERT_E_IO, "%s: cannot read it to resume: %s", path,
+                         strerror(errno ? errno : EIO));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the stream */
+
+static int open_file(cli_stream *s, cli_resume *resume, albert_error *err)
+{
+    off_t keep = 0;
+    int exists = access(s->path, F_OK) == 0;
+    struct stat lsb;
+    /* The shell's '>' would create the link's target: not ours to guess. */
+    if (!exists && lstat(s->path, &lsb) == 0)
+        return albert_fail(err, ALBERT_E_IO, "%s: a symbolic link to a missing file", s->path);
+    if (resume && exists) {
+        int rc = scan_records(s->path, resume, &keep, err);
+        if (rc != ALBERT_OK)
+            return rc;
+    }
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC);
+    s->fd = open(s->path, flags, 0666);
+    if (s->fd < 0)
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot open the output: %s", s->path,
+                           strerror(errno));
+    struct stat sb;
+    s->regular = fstat(s->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (S_ISDIR(sb.st_mode))
+        return albert_fail(err, ALBERT_E_IO, "%s: is a directory", s->path);
+    if (s->regular && (ftruncate(s->fd, keep) != 0 || lseek(s->fd, keep, SEEK_SET) < 0))
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot cut it back to its whole records: %s",
+                           s->path, strerror(errno));
+    s->written = (uint64_t)keep;
+    s->records = resume ? resume->kept : 0;
+    publish(s, keep);
+    return ALBERT_OK;
+}
+
+int cli_stream_open(cli_stream *s, const char *path, cli_resume *resume, albert_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    if (resume)
+        resume->kept = 0;
+    if (!path || strcmp(path, "-") == 0) {
+        s->fd = STDOUT_FILENO;
+        return ALBERT_OK;
+    }
+    s->path = path;
+    int rc = open_file(s, resume, err);
+    if (rc != ALBERT_OK && s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    return rc;
+}
+
+static const char *shown(const cli_stream *s)
+{
+    return s->path ? s->path : "<stdout>";
+}
+
+/* 0, or the errno of the failed write. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    if (albert_fault(ALBERT_FAULT_WRITE)) /* tests: as if the disk were full */
+        return ENOSPC;
+    return albert_write_all(fd, p, n);
+}
+
+int cli_stream_flush(cli_stream *s, albert_error *err)
+{
+    if (s->buf.nomem)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory for records", shown(s));
+    if (s->buf.len == 0)
+        return ALBERT_OK;
+    int e = write_all(s->fd, s->buf.data, s->buf.len);
+    if (e) {
+        /* A short write leaves part of a record: cut back to the whole ones. */
+        if (s->regular && ftruncate(s->fd, (off_t)s->written) != 0) {
+            /* --resume cuts a torn last line too. */
+        }
+        return albert_fail(err, ALBERT_E_IO, "%s: write error: %s", shown(s), strerror(e));
+    }
+    s->written += s->buf.len;
+    s->records += s->buffered;
+    s->buf.len = 0;
+    s->buffered = 0;
+    if (s->path)
+        publish(s, (off_t)s->written);
+    return ALBERT_OK;
+}
+
+int cli_stream_record_done(cli_stream *s, albert_error *err)
+{
+    s->buffered++;
+    return s->buf.len >= STREAM_CHUNK || s->buf.nomem ? cli_stream_flush(s, err) : ALBERT_OK;
+}
+
+int cli_stream_close(cli_stream *s, albert_error *err)
+{
+    int rc = s->fd >= 0 ? cli_stream_flush(s, err) : ALBERT_OK;
+    if (s->path && s->fd >= 0) {
+        signal_fd = -1;
+        if (close(s->fd) != 0 && rc == ALBERT_OK)
+            rc = albert_fail(err, ALBERT_E_IO, "%s: write error: %s", s->path, strerror(errno));
+    }
+    s->fd = -1;
+    free(s->buf.data);
+    memset(&s->buf, 0, sizeof s->buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------ records */
+
+static void put_floats(cli_buf *b, const float *v, int n)
+{
+    cli_buf_put(b, "[", 1);
+    for (int i = 0; i < n; i++)
+        cli_buf_printf(b, i ? ", %.9g" : "%.9g", (double)v[i]);
+    cli_buf_put(b, "]", 1);
+}
+
+static void put_ints(cli_buf *b, const int32_t *v, int n)
+{
+    cli_buf_put(b, "[", 1);
+    for (int i = 0; i < n; i++)
+        cli_buf_printf(b, i ? ", %d" : "%d", (int)v[i]);
+    cli_buf_put(b, "]", 1);
+}
+
+void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
+                       int n_ids, const float *emb, int rows, int h, int nested)
+{
+    cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"input_ids\": ", index);
+    put_ints(b, ids, n_ids);
+    if (types) {
+        cli_buf_printf(b, ", \"token_type_ids\": ");
+        put_ints(b, types, n_ids);
+    }
+    if (emb) {
+        cli_buf_printf(b, ", \"embedding\": ");
+        if (!nested) {
+            put_floats(b, emb, h);
+        } else {
+            cli_buf_put(b, "[", 1);
+            for (int r = 0; r < rows; r++) {
+                cli_buf_put(b, ", ", r ? 2 : 0);
+                put_floats(b, emb + (size_t)r * (size_t)h, h);
+            }
+            cli_buf_put(b, "]", 1);
+        }
+    }
+    cli_buf_put(b, "}\n", 2);
+}
+
+void cli_format_error_record(cli_buf *b, uint64_t index, const char *message)
+{
+    cJSON *text = cJSON_CreateString(message);
+    char *quoted = text ? cJSON_PrintUnformatted(text) : NULL;
+    if (quoted)
+        cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"error\": %s}\n", index, quoted);
+    else
+        b->nomem = 1;
+    cJSON_free(quoted);
+    cJSON_Delete(text);
+}

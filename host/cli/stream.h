@@ -1,0 +1,66 @@
+/* jsonl records written as they complete: to stdout, or in place to -o
+ * FILE, whole records only.  An interrupted run (a stop signal) leaves FILE
+ * holding the records written so far, no torn one; --resume goes on from
+ * them. */
+#ifndef ALBERT_CLI_STREAM_H
+#define ALBERT_CLI_STREAM_H
+
+#include "cli/cli.h"
+
+#include <stdint.h>
+
+/* A growing text buffer; a failed allocation is remembered, not fatal. */
+typedef struct cli_buf {
+    char *data;
+    size_t len, cap;
+    int nomem;
+} cli_buf;
+
+void cli_buf_put(cli_buf *b, const char *s, size_t n);
+void cli_buf_printf(cli_buf *b, const char *fmt, ...) ALBERT_PRINTF(2, 3);
+
+typedef struct cli_stream {
+    int fd;
+    const char *path;    /* NULL: stdout */
+    int regular;         /* a regular file: truncated to whole records when interrupted */
+    cli_buf buf;         /* whole records not yet written */
+    uint64_t buffered;   /* records in buf */
+    uint64_t records;    /* records written out */
+    uint64_t written;    /* bytes written out (after what --resume kept) */
+} cli_stream;
+
+/* Where --resume goes on: the records of shard SHARD of SHARDS (0 of 1: all)
+ * come with indices SHARD, SHARD + SHARDS, ...  */
+typedef struct cli_resume {
+    int shard, shards;
+    uint64_t kept;       /* records FILE already held, in order */
+    uint64_t kept_errors;/* of which error records (--on-error skip) */
+} cli_resume;
+
+/* PATH NULL or "-": stdout.  Otherwise PATH is created or emptied, or with
+ * RESUME not NULL kept: its whole records are checked to be this run's
+ * first ones (resume->kept of them), a torn last line is cut off, and new
+ * records follow.  A missing PATH with RESUME starts from nothing. */
+int cli_stream_open(cli_stream *s, const char *path, cli_resume *resume, albert_error *err);
+/* Ends a record put into s->buf; writes the buffer out once it is large. */
+int cli_stream_record_done(cli_stream *s, albert_error *err);
+/* Writes out the buffered records (whole). */
+int cli_stream_flush(cli_stream *s, albert_error *err);
+/* Flushes and closes (stdout stays open: main closes it). */
+int cli_stream_close(cli_stream *s, albert_error *err);
+
+/* {"index": I, "input_ids": [...]} plus, when TYPES is not NULL,
+ * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding":
+ * one vector of H floats (NESTED 0) or ROWS vectors of H (NESTED 1); floats
+ * with 9 significant digits (float32 round-trips). */
+void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
+                       int n_ids, const float *emb, int rows, int h, int nested);
+/* {"index": I, "error": "MESSAGE"}: a record skipped by --on-error skip. */
+void cli_format_error_record(cli_buf *b, uint64_t index, const char *message);
+
+/* For the stop-signal handler (async-signal-safe): cuts -o FILE back to its
+ * whole records and appends "; FILE holds N records" to MSG (at N of CAP
+ * bytes); returns the new length. */
+size_t cli_stream_on_signal(char *msg, size_t n, size_t cap);
+
+#endif

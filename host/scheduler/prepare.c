@@ -1,0 +1,86 @@
+/* A record made ready for a batch: tokenized (or its ids checked), on a
+ * tokenizer thread. */
+#include "scheduler/scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sched_item_fail(sched_item *it, int code, int fatal, const char *message)
+{
+    it->status = code;
+    it->fatal = fatal;
+    free(it->message);
+    it->message = strdup(message);
+    /* Without memory for the message the status still tells. */
+}
+
+void sched_item_release(sched_item *it)
+{
+    free(it->text);
+    free(it->ids);
+    free(it->message);
+    free(it->vectors);
+    memset(it, 0, sizeof *it);
+}
+
+/* "batch row 0: WHAT" (albert_batch_check on a one-row batch) -> "WHAT". */
+static const char *without_row(const albert_error *e)
+{
+    const char *what = e->row >= 0 ? strstr(e->msg, ": ") : NULL;
+    return what ? what + 2 : e->msg;
+}
+
+/* Ids a record brought: within max_length, the vocabulary and the types. */
+static void check_ids(const albert_scheduler *s, sched_item *it)
+{
+    if (it->n > s->opt.max_length) {
+        char what[96];
+        snprintf(what, sizeof what, "%d input_ids, more than the maximum length %d", it->n,
+                 s->opt.max_length);
+        sched_item_fail(it, ALBERT_E_INPUT, 0, what);
+        return;
+    }
+    const albert_batch one = {1, it->n, it->ids, it->types, it->mask};
+    albert_error e;
+    albert_ok(&e);
+    if (albert_batch_check(s->opt.config, &one, &e) != ALBERT_OK)
+        sched_item_fail(it, e.code, e.code != ALBERT_E_INPUT, without_row(&e));
+}
+
+/* SCRATCH holds 2 max_length ints. */
+static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+{
+    int max = s->opt.max_length, n = 0, n_full = 0;
+    albert_error e;
+    if (albert_tokenize(s->opt.tokenizer, it->text, it->text_len, it->pair, it->pair_len, max,
+                        scratch, scratch + max, &n, &n_full, &e) != ALBERT_OK) {
+        sched_item_fail(it, e.code, e.code == ALBERT_E_NOMEM, e.msg);
+        return;
+    }
+    it->ids = malloc(2 * (size_t)n * sizeof *it->ids);
+    if (!it->ids) {
+        sched_item_fail(it, ALBERT_E_NOMEM, 1, "out of memory for its ids");
+        return;
+    }
+    memcpy(it->ids, scratch, (size_t)n * sizeof *it->ids);
+    memcpy(it->ids + n, scratch + max, (size_t)n * sizeof *it->ids);
+    it->types = it->ids + n;
+    it->n = n;
+    it->n_full = n_full;
+}
+
+void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+{
+    if (it->status != ALBERT_OK)
+        return; /* pushed as bad */
+    if (it->ids) {
+        check_ids(s, it);
+    } else if (!s->opt.tokenizer) {
+        sched_item_fail(it, ALBERT_E_ARG, 1, "a text record, but there is no tokenizer (spiece.model or tokenizer.json) to encode it");
+    } else {
+        tokenize(s, it, scratch);
+    }
+    /* The text is not needed any more: memory stays with what is in flight. */
+    free(it->text);
+    it->text = it->pair = NULL;
+}

@@ -1,0 +1,108 @@
+/* The scheduler's insides, shared by its three files: scheduler.c (the
+ * record ring, windows, the public calls), prepare.c (the tokenizer
+ * threads' work on one record) and batch.c (the device threads' work on one
+ * batch).  Everything in albert_scheduler is guarded by its one mutex except
+ * what a thread has claimed (an item in ITEM_PREPARING or ITEM_RUNNING
+ * belongs to the thread that set it). */
+#ifndef ALBERT_SCHEDULER_SCHEDULER_H
+#define ALBERT_SCHEDULER_SCHEDULER_H
+
+#include "core/common.h"
+
+#include <pthread.h>
+
+/* Windows in flight: while one is being batched the next ones tokenize. */
+#define SCHED_WINDOWS 4
+
+typedef enum item_state {
+    ITEM_FREE = 0,
+    ITEM_PUSHED,    /* copied in, waiting for a tokenizer thread */
+    ITEM_PREPARING, /* a tokenizer thread has it */
+    ITEM_READY,     /* tokenized and checked, waiting in its window */
+    ITEM_RUNNING,   /* in a batch on a device */
+    ITEM_DONE       /* its result is ready (or its error) */
+} item_state;
+
+typedef struct sched_item {
+    item_state state;
+    uint64_t index, tag, window;
+    char *text, *pair;           /* one block: text NUL pair NUL; NULL pre-tokenized */
+    size_t text_len, pair_len;
+    int has_pair;
+    int32_t *ids, *types, *mask; /* one block of 3 n; types/mask NULL: all 0 / all 1 */
+    int n, n_full;
+    int status;                  /* ALBERT_OK or the record's error */
+    int fatal;                   /* the error ends the run */
+    char *message;               /* NULL when status is ALBERT_OK */
+    float *vectors;              /* one block for the four below */
+    float *pooled, *tokens, *ref_pooled, *ref_tokens;
+    int rows;
+} sched_item;
+
+typedef struct sched_window {
+    uint64_t seq;                /* which window (windows[seq % SCHED_WINDOWS]) */
+    uint64_t first;              /* its first record's index */
+    int count, prepared;
+    int closed;                  /* takes no more records */
+    int ready;                   /* closed, prepared, sorted: batches can be taken */
+    int batchable, taken;        /* ORDER's length; taken from its end */
+    sched_item **order;          /* records to run, shortest first */
+    uint64_t opened_ns;
+} sched_window;
+
+/* One device thread: its engine, its batch buffers, its counters. */
+typedef struct sched_worker {
+    struct albert_scheduler *s;
+    albert_engine *engine;
+    int budget;                  /* max tokens per batch */
+    int32_t *ids;                /* [3 * room]: ids, types, mask */
+    float *hidden, *pooled;      /* outputs of a batch */
+    float *ref_hidden, *ref_pooled;
+    sched_item **mine;           /* [2 * max_rows]: a batch taken, and its copy */
+    albert_scheduler_device_stats stats;
+} sched_worker;
+
+struct albert_scheduler {
+    albert_scheduler_options opt;
+    int hidden;                  /* the config's hidden_size */
+    int window, max_rows;
+    size_t cap;                  /* records in flight at most */
+    sched_item *items;           /* [cap]: record i at items[i % cap] */
+    sched_window windows[SCHED_WINDOWS];
+    uint64_t open_window;        /* the window pushes go to */
+    uint64_t pushed, prepare_next, out_next;
+    int finished, cancelled;
+    int refilling;               /* push waits for a window's worth of room */
+    int failed;                  /* the status of a failure that ended the run, or 0 */
+    char failure[ALBERT_ERRMSG_MAX];
+    sched_item *returned;        /* the last result handed out, freed by the next call */
+    albert_result result;
+    pthread_mutex_t lock;
+    /* Each kind of thread waits on its own condition, woken only for what it
+     * waits for: a record to tokenize, a window to batch, room to push, the
+     * next result. */
+    pthread_cond_t to_prepare, to_batch, room, result_ready;
+    pthread_mutex_t reference_lock;
+    pthread_t *threads;
+    int nthreads;
+    sched_worker *workers;
+    struct preparer *preparers;  /* the tokenizer threads' scratch */
+    uint64_t tokens, tokenize_ns, reference_ns, start_ns;
+};
+
+/* prepare.c: tokenizes or checks IT (outside the lock); on a failure sets
+ * its status and message. */
+void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch);
+/* Sets IT's error (fatal or not) from CODE and MESSAGE. */
+void sched_item_fail(sched_item *it, int code, int fatal, const char *message);
+/* Frees what IT holds and makes it ITEM_FREE. */
+void sched_item_release(sched_item *it);
+
+/* batch.c: runs ITEMS (B of them, shortest first) on W's engine and fills
+ * their results; called without the lock. */
+void sched_run_batch(sched_worker *w, sched_item **items, int B);
+/* Allocates W's buffers for batches of up to ROOM tokens and MAX_ROWS rows. */
+int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err);
+void sched_worker_free(sched_worker *w);
+
+#endif

@@ -1,0 +1,452 @@
+"""albert_cl: HuggingFace-exact ALBERT embeddings on OpenCL devices and the
+host CPU, through libalbertcl (ctypes; numpy is the only dependency).
+
+    import albert_cl
+    with albert_cl.Encoder("models/albert-base-v2", device="cpu") as enc:
+        vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
+
+The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
+above this package, then the installed libalbertcl.so.3.
+"""
+
+import ctypes
+import numbers
+import os
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import _lib
+from ._lib import lib
+
+__all__ = ["Encoder", "AlbertError", "list_devices", "library_path", "__version__"]
+
+__version__ = "0.6.0"
+library_path = lib._albert_cl_path
+
+_POOLING = {
+    "none": _lib.ALBERT_POOL_NONE,
+    "pooler": _lib.ALBERT_POOL_POOLER,
+    "cls": _lib.ALBERT_POOL_CLS,
+    "mean": _lib.ALBERT_POOL_MEAN,
+}
+_TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
+
+
+class AlbertError(RuntimeError):
+    """A libalbertcl failure.
+
+    message: the library's one-line message; status: its code's name
+    ("ALBERT_E_INPUT", ...); code: the code; index: the record (position in
+    the encode() input) the failure is about, or None.
+    """
+
+    def __init__(self, message, status, code, index=None):
+        self.message = message
+        self.status = status
+        self.code = code
+        self.index = index
+        where = f" (record {index})" if index is not None else ""
+        super().__init__(f"{status}: {message}{where}")
+
+
+def _status_name(code):
+    return lib.albert_status_name(code).decode()
+
+
+def _check(rc, err):
+    """Raises AlbertError for a failed call: its albert_error says why."""
+    if rc != _lib.ALBERT_OK:
+        raise AlbertError(err.msg.decode("utf-8", "replace"), _status_name(rc), rc)
+
+
+def _str(raw):
+    return raw.decode("utf-8", "replace")
+
+
+def _device_info(index):
+    err = _lib.AlbertErrorStruct()
+    info = _lib.DeviceInfo()
+    _check(lib.albert_device_info_get(index, None, ctypes.byref(info), ctypes.byref(err)), err)
+    return info
+
+
+def list_devices():
+    """The library's devices (OpenCL ones, then the CPU) as dicts; "id" is
+    what Encoder(device=...) takes."""
+    err = _lib.AlbertErrorStruct()
+    count = ctypes.c_int()
+    # With no OpenCL platform this is still ALBERT_OK (the CPU is there).
+    _check(lib.albert_device_count(ctypes.byref(count), ctypes.byref(err)), err)
+    devices = []
+    for i in range(count.value):
+        info = _device_info(i)
+        devices.append({
+            "index": info.index,
+            "id": _str(info.id),
+            "backend": _str(info.backend),
+            "platform": _str(info.platform),
+            "name": _str(info.name),
+            "type": _str(info.type),
+            "compute_units": info.compute_units,
+            "global_mem_bytes": info.global_mem_bytes,
+            "driver_version": _str(info.driver_version),
+            "device_version": _str(info.device_version),
+            "fp16": bool(info.fp16),
+            "precisions": [p for p in _str(info.precisions).split(",") if p],
+            "tuning_profile": _str(info.tuning_profile),
+        })
+    return devices
+
+
+def _device_index(device):
+    """A device as Encoder takes it ("auto", "cpu", 0, "0") -> its index."""
+    if isinstance(device, str) and device == "auto":
+        return _device_info(_lib.ALBERT_DEVICE_AUTO).index
+    if isinstance(device, numbers.Integral) and not isinstance(device, bool):
+        device = str(int(device))
+    if not isinstance(device, str):
+        raise TypeError(f"albert_cl: device {device!r}: expected 'auto', 'cpu' or an "
+                        "OpenCL index (int or str)")
+    err = _lib.AlbertErrorStruct()
+    index = ctypes.c_int()
+    _check(lib.albert_device_find(device.encode(), ctypes.byref(index), ctypes.byref(err)), err)
+    return index.value
+
+
+def _precision(name):
+    for p in range(_lib.ALBERT_PRECISION_COUNT):
+        if lib.albert_precision_name(p).decode() == name:
+            return p
+    names = [lib.albert_precision_name(p).decode() for p in range(_lib.ALBERT_PRECISION_COUNT)]
+    raise ValueError(f"albert_cl: precision {name!r}: expected one of {names}")
+
+
+def _utf8(text):
+    # "surrogatepass" lets a lone surrogate through as (invalid) UTF-8 bytes:
+    # the library rejects that record with ALBERT_E_INPUT and its index,
+    # as it rejects any other invalid input.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _as_record(item, i):
+    """One input (a str, or a (text, text_pair) tuple/list) -> (bytes, bytes or None)."""
+    if isinstance(item, str):
+        return _utf8(item), None
+    if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item):
+        return _utf8(item[0]), _utf8(item[1])
+    raise TypeError(f"albert_cl: input {i}: expected a str or a (text, text_pair) pair of str, "
+                    f"got {type(item).__name__}")
+
+
+class _Pusher(threading.Thread):
+    """Pushes the records into a scheduler.  Push blocks while the scheduler
+    is full, so it must not run on the thread that takes the results."""
+
+    def __init__(self, sched, records):
+        super().__init__(name="albert_cl-push", daemon=True)
+        self.sched = sched
+        self.records = records
+        self.error = None  # an AlbertError that was not a cancellation
+
+    def run(self):
+        err = _lib.AlbertErrorStruct()
+        try:
+            for i, (text, pair) in enumerate(self.records):
+                rec = _lib.Record()
+                rec.text, rec.text_len = text, len(text)
+                if pair is not None:
+                    rec.pair, rec.pair_len = pair, len(pair)
+                rec.tag = i
+                rc = lib.albert_scheduler_push(self.sched, ctypes.byref(rec), ctypes.byref(err))
+                if rc == _lib.ALBERT_E_CANCELLED:
+                    return  # the taking thread gave up; it has its reason
+                _check(rc, err)
+            _check(lib.albert_scheduler_finish(self.sched, ctypes.byref(err)), err)
+        except BaseException as e:  # noqa: BLE001 - handed to the taking thread
+            self.error = e
+            # Without this the taking thread would wait for records that
+            # never come.
+            lib.albert_scheduler_cancel(self.sched)
+
+
+class Encoder:
+    """An ALBERT model on one or more devices, with its tokenizer.
+
+    model_dir: a HuggingFace folder (config.json, model.safetensors,
+        spiece.model or tokenizer.json).
+    device: "auto" (first GPU, else the first device), "cpu", an OpenCL index
+        (int or str, see list_devices()), or a list of those: one engine per
+        device, and every encode() call spreads its batches over all of them.
+    pooling: "pooler" (HF pooler_output), "cls", "mean", or "none" (then only
+        output_value="token_embeddings" works).
+    normalize: L2-normalise the sentence embeddings.
+    precision: "fp32" (HF-exact), "bf16", "fp16", "int8" (where the device runs it).
+    tokenizer: "slow" (spiece.model) or "fast" (tokenizer.json).
+    max_length: tokens per input (capped by max_position_embeddings); longer
+        inputs are truncated as HF's truncation=True does.
+    threads: host threads of the CPU backend (0: all cores).
+    """
+
+    def __init__(self, model_dir, device="auto", pooling="pooler", normalize=False,
+                 precision="fp32", tokenizer="slow", max_length=512, threads=0):
+        # Set first, so that close() (and __del__) work after any failure below.
+        self._model = None
+        self._tokenizer = None
+        self._engines = []
+        self._lock = threading.Lock()
+
+        if pooling not in _POOLING:
+            raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}")
+        if tokenizer not in _TOKENIZER:
+            raise ValueError(f"albert_cl: tokenizer {tokenizer!r}: expected one of {list(_TOKENIZER)}")
+        if not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"albert_cl: max_length {max_length!r}: expected an int >= 1")
+        self._pooling = _POOLING[pooling]
+        self._normalize = bool(normalize)
+        precision_value = _precision(precision)
+
+        devices = device if isinstance(device, (list, tuple)) else [device]
+        if not devices:
+            raise ValueError("albert_cl: device: an empty list")
+        indices = [_device_index(d) for d in devices]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"albert_cl: device {device!r} names a device twice "
+                             "(one engine per device)")
+
+        # A warning of an engine (e.g. a kernel cache folder it cannot write)
+        # comes from the thread that runs it; ctypes takes the GIL for us.
+        # The callback object must outlive the engines, so it lives here.
+        self._warn = _lib.WARN_FUNC(
+            lambda user, msg: warnings.warn(f"albert_cl: {_str(msg)}", RuntimeWarning))
+
+        try:
+            err = _lib.AlbertErrorStruct()
+            path = os.fsencode(model_dir)
+            handle = ctypes.c_void_p()
+            _check(lib.albert_model_open(path, ctypes.byref(handle), ctypes.byref(err)), err)
+            self._model = handle
+            self._config = lib.albert_model_config(self._model)  # lives as long as the model
+
+            handle = ctypes.c_void_p()
+            _check(lib.albert_tokenizer_open_kind(path, _TOKENIZER[tokenizer], ctypes.byref(handle),
+                                                  ctypes.byref(err)), err)
+            self._tokenizer = handle
+
+            for index in indices:
+                opt = _lib.EngineOptions()
+                lib.albert_engine_options_init(ctypes.byref(opt))
+                opt.device = index
+                opt.threads = threads
+                opt.precision = precision_value
+                opt.warn = self._warn
+                handle = ctypes.c_void_p()
+                _check(lib.albert_engine_create(self._model, ctypes.byref(opt), ctypes.byref(handle),
+                                                ctypes.byref(err)), err)
+                self._engines.append(handle)
+        except BaseException:
+            self.close()
+            raise
+        # The scheduler options point at this array: it lives as long as the engines.
+        self._engine_array = (ctypes.c_void_p * len(self._engines))(*[e.value for e in self._engines])
+        # As the scheduler resolves it: 0 or beyond the model's positions -> the model's.
+        max_pos = self._config.contents.max_position_embeddings
+        self._max_length = min(max_length, max_pos)
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def hidden_size(self):
+        self._check_open()
+        return self._config.contents.hidden_size
+
+    @property
+    def max_length(self):
+        return self._max_length
+
+    @property
+    def device_names(self):
+        """albert_engine_device_name of each engine, in device order."""
+        self._check_open()
+        return [lib.albert_engine_device_name(e).decode("utf-8", "replace") for e in self._engines]
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self):
+        """Frees the engines, the tokenizer and the model, in that order (each
+        may refer to the ones after it; an encode() frees its scheduler before
+        it returns, and close() waits for a running one).  Safe to call twice."""
+        with self._lock:
+            while self._engines:
+                lib.albert_engine_free(self._engines.pop())
+            if self._tokenizer is not None:
+                lib.albert_tokenizer_close(self._tokenizer)
+                self._tokenizer = None
+            if self._model is not None:
+                lib.albert_model_close(self._model)
+                self._model = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        # At interpreter exit the module's globals may be gone already;
+        # the process frees everything then anyway.
+        try:
+            if getattr(self, "_lock", None) is not None:
+                self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _check_open(self):
+        if self._model is None:
+            raise ValueError("albert_cl: the Encoder is closed")
+
+    # ------------------------------------------------------------ tokenize
+
+    def tokenize(self, texts):
+        """{"input_ids": [...], "token_type_ids": [...]} per input, as encode()
+        would feed the model (truncated to max_length); a str gives one dict,
+        a list (of str or (text, text_pair)) a list of them."""
+        single = isinstance(texts, str)
+        records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
+        n_max = self._max_length
+        ids = (ctypes.c_int32 * n_max)()
+        types = (ctypes.c_int32 * n_max)()
+        n, n_full = ctypes.c_int(), ctypes.c_int()
+        err = _lib.AlbertErrorStruct()
+        out = []
+        with self._lock:
+            self._check_open()
+            for i, (text, pair) in enumerate(records):
+                rc = lib.albert_tokenize(self._tokenizer, text, len(text), pair,
+                                         len(pair) if pair is not None else 0, n_max, ids, types,
+                                         ctypes.byref(n), ctypes.byref(n_full), ctypes.byref(err))
+                if rc != _lib.ALBERT_OK:
+                    raise AlbertError(_str(err.msg), _status_name(rc), rc, index=i)
+                out.append({"input_ids": ids[:n.value], "token_type_ids": types[:n.value]})
+        return out[0] if single else out
+
+    # ------------------------------------------------------------ encode
+
+    def encode(self, texts, batch_size=32, show_progress_bar=False,
+               output_value="sentence_embedding", convert_to_numpy=True):
+        """Embeds TEXTS: a str, or a list of str and/or (text, text_pair) pairs.
+
+        output_value "sentence_embedding": float32 [N, H] (a str: [H]), pooled
+            as the Encoder's pooling says; with convert_to_numpy=False a list
+            of [H] arrays.
+        output_value "token_embeddings": a list of [n_tokens, H] arrays, the
+            vectors of every input token ([CLS] and [SEP] included; a str: one array).
+        output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
+        batch_size: most inputs per forward pass (inputs are sorted by length
+            into batches, and come back in input order).
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")
+        if output_value == "sentence_embedding":
+            if self._pooling == _lib.ALBERT_POOL_NONE:
+                raise ValueError("albert_cl: pooling 'none' gives no sentence embedding: "
+                                 "use output_value='token_embeddings'")
+            pooling, tokens = self._pooling, False
+        elif output_value == "token_embeddings":
+            pooling, tokens = _lib.ALBERT_POOL_NONE, True
+        elif output_value is None:
+            if self._pooling == _lib.ALBERT_POOL_NONE:
+                raise ValueError("albert_cl: output_value None needs a pooling other than 'none'")
+            pooling, tokens = self._pooling, True
+        else:
+            raise ValueError(f"albert_cl: output_value {output_value!r}: expected "
+                             "'sentence_embedding', 'token_embeddings' or None")
+
+        single = isinstance(texts, str)
+        # Converted here, before any thread starts, so bad input raises plainly.
+        records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
+        with self._lock:
+            self._check_open()
+            H = self._config.contents.hidden_size
+            pooled = np.zeros((len(records), H), dtype=np.float32) if pooling else None
+            token_arrays = [] if tokens else None
+            row_bytes = H * 4
+
+            def take(i, result):
+                if pooled is not None:
+                    ctypes.memmove(pooled.ctypes.data + i * row_bytes, result.pooled, row_bytes)
+                if token_arrays is not None:
+                    a = np.empty((result.rows, H), dtype=np.float32)
+                    ctypes.memmove(a.ctypes.data, result.tokens, result.rows * row_bytes)
+                    token_arrays.append(a)
+
+            if records:
+                self._run(records, batch_size, pooling, tokens, take, show_progress_bar)
+
+        if output_value == "sentence_embedding":
+            out = pooled if convert_to_numpy else list(pooled)
+            return out[0] if single else out
+        if output_value == "token_embeddings":
+            return token_arrays[0] if single else token_arrays
+        out = [{"sentence_embedding": p, "token_embeddings": t} for p, t in zip(pooled, token_arrays)]
+        return out[0] if single else out
+
+    def _run(self, records, batch_size, pooling, tokens, take, progress):
+        """Streams RECORDS through a scheduler made for this call: a thread
+        pushes, this one takes the results in order and hands each to TAKE.
+        Called with the lock held."""
+        opt = _lib.SchedulerOptions()
+        lib.albert_scheduler_options_init(ctypes.byref(opt))
+        opt.config = self._config
+        opt.tokenizer = self._tokenizer
+        opt.engines = ctypes.cast(self._engine_array, ctypes.POINTER(ctypes.c_void_p))
+        opt.engine_count = len(self._engines)
+        opt.max_length = self._max_length
+        opt.max_batch_size = batch_size
+        opt.pooling = pooling
+        opt.normalize = int(self._normalize)
+        opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
+
+        err = _lib.AlbertErrorStruct()
+        sched = ctypes.c_void_p()
+        _check(lib.albert_scheduler_create(ctypes.byref(opt), ctypes.byref(sched), ctypes.byref(err)), err)
+        pusher = _Pusher(sched, records)
+        try:
+            pusher.start()
+            result = ctypes.POINTER(_lib.Result)()
+            done, last_report = 0, 0.0
+            while True:
+                # Blocks in C with the GIL released: the pusher runs meanwhile.
+                # (A Ctrl-C is seen when this returns, i.e. at the next result.)
+                rc = lib.albert_scheduler_next(sched, ctypes.byref(result), ctypes.byref(err))
+                if rc != _lib.ALBERT_OK:
+                    if pusher.error is not None:  # the cancel came from the pusher
+                        raise pusher.error
+                    _check(rc, err)
+                if not result:
+                    break  # every record is back
+                r = result.contents
+                if r.status != _lib.ALBERT_OK:
+                    raise AlbertError(_str(r.message), _status_name(r.status), r.status,
+                                      index=r.index)
+                if (pooling and not r.pooled) or (tokens and not r.tokens):
+                    # Cannot happen with a library that keeps its header's
+                    # word; checked because memmove from NULL would crash.
+                    raise RuntimeError(f"albert_cl: record {r.index} came back without vectors")
+                take(r.index, r)
+                done += 1
+                if progress and (time.monotonic() - last_report > 0.2 or done == len(records)):
+                    last_report = time.monotonic()
+                    print(f"\ralbert_cl: {done}/{len(records)} encoded", end="", file=sys.stderr,
+                          flush=True)
+            if progress:
+                print(file=sys.stderr)
+        finally:
+            # Wakes a push that waits for room; harmless after a normal end.
+            lib.albert_scheduler_cancel(sched)
+            if pusher.ident is not None:  # started
+                pusher.join()
+            lib.albert_scheduler_free(sched)

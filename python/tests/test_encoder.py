@@ -1,0 +1,322 @@
+"""albert_cl against the albert-cl CLI built from the same sources.
+
+Environment:
+  ALBERT_CL_LIBRARY  the libalbertcl.so albert_cl loads (else its own search)
+  ALBERT_CL_BINARY   the albert-cl CLI (default: beside the loaded library,
+                     else REPO/build/albert-cl, else REPO/build*/albert-cl)
+  ALBERT_CL_SHARED   the shared data folder (default: REPO/../shared)
+A missing CLI or shared folder fails the tests: nothing here is skipped
+except the OpenCL half of the multi-device test on a machine without OpenCL.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import _thread
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import albert_cl
+
+REPO = Path(__file__).resolve().parents[2]  # python/tests/ -> the repository
+
+# Lines for the CLI's text format: no newlines or tabs inside.  The empty
+# line is [CLS] [SEP]; the long one is truncated (tiny-gelu has 64 positions).
+TEXTS = [
+    "Hello world",
+    "",
+    "The quick brown fox jumps over the lazy dog.",
+    "Unicode: naïve café, Ελληνικά, 日本語 and emoji 🙂",
+    "  whitespace   runs and 1,234,567 digits  ",
+    " ".join(f"word{i}" for i in range(80)),
+    "[CLS] added tokens [SEP] in the text <unk>",
+]
+PAIRS = [
+    ("Hello", "world there"),
+    ("A question?", "An answer, with more words in it."),
+    ("", "empty first"),
+    ("long " * 40, "pair " * 40),
+]
+
+
+def _find_cli():
+    env = os.environ.get("ALBERT_CL_BINARY")
+    if env:
+        candidates = [Path(env)]
+    else:
+        candidates = [Path(albert_cl.library_path).resolve().parent / "albert-cl",
+                      REPO / "build" / "albert-cl"] + sorted(REPO.glob("build*/albert-cl"))
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    raise FileNotFoundError("albert-cl CLI not found (set ALBERT_CL_BINARY); tried: "
+                            + ", ".join(map(str, candidates)))
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return _find_cli()
+
+
+@pytest.fixture(scope="session")
+def shared():
+    path = Path(os.environ.get("ALBERT_CL_SHARED", REPO.parent / "shared"))
+    if not (path / "models" / "tiny-gelu" / "config.json").is_file():
+        raise FileNotFoundError(f"shared folder {path} has no models/tiny-gelu (set ALBERT_CL_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(shared):
+    return shared / "models" / "tiny-gelu"
+
+
+@pytest.fixture(scope="module")
+def enc(tiny):
+    with albert_cl.Encoder(tiny, device="cpu") as e:
+        yield e
+
+
+def run_cli(cli, model, lines, *flags):
+    """The CLI's jsonl records for LINES, one per line."""
+    proc = subprocess.run([str(cli), "--model", str(model), "--device", "cpu", "--quiet", *flags],
+                          input="".join(line + "\n" for line in lines), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, f"albert-cl {' '.join(flags)} failed: {proc.stderr}"
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["index"] for r in records] == list(range(len(lines)))
+    return records
+
+
+def cli_embeddings(cli, model, lines, *flags):
+    return np.array([r["embedding"] for r in run_cli(cli, model, lines, *flags)], dtype=np.float32)
+
+
+# ---------------------------------------------------------------- equal to the CLI
+
+
+@pytest.mark.parametrize("pooling,normalize", [("pooler", False), ("cls", False),
+                                               ("mean", False), ("mean", True), ("pooler", True)])
+def test_encode_equals_cli(cli, tiny, pooling, normalize):
+    with albert_cl.Encoder(tiny, device="cpu", pooling=pooling, normalize=normalize) as e:
+        got = e.encode(TEXTS, batch_size=32)
+    flags = ["--pooling", pooling, "--batch-size", "32"] + (["--normalize"] if normalize else [])
+    want = cli_embeddings(cli, tiny, TEXTS, *flags)
+    assert got.dtype == np.float32 and got.shape == want.shape == (len(TEXTS), 32)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    if normalize:
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+
+
+def test_encode_base_model_equals_cli(cli, shared):
+    model = shared / "models" / "albert-base-v2-random"
+    lines = TEXTS[:3]
+    with albert_cl.Encoder(model, device="cpu") as e:
+        assert e.hidden_size == 768 and e.max_length == 512
+        got = e.encode(lines)
+    want = cli_embeddings(cli, model, lines, "--batch-size", "32")
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_token_embeddings_equal_cli(cli, tiny, enc):
+    got = enc.encode(TEXTS, output_value="token_embeddings")
+    records = run_cli(cli, tiny, TEXTS, "--pooling", "none", "--batch-size", "32")
+    assert len(got) == len(records)
+    for g, r in zip(got, records):
+        want = np.array(r["embedding"], dtype=np.float32)
+        assert g.shape == (len(r["input_ids"]), 32)  # every token, [CLS] and [SEP] included
+        np.testing.assert_allclose(g, want, rtol=0, atol=1e-6)
+    # Both at once: the same vectors as the two calls apart.
+    both = enc.encode(TEXTS, output_value=None)
+    pooled = enc.encode(TEXTS)
+    for b, g, p in zip(both, got, pooled):
+        np.testing.assert_allclose(b["token_embeddings"], g, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(b["sentence_embedding"], p, rtol=0, atol=1e-6)
+
+
+def test_pairs_equal_cli_tsv(cli, tiny, enc):
+    got = enc.encode(PAIRS + [list(PAIRS[0])])  # tuples and lists both are pairs
+    want = cli_embeddings(cli, tiny, [a + "\t" + b for a, b in PAIRS], "--input-format", "tsv",
+                          "--batch-size", "32")
+    np.testing.assert_allclose(got[:-1], want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got[-1], want[0], rtol=0, atol=1e-6)
+    single = enc.encode([a for a, _ in PAIRS])
+    assert np.abs(got[:-1] - single).max() > 1e-3  # the second sentence does count
+
+
+def test_tokenize_equals_cli(cli, tiny, enc):
+    got = enc.tokenize(TEXTS)
+    want = run_cli(cli, tiny, TEXTS, "--tokenize")
+    assert [g["input_ids"] for g in got] == [w["input_ids"] for w in want]
+    assert all(g["token_type_ids"] == [0] * len(g["input_ids"]) for g in got)
+    assert max(len(g["input_ids"]) for g in got) == enc.max_length == 64  # truncated to the model
+
+    got = enc.tokenize(PAIRS)
+    want = run_cli(cli, tiny, [a + "\t" + b for a, b in PAIRS], "--input-format", "tsv", "--tokenize")
+    assert [(g["input_ids"], g["token_type_ids"]) for g in got] == \
+           [(w["input_ids"], w["token_type_ids"]) for w in want]
+    assert enc.tokenize("Hello world") == enc.tokenize(["Hello world"])[0]  # a str: one dict
+
+
+# ---------------------------------------------------------------- shapes and options
+
+
+def test_str_gives_one_vector(enc):
+    v = enc.encode("Hello world")
+    assert v.shape == (enc.hidden_size,) and v.dtype == np.float32
+    np.testing.assert_array_equal(v, enc.encode(["Hello world"])[0])
+    t = enc.encode("Hello world", output_value="token_embeddings")
+    assert t.shape == (len(enc.tokenize("Hello world")["input_ids"]), enc.hidden_size)
+    assert enc.encode([]).shape == (0, enc.hidden_size)
+    listed = enc.encode(["a", "b"], convert_to_numpy=False)
+    assert isinstance(listed, list) and len(listed) == 2 and listed[0].shape == (enc.hidden_size,)
+
+
+def test_progress_bar(enc, capsys):
+    enc.encode(TEXTS, show_progress_bar=True)
+    assert f"{len(TEXTS)}/{len(TEXTS)}" in capsys.readouterr().err
+
+
+def test_left_open_at_exit(tiny):
+    # An Encoder nobody closed is freed by __del__, at exit too, quietly.
+    script = (f"import albert_cl; e = albert_cl.Encoder({str(tiny)!r}, device='cpu'); "
+              f"e.encode(['x']); f = albert_cl.Encoder({str(tiny)!r}, device='cpu'); del f")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_batch_size_and_devices_agree(tiny, enc):
+    texts = TEXTS * 20  # 140 records, several batches at the small sizes
+    base = enc.encode(texts, batch_size=32)
+    for bs in (1, 5, 256):
+        np.testing.assert_allclose(enc.encode(texts, batch_size=bs), base, rtol=0, atol=1e-5)
+    devices = ["cpu"]
+    if any(d["backend"] == "opencl" for d in albert_cl.list_devices()):
+        devices.append("0")
+    with albert_cl.Encoder(tiny, device=devices) as e:
+        assert len(e.device_names) == len(devices)
+        np.testing.assert_allclose(e.encode(texts, batch_size=4), base, rtol=0, atol=1e-5)
+
+
+def test_list_devices():
+    devices = albert_cl.list_devices()
+    assert devices[-1]["id"] == "cpu" and devices[-1]["backend"] == "cpu"
+    assert [d["index"] for d in devices] == list(range(len(devices)))
+    assert all("fp32" in d["precisions"] for d in devices)
+
+
+def test_bad_options(tiny):
+    with pytest.raises(ValueError):
+        albert_cl.Encoder(tiny, device="cpu", pooling="max")
+    with pytest.raises(ValueError):
+        albert_cl.Encoder(tiny, device="cpu", precision="fp64")
+    with pytest.raises(ValueError):
+        albert_cl.Encoder(tiny, device=["cpu", "cpu"])
+    with albert_cl.Encoder(tiny, device="cpu", pooling="none") as e:
+        with pytest.raises(ValueError):
+            e.encode("x")  # no sentence embedding without pooling
+        assert e.encode("x", output_value="token_embeddings").shape == (3, 32)
+    e.close()  # twice is fine
+    with pytest.raises(ValueError):
+        e.encode("x")
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_missing_model_raises(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(albert_cl.AlbertError) as info:
+        albert_cl.Encoder(missing, device="cpu")
+    assert str(missing) in str(info.value) and info.value.status == "ALBERT_E_IO"
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_unknown_device_raises(tiny):
+    with pytest.raises(albert_cl.AlbertError) as info:
+        albert_cl.Encoder(tiny, device="99")
+    assert info.value.status == "ALBERT_E_ARG" and "99" in info.value.message
+    with pytest.raises(albert_cl.AlbertError):
+        albert_cl.Encoder(tiny, device=99)
+    with pytest.raises(TypeError):
+        albert_cl.Encoder(tiny, device=1.5)
+
+
+def test_fast_tokenizer_missing_file_raises(tiny):
+    with pytest.raises(albert_cl.AlbertError) as info:
+        albert_cl.Encoder(tiny, device="cpu", tokenizer="fast")
+    assert "tokenizer.json" in str(info.value)
+
+
+def test_invalid_utf8_raises_with_index(enc):
+    threads = threading.active_count()
+    # More records than the scheduler holds (4 windows of 1024), the bad one
+    # early: the pusher is still blocked in push when the error comes.
+    texts = ["fine"] * 9000
+    texts[10] = "lone \ud800 surrogate"
+    with pytest.raises(albert_cl.AlbertError) as info:
+        enc.encode(texts)
+    assert info.value.index == 10 and info.value.status == "ALBERT_E_INPUT"
+    assert "record 10" in str(info.value) and "UTF-8" in info.value.message
+    with pytest.raises(albert_cl.AlbertError) as info:
+        enc.tokenize(["ok", "\udfff"])
+    assert info.value.index == 1
+    assert threading.active_count() == threads  # the pusher was joined
+    assert enc.encode(["fine"]).shape == (1, 32)  # and the encoder still works
+
+
+def test_non_str_input_raises(enc):
+    with pytest.raises(TypeError):
+        enc.encode(["ok", 3])
+    with pytest.raises(TypeError):
+        enc.encode([("a", "b", "c")])
+
+
+def test_keyboard_interrupt_cleans_up(enc):
+    threads = threading.active_count()
+    texts = [f"line {i} with a few words" for i in range(20000)]
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        while True:  # the interrupt lands inside some encode()
+            enc.encode(texts, batch_size=64)
+    timer.join()
+    assert threading.active_count() == threads
+    assert enc.encode(["after"]).shape == (1, 32)
+
+
+# ---------------------------------------------------------------- finding the library
+
+
+def test_library_not_found_names_path(tmp_path):
+    env = dict(os.environ, ALBERT_CL_LIBRARY=str(tmp_path / "nope.so"))
+    proc = subprocess.run([sys.executable, "-c", "import albert_cl"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "ImportError" in proc.stderr and "nope.so" in proc.stderr
+
+
+def test_library_found_in_build_tree(tmp_path):
+    # The repository layout in a temporary folder: python/albert_cl beside
+    # build/ (a sanitizer build, which must be skipped: loading it would kill
+    # the interpreter) and build-release/ (the library under test).
+    shutil.copytree(Path(albert_cl.__file__).parent, tmp_path / "python" / "albert_cl")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "libalbertcl.so").write_bytes(b"\x7fELF fake, needs libasan.so.8\0")
+    (tmp_path / "build-release").mkdir()
+    (tmp_path / "build-release" / "libalbertcl.so").symlink_to(Path(albert_cl.library_path).resolve())
+    env = {k: v for k, v in os.environ.items() if k != "ALBERT_CL_LIBRARY"}
+    env["PYTHONPATH"] = str(tmp_path / "python")
+    script = ("import albert_cl, albert_cl._lib as l; print(albert_cl.library_path); "
+              "print([what for what, _ in l._candidates()][0])")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    loaded, first = proc.stdout.splitlines()
+    assert loaded == str(tmp_path / "build-release" / "libalbertcl.so")
+    assert "skipped" in first and "libasan" in first

@@ -1,0 +1,465 @@
+/* The scheduler (albert_scheduler_*): results in push order and equal to
+ * running each record alone, on one device and on every device at once;
+ * bad records fail alone in their place; small windows and batch budgets
+ * (many windows, the ring wrapping around, one-row batches); pushing from
+ * another thread against a bounded ring; cancel releasing a blocked push;
+ * a window closed by max_wait_ms without finish; tokenize only; token
+ * vectors with ALBERT_POOL_NONE; option errors. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#include "albert_cl.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RECORDS 300
+#define TOL 1e-5
+
+static const char *const words[] = {"paris", "is", "a", "beautiful", "city", "of", "light",
+                                    "the", "quick", "brown", "fox", "jumps", "over", "dog"};
+
+typedef struct fixture {
+    albert_model *model;
+    albert_tokenizer *tok;
+    const albert_config *cfg;
+    albert_engine *engine; /* any engine, for option checks */
+    char texts[RECORDS][400];
+} fixture;
+
+static void make_texts(fixture *f)
+{
+    unsigned x = 12345;
+    for (int i = 0; i < RECORDS; i++) {
+        char *p = f->texts[i];
+        p[0] = '\0';
+        x = x * 1103515245u + 12345u;
+        int n = (int)(x >> 16) % 40;
+        for (int k = 0; k < n; k++) {
+            x = x * 1103515245u + 12345u;
+            strcat(p, words[(x >> 16) % (sizeof words / sizeof *words)]);
+            strcat(p, " ");
+        }
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static albert_record text_record(const char *text, uint64_t tag)
+{
+    albert_record r;
+    memset(&r, 0, sizeof r);
+    r.text = text;
+    r.text_len = strlen(text);
+    r.tag = tag;
+    return r;
+}
+
+/* Record I alone through ENGINE: its pooled vector into OUT. */
+static void run_alone(const fixture *f, albert_engine *engine, int i, float *out)
+{
+    int32_t ids[512], types[512];
+    int n, n_full;
+    albert_error err;
+    CHECK(albert_tokenize(f->tok, f->texts[i], strlen(f->texts[i]), NULL, 0, 512, ids, types, &n,
+                          &n_full, &err) == ALBERT_OK,
+          "%s", err.msg);
+    albert_batch b = {1, n, ids, types, NULL};
+    albert_outputs o;
+    memset(&o, 0, sizeof o);
+    o.pooled = out;
+    o.pooling = ALBERT_POOL_POOLER;
+    CHECK(albert_engine_run(engine, &b, &o, &err) == ALBERT_OK, "%s", err.msg);
+}
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        m = d > m || d != d ? d : m; /* NaN counts */
+    }
+    return m;
+}
+
+static albert_scheduler *start(const albert_scheduler_options *o)
+{
+    albert_scheduler *s = NULL;
+    albert_error err;
+    CHECK(albert_scheduler_create(o, &s, &err) == ALBERT_OK, "create: %s", err.msg);
+    return s;
+}
+
+static albert_scheduler_options small_options(const fixture *f, albert_engine **engines, int n)
+{
+    albert_scheduler_options o;
+    albert_scheduler_options_init(&o);
+    o.config = f->cfg;
+    o.tokenizer = f->tok;
+    o.engines = engines;
+    o.engine_count = n;
+    o.window = 16;           /* many windows, the ring wraps around */
+    o.max_batch_tokens = 64; /* batches of a few rows, long records alone */
+    o.max_batch_size = 5;
+    return o;
+}
+
+typedef struct pusher {
+    albert_scheduler *s;
+    const fixture *f;
+    int first_bad; /* record index pushed as bad, or -1 */
+    int rc_last;
+} pusher;
+
+static void *push_all(void *arg)
+{
+    pusher *p = arg;
+    albert_error err;
+    for (int i = 0; i < RECORDS; i++) {
+        albert_record r = text_record(p->f->texts[i], 1000u + (uint64_t)i);
+        if (i == p->first_bad)
+            r.error = "this line did not parse";
+        p->rc_last = albert_scheduler_push(p->s, &r, &err);
+        if (p->rc_last != ALBERT_OK)
+            return NULL;
+    }
+    albert_scheduler_finish(p->s, &err);
+    return NULL;
+}
+
+/* Every record through ENGINES, pushed from a thread, against each alone on
+ * REFERENCE; record BAD pushed as bad. */
+static void check_stream(const fixture *f, albert_engine **engines, int n, albert_engine *reference,
+                         int bad, const char *what)
+{
+    albert_scheduler_options o = small_options(f, engines, n);
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    CHECK(albert_scheduler_room(s) == 16 * 4 - 1, "%s: room %zu", what, albert_scheduler_room(s));
+    pusher p = {s, f, bad, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, push_all, &p);
+    int H = f->cfg->hidden_size, count = 0;
+    float *want = test_calloc((size_t)H, sizeof *want);
+    double worst = 0;
+    const albert_result *res;
+    albert_error err;
+    while (albert_scheduler_next(s, &res, &err) == ALBERT_OK && res) {
+        CHECK(res->index == (uint64_t)count, "%s: result %d has index %llu", what, count,
+              (unsigned long long)res->index);
+        CHECK(res->tag == 1000u + res->index, "%s: tag %llu", what, (unsigned long long)res->tag);
+        if ((int)res->index == bad) {
+            CHECK(res->status == ALBERT_E_INPUT && strcmp(res->message, "this line did not parse") == 0,
+                  "%s: the bad record: %d %s", what, res->status, res->message);
+        } else {
+            CHECK(res->status == ALBERT_OK && res->pooled, "%s: record %d: %s", what, count,
+                  res->message);
+            run_alone(f, reference, count, want);
+            if (res->pooled)
+                worst = fmax(worst, max_diff(res->pooled, want, H));
+        }
+        count++;
+    }
+    pthread_join(t, NULL);
+    CHECK(count == RECORDS, "%s: %d results", what, count);
+    CHECK(worst <= TOL, "%s: max diff %g from each record alone", what, worst);
+    albert_scheduler_stats st;
+    albert_scheduler_device_stats dev[8];
+    CHECK(albert_scheduler_stats_get(s, &st, dev, 8, &err) == ALBERT_OK, "%s", err.msg);
+    uint64_t records = 0, batches = 0;
+    for (int i = 0; i < n && i < 8; i++) {
+        records += dev[i].records;
+        batches += dev[i].batches;
+        CHECK(dev[i].padded_tokens <= dev[i].batches * 64 + 512 && dev[i].tokens <= dev[i].padded_tokens,
+              "%s: device %d: %llu padded tokens in %llu batches", what, i,
+              (unsigned long long)dev[i].padded_tokens, (unsigned long long)dev[i].batches);
+    }
+    CHECK(records == RECORDS - (bad >= 0) && st.pushed == RECORDS && st.returned == RECORDS,
+          "%s: %llu records ran, %llu pushed", what, (unsigned long long)records,
+          (unsigned long long)st.pushed);
+    CHECK(batches > RECORDS / 5, "%s: %llu batches: the budget was not held", what,
+          (unsigned long long)batches);
+    printf("%s: %d results in order, max diff %.2g, %llu batches\n", what, count, worst,
+           (unsigned long long)batches);
+    free(want);
+    albert_scheduler_free(s);
+}
+
+/* Ids out of the vocabulary fail alone; the records around them run. */
+static void check_bad_ids(const fixture *f, albert_engine *engine)
+{
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    int32_t good[] = {2, 100, 3}, bad[] = {2, 999999, 3};
+    albert_error err;
+    for (int i = 0; i < 3; i++) {
+        albert_record r;
+        memset(&r, 0, sizeof r);
+        r.input_ids = i == 1 ? bad : good;
+        r.n_ids = 3;
+        CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_OK, "%s", err.msg);
+    }
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    for (int i = 0; i < 3; i++) {
+        CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res, "%s", err.msg);
+        if (!res)
+            break;
+        int want = i == 1 ? ALBERT_E_INPUT : ALBERT_OK;
+        CHECK(res->status == want, "record %d: %d %s", i, res->status, res->message);
+        if (i == 1)
+            CHECK(strstr(res->message, "999999") != NULL, "the message names the id: %s",
+                  res->message);
+    }
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && !res, "the end after 3");
+    albert_scheduler_free(s);
+}
+
+typedef struct blocked {
+    albert_scheduler *s;
+    int pushed, rc;
+} blocked;
+
+static void *push_until_blocked(void *arg)
+{
+    blocked *b = arg;
+    albert_record r = text_record("a b c", 0);
+    albert_error err;
+    while ((b->rc = albert_scheduler_push(b->s, &r, &err)) == ALBERT_OK)
+        b->pushed++;
+    return NULL;
+}
+
+/* Nobody takes results: the ring fills, push blocks, cancel releases it. */
+static void check_cancel(const fixture *f, albert_engine *engine)
+{
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    blocked b = {s, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, push_until_blocked, &b);
+    for (int i = 0; i < 200 && albert_scheduler_room(s) > 0; i++)
+        sleep_ms(10);
+    sleep_ms(50);
+    CHECK(albert_scheduler_room(s) == 0 && b.pushed == 16 * 4 - 1,
+          "the ring holds 63 records: room %zu, %d pushed", albert_scheduler_room(s), b.pushed);
+    albert_scheduler_cancel(s);
+    pthread_join(t, NULL);
+    CHECK(b.rc == ALBERT_E_CANCELLED, "a blocked push ends with ALBERT_E_CANCELLED: %d", b.rc);
+    const albert_result *res;
+    albert_error err;
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_E_CANCELLED, "next after cancel");
+    albert_scheduler_free(s);
+}
+
+/* Three records and no finish: max_wait_ms batches them anyway. */
+static void check_max_wait(const fixture *f, albert_engine *engine)
+{
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.max_wait_ms = 20;
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    albert_error err;
+    for (int i = 0; i < 3; i++) {
+        albert_record r = text_record(f->texts[i], 0);
+        albert_scheduler_push(s, &r, &err);
+    }
+    const albert_result *res;
+    for (int i = 0; i < 3; i++)
+        CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->status == ALBERT_OK,
+              "record %d without finish: %s", i, err.msg);
+    CHECK(albert_scheduler_ready(s) == 0, "nothing more is ready");
+    albert_scheduler_free(s); /* with the threads waiting: free must not hang */
+}
+
+/* No engines: the ids albert_tokenize gives; ALBERT_POOL_NONE: a vector per token. */
+static void check_tokenize_and_tokens(const fixture *f, albert_engine *engine)
+{
+    for (int engines = 0; engines <= 1; engines++) {
+        albert_scheduler_options o = small_options(f, &engine, engines);
+        o.pooling = ALBERT_POOL_NONE;
+        albert_scheduler *s = start(&o);
+        if (!s)
+            return;
+        albert_error err;
+        for (int i = 0; i < 40; i++) {
+            albert_record r = text_record(f->texts[i], 0);
+            r.pair = i % 2 ? "and a pair" : NULL;
+            r.pair_len = r.pair ? strlen(r.pair) : 0;
+            albert_scheduler_push(s, &r, &err);
+        }
+        albert_scheduler_finish(s, &err);
+        const albert_result *res;
+        int i = 0;
+        while (albert_scheduler_next(s, &res, &err) == ALBERT_OK && res) {
+            int32_t ids[512], types[512];
+            int n, n_full;
+            const char *pair = i % 2 ? "and a pair" : NULL;
+            albert_tokenize(f->tok, f->texts[i], strlen(f->texts[i]), pair, pair ? strlen(pair) : 0,
+                            512, ids, types, &n, &n_full, &err);
+            CHECK(res->n_ids == n && memcmp(res->input_ids, ids, (size_t)n * sizeof *ids) == 0,
+                  "record %d: the ids albert_tokenize gives", i);
+            CHECK(!pair == !res->token_type_ids, "record %d: types only for a pair", i);
+            if (pair && res->token_type_ids)
+                CHECK(memcmp(res->token_type_ids, types, (size_t)n * sizeof *types) == 0,
+                      "record %d: the pair's types", i);
+            CHECK(engines ? res->tokens && res->rows == n && !res->pooled
+                          : !res->tokens && !res->pooled,
+                  "record %d, %d engines: %d token vectors", i, engines, res->rows);
+            i++;
+        }
+        CHECK(i == 40, "%d results", i);
+        albert_scheduler_free(s);
+    }
+}
+
+/* A failure that is not one record's ends the run: a text record with no
+ * tokenizer.  The records done before it come back, then the failure, and
+ * pushes fail with it instead of filling the ring. */
+static void check_fatal(const fixture *f, albert_engine *engine)
+{
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.tokenizer = NULL;
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    int32_t good[] = {2, 100, 3};
+    albert_error err;
+    albert_record r;
+    memset(&r, 0, sizeof r);
+    r.input_ids = good;
+    r.n_ids = 3;
+    albert_scheduler_push(s, &r, &err);
+    albert_record text = text_record("no tokenizer for this", 0);
+    albert_scheduler_push(s, &text, &err);
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->status == ALBERT_OK,
+          "the record before the failure: %s", err.msg);
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_E_ARG && strstr(err.msg, "tokenizer"),
+          "then the failure: %s", err.msg);
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_E_ARG, "and again");
+    albert_scheduler_free(s);
+    /* Pushing after it fails at once (the ring would never drain). */
+    s = start(&o);
+    if (!s)
+        return;
+    albert_scheduler_push(s, &text, &err);
+    int rc = ALBERT_OK;
+    for (int i = 0; i < 1000 && rc == ALBERT_OK; i++) {
+        rc = albert_scheduler_push(s, &r, &err);
+        if (rc == ALBERT_OK && albert_scheduler_room(s) == 0)
+            sleep_ms(20); /* the failure comes from a tokenizer thread */
+    }
+    CHECK(rc == ALBERT_E_ARG && albert_scheduler_room(s) == 0, "push after the failure: %d", rc);
+    albert_scheduler_free(s);
+}
+
+/* Tokenizing only, max_wait_ms closes a window too; room() says when a push
+ * would block on the windows, not only on the ring. */
+static void check_tokenize_wait_and_room(const fixture *f, albert_engine *engine)
+{
+    albert_scheduler_options o = small_options(f, &engine, 0);
+    o.max_wait_ms = 5;
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    albert_error err;
+    albert_record r = text_record("a slow stream", 0);
+    albert_scheduler_push(s, &r, &err);
+    const albert_result *res;
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->n_ids > 2,
+          "tokenized without finish: %s", err.msg);
+    /* Windows of one record each, nobody taking results: four windows hold
+     * one record each (the first result above drained its own), and a fifth
+     * push would wait for the oldest to drain. */
+    for (int i = 0; i < 4; i++) {
+        albert_scheduler_push(s, &r, &err);
+        sleep_ms(30);
+    }
+    CHECK(albert_scheduler_room(s) == 0, "room %zu with four windows in flight",
+          albert_scheduler_room(s));
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res, "%s", err.msg);
+    CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res, "%s", err.msg);
+    CHECK(albert_scheduler_room(s) > 0, "room once the first window drained");
+    albert_scheduler_free(s);
+}
+
+static void check_option_errors(const fixture *f)
+{
+    albert_scheduler *s = (albert_scheduler *)1;
+    albert_error err;
+    albert_scheduler_options o;
+    albert_scheduler_options_init(&o);
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && !s, "no config");
+    o.config = f->cfg;
+    o.engine_count = 1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG, "one engine, no array");
+    o.engine_count = 0;
+    o.window = -1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG, "a negative window");
+    CHECK(albert_scheduler_push(NULL, NULL, &err) == ALBERT_E_ARG, "NULL scheduler");
+    albert_engine *twice[2] = {f->engine, f->engine};
+    o.window = 0;
+    o.engines = twice;
+    o.engine_count = 2;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG, "one engine twice");
+    albert_scheduler_free(NULL);
+}
+
+int main(void)
+{
+    fixture *f = test_calloc(1, sizeof *f);
+    f->model = test_open_model("tiny-gelu");
+    char dir[1024];
+    test_shared_path(dir, sizeof dir, "models/tiny-gelu");
+    albert_error err;
+    if (albert_tokenizer_open(dir, &f->tok, &err) != ALBERT_OK) {
+        fprintf(stderr, "FATAL: %s\n", err.msg);
+        return 1;
+    }
+    f->cfg = albert_model_config(f->model);
+    make_texts(f);
+    int devices = test_device_count(), cpu = test_cpu_device();
+    albert_engine **all = test_calloc((size_t)devices, sizeof *all);
+    for (int d = 0; d < devices; d++)
+        all[d] = test_open_engine(f->model, d, 0);
+    /* The records alone run on an engine of their own: the scheduler's are
+     * busy on its threads meanwhile. */
+    albert_engine *alone = test_open_engine(f->model, cpu, 0);
+    for (int d = 0; d < devices; d++) {
+        char label[160], what[200];
+        test_device_label(d, label, sizeof label);
+        snprintf(what, sizeof what, "device %s", label);
+        check_stream(f, &all[d], 1, alone, d == 0 ? 7 : -1, what);
+    }
+    check_stream(f, all, devices, alone, 150, "every device at once");
+    albert_engine_free(alone);
+    check_bad_ids(f, all[cpu]);
+    check_cancel(f, all[cpu]);
+    check_max_wait(f, all[cpu]);
+    check_tokenize_and_tokens(f, all[cpu]);
+    check_fatal(f, all[cpu]);
+    check_tokenize_wait_and_room(f, all[cpu]);
+    f->engine = all[cpu];
+    check_option_errors(f);
+    for (int d = 0; d < devices; d++)
+        albert_engine_free(all[d]);
+    free(all);
+    albert_tokenizer_close(f->tok);
+    albert_model_close(f->model);
+    free(f);
+    return test_finish();
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Whole runs, as users run them: LINES generated lines (seeded) through
+# albert-cl on each device, wall time and lines/s, one row per binary and
+# device, in one run.  For the scheduler's figures (README: Large inputs):
+# compare a build with an older one on the same machine.
+#
+#   tools/bench-stream.sh [--lines N] [--model DIR] [--devices "cpu 0 1 0,1"]
+#                         [--markdown FILE] BINARY [BINARY...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+lines=150000
+model=$root/../shared/models/tiny-gelu
+devices="cpu"
+markdown=
+binaries=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --lines) lines=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --devices) devices=$2; shift 2 ;;
+    --markdown) markdown=$2; shift 2 ;;
+    -*) echo "bench-stream: unknown option '$1'" >&2; exit 2 ;;
+    *) binaries+=("$1"); shift ;;
+  esac
+done
+[ ${#binaries[@]} -gt 0 ] || { sed -n '7,8p' "$0" | sed 's/^# //' >&2; exit 2; }
+
+tmp=$(mktemp -d /tmp/bench-stream.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+# Lines of 1 to 40 words, as text corpora come: sorting by length matters.
+python3 - "$lines" >"$tmp/input.txt" <<'PY'
+import random, sys
+rnd = random.Random(7)
+words = "the quick brown fox jumps over a lazy dog while paris sleeps under light rain".split()
+for _ in range(int(sys.argv[1])):
+    print(" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 40))))
+PY
+
+rows=("| binary | device | lines | wall s | lines/s |" "|---|---|---|---|---|")
+for bin in "${binaries[@]}"; do
+  for dev in $devices; do
+    # A first short run builds and caches the kernels: not part of the figure.
+    head -n 100 "$tmp/input.txt" | "$bin" --model "$model" --device "$dev" -o /dev/null
+    start=$(date +%s.%N)
+    "$bin" --model "$model" --device "$dev" -o /dev/null "$tmp/input.txt"
+    end=$(date +%s.%N)
+    wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    rate=$(awk -v n="$lines" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
+    rows+=("| $bin | $dev | $lines | $wall | $rate |")
+    echo "bench-stream: $bin --device $dev: $lines lines in $wall s ($rate lines/s)" >&2
+  done
+done
+printf '%s\n' "${rows[@]}"
+[ -z "$markdown" ] || printf '%s\n' "${rows[@]}" >"$markdown"
