@@ -413,7 +413,8 @@ typedef struct albert_scheduler_options {
     int max_length;         /* tokens per record (0: max_position_embeddings): texts are
                                truncated to it, longer pre-tokenized records fail */
     int max_batch_tokens;   /* rows x padded length per batch; 0: per engine, 16384 on a
-                               GPU, 4096 on other devices (a record longer goes alone) */
+                               GPU, 4096 on other devices (a record longer goes alone);
+                               a batch also ends where its pads would pass 1/32 of it */
     int max_batch_size;     /* rows per batch; 0: 256 */
     albert_pooling pooling; /* NONE: the vectors of every token whose mask is 1 */
     int normalize;          /* L2-normalise pooled vectors */

@@ -17,6 +17,7 @@
 #define GPU_BATCH_TOKENS 16384
 #define OTHER_BATCH_TOKENS 4096
 #define MAX_TOKENIZE_THREADS 8
+#define PAD_SHARE 32 /* a batch's pads stay within 1/32 of its tokens */
 
 void albert_scheduler_options_init(albert_scheduler_options *opt)
 {
@@ -211,14 +212,25 @@ static void *prepare_thread(void *arg)
     return NULL;
 }
 
-/* Up to max_rows of the longest records left in W, within the budget. */
+/* Up to max_rows of the longest records left in W, within the budget, and
+ * no more than padding can spare: a row joins while the batch's pads stay
+ * within 1/PAD_SHARE of its tokens (a window of lines of every length cut
+ * into budget-sized batches would otherwise pad a fifth of them, which
+ * costs the cpu device more than its larger batches gain). */
 static int take_batch(albert_scheduler *s, sched_window *w, int budget, sched_item **mine)
 {
     int end = w->batchable - w->taken;
     int T = w->order[end - 1]->n;
     int fit = budget / T > 1 ? budget / T : 1;
-    int B = fit < s->max_rows ? fit : s->max_rows;
-    B = B < end ? B : end;
+    int most = fit < s->max_rows ? fit : s->max_rows;
+    int B = 1;
+    uint64_t pads = 0;
+    while (B < most && B < end) {
+        pads += (uint64_t)(T - w->order[end - 1 - B]->n);
+        if (pads * PAD_SHARE > (uint64_t)(B + 1) * (uint64_t)T)
+            break;
+        B++;
+    }
     for (int i = 0; i < B; i++) {
         mine[i] = w->order[end - B + i];
         mine[i]->state = ITEM_RUNNING;
