@@ -895,7 +895,7 @@ class Streaming(Base):
 
     def peak_rss_mib(self, lines):
         """Peak RSS of a cpu run over LINES lines, without OpenCL drivers (an
-        empty vendor folder: their libraries take 150 MiB or more once
+        empty vendor folder: their libraries take about 143 MiB once
         loaded) and with ASan's quarantine of freed memory kept small."""
         path = os.path.join(self.tmp, "big-%d.txt" % lines)
         with open(path, "w") as f:
