@@ -159,9 +159,10 @@ find_opencl_lib() {
             -maxdepth 3 -name 'libnvidia-opencl.so*' 2>/dev/null)
   echo "candidates: ${found:-none}" >>"$log"
   # the soname link first, then any versioned file
-  echo "$found" | grep '/libnvidia-opencl\.so\.1$' | head -1 | grep . ||
-    echo "$found" | grep . | head -1 ||
-    ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so/ { print $NF; exit }'
+  # (awk reads all its input: no early exit to SIGPIPE the writer under pipefail)
+  echo "$found" | awk '/\/libnvidia-opencl\.so\.1$/ && !n++' | grep . ||
+    echo "$found" | awk 'NF && !n++' | grep . ||
+    ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so/ && !n++ { print $NF }'
 }
 
 # A private ICD vendors folder: the loader lists that vendor only.
@@ -244,8 +245,8 @@ list_devices() {
   if [ -n "${DEVICE_CHECK_DEVICE:-}" ]; then
     row=$(awk -F'\t' -v d="$DEVICE_CHECK_DEVICE" '$1 == d' "$work/devices.tsv")
   else
-    row=$(awk -F'\t' '$4 == "GPU"' "$work/devices.tsv" | head -1)
-    [ -n "$row" ] || row=$(awk -F'\t' '$1 ~ /^[0-9]+$/' "$work/devices.tsv" | head -1)
+    row=$(awk -F'\t' '$4 == "GPU" && !n++' "$work/devices.tsv")
+    [ -n "$row" ] || row=$(awk -F'\t' '$1 ~ /^[0-9]+$/ && !n++' "$work/devices.tsv")
   fi
   if [ -z "$row" ]; then
     say "no OpenCL device listed: the OpenCL steps will fail"

@@ -71,7 +71,7 @@ cleanup() {
   # (slurmstepd is not slurmd's child for good). The cluster is ours alone.
   if [ -n "$submitted" ]; then
     scancel --user="$(id -un)" 2>/dev/null || true
-    for k in $(seq 20); do squeue -h 2>/dev/null | grep -q . || break; sleep 0.25; done
+    for k in $(seq 20); do squeue -h 2>/dev/null | grep . >/dev/null || break; sleep 0.25; done
   fi
   # Then the daemons (they hold files in $tmp), then the folder.
   kill "${pids[@]}" 2>/dev/null || true
@@ -108,7 +108,8 @@ SH
 fi
 [ -x "$binary" ] || die "no albert-cl at $binary (build it, or pass --binary)"
 # Fail before any cluster work when the binary predates --shard.
-"$binary" --help 2>&1 | grep -q -- '--shard' || die "$binary --help lists no --shard option"
+# grep -q would stop reading early and, under pipefail, fail on the writer's SIGPIPE.
+"$binary" --help 2>&1 | grep -- '--shard' >/dev/null || die "$binary --help lists no --shard option"
 if [ -z "$input" ]; then
   input=$tmp/input.txt
   for k in $(seq 1000); do echo "line $k: the quick brown fox $((k * 7919 % 1000)) jumps"; done >"$input"
