@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.6.0"
+#define ALBERT_CL_VERSION "0.7.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -196,6 +196,14 @@ ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *pair, size_t pair_len,
                                int max_length, int32_t *ids, int32_t *type_ids,
                                int *n, int *n_full, albert_error *err);
+
+/* The token ID stands for, NUL-terminated in DST (SIZE bytes; a longer one
+ * is cut at SIZE - 1 bytes): a sentencepiece piece ("\xe2\x96\x81hello",
+ * its leading U+2581 marking a word start), a special token ("[CLS]"), or
+ * with the fast kind an added token's content, as HF's convert_ids_to_tokens
+ * gives it.  ALBERT_E_ARG (and DST "") when no token has ID. */
+ALBERT_API int albert_tokenizer_piece(const albert_tokenizer *tok, int32_t id, char *dst,
+                                      size_t size, albert_error *err);
 
 /* ---------------------------------------------------------------- precision */
 

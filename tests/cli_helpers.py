@@ -4,6 +4,7 @@ library only; the tests import it from their own folder."""
 import os
 import re
 import shutil
+import sys
 import tempfile
 import unittest
 
@@ -29,3 +30,18 @@ class TempDirCase(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         return path
+
+
+def program_args(script):
+    """(BINARY, SHARED) from `SCRIPT BINARY [SHARED_DIR]` ($ALBERT_CL_SHARED
+    first); exits loudly when either is missing: the tests never skip."""
+    if len(sys.argv) < 2:
+        sys.exit("usage: %s ALBERT_CL_BINARY [SHARED_DIR]" % script)
+    binary = os.path.abspath(sys.argv[1])
+    shared = os.environ.get("ALBERT_CL_SHARED") or (sys.argv[2] if len(sys.argv) > 2 else "")
+    if not os.path.isdir(os.path.join(shared, "models")):
+        sys.exit("FATAL: shared data folder %r not found; set ALBERT_CL_SHARED to the folder "
+                 "holding models/ and golden/" % shared)
+    if not os.access(binary, os.X_OK):
+        sys.exit("FATAL: %s is not an executable" % binary)
+    return binary, shared

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import unittest
 
-from cli_helpers import COMPILER_NOISE, TempDirCase
+from cli_helpers import COMPILER_NOISE, TempDirCase, program_args
 
 BINARY = None
 SHARED = None
@@ -1135,15 +1135,7 @@ def opencl_devices():
 
 def main():
     global BINARY, SHARED, BASE, TINY, OPENCL
-    if len(sys.argv) < 2:
-        sys.exit("usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]")
-    BINARY = os.path.abspath(sys.argv[1])
-    SHARED = os.environ.get("ALBERT_CL_SHARED") or (sys.argv[2] if len(sys.argv) > 2 else "")
-    if not os.path.isdir(os.path.join(SHARED, "models")):
-        sys.exit("FATAL: shared data folder %r not found; set ALBERT_CL_SHARED to the folder "
-                 "holding models/ and golden/" % SHARED)
-    if not os.access(BINARY, os.X_OK):
-        sys.exit("FATAL: %s is not an executable" % BINARY)
+    BINARY, SHARED = program_args("test_cli.py")
     BASE, TINY = model("albert-base-v2-random"), model("tiny-gelu")
     OPENCL = opencl_devices()
     print("OpenCL devices: %s" % OPENCL)

@@ -27,7 +27,9 @@ ALLOWED = {
     "engine": {"core", "cpu", "opencl", "engine"},
     # A client of the public engine and tokenizer calls, inside the library.
     "scheduler": {"core", "scheduler"},
-    "cli": {"cli", "core/common.h", "core/fault.h"},
+    "cli": {"cli", "core/common.h", "core/fault.h", "server/server.h"},
+    # albert-cl serve: a client like the CLI, beside it (main.c starts it).
+    "server": {"server", "cli/buf.h", "core/common.h"},
 }
 # The tuner is a tool over the OpenCL backend's internals.
 TOOLS_ALLOWED = {"core", "opencl"}
@@ -45,6 +47,7 @@ SYSTEM_OWNERS = {
     "sentencepiece": {"tokenizer"},
     "oniguruma": {"tokenizer"},
     "oneapi/dnnl": {"cpu"},
+    "microhttpd": {"server"},
 }
 
 

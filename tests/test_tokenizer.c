@@ -708,6 +708,35 @@ static void test_empty(const albert_tokenizer *tok)
           "blank text, [MASK] pair: n %d", e.n);
 }
 
+/* Pieces spell the text back: "\u2581" for each word start. */
+static void test_pieces(const albert_tokenizer *tok)
+{
+    static enc e;
+    encode(tok, "Hello world, again.", NULL, 16, &e);
+    char piece[64], spelled[128] = "";
+    albert_error err;
+    for (int i = 1; e.rc == ALBERT_OK && i + 1 < e.n; i++) {
+        CHECK(albert_tokenizer_piece(tok, e.ids[i], piece, sizeof piece, &err) == ALBERT_OK,
+              "piece of id %d: %s", (int)e.ids[i], err.msg);
+        strncat(spelled, piece, sizeof spelled - strlen(spelled) - 1);
+    }
+    CHECK(strcmp(spelled, "\xe2\x96\x81" "hello\xe2\x96\x81" "world,\xe2\x96\x81" "again.") == 0,
+          "pieces spell '%s'", spelled);
+    CHECK(albert_tokenizer_piece(tok, ALBERT_CLS_ID, piece, sizeof piece, &err) == ALBERT_OK &&
+              strcmp(piece, "[CLS]") == 0,
+          "piece of [CLS]: '%s'", piece);
+    CHECK(albert_tokenizer_piece(tok, ALBERT_SEP_ID, piece, 3, &err) == ALBERT_OK &&
+              strcmp(piece, "[S") == 0,
+          "piece cut to 3 bytes: '%s'", piece);
+    CHECK(albert_tokenizer_piece(tok, 30000, piece, sizeof piece, &err) == ALBERT_E_ARG &&
+              piece[0] == '\0' && strstr(err.msg, "30000"),
+          "id past the vocabulary: %s", err.msg);
+    CHECK(albert_tokenizer_piece(tok, -1, piece, sizeof piece, &err) == ALBERT_E_ARG,
+          "negative id");
+    CHECK(albert_tokenizer_piece(NULL, 2, piece, sizeof piece, &err) == ALBERT_E_ARG,
+          "NULL tokenizer");
+}
+
 /* ------------------------------------------------------------ chunks (tokenizer.h) */
 
 static albert_tokenizer *open_chunked(const char *dir, size_t chunk_bytes, size_t run_max)
@@ -1038,6 +1067,7 @@ static void test_common(albert_tokenizer *tok, const golden_line *lines, int cou
     test_bad_args(tok);
     test_invalid_utf8(tok);
     test_empty(tok);
+    test_pieces(tok);
     test_open_errors();
     test_cut_at_every_blank(lines, count);
     test_blank_free_runs(tok, lines, count);

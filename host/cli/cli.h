@@ -57,6 +57,16 @@ typedef struct cli_options {
     int warmup;                  /* --benchmark only; -1: not given */
     const char **files;          /* none: stdin */
     int nfiles;
+    /* albert-cl serve */
+    int serve;
+    const char *host;
+    int port;
+    int max_concurrent;          /* --max-concurrent-requests */
+    int max_client_batch;        /* --max-client-batch-size */
+    int payload_limit;           /* bytes */
+    int max_wait_ms;
+    const char *served_name;     /* NULL: the model folder's name */
+    int auto_truncate;
 } cli_options;
 
 /* Prints "albert-cl: warning: ..." on stderr, unless quiet. */

@@ -309,7 +309,7 @@ static int drain(writer *w, albert_scheduler *s, feeder *f, albert_error *err)
 
 /* ------------------------------------------------------------ the run */
 
-static void scheduler_options(const cli_runner *r, albert_scheduler_options *so)
+void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
 {
     const cli_options *o = r->opt;
     albert_scheduler_options_init(so);
@@ -324,13 +324,13 @@ static void scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
     so->normalize = o->normalize;
     so->token_vectors = r->reference != NULL;
-    so->max_wait_ms = MAX_WAIT_MS;
+    so->max_wait_ms = o->serve ? o->max_wait_ms : MAX_WAIT_MS;
 }
 
 int cli_start(const cli_runner *r, albert_scheduler **s, albert_error *err)
 {
     albert_scheduler_options so;
-    scheduler_options(r, &so);
+    cli_scheduler_options(r, &so);
     albert_error e;
     int rc = albert_scheduler_create(&so, s, &e);
     if (rc == ALBERT_E_CAPACITY)

@@ -20,6 +20,9 @@ typedef struct cli_runner {
     cli_phases *phases;           /* where the time goes, or NULL */
 } cli_runner;
 
+/* The scheduler R's options ask for (a run's; serve's with its --max-wait-ms). */
+void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so);
+
 /* Where records go: STREAM for jsonl, SINK (all or nothing) for npy. */
 typedef struct cli_output {
     cli_stream *stream;

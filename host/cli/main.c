@@ -4,6 +4,7 @@
  * embed.c runs them and output.c writes the records. */
 #include "cli/benchmark.h"
 #include "cli/embed.h"
+#include "server/server.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -153,20 +154,63 @@ static const char usage_text[] =
     "(--on-error skip); 130, 143, 129: interrupted by SIGINT, SIGTERM, SIGHUP (one\n"
     "line on stderr saying how many whole records -o FILE holds).\n";
 
+static const char serve_usage_text[] =
+    "usage: albert-cl serve [OPTIONS]\n"
+    "\n"
+    "An HTTP server of ALBERT embeddings, compatible with OpenAI's embeddings API\n"
+    "and HuggingFace text-embeddings-inference (TEI).  Requests from all clients\n"
+    "share batches and devices (README: Serving).\n"
+    "\n"
+    "endpoints:\n"
+    "  POST /v1/embeddings  OpenAI: {\"input\": str | [str] | [ids] | [[ids]],\n"
+    "                       \"encoding_format\": \"float\" | \"base64\", \"dimensions\": N}\n"
+    "  POST /embed          TEI: {\"inputs\": str | [str], \"normalize\": true,\n"
+    "                       \"truncate\": false} -> [[floats], ...]\n"
+    "  POST /tokenize       TEI: {\"inputs\": str | [str], \"add_special_tokens\": true}\n"
+    "  GET  /health, /info, /metrics (Prometheus), /v1/models\n"
+    "\n"
+    "options:\n"
+    "  --host H            address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
+    "  --port P            port (default 8080; 0: any free one, printed)\n"
+    "  --model DIR, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
+    "  --profile-file F, --no-profile, --max-length N, --max-batch-tokens N,\n"
+    "  --batch-size N, --quiet\n"
+    "                      as for a run (albert-cl --help)\n"
+    "  --pooling P         pooler (default), cls or mean: the vector of an input\n"
+    "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
+    "  --max-concurrent-requests N  requests answered at once (default 512); more\n"
+    "                      are refused with 429\n"
+    "  --max-client-batch-size N    inputs per request (default 256; more: 413)\n"
+    "  --payload-limit BYTES        request body size (default 2000000; more: 413)\n"
+    "  --max-wait-ms N     how long a batch waits for other requests' inputs\n"
+    "                      (default 2)\n"
+    "  --served-model-name NAME     the \"model\" answered (default: the model\n"
+    "                      folder's name)\n"
+    "  --auto-truncate     cut inputs longer than --max-length (default: 413)\n"
+    "\n"
+    "SIGTERM or SIGINT: no new connections, the requests in flight are answered,\n"
+    "exit 0.  Exit status 1 when it cannot start (model, device, address), 2 on\n"
+    "a usage error.\n";
+
 /* ------------------------------------------------------------ options */
 
 typedef int (*value_setter)(cli_options *o, const char *value);
 
 /* One option: a value with its own syntax (SET), one of CHOICES whose index
- * goes to the int at FIELD, an integer in [MIN, MAX] stored at FIELD, or a
- * flag (MAX 0) that sets the int at FIELD to 1. */
+ * goes to the int at FIELD, any string (MAX -1) kept at the const char *
+ * at FIELD, an integer in [MIN, MAX] stored at FIELD, or a flag (MAX 0)
+ * that sets the int at FIELD to 1. */
 typedef struct option_spec {
     const char *name;
     value_setter set;
     const char *const *choices;
     size_t field;
     int min, max;
+    int modes; /* RUN, SERVE or both */
 } option_spec;
+
+/* Where an option applies: a run over files, albert-cl serve, or both. */
+enum { RUN = 1, SERVE = 2, ANY = RUN | SERVE };
 
 static int usage_error(const char *fmt, ...) ALBERT_PRINTF(1, 2);
 
@@ -225,24 +269,6 @@ static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
 static const char *const on_errors[] = {"fail", "skip", NULL};
 
-static int set_model(cli_options *o, const char *v)
-{
-    o->model_dir = v;
-    return 0;
-}
-
-static int set_output(cli_options *o, const char *v)
-{
-    o->output = v;
-    return 0;
-}
-
-static int set_profile_file(cli_options *o, const char *v)
-{
-    o->profile_file = v;
-    return 0;
-}
-
 /* "all", or ids ("cpu" or an index) split by commas; whether those devices
  * exist is the library's to say. */
 static int set_device(cli_options *o, const char *v)
@@ -298,51 +324,57 @@ static int set_validate_tol(cli_options *o, const char *v)
     return 0;
 }
 
-static int set_profile_json(cli_options *o, const char *v)
-{
-    o->profile_json = v;
-    return 0;
-}
-
 static const option_spec option_table[] = {
-    {"--model", set_model, NULL, 0, 0, 0},
-    {"--device", set_device, NULL, 0, 0, 0},
-    {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0},
-    {"--profile-file", set_profile_file, NULL, 0, 0, 0},
-    {"--no-profile", NULL, NULL, offsetof(cli_options, no_profile), 0, 0},
-    {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0},
-    {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0},
-    {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0},
-    {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0},
-    {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0},
-    {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0},
+    {"--model", NULL, NULL, offsetof(cli_options, model_dir), 0, -1, ANY},
+    {"--device", set_device, NULL, 0, 0, 0, ANY},
+    {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0, RUN},
+    {"--profile-file", NULL, NULL, offsetof(cli_options, profile_file), 0, -1, ANY},
+    {"--no-profile", NULL, NULL, offsetof(cli_options, no_profile), 0, 0, ANY},
+    {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0, RUN},
+    {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0, ANY},
+    {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
+    {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0, RUN},
+    {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0, ANY},
+    {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0, ANY},
     /* 2: room for [CLS] and [SEP]. */
-    {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20},
-    {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0},
-    {"--output", set_output, NULL, 0, 0, 0},
-    {"-o", set_output, NULL, 0, 0, 0},
-    {"--batch-size", set_batch_size, NULL, 0, 0, 0},
-    {"--max-batch-tokens", NULL, NULL, offsetof(cli_options, max_batch_tokens), 1, 1 << 24},
-    {"--on-error", NULL, on_errors, offsetof(cli_options, on_error), 0, 0},
-    {"--resume", NULL, NULL, offsetof(cli_options, resume), 0, 0},
-    {"--shard", set_shard, NULL, 0, 0, 0},
-    {"--progress", NULL, NULL, offsetof(cli_options, progress), 0, 0},
-    {"--quiet", NULL, NULL, offsetof(cli_options, quiet), 0, 0},
-    {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096},
-    {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0},
-    {"--validate-tol", set_validate_tol, NULL, 0, 0, 0},
-    {"--profile", NULL, NULL, offsetof(cli_options, profile), 0, 0},
-    {"--profile-json", set_profile_json, NULL, 0, 0, 0},
-    {"--benchmark", NULL, NULL, offsetof(cli_options, benchmark), 0, 0},
-    {"--seq-len", NULL, NULL, offsetof(cli_options, seq_len), 2, 1 << 20},
-    {"--iterations", NULL, NULL, offsetof(cli_options, iterations), 1, 1000000},
-    {"--warmup", NULL, NULL, offsetof(cli_options, warmup), 0, 1000000},
+    {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20, ANY},
+    {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0, RUN},
+    {"--output", NULL, NULL, offsetof(cli_options, output), 0, -1, RUN},
+    {"-o", NULL, NULL, offsetof(cli_options, output), 0, -1, RUN},
+    {"--batch-size", set_batch_size, NULL, 0, 0, 0, ANY},
+    {"--max-batch-tokens", NULL, NULL, offsetof(cli_options, max_batch_tokens), 1, 1 << 24, ANY},
+    {"--on-error", NULL, on_errors, offsetof(cli_options, on_error), 0, 0, RUN},
+    {"--resume", NULL, NULL, offsetof(cli_options, resume), 0, 0, RUN},
+    {"--shard", set_shard, NULL, 0, 0, 0, RUN},
+    {"--progress", NULL, NULL, offsetof(cli_options, progress), 0, 0, RUN},
+    {"--quiet", NULL, NULL, offsetof(cli_options, quiet), 0, 0, ANY},
+    {"--threads", NULL, NULL, offsetof(cli_options, threads), 1, 4096, ANY},
+    {"--validate", NULL, NULL, offsetof(cli_options, validate), 0, 0, RUN},
+    {"--validate-tol", set_validate_tol, NULL, 0, 0, 0, RUN},
+    {"--profile", NULL, NULL, offsetof(cli_options, profile), 0, 0, RUN},
+    {"--profile-json", NULL, NULL, offsetof(cli_options, profile_json), 0, -1, RUN},
+    {"--benchmark", NULL, NULL, offsetof(cli_options, benchmark), 0, 0, RUN},
+    {"--seq-len", NULL, NULL, offsetof(cli_options, seq_len), 2, 1 << 20, RUN},
+    {"--iterations", NULL, NULL, offsetof(cli_options, iterations), 1, 1000000, RUN},
+    {"--warmup", NULL, NULL, offsetof(cli_options, warmup), 0, 1000000, RUN},
+    {"--host", NULL, NULL, offsetof(cli_options, host), 0, -1, SERVE},
+    {"--port", NULL, NULL, offsetof(cli_options, port), 0, 65535, SERVE},
+    {"--max-concurrent-requests", NULL, NULL, offsetof(cli_options, max_concurrent), 1, 65536, SERVE},
+    {"--max-client-batch-size", NULL, NULL, offsetof(cli_options, max_client_batch), 1, 1 << 20, SERVE},
+    {"--payload-limit", NULL, NULL, offsetof(cli_options, payload_limit), 1, 1 << 30, SERVE},
+    {"--max-wait-ms", NULL, NULL, offsetof(cli_options, max_wait_ms), 1, 60000, SERVE},
+    {"--served-model-name", NULL, NULL, offsetof(cli_options, served_name), 0, -1, SERVE},
+    {"--auto-truncate", NULL, NULL, offsetof(cli_options, auto_truncate), 0, 0, SERVE},
 };
 
 static int set_value(cli_options *o, const option_spec *spec, const char *value)
 {
     if (spec->set)
         return spec->set(o, value);
+    if (spec->max == -1) {
+        *(const char **)((char *)o + spec->field) = value;
+        return 0;
+    }
     int *field = (int *)((char *)o + spec->field);
     if (spec->choices) {
         int i = pick(value, spec->choices);
@@ -374,7 +406,7 @@ static int parse_option(cli_options *o, int argc, char **argv, int *i)
     const char *arg = argv[*i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
         errno = 0; /* longer than stdout's buffer: a failed write's errno is told at exit */
-        fputs(usage_text, stdout);
+        fputs(o->serve ? serve_usage_text : usage_text, stdout);
         return PARSE_DONE;
     }
     if (strcmp(arg, "--version") == 0) {
@@ -385,6 +417,10 @@ static int parse_option(cli_options *o, int argc, char **argv, int *i)
     const option_spec *spec = find_option(arg, eq ? (size_t)(eq - arg) : strlen(arg));
     if (!spec)
         return usage_error("unknown option '%s'", arg);
+    if (!(spec->modes & (o->serve ? SERVE : RUN)))
+        return usage_error(o->serve ? "option '%s' does not go with serve"
+                                    : "option '%s' goes with serve only (albert-cl serve ...)",
+                           arg);
     if (!spec->set && !spec->choices && spec->max == 0) {
         if (eq)
             return usage_error("option '%s' takes no value", arg);
@@ -444,6 +480,17 @@ static int check_combinations(const cli_options *o)
     return 0;
 }
 
+static int check_serve(const cli_options *o)
+{
+    if (o->nfiles)
+        return usage_error("serve reads requests, not files: no FILE operands ('%s')", o->files[0]);
+    if (o->pooling == ALBERT_POOL_NONE)
+        return usage_error("serve answers one vector per input: not with --pooling none");
+    if (o->profile_file && o->no_profile)
+        return usage_error("--profile-file and --no-profile exclude each other");
+    return 0;
+}
+
 static void default_options(cli_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -461,6 +508,12 @@ static void default_options(cli_options *o)
     o->shards = 1;
     o->validate_tol = 1e-4;
     o->warmup = -1;
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->max_concurrent = 512;
+    o->max_client_batch = 256;
+    o->payload_limit = 2000000;
+    o->max_wait_ms = 2;
 }
 
 /* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
@@ -470,7 +523,8 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
     default_options(o);
     o->files = files;
     int only_files = 0;
-    for (int i = 1; i < argc; i++) {
+    o->serve = argc > 1 && strcmp(argv[1], "serve") == 0;
+    for (int i = 1 + o->serve; i < argc; i++) {
         const char *arg = argv[i];
         if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
             files[o->nfiles++] = arg;
@@ -484,6 +538,8 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
     }
     if (o->list_devices)
         return 0;
+    if (o->serve)
+        return check_serve(o);
     /* bf16 rounds every GEMM input, int8 quantizes it: differences of a few
      * hundredths (tenths) are their nature, not a fault (README: Precision). */
     if (!o->validate_tol_set && o->precision != ALBERT_PRECISION_FP32)
@@ -868,6 +924,102 @@ static int run_status(const cli_options *o, int *skipped_any)
     return rc == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* ------------------------------------------------------------ serve */
+
+/* The model folder's last component: "models/albert-base-v2/" is
+ * "albert-base-v2". */
+static void folder_name(const char *dir, char *dst, size_t size)
+{
+    size_t end = strlen(dir);
+    while (end > 1 && dir[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && dir[start - 1] != '/')
+        start--;
+    snprintf(dst, size, "%.*s", (int)(end - start), dir + start);
+}
+
+/* The largest of the engines' token budgets when --max-batch-tokens is not
+ * given: the scheduler's per-device default (albert_cl.h). */
+static int default_batch_tokens(const session *s)
+{
+    int most = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        albert_device_info info;
+        albert_error err;
+        int gpu = albert_device_info_get(albert_engine_device(s->engines[i]), NULL, &info, &err) ==
+                      ALBERT_OK && strcmp(info.type, "GPU") == 0;
+        int budget = gpu ? 16384 : 4096;
+        most = budget > most ? budget : most;
+    }
+    return most;
+}
+
+static void serve_settings(const session *s, const cli_options *o, const char **names,
+                           const char *model_name, srv_settings *set)
+{
+    memset(set, 0, sizeof *set);
+    set->model_name = model_name;
+    set->model_dir = o->model_dir;
+    set->config = &s->config;
+    set->tok = s->tok;
+    set->devices = names;
+    set->ndevices = s->nengines;
+    int max_pos = s->config.max_position_embeddings;
+    set->max_length = o->max_length < max_pos ? o->max_length : max_pos;
+    set->pooling = o->pooling;
+    set->normalize = o->normalize;
+    set->precision = o->precision;
+    set->tokenizer_kind = o->tokenizer_kind;
+    set->max_batch_tokens = o->max_batch_tokens ? o->max_batch_tokens : default_batch_tokens(s);
+    set->max_client_batch = o->max_client_batch;
+    set->payload_limit = (size_t)o->payload_limit;
+    set->max_concurrent = o->max_concurrent;
+    set->max_wait_ms = o->max_wait_ms;
+    set->auto_truncate = o->auto_truncate;
+}
+
+static int serve_session(session *s, const cli_options *o, albert_error *err)
+{
+    int rc = open_model(s, o, err);
+    if (rc == ALBERT_OK)
+        rc = albert_tokenizer_open_kind(o->model_dir, (albert_tokenizer_kind)o->tokenizer_kind,
+                                        &s->tok, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    const char **names = calloc((size_t)s->nengines, sizeof *names);
+    if (!names)
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for the devices");
+    for (int i = 0; i < s->nengines; i++)
+        names[i] = albert_engine_device_name(s->engines[i]);
+    char model_name[256];
+    folder_name(o->model_dir, model_name, sizeof model_name);
+    srv_settings set;
+    serve_settings(s, o, names, o->served_name ? o->served_name : model_name, &set);
+    cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, NULL, set.max_length, NULL};
+    albert_scheduler_options so;
+    cli_scheduler_options(&r, &so);
+    srv_launch launch = {&set, &so, o->host, o->port, o->quiet};
+    rc = srv_serve(&launch, err);
+    free(names);
+    return rc;
+}
+
+/* albert-cl serve: 0 after a stop signal, 1 when it could not start. */
+static int run_serve(const cli_options *o)
+{
+    srv_block_signals();
+    session s;
+    memset(&s, 0, sizeof s);
+    albert_error err;
+    memset(&err, 0, sizeof err);
+    int rc = serve_session(&s, o, &err);
+    if (rc != ALBERT_OK)
+        fprintf(stderr, "albert-cl serve: %s\n", err.msg);
+    close_session(&s);
+    return rc == ALBERT_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 int main(int argc, char **argv)
 {
     cli_signals_install();
@@ -883,7 +1035,10 @@ int main(int argc, char **argv)
     if (rc == 0 && opt.list_devices)
         rc = list_devices(&opt);
     int skipped = 0;
-    if (rc == 0 && !opt.list_devices) {
+    if (rc == 0 && opt.serve) {
+        cli_set_quiet(opt.quiet);
+        rc = run_serve(&opt);
+    } else if (rc == 0 && !opt.list_devices) {
         cli_set_quiet(opt.quiet);
         rc = run_status(&opt, &skipped);
     }

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,51 +15,6 @@
 
 /* Records go out in writes of about this much (and whenever the run waits). */
 #define STREAM_CHUNK (1 << 20)
-
-void cli_buf_put(cli_buf *b, const char *s, size_t n)
-{
-    if (b->nomem)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *bigger = realloc(b->data, cap);
-        if (!bigger) {
-            b->nomem = 1;
-            return;
-        }
-        b->data = bigger;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
-void cli_buf_printf(cli_buf *b, const char *fmt, ...)
-{
-    char small[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        cli_buf_put(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->nomem = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    cli_buf_put(b, big, (size_t)n);
-    free(big);
-}
 
 /* ------------------------------------------------------------ signals */
 
@@ -282,40 +236,24 @@ int cli_stream_close(cli_stream *s, albert_error *err)
 
 /* ------------------------------------------------------------ records */
 
-static void put_floats(cli_buf *b, const float *v, int n)
-{
-    cli_buf_put(b, "[", 1);
-    for (int i = 0; i < n; i++)
-        cli_buf_printf(b, i ? ", %.9g" : "%.9g", (double)v[i]);
-    cli_buf_put(b, "]", 1);
-}
-
-static void put_ints(cli_buf *b, const int32_t *v, int n)
-{
-    cli_buf_put(b, "[", 1);
-    for (int i = 0; i < n; i++)
-        cli_buf_printf(b, i ? ", %d" : "%d", (int)v[i]);
-    cli_buf_put(b, "]", 1);
-}
-
 void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
                        int n_ids, const float *emb, int rows, int h, int nested)
 {
     cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"input_ids\": ", index);
-    put_ints(b, ids, n_ids);
+    cli_buf_ints(b, ids, n_ids);
     if (types) {
         cli_buf_printf(b, ", \"token_type_ids\": ");
-        put_ints(b, types, n_ids);
+        cli_buf_ints(b, types, n_ids);
     }
     if (emb) {
         cli_buf_printf(b, ", \"embedding\": ");
         if (!nested) {
-            put_floats(b, emb, h);
+            cli_buf_floats(b, emb, h);
         } else {
             cli_buf_put(b, "[", 1);
             for (int r = 0; r < rows; r++) {
                 cli_buf_put(b, ", ", r ? 2 : 0);
-                put_floats(b, emb + (size_t)r * (size_t)h, h);
+                cli_buf_floats(b, emb + (size_t)r * (size_t)h, h);
             }
             cli_buf_put(b, "]", 1);
         }

@@ -5,19 +5,10 @@
 #ifndef ALBERT_CLI_STREAM_H
 #define ALBERT_CLI_STREAM_H
 
+#include "cli/buf.h"
 #include "cli/cli.h"
 
 #include <stdint.h>
-
-/* A growing text buffer; a failed allocation is remembered, not fatal. */
-typedef struct cli_buf {
-    char *data;
-    size_t len, cap;
-    int nomem;
-} cli_buf;
-
-void cli_buf_put(cli_buf *b, const char *s, size_t n);
-void cli_buf_printf(cli_buf *b, const char *fmt, ...) ALBERT_PRINTF(2, 3);
 
 typedef struct cli_stream {
     int fd;

@@ -378,6 +378,26 @@ int fast_open(const char *dir, fast_tokenizer **out, albert_error *err)
     return ALBERT_OK;
 }
 
+static const char *added_content(const added_set *set, int32_t id)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->tokens[i].id == id)
+            return set->tokens[i].content;
+    return NULL;
+}
+
+/* As HF tokenizers' id_to_token: the added vocabulary first. */
+int fast_piece(const fast_tokenizer *tok, int32_t id, char *dst, size_t size)
+{
+    const char *piece = added_content(&tok->raw, id);
+    piece = piece ? piece : added_content(&tok->normalized, id);
+    piece = piece ? piece : unigram_piece(tok->model, id);
+    if (!piece)
+        return -1;
+    snprintf(dst, size, "%s", piece);
+    return 0;
+}
+
 void fast_close(fast_tokenizer *tok)
 {
     if (!tok)

@@ -10,6 +10,9 @@ typedef struct fast_tokenizer fast_tokenizer;
 /* DIR/tokenizer.json. */
 int fast_open(const char *dir, fast_tokenizer **out, albert_error *err);
 void fast_close(fast_tokenizer *tok);
+/* The token of ID (an added token's content, else its piece) into DST; -1
+ * when no token has ID. */
+int fast_piece(const fast_tokenizer *tok, int32_t id, char *dst, size_t size);
 
 /* Appends the ids of TEXT (WHAT names it in errors), without special
  * tokens, to IDS. */

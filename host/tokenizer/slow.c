@@ -753,6 +753,11 @@ int slow_open(const char *dir, slow_tokenizer **out, albert_error *err)
     return albert_ok(err);
 }
 
+int slow_piece(const slow_tokenizer *tok, int32_t id, char *dst, size_t size)
+{
+    return spm_id_to_piece(tok->spm, id, dst, size) == 0 ? 0 : -1;
+}
+
 void slow_close(slow_tokenizer *tok)
 {
     if (!tok)

@@ -9,6 +9,8 @@ typedef struct slow_tokenizer slow_tokenizer;
 /* DIR/spiece.model, and DIR/tokenizer_config.json when present. */
 int slow_open(const char *dir, slow_tokenizer **out, albert_error *err);
 void slow_close(slow_tokenizer *tok);
+/* The piece of ID ("\xe2\x96\x81hello", "[CLS]") into DST; -1 outside the vocabulary. */
+int slow_piece(const slow_tokenizer *tok, int32_t id, char *dst, size_t size);
 
 /* Appends the ids of TEXT (WHAT names it in errors), without special
  * tokens, to IDS. */

@@ -120,6 +120,19 @@ int spm_encode(const spm_model *model, const char *text, size_t len, int mid_wor
     });
 }
 
+int spm_id_to_piece(const spm_model *model, int id, char *dst, size_t size)
+{
+    try {
+        if (id < 0 || id >= model->proc.GetPieceSize())
+            return -1;
+        const std::string &piece = model->proc.IdToPiece(id);
+        snprintf(dst, size, "%s", piece.c_str());
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
 int spm_unk_id(const spm_model *model)
 {
     try {

@@ -30,6 +30,10 @@ int spm_encode(const spm_model *model, const char *text, size_t len, int mid_wor
  * into one such piece). */
 int spm_unk_id(const spm_model *model);
 
+/* Copies the piece of ID into DST (SIZE bytes, NUL-terminated, truncated);
+ * -1 when ID is outside the vocabulary. */
+int spm_id_to_piece(const spm_model *model, int id, char *dst, size_t size);
+
 /* The id of a piece, the unknown id when it is not in the vocabulary, or -1
  * on an internal error. */
 int spm_piece_to_id(const spm_model *model, const char *piece, size_t len);

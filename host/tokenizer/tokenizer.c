@@ -63,6 +63,19 @@ static int encode(const albert_tokenizer *tok, const char *what, const char *tex
 
 /* TYPE_IDS and N_FULL may be NULL.  MAX_LENGTH must hold the special tokens;
  * a pair whose budget is exhausted keeps neither text. */
+int albert_tokenizer_piece(const albert_tokenizer *tok, int32_t id, char *dst, size_t size,
+                           albert_error *err)
+{
+    if (!tok || !dst || size == 0)
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenizer_piece: tok and dst must be set");
+    int rc = tok->slow ? slow_piece(tok->slow, id, dst, size) : fast_piece(tok->fast, id, dst, size);
+    if (rc != 0) {
+        dst[0] = '\0';
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenizer_piece: no token has id %d", (int)id);
+    }
+    return albert_ok(err);
+}
+
 int albert_tokenize(const albert_tokenizer *tok, const char *text, size_t text_len,
                     const char *pair, size_t pair_len, int max_length, int32_t *ids,
                     int32_t *type_ids, int *n, int *n_full, albert_error *err)

@@ -21,7 +21,14 @@ struct unigram {
     int32_t byte_ids[256]; /* "<0xXX>" pieces, -1 when missing */
     double unk_score;
     byte_trie pieces; /* the piece ids */
+    char *texts;      /* every piece, NUL-terminated, in id order */
+    size_t *text_at;  /* per id: where its piece starts in texts */
 };
+
+const char *unigram_piece(const unigram *u, int32_t id)
+{
+    return id >= 0 && (size_t)id < u->vocab_size ? u->texts + u->text_at[id] : NULL;
+}
 
 int32_t unigram_piece_id(const unigram *u, const char *s, size_t len)
 {
@@ -176,7 +183,9 @@ static int alloc_trie(unigram *u, const cJSON *vocab, const char *file, albert_e
         bytes += cJSON_IsString(p) ? strlen(p->valuestring) : 0;
     }
     u->scores = malloc(u->vocab_size * sizeof *u->scores);
-    if (!byte_trie_init(&u->pieces, bytes) || !u->scores)
+    u->texts = malloc(bytes + u->vocab_size);
+    u->text_at = malloc(u->vocab_size * sizeof *u->text_at);
+    if (!byte_trie_init(&u->pieces, bytes) || !u->scores || !u->texts || !u->text_at)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory for model.vocab", file);
     return ALBERT_OK;
 }
@@ -186,12 +195,17 @@ static int load_vocab(unigram *u, const cJSON *vocab, const json_at *at, albert_
     int rc = alloc_trie(u, vocab, at->file, err);
     double min_score = INFINITY;
     int i = 0;
+    size_t text_len = 0;
     for (const cJSON *e = vocab->child; rc == ALBERT_OK && e; e = e->next, i++) {
         const char *piece = "";
         rc = vocab_entry(e, i, at, u, &piece, err);
         if (rc != ALBERT_OK)
             break;
-        byte_trie_add(&u->pieces, piece, strlen(piece), i);
+        size_t len = strlen(piece);
+        byte_trie_add(&u->pieces, piece, len, i);
+        u->text_at[i] = text_len;
+        memcpy(u->texts + text_len, piece, len + 1);
+        text_len += len + 1;
         min_score = u->scores[i] < min_score ? u->scores[i] : min_score;
     }
     u->unk_score = min_score - UNK_PENALTY;
@@ -248,6 +262,8 @@ void unigram_free(unigram *u)
     if (!u)
         return;
     free(u->scores);
+    free(u->texts);
+    free(u->text_at);
     byte_trie_free(&u->pieces);
     free(u);
 }

@@ -27,6 +27,9 @@ void unigram_free(unigram *u);
  * or -1. */
 int32_t unigram_piece_id(const unigram *u, const char *s, size_t len);
 
+/* The piece of ID, or NULL when ID is outside the vocabulary. */
+const char *unigram_piece(const unigram *u, int32_t id);
+
 /* The unknown id, or -1. */
 int32_t unigram_unk_id(const unigram *u);
 size_t unigram_vocab_size(const unigram *u);

@@ -1,0 +1,675 @@
+/* The endpoints: OpenAI's /v1/embeddings and /v1/models, TEI's /embed,
+ * /tokenize, /health, /info, and Prometheus' /metrics. */
+#include "server/api.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* base64 vectors are the float32 bytes as OpenAI sends them: little-endian. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "base64 embeddings assume a little-endian host"
+#endif
+
+static const char *const pooling_names[] = {"none", "pooler", "cls", "mean"};
+
+/* One request being answered. */
+typedef struct call {
+    srv_api *api;
+    const char *path;
+    srv_reply *reply;
+} call;
+
+typedef void (*handler_fn)(call *c, const char *body, size_t len);
+
+/* ------------------------------------------------------------ replies */
+
+static void put_json_string(cli_buf *b, const char *s)
+{
+    cJSON *str = cJSON_CreateString(s);
+    char *quoted = str ? cJSON_PrintUnformatted(str) : NULL;
+    if (quoted)
+        cli_buf_put(b, quoted, strlen(quoted));
+    else
+        b->nomem = 1;
+    cJSON_free(quoted);
+    cJSON_Delete(str);
+}
+
+int srv_api_openai_errors(const char *path)
+{
+    return strncmp(path, "/v1/", 4) == 0;
+}
+
+void srv_api_error(const char *path, int status, const char *type, const char *message,
+                   srv_reply *reply)
+{
+    reply->status = status;
+    reply->content_type = "application/json";
+    reply->body.len = 0;
+    reply->body.nomem = 0;
+    cli_buf *b = &reply->body;
+    if (srv_api_openai_errors(path)) {
+        cli_buf_printf(b, "{\"error\": {\"message\": ");
+        put_json_string(b, message);
+        /* OpenAI's error types; TEI's name the cause instead. */
+        cli_buf_printf(b, ", \"type\": \"%s\", \"code\": %d}}",
+                       status >= 500 ? "server_error" : "invalid_request_error", status);
+    } else {
+        cli_buf_printf(b, "{\"error\": ");
+        put_json_string(b, message);
+        cli_buf_printf(b, ", \"error_type\": \"%s\"}", type);
+    }
+}
+
+static void fail(call *c, int status, const char *type, const char *fmt, ...) ALBERT_PRINTF(4, 5);
+
+static void fail(call *c, int status, const char *type, const char *fmt, ...)
+{
+    char msg[ALBERT_ERRMSG_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    srv_api_error(c->path, status, type, msg, c->reply);
+}
+
+/* Takes ownership of J. */
+static void reply_json(call *c, cJSON *j)
+{
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!text) {
+        fail(c, 500, "Backend", "out of memory for the reply");
+        return;
+    }
+    c->reply->status = 200;
+    c->reply->content_type = "application/json";
+    cli_buf_put(&c->reply->body, text, strlen(text));
+    cJSON_free(text);
+}
+
+/* ------------------------------------------------------------ request bodies */
+
+/* RFC 8259: JSON text is UTF-8.  The byte offset of the first invalid
+ * sequence (overlong forms and surrogates included), or -1. */
+static long invalid_utf8_at(const unsigned char *s, size_t len)
+{
+    static const unsigned least[4] = {0, 0x80, 0x800, 0x10000};
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+        if (n == 0 || i + n >= len)
+            return (long)i;
+        unsigned cp = c & (0x3f >> n);
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return (long)i;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < least[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return (long)i;
+        i += n + 1;
+    }
+    return -1;
+}
+
+/* cJSON decodes "\u0000" into a NUL that would end the text early without
+ * a word: such a string is refused (as the CLI's jsonl input does). */
+static int has_nul_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 5 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (strncmp(s + i + 1, "u0000", 5) == 0)
+            return 1;
+        i++; /* the escaped character: "\\u0000" is a backslash and text */
+    }
+    return 0;
+}
+
+/* The body as a JSON object, or NULL after replying 400. */
+static cJSON *parse_body(call *c, const char *body, size_t len)
+{
+    long bad = invalid_utf8_at((const unsigned char *)body, len);
+    if (bad >= 0) {
+        fail(c, 400, "Validation", "the request body is not valid UTF-8 (byte %ld)", bad);
+        return NULL;
+    }
+    if (has_nul_escape(body, len)) {
+        fail(c, 400, "Validation", "a string holds a NUL character (\\u0000, not allowed in text)");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    /* One value and nothing after it but blanks: cJSON stops after the first. */
+    while (j && end && end < body + len && strchr(" \t\r\n", *end) && *end)
+        end++;
+    int trailing = j && end && end < body + len;
+    if (!j || trailing)
+        fail(c, 400, "Validation", "the request body is not valid JSON (at byte %ld)",
+             end ? (long)(end - body) : 0L);
+    else if (!cJSON_IsObject(j))
+        fail(c, 400, "Validation", "the request body is not a JSON object");
+    if (j && (trailing || !cJSON_IsObject(j))) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* An optional boolean member: *OUT keeps its default when KEY is absent. */
+static int get_bool(call *c, const cJSON *j, const char *key, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v)) {
+        fail(c, 400, "Validation", "\"%s\" must be true or false", key);
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+typedef struct embed_req {
+    srv_input *inputs;
+    size_t count;
+    int32_t *ids;     /* the token-id inputs' storage */
+    int truncate;
+    int normalize;    /* L2-normalise the vectors (TEI's "normalize") */
+    int dimensions;   /* 0: all (OpenAI's "dimensions": cut, then normalise) */
+    int base64;
+    srv_job job;
+} embed_req;
+
+static void embed_req_free(embed_req *q)
+{
+    free(q->inputs);
+    free(q->ids);
+    free(q->job.vectors);
+    free(q->job.n_ids);
+    free(q->job.n_full);
+}
+
+static int alloc_inputs(call *c, embed_req *q, size_t count, size_t ids)
+{
+    q->count = count;
+    q->inputs = calloc(count, sizeof *q->inputs);
+    q->ids = ids ? malloc(ids * sizeof *q->ids) : NULL;
+    if (!q->inputs || (ids && !q->ids)) {
+        fail(c, 500, "Backend", "out of memory for %zu inputs", count);
+        return -1;
+    }
+    return 0;
+}
+
+static int all_of(const cJSON *array, cJSON_bool (*is)(const cJSON *))
+{
+    for (const cJSON *e = array->child; e; e = e->next)
+        if (!is(e))
+            return 0;
+    return 1;
+}
+
+/* A list of token ids into q->ids at *AT, as input K. */
+static int take_ids(call *c, const cJSON *list, size_t k, embed_req *q, size_t *at)
+{
+    const srv_settings *set = c->api->set;
+    int n = cJSON_GetArraySize(list);
+    if (n == 0) {
+        fail(c, 400, "Validation", "input %zu: an empty list of token ids", k);
+        return -1;
+    }
+    if (n > set->max_length) {
+        fail(c, 413, "Validation", "input %zu: %d token ids, more than the maximum length %d", k,
+             n, set->max_length);
+        return -1;
+    }
+    int32_t *ids = q->ids + *at;
+    int i = 0;
+    for (const cJSON *e = list->child; e; e = e->next, i++) {
+        double v = e->valuedouble;
+        if (!cJSON_IsNumber(e) || v != floor(v) || v < 0 || v >= set->config->vocab_size) {
+            fail(c, 400, "Validation",
+                 "input %zu: token %d is not an integer id from 0 to %d (the vocabulary)", k, i,
+                 set->config->vocab_size - 1);
+            return -1;
+        }
+        ids[i] = (int32_t)v;
+    }
+    q->inputs[k].ids = ids;
+    q->inputs[k].n_ids = n;
+    *at += (size_t)n;
+    return 0;
+}
+
+static int take_text(const cJSON *v, size_t k, embed_req *q)
+{
+    q->inputs[k].text = v->valuestring;
+    q->inputs[k].len = strlen(v->valuestring);
+    return 0;
+}
+
+static size_t count_ids(const cJSON *input)
+{
+    size_t n = 0;
+    for (const cJSON *e = input->child; e; e = e->next)
+        n += cJSON_IsArray(e) ? (size_t)cJSON_GetArraySize(e) : 1;
+    return n;
+}
+
+/* INPUT: a string or a list of strings; ALLOW_IDS: also a list of token
+ * ids or a list of such lists (OpenAI's forms). */
+static int parse_inputs(call *c, const cJSON *input, const char *key, int allow_ids,
+                        embed_req *q)
+{
+    if (!input) {
+        fail(c, 400, "Validation", "\"%s\" is missing", key);
+        return -1;
+    }
+    if (cJSON_IsString(input))
+        return alloc_inputs(c, q, 1, 0) ? -1 : take_text(input, 0, q);
+    const char *forms = allow_ids ? "a string, a list of strings, a list of token ids or a list "
+                                    "of lists of token ids"
+                                  : "a string or a list of strings";
+    if (!cJSON_IsArray(input)) {
+        fail(c, 400, "Validation", "\"%s\" must be %s", key, forms);
+        return -1;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(input);
+    if (n == 0) {
+        fail(c, 400, "Validation", "\"%s\" is an empty list", key);
+        return -1;
+    }
+    if (n > (size_t)c->api->set->max_client_batch) {
+        fail(c, 413, "Validation", "%zu inputs, more than the %d one request may hold", n,
+             c->api->set->max_client_batch);
+        return -1;
+    }
+    int strings = all_of(input, cJSON_IsString);
+    int ids = allow_ids && all_of(input, cJSON_IsNumber);
+    int lists = allow_ids && all_of(input, cJSON_IsArray);
+    if (!strings && !ids && !lists) {
+        fail(c, 400, "Validation", "\"%s\" must be %s", key, forms);
+        return -1;
+    }
+    if (alloc_inputs(c, q, ids ? 1 : n, strings ? 0 : count_ids(input)))
+        return -1;
+    size_t at = 0, k = 0;
+    if (ids)
+        return take_ids(c, input, 0, q, &at);
+    for (const cJSON *e = input->child; e; e = e->next, k++)
+        if ((strings ? take_text(e, k, q) : take_ids(c, e, k, q, &at)) != 0)
+            return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ embedding */
+
+static void l2_normalize(float *v, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)v[i] * v[i];
+    if (sum <= 0)
+        return;
+    double inv = 1.0 / sqrt(sum);
+    for (int i = 0; i < n; i++)
+        v[i] = (float)(v[i] * inv);
+}
+
+/* Runs q's inputs and checks their outcome; 0, or -1 after replying. */
+static int embed(call *c, embed_req *q)
+{
+    const srv_settings *set = c->api->set;
+    size_t h = (size_t)set->config->hidden_size;
+    q->job.count = q->count;
+    q->job.vectors = malloc(q->count * h * sizeof(float));
+    q->job.n_ids = malloc(q->count * sizeof(int));
+    q->job.n_full = malloc(q->count * sizeof(int));
+    if (!q->job.vectors || !q->job.n_ids || !q->job.n_full) {
+        fail(c, 500, "Backend", "out of memory for %zu vectors", q->count);
+        return -1;
+    }
+    albert_error err;
+    if (srv_dispatch_run(c->api->dispatch, q->inputs, &q->job, &err) != ALBERT_OK) {
+        fail(c, 503, "Unhealthy", "%s", err.msg);
+        return -1;
+    }
+    if (q->job.status != ALBERT_OK) {
+        fail(c, q->job.status == ALBERT_E_INPUT ? 400 : 500,
+             q->job.status == ALBERT_E_INPUT ? "Validation" : "Backend", "input %zu: %s",
+             q->job.failed, q->job.message);
+        return -1;
+    }
+    uint64_t tokens = 0;
+    for (size_t k = 0; k < q->count; k++) {
+        if (!q->truncate && q->job.n_full[k] > q->job.n_ids[k]) {
+            fail(c, 413, "Validation",
+                 "input %zu: %d tokens, more than the maximum length %d (\"truncate\": true, or "
+                 "--auto-truncate, cuts it)",
+                 k, q->job.n_full[k], set->max_length);
+            return -1;
+        }
+        tokens += (uint64_t)q->job.n_ids[k];
+    }
+    int dims = q->dimensions ? q->dimensions : (int)h;
+    for (size_t k = 0; k < q->count && (q->dimensions || (q->normalize && !set->normalize)); k++)
+        l2_normalize(q->job.vectors + k * h, dims);
+    srv_metrics_inputs(c->api->metrics, q->count, tokens);
+    return 0;
+}
+
+static uint64_t tokens_of(const embed_req *q)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < q->count; k++)
+        n += (uint64_t)q->job.n_ids[k];
+    return n;
+}
+
+static void put_base64(cli_buf *b, const float *v, int n)
+{
+    size_t len = sodium_base64_ENCODED_LEN((size_t)n * sizeof(float),
+                                           sodium_base64_VARIANT_ORIGINAL);
+    char *text = malloc(len);
+    if (!text) {
+        b->nomem = 1;
+        return;
+    }
+    sodium_bin2base64(text, len, (const unsigned char *)v, (size_t)n * sizeof(float),
+                      sodium_base64_VARIANT_ORIGINAL);
+    cli_buf_printf(b, "\"%s\"", text);
+    free(text);
+}
+
+static void openai_reply(call *c, const embed_req *q, const char *model)
+{
+    size_t h = (size_t)c->api->set->config->hidden_size;
+    int dims = q->dimensions ? q->dimensions : (int)h;
+    cli_buf *b = &c->reply->body;
+    cli_buf_printf(b, "{\"object\": \"list\", \"data\": [");
+    for (size_t k = 0; k < q->count; k++) {
+        cli_buf_printf(b, "%s{\"object\": \"embedding\", \"index\": %zu, \"embedding\": ",
+                       k ? ", " : "", k);
+        if (q->base64)
+            put_base64(b, q->job.vectors + k * h, dims);
+        else
+            cli_buf_floats(b, q->job.vectors + k * h, dims);
+        cli_buf_put(b, "}", 1);
+    }
+    cli_buf_printf(b, "], \"model\": ");
+    put_json_string(b, model);
+    uint64_t tokens = tokens_of(q);
+    cli_buf_printf(b, ", \"usage\": {\"prompt_tokens\": %llu, \"total_tokens\": %llu}}",
+                   (unsigned long long)tokens, (unsigned long long)tokens);
+    c->reply->status = 200;
+    c->reply->content_type = "application/json";
+}
+
+/* "encoding_format" and "dimensions". */
+static int openai_options(call *c, const cJSON *j, embed_req *q)
+{
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "encoding_format");
+    if (fmt && !cJSON_IsNull(fmt)) {
+        if (!cJSON_IsString(fmt) ||
+            (strcmp(fmt->valuestring, "float") != 0 && strcmp(fmt->valuestring, "base64") != 0)) {
+            fail(c, 400, "Validation", "\"encoding_format\" must be \"float\" or \"base64\"");
+            return -1;
+        }
+        q->base64 = strcmp(fmt->valuestring, "base64") == 0;
+    }
+    const cJSON *dims = cJSON_GetObjectItemCaseSensitive(j, "dimensions");
+    int h = c->api->set->config->hidden_size;
+    if (dims && !cJSON_IsNull(dims)) {
+        double v = cJSON_IsNumber(dims) ? dims->valuedouble : 0;
+        if (v != floor(v) || v < 1 || v > h) {
+            fail(c, 400, "Validation", "\"dimensions\" must be an integer from 1 to %d",
+                 h);
+            return -1;
+        }
+        q->dimensions = (int)v;
+    }
+    return 0;
+}
+
+/* The body of an embedding request, Q set to the defaults; NULL after
+ * replying 400. */
+static cJSON *begin_embed(call *c, const char *body, size_t len, embed_req *q)
+{
+    memset(q, 0, sizeof *q);
+    q->truncate = c->api->set->auto_truncate;
+    return parse_body(c, body, len);
+}
+
+static void openai_embeddings(call *c, const char *body, size_t len)
+{
+    embed_req q;
+    cJSON *j = begin_embed(c, body, len, &q);
+    if (!j)
+        return;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (model && !cJSON_IsNull(model) && !cJSON_IsString(model))
+        fail(c, 400, "Validation", "\"model\" must be a string");
+    else if (openai_options(c, j, &q) == 0 &&
+             parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "input"), "input", 1, &q) == 0 &&
+             embed(c, &q) == 0)
+        openai_reply(c, &q, cJSON_IsString(model) ? model->valuestring : c->api->set->model_name);
+    embed_req_free(&q);
+    cJSON_Delete(j);
+}
+
+static void tei_embed(call *c, const char *body, size_t len)
+{
+    embed_req q;
+    cJSON *j = begin_embed(c, body, len, &q);
+    if (!j)
+        return;
+    q.normalize = 1; /* TEI's default */
+    if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
+        get_bool(c, j, "truncate", &q.truncate) == 0 &&
+        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
+        embed(c, &q) == 0) {
+        size_t h = (size_t)c->api->set->config->hidden_size;
+        cli_buf *b = &c->reply->body;
+        cli_buf_put(b, "[", 1);
+        for (size_t k = 0; k < q.count; k++) {
+            cli_buf_put(b, ", ", k ? 2 : 0);
+            cli_buf_floats(b, q.job.vectors + k * h, (int)h);
+        }
+        cli_buf_put(b, "]", 1);
+        c->reply->status = 200;
+        c->reply->content_type = "application/json";
+    }
+    embed_req_free(&q);
+    cJSON_Delete(j);
+}
+
+/* ------------------------------------------------------------ tokenize */
+
+/* [{"id": .., "text": .., "special": .., "start": null, "stop": null}, ...] */
+static void put_tokens(call *c, const int32_t *ids, int n, int specials)
+{
+    cli_buf *b = &c->reply->body;
+    char piece[256];
+    albert_error err;
+    cli_buf_put(b, "[", 1);
+    for (int i = specials ? 0 : 1, first = 1; i < (specials ? n : n - 1); i++, first = 0) {
+        if (albert_tokenizer_piece(c->api->set->tok, ids[i], piece, sizeof piece, &err) != ALBERT_OK)
+            piece[0] = '\0';
+        cli_buf_printf(b, "%s{\"id\": %d, \"text\": ", first ? "" : ", ", (int)ids[i]);
+        put_json_string(b, piece);
+        /* [CLS] first and [SEP] last come from the template: TEI's special tokens. */
+        cli_buf_printf(b, ", \"special\": %s, \"start\": null, \"stop\": null}",
+                       i == 0 || i == n - 1 ? "true" : "false");
+    }
+    cli_buf_put(b, "]", 1);
+}
+
+static void tei_tokenize(call *c, const char *body, size_t len)
+{
+    cJSON *j = parse_body(c, body, len);
+    if (!j)
+        return;
+    embed_req q;
+    memset(&q, 0, sizeof q);
+    int specials = 1, max = c->api->set->max_length;
+    int32_t *ids = malloc((size_t)max * sizeof *ids), *types = malloc((size_t)max * sizeof *types);
+    if (!ids || !types)
+        fail(c, 500, "Backend", "out of memory for %d ids", max);
+    else if (get_bool(c, j, "add_special_tokens", &specials) == 0 &&
+             parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0) {
+        cli_buf_put(&c->reply->body, "[", 1);
+        for (size_t k = 0; k < q.count; k++) {
+            albert_error err;
+            int n, n_full;
+            if (albert_tokenize(c->api->set->tok, q.inputs[k].text, q.inputs[k].len, NULL, 0, max,
+                                ids, types, &n, &n_full, &err) != ALBERT_OK) {
+                fail(c, 400, "Tokenizer", "input %zu: %s", k, err.msg);
+                break;
+            }
+            cli_buf_put(&c->reply->body, ", ", k ? 2 : 0);
+            put_tokens(c, ids, n, specials);
+            if (k + 1 == q.count) {
+                cli_buf_put(&c->reply->body, "]", 1);
+                c->reply->status = 200;
+                c->reply->content_type = "application/json";
+            }
+        }
+    }
+    free(ids);
+    free(types);
+    embed_req_free(&q);
+    cJSON_Delete(j);
+}
+
+/* ------------------------------------------------------------ the rest */
+
+static void health(call *c, const char *body, size_t len)
+{
+    (void)body;
+    (void)len;
+    const char *failure = srv_dispatch_failure(c->api->dispatch);
+    if (failure)
+        fail(c, 503, "Unhealthy", "the device failed: %s", failure);
+    else if (*c->api->stopping)
+        fail(c, 503, "Unhealthy", "the server is stopping");
+    else
+        reply_json(c, cJSON_Parse("{\"status\": \"ok\"}"));
+}
+
+static void info(call *c, const char *body, size_t len)
+{
+    (void)body;
+    (void)len;
+    const srv_settings *s = c->api->set;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model_id", s->model_name);
+    cJSON_AddStringToObject(j, "model_dir", s->model_dir);
+    cJSON_AddStringToObject(j, "model_type", "embedding");
+    cJSON_AddStringToObject(j, "version", ALBERT_CL_VERSION);
+    cJSON_AddNumberToObject(j, "hidden_size", s->config->hidden_size);
+    cJSON_AddNumberToObject(j, "max_input_length", s->max_length);
+    cJSON_AddStringToObject(j, "pooling", pooling_names[s->pooling]);
+    cJSON_AddBoolToObject(j, "normalize", s->normalize);
+    cJSON_AddStringToObject(j, "precision", albert_precision_name(s->precision));
+    cJSON_AddStringToObject(j, "tokenizer", s->tokenizer_kind == ALBERT_TOKENIZER_FAST ? "fast" : "slow");
+    cJSON *devices = cJSON_AddArrayToObject(j, "devices");
+    for (int i = 0; devices && i < s->ndevices; i++)
+        cJSON_AddItemToArray(devices, cJSON_CreateString(s->devices[i]));
+    cJSON_AddNumberToObject(j, "max_batch_tokens", s->max_batch_tokens);
+    cJSON_AddNumberToObject(j, "max_client_batch_size", s->max_client_batch);
+    cJSON_AddNumberToObject(j, "max_concurrent_requests", s->max_concurrent);
+    cJSON_AddNumberToObject(j, "payload_limit", (double)s->payload_limit);
+    cJSON_AddNumberToObject(j, "max_wait_ms", s->max_wait_ms);
+    cJSON_AddBoolToObject(j, "auto_truncate", s->auto_truncate);
+    reply_json(c, j);
+}
+
+static void models(call *c, const char *body, size_t len)
+{
+    (void)body;
+    (void)len;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(j, "data");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "id", c->api->set->model_name);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddStringToObject(m, "owned_by", "albert-cl");
+    cJSON_AddItemToArray(data, m);
+    reply_json(c, j);
+}
+
+static void metrics(call *c, const char *body, size_t len)
+{
+    (void)body;
+    (void)len;
+    srv_metrics_write(c->api->metrics, c->api->dispatch, &c->reply->body);
+    c->reply->status = 200;
+    c->reply->content_type = "text/plain; version=0.0.4";
+}
+
+static const struct route {
+    const char *path, *method;
+    handler_fn fn;
+    int work;
+} routes[] = {
+    {"/v1/embeddings", "POST", openai_embeddings, 1},
+    {"/embed", "POST", tei_embed, 1},
+    {"/tokenize", "POST", tei_tokenize, 1},
+    {"/health", "GET", health, 0},
+    {"/info", "GET", info, 0},
+    {"/metrics", "GET", metrics, 0},
+    {"/v1/models", "GET", models, 0},
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static const struct route *route_of(const char *path)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (strcmp(path, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+const char *srv_api_endpoint(const char *path)
+{
+    const struct route *r = route_of(path);
+    return r ? r->path : "other";
+}
+
+int srv_api_is_work(const char *path)
+{
+    const struct route *r = route_of(path);
+    return r && r->work;
+}
+
+void srv_api_answer(srv_api *api, const char *method, const char *path, const char *body,
+                    size_t len, srv_reply *reply)
+{
+    call c = {api, path, reply};
+    const struct route *r = route_of(path);
+    if (!r)
+        fail(&c, 404, "NotFound", "no endpoint %s (see GET /info; POST /v1/embeddings, /embed, "
+                                  "/tokenize)", path);
+    else if (strcmp(method, r->method) != 0)
+        fail(&c, 405, "MethodNotAllowed", "%s takes %s, not %s", path, r->method, method);
+    else
+        r->fn(&c, body, len);
+    if (reply->body.nomem)
+        fail(&c, 500, "Backend", "out of memory for the reply");
+}

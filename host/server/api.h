@@ -1,0 +1,60 @@
+/* The server's endpoints: a request's method, path and body in, a status,
+ * a content type and a body out.  No HTTP here (server.c has that). */
+#ifndef ALBERT_SERVER_API_H
+#define ALBERT_SERVER_API_H
+
+#include "cli/buf.h"
+#include "server/dispatch.h"
+#include "server/metrics.h"
+
+/* What the server was started with (albert-cl serve's options). */
+typedef struct srv_settings {
+    const char *model_name;   /* --served-model-name: echoed as "model", /info's model_id */
+    const char *model_dir;
+    const albert_config *config;
+    const albert_tokenizer *tok;
+    const char *const *devices; /* albert_engine_device_name of each engine */
+    int ndevices;
+    int max_length;
+    int pooling;              /* albert_pooling, not NONE */
+    int normalize;
+    int precision;
+    int tokenizer_kind;
+    int max_batch_tokens;     /* the largest engine's */
+    int max_client_batch;
+    size_t payload_limit;
+    int max_concurrent;
+    int max_wait_ms;
+    int auto_truncate;
+} srv_settings;
+
+typedef struct srv_reply {
+    int status;
+    const char *content_type;
+    cli_buf body;             /* malloc'd; the caller frees body.data */
+} srv_reply;
+
+typedef struct srv_api {
+    const srv_settings *set;
+    srv_dispatch *dispatch;
+    srv_metrics *metrics;
+    const volatile int *stopping; /* 1 once SIGTERM came: /health says 503 */
+} srv_api;
+
+/* The endpoint METHOD PATH names ("/embed", ... or "other"): a string literal
+ * for the metrics. */
+const char *srv_api_endpoint(const char *path);
+/* Whether PATH's endpoint embeds or tokenizes (counted against
+ * --max-concurrent-requests; refused while stopping). */
+int srv_api_is_work(const char *path);
+/* Whether errors on PATH take OpenAI's shape ({"error": {"message": ...}}). */
+int srv_api_openai_errors(const char *path);
+
+/* Answers one request whose whole BODY (LEN bytes) arrived. */
+void srv_api_answer(srv_api *api, const char *method, const char *path, const char *body,
+                    size_t len, srv_reply *reply);
+/* An error reply: JSON in the shape PATH's clients expect. */
+void srv_api_error(const char *path, int status, const char *type, const char *message,
+                   srv_reply *reply);
+
+#endif

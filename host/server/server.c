@@ -1,0 +1,332 @@
+/* The HTTP side of albert-cl serve, on GNU libmicrohttpd (Debian's
+ * libmicrohttpd-dev): a small, well-kept C library that parses HTTP/1.1,
+ * keeps connections alive and runs one thread per connection, so a request
+ * may simply wait for its embeddings.  Admission (--max-concurrent-requests,
+ * --payload-limit) and the drain on SIGTERM live here; the endpoints in
+ * api.c. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct server {
+    srv_api api;
+    srv_metrics metrics;
+    const srv_launch *launch;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;   /* unsent went to 0 */
+    int in_flight;         /* admitted requests not yet answered: against the limit */
+    int unsent;            /* admitted requests whose answer is not sent yet: the drain's */
+    volatile int stopping; /* read by /health without the lock: a flag */
+} server;
+
+/* One request on a connection, from its headers to its answer's end. */
+typedef struct request {
+    uint64_t start_ns;
+    cli_buf body;
+    int too_large;
+    int admitted; /* counted in in_flight until answered, in unsent until sent */
+    int refused;  /* 429 or 503, decided when it arrived */
+} request;
+
+void srv_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Work requests beyond --max-concurrent-requests are refused at once (429)
+ * instead of queueing without bound; none are taken once stopping. */
+static void admit(server *s, request *r)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping)
+        r->refused = 503;
+    else if (s->in_flight >= s->launch->settings->max_concurrent)
+        r->refused = 429;
+    else
+        r->admitted = 1;
+    s->in_flight += r->admitted;
+    s->unsent += r->admitted;
+    pthread_mutex_unlock(&s->lock);
+    if (r->admitted)
+        srv_metrics_in_flight(&s->metrics, 1);
+}
+
+/* Before the answer is queued: a client that sends its next request as soon
+ * as it has the answer must find the slot free. */
+static void answered(server *s, const request *r)
+{
+    if (!r->admitted)
+        return;
+    srv_metrics_in_flight(&s->metrics, -1);
+    pthread_mutex_lock(&s->lock);
+    s->in_flight--;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void refuse(const server *s, const request *r, const char *path, srv_reply *reply)
+{
+    char msg[160];
+    if (r->too_large) {
+        snprintf(msg, sizeof msg, "the request body is larger than the payload limit of %zu bytes",
+                 s->launch->settings->payload_limit);
+        srv_api_error(path, 413, "Validation", msg, reply);
+    } else if (r->refused == 429) {
+        snprintf(msg, sizeof msg, "the server is answering its %d concurrent requests: retry later",
+                 s->launch->settings->max_concurrent);
+        srv_api_error(path, 429, "Overloaded", msg, reply);
+    } else {
+        srv_api_error(path, 503, "Unhealthy", "the server is stopping", reply);
+    }
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *mc, srv_reply *reply)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        reply->body.len, reply->body.data ? reply->body.data : (void *)"", 
+        reply->body.data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(reply->body.data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)reply->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The body arrives in pieces; past the payload limit it is read and dropped. */
+static void take_body(server *s, request *r, const char *data, size_t n)
+{
+    if (r->too_large || r->body.len + n > s->launch->settings->payload_limit) {
+        r->too_large = 1;
+        return;
+    }
+    cli_buf_put(&r->body, data, n);
+}
+
+static enum MHD_Result answer(server *s, request *r, struct MHD_Connection *mc, const char *url,
+                              const char *method);
+
+/* A client that sent "Expect: 100-continue" waits for a go-ahead before the
+ * body: a body refused for its size need not be sent at all. */
+static int expects_continue(struct MHD_Connection *mc)
+{
+    const char *expect = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return expect && strcasecmp(expect, "100-continue") == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **state)
+{
+    (void)version;
+    server *s = cls;
+    request *r = *state;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->start_ns = albert_now_ns();
+        *state = r;
+        const char *length = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        r->too_large = length && strtoull(length, NULL, 10) > s->launch->settings->payload_limit;
+        if (r->too_large && expects_continue(mc))
+            return answer(s, r, mc, url, method); /* before the client sends the body */
+        if (srv_api_is_work(url))
+            admit(s, r);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        take_body(s, r, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return answer(s, r, mc, url, method);
+}
+
+/* The answer to R, once its body arrived (or, refused for its size, before). */
+static enum MHD_Result answer(server *s, request *r, struct MHD_Connection *mc, const char *url,
+                              const char *method)
+{
+    srv_reply reply;
+    memset(&reply, 0, sizeof reply);
+    if (r->too_large || r->refused)
+        refuse(s, r, url, &reply);
+    else if (r->body.nomem)
+        srv_api_error(url, 500, "Backend", "out of memory for the request body", &reply);
+    else
+        srv_api_answer(&s->api, method, url, r->body.data ? r->body.data : "", r->body.len, &reply);
+    answered(s, r);
+    srv_metrics_request(&s->metrics, srv_api_endpoint(url), reply.status,
+                        (double)(albert_now_ns() - r->start_ns) * 1e-9);
+    return send_reply(mc, &reply);
+}
+
+/* After the answer went out (or the connection broke): a drain waits for this. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **state,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)mc;
+    (void)code;
+    server *s = cls;
+    request *r = *state;
+    if (!r)
+        return;
+    if (r->admitted) {
+        pthread_mutex_lock(&s->lock);
+        if (--s->unsent == 0)
+            pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(r->body.data);
+    free(r);
+    *state = NULL;
+}
+
+static void on_http_message(void *cls, const char *fmt, va_list ap)
+{
+    const server *s = cls;
+    if (s->launch->quiet)
+        return;
+    fputs("albert-cl serve: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* A listening socket on HOST:PORT (SO_REUSEADDR: a restarted server need not
+ * wait out TIME_WAIT); *BOUND gets the port taken. */
+static int listen_on(const char *host, int port, int *bound, int *ipv6, albert_error *err)
+{
+    struct addrinfo hints, *ai;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    int e = getaddrinfo(host, service, &hints, &ai);
+    if (e != 0) {
+        albert_fail(err, ALBERT_E_ARG, "--host %s: %s", host, gai_strerror(e));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), one = 1;
+    *ipv6 = ai->ai_family == AF_INET6;
+    int ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+             bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0;
+    int saved = errno;
+    freeaddrinfo(ai);
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    if (ok && getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        *bound = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                : ((struct sockaddr_in *)&sa)->sin_port);
+        return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    albert_fail(err, ALBERT_E_IO, "cannot listen on %s port %d: %s", host, port, strerror(saved));
+    return -1;
+}
+
+static struct MHD_Daemon *start_http(server *s, int fd, int ipv6)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* The logger first: libmicrohttpd's own would take the messages before it. */
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_http_message, s,
+                            MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+}
+
+static void announce(const srv_launch *l, int port)
+{
+    const srv_settings *set = l->settings;
+    int bracket = strchr(l->host, ':') != NULL;
+    fprintf(stderr, "albert-cl serve: listening on http://%s%s%s:%d (model %s, %d device%s:",
+            bracket ? "[" : "", l->host, bracket ? "]" : "", port, set->model_name, set->ndevices,
+            set->ndevices == 1 ? "" : "s");
+    for (int i = 0; i < set->ndevices; i++)
+        fprintf(stderr, "%s %s", i ? ";" : "", set->devices[i]);
+    fputs(")\n", stderr);
+}
+
+/* Until a stop signal; then no new connections, and the admitted requests
+ * answered. */
+static void wait_and_drain(server *s, struct MHD_Daemon *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {
+    }
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_mutex_unlock(&s->lock);
+    int fd = MHD_quiesce_daemon(d);
+    if (fd >= 0)
+        close(fd);
+    pthread_mutex_lock(&s->lock);
+    fprintf(stderr, "albert-cl serve: %s: finishing %d request%s in flight\n", strsignal(sig),
+            s->unsent, s->unsent == 1 ? "" : "s");
+    while (s->unsent > 0)
+        pthread_cond_wait(&s->idle, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    MHD_stop_daemon(d);
+}
+
+int srv_serve(const srv_launch *l, albert_error *err)
+{
+    server s;
+    memset(&s, 0, sizeof s);
+    s.launch = l;
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.idle, NULL);
+    srv_metrics_init(&s.metrics);
+    s.api.set = l->settings;
+    s.api.metrics = &s.metrics;
+    s.api.stopping = &s.stopping;
+    int port = 0, ipv6 = 0;
+    int fd = listen_on(l->host, l->port, &port, &ipv6, err);
+    int rc = fd < 0 ? err->code
+                    : srv_dispatch_open(l->scheduler, l->settings->config->hidden_size,
+                                        &s.api.dispatch, err);
+    struct MHD_Daemon *d = rc == ALBERT_OK ? start_http(&s, fd, ipv6) : NULL;
+    if (rc == ALBERT_OK && !d)
+        rc = albert_fail(err, ALBERT_E_IO, "cannot start the HTTP server on %s port %d", l->host,
+                         port);
+    if (rc == ALBERT_OK) {
+        announce(l, port);
+        wait_and_drain(&s, d);
+        fprintf(stderr, "albert-cl serve: stopped (%llu requests answered)\n",
+                (unsigned long long)s.metrics.requests);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    srv_dispatch_close(s.api.dispatch);
+    srv_metrics_destroy(&s.metrics);
+    pthread_cond_destroy(&s.idle);
+    pthread_mutex_destroy(&s.lock);
+    return rc;
+}
