@@ -205,6 +205,12 @@ ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
 ALBERT_API int albert_tokenizer_piece(const albert_tokenizer *tok, int32_t id, char *dst,
                                       size_t size, albert_error *err);
 
+/* How many special tokens albert_tokenize puts before and after a single
+ * text: 1 and 1 for [CLS] A [SEP]; the fast kind: as tokenizer.json's
+ * post_processor says (0 and 0 without one). */
+ALBERT_API int albert_tokenizer_specials(const albert_tokenizer *tok, int *before, int *after,
+                                         albert_error *err);
+
 /* ---------------------------------------------------------------- precision */
 
 /* The number format an engine computes in.  FP32 is HF-exact (within 1e-4

@@ -709,21 +709,23 @@ class Tokenize(ServerCase):
         self.check_tokens(seqs, cli_ids(lines[:2], *self.CLI_FLAGS, model=self.model_dir()))
 
 
-class TokenizeFast(Tokenize):
-    """--tokenizer fast on a folder with tiny-gelu's weights and albert-base-v2's
-    tokenizer.json (no spiece.model)."""
+class FastFolder:
+    """Mixin: a model folder of tiny-gelu's weights and a tokenizer.json
+    (fill_tokenizer puts it there), removed after the class."""
 
-    SERVER_ARGS = ["--tokenizer", "fast"]
-    CLI_FLAGS = ["--tokenizer", "fast"]
     folder = None
+
+    @classmethod
+    def fill_tokenizer(cls, path):
+        os.symlink(os.path.join(TOKDIR, "tokenizer.json"), path)
 
     @classmethod
     def model_dir(cls):
         if cls.folder is None:
             cls.folder = tempfile.mkdtemp(prefix="albert-server-fast-")
-            for name, src in (("config.json", TINY), ("model.safetensors", TINY),
-                              ("tokenizer.json", TOKDIR)):
-                os.symlink(os.path.join(src, name), os.path.join(cls.folder, name))
+            for name in ("config.json", "model.safetensors"):
+                os.symlink(os.path.join(TINY, name), os.path.join(cls.folder, name))
+            cls.fill_tokenizer(os.path.join(cls.folder, "tokenizer.json"))
         return cls.folder
 
     @classmethod
@@ -732,6 +734,14 @@ class TokenizeFast(Tokenize):
             super().tearDownClass()
         finally:
             shutil.rmtree(cls.folder, ignore_errors=True)
+
+
+class TokenizeFast(FastFolder, Tokenize):
+    """--tokenizer fast on a folder with tiny-gelu's weights and albert-base-v2's
+    tokenizer.json (no spiece.model)."""
+
+    SERVER_ARGS = ["--tokenizer", "fast"]
+    CLI_FLAGS = ["--tokenizer", "fast"]
 
     def test_ids_equal_the_clis(self):
         super().test_ids_equal_the_clis()
@@ -752,6 +762,29 @@ class TokenizeFast(Tokenize):
 
 # --------------------------------------------------------------------------
 # 4. /health, /info, /v1/models, /metrics
+
+class TokenizeNoTemplate(FastFolder, ServerCase):
+    """--tokenizer fast with a tokenizer.json whose post_processor is null: no
+    special tokens around a text, so none is dropped or flagged."""
+
+    SERVER_ARGS = ["--tokenizer", "fast"]
+
+    @classmethod
+    def fill_tokenizer(cls, path):
+        with open(os.path.join(TOKDIR, "tokenizer.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["post_processor"] = None
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+
+    def test_no_token_is_special_or_dropped(self):
+        doc = self.ok_json(self.post("/tokenize", {"inputs": "hello big world"}))
+        self.assertEqual([t["text"] for t in doc[0]], ["\u2581hello", "\u2581big", "\u2581world"])
+        self.assertFalse(any(t["special"] for t in doc[0]))
+        off = self.ok_json(self.post("/tokenize", {"inputs": "hello big world",
+                                                   "add_special_tokens": False}))
+        self.assertEqual(off, doc)
+
 
 class Observability(ServerCase):
     """Default flags."""
@@ -1037,6 +1070,25 @@ class Errors(ServerCase):
         r = self.post("/v1/embeddings", {"input": [[2, 3], ids]})
         self.assertTokenMessage(self.assertError(r, 413, "/v1/embeddings"), 1, len(ids))
 
+    def test_one_list_of_ids_is_one_input(self):
+        # 20 ids is one input, whatever --max-client-batch-size (8) says.
+        ids = [CLS] + [5] * 18 + [SEP]
+        doc = self.ok_json(self.post("/v1/embeddings", {"input": ids}))
+        self.assertEqual((len(doc["data"]), doc["usage"]["prompt_tokens"]), (1, 20))
+
+    def test_raw_nul_byte_is_400(self):
+        # cJSON would keep the NUL and the text would end there: never a 200.
+        for path, key in self.ROUTES:
+            body = b'{"' + key.encode() + b'": "a\x00 quite different text"}'
+            with self.subTest(path=path):
+                self.assertError(self.post(path, body), 400, path)
+
+    def test_error_bodies_are_utf8_json(self):
+        r = self.call("GET", "/%ff%fe")
+        self.assertEqual(r.status, 404)
+        r.body.decode("utf-8")  # raises on invalid UTF-8
+        self.assertIn("error", r.json())
+
     def test_still_correct_after_the_errors(self):
         want = cli_vectors(SAMPLE_LINES[:2])
         self.post("/v1/embeddings", b'{"input": ')
@@ -1117,6 +1169,21 @@ class Overload(ServerCase):
         finally:
             keep.close()
         self.assertEqual(statuses, {200: 200}, "200 requests one after the other")
+
+    def test_a_client_leaving_mid_upload_frees_its_slot(self):
+        # Its headers took the one slot; its body never comes.
+        for _ in range(3):
+            with socket.create_connection((self.server.host, self.server.port), timeout=10) as so:
+                so.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                           b"\r\nContent-Length: 100\r\n\r\n{\"inputs\": ")
+                time.sleep(0.2)
+        deadline = time.time() + 10
+        while True:
+            r = call(self.server.host, self.server.port, "POST", "/embed", {"inputs": "Hello"})
+            if r.status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.status, 200, "after clients left mid-upload: %r" % (r,))
 
 
 # --------------------------------------------------------------------------

@@ -735,6 +735,12 @@ static void test_pieces(const albert_tokenizer *tok)
           "negative id");
     CHECK(albert_tokenizer_piece(NULL, 2, piece, sizeof piece, &err) == ALBERT_E_ARG,
           "NULL tokenizer");
+    int before = -1, after = -1;
+    CHECK(albert_tokenizer_specials(tok, &before, &after, &err) == ALBERT_OK && before == 1 &&
+              after == 1,
+          "specials around a text: %d before, %d after", before, after);
+    CHECK(albert_tokenizer_specials(NULL, &before, &after, &err) == ALBERT_E_ARG,
+          "specials of a NULL tokenizer");
 }
 
 /* ------------------------------------------------------------ chunks (tokenizer.h) */

@@ -24,6 +24,7 @@
 
 static const char usage_text[] =
     "usage: albert-cl [OPTIONS] [FILE...]\n"
+    "       albert-cl serve [OPTIONS]       (an HTTP server: albert-cl serve --help)\n"
     "       albert-cl --benchmark [--batch-size B] [--seq-len T] [OPTIONS]\n"
     "\n"
     "ALBERT embeddings (HuggingFace AlbertModel + AlbertTokenizer semantics) of\n"

@@ -58,10 +58,12 @@ static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[
 {
     const albert_config *c = &be->model->config;
     size_t M = (size_t)B * T, H = (size_t)c->hidden_size, inter = (size_t)c->intermediate_size;
-    sizes[0] = M * H;
-    sizes[1] = M * max_size(3 * H, inter);
-    sizes[2] = M * H;
-    sizes[3] = M * max_size(H, (size_t)c->embedding_size);
+    /* A reduced-precision Linear writes (and reads) whole row blocks. */
+    size_t rows = be->lowp ? lowp_padded_rows(M) : M;
+    sizes[0] = rows * H;
+    sizes[1] = rows * max_size(3 * H, inter);
+    sizes[2] = rows * H;
+    sizes[3] = rows * max_size(H, (size_t)c->embedding_size);
     sizes[4] = (size_t)be->threads * T * T;
     size_t widest = max_size(max_size(H, inter), (size_t)c->embedding_size);
     sizes[5] = be->lowp ? (lowp_scratch_bytes(be->precision, M, widest) + 3) / 4 : 0;
@@ -116,28 +118,66 @@ static int op_status(int rc, const char *op, albert_error *err)
                                          op);
 }
 
+/* Times an M x N x K GEMM as NAME (NULL: the precision's Linear). */
+static void lap_linear(cpu_backend *be, const char *name, int M, int N, int K)
+{
+    const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
+    static const char *const names[ALBERT_PRECISION_COUNT] = {
+        "cpu_linear", "cpu_linear_bf16", "cpu_linear_fp16", "cpu_linear_int8"};
+    lap(be, name ? name : names[be->precision], 2 * m * n * k, m * k + n * k + m * n);
+}
+
 /* y[M,N] = x[M,K] w^T + b: on oneDNN's sgemm in fp32, or with a
  * reduced-precision Linear L on oneDNN's matmul; timed as an M x N x K GEMM. */
-static int linear(cpu_backend *be, const lowp_linear *l, int M, int N, int K, const float *x,
+static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const float *x,
                   const float *w, const float *b, float *y, const cpu_buffers *buf,
                   albert_error *err)
 {
     int rc = ALBERT_OK;
     if (l)
-        rc = lowp_linear_run(l, M, x, buf->lowp, y, err);
+        rc = lowp_linear_run(l, M, x, false, buf->lowp, y, err);
     else
         rc = op_status(cpu_linear(M, N, K, x, w, b, y), "cpu_linear", err);
-    const uint64_t m = (uint64_t)M, n = (uint64_t)N, k = (uint64_t)K;
-    static const char *const names[ALBERT_PRECISION_COUNT] = {
-        "cpu_linear", "cpu_linear_bf16", "cpu_linear_fp16", "cpu_linear_int8"};
-    lap(be, names[be->precision], 2 * m * n * k, m * k + n * k + m * n);
+    lap_linear(be, NULL, M, N, K);
     return rc;
 }
 
 /* Stored layer LI's Linear WHICH in reduced precision, or NULL in fp32. */
-static const lowp_linear *lowp_of(const cpu_backend *be, size_t li, int which)
+static lowp_linear *lowp_of(const cpu_backend *be, size_t li, int which)
 {
     return be->lowp_layers ? be->lowp_layers[li * LINS_PER_LAYER + (size_t)which] : NULL;
+}
+
+/* The FFN: Linear, activation, Linear.  In reduced precision the first
+ * Linear applies the activation itself (and in bf16 hands its output over as
+ * bfloat16): no pass over the [M, intermediate] activations in memory
+ * between the two GEMMs. */
+static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t li, int M,
+                        const cpu_buffers *buf, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const int H = c->hidden_size, inter = c->intermediate_size;
+    if (be->lowp) {
+        static const char *const names[ALBERT_PRECISION_COUNT] = {
+            NULL, "cpu_linear_bf16_act", NULL, "cpu_linear_int8_act"};
+        const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
+        int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, buf->h, false, buf->lowp, buf->big,
+                                 err);
+        lap_linear(be, names[be->precision], M, inter, H);
+        if (rc == ALBERT_OK)
+            rc = lowp_linear_run(lowp_of(be, li, LIN_FFN_OUT), M, buf->big, bf16, buf->lowp,
+                                 buf->tmp, err);
+        lap_linear(be, NULL, M, H, inter);
+        return rc;
+    }
+    int rc = linear(be, lowp_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
+                    buf->big, buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    cpu_activate(M, inter, c->hidden_act, buf->big);
+    lap(be, "cpu_activate", 0, 2 * (uint64_t)M * (uint64_t)inter);
+    return linear(be, lowp_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
+                  lw->ffn_out_b, buf->tmp, buf, err);
 }
 
 /* One HF AlbertLayer (post-LN), updating buf->h in place. */
@@ -145,10 +185,10 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
                         const int32_t *mask, const cpu_buffers *buf, albert_error *err)
 {
     const albert_config *c = &be->model->config;
-    const int M = B * T, H = c->hidden_size, inter = c->intermediate_size;
+    const int M = B * T, H = c->hidden_size;
     const size_t li = (size_t)(lw - be->model->weights.layers);
     const float eps = c->layer_norm_eps;
-    const uint64_t mh = (uint64_t)M * (uint64_t)H, mi = (uint64_t)M * (uint64_t)inter;
+    const uint64_t mh = (uint64_t)M * (uint64_t)H;
 
     /* In reduced precision the fp32 fused copies are gone (make_lowp). */
     const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
@@ -170,14 +210,7 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
     lap(be, "cpu_layernorm", 0, 3 * mh);
 
-    rc = linear(be, lowp_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
-                buf->big, buf, err);
-    if (rc != ALBERT_OK)
-        return rc;
-    cpu_activate(M, inter, c->hidden_act, buf->big);
-    lap(be, "cpu_activate", 0, 2 * mi);
-    rc = linear(be, lowp_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
-                lw->ffn_out_b, buf->tmp, buf, err);
+    rc = feed_forward(be, lw, li, M, buf, err);
     if (rc != ALBERT_OK)
         return rc;
     cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
@@ -346,19 +379,20 @@ static int make_lowp(cpu_backend *be, albert_error *err)
                          albert_precision_name(p));
     if (rc == ALBERT_OK)
         rc = lowp_linear_create(be->lowp, p, H, c->embedding_size, w->map_in_w, w->map_in_b,
-                                &be->lowp_map_in, err);
+                                NULL, &be->lowp_map_in, err);
+    const lowp_fusion ffn = {c->hidden_act, p == ALBERT_PRECISION_BF16};
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];
         lowp_linear **l = be->lowp_layers + i * LINS_PER_LAYER;
         rc = lowp_linear_create(be->lowp, p, 3 * H, H, be->qkv_w + i * 3 * H * H,
-                                be->qkv_b + i * 3 * H, &l[LIN_QKV], err);
+                                be->qkv_b + i * 3 * H, NULL, &l[LIN_QKV], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, H, H, lw->o_w, lw->o_b, &l[LIN_O], err);
+            rc = lowp_linear_create(be->lowp, p, H, H, lw->o_w, lw->o_b, NULL, &l[LIN_O], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, inter, H, lw->ffn_w, lw->ffn_b, &l[LIN_FFN],
-                                    err);
+            rc = lowp_linear_create(be->lowp, p, inter, H, lw->ffn_w, lw->ffn_b, &ffn,
+                                    &l[LIN_FFN], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, H, inter, lw->ffn_out_w, lw->ffn_out_b,
+            rc = lowp_linear_create(be->lowp, p, H, inter, lw->ffn_out_w, lw->ffn_out_b, NULL,
                                     &l[LIN_FFN_OUT], err);
     }
     free(be->qkv_w);

@@ -1,9 +1,13 @@
 /* Reduced-precision Linears on oneDNN's matmul (linear_lowp.h).  One
- * primitive per weight, with the batch dimension left to run time
- * (DNNL_RUNTIME_DIM_VAL), so any batch shape reuses it. */
+ * primitive per weight and row count: oneDNN's brgemm kernels (AMX,
+ * AVX512-BF16, VNNI), 3 to 5 times faster than its gemm, need the row count
+ * when they are made, which a run-time dimension (DNNL_RUNTIME_DIM_VAL)
+ * leaves out.  Rows are padded to a multiple of LOWP_ROW_BLOCK, so a run
+ * meets a bounded number of shapes; each is made once (a few ms of JIT). */
 #include "cpu/linear_lowp.h"
 
 #include "core/common.h"
+#include "cpu/ops.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -16,11 +20,20 @@ struct lowp_context {
     dnnl_stream_t stream;
 };
 
+/* The row count the weights' layout is chosen for: brgemm's layout depends
+ * on N, K and the ISA only, so every row count takes it. */
+#define LAYOUT_ROWS 256
+
 struct lowp_linear {
     lowp_context *ctx;
     int precision, N, K;
-    dnnl_primitive_t matmul;
-    dnnl_memory_t weights, bias; /* weights in the primitive's own layout; bias: bf16 only */
+    int act;      /* LOWP_NO_ACT or the albert_activation fused as a post-op */
+    bool bf16_out;
+    float *col_scales;           /* int8: per output column, for each primitive made */
+    dnnl_primitive_t *by_rows;   /* [i]: the primitive for (i + 1) * LOWP_ROW_BLOCK rows */
+    size_t n_by_rows;
+    dnnl_memory_desc_t weights_md;
+    dnnl_memory_t weights, bias; /* weights in the primitives' own layout; bias: bf16 only */
     float *bias_int8;            /* int8: added after the scales */
     float *wsum;                 /* int8: per column, scale * sum of its quantized weights */
 };
@@ -151,15 +164,18 @@ static void quantize_rows_u8(size_t rows, size_t n, const float *x, uint8_t *out
 }
 
 /* From oneDNN's y = wscale[c] * sum q_x q_w: y = scale[r] * (y - zero[r] *
- * wsum[c]) + bias[c] (bias NULL: none). */
+ * wsum[c]) + bias[c] (bias NULL: none), then ACT (LOWP_NO_ACT: none) on the
+ * row while it is in cache. */
 static void dequantize_rows(size_t rows, size_t n, const float *scales, const float *zeros,
-                            const float *wsum, const float *bias, float *y)
+                            const float *wsum, const float *bias, int act, float *y)
 {
 #pragma omp parallel for if (rows * n > 65536)
     for (size_t r = 0; r < rows; r++) {
         float *yr = y + r * n;
         for (size_t i = 0; i < n; i++)
             yr[i] = scales[r] * (yr[i] - zeros[r] * wsum[i]) + (bias ? bias[i] : 0.0f);
+        if (act != LOWP_NO_ACT)
+            cpu_activate(1, (int)n, (albert_activation)act, yr);
     }
 }
 
@@ -184,31 +200,118 @@ static dnnl_status_t plain_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols
     return dnnl_memory_desc_init_by_tag(md, 2, dims, type, tag);
 }
 
-/* int8 multiplies each output column by its weight scale (oneDNN's output
- * scales, mask: dimension 1); the bias comes after the row scale. */
-static int make_primitive(lowp_linear *l, bool has_bias, const float *col_scales,
-                          dnnl_primitive_desc_t *pd, albert_error *err)
+static dnnl_data_type_t output_type(const lowp_linear *l)
 {
-    const dnnl_data_type_t in = input_type(l->precision);
+    return l->bf16_out ? dnnl_bf16 : dnnl_f32;
+}
+
+/* oneDNN's eltwise algorithm and alpha for ACT (beta is 0 for all). */
+static dnnl_alg_kind_t eltwise_of(int act, float *alpha)
+{
+    *alpha = 0.0f;
+    switch (act) {
+    case ALBERT_ACT_GELU:
+        return dnnl_eltwise_gelu_erf;
+    case ALBERT_ACT_GELU_TANH:
+        return dnnl_eltwise_gelu_tanh;
+    case ALBERT_ACT_RELU:
+        return dnnl_eltwise_relu;
+    case ALBERT_ACT_SILU:
+        *alpha = 1.0f;
+        return dnnl_eltwise_swish; /* x sigmoid(alpha x) */
+    case ALBERT_ACT_TANH:
+        return dnnl_eltwise_tanh;
+    default: /* ALBERT_ACT_QUICK_GELU */
+        *alpha = 1.702f;
+        return dnnl_eltwise_swish;
+    }
+}
+
+/* The activation as an eltwise post-op: applied to each output tile while
+ * it is in cache, instead of a pass over the whole [M, N] output. */
+static dnnl_status_t add_activation(dnnl_primitive_attr_t attr, int act)
+{
+    dnnl_post_ops_t ops = NULL;
+    float alpha;
+    dnnl_alg_kind_t alg = eltwise_of(act, &alpha);
+    dnnl_status_t s = dnnl_post_ops_create(&ops);
+    if (s == dnnl_success)
+        s = dnnl_post_ops_append_eltwise(ops, 1.0f, alg, alpha, 0.0f);
+    if (s == dnnl_success)
+        s = dnnl_primitive_attr_set_post_ops(attr, ops);
+    dnnl_post_ops_destroy(ops);
+    return s;
+}
+
+/* The matmul of ROWS rows with WEIGHTS (the packed layout, or "any" to
+ * have one chosen).  int8 multiplies each output column by its weight scale
+ * (oneDNN's output scales, mask: dimension 1); the bias comes after the row
+ * scale. */
+static int make_pd(const lowp_linear *l, int64_t rows, const dnnl_memory_desc_t *weights,
+                   bool has_bias, dnnl_primitive_desc_t *pd, albert_error *err)
+{
     const bool int8 = l->precision == ALBERT_PRECISION_INT8;
-    dnnl_memory_desc_t src, weights, bias, dst;
-    DNNL_CHECK(plain_md(&src, DNNL_RUNTIME_DIM_VAL, l->K, in, dnnl_ab));
-    DNNL_CHECK(plain_md(&weights, l->K, l->N, weight_type(l->precision), dnnl_format_tag_any));
+    dnnl_memory_desc_t src, bias, dst;
+    DNNL_CHECK(plain_md(&src, rows, l->K, input_type(l->precision), dnnl_ab));
     DNNL_CHECK(plain_md(&bias, 1, l->N, dnnl_f32, dnnl_ab));
-    DNNL_CHECK(plain_md(&dst, DNNL_RUNTIME_DIM_VAL, l->N, dnnl_f32, dnnl_ab));
+    DNNL_CHECK(plain_md(&dst, rows, l->N, output_type(l), dnnl_ab));
     dnnl_matmul_desc_t desc;
-    DNNL_CHECK(dnnl_matmul_desc_init(&desc, &src, &weights, has_bias && !int8 ? &bias : NULL,
+    DNNL_CHECK(dnnl_matmul_desc_init(&desc, &src, weights, has_bias && !int8 ? &bias : NULL,
                                      &dst));
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_status_t s = int8 ? dnnl_primitive_attr_create(&attr) : dnnl_success;
+    dnnl_status_t s = dnnl_primitive_attr_create(&attr);
     if (s == dnnl_success && int8)
-        s = dnnl_primitive_attr_set_output_scales(attr, l->N, 1 << 1, col_scales);
+        s = dnnl_primitive_attr_set_output_scales(attr, l->N, 1 << 1, l->col_scales);
+    /* int8 applies it after its own dequantizing (dequantize_rows). */
+    if (s == dnnl_success && l->act != LOWP_NO_ACT && !int8)
+        s = add_activation(attr, l->act);
     if (s == dnnl_success)
         s = dnnl_primitive_desc_create(pd, &desc, attr, l->ctx->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
-    if (s != dnnl_success)
-        return dnnl_fail(err, s, "matmul primitive descriptor");
-    DNNL_CHECK(dnnl_primitive_create(&l->matmul, *pd));
+    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "matmul primitive descriptor");
+}
+
+/* The layout oneDNN wants the weights in, into l->weights_md. */
+static int choose_layout(lowp_linear *l, bool has_bias, dnnl_primitive_desc_t *pd,
+                         albert_error *err)
+{
+    dnnl_memory_desc_t any;
+    DNNL_CHECK(plain_md(&any, l->K, l->N, weight_type(l->precision), dnnl_format_tag_any));
+    int rc = make_pd(l, LAYOUT_ROWS, &any, has_bias, pd, err);
+    if (rc == ALBERT_OK)
+        l->weights_md = *dnnl_primitive_desc_query_md(*pd, dnnl_query_weights_md, 0);
+    return rc;
+}
+
+size_t lowp_padded_rows(size_t rows)
+{
+    return (rows + LOWP_ROW_BLOCK - 1) / LOWP_ROW_BLOCK * LOWP_ROW_BLOCK;
+}
+
+/* The primitive for ROWS (a multiple of LOWP_ROW_BLOCK), made at first use. */
+static int primitive_for(lowp_linear *l, size_t rows, dnnl_primitive_t *out, albert_error *err)
+{
+    size_t i = rows / LOWP_ROW_BLOCK - 1;
+    if (i >= l->n_by_rows) {
+        dnnl_primitive_t *more = realloc(l->by_rows, (i + 1) * sizeof *more);
+        if (!more)
+            return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for a matmul");
+        memset(more + l->n_by_rows, 0, (i + 1 - l->n_by_rows) * sizeof *more);
+        l->by_rows = more;
+        l->n_by_rows = i + 1;
+    }
+    if (!l->by_rows[i]) {
+        dnnl_primitive_desc_t pd = NULL;
+        int rc = make_pd(l, (int64_t)rows, &l->weights_md, l->bias != NULL, &pd, err);
+        dnnl_status_t s = rc == ALBERT_OK ? dnnl_primitive_create(&l->by_rows[i], pd)
+                                          : dnnl_success;
+        dnnl_primitive_desc_destroy(pd);
+        if (rc != ALBERT_OK)
+            return rc;
+        if (s != dnnl_success)
+            return dnnl_fail(err, s, "matmul primitive");
+    }
+    *out = l->by_rows[i];
     return ALBERT_OK;
 }
 
@@ -285,9 +388,12 @@ static int convert_weights(lowp_linear *l, const float *w, void *plain, float *c
 }
 
 int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const float *w,
-                       const float *bias, lowp_linear **out, albert_error *err)
+                       const float *bias, const lowp_fusion *fuse, lowp_linear **out,
+                       albert_error *err)
 {
     *out = NULL;
+    if (fuse && fuse->bf16_out && precision != ALBERT_PRECISION_BF16)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: only bf16 Linears give bf16 output");
     lowp_linear *l = calloc(1, sizeof *l);
     void *plain = malloc((size_t)N * (size_t)K * sizeof(uint16_t));
     float *col_scales = malloc((size_t)N * sizeof *col_scales);
@@ -296,19 +402,23 @@ int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const flo
                  : albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s weights",
                                albert_precision_name(precision));
     if (rc == ALBERT_OK) {
-        *l = (lowp_linear){.ctx = ctx, .precision = precision, .N = N, .K = K};
+        /* The scales are kept: int8 primitives made later need them. */
+        *l = (lowp_linear){.ctx = ctx, .precision = precision, .N = N, .K = K,
+                           .act = fuse ? fuse->act : LOWP_NO_ACT,
+                           .bf16_out = fuse && fuse->bf16_out, .col_scales = col_scales};
         rc = convert_weights(l, w, plain, col_scales, err);
+    } else {
+        free(col_scales);
     }
     dnnl_primitive_desc_t pd = NULL;
     if (rc == ALBERT_OK)
-        rc = make_primitive(l, bias != NULL, col_scales, &pd, err);
+        rc = choose_layout(l, bias != NULL, &pd, err);
     if (rc == ALBERT_OK)
         rc = pack_weights(l, pd, plain, err);
     if (rc == ALBERT_OK && bias)
         rc = copy_bias(l, bias, err);
     dnnl_primitive_desc_destroy(pd);
     free(plain);
-    free(col_scales);
     if (rc == ALBERT_OK)
         *out = l;
     else
@@ -320,7 +430,11 @@ void lowp_linear_free(lowp_linear *l)
 {
     if (!l)
         return;
-    dnnl_primitive_destroy(l->matmul);
+    for (size_t i = 0; i < l->n_by_rows; i++)
+        if (l->by_rows[i])
+            dnnl_primitive_destroy(l->by_rows[i]);
+    free(l->by_rows);
+    free(l->col_scales);
     dnnl_memory_destroy(l->weights);
     dnnl_memory_destroy(l->bias);
     free(l->bias_int8);
@@ -331,27 +445,34 @@ void lowp_linear_free(lowp_linear *l)
 /* ------------------------------------------------------------ run */
 
 /* int8: the row scales and zero points first (4-byte aligned), then the
- * values. */
+ * values; padded rows. */
 size_t lowp_scratch_bytes(int precision, size_t M, size_t K)
 {
-    return precision == ALBERT_PRECISION_INT8 ? 2 * M * sizeof(float) + M * K : M * K * 2;
+    size_t rows = lowp_padded_rows(M);
+    return precision == ALBERT_PRECISION_INT8 ? 2 * rows * sizeof(float) + rows * K
+                                              : rows * K * 2;
 }
 
-static int execute(const lowp_linear *l, int M, void *x, float *y, albert_error *err)
+/* Y from X, both of ROWS rows (padded). */
+static int execute(lowp_linear *l, size_t rows, const void *x, void *y, albert_error *err)
 {
+    dnnl_primitive_t matmul = NULL;
+    int rc = primitive_for(l, rows, &matmul, err);
+    if (rc != ALBERT_OK)
+        return rc;
     dnnl_memory_desc_t src_md, dst_md;
     dnnl_memory_t src = NULL, dst = NULL;
-    dnnl_status_t s = plain_md(&src_md, M, l->K, input_type(l->precision), dnnl_ab);
+    dnnl_status_t s = plain_md(&src_md, (int64_t)rows, l->K, input_type(l->precision), dnnl_ab);
     if (s == dnnl_success)
-        s = plain_md(&dst_md, M, l->N, dnnl_f32, dnnl_ab);
+        s = plain_md(&dst_md, (int64_t)rows, l->N, output_type(l), dnnl_ab);
     if (s == dnnl_success)
-        s = dnnl_memory_create(&src, &src_md, l->ctx->engine, x);
+        s = dnnl_memory_create(&src, &src_md, l->ctx->engine, (void *)x);
     if (s == dnnl_success)
         s = dnnl_memory_create(&dst, &dst_md, l->ctx->engine, y);
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l->weights},
                                {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, l->bias}};
     if (s == dnnl_success)
-        s = dnnl_primitive_execute(l->matmul, l->ctx->stream, l->bias ? 4 : 3, args);
+        s = dnnl_primitive_execute(matmul, l->ctx->stream, l->bias ? 4 : 3, args);
     if (s == dnnl_success)
         s = dnnl_stream_wait(l->ctx->stream);
     dnnl_memory_destroy(src);
@@ -359,19 +480,26 @@ static int execute(const lowp_linear *l, int M, void *x, float *y, albert_error 
     return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "matmul");
 }
 
-int lowp_linear_run(const lowp_linear *l, int M, const float *x, void *scratch, float *y,
+int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scratch, void *y,
                     albert_error *err)
 {
-    const size_t m = (size_t)M, k = (size_t)l->K;
+    const size_t m = (size_t)M, k = (size_t)l->K, rows = lowp_padded_rows(m);
     if (l->precision != ALBERT_PRECISION_INT8) {
+        if (x_bf16)
+            return execute(l, rows, x, y, err);
         round_bf16(m * k, x, scratch);
-        return execute(l, M, scratch, y, err);
+        /* The padding rows: zeros, so their outputs (never read) stay finite. */
+        memset((uint16_t *)scratch + m * k, 0, (rows - m) * k * sizeof(uint16_t));
+        return execute(l, rows, scratch, y, err);
     }
-    float *scales = scratch, *zeros = scales + m;
-    uint8_t *q = (uint8_t *)(zeros + m);
+    if (x_bf16)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: an int8 Linear takes float32 input");
+    float *scales = scratch, *zeros = scales + rows;
+    uint8_t *q = (uint8_t *)(zeros + rows);
     quantize_rows_u8(m, k, x, q, scales, zeros);
-    int rc = execute(l, M, q, y, err);
+    memset(q + m * k, 0, (rows - m) * k);
+    int rc = execute(l, rows, q, y, err);
     if (rc == ALBERT_OK)
-        dequantize_rows(m, (size_t)l->N, scales, zeros, l->wsum, l->bias_int8, y);
+        dequantize_rows(m, (size_t)l->N, scales, zeros, l->wsum, l->bias_int8, l->act, y);
     return rc;
 }

@@ -30,17 +30,39 @@ void lowp_context_free(lowp_context *ctx);
 
 typedef struct lowp_linear lowp_linear;
 
+#define LOWP_NO_ACT (-1)
+
+/* What a Linear does to its output, saving passes over [M, N] in memory:
+ * an activation (bf16: a post-op inside oneDNN's matmul; int8: on each row
+ * right after it is dequantized), and (bf16 only) output stored as bfloat16,
+ * the next bf16 Linear's input as it is. */
+typedef struct lowp_fusion {
+    int act;       /* LOWP_NO_ACT or an albert_activation */
+    bool bf16_out;
+} lowp_fusion;
+
 /* A Linear of weight W [N, K] and BIAS [N] (NULL: none) in PRECISION (bf16
- * or int8); W and BIAS are copied.  *OUT is NULL on failure. */
+ * or int8), FUSE (NULL: none) what it does to its output; W and
+ * BIAS are copied.  *OUT is NULL on failure. */
 int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const float *w,
-                       const float *bias, lowp_linear **out, albert_error *err);
+                       const float *bias, const lowp_fusion *fuse, lowp_linear **out,
+                       albert_error *err);
 void lowp_linear_free(lowp_linear *l);
+
+/* Rows run in blocks of this many (each row count is a oneDNN primitive of
+ * its own, made at first use): lowp_linear_run writes lowp_padded_rows(M)
+ * rows of Y, and a bfloat16 X brings as many. */
+#define LOWP_ROW_BLOCK 32
+size_t lowp_padded_rows(size_t rows);
 
 /* Bytes of scratch lowp_linear_run needs for M rows of K in PRECISION. */
 size_t lowp_scratch_bytes(int precision, size_t M, size_t K);
 
-/* Y [M, N] from X [M, K]; SCRATCH holds lowp_scratch_bytes, 4-byte aligned. */
-int lowp_linear_run(const lowp_linear *l, int M, const float *x, void *scratch, float *y,
+/* Y [M, N] (float32, or bfloat16 when made with bf16_out; padded rows:
+ * lowp_padded_rows(M) of them) from X [M, K]
+ * (float32, or with X_BF16 bfloat16: a bf16 Linear's own input, not
+ * rounded again); SCRATCH holds lowp_scratch_bytes, 4-byte aligned. */
+int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scratch, void *y,
                     albert_error *err);
 
 #endif

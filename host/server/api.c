@@ -28,9 +28,28 @@ typedef void (*handler_fn)(call *c, const char *body, size_t len);
 
 /* ------------------------------------------------------------ replies */
 
+static long invalid_utf8_at(const unsigned char *s, size_t len);
+
+/* S as a JSON string; bytes that are not UTF-8 (a URL's, a piece cut short)
+ * become '?': a reply is always valid JSON. */
 static void put_json_string(cli_buf *b, const char *s)
 {
-    cJSON *str = cJSON_CreateString(s);
+    size_t len = strlen(s);
+    char *clean = malloc(len + 1);
+    if (!clean) {
+        b->nomem = 1;
+        return;
+    }
+    memcpy(clean, s, len + 1);
+    for (size_t at = 0; at < len;) {
+        long bad = invalid_utf8_at((const unsigned char *)clean + at, len - at);
+        if (bad < 0)
+            break;
+        at += (size_t)bad;
+        clean[at++] = '?';
+    }
+    cJSON *str = cJSON_CreateString(clean);
+    free(clean);
     char *quoted = str ? cJSON_PrintUnformatted(str) : NULL;
     if (quoted)
         cli_buf_put(b, quoted, strlen(quoted));
@@ -145,7 +164,7 @@ static cJSON *parse_body(call *c, const char *body, size_t len)
         fail(c, 400, "Validation", "the request body is not valid UTF-8 (byte %ld)", bad);
         return NULL;
     }
-    if (has_nul_escape(body, len)) {
+    if (memchr(body, '\0', len) || has_nul_escape(body, len)) {
         fail(c, 400, "Validation", "a string holds a NUL character (\\u0000, not allowed in text)");
         return NULL;
     }
@@ -293,16 +312,17 @@ static int parse_inputs(call *c, const cJSON *input, const char *key, int allow_
         fail(c, 400, "Validation", "\"%s\" is an empty list", key);
         return -1;
     }
-    if (n > (size_t)c->api->set->max_client_batch) {
-        fail(c, 413, "Validation", "%zu inputs, more than the %d one request may hold", n,
-             c->api->set->max_client_batch);
-        return -1;
-    }
     int strings = all_of(input, cJSON_IsString);
     int ids = allow_ids && all_of(input, cJSON_IsNumber);
     int lists = allow_ids && all_of(input, cJSON_IsArray);
     if (!strings && !ids && !lists) {
         fail(c, 400, "Validation", "\"%s\" must be %s", key, forms);
+        return -1;
+    }
+    /* One list of ids is one input. */
+    if (!ids && n > (size_t)c->api->set->max_client_batch) {
+        fail(c, 413, "Validation", "%zu inputs, more than the %d one request may hold", n,
+             c->api->set->max_client_batch);
         return -1;
     }
     if (alloc_inputs(c, q, ids ? 1 : n, strings ? 0 : count_ids(input)))
@@ -499,21 +519,27 @@ static void tei_embed(call *c, const char *body, size_t len)
 
 /* ------------------------------------------------------------ tokenize */
 
-/* [{"id": .., "text": .., "special": .., "start": null, "stop": null}, ...] */
-static void put_tokens(call *c, const int32_t *ids, int n, int specials)
+/* [{"id": .., "text": .., "special": .., "start": null, "stop": null}, ...];
+ * the template's tokens (BEFORE and AFTER the text: TEI's special tokens)
+ * only with SPECIALS. */
+static void put_tokens(call *c, const int32_t *ids, int n, int before, int after, int specials)
 {
     cli_buf *b = &c->reply->body;
     char piece[256];
     albert_error err;
     cli_buf_put(b, "[", 1);
-    for (int i = specials ? 0 : 1, first = 1; i < (specials ? n : n - 1); i++, first = 0) {
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        int special = i < before || i >= n - after;
+        if (special && !specials)
+            continue;
         if (albert_tokenizer_piece(c->api->set->tok, ids[i], piece, sizeof piece, &err) != ALBERT_OK)
             piece[0] = '\0';
         cli_buf_printf(b, "%s{\"id\": %d, \"text\": ", first ? "" : ", ", (int)ids[i]);
         put_json_string(b, piece);
-        /* [CLS] first and [SEP] last come from the template: TEI's special tokens. */
         cli_buf_printf(b, ", \"special\": %s, \"start\": null, \"stop\": null}",
-                       i == 0 || i == n - 1 ? "true" : "false");
+                       special ? "true" : "false");
+        first = 0;
     }
     cli_buf_put(b, "]", 1);
 }
@@ -525,10 +551,13 @@ static void tei_tokenize(call *c, const char *body, size_t len)
         return;
     embed_req q;
     memset(&q, 0, sizeof q);
-    int specials = 1, max = c->api->set->max_length;
+    int specials = 1, max = c->api->set->max_length, before = 0, after = 0;
     int32_t *ids = malloc((size_t)max * sizeof *ids), *types = malloc((size_t)max * sizeof *types);
+    albert_error e;
     if (!ids || !types)
         fail(c, 500, "Backend", "out of memory for %d ids", max);
+    else if (albert_tokenizer_specials(c->api->set->tok, &before, &after, &e) != ALBERT_OK)
+        fail(c, 500, "Backend", "%s", e.msg);
     else if (get_bool(c, j, "add_special_tokens", &specials) == 0 &&
              parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0) {
         cli_buf_put(&c->reply->body, "[", 1);
@@ -541,7 +570,7 @@ static void tei_tokenize(call *c, const char *body, size_t len)
                 break;
             }
             cli_buf_put(&c->reply->body, ", ", k ? 2 : 0);
-            put_tokens(c, ids, n, specials);
+            put_tokens(c, ids, n, before, after, specials);
             if (k + 1 == q.count) {
                 cli_buf_put(&c->reply->body, "]", 1);
                 c->reply->status = 200;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct server {
@@ -34,18 +35,33 @@ typedef struct server {
 typedef struct request {
     uint64_t start_ns;
     cli_buf body;
+    uint64_t seen; /* body bytes received, kept or not */
     int too_large;
     int admitted; /* counted in in_flight until answered, in unsent until sent */
+    int answered;
     int refused;  /* 429 or 503, decided when it arrived */
 } request;
+
+/* A body over the limit is read and dropped (so the client gets its 413)
+ * up to this many times the limit; past it, or while stopping, the
+ * connection is closed instead. */
+#define DISCARD_LIMITS 4
+
+/* The stop signals: SIGHUP too, unless it was ignored on entry (nohup). */
+static void stop_signals(sigset_t *set)
+{
+    struct sigaction hup;
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+        sigaddset(set, SIGHUP);
+}
 
 void srv_block_signals(void)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    stop_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -70,8 +86,9 @@ static void admit(server *s, request *r)
 
 /* Before the answer is queued: a client that sends its next request as soon
  * as it has the answer must find the slot free. */
-static void answered(server *s, const request *r)
+static void answered(server *s, request *r)
 {
+    r->answered = 1;
     if (!r->admitted)
         return;
     srv_metrics_in_flight(&s->metrics, -1);
@@ -111,14 +128,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, srv_reply *reply)
     return ret;
 }
 
-/* The body arrives in pieces; past the payload limit it is read and dropped. */
-static void take_body(server *s, request *r, const char *data, size_t n)
+/* The body arrives in pieces; past the payload limit it is read and
+ * dropped, within bounds (0: close the connection). */
+static int take_body(server *s, request *r, const char *data, size_t n)
 {
-    if (r->too_large || r->body.len + n > s->launch->settings->payload_limit) {
-        r->too_large = 1;
-        return;
+    size_t limit = s->launch->settings->payload_limit;
+    r->seen += n;
+    if (!r->too_large && r->body.len + n <= limit) {
+        cli_buf_put(&r->body, data, n);
+        return 1;
     }
-    cli_buf_put(&r->body, data, n);
+    r->too_large = 1;
+    return !s->stopping && r->seen <= DISCARD_LIMITS * (uint64_t)limit;
 }
 
 static enum MHD_Result answer(server *s, request *r, struct MHD_Connection *mc, const char *url,
@@ -147,17 +168,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         *state = r;
         const char *length = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
-        r->too_large = length && strtoull(length, NULL, 10) > s->launch->settings->payload_limit;
-        if (r->too_large && expects_continue(mc))
-            return answer(s, r, mc, url, method); /* before the client sends the body */
+        uint64_t declared = length ? strtoull(length, NULL, 10) : 0;
+        uint64_t limit = s->launch->settings->payload_limit;
+        r->too_large = declared > limit;
+        /* Before the body: the client waits for a go-ahead, or would send
+         * more than is worth reading (MHD then closes the connection). */
+        if (r->too_large && (expects_continue(mc) || declared > DISCARD_LIMITS * limit))
+            return answer(s, r, mc, url, method);
         if (srv_api_is_work(url))
             admit(s, r);
         return MHD_YES;
     }
     if (*upload_size) {
-        take_body(s, r, upload, *upload_size);
+        int go_on = take_body(s, r, upload, *upload_size);
         *upload_size = 0;
-        return MHD_YES;
+        return go_on ? MHD_YES : MHD_NO;
     }
     return answer(s, r, mc, url, method);
 }
@@ -190,6 +215,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **state,
     request *r = *state;
     if (!r)
         return;
+    if (!r->answered)
+        answered(s, r); /* the client went away before its answer: its slot is free */
     if (r->admitted) {
         pthread_mutex_lock(&s->lock);
         if (--s->unsent == 0)
@@ -254,6 +281,9 @@ static struct MHD_Daemon *start_http(server *s, int fd, int ipv6)
                             MHD_OPTION_EXTERNAL_LOGGER, on_http_message, s,
                             MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            /* Room for idle keep-alive connections beside the busy ones. */
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)s->launch->settings->max_concurrent + 512,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 }
 
@@ -269,31 +299,45 @@ static void announce(const srv_launch *l, int port)
     fputs(")\n", stderr);
 }
 
+/* Whether a second stop signal came (it ends the drain at once). */
+static int second_signal(const sigset_t *set)
+{
+    struct timespec now = {0, 0};
+    return sigtimedwait(set, NULL, &now) > 0;
+}
+
 /* Until a stop signal; then no new connections, and the admitted requests
- * answered. */
+ * answered (or a second signal). */
 static void wait_and_drain(server *s, struct MHD_Daemon *d)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    stop_signals(&set);
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {
     }
     pthread_mutex_lock(&s->lock);
     s->stopping = 1;
     pthread_mutex_unlock(&s->lock);
+    /* The listening socket stays open until the daemon is stopped
+     * (microhttpd.h: its threads may still poll it). */
     int fd = MHD_quiesce_daemon(d);
-    if (fd >= 0)
-        close(fd);
     pthread_mutex_lock(&s->lock);
-    fprintf(stderr, "albert-cl serve: %s: finishing %d request%s in flight\n", strsignal(sig),
-            s->unsent, s->unsent == 1 ? "" : "s");
-    while (s->unsent > 0)
-        pthread_cond_wait(&s->idle, &s->lock);
+    fprintf(stderr, "albert-cl serve: %s: finishing %d request%s in flight (again: stop now)\n",
+            strsignal(sig), s->unsent, s->unsent == 1 ? "" : "s");
+    int hurry = 0;
+    while (s->unsent > 0 && !hurry) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        until.tv_sec += until.tv_nsec / 1000000000;
+        until.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&s->idle, &s->lock, &until);
+        hurry = second_signal(&set);
+    }
     pthread_mutex_unlock(&s->lock);
     MHD_stop_daemon(d);
+    if (fd >= 0)
+        close(fd);
 }
 
 int srv_serve(const srv_launch *l, albert_error *err)

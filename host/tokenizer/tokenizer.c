@@ -54,6 +54,23 @@ static const tok_template *layout(const albert_tokenizer *tok)
     return tok->fast ? fast_template(tok->fast) : &TMPL_ALBERT;
 }
 
+int albert_tokenizer_specials(const albert_tokenizer *tok, int *before, int *after,
+                              albert_error *err)
+{
+    if (!tok || !before || !after)
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenizer_specials: an argument is NULL");
+    const tok_template *t = layout(tok);
+    int *side = before;
+    *before = *after = 0;
+    for (size_t i = 0; i < t->n_single; i++) {
+        if (!t->single[i].ids)
+            side = after; /* sequence A: what follows is after it */
+        else
+            *side += (int)t->single[i].n_ids;
+    }
+    return albert_ok(err);
+}
+
 static int encode(const albert_tokenizer *tok, const char *what, const char *text, size_t len,
                   id_sink *ids, albert_error *err)
 {
