@@ -103,11 +103,20 @@ static inline uint16_t to_bf16(float f)
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-static void round_bf16(size_t n, const float *x, uint16_t *out)
+WIDEST_VECTORS static void round_bf16_span(size_t n, const float *x, uint16_t *out)
 {
-#pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++)
         out[i] = to_bf16(x[i]);
+}
+
+#define SPAN 16384
+
+static void round_bf16(size_t n, const float *x, uint16_t *out)
+{
+    size_t spans = (n + SPAN - 1) / SPAN;
+#pragma omp parallel for if (spans > 4)
+    for (size_t s = 0; s < spans; s++)
+        round_bf16_span(s + 1 < spans ? SPAN : n - s * SPAN, x + s * SPAN, out + s * SPAN);
 }
 
 /* Each of ROWS rows of N: q = round(x / scale) with scale = max |x| / 127
@@ -137,45 +146,55 @@ static void quantize_rows(size_t rows, size_t n, const float *x, int8_t *out, fl
  * [0, 255] with scale = (max - min) / 255 over the row and zero = round(-min
  * / scale), so the row's whole range uses all 256 steps (a GELU's output,
  * nearly all positive, would waste half of a symmetric code). */
+WIDEST_VECTORS static void quantize_row_u8(size_t n, const float *xr, uint8_t *out,
+                                           float *scale_out, float *zero_out)
+{
+    float lo = 0.0f, hi = 0.0f; /* zero stays representable exactly */
+        /* omp simd: these reductions may be reordered, so they vectorise. */
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (size_t i = 0; i < n; i++) {
+        lo = xr[i] < lo ? xr[i] : lo;
+        hi = xr[i] > hi ? xr[i] : hi;
+    }
+    float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
+    float zero = (-lo * inv + 12582912.0f) - 12582912.0f;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float q = (xr[i] * inv + 12582912.0f) - 12582912.0f + zero;
+        q = q < 0.0f ? 0.0f : q > 255.0f ? 255.0f : q;
+        out[i] = (uint8_t)(int32_t)q;
+    }
+    *scale_out = scale;
+    *zero_out = zero;
+}
+
 static void quantize_rows_u8(size_t rows, size_t n, const float *x, uint8_t *out, float *scales,
                              float *zeros)
 {
 #pragma omp parallel for if (rows * n > 65536)
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float lo = 0.0f, hi = 0.0f; /* zero stays representable exactly */
-        /* omp simd: these reductions may be reordered, so they vectorise. */
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-        for (size_t i = 0; i < n; i++) {
-            lo = xr[i] < lo ? xr[i] : lo;
-            hi = xr[i] > hi ? xr[i] : hi;
-        }
-        float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
-        float zero = (-lo * inv + 12582912.0f) - 12582912.0f;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            float q = (xr[i] * inv + 12582912.0f) - 12582912.0f + zero;
-            q = q < 0.0f ? 0.0f : q > 255.0f ? 255.0f : q;
-            out[r * n + i] = (uint8_t)(int32_t)q;
-        }
-        scales[r] = scale;
-        zeros[r] = zero;
-    }
+    for (size_t r = 0; r < rows; r++)
+        quantize_row_u8(n, x + r * n, out + r * n, &scales[r], &zeros[r]);
 }
 
 /* From oneDNN's y = wscale[c] * sum q_x q_w: y = scale[r] * (y - zero[r] *
  * wsum[c]) + bias[c] (bias NULL: none), then ACT (LOWP_NO_ACT: none) on the
  * row while it is in cache. */
+WIDEST_VECTORS static void dequantize_row(size_t n, float scale, float zero, const float *wsum,
+                                          const float *bias, float *yr)
+{
+    for (size_t i = 0; i < n; i++)
+        yr[i] = scale * (yr[i] - zero * wsum[i]) + (bias ? bias[i] : 0.0f);
+}
+
 static void dequantize_rows(size_t rows, size_t n, const float *scales, const float *zeros,
                             const float *wsum, const float *bias, int act, float *y)
 {
 #pragma omp parallel for if (rows * n > 65536)
     for (size_t r = 0; r < rows; r++) {
         float *yr = y + r * n;
-        for (size_t i = 0; i < n; i++)
-            yr[i] = scales[r] * (yr[i] - zeros[r] * wsum[i]) + (bias ? bias[i] : 0.0f);
+        dequantize_row(n, scales[r], zeros[r], wsum, bias, yr);
         if (act != LOWP_NO_ACT)
-            cpu_activate(1, (int)n, (albert_activation)act, yr);
+            cpu_activate_row((albert_activation)act, (int)n, yr);
     }
 }
 

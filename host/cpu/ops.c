@@ -14,7 +14,8 @@
 
 /* x[0..n) = (x - mean) / sqrt(var + eps) * g + b, in place.  Sums run in
  * double so long rows lose nothing to accumulation order. */
-static void layernorm_row(int n, float *x, const float *g, const float *b, float eps)
+WIDEST_VECTORS static void layernorm_row(int n, float *x, const float *g, const float *b,
+                                         float eps)
 {
     double sum = 0;
     for (int i = 0; i < n; i++)
@@ -151,7 +152,7 @@ float cpu_activation(albert_activation act, float x)
 
 /* gelu_new, ALBERT's default, gets its own loop: the switch inside
  * cpu_activation keeps a loop over it scalar. */
-static void activate_row(albert_activation act, int n, float *x)
+WIDEST_VECTORS void cpu_activate_row(albert_activation act, int n, float *x)
 {
     if (act == ALBERT_ACT_GELU_TANH) {
         for (int i = 0; i < n; i++)
@@ -166,7 +167,7 @@ void cpu_activate(int rows, int n, albert_activation act, float *x)
 {
 #pragma omp parallel for if (!omp_in_parallel())
     for (int r = 0; r < rows; r++)
-        activate_row(act, n, x + (size_t)r * n);
+        cpu_activate_row(act, n, x + (size_t)r * n);
 }
 
 void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,

@@ -9,6 +9,16 @@
 
 #include "core/model.h"
 
+/* For the element-wise row loops: the widest vectors the CPU has.  The
+ * library is built for baseline x86-64 (SSE2, to run anywhere); glibc's
+ * ifunc picks the clone for the CPU at load time (AVX-512 makes the
+ * activations 2x faster). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WIDEST_VECTORS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define WIDEST_VECTORS
+#endif
+
 #include <stdint.h>
 
 /* out[b*T+t, :] = LayerNorm(word[ids] + pos[t] + type[types]) over E, with
@@ -24,6 +34,8 @@ float cpu_activation(albert_activation act, float x);
 
 /* x[r, j] = act(x[r, j])  for rows x n (bias already added by cpu_linear). */
 void cpu_activate(int rows, int n, albert_activation act, float *x);
+/* One row of cpu_activate, on the calling thread (no parallel region). */
+void cpu_activate_row(albert_activation act, int n, float *x);
 
 /* out[r, :] = LayerNorm(x[r, :] + res[r, :]) * g + b over n; RES may be NULL,
  * OUT may alias X or RES.  Two-pass mean/variance, as torch does. */
