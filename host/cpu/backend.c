@@ -87,6 +87,9 @@ static int workspace_get(cpu_backend *be, int B, int T, cpu_buffers *buf, albert
         if (!be->ws)
             return albert_fail(err, ALBERT_E_NOMEM,
                                "cpu backend: out of memory for a %d x %d batch workspace", B, T);
+        /* The Linears' padding rows (lowp_padded_rows) start finite and stay
+         * so: each is computed from padding rows alone. */
+        memset(be->ws, 0, total * sizeof(float));
     }
     float *lowp, **views[N_VIEWS] = {&buf->h, &buf->big, &buf->ctx, &buf->tmp, &buf->scores, &lowp};
     float *p = be->ws;
@@ -157,7 +160,7 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
 {
     const albert_config *c = &be->model->config;
     const int H = c->hidden_size, inter = c->intermediate_size;
-    if (be->lowp) {
+    if (be->precision != ALBERT_PRECISION_FP32) {
         static const char *const names[ALBERT_PRECISION_COUNT] = {
             NULL, "cpu_linear_bf16_act", NULL, "cpu_linear_int8_act"};
         const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
@@ -333,7 +336,9 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
     /* bf16 (2 bytes) or int8 (1): every Linear but the pooler's, no fused copy. */
     const uint64_t lowp =
         stored_layers(c) * (4 * H * H + 2 * H * inter) + H * (uint64_t)c->embedding_size;
-    const uint64_t lowp_bytes = be->precision == ALBERT_PRECISION_INT8 ? 1 : 2;
+    const uint64_t lowp_bytes = be->precision == ALBERT_PRECISION_INT8   ? 1
+                                : be->precision == ALBERT_PRECISION_FP32 ? 4
+                                                                         : 2;
     plan->weights = albert_weight_floats(c) * sizeof(float) +
                     (be->lowp ? lowp * lowp_bytes : fused * sizeof(float));
     plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
@@ -380,7 +385,9 @@ static int make_lowp(cpu_backend *be, albert_error *err)
     if (rc == ALBERT_OK)
         rc = lowp_linear_create(be->lowp, p, H, c->embedding_size, w->map_in_w, w->map_in_b,
                                 NULL, &be->lowp_map_in, err);
-    const lowp_fusion ffn = {c->hidden_act, p == ALBERT_PRECISION_BF16};
+    /* fp32 keeps its own activation (cpu/ops.c's, the reference's). */
+    const lowp_fusion ffn = {p == ALBERT_PRECISION_FP32 ? LOWP_NO_ACT : (int)c->hidden_act,
+                             p == ALBERT_PRECISION_BF16};
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];
         lowp_linear **l = be->lowp_layers + i * LINS_PER_LAYER;
@@ -418,7 +425,7 @@ static int cpu_create(const albert_model *m, int device, const albert_engine_opt
     be->threads = opt->threads ? opt->threads : albert_cpu_count();
     be->precision = opt->precision;
     int rc = fuse_qkv(be, err);
-    if (rc == ALBERT_OK && be->precision != ALBERT_PRECISION_FP32)
+    if (rc == ALBERT_OK)
         rc = make_lowp(be, err);
     if (rc != ALBERT_OK) {
         cpu_destroy(&be->base);
@@ -427,7 +434,7 @@ static int cpu_create(const albert_model *m, int device, const albert_engine_opt
     char blas[64];
     albert_blas_describe(blas, sizeof blas);
     char lowp[48] = "";
-    if (be->lowp)
+    if (be->precision != ALBERT_PRECISION_FP32)
         snprintf(lowp, sizeof lowp, ", %s Linears on oneDNN", albert_precision_name(be->precision));
     snprintf(be->base.name, sizeof be->base.name, "cpu (%s, %d thread%s%s)", blas, be->threads,
              be->threads == 1 ? "" : "s", lowp);

@@ -1,9 +1,9 @@
-/* Reduced-precision Linears on oneDNN's matmul (linear_lowp.h).  One
+/* The CPU backend's Linears on oneDNN's matmul (linear_lowp.h).  One
  * primitive per weight and row count: oneDNN's brgemm kernels (AMX,
  * AVX512-BF16, VNNI), 3 to 5 times faster than its gemm, need the row count
  * when they are made, which a run-time dimension (DNNL_RUNTIME_DIM_VAL)
- * leaves out.  Rows are padded to a multiple of LOWP_ROW_BLOCK, so a run
- * meets a bounded number of shapes; each is made once (a few ms of JIT). */
+ * leaves out.  Rows are padded (lowp_padded_rows), so a run meets a
+ * bounded number of shapes; each is made once (a few ms of JIT). */
 #include "cpu/linear_lowp.h"
 
 #include "core/common.h"
@@ -30,7 +30,7 @@ struct lowp_linear {
     int act;      /* LOWP_NO_ACT or the albert_activation fused as a post-op */
     bool bf16_out;
     float *col_scales;           /* int8: per output column, for each primitive made */
-    dnnl_primitive_t *by_rows;   /* [i]: the primitive for (i + 1) * LOWP_ROW_BLOCK rows */
+    dnnl_primitive_t *by_rows;   /* [i]: the primitive for 8 (i + 1) rows, or NULL */
     size_t n_by_rows;
     dnnl_memory_desc_t weights_md;
     dnnl_memory_t weights, bias; /* weights in the primitives' own layout; bias: bf16 only */
@@ -41,6 +41,8 @@ struct lowp_linear {
 bool lowp_supported(int precision)
 {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa(), need;
+    if (precision == ALBERT_PRECISION_FP32)
+        return true;
     if (precision == ALBERT_PRECISION_BF16)
         need = dnnl_cpu_isa_avx512_core_bf16;
     else if (precision == ALBERT_PRECISION_INT8)
@@ -203,12 +205,22 @@ static void dequantize_rows(size_t rows, size_t n, const float *scales, const fl
 /* int8: activations u8 (asymmetric, VNNI's native u8 x s8), weights s8. */
 static dnnl_data_type_t input_type(int precision)
 {
-    return precision == ALBERT_PRECISION_INT8 ? dnnl_u8 : dnnl_bf16;
+    return precision == ALBERT_PRECISION_INT8   ? dnnl_u8
+           : precision == ALBERT_PRECISION_FP32 ? dnnl_f32
+                                                : dnnl_bf16;
 }
 
 static dnnl_data_type_t weight_type(int precision)
 {
-    return precision == ALBERT_PRECISION_INT8 ? dnnl_s8 : dnnl_bf16;
+    return precision == ALBERT_PRECISION_INT8   ? dnnl_s8
+           : precision == ALBERT_PRECISION_FP32 ? dnnl_f32
+                                                : dnnl_bf16;
+}
+
+/* Bytes of one weight. */
+static size_t weight_bytes(int precision)
+{
+    return precision == ALBERT_PRECISION_INT8 ? 1 : precision == ALBERT_PRECISION_FP32 ? 4 : 2;
 }
 
 /* A plain row-major [ROWS, COLS] descriptor (ROWS may be the run-time one). */
@@ -302,15 +314,18 @@ static int choose_layout(lowp_linear *l, bool has_bias, dnnl_primitive_desc_t *p
     return rc;
 }
 
+/* Finer steps for fewer rows, where a padding row costs most: at most an
+ * eighth more rows, about 60 shapes up to 4096 rows. */
 size_t lowp_padded_rows(size_t rows)
 {
-    return (rows + LOWP_ROW_BLOCK - 1) / LOWP_ROW_BLOCK * LOWP_ROW_BLOCK;
+    size_t step = rows <= 64 ? 8 : rows <= 1024 ? 32 : 128;
+    return (rows + step - 1) / step * step;
 }
 
-/* The primitive for ROWS (a multiple of LOWP_ROW_BLOCK), made at first use. */
+/* The primitive for ROWS (a lowp_padded_rows count), made at first use. */
 static int primitive_for(lowp_linear *l, size_t rows, dnnl_primitive_t *out, albert_error *err)
 {
-    size_t i = rows / LOWP_ROW_BLOCK - 1;
+    size_t i = rows / 8 - 1;
     if (i >= l->n_by_rows) {
         dnnl_primitive_t *more = realloc(l->by_rows, (i + 1) * sizeof *more);
         if (!more)
@@ -389,6 +404,10 @@ static int convert_weights(lowp_linear *l, const float *w, void *plain, float *c
                            albert_error *err)
 {
     size_t n = (size_t)l->N, k = (size_t)l->K;
+    if (l->precision == ALBERT_PRECISION_FP32) {
+        memcpy(plain, w, n * k * sizeof(float));
+        return ALBERT_OK;
+    }
     if (l->precision != ALBERT_PRECISION_INT8) {
         round_bf16(n * k, w, plain);
         return ALBERT_OK;
@@ -414,7 +433,7 @@ int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const flo
     if (fuse && fuse->bf16_out && precision != ALBERT_PRECISION_BF16)
         return albert_fail(err, ALBERT_E_ARG, "cpu backend: only bf16 Linears give bf16 output");
     lowp_linear *l = calloc(1, sizeof *l);
-    void *plain = malloc((size_t)N * (size_t)K * sizeof(uint16_t));
+    void *plain = malloc((size_t)N * (size_t)K * weight_bytes(precision));
     float *col_scales = malloc((size_t)N * sizeof *col_scales);
     int rc = l && plain && col_scales
                  ? ALBERT_OK
@@ -468,8 +487,9 @@ void lowp_linear_free(lowp_linear *l)
 size_t lowp_scratch_bytes(int precision, size_t M, size_t K)
 {
     size_t rows = lowp_padded_rows(M);
-    return precision == ALBERT_PRECISION_INT8 ? 2 * rows * sizeof(float) + rows * K
-                                              : rows * K * 2;
+    return precision == ALBERT_PRECISION_INT8   ? 2 * rows * sizeof(float) + rows * K
+           : precision == ALBERT_PRECISION_FP32 ? 0
+                                                : rows * K * 2;
 }
 
 /* Y from X, both of ROWS rows (padded). */
@@ -503,6 +523,8 @@ int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scr
                     albert_error *err)
 {
     const size_t m = (size_t)M, k = (size_t)l->K, rows = lowp_padded_rows(m);
+    if (l->precision == ALBERT_PRECISION_FP32)
+        return execute(l, rows, x, y, err); /* X brings its padding rows */
     if (l->precision != ALBERT_PRECISION_INT8) {
         if (x_bf16)
             return execute(l, rows, x, y, err);

@@ -1,5 +1,7 @@
-/* The CPU backend's reduced-precision Linears on oneDNN's matmul:
+/* The CPU backend's Linears on oneDNN's matmul (its brgemm kernels):
  * y[M,N] = x[M,K] * w[N,K]^T + bias[N], float32 in and out.
+ *   fp32: float32 throughout (oneDNN's sgemm, which the pooler keeps, runs
+ *         small row counts at a fifth of the matmul's speed).
  *   bf16: x and w rounded to bfloat16 (nearest, ties to even), float32
  *         accumulation and bias.
  *   int8: w quantized symmetrically per output channel (scale = max |w| /
@@ -17,8 +19,8 @@
 #include <stddef.h>
 
 /* Whether this CPU runs PRECISION's GEMMs natively as oneDNN sees it (bf16:
- * AVX512-BF16 or AMX; int8: AVX512-VNNI or AMX): without, oneDNN would
- * emulate them, slower than fp32.  Never fp32 (that is cpu/ops.c's sgemm). */
+ * AVX512-BF16 or AMX; int8: AVX512-VNNI or AMX; fp32: always): without,
+ * oneDNN would emulate them, slower than fp32. */
 bool lowp_supported(int precision);
 
 /* One oneDNN CPU engine and stream: per backend, used by one thread at a
@@ -49,17 +51,17 @@ int lowp_linear_create(lowp_context *ctx, int precision, int N, int K, const flo
                        albert_error *err);
 void lowp_linear_free(lowp_linear *l);
 
-/* Rows run in blocks of this many (each row count is a oneDNN primitive of
- * its own, made at first use): lowp_linear_run writes lowp_padded_rows(M)
- * rows of Y, and a bfloat16 X brings as many. */
-#define LOWP_ROW_BLOCK 32
+/* Rows run padded to a multiple of 8, 32 or 128 (each row count is a oneDNN
+ * primitive of its own, made at first use): lowp_linear_run writes
+ * lowp_padded_rows(M) rows of Y, and a bfloat16 X brings as many. */
 size_t lowp_padded_rows(size_t rows);
 
 /* Bytes of scratch lowp_linear_run needs for M rows of K in PRECISION. */
 size_t lowp_scratch_bytes(int precision, size_t M, size_t K);
 
 /* Y [M, N] (float32, or bfloat16 when made with bf16_out; padded rows:
- * lowp_padded_rows(M) of them) from X [M, K]
+ * lowp_padded_rows(M) of them) from X [M, K] (fp32: X too brings the padded
+ * rows, any finite values)
  * (float32, or with X_BF16 bfloat16: a bf16 Linear's own input, not
  * rounded again); SCRATCH holds lowp_scratch_bytes, 4-byte aligned. */
 int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scratch, void *y,
