@@ -121,6 +121,16 @@ static int op_status(int rc, const char *op, albert_error *err)
                                          op);
 }
 
+/* fp32 takes oneDNN's matmul up to this many rows, where its sgemm is slow
+ * (5x at 8 rows); above, the two run at the same speed, and the sgemm needs
+ * no primitive per row count (a few ms of JIT each, which a stream of
+ * batches of every size would keep paying). */
+#define FP32_MATMUL_ROWS 64
+/* ... and only for weights of at least this many values: on small ones a
+ * matmul call's fixed cost (its memory objects, the dispatch) is more than
+ * the sgemm's whole run. */
+#define FP32_MATMUL_WEIGHTS 65536
+
 /* Times an M x N x K GEMM as NAME (NULL: the precision's Linear). */
 static void lap_linear(cpu_backend *be, const char *name, int M, int N, int K)
 {
@@ -137,7 +147,7 @@ static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const fl
                   albert_error *err)
 {
     int rc = ALBERT_OK;
-    if (l)
+    if (l && (be->precision != ALBERT_PRECISION_FP32 || M <= FP32_MATMUL_ROWS))
         rc = lowp_linear_run(l, M, x, false, buf->lowp, y, err);
     else
         rc = op_status(cpu_linear(M, N, K, x, w, b, y), "cpu_linear", err);
@@ -333,14 +343,15 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
     size_t sizes[N_VIEWS];
     const uint64_t H = (uint64_t)c->hidden_size, inter = (uint64_t)c->intermediate_size;
     const uint64_t fused = stored_layers(c) * 3 * (H * H + H);
-    /* bf16 (2 bytes) or int8 (1): every Linear but the pooler's, no fused copy. */
+    /* Every Linear but the pooler's packed for oneDNN's matmul (fp32 4 bytes, bf16 2, int8
+     * 1); fp32 also keeps the fused QKV copy for its sgemm. */
     const uint64_t lowp =
         stored_layers(c) * (4 * H * H + 2 * H * inter) + H * (uint64_t)c->embedding_size;
     const uint64_t lowp_bytes = be->precision == ALBERT_PRECISION_INT8   ? 1
                                 : be->precision == ALBERT_PRECISION_FP32 ? 4
                                                                          : 2;
-    plan->weights = albert_weight_floats(c) * sizeof(float) +
-                    (be->lowp ? lowp * lowp_bytes : fused * sizeof(float));
+    plan->weights = albert_weight_floats(c) * sizeof(float) + lowp * lowp_bytes +
+                    (be->qkv_w ? fused * sizeof(float) : 0);
     plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
@@ -372,6 +383,17 @@ static int fuse_qkv(cpu_backend *be, albert_error *err)
 
 /* bf16 and int8: every Linear but the pooler's (a sliver of the work)
  * converted once; the fp32 fused QKV copies are then not needed. */
+/* lowp_linear_create, except that an fp32 Linear with a small weight stays
+ * on the sgemm (*OUT NULL). */
+static int make_linear(cpu_backend *be, int N, int K, const float *w, const float *b,
+                       const lowp_fusion *fuse, lowp_linear **out, albert_error *err)
+{
+    *out = NULL;
+    if (be->precision == ALBERT_PRECISION_FP32 && (size_t)N * (size_t)K < FP32_MATMUL_WEIGHTS)
+        return ALBERT_OK;
+    return lowp_linear_create(be->lowp, be->precision, N, K, w, b, fuse, out, err);
+}
+
 static int make_lowp(cpu_backend *be, albert_error *err)
 {
     const albert_config *c = &be->model->config;
@@ -383,28 +405,29 @@ static int make_lowp(cpu_backend *be, albert_error *err)
         rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s Linears",
                          albert_precision_name(p));
     if (rc == ALBERT_OK)
-        rc = lowp_linear_create(be->lowp, p, H, c->embedding_size, w->map_in_w, w->map_in_b,
-                                NULL, &be->lowp_map_in, err);
+        rc = make_linear(be, H, c->embedding_size, w->map_in_w, w->map_in_b, NULL,
+                         &be->lowp_map_in, err);
     /* fp32 keeps its own activation (cpu/ops.c's, the reference's). */
     const lowp_fusion ffn = {p == ALBERT_PRECISION_FP32 ? LOWP_NO_ACT : (int)c->hidden_act,
                              p == ALBERT_PRECISION_BF16};
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];
         lowp_linear **l = be->lowp_layers + i * LINS_PER_LAYER;
-        rc = lowp_linear_create(be->lowp, p, 3 * H, H, be->qkv_w + i * 3 * H * H,
-                                be->qkv_b + i * 3 * H, NULL, &l[LIN_QKV], err);
+        rc = make_linear(be, 3 * H, H, be->qkv_w + i * 3 * H * H, be->qkv_b + i * 3 * H, NULL,
+                         &l[LIN_QKV], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, H, H, lw->o_w, lw->o_b, NULL, &l[LIN_O], err);
+            rc = make_linear(be, H, H, lw->o_w, lw->o_b, NULL, &l[LIN_O], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, inter, H, lw->ffn_w, lw->ffn_b, &ffn,
-                                    &l[LIN_FFN], err);
+            rc = make_linear(be, inter, H, lw->ffn_w, lw->ffn_b, &ffn, &l[LIN_FFN], err);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_create(be->lowp, p, H, inter, lw->ffn_out_w, lw->ffn_out_b, NULL,
-                                    &l[LIN_FFN_OUT], err);
+            rc = make_linear(be, H, inter, lw->ffn_out_w, lw->ffn_out_b, NULL, &l[LIN_FFN_OUT],
+                             err);
     }
-    free(be->qkv_w);
-    free(be->qkv_b);
-    be->qkv_w = be->qkv_b = NULL;
+    if (p != ALBERT_PRECISION_FP32) { /* fp32 keeps them for its sgemm */
+        free(be->qkv_w);
+        free(be->qkv_b);
+        be->qkv_w = be->qkv_b = NULL;
+    }
     return rc;
 }
 
