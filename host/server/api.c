@@ -59,7 +59,8 @@ static void put_json_string(cli_buf *b, const char *s)
     cJSON_Delete(str);
 }
 
-int srv_api_openai_errors(const char *path)
+/* Whether errors on PATH take OpenAI's shape ({"error": {"message": ...}}). */
+static int openai_errors(const char *path)
 {
     return strncmp(path, "/v1/", 4) == 0;
 }
@@ -72,7 +73,7 @@ void srv_api_error(const char *path, int status, const char *type, const char *m
     reply->body.len = 0;
     reply->body.nomem = 0;
     cli_buf *b = &reply->body;
-    if (srv_api_openai_errors(path)) {
+    if (openai_errors(path)) {
         cli_buf_printf(b, "{\"error\": {\"message\": ");
         put_json_string(b, message);
         /* OpenAI's error types; TEI's name the cause instead. */

@@ -47,8 +47,6 @@ const char *srv_api_endpoint(const char *path);
 /* Whether PATH's endpoint embeds or tokenizes (counted against
  * --max-concurrent-requests; refused while stopping). */
 int srv_api_is_work(const char *path);
-/* Whether errors on PATH take OpenAI's shape ({"error": {"message": ...}}). */
-int srv_api_openai_errors(const char *path);
 
 /* Answers one request whose whole BODY (LEN bytes) arrived. */
 void srv_api_answer(srv_api *api, const char *method, const char *path, const char *body,

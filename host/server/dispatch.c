@@ -127,15 +127,6 @@ int srv_dispatch_run(srv_dispatch *d, const srv_input *in, srv_job *job, albert_
     return rc;
 }
 
-uint64_t srv_dispatch_queued(const srv_dispatch *d)
-{
-    albert_scheduler_stats st;
-    albert_error e;
-    if (albert_scheduler_stats_get(d->sched, &st, NULL, 0, &e) != ALBERT_OK)
-        return 0;
-    return st.pushed - st.returned;
-}
-
 const char *srv_dispatch_failure(srv_dispatch *d)
 {
     pthread_mutex_lock(&d->lock);

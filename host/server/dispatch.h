@@ -44,8 +44,6 @@ int srv_dispatch_open(const albert_scheduler_options *opt, int hidden, srv_dispa
  * run ended (a device failure: every later call fails with it) or the
  * dispatcher is closing; one input's own failure is in JOB, not here. */
 int srv_dispatch_run(srv_dispatch *d, const srv_input *in, srv_job *job, albert_error *err);
-/* Records pushed and not yet returned. */
-uint64_t srv_dispatch_queued(const srv_dispatch *d);
 /* The failure that ended the run, or NULL while it runs. */
 const char *srv_dispatch_failure(srv_dispatch *d);
 const albert_scheduler *srv_dispatch_scheduler(const srv_dispatch *d);
