@@ -6,6 +6,7 @@
 
 #include "core/common.h"
 #include "core/memory.h"
+#include "cpu/attention_bf16.h"
 #include "cpu/linear_lowp.h"
 #include "cpu/ops.h"
 
@@ -29,6 +30,7 @@ typedef struct cpu_backend {
     lowp_context *lowp;
     lowp_linear **lowp_layers; /* LINS_PER_LAYER per stored layer */
     lowp_linear *lowp_map_in;
+    attn_bf16 *attn_bf16; /* bf16 only: else cpu_attention, the reference op */
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
@@ -41,7 +43,7 @@ typedef struct cpu_buffers {
     float *big;    /* [M, max(3H, I)] fused QKV output, later the FFN activations */
     float *ctx;    /* [M, H] attention context */
     float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
-    float *scores; /* [threads, T, T] one attention block per thread */
+    float *scores; /* the attention's scratch */
     void *lowp;    /* a reduced-precision Linear's converted input (lowp_scratch_bytes) */
 } cpu_buffers;
 
@@ -64,7 +66,8 @@ static size_t workspace_sizes(const cpu_backend *be, int B, int T, size_t sizes[
     sizes[1] = rows * max_size(3 * H, inter);
     sizes[2] = rows * H;
     sizes[3] = rows * max_size(H, (size_t)c->embedding_size);
-    sizes[4] = (size_t)be->threads * T * T;
+    sizes[4] = be->attn_bf16 ? (attn_bf16_scratch_bytes(be->attn_bf16, T) + 3) / 4
+                             : (size_t)be->threads * T * T; /* cpu_attention's */
     size_t widest = max_size(max_size(H, inter), (size_t)c->embedding_size);
     sizes[5] = be->lowp ? (lowp_scratch_bytes(be->precision, M, widest) + 3) / 4 : 0;
     size_t total = 0;
@@ -141,14 +144,15 @@ static void lap_linear(cpu_backend *be, const char *name, int M, int N, int K)
 }
 
 /* y[M,N] = x[M,K] w^T + b: on oneDNN's sgemm in fp32, or with a
- * reduced-precision Linear L on oneDNN's matmul; timed as an M x N x K GEMM. */
-static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const float *x,
-                  const float *w, const float *b, float *y, const cpu_buffers *buf,
+ * reduced-precision Linear L on oneDNN's matmul (X bfloat16 with X_BF16);
+ * timed as an M x N x K GEMM. */
+static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const void *x,
+                  bool x_bf16, const float *w, const float *b, float *y, const cpu_buffers *buf,
                   albert_error *err)
 {
     int rc = ALBERT_OK;
     if (l && (be->precision != ALBERT_PRECISION_FP32 || M <= FP32_MATMUL_ROWS))
-        rc = lowp_linear_run(l, M, x, false, buf->lowp, y, err);
+        rc = lowp_linear_run(l, M, x, x_bf16, buf->lowp, y, err);
     else
         rc = op_status(cpu_linear(M, N, K, x, w, b, y), "cpu_linear", err);
     lap_linear(be, NULL, M, N, K);
@@ -159,6 +163,53 @@ static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const fl
 static lowp_linear *lowp_of(const cpu_backend *be, size_t li, int which)
 {
     return be->lowp_layers ? be->lowp_layers[li * LINS_PER_LAYER + (size_t)which] : NULL;
+}
+
+/* bf16 keeps a bfloat16 copy of the hidden state in buf->lowp, written
+ * with it (round_hidden, add_layernorm): the Linears reading h take it as
+ * it is, no rounding pass of their own. */
+static bool bf16_hidden(const cpu_backend *be)
+{
+    return be->precision == ALBERT_PRECISION_BF16;
+}
+
+/* The hidden state as a Linear's input. */
+static const void *hidden_input(const cpu_backend *be, const cpu_buffers *buf)
+{
+    return bf16_hidden(be) ? buf->lowp : (const void *)buf->h;
+}
+
+/* Rows R0..R1 of h rounded into the bfloat16 copy; with R1 the last row,
+ * the padding rows after it zeroed (read by the Linears, kept finite). */
+static void round_hidden_rows(const cpu_backend *be, const cpu_buffers *buf, int r0, int r1,
+                              int M)
+{
+    const size_t H = (size_t)be->model->config.hidden_size;
+    uint16_t *h16 = buf->lowp;
+    onednn_round_bf16((size_t)(r1 - r0) * H, buf->h + (size_t)r0 * H, h16 + (size_t)r0 * H);
+    if (r1 == M)
+        memset(h16 + (size_t)M * H, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
+}
+
+/* h = LayerNorm(buf->tmp + h) with gamma G and beta B; in bf16 each row is
+ * rounded into the copy while it is in cache. */
+static void add_layernorm(cpu_backend *be, const float *g, const float *b, int M,
+                          const cpu_buffers *buf)
+{
+    const albert_config *c = &be->model->config;
+    const int H = c->hidden_size;
+    if (!bf16_hidden(be)) {
+        cpu_layernorm(M, H, buf->tmp, buf->h, g, b, c->layer_norm_eps, buf->h);
+    } else {
+#pragma omp parallel for
+        for (int r = 0; r < M; r++) {
+            const size_t at = (size_t)r * H;
+            cpu_layernorm_row(H, buf->tmp + at, buf->h + at, g, b, c->layer_norm_eps,
+                              buf->h + at);
+            round_hidden_rows(be, buf, r, r + 1, M);
+        }
+    }
+    lap(be, "cpu_layernorm", 0, 3 * (uint64_t)M * (uint64_t)H);
 }
 
 /* The FFN: Linear, activation, Linear.  In reduced precision the first
@@ -174,8 +225,8 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
         static const char *const names[ALBERT_PRECISION_COUNT] = {
             NULL, "cpu_linear_bf16_act", NULL, "cpu_linear_int8_act"};
         const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
-        int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, buf->h, false, buf->lowp, buf->big,
-                                 err);
+        int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, hidden_input(be, buf), bf16,
+                                 buf->lowp, buf->big, err);
         lap_linear(be, names[be->precision], M, inter, H);
         if (rc == ALBERT_OK)
             rc = lowp_linear_run(lowp_of(be, li, LIN_FFN_OUT), M, buf->big, bf16, buf->lowp,
@@ -183,51 +234,66 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
         lap_linear(be, NULL, M, H, inter);
         return rc;
     }
-    int rc = linear(be, lowp_of(be, li, LIN_FFN), M, inter, H, buf->h, lw->ffn_w, lw->ffn_b,
+    int rc = linear(be, lowp_of(be, li, LIN_FFN), M, inter, H, buf->h, false, lw->ffn_w, lw->ffn_b,
                     buf->big, buf, err);
     if (rc != ALBERT_OK)
         return rc;
     cpu_activate(M, inter, c->hidden_act, buf->big);
     lap(be, "cpu_activate", 0, 2 * (uint64_t)M * (uint64_t)inter);
-    return linear(be, lowp_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, lw->ffn_out_w,
+    return linear(be, lowp_of(be, li, LIN_FFN_OUT), M, H, inter, buf->big, false, lw->ffn_out_w,
                   lw->ffn_out_b, buf->tmp, buf, err);
+}
+
+/* Self-attention and its output Linear, into buf->tmp. */
+static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_t *mask,
+                          const cpu_buffers *buf, albert_error *err)
+{
+    const albert_config *c = &be->model->config;
+    const albert_layer_weights *lw = &be->model->weights.layers[li];
+    const int M = B * T, H = c->hidden_size;
+    const uint64_t mh = (uint64_t)M * (uint64_t)H;
+    /* bf16: the QKV Linear hands over bfloat16, and so does the attention
+     * to the output Linear. */
+    const bool bf16 = be->attn_bf16 != NULL;
+    /* In reduced precision the fp32 fused copies are gone (make_lowp). */
+    const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
+    const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
+    int rc = linear(be, lowp_of(be, li, LIN_QKV), M, 3 * H, H, hidden_input(be, buf),
+                    bf16_hidden(be), qkv_w, qkv_b, buf->big, buf, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    if (bf16)
+        rc = attn_bf16_run(be->attn_bf16, B, T, (const uint16_t *)buf->big, mask, buf->scores,
+                           (uint16_t *)buf->ctx, err);
+    else
+        rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask,
+                                     be->threads, buf->scores, buf->ctx),
+                       "cpu_attention", err);
+    if (bf16) /* the output Linear's padding rows (lowp_padded_rows), kept finite */
+        memset((uint16_t *)buf->ctx + mh, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
+    lap(be, bf16 ? "cpu_attention_bf16" : "cpu_attention", 4 * (uint64_t)T * mh,
+        4 * mh); /* albert_forward_flops' */
+    if (rc != ALBERT_OK)
+        return rc;
+    return linear(be, lowp_of(be, li, LIN_O), M, H, H, buf->ctx, bf16, lw->o_w, lw->o_b, buf->tmp,
+                  buf, err);
 }
 
 /* One HF AlbertLayer (post-LN), updating buf->h in place. */
 static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
                         const int32_t *mask, const cpu_buffers *buf, albert_error *err)
 {
-    const albert_config *c = &be->model->config;
-    const int M = B * T, H = c->hidden_size;
+    const int M = B * T;
     const size_t li = (size_t)(lw - be->model->weights.layers);
-    const float eps = c->layer_norm_eps;
-    const uint64_t mh = (uint64_t)M * (uint64_t)H;
-
-    /* In reduced precision the fp32 fused copies are gone (make_lowp). */
-    const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
-    const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
-    int rc = linear(be, lowp_of(be, li, LIN_QKV), M, 3 * H, H, buf->h, qkv_w, qkv_b, buf->big,
-                    buf, err);
+    int rc = self_attention(be, li, B, T, mask, buf, err);
     if (rc != ALBERT_OK)
         return rc;
-    rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask, be->threads,
-                                 buf->scores, buf->ctx),
-                   "cpu_attention", err);
-    lap(be, "cpu_attention", 4 * (uint64_t)T * mh, 4 * mh); /* albert_forward_flops' */
-    if (rc != ALBERT_OK)
-        return rc;
-    rc = linear(be, lowp_of(be, li, LIN_O), M, H, H, buf->ctx, lw->o_w, lw->o_b, buf->tmp, buf,
-                err);
-    if (rc != ALBERT_OK)
-        return rc;
-    cpu_layernorm(M, H, buf->tmp, buf->h, lw->attn_ln_g, lw->attn_ln_b, eps, buf->h);
-    lap(be, "cpu_layernorm", 0, 3 * mh);
+    add_layernorm(be, lw->attn_ln_g, lw->attn_ln_b, M, buf);
 
     rc = feed_forward(be, lw, li, M, buf, err);
     if (rc != ALBERT_OK)
         return rc;
-    cpu_layernorm(M, H, buf->tmp, buf->h, lw->ffn_ln_g, lw->ffn_ln_b, eps, buf->h);
-    lap(be, "cpu_layernorm", 0, 3 * mh);
+    add_layernorm(be, lw->ffn_ln_g, lw->ffn_ln_b, M, buf);
     return ALBERT_OK;
 }
 
@@ -259,19 +325,22 @@ static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
     lap(be, "cpu_copy_out", 0, 2 * (uint64_t)n);
 }
 
+/* The forward pass of BATCH into OUT, whose hidden_states are
+ * LAYER_STRIDE floats apart. */
 static int forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
-                   const cpu_buffers *buf, albert_error *err)
+                   size_t layer_stride, const cpu_buffers *buf, albert_error *err)
 {
     const albert_model *m = be->model;
     const albert_config *c = &m->config;
     const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
     const size_t layer_floats = (size_t)M * H;
 
-    be->lap_start = albert_now_ns();
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
-    int rc = linear(be, be->lowp_map_in, M, H, c->embedding_size, buf->tmp, m->weights.map_in_w,
-                    m->weights.map_in_b, buf->h, buf, err);
+    int rc = linear(be, be->lowp_map_in, M, H, c->embedding_size, buf->tmp, false,
+                    m->weights.map_in_w, m->weights.map_in_b, buf->h, buf, err);
+    if (rc == ALBERT_OK && bf16_hidden(be))
+        round_hidden_rows(be, buf, 0, M, M); /* part of the Linear's time */
     if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
     for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
@@ -279,7 +348,7 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
             rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf,
                               err);
         if (rc == ALBERT_OK && out->hidden_states)
-            copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_floats, buf->h,
+            copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_stride, buf->h,
                      layer_floats);
     }
     if (rc == ALBERT_OK && out->last_hidden_state)
@@ -289,12 +358,44 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     return rc;
 }
 
+/* A batch runs in slices of whole sequences of about this many rows, each
+ * through every layer before the next: a slice's activations stay in the
+ * caches (and ALBERT's layers share their weights, which stay there too),
+ * where a whole batch's [M, intermediate] activations went to memory and
+ * back in every layer - the bound of the bf16 and int8 passes. */
+#define SLICE_ROWS 1024
+
+/* Sequences per slice for T tokens each. */
+static int slice_sequences(int B, int T)
+{
+    int n = SLICE_ROWS / T;
+    return n < 1 ? 1 : n > B ? B : n;
+}
+
+/* The slice of BATCH and OUT that holds sequences B0 to B0 + NB. */
+static void take_slice(const albert_batch *batch, const albert_outputs *out, int H, int b0, int nb,
+                       albert_batch *sb, albert_outputs *so)
+{
+    const size_t first = (size_t)b0 * (size_t)batch->seq_len, at = first * (size_t)H;
+    *sb = *batch;
+    sb->batch_size = nb;
+    sb->input_ids += first;
+    sb->token_type_ids = batch->token_type_ids ? batch->token_type_ids + first : NULL;
+    sb->attention_mask = batch->attention_mask ? batch->attention_mask + first : NULL;
+    *so = *out;
+    so->last_hidden_state = out->last_hidden_state ? out->last_hidden_state + at : NULL;
+    so->hidden_states = out->hidden_states ? out->hidden_states + at : NULL;
+    so->pooled = out->pooled ? out->pooled + (size_t)b0 * (size_t)H : NULL;
+}
+
 static int cpu_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
                    albert_error *err)
 {
     cpu_backend *be = (cpu_backend *)base;
+    const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
+    const int per = slice_sequences(B, T);
     cpu_buffers buf;
-    int rc = workspace_get(be, batch->batch_size, batch->seq_len, &buf, err);
+    int rc = workspace_get(be, per, T, &buf, err);
     if (rc != ALBERT_OK)
         return rc;
     /* The ops' parallel regions (and oneDNN's, which run on OpenMP's pool
@@ -302,7 +403,13 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
      * and give the caller's back afterwards. */
     int caller_threads = omp_get_max_threads();
     omp_set_num_threads(be->threads);
-    rc = forward(be, batch, out, &buf, err);
+    be->lap_start = albert_now_ns();
+    for (int b0 = 0; rc == ALBERT_OK && b0 < B; b0 += per) {
+        albert_batch sb;
+        albert_outputs so;
+        take_slice(batch, out, H, b0, B - b0 < per ? B - b0 : per, &sb, &so);
+        rc = forward(be, &sb, &so, (size_t)B * (size_t)T * (size_t)H, &buf, err);
+    }
     omp_set_num_threads(caller_threads);
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
@@ -320,6 +427,7 @@ static void cpu_destroy(albert_backend *base)
         lowp_linear_free(be->lowp_layers[i]);
     free(be->lowp_layers);
     lowp_linear_free(be->lowp_map_in);
+    attn_bf16_free(be->attn_bf16);
     lowp_context_free(be->lowp);
     free(be->qkv_w);
     free(be->qkv_b);
@@ -352,7 +460,11 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
                                                                          : 2;
     plan->weights = albert_weight_floats(c) * sizeof(float) + lowp * lowp_bytes +
                     (be->qkv_w ? fused * sizeof(float) : 0);
-    plan->activations = plan->largest_buffer = workspace_sizes(be, B, T, sizes) * sizeof(float);
+    /* The workspace holds one slice; the batch's inputs and its last hidden
+     * state (the caller's, in the same RAM) grow with it. */
+    const uint64_t rows = (uint64_t)B * (uint64_t)T;
+    plan->largest_buffer = workspace_sizes(be, slice_sequences(B, T), T, sizes) * sizeof(float);
+    plan->activations = plan->largest_buffer + rows * (3 * sizeof(int32_t) + H * sizeof(float));
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
 }
@@ -401,6 +513,9 @@ static int make_lowp(cpu_backend *be, albert_error *err)
     const int H = c->hidden_size, inter = c->intermediate_size, p = be->precision;
     const size_t n = stored_layers(c);
     int rc = lowp_context_create(&be->lowp, err);
+    if (rc == ALBERT_OK && p == ALBERT_PRECISION_BF16)
+        rc = attn_bf16_create(be->lowp, H, c->num_attention_heads, c->max_position_embeddings,
+                              &be->attn_bf16, err);
     if (rc == ALBERT_OK && !(be->lowp_layers = calloc(n * LINS_PER_LAYER, sizeof(lowp_linear *))))
         rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s Linears",
                          albert_precision_name(p));
@@ -410,10 +525,11 @@ static int make_lowp(cpu_backend *be, albert_error *err)
     /* fp32 keeps its own activation (cpu/ops.c's, the reference's). */
     const lowp_fusion ffn = {p == ALBERT_PRECISION_FP32 ? LOWP_NO_ACT : (int)c->hidden_act,
                              p == ALBERT_PRECISION_BF16};
+    const lowp_fusion qkv = {LOWP_NO_ACT, p == ALBERT_PRECISION_BF16};
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];
         lowp_linear **l = be->lowp_layers + i * LINS_PER_LAYER;
-        rc = make_linear(be, 3 * H, H, be->qkv_w + i * 3 * H * H, be->qkv_b + i * 3 * H, NULL,
+        rc = make_linear(be, 3 * H, H, be->qkv_w + i * 3 * H * H, be->qkv_b + i * 3 * H, &qkv,
                          &l[LIN_QKV], err);
         if (rc == ALBERT_OK)
             rc = make_linear(be, H, H, lw->o_w, lw->o_b, NULL, &l[LIN_O], err);

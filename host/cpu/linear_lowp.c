@@ -7,18 +7,13 @@
 #include "cpu/linear_lowp.h"
 
 #include "core/common.h"
+#include "cpu/onednn.h"
 #include "cpu/ops.h"
 
 #include <math.h>
-#include <oneapi/dnnl/dnnl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct lowp_context {
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-};
 
 /* The row count the weights' layout is chosen for: brgemm's layout depends
  * on N, K and the ISA only, so every row count takes it. */
@@ -52,64 +47,7 @@ bool lowp_supported(int precision)
     return (isa & need) == need;
 }
 
-/* ALBERT_E_NOMEM for oneDNN's out-of-memory, else ALBERT_E_DEVICE naming
- * the call. */
-static int dnnl_fail(albert_error *err, dnnl_status_t s, const char *call)
-{
-    return albert_fail(err, s == dnnl_out_of_memory ? ALBERT_E_NOMEM : ALBERT_E_DEVICE,
-                       "cpu backend: oneDNN %s failed (status %d)", call, (int)s);
-}
-
-#define DNNL_CHECK(call)                                                                           \
-    do {                                                                                           \
-        dnnl_status_t s_ = (call);                                                                 \
-        if (s_ != dnnl_success)                                                                    \
-            return dnnl_fail(err, s_, #call);                                                      \
-    } while (0)
-
-int lowp_context_create(lowp_context **out, albert_error *err)
-{
-    *out = NULL;
-    lowp_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
-        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for oneDNN");
-    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
-    if (s == dnnl_success)
-        s = dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags);
-    if (s != dnnl_success) {
-        lowp_context_free(ctx);
-        return dnnl_fail(err, s, "engine and stream creation");
-    }
-    *out = ctx;
-    return ALBERT_OK;
-}
-
-void lowp_context_free(lowp_context *ctx)
-{
-    if (!ctx)
-        return;
-    if (ctx->stream)
-        dnnl_stream_destroy(ctx->stream);
-    if (ctx->engine)
-        dnnl_engine_destroy(ctx->engine);
-    free(ctx);
-}
-
 /* ------------------------------------------------------------ conversions */
-
-/* Round to nearest, ties to even (NaN stays NaN: the forward makes none). */
-static inline uint16_t to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-WIDEST_VECTORS static void round_bf16_span(size_t n, const float *x, uint16_t *out)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = to_bf16(x[i]);
-}
 
 #define SPAN 16384
 
@@ -118,7 +56,7 @@ static void round_bf16(size_t n, const float *x, uint16_t *out)
     size_t spans = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for if (spans > 4)
     for (size_t s = 0; s < spans; s++)
-        round_bf16_span(s + 1 < spans ? SPAN : n - s * SPAN, x + s * SPAN, out + s * SPAN);
+        onednn_round_bf16(s + 1 < spans ? SPAN : n - s * SPAN, x + s * SPAN, out + s * SPAN);
 }
 
 /* Each of ROWS rows of N: q = round(x / scale) with scale = max |x| / 127
@@ -299,7 +237,7 @@ static int make_pd(const lowp_linear *l, int64_t rows, const dnnl_memory_desc_t 
     if (s == dnnl_success)
         s = dnnl_primitive_desc_create(pd, &desc, attr, l->ctx->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
-    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "matmul primitive descriptor");
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "matmul primitive descriptor");
 }
 
 /* The layout oneDNN wants the weights in, into l->weights_md. */
@@ -343,7 +281,7 @@ static int primitive_for(lowp_linear *l, size_t rows, dnnl_primitive_t *out, alb
         if (rc != ALBERT_OK)
             return rc;
         if (s != dnnl_success)
-            return dnnl_fail(err, s, "matmul primitive");
+            return onednn_fail(err, s, "matmul primitive");
     }
     *out = l->by_rows[i];
     return ALBERT_OK;
@@ -377,7 +315,7 @@ static int pack_weights(lowp_linear *l, const dnnl_primitive_desc_t pd, void *pl
     dnnl_primitive_destroy(reorder);
     dnnl_primitive_desc_destroy(rpd);
     dnnl_memory_destroy(from);
-    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "weight reorder");
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "weight reorder");
 }
 
 static int copy_bias(lowp_linear *l, const float *bias, albert_error *err)
@@ -516,7 +454,7 @@ static int execute(lowp_linear *l, size_t rows, const void *x, void *y, albert_e
         s = dnnl_stream_wait(l->ctx->stream);
     dnnl_memory_destroy(src);
     dnnl_memory_destroy(dst);
-    return s == dnnl_success ? ALBERT_OK : dnnl_fail(err, s, "matmul");
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "matmul");
 }
 
 int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scratch, void *y,

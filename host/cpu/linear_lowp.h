@@ -14,6 +14,7 @@
 #define ALBERT_CPU_LINEAR_LOWP_H
 
 #include "albert_cl.h"
+#include "cpu/onednn.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,13 +23,6 @@
  * AVX512-BF16 or AMX; int8: AVX512-VNNI or AMX; fp32: always): without,
  * oneDNN would emulate them, slower than fp32. */
 bool lowp_supported(int precision);
-
-/* One oneDNN CPU engine and stream: per backend, used by one thread at a
- * time.  *OUT is NULL on failure. */
-typedef struct lowp_context lowp_context;
-
-int lowp_context_create(lowp_context **out, albert_error *err);
-void lowp_context_free(lowp_context *ctx);
 
 typedef struct lowp_linear lowp_linear;
 

@@ -170,41 +170,52 @@ void cpu_activate(int rows, int n, albert_activation act, float *x)
         cpu_activate_row(act, n, x + (size_t)r * n);
 }
 
+void cpu_layernorm_row(int n, const float *x, const float *res, const float *g, const float *b,
+                       float eps, float *out)
+{
+    /* Elementwise first, so OUT may alias X or RES. */
+    for (int i = 0; i < n; i++)
+        out[i] = res ? x[i] + res[i] : x[i];
+    layernorm_row(n, out, g, b, eps);
+}
+
 void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,
                    const float *b, float eps, float *out)
 {
 #pragma omp parallel for if (!omp_in_parallel())
     for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * n;
-        const float *rr = res ? res + (size_t)r * n : NULL;
-        float *o = out + (size_t)r * n;
-        /* Elementwise first, so OUT may alias X or RES. */
-        for (int i = 0; i < n; i++)
-            o[i] = rr ? xr[i] + rr[i] : xr[i];
-        layernorm_row(n, o, g, b, eps);
+        const size_t at = (size_t)r * n;
+        cpu_layernorm_row(n, x + at, res ? res + at : NULL, g, b, eps, out + at);
     }
 }
 
-/* One softmax row of T keys; MASK is the batch row's key mask or NULL. */
-static void softmax_row(int T, float scale, const int32_t *mask, float *s)
+/* Masked keys become -inf, which exp_vec takes to exactly 0 (HF adds
+ * finfo.min: the same 0).  Every loop is its own, so each vectorises. */
+WIDEST_VECTORS void cpu_softmax_row(int T, float scale, const int32_t *mask, float *s)
 {
-    float max = -INFINITY;
-    for (int k = 0; k < T; k++) {
-        s[k] *= scale;
-        if ((!mask || mask[k]) && s[k] > max)
-            max = s[k];
+    if (mask) {
+        for (int k = 0; k < T; k++)
+            s[k] = mask[k] ? s[k] * scale : -INFINITY;
+    } else {
+        for (int k = 0; k < T; k++)
+            s[k] *= scale;
     }
+    float max = -INFINITY;
+#pragma omp simd reduction(max : max)
+    for (int k = 0; k < T; k++)
+        max = s[k] > max ? s[k] : max;
     if (max == -INFINITY) {
         /* Every key masked: HF's scores all equal finfo.min, so uniform. */
         for (int k = 0; k < T; k++)
             s[k] = 1.0f / (float)T;
         return;
     }
-    for (int k = 0; k < T; k++)
-        s[k] = (!mask || mask[k]) ? exp_vec(s[k] - max) : 0.0f;
-    float sum = 0.0f; /* a separate loop, so the exp loop above vectorises */
-    for (int k = 0; k < T; k++)
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int k = 0; k < T; k++) {
+        s[k] = exp_vec(s[k] - max);
         sum += s[k];
+    }
     float inv = 1.0f / sum;
     for (int k = 0; k < T; k++)
         s[k] *= inv;
@@ -216,7 +227,7 @@ void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, 
 #pragma omp parallel for if (!omp_in_parallel())
     for (int r = 0; r < rows; r++) {
         int b = r / (NH * T);
-        softmax_row(T, scale, mask ? mask + (size_t)b * T : NULL, scores + (size_t)r * T);
+        cpu_softmax_row(T, scale, mask ? mask + (size_t)b * T : NULL, scores + (size_t)r * T);
     }
 }
 

@@ -41,12 +41,19 @@ void cpu_activate_row(albert_activation act, int n, float *x);
  * OUT may alias X or RES.  Two-pass mean/variance, as torch does. */
 void cpu_layernorm(int rows, int n, const float *x, const float *res, const float *g,
                    const float *b, float eps, float *out);
+/* One row of cpu_layernorm, on the calling thread. */
+void cpu_layernorm_row(int n, const float *x, const float *res, const float *g, const float *b,
+                       float eps, float *out);
 
 /* In-place masked scaled softmax over the last axis of scores[B, NH, T, T]:
  * s = s * scale, keys with mask[b*T + k] == 0 are excluded (HF adds
  * finfo(float32).min), numerically stable.  A row whose keys are all masked
  * becomes uniform, as in HF.  MASK may be NULL (all keys valid). */
 void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, float *scores);
+
+/* One row of cpu_softmax_masked: T scores, MASK the batch row's key mask or
+ * NULL; on the calling thread. */
+void cpu_softmax_row(int T, float scale, const int32_t *mask, float *s);
 
 /* Self-attention from the fused projections qkv[B*T, 3H] (q | k | v per
  * token): out[B*T, H] = softmax(q k^T / sqrt(D) + mask) v per head of

@@ -1,0 +1,168 @@
+/* bf16 self-attention on oneDNN's batched matmul (attention_bf16.h). */
+#include "cpu/attention_bf16.h"
+
+#include "core/common.h"
+#include "cpu/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* The two matmuls of one sequence length. */
+typedef struct attn_shape {
+    dnnl_primitive_t scores;  /* S [NH, T, T] = Q K^T / sqrt(D), float32 */
+    dnnl_primitive_t context; /* OUT rows [T, NH, D] = P V */
+} attn_shape;
+
+struct attn_bf16 {
+    lowp_context *ctx;
+    int H, NH, D, max_T;
+    attn_shape *by_len; /* [T - 1], made at first use */
+};
+
+int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, attn_bf16 **out,
+                     albert_error *err)
+{
+    *out = NULL;
+    attn_bf16 *a = calloc(1, sizeof *a);
+    attn_shape *by_len = calloc((size_t)max_T, sizeof *by_len);
+    if (!a || !by_len) {
+        free(a);
+        free(by_len);
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for attention");
+    }
+    *a = (attn_bf16){ctx, H, NH, H / NH, max_T, by_len};
+    *out = a;
+    return ALBERT_OK;
+}
+
+void attn_bf16_free(attn_bf16 *a)
+{
+    if (!a)
+        return;
+    for (int t = 0; t < a->max_T; t++) {
+        if (a->by_len[t].scores)
+            dnnl_primitive_destroy(a->by_len[t].scores);
+        if (a->by_len[t].context)
+            dnnl_primitive_destroy(a->by_len[t].context);
+    }
+    free(a->by_len);
+    free(a);
+}
+
+/* ------------------------------------------------------------ primitives */
+
+/* The matmul SRC x WEIGHTS -> DST, its output scaled by SCALE. */
+static int make_matmul(const attn_bf16 *a, const dnnl_memory_desc_t *src,
+                       const dnnl_memory_desc_t *weights, const dnnl_memory_desc_t *dst,
+                       float scale, dnnl_primitive_t *out, albert_error *err)
+{
+    dnnl_matmul_desc_t desc;
+    DNNL_CHECK(dnnl_matmul_desc_init(&desc, src, weights, NULL, dst));
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t s = dnnl_primitive_attr_create(&attr);
+    if (s == dnnl_success && scale != 1.0f)
+        s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+    if (s == dnnl_success)
+        s = dnnl_primitive_desc_create(&pd, &desc, attr, a->ctx->engine, NULL);
+    if (s == dnnl_success)
+        s = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "attention matmul");
+}
+
+/* Q and V blocks [NH, T, D] dense; K read as the [NH, D, T] matrix K^T;
+ * scores and P [NH, T, T] dense; the output rows of NH heads of D. */
+static int make_shape(const attn_bf16 *a, int64_t T, attn_shape *sh, albert_error *err)
+{
+    const int64_t NH = a->NH, D = a->D, H = a->H;
+    const int64_t heads[3] = {T * D, D, 1}, k_t[3] = {T * D, 1, D}, square[3] = {T * T, T, 1};
+    const int64_t rows[3] = {D, H, 1};
+    dnnl_memory_desc_t q, k, s, p, v, o;
+    DNNL_CHECK(onednn_md_batched(&q, NH, T, D, heads, dnnl_bf16));
+    DNNL_CHECK(onednn_md_batched(&k, NH, D, T, k_t, dnnl_bf16));
+    DNNL_CHECK(onednn_md_batched(&s, NH, T, T, square, dnnl_f32));
+    DNNL_CHECK(onednn_md_batched(&p, NH, T, T, square, dnnl_bf16));
+    DNNL_CHECK(onednn_md_batched(&v, NH, T, D, heads, dnnl_bf16));
+    DNNL_CHECK(onednn_md_batched(&o, NH, T, D, rows, dnnl_bf16));
+    int rc = make_matmul(a, &q, &k, &s, 1.0f / sqrtf((float)D), &sh->scores, err);
+    if (rc == ALBERT_OK)
+        rc = make_matmul(a, &p, &v, &o, 1.0f, &sh->context, err);
+    return rc;
+}
+
+static int shape_for(attn_bf16 *a, int T, const attn_shape **out, albert_error *err)
+{
+    attn_shape *sh = &a->by_len[T - 1];
+    if (!sh->context) {
+        int rc = make_shape(a, T, sh, err);
+        if (rc != ALBERT_OK)
+            return rc;
+    }
+    *out = sh;
+    return ALBERT_OK;
+}
+
+/* ------------------------------------------------------------ run */
+
+static size_t line_up(size_t bytes)
+{
+    return (bytes + 63) / 64 * 64;
+}
+
+/* Scratch: the Q, K, V blocks, the float32 scores, then P. */
+size_t attn_bf16_scratch_bytes(const attn_bf16 *a, int T)
+{
+    const size_t t = (size_t)T, square = (size_t)a->NH * t * t;
+    return line_up(3 * t * (size_t)a->H * 2) + line_up(square * 4) + line_up(square * 2);
+}
+
+/* One batch row's [T, 3H] projections into HEADS: [3][NH][T][D]. */
+static void split_heads(const attn_bf16 *a, int T, const uint16_t *rows, uint16_t *heads)
+{
+    const size_t D = (size_t)a->D, ld = 3 * (size_t)a->H, block = (size_t)T * D;
+#pragma omp parallel for
+    for (int i = 0; i < 3 * a->NH; i++) {
+        const int part = i / a->NH, head = i % a->NH;
+        const uint16_t *from = rows + (size_t)part * a->H + (size_t)head * D;
+        uint16_t *to = heads + (size_t)i * block;
+        for (int t = 0; t < T; t++)
+            memcpy(to + (size_t)t * D, from + (size_t)t * ld, D * 2);
+    }
+}
+
+/* P: the softmax of each of the NH * T score rows, rounded to bfloat16. */
+static void softmax(const attn_bf16 *a, int T, const int32_t *mask, float *scores, uint16_t *p)
+{
+#pragma omp parallel for
+    for (int r = 0; r < a->NH * T; r++) {
+        float *s = scores + (size_t)r * T;
+        cpu_softmax_row(T, 1.0f, mask, s); /* the matmul applied 1 / sqrt(D) */
+        onednn_round_bf16((size_t)T, s, p + (size_t)r * T);
+    }
+}
+
+int attn_bf16_run(attn_bf16 *a, int B, int T, const uint16_t *qkv, const int32_t *mask,
+                  void *scratch, uint16_t *out, albert_error *err)
+{
+    if (T < 1 || T > a->max_T)
+        return albert_fail(err, ALBERT_E_ARG, "cpu backend: attention over %d tokens (1 to %d)",
+                           T, a->max_T);
+    const attn_shape *sh = NULL;
+    int rc = shape_for(a, T, &sh, err);
+    const size_t t = (size_t)T, H = (size_t)a->H, block = t * H, square = (size_t)a->NH * t * t;
+    uint16_t *heads = scratch;
+    float *scores = (float *)((char *)scratch + line_up(3 * block * 2));
+    uint16_t *p = (uint16_t *)((char *)scores + line_up(square * 4));
+    for (int b = 0; rc == ALBERT_OK && b < B; b++) {
+        split_heads(a, T, qkv + (size_t)b * t * 3 * H, heads);
+        rc = onednn_matmul_run(a->ctx, sh->scores, heads, heads + block, scores, err);
+        if (rc != ALBERT_OK)
+            break;
+        softmax(a, T, mask ? mask + (size_t)b * t : NULL, scores, p);
+        rc = onednn_matmul_run(a->ctx, sh->context, p, heads + 2 * block, out + (size_t)b * block,
+                               err);
+    }
+    return rc;
+}

@@ -1,0 +1,83 @@
+/* The CPU backend's shared oneDNN pieces (onednn.h). */
+#include "cpu/onednn.h"
+
+#include "core/common.h"
+#include "cpu/ops.h"
+
+#include <stdlib.h>
+
+int onednn_fail(albert_error *err, dnnl_status_t s, const char *call)
+{
+    return albert_fail(err, s == dnnl_out_of_memory ? ALBERT_E_NOMEM : ALBERT_E_DEVICE,
+                       "cpu backend: oneDNN %s failed (status %d)", call, (int)s);
+}
+
+int lowp_context_create(lowp_context **out, albert_error *err)
+{
+    *out = NULL;
+    lowp_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for oneDNN");
+    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+    if (s == dnnl_success)
+        s = dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        lowp_context_free(ctx);
+        return onednn_fail(err, s, "engine and stream creation");
+    }
+    *out = ctx;
+    return ALBERT_OK;
+}
+
+void lowp_context_free(lowp_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->stream)
+        dnnl_stream_destroy(ctx->stream);
+    if (ctx->engine)
+        dnnl_engine_destroy(ctx->engine);
+    free(ctx);
+}
+
+WIDEST_VECTORS void onednn_round_bf16(size_t n, const float *x, uint16_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = onednn_to_bf16(x[i]);
+}
+
+dnnl_status_t onednn_md_batched(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t d2,
+                                const int64_t strides[3], dnnl_data_type_t type)
+{
+    /* The leading dimension's stride is never stepped; past the extent of
+     * every other dimension, it keeps the strides in order for oneDNN. */
+    int64_t span = d0 * strides[0];
+    span = d1 * strides[1] > span ? d1 * strides[1] : span;
+    span = d2 * strides[2] > span ? d2 * strides[2] : span;
+    dnnl_dims_t dims = {1, d0, d1, d2};
+    dnnl_dims_t st = {span, strides[0], strides[1], strides[2]};
+    return dnnl_memory_desc_init_by_strides(md, 4, dims, type, st);
+}
+
+int onednn_matmul_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, const void *weights,
+                      void *dst, albert_error *err)
+{
+    const_dnnl_primitive_desc_t pd = NULL;
+    DNNL_CHECK(dnnl_primitive_get_primitive_desc(p, &pd));
+    const dnnl_query_t which[3] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md};
+    void *data[3] = {(void *)src, (void *)weights, dst};
+    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
+    dnnl_status_t s = dnnl_success;
+    for (int i = 0; i < 3 && s == dnnl_success; i++)
+        s = dnnl_memory_create(&mem[i], dnnl_primitive_desc_query_md(pd, which[i], 0), ctx->engine,
+                               data[i]);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
+                               {DNNL_ARG_DST, mem[2]}};
+    if (s == dnnl_success)
+        s = dnnl_primitive_execute(p, ctx->stream, 3, args);
+    if (s == dnnl_success)
+        s = dnnl_stream_wait(ctx->stream);
+    for (int i = 0; i < 3; i++)
+        dnnl_memory_destroy(mem[i]);
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "matmul");
+}
