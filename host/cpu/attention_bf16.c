@@ -2,14 +2,15 @@
 #include "cpu/attention_bf16.h"
 
 #include "core/common.h"
-#include "cpu/ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
-/* The two matmuls of one sequence length. */
+/* The primitives of one sequence length. */
 typedef struct attn_shape {
-    dnnl_primitive_t scores;  /* S [NH, T, T] = Q K^T / sqrt(D), float32 */
+    dnnl_primitive_t scores;  /* S [NH, T, T] = Q K^T / sqrt(D) + mask, float32 */
+    dnnl_primitive_t softmax; /* P [NH, T, T] = softmax(S) over the keys, bfloat16 */
     dnnl_primitive_t context; /* OUT rows [T, NH, D] = P V */
 } attn_shape;
 
@@ -40,10 +41,11 @@ void attn_bf16_free(attn_bf16 *a)
     if (!a)
         return;
     for (int t = 0; t < a->max_T; t++) {
-        if (a->by_len[t].scores)
-            dnnl_primitive_destroy(a->by_len[t].scores);
-        if (a->by_len[t].context)
-            dnnl_primitive_destroy(a->by_len[t].context);
+        dnnl_primitive_t made[3] = {a->by_len[t].scores, a->by_len[t].softmax,
+                                    a->by_len[t].context};
+        for (int i = 0; i < 3; i++)
+            if (made[i])
+                dnnl_primitive_destroy(made[i]);
     }
     free(a->by_len);
     free(a);
@@ -72,6 +74,21 @@ static int make_matmul(const attn_bf16 *a, const dnnl_memory_desc_t *src,
     return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "attention matmul");
 }
 
+/* The softmax over the last axis of S into P. */
+static int make_softmax(const attn_bf16 *a, const dnnl_memory_desc_t *s,
+                        const dnnl_memory_desc_t *p, dnnl_primitive_t *out, albert_error *err)
+{
+    dnnl_softmax_v2_desc_t desc;
+    DNNL_CHECK(dnnl_softmax_v2_forward_desc_init(&desc, dnnl_forward_inference,
+                                                 dnnl_softmax_accurate, s, p, 3));
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &desc, NULL, a->ctx->engine, NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st == dnnl_success ? ALBERT_OK : onednn_fail(err, st, "attention softmax");
+}
+
 /* Q and V blocks [NH, T, D] dense; K read as the [NH, D, T] matrix K^T;
  * scores and P [NH, T, T] dense; the output rows of NH heads of D. */
 static int make_shape(const attn_bf16 *a, int64_t T, attn_shape *sh, albert_error *err)
@@ -87,6 +104,8 @@ static int make_shape(const attn_bf16 *a, int64_t T, attn_shape *sh, albert_erro
     DNNL_CHECK(onednn_md_batched(&v, NH, T, D, heads, dnnl_bf16));
     DNNL_CHECK(onednn_md_batched(&o, NH, T, D, rows, dnnl_bf16));
     int rc = make_matmul(a, &q, &k, &s, 1.0f / sqrtf((float)D), &sh->scores, err);
+    if (rc == ALBERT_OK)
+        rc = make_softmax(a, &s, &p, &sh->softmax, err);
     if (rc == ALBERT_OK)
         rc = make_matmul(a, &p, &v, &o, 1.0f, &sh->context, err);
     return rc;
@@ -111,11 +130,12 @@ static size_t line_up(size_t bytes)
     return (bytes + 63) / 64 * 64;
 }
 
-/* Scratch: the Q, K, V blocks, the float32 scores, then P. */
+/* Scratch: the Q, K, V blocks, the float32 scores, P, the padding keys. */
 size_t attn_bf16_scratch_bytes(const attn_bf16 *a, int T)
 {
     const size_t t = (size_t)T, square = (size_t)a->NH * t * t;
-    return line_up(3 * t * (size_t)a->H * 2) + line_up(square * 4) + line_up(square * 2);
+    return line_up(3 * t * (size_t)a->H * 2) + line_up(square * 4) + line_up(square * 2) +
+           line_up(t * sizeof(int));
 }
 
 /* One batch row's [T, 3H] projections into HEADS: [3][NH][T][D]. */
@@ -132,15 +152,19 @@ static void split_heads(const attn_bf16 *a, int T, const uint16_t *rows, uint16_
     }
 }
 
-/* P: the softmax of each of the NH * T score rows, rounded to bfloat16. */
-static void softmax(const attn_bf16 *a, int T, const int32_t *mask, float *scores, uint16_t *p)
+/* HF adds finfo(float32).min to the score of each padding key (MASK 0):
+ * the sum is that value, which the scores of the NH * T rows take here,
+ * only where there is padding (PADS: room for T key indices).  A row whose
+ * keys are all padding comes out uniform, as in HF. */
+static void mask_pads(const attn_bf16 *a, int T, const int32_t *mask, int *pads, float *scores)
 {
-#pragma omp parallel for
-    for (int r = 0; r < a->NH * T; r++) {
-        float *s = scores + (size_t)r * T;
-        cpu_softmax_row(T, 1.0f, mask, s); /* the matmul applied 1 / sqrt(D) */
-        onednn_round_bf16((size_t)T, s, p + (size_t)r * T);
-    }
+    int n = 0;
+    for (int t = 0; mask && t < T; t++)
+        if (!mask[t])
+            pads[n++] = t;
+    for (int r = 0; n && r < a->NH * T; r++)
+        for (int i = 0; i < n; i++)
+            scores[(size_t)r * T + pads[i]] = -FLT_MAX;
 }
 
 int attn_bf16_run(attn_bf16 *a, int B, int T, const uint16_t *qkv, const int32_t *mask,
@@ -155,14 +179,16 @@ int attn_bf16_run(attn_bf16 *a, int B, int T, const uint16_t *qkv, const int32_t
     uint16_t *heads = scratch;
     float *scores = (float *)((char *)scratch + line_up(3 * block * 2));
     uint16_t *p = (uint16_t *)((char *)scores + line_up(square * 4));
+    int *pads = (int *)((char *)p + line_up(square * 2));
     for (int b = 0; rc == ALBERT_OK && b < B; b++) {
         split_heads(a, T, qkv + (size_t)b * t * 3 * H, heads);
         rc = onednn_matmul_run(a->ctx, sh->scores, heads, heads + block, scores, err);
-        if (rc != ALBERT_OK)
-            break;
-        softmax(a, T, mask ? mask + (size_t)b * t : NULL, scores, p);
-        rc = onednn_matmul_run(a->ctx, sh->context, p, heads + 2 * block, out + (size_t)b * block,
-                               err);
+        mask_pads(a, T, mask ? mask + (size_t)b * t : NULL, pads, scores);
+        if (rc == ALBERT_OK)
+            rc = onednn_softmax_run(a->ctx, sh->softmax, scores, p, err);
+        if (rc == ALBERT_OK)
+            rc = onednn_matmul_run(a->ctx, sh->context, p, heads + 2 * block,
+                                   out + (size_t)b * block, err);
     }
     return rc;
 }

@@ -1,11 +1,11 @@
-/* bf16 self-attention on oneDNN's batched matmul (its brgemm kernels: AMX
- * or AVX512-BF16), HF's AlbertAttention before its output Linear, as
+/* bf16 self-attention on oneDNN (brgemm matmuls on AMX or AVX512-BF16,
+ * its JIT softmax), HF's AlbertAttention before its output Linear, as
  * cpu_attention computes it in float32.  QKV (the bf16 QKV Linear's
  * output), P and the output are bfloat16; the products accumulate, and the
  * softmax runs, in float32.  One batch row at a time: its Q, K and V are
  * copied out of the fused projections into head-major blocks (brgemm takes
- * no head stride inside a token row), then QK^T / sqrt(D) and P V run as
- * matmuls batched over the heads.  (In float32 the per-head sgemm of
+ * no head stride inside a token row), then QK^T / sqrt(D), the softmax and
+ * P V run batched over the heads.  (In float32 the per-head sgemm of
  * cpu_attention is as fast: no copies.) */
 #ifndef ALBERT_CPU_ATTENTION_BF16_H
 #define ALBERT_CPU_ATTENTION_BF16_H

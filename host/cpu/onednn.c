@@ -59,25 +59,43 @@ dnnl_status_t onednn_md_batched(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, 
     return dnnl_memory_desc_init_by_strides(md, 4, dims, type, st);
 }
 
-int onednn_matmul_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, const void *weights,
-                      void *dst, albert_error *err)
+/* Runs P on the memory at DATA[i] for each ARGS[i] (its descriptor from
+ * P's), N of them, and waits. */
+static int run(lowp_context *ctx, dnnl_primitive_t p, int n, const int *args, void *const *data,
+               albert_error *err)
 {
     const_dnnl_primitive_desc_t pd = NULL;
     DNNL_CHECK(dnnl_primitive_get_primitive_desc(p, &pd));
-    const dnnl_query_t which[3] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md};
-    void *data[3] = {(void *)src, (void *)weights, dst};
-    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
+    dnnl_exec_arg_t exec[3];
     dnnl_status_t s = dnnl_success;
-    for (int i = 0; i < 3 && s == dnnl_success; i++)
-        s = dnnl_memory_create(&mem[i], dnnl_primitive_desc_query_md(pd, which[i], 0), ctx->engine,
-                               data[i]);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]},
-                               {DNNL_ARG_DST, mem[2]}};
+    int made = 0;
+    for (; made < n && s == dnnl_success; made++) {
+        exec[made].arg = args[made];
+        s = dnnl_memory_create(&exec[made].memory,
+                               dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[made]),
+                               ctx->engine, data[made]);
+    }
     if (s == dnnl_success)
-        s = dnnl_primitive_execute(p, ctx->stream, 3, args);
+        s = dnnl_primitive_execute(p, ctx->stream, n, exec);
     if (s == dnnl_success)
         s = dnnl_stream_wait(ctx->stream);
-    for (int i = 0; i < 3; i++)
-        dnnl_memory_destroy(mem[i]);
-    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "matmul");
+    for (int i = 0; i < made; i++)
+        dnnl_memory_destroy(exec[i].memory);
+    return s == dnnl_success ? ALBERT_OK : onednn_fail(err, s, "primitive execution");
+}
+
+int onednn_matmul_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, const void *weights,
+                      void *dst, albert_error *err)
+{
+    const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    void *const data[3] = {(void *)src, (void *)weights, dst};
+    return run(ctx, p, 3, args, data, err);
+}
+
+int onednn_softmax_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, void *dst,
+                       albert_error *err)
+{
+    const int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    void *const data[2] = {(void *)src, dst};
+    return run(ctx, p, 2, args, data, err);
 }

@@ -50,8 +50,13 @@ void onednn_round_bf16(size_t n, const float *x, uint16_t *out);
 dnnl_status_t onednn_md_batched(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t d2,
                                 const int64_t strides[3], dnnl_data_type_t type);
 
-/* Runs the matmul P on SRC, WEIGHTS and DST (its own descriptors) and waits. */
+/* Runs the matmul P on SRC, WEIGHTS and DST (its own descriptors) and
+ * waits. */
 int onednn_matmul_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, const void *weights,
                       void *dst, albert_error *err);
+
+/* Runs the softmax P from SRC into DST and waits. */
+int onednn_softmax_run(lowp_context *ctx, dnnl_primitive_t p, const void *src, void *dst,
+                       albert_error *err);
 
 #endif

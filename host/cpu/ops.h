@@ -51,10 +51,6 @@ void cpu_layernorm_row(int n, const float *x, const float *res, const float *g, 
  * becomes uniform, as in HF.  MASK may be NULL (all keys valid). */
 void cpu_softmax_masked(int B, int NH, int T, float scale, const int32_t *mask, float *scores);
 
-/* One row of cpu_softmax_masked: T scores, MASK the batch row's key mask or
- * NULL; on the calling thread. */
-void cpu_softmax_row(int T, float scale, const int32_t *mask, float *s);
-
 /* Self-attention from the fused projections qkv[B*T, 3H] (q | k | v per
  * token): out[B*T, H] = softmax(q k^T / sqrt(D) + mask) v per head of
  * D = H / NH floats, HF's AlbertAttention before its output Linear.  Heads
