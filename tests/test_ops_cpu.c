@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,14 +133,16 @@ static void test_attention(void)
             }
 }
 
-/* B x T sequences of H = NH heads through attn_bf16 against cpu_attention
- * on the same bfloat16-rounded inputs; returns the largest difference. */
-static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *mask)
+/* B x T sequences of H = NH heads through attn_bf16 (F32_IO: float32 in
+ * and out) against cpu_attention on the same bfloat16-rounded inputs;
+ * returns the largest difference. */
+static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *mask, bool f32_io)
 {
     const size_t rows = (size_t)B * T;
     float *qkv = malloc(rows * 3 * H * sizeof *qkv), *want = malloc(rows * H * sizeof *want);
     float *scores = malloc((size_t)T * T * sizeof *scores);
-    uint16_t *qkv16 = malloc(rows * 3 * H * 2), *got = malloc(rows * H * 2);
+    uint16_t *qkv16 = malloc(rows * 3 * H * 2), *got16 = malloc(rows * H * 2);
+    float *got32 = malloc(rows * H * sizeof *got32);
     fill(qkv, rows * 3 * H, 17);
     onednn_round_bf16(rows * 3 * H, qkv, qkv16);
     for (size_t i = 0; i < rows * 3 * H; i++) {
@@ -152,19 +155,22 @@ static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *ma
     albert_error err = {0};
     double worst = INFINITY;
     CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
-    CHECK(ctx && attn_bf16_create(ctx, H, NH, T, &a, &err) == ALBERT_OK, "%s", err.msg);
+    CHECK(ctx && attn_bf16_create(ctx, H, NH, T, f32_io, &a, &err) == ALBERT_OK, "%s", err.msg);
     void *scratch = aligned_alloc(64, (attn_bf16_scratch_bytes(a, T) + 63) / 64 * 64);
-    if (a && attn_bf16_run(a, B, T, qkv16, mask, scratch, got, &err) == ALBERT_OK) {
+    const void *in = f32_io ? (const void *)qkv : qkv16;
+    void *out = f32_io ? (void *)got32 : got16;
+    if (a && attn_bf16_run(a, B, T, in, mask, scratch, out, &err) == ALBERT_OK) {
         worst = 0;
         for (size_t i = 0; i < rows * H; i++) {
-            uint32_t bits = (uint32_t)got[i] << 16;
-            float g;
-            memcpy(&g, &bits, sizeof g);
+            uint32_t bits = (uint32_t)got16[i] << 16;
+            float g = got32[i];
+            if (!f32_io)
+                memcpy(&g, &bits, sizeof g);
             worst = fabs(g - want[i]) > worst ? fabs(g - want[i]) : worst;
         }
     }
     CHECK(worst < INFINITY, "attn_bf16_run: %s", err.msg);
-    CHECK(attn_bf16_run(a, B, T + 1, qkv16, mask, scratch, got, &err) == ALBERT_E_ARG,
+    CHECK(attn_bf16_run(a, B, T + 1, in, mask, scratch, out, &err) == ALBERT_E_ARG,
           "T beyond the maximum");
     attn_bf16_free(a);
     lowp_context_free(ctx);
@@ -173,24 +179,31 @@ static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *ma
     free(want);
     free(scores);
     free(qkv16);
-    free(got);
+    free(got16);
+    free(got32);
     return worst;
 }
 
 /* The bf16 attention agrees with the float32 one to bfloat16's precision
  * (P and the output rounded: 2^-8 relative) on masked, unmasked, fully
- * masked and one-token sequences, and on ALBERT-base's head shape. */
+ * masked and one-token sequences, and on ALBERT-base's head shape, with
+ * bfloat16 or float32 in and out. */
 static void test_attention_bf16(void)
 {
     const int32_t mask[2 * 5] = {1, 1, 0, 1, 1, 0, 0, 0, 0, 0};
     int32_t long_mask[3 * 37];
     for (int i = 0; i < 3 * 37; i++)
         long_mask[i] = i % 37 < 37 - 9 * (i / 37);
-    const double small = attention_bf16_diff(2, 5, 6, 3, mask);
-    const double base = attention_bf16_diff(3, 37, 768, 12, long_mask);
-    const double single = attention_bf16_diff(4, 1, 64, 2, NULL);
-    printf("attn_bf16 vs cpu_attention: max abs %.2e, %.2e, %.2e\n", small, base, single);
-    CHECK(small < 1.5e-2 && base < 1.5e-2 && single < 1.5e-2, "bf16 attention off");
+    for (int f32_io = 0; f32_io < 2; f32_io++) {
+        const double small = attention_bf16_diff(2, 5, 6, 3, mask, f32_io);
+        const double base = attention_bf16_diff(3, 37, 768, 12, long_mask, f32_io);
+        const double single = attention_bf16_diff(4, 1, 64, 2, NULL, f32_io);
+        printf("attn_bf16 (%s in and out) vs cpu_attention: max abs %.2e, %.2e, %.2e\n",
+               f32_io ? "float32" : "bfloat16", small, base, single);
+        CHECK(small < 1.5e-2 && base < 1.5e-2 && single < 1.5e-2, "bf16 attention off");
+        /* float32 out is not rounded: a one-token sequence's output is its V. */
+        CHECK(!f32_io || single == 0, "one token: %g", single);
+    }
 }
 
 static void test_layernorm(void)

@@ -17,10 +17,11 @@ typedef struct attn_shape {
 struct attn_bf16 {
     lowp_context *ctx;
     int H, NH, D, max_T;
+    bool f32_io;        /* QKV and the output float32 */
     attn_shape *by_len; /* [T - 1], made at first use */
 };
 
-int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, attn_bf16 **out,
+int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, bool f32_io, attn_bf16 **out,
                      albert_error *err)
 {
     *out = NULL;
@@ -31,7 +32,7 @@ int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, attn_bf16 **ou
         free(by_len);
         return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for attention");
     }
-    *a = (attn_bf16){ctx, H, NH, H / NH, max_T, by_len};
+    *a = (attn_bf16){ctx, H, NH, H / NH, max_T, f32_io, by_len};
     *out = a;
     return ALBERT_OK;
 }
@@ -102,7 +103,7 @@ static int make_shape(const attn_bf16 *a, int64_t T, attn_shape *sh, albert_erro
     DNNL_CHECK(onednn_md_batched(&s, NH, T, T, square, dnnl_f32));
     DNNL_CHECK(onednn_md_batched(&p, NH, T, T, square, dnnl_bf16));
     DNNL_CHECK(onednn_md_batched(&v, NH, T, D, heads, dnnl_bf16));
-    DNNL_CHECK(onednn_md_batched(&o, NH, T, D, rows, dnnl_bf16));
+    DNNL_CHECK(onednn_md_batched(&o, NH, T, D, rows, a->f32_io ? dnnl_f32 : dnnl_bf16));
     int rc = make_matmul(a, &q, &k, &s, 1.0f / sqrtf((float)D), &sh->scores, err);
     if (rc == ALBERT_OK)
         rc = make_softmax(a, &s, &p, &sh->softmax, err);
@@ -138,17 +139,21 @@ size_t attn_bf16_scratch_bytes(const attn_bf16 *a, int T)
            line_up(t * sizeof(int));
 }
 
-/* One batch row's [T, 3H] projections into HEADS: [3][NH][T][D]. */
-static void split_heads(const attn_bf16 *a, int T, const uint16_t *rows, uint16_t *heads)
+/* One batch row's [T, 3H] projections (float32 ones rounded) into HEADS:
+ * [3][NH][T][D]. */
+static void split_heads(const attn_bf16 *a, int T, const void *rows, uint16_t *heads)
 {
     const size_t D = (size_t)a->D, ld = 3 * (size_t)a->H, block = (size_t)T * D;
 #pragma omp parallel for
     for (int i = 0; i < 3 * a->NH; i++) {
-        const int part = i / a->NH, head = i % a->NH;
-        const uint16_t *from = rows + (size_t)part * a->H + (size_t)head * D;
+        const size_t first = (size_t)(i / a->NH) * a->H + (size_t)(i % a->NH) * D;
         uint16_t *to = heads + (size_t)i * block;
-        for (int t = 0; t < T; t++)
-            memcpy(to + (size_t)t * D, from + (size_t)t * ld, D * 2);
+        for (size_t t = 0; t < (size_t)T; t++) {
+            if (a->f32_io)
+                onednn_round_bf16(D, (const float *)rows + first + t * ld, to + t * D);
+            else
+                memcpy(to + t * D, (const uint16_t *)rows + first + t * ld, D * 2);
+        }
     }
 }
 
@@ -167,8 +172,8 @@ static void mask_pads(const attn_bf16 *a, int T, const int32_t *mask, int *pads,
             scores[(size_t)r * T + pads[i]] = -FLT_MAX;
 }
 
-int attn_bf16_run(attn_bf16 *a, int B, int T, const uint16_t *qkv, const int32_t *mask,
-                  void *scratch, uint16_t *out, albert_error *err)
+int attn_bf16_run(attn_bf16 *a, int B, int T, const void *qkv, const int32_t *mask,
+                  void *scratch, void *out, albert_error *err)
 {
     if (T < 1 || T > a->max_T)
         return albert_fail(err, ALBERT_E_ARG, "cpu backend: attention over %d tokens (1 to %d)",
@@ -176,19 +181,20 @@ int attn_bf16_run(attn_bf16 *a, int B, int T, const uint16_t *qkv, const int32_t
     const attn_shape *sh = NULL;
     int rc = shape_for(a, T, &sh, err);
     const size_t t = (size_t)T, H = (size_t)a->H, block = t * H, square = (size_t)a->NH * t * t;
+    const size_t io = a->f32_io ? 4 : 2; /* bytes of a QKV or output value */
     uint16_t *heads = scratch;
     float *scores = (float *)((char *)scratch + line_up(3 * block * 2));
     uint16_t *p = (uint16_t *)((char *)scores + line_up(square * 4));
     int *pads = (int *)((char *)p + line_up(square * 2));
     for (int b = 0; rc == ALBERT_OK && b < B; b++) {
-        split_heads(a, T, qkv + (size_t)b * t * 3 * H, heads);
+        split_heads(a, T, (const char *)qkv + (size_t)b * 3 * block * io, heads);
         rc = onednn_matmul_run(a->ctx, sh->scores, heads, heads + block, scores, err);
         mask_pads(a, T, mask ? mask + (size_t)b * t : NULL, pads, scores);
         if (rc == ALBERT_OK)
             rc = onednn_softmax_run(a->ctx, sh->softmax, scores, p, err);
         if (rc == ALBERT_OK)
             rc = onednn_matmul_run(a->ctx, sh->context, p, heads + 2 * block,
-                                   out + (size_t)b * block, err);
+                                   (char *)out + (size_t)b * block * io, err);
     }
     return rc;
 }

@@ -30,7 +30,7 @@ typedef struct cpu_backend {
     lowp_context *lowp;
     lowp_linear **lowp_layers; /* LINS_PER_LAYER per stored layer */
     lowp_linear *lowp_map_in;
-    attn_bf16 *attn_bf16; /* bf16 only: else cpu_attention, the reference op */
+    attn_bf16 *attn_bf16; /* bf16, and int8 where the CPU runs bf16; else cpu_attention */
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
@@ -254,7 +254,7 @@ static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_
     const uint64_t mh = (uint64_t)M * (uint64_t)H;
     /* bf16: the QKV Linear hands over bfloat16, and so does the attention
      * to the output Linear. */
-    const bool bf16 = be->attn_bf16 != NULL;
+    const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
     /* In reduced precision the fp32 fused copies are gone (make_lowp). */
     const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
     const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
@@ -262,16 +262,15 @@ static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_
                     bf16_hidden(be), qkv_w, qkv_b, buf->big, buf, err);
     if (rc != ALBERT_OK)
         return rc;
-    if (bf16)
-        rc = attn_bf16_run(be->attn_bf16, B, T, (const uint16_t *)buf->big, mask, buf->scores,
-                           (uint16_t *)buf->ctx, err);
+    if (be->attn_bf16)
+        rc = attn_bf16_run(be->attn_bf16, B, T, buf->big, mask, buf->scores, buf->ctx, err);
     else
         rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask,
                                      be->threads, buf->scores, buf->ctx),
                        "cpu_attention", err);
     if (bf16) /* the output Linear's padding rows (lowp_padded_rows), kept finite */
         memset((uint16_t *)buf->ctx + mh, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
-    lap(be, bf16 ? "cpu_attention_bf16" : "cpu_attention", 4 * (uint64_t)T * mh,
+    lap(be, be->attn_bf16 ? "cpu_attention_bf16" : "cpu_attention", 4 * (uint64_t)T * mh,
         4 * mh); /* albert_forward_flops' */
     if (rc != ALBERT_OK)
         return rc;
@@ -513,9 +512,12 @@ static int make_lowp(cpu_backend *be, albert_error *err)
     const int H = c->hidden_size, inter = c->intermediate_size, p = be->precision;
     const size_t n = stored_layers(c);
     int rc = lowp_context_create(&be->lowp, err);
-    if (rc == ALBERT_OK && p == ALBERT_PRECISION_BF16)
+    /* int8 too: bf16 products in the attention cost less accuracy than its
+     * int8 Linears (test_precision), and a fifth of its time. */
+    const bool int8_bf16 = p == ALBERT_PRECISION_INT8 && lowp_supported(ALBERT_PRECISION_BF16);
+    if (rc == ALBERT_OK && (p == ALBERT_PRECISION_BF16 || int8_bf16))
         rc = attn_bf16_create(be->lowp, H, c->num_attention_heads, c->max_position_embeddings,
-                              &be->attn_bf16, err);
+                              int8_bf16, &be->attn_bf16, err);
     if (rc == ALBERT_OK && !(be->lowp_layers = calloc(n * LINS_PER_LAYER, sizeof(lowp_linear *))))
         rc = albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for %s Linears",
                          albert_precision_name(p));
