@@ -7,18 +7,26 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* The primitives of one sequence length. */
+/* Sequences run in groups of up to about this many rows per oneDNN call:
+ * each call (and each parallel region around it) costs tens of
+ * microseconds, as much as a short sequence's whole attention. */
+#define GROUP_ROWS 512
+/* Groups are powers of two up to 2^(GROUP_SIZES - 1) sequences, so each
+ * length needs few primitives. */
+#define GROUP_SIZES 9
+
+/* The primitives of one sequence length and group size G. */
 typedef struct attn_shape {
-    dnnl_primitive_t scores;  /* S [NH, T, T] = Q K^T / sqrt(D) + mask, float32 */
-    dnnl_primitive_t softmax; /* P [NH, T, T] = softmax(S) over the keys, bfloat16 */
-    dnnl_primitive_t context; /* OUT rows [T, NH, D] = P V */
+    dnnl_primitive_t scores;  /* S [G, NH, T, T] = Q K^T / sqrt(D), float32 */
+    dnnl_primitive_t softmax; /* P [G, NH, T, T] = softmax(S) over the keys, bfloat16 */
+    dnnl_primitive_t context; /* OUT rows [G, T, NH, D] = P V */
 } attn_shape;
 
 struct attn_bf16 {
     lowp_context *ctx;
     int H, NH, D, max_T;
     bool f32_io;        /* QKV and the output float32 */
-    attn_shape *by_len; /* [T - 1], made at first use */
+    attn_shape *shapes; /* [(T - 1) * GROUP_SIZES + log2 G], made at first use */
 };
 
 int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, bool f32_io, attn_bf16 **out,
@@ -26,30 +34,44 @@ int attn_bf16_create(lowp_context *ctx, int H, int NH, int max_T, bool f32_io, a
 {
     *out = NULL;
     attn_bf16 *a = calloc(1, sizeof *a);
-    attn_shape *by_len = calloc((size_t)max_T, sizeof *by_len);
-    if (!a || !by_len) {
+    attn_shape *shapes = calloc((size_t)max_T * GROUP_SIZES, sizeof *shapes);
+    if (!a || !shapes) {
         free(a);
-        free(by_len);
+        free(shapes);
         return albert_fail(err, ALBERT_E_NOMEM, "cpu backend: out of memory for attention");
     }
-    *a = (attn_bf16){ctx, H, NH, H / NH, max_T, f32_io, by_len};
+    *a = (attn_bf16){ctx, H, NH, H / NH, max_T, f32_io, shapes};
     *out = a;
     return ALBERT_OK;
+}
+
+static void shape_free(attn_shape *sh)
+{
+    dnnl_primitive_t *made[3] = {&sh->scores, &sh->softmax, &sh->context};
+    for (int i = 0; i < 3; i++) {
+        if (*made[i])
+            dnnl_primitive_destroy(*made[i]);
+        *made[i] = NULL;
+    }
 }
 
 void attn_bf16_free(attn_bf16 *a)
 {
     if (!a)
         return;
-    for (int t = 0; t < a->max_T; t++) {
-        dnnl_primitive_t made[3] = {a->by_len[t].scores, a->by_len[t].softmax,
-                                    a->by_len[t].context};
-        for (int i = 0; i < 3; i++)
-            if (made[i])
-                dnnl_primitive_destroy(made[i]);
-    }
-    free(a->by_len);
+    for (size_t i = 0; i < (size_t)a->max_T * GROUP_SIZES; i++)
+        shape_free(&a->shapes[i]);
+    free(a->shapes);
     free(a);
+}
+
+/* The largest group for T: a power of two of at most GROUP_ROWS rows. */
+static int max_group(int T)
+{
+    int g = 1;
+    while (g < 1 << (GROUP_SIZES - 1) && 2 * g * T <= GROUP_ROWS)
+        g *= 2;
+    return g;
 }
 
 /* ------------------------------------------------------------ primitives */
@@ -90,33 +112,40 @@ static int make_softmax(const attn_bf16 *a, const dnnl_memory_desc_t *s,
     return st == dnnl_success ? ALBERT_OK : onednn_fail(err, st, "attention softmax");
 }
 
-/* Q and V blocks [NH, T, D] dense; K read as the [NH, D, T] matrix K^T;
- * scores and P [NH, T, T] dense; the output rows of NH heads of D. */
-static int make_shape(const attn_bf16 *a, int64_t T, attn_shape *sh, albert_error *err)
+/* Q and V blocks [G, NH, T, D] dense; K read as the [G, NH, D, T] matrix
+ * K^T; scores and P [G, NH, T, T] dense; the output rows of NH heads of D. */
+static int make_shape(const attn_bf16 *a, int64_t T, int64_t G, attn_shape *sh,
+                      albert_error *err)
 {
-    const int64_t NH = a->NH, D = a->D, H = a->H;
-    const int64_t heads[3] = {T * D, D, 1}, k_t[3] = {T * D, 1, D}, square[3] = {T * T, T, 1};
-    const int64_t rows[3] = {D, H, 1};
+    const int64_t NH = a->NH, D = a->D, H = a->H, seq = NH * T * D, sq = NH * T * T;
+    const int64_t heads[4] = {G, NH, T, D}, square[4] = {G, NH, T, T}, k_t[4] = {G, NH, D, T};
+    const int64_t heads_at[4] = {seq, T * D, D, 1}, k_t_at[4] = {seq, T * D, 1, D};
+    const int64_t square_at[4] = {sq, T * T, T, 1}, rows_at[4] = {T * H, D, H, 1};
     dnnl_memory_desc_t q, k, s, p, v, o;
-    DNNL_CHECK(onednn_md_batched(&q, NH, T, D, heads, dnnl_bf16));
-    DNNL_CHECK(onednn_md_batched(&k, NH, D, T, k_t, dnnl_bf16));
-    DNNL_CHECK(onednn_md_batched(&s, NH, T, T, square, dnnl_f32));
-    DNNL_CHECK(onednn_md_batched(&p, NH, T, T, square, dnnl_bf16));
-    DNNL_CHECK(onednn_md_batched(&v, NH, T, D, heads, dnnl_bf16));
-    DNNL_CHECK(onednn_md_batched(&o, NH, T, D, rows, a->f32_io ? dnnl_f32 : dnnl_bf16));
+    DNNL_CHECK(onednn_md_4d(&q, heads, heads_at, dnnl_bf16));
+    DNNL_CHECK(onednn_md_4d(&k, k_t, k_t_at, dnnl_bf16));
+    DNNL_CHECK(onednn_md_4d(&s, square, square_at, dnnl_f32));
+    DNNL_CHECK(onednn_md_4d(&p, square, square_at, dnnl_bf16));
+    DNNL_CHECK(onednn_md_4d(&v, heads, heads_at, dnnl_bf16));
+    DNNL_CHECK(onednn_md_4d(&o, heads, rows_at, a->f32_io ? dnnl_f32 : dnnl_bf16));
     int rc = make_matmul(a, &q, &k, &s, 1.0f / sqrtf((float)D), &sh->scores, err);
     if (rc == ALBERT_OK)
         rc = make_softmax(a, &s, &p, &sh->softmax, err);
     if (rc == ALBERT_OK)
         rc = make_matmul(a, &p, &v, &o, 1.0f, &sh->context, err);
+    if (rc != ALBERT_OK)
+        shape_free(sh); /* the next call tries again from nothing */
     return rc;
 }
 
-static int shape_for(attn_bf16 *a, int T, const attn_shape **out, albert_error *err)
+static int shape_for(attn_bf16 *a, int T, int G, const attn_shape **out, albert_error *err)
 {
-    attn_shape *sh = &a->by_len[T - 1];
+    int level = 0;
+    while (1 << level < G)
+        level++;
+    attn_shape *sh = &a->shapes[(size_t)(T - 1) * GROUP_SIZES + (size_t)level];
     if (!sh->context) {
-        int rc = make_shape(a, T, sh, err);
+        int rc = make_shape(a, T, G, sh, err);
         if (rc != ALBERT_OK)
             return rc;
     }
@@ -131,24 +160,27 @@ static size_t line_up(size_t bytes)
     return (bytes + 63) / 64 * 64;
 }
 
-/* Scratch: the Q, K, V blocks, the float32 scores, P, the padding keys. */
+/* Scratch for the largest group: the Q, K, V blocks, the float32 scores,
+ * P, the padding keys of one sequence. */
 size_t attn_bf16_scratch_bytes(const attn_bf16 *a, int T)
 {
-    const size_t t = (size_t)T, square = (size_t)a->NH * t * t;
-    return line_up(3 * t * (size_t)a->H * 2) + line_up(square * 4) + line_up(square * 2) +
+    const size_t g = (size_t)max_group(T), t = (size_t)T, square = g * (size_t)a->NH * t * t;
+    return line_up(3 * g * t * (size_t)a->H * 2) + line_up(square * 4) + line_up(square * 2) +
            line_up(t * sizeof(int));
 }
 
-/* One batch row's [T, 3H] projections (float32 ones rounded) into HEADS:
- * [3][NH][T][D]. */
-static void split_heads(const attn_bf16 *a, int T, const void *rows, uint16_t *heads)
+/* G sequences' [T, 3H] projections (float32 ones rounded) into HEADS:
+ * [3][G][NH][T][D]. */
+static void split_heads(const attn_bf16 *a, int T, int G, const void *rows, uint16_t *heads)
 {
-    const size_t D = (size_t)a->D, ld = 3 * (size_t)a->H, block = (size_t)T * D;
+    const size_t D = (size_t)a->D, ld = 3 * (size_t)a->H, t_max = (size_t)T;
+    const int NH = a->NH, blocks = 3 * G * NH;
 #pragma omp parallel for
-    for (int i = 0; i < 3 * a->NH; i++) {
-        const size_t first = (size_t)(i / a->NH) * a->H + (size_t)(i % a->NH) * D;
-        uint16_t *to = heads + (size_t)i * block;
-        for (size_t t = 0; t < (size_t)T; t++) {
+    for (int i = 0; i < blocks; i++) {
+        const int part = i / (G * NH), seq = i / NH % G, head = i % NH;
+        const size_t first = (size_t)seq * t_max * ld + (size_t)part * a->H + (size_t)head * D;
+        uint16_t *to = heads + (size_t)i * t_max * D;
+        for (size_t t = 0; t < t_max; t++) {
             if (a->f32_io)
                 onednn_round_bf16(D, (const float *)rows + first + t * ld, to + t * D);
             else
@@ -158,18 +190,24 @@ static void split_heads(const attn_bf16 *a, int T, const void *rows, uint16_t *h
 }
 
 /* HF adds finfo(float32).min to the score of each padding key (MASK 0):
- * the sum is that value, which the scores of the NH * T rows take here,
- * only where there is padding (PADS: room for T key indices).  A row whose
- * keys are all padding comes out uniform, as in HF. */
-static void mask_pads(const attn_bf16 *a, int T, const int32_t *mask, int *pads, float *scores)
+ * the sum is that value, which the scores of the NH * T rows of each of G
+ * sequences take here, only where there is padding (PADS: room for T key
+ * indices).  A row whose keys are all padding comes out uniform, as in
+ * HF. */
+static void mask_pads(const attn_bf16 *a, int T, int G, const int32_t *mask, int *pads,
+                      float *scores)
 {
-    int n = 0;
-    for (int t = 0; mask && t < T; t++)
-        if (!mask[t])
-            pads[n++] = t;
-    for (int r = 0; n && r < a->NH * T; r++)
-        for (int i = 0; i < n; i++)
-            scores[(size_t)r * T + pads[i]] = -FLT_MAX;
+    const size_t rows = (size_t)a->NH * (size_t)T;
+    for (int g = 0; mask && g < G; g++) {
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            if (!mask[(size_t)g * T + t])
+                pads[n++] = t;
+        float *s = scores + (size_t)g * rows * T;
+        for (size_t r = 0; n && r < rows; r++)
+            for (int i = 0; i < n; i++)
+                s[r * T + pads[i]] = -FLT_MAX;
+    }
 }
 
 int attn_bf16_run(attn_bf16 *a, int B, int T, const void *qkv, const int32_t *mask,
@@ -178,23 +216,31 @@ int attn_bf16_run(attn_bf16 *a, int B, int T, const void *qkv, const int32_t *ma
     if (T < 1 || T > a->max_T)
         return albert_fail(err, ALBERT_E_ARG, "cpu backend: attention over %d tokens (1 to %d)",
                            T, a->max_T);
-    const attn_shape *sh = NULL;
-    int rc = shape_for(a, T, &sh, err);
-    const size_t t = (size_t)T, H = (size_t)a->H, block = t * H, square = (size_t)a->NH * t * t;
+    const size_t t = (size_t)T, H = (size_t)a->H, G_max = (size_t)max_group(T);
     const size_t io = a->f32_io ? 4 : 2; /* bytes of a QKV or output value */
+    const size_t heads_bytes = 3 * G_max * t * H * 2, square = G_max * (size_t)a->NH * t * t;
     uint16_t *heads = scratch;
-    float *scores = (float *)((char *)scratch + line_up(3 * block * 2));
+    float *scores = (float *)((char *)scratch + line_up(heads_bytes));
     uint16_t *p = (uint16_t *)((char *)scores + line_up(square * 4));
     int *pads = (int *)((char *)p + line_up(square * 2));
-    for (int b = 0; rc == ALBERT_OK && b < B; b++) {
-        split_heads(a, T, (const char *)qkv + (size_t)b * 3 * block * io, heads);
-        rc = onednn_matmul_run(a->ctx, sh->scores, heads, heads + block, scores, err);
-        mask_pads(a, T, mask ? mask + (size_t)b * t : NULL, pads, scores);
-        if (rc == ALBERT_OK)
+    int rc = ALBERT_OK;
+    for (int b = 0, G = (int)G_max; rc == ALBERT_OK && b < B; b += G) {
+        while (G > B - b) /* the last sequences: in smaller groups */
+            G /= 2;
+        const attn_shape *sh = NULL;
+        const size_t block = (size_t)G * t * H; /* one of Q, K, V of G sequences */
+        rc = shape_for(a, T, G, &sh, err);
+        if (rc == ALBERT_OK) {
+            split_heads(a, T, G, (const char *)qkv + (size_t)b * t * 3 * H * io, heads);
+            rc = onednn_matmul_run(a->ctx, sh->scores, heads, heads + block, scores, err);
+        }
+        if (rc == ALBERT_OK) {
+            mask_pads(a, T, G, mask ? mask + (size_t)b * t : NULL, pads, scores);
             rc = onednn_softmax_run(a->ctx, sh->softmax, scores, p, err);
+        }
         if (rc == ALBERT_OK)
             rc = onednn_matmul_run(a->ctx, sh->context, p, heads + 2 * block,
-                                   (char *)out + (size_t)b * block * io, err);
+                                   (char *)out + (size_t)b * t * H * io, err);
     }
     return rc;
 }

@@ -37,14 +37,17 @@ typedef struct cpu_backend {
     uint64_t lap_start; /* timing: when the op being timed started */
 } cpu_backend;
 
-/* Views into the workspace for one batch of M = B*T rows. */
+/* Views into the workspace for one slice (take_slice) of M = B*T rows. */
 typedef struct cpu_buffers {
     float *h;      /* [M, H] the running hidden state */
     float *big;    /* [M, max(3H, I)] fused QKV output, later the FFN activations */
     float *ctx;    /* [M, H] attention context */
     float *tmp;    /* [M, max(H, E)] embeddings, then each sublayer's output */
     float *scores; /* the attention's scratch */
-    void *lowp;    /* a reduced-precision Linear's converted input (lowp_scratch_bytes) */
+    /* A reduced-precision Linear's converted input (lowp_scratch_bytes); in
+     * bf16 the hidden state's copy between Linears (hidden_input), which
+     * none of them overwrites: each takes its input as bfloat16 as it is. */
+    void *lowp;
 } cpu_buffers;
 
 static size_t max_size(size_t a, size_t b)
@@ -460,7 +463,8 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
     plan->weights = albert_weight_floats(c) * sizeof(float) + lowp * lowp_bytes +
                     (be->qkv_w ? fused * sizeof(float) : 0);
     /* The workspace holds one slice; the batch's inputs and its last hidden
-     * state (the caller's, in the same RAM) grow with it. */
+     * state (the caller's, in the same RAM; an estimate: hidden_states,
+     * when asked for, are more) grow with it. */
     const uint64_t rows = (uint64_t)B * (uint64_t)T;
     plan->largest_buffer = workspace_sizes(be, slice_sequences(B, T), T, sizes) * sizeof(float);
     plan->activations = plan->largest_buffer + rows * (3 * sizeof(int32_t) + H * sizeof(float));

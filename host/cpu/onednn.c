@@ -46,17 +46,12 @@ WIDEST_VECTORS void onednn_round_bf16(size_t n, const float *x, uint16_t *out)
         out[i] = onednn_to_bf16(x[i]);
 }
 
-dnnl_status_t onednn_md_batched(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t d2,
-                                const int64_t strides[3], dnnl_data_type_t type)
+dnnl_status_t onednn_md_4d(dnnl_memory_desc_t *md, const int64_t dims[4],
+                           const int64_t strides[4], dnnl_data_type_t type)
 {
-    /* The leading dimension's stride is never stepped; past the extent of
-     * every other dimension, it keeps the strides in order for oneDNN. */
-    int64_t span = d0 * strides[0];
-    span = d1 * strides[1] > span ? d1 * strides[1] : span;
-    span = d2 * strides[2] > span ? d2 * strides[2] : span;
-    dnnl_dims_t dims = {1, d0, d1, d2};
-    dnnl_dims_t st = {span, strides[0], strides[1], strides[2]};
-    return dnnl_memory_desc_init_by_strides(md, 4, dims, type, st);
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]};
+    dnnl_dims_t st = {strides[0], strides[1], strides[2], strides[3]};
+    return dnnl_memory_desc_init_by_strides(md, 4, d, type, st);
 }
 
 /* Runs P on the memory at DATA[i] for each ARGS[i] (its descriptor from
@@ -66,10 +61,10 @@ static int run(lowp_context *ctx, dnnl_primitive_t p, int n, const int *args, vo
 {
     const_dnnl_primitive_desc_t pd = NULL;
     DNNL_CHECK(dnnl_primitive_get_primitive_desc(p, &pd));
-    dnnl_exec_arg_t exec[3];
+    dnnl_exec_arg_t exec[3] = {{0}};
     dnnl_status_t s = dnnl_success;
     int made = 0;
-    for (; made < n && s == dnnl_success; made++) {
+    for (; made < n && s == dnnl_success; made++) { /* a failed create leaves NULL */
         exec[made].arg = args[made];
         s = dnnl_memory_create(&exec[made].memory,
                                dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[made]),

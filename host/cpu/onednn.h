@@ -33,7 +33,7 @@ int onednn_fail(albert_error *err, dnnl_status_t s, const char *call);
             return onednn_fail(err, s_, #call);                                                    \
     } while (0)
 
-/* Round to nearest, ties to even (NaN stays NaN: the forward makes none). */
+/* Round to nearest, ties to even (NaN is not kept: the forward makes none). */
 static inline uint16_t onednn_to_bf16(float f)
 {
     uint32_t u;
@@ -44,11 +44,12 @@ static inline uint16_t onednn_to_bf16(float f)
 /* OUT[i] = onednn_to_bf16(X[i]), on the calling thread. */
 void onednn_round_bf16(size_t n, const float *x, uint16_t *out);
 
-/* A batch of D0 matrices [D1, D2] of TYPE with element STRIDES, as the
- * 4-D [1, D0, D1, D2]: oneDNN 2.6 runs a 3-D matmul whose batch stride is
- * less than its row stride on its gemm, a 4-D one on brgemm (3-5x faster). */
-dnnl_status_t onednn_md_batched(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t d2,
-                                const int64_t strides[3], dnnl_data_type_t type);
+/* A [DIMS] descriptor of TYPE with element STRIDES.  oneDNN 2.6 runs a
+ * batched matmul on brgemm (3-5x its gemm) only when the strides go down
+ * from the outermost dimension: a head stride inside a token row sends it
+ * to its gemm. */
+dnnl_status_t onednn_md_4d(dnnl_memory_desc_t *md, const int64_t dims[4],
+                           const int64_t strides[4], dnnl_data_type_t type);
 
 /* Runs the matmul P on SRC, WEIGHTS and DST (its own descriptors) and
  * waits. */
