@@ -182,8 +182,15 @@ static const void *hidden_input(const cpu_backend *be, const cpu_buffers *buf)
     return bf16_hidden(be) ? buf->lowp : (const void *)buf->h;
 }
 
+/* The padding rows after M rows of H bfloat16s, which a bf16 Linear reads
+ * (lowp_padded_rows), zeroed: kept finite. */
+static void zero_padding_bf16(uint16_t *rows, int M, size_t H)
+{
+    memset(rows + (size_t)M * H, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
+}
+
 /* Rows R0..R1 of h rounded into the bfloat16 copy; with R1 the last row,
- * the padding rows after it zeroed (read by the Linears, kept finite). */
+ * the padding rows after it zeroed. */
 static void round_hidden_rows(const cpu_backend *be, const cpu_buffers *buf, int r0, int r1,
                               int M)
 {
@@ -191,7 +198,7 @@ static void round_hidden_rows(const cpu_backend *be, const cpu_buffers *buf, int
     uint16_t *h16 = buf->lowp;
     onednn_round_bf16((size_t)(r1 - r0) * H, buf->h + (size_t)r0 * H, h16 + (size_t)r0 * H);
     if (r1 == M)
-        memset(h16 + (size_t)M * H, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
+        zero_padding_bf16(h16, M, H);
 }
 
 /* h = LayerNorm(buf->tmp + h) with gamma G and beta B; in bf16 each row is
@@ -227,7 +234,7 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
     if (be->precision != ALBERT_PRECISION_FP32) {
         static const char *const names[ALBERT_PRECISION_COUNT] = {
             NULL, "cpu_linear_bf16_act", NULL, "cpu_linear_int8_act"};
-        const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
+        const bool bf16 = bf16_hidden(be);
         int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, hidden_input(be, buf), bf16,
                                  buf->lowp, buf->big, err);
         lap_linear(be, names[be->precision], M, inter, H);
@@ -257,7 +264,7 @@ static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_
     const uint64_t mh = (uint64_t)M * (uint64_t)H;
     /* bf16: the QKV Linear hands over bfloat16, and so does the attention
      * to the output Linear. */
-    const bool bf16 = be->precision == ALBERT_PRECISION_BF16;
+    const bool bf16 = bf16_hidden(be);
     /* In reduced precision the fp32 fused copies are gone (make_lowp). */
     const float *qkv_w = be->qkv_w ? be->qkv_w + li * 3 * H * H : NULL;
     const float *qkv_b = be->qkv_b ? be->qkv_b + li * 3 * H : NULL;
@@ -271,8 +278,8 @@ static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_
         rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask,
                                      be->threads, buf->scores, buf->ctx),
                        "cpu_attention", err);
-    if (bf16) /* the output Linear's padding rows (lowp_padded_rows), kept finite */
-        memset((uint16_t *)buf->ctx + mh, 0, (lowp_padded_rows((size_t)M) - (size_t)M) * H * 2);
+    if (bf16) /* the output Linear reads them */
+        zero_padding_bf16((uint16_t *)buf->ctx, M, (size_t)H);
     lap(be, be->attn_bf16 ? "cpu_attention_bf16" : "cpu_attention", 4 * (uint64_t)T * mh,
         4 * mh); /* albert_forward_flops' */
     if (rc != ALBERT_OK)
