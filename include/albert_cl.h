@@ -20,12 +20,12 @@
  * environment variable except, for the default kernel cache folder,
  * XDG_CACHE_HOME and HOME.  Two libraries below keep process-wide settings,
  * and this header says where they show (albert_engine_create,
- * albert_engine_run).  Models and tokenizers are read-only once open: any
+ * albert_engine_run and albert_engine_submit).  Models and tokenizers are read-only once open: any
  * number of threads may use one at the same time, and engines of any number
  * of threads may share a model.  An engine is used by one thread at a time
- * (albert_engine_run, the timing calls); different engines, on the same
- * device or not, may be created and run concurrently.  The device calls may
- * be made from any thread.
+ * (albert_engine_run, submit and wait, the timing calls); different
+ * engines, on the same device or not, may be created and run concurrently.
+ * The device calls may be made from any thread.
  *
  * A typical session:
  *
@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.7.0"
+#define ALBERT_CL_VERSION "0.8.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -76,7 +76,7 @@ enum {
 typedef struct albert_error {
     int code;                    /* ALBERT_OK or one of ALBERT_E_* */
     /* The batch row an ALBERT_E_INPUT of albert_batch_check (and so of
-     * albert_engine_run) is about, its message then starting "batch row
+     * albert_engine_run and albert_engine_submit) is about, its message then starting "batch row
      * ROW: "; -1 otherwise.  Lets a caller name its own record instead. */
     int row;
     char msg[ALBERT_ERRMSG_MAX]; /* one line, no trailing newline */
@@ -259,8 +259,9 @@ typedef struct albert_engine_options {
      * cannot be written (every engine then compiles its kernels again) or a
      * corrupt cache entry that was deleted.  WARN (NULL: no warnings) is
      * called with WARN_USER and a one-line message naming the folder or file
-     * and the reason, from inside albert_engine_create or albert_engine_run
-     * and so from their thread, at most once per problem per engine. */
+     * and the reason, from inside albert_engine_create, albert_engine_run or
+     * albert_engine_submit and so from their thread, at most once per problem
+     * per engine. */
     void (*warn)(void *user, const char *message);
     void *warn_user;
     /* albert_precision; one the device does not run (albert_device_info
@@ -358,7 +359,7 @@ typedef struct albert_batch {
     const int32_t *attention_mask; /* same shape, 1 keep / 0 pad, or NULL for all 1 */
 } albert_batch;
 
-/* What albert_engine_run checks before running.  A NULL argument, a size
+/* What albert_engine_run and albert_engine_submit check before running.  A NULL argument, a size
  * below 1 or no input_ids is an ALBERT_E_ARG; seq_len beyond
  * max_position_embeddings an ALBERT_E_INPUT with err->row -1; an id outside
  * the vocabulary, a token type outside type_vocab_size or a mask value other
@@ -389,15 +390,44 @@ typedef struct albert_outputs {
  * memory the device reports, each buffer within its largest allocation.
  * ALBERT_E_CAPACITY otherwise, with what it needs, what the device has and
  * how many rows of SEQ_LEN tokens would fit.  Allocates nothing;
- * albert_engine_run checks every batch this way before allocating. */
+ * albert_engine_run and albert_engine_submit check every batch this way
+ * before allocating. */
 ALBERT_API int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
                                   albert_error *err);
 
 /* Runs the forward pass after albert_batch_check and albert_engine_fits.  On the CPU backend the
  * calling thread's OpenMP team size is set to the engine's threads for the
- * call and put back afterwards. */
+ * call (and for albert_engine_submit's) and put back afterwards. */
 ALBERT_API int albert_engine_run(albert_engine *engine, const albert_batch *batch,
                                  const albert_outputs *out, albert_error *err);
+
+/* The most batches submitted and not yet waited for. */
+#define ALBERT_ENGINE_MAX_IN_FLIGHT 2
+
+/* albert_engine_run in two halves, so the host can prepare batch n+1 and
+ * hand out batch n-1 while the device computes batch n.  Submit checks the
+ * batch as run does and starts it: on an OpenCL device it queues the
+ * upload, the forward and the downloads and returns before they finish (the
+ * CPU backend runs the batch inside submit).  Wait waits for the oldest
+ * batch submitted and returns its status.
+ *
+ * Until its wait returns, a submitted batch's arrays and output buffers
+ * belong to the engine: the caller neither writes nor frees them, nor reads
+ * the outputs (the albert_batch and albert_outputs structs themselves may go).
+ * A submit that fails returns its error at once and leaves nothing of that
+ * batch in flight; batches submitted before it are unaffected.  A submit
+ * beyond ALBERT_ENGINE_MAX_IN_FLIGHT, a wait with nothing in flight and
+ * albert_engine_run while batches are in flight are ALBERT_E_ARG.
+ * albert_engine_free waits for batches in flight before freeing. */
+ALBERT_API int albert_engine_submit(albert_engine *engine, const albert_batch *batch,
+                                    const albert_outputs *out, albert_error *err);
+ALBERT_API int albert_engine_wait(albert_engine *engine, albert_error *err);
+/* Batches submitted and not yet waited for (0 for NULL). */
+ALBERT_API int albert_engine_in_flight(const albert_engine *engine);
+/* 1 when albert_engine_submit returns before the device has finished (OpenCL
+ * devices), 0 when it runs the batch itself (the CPU backend, NULL): whether
+ * preparing the next batch while one is in flight can gain anything. */
+ALBERT_API int albert_engine_is_async(const albert_engine *engine);
 
 /* ---------------------------------------------------------------- scheduler */
 
@@ -524,7 +554,10 @@ typedef struct albert_scheduler_device_stats {
     uint64_t records;
     uint64_t tokens;         /* without padding */
     uint64_t padded_tokens;  /* rows x padded length */
-    uint64_t busy_ns;        /* in albert_engine_run (reference runs excluded) */
+    uint64_t busy_ns;        /* waiting on its engine: in albert_engine_submit and
+                              * albert_engine_wait (reference runs excluded); on an
+                              * OpenCL device the host's own batch work overlaps
+                              * the device's, and is not in here */
     uint64_t batch_ns;       /* padding batches, copying vectors out */
 } albert_scheduler_device_stats;
 
@@ -571,7 +604,9 @@ typedef struct albert_kernel_stat {
 ALBERT_API int albert_engine_timing_get(const albert_engine *engine, albert_kernel_stat *stats,
                                         size_t capacity, size_t *count, albert_error *err);
 
-/* Zeroes the totals (e.g. after a warm-up). */
+/* Zeroes the totals (e.g. after a warm-up).  A submitted batch counts by
+ * the time its wait returns (on an OpenCL device: when it returns, so one
+ * in flight across a reset counts after it). */
 ALBERT_API int albert_engine_timing_reset(albert_engine *engine, albert_error *err);
 
 /* Floating-point operations of one forward pass over a BATCH_SIZE x SEQ_LEN

@@ -71,8 +71,10 @@ class Faults(unittest.TestCase):
         env["LSAN_OPTIONS"] = "suppressions=" + SUPPRESSIONS
         if device == "cpu":
             env["OCL_ICD_VENDORS"] = self.no_vendors
+        # One row per batch: three batches, so a fault can come while another
+        # batch is in flight on an asynchronous (OpenCL) engine.
         args = [BINARY, "--model", os.path.join(SHARED, "models", "tiny-gelu"), "--device",
-                device, "-o", out_path, self.input]
+                device, "--batch-size", "1", "-o", out_path, self.input]
         p = subprocess.run(args, capture_output=True, env=env, timeout=300)
         return p.returncode, COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace"))
 

@@ -447,10 +447,12 @@ int main(void)
     }
     check_stream(f, all, devices, alone, 150, "every device at once");
     albert_engine_free(alone);
-    check_bad_ids(f, all[cpu]);
+    for (int d = 0; d < devices; d++) { /* rejected rows and token vectors, on every engine */
+        check_bad_ids(f, all[d]);
+        check_tokenize_and_tokens(f, all[d]);
+    }
     check_cancel(f, all[cpu]);
     check_max_wait(f, all[cpu]);
-    check_tokenize_and_tokens(f, all[cpu]);
     check_fatal(f, all[cpu]);
     check_tokenize_wait_and_room(f, all[cpu]);
     f->engine = all[cpu];

@@ -18,7 +18,7 @@
 # default profile (gpu-generic on a GPU without its own), and in fp16 where the
 # device lists it; transformers on CUDA fp32/fp16 (the peers, same weights);
 # albert-cl-tune; golden, reference and benchmarks with the tuned profile;
-# per-kernel tables.
+# whole runs over generated lines (tiny-gelu, albert-base); per-kernel tables.
 #
 # usage (device tool):  bash tools/device-check.sh         carry: build-device
 # usage (here):         DEVICE_CHECK_OPENCL_LIB=/usr/lib/x86_64-linux-gnu/libpocl.so.2 \
@@ -347,6 +347,20 @@ tune() {
     -o "$tuned" $tune_flags
 }
 
+# stream MODEL_DIR LINES: a whole run over generated lines, the scheduler's
+# figures (issue 11): the device computing while the host pads and writes.
+stream() {
+  local dir=$1 lines=$2
+  if [ ! -f "$dir/model.safetensors" ]; then
+    skip "stream/$(basename "$dir")" "no weights"
+    return
+  fi
+  step "stream/$(basename "$dir")" 120 "$work/stream.json" \
+    "$py" "$repo/tools/device_check.py" stream --albert-cl "$work/bin/albert-cl" \
+    --device "$device" --model "$dir" --lines "$lines" --work "$work" \
+    --result "$work/stream.json"
+}
+
 # The per-kernel tables (stderr of --profile) go to the log only.
 kernel_tables() {
   local config=$1
@@ -422,6 +436,8 @@ main() {
   else
     skip tuned "no tuned profile"
   fi
+  stream "$bundle/models/tiny-gelu" $((150000 / scale / scale / scale / scale))
+  stream "$model" $((20000 / scale / scale / scale / scale))
   kernel_tables none --no-profile
   say "device-check: done in ${SECONDS}s, $failures step(s) failed or timed out"
   cat "$md"

@@ -8,6 +8,9 @@ Subcommands, each one step of the check:
   reference  albert-cl vs transformers AlbertModel in float64 on the CPU
   peers      transformers AlbertModel on CUDA, fp32 and fp16: tokens/s, and
              max abs vs the float64 reference of the same run
+  stream     a whole run over generated lines (the scheduler, issue 11):
+             lines/s, and from --profile-json how much of the wall the
+             device computed and how long its thread spent in submit and wait
   record     store one step's outcome in device-check.json, redraw device-check.md
 
 A step writes its figures to --result after each measurement, so the driver
@@ -404,6 +407,63 @@ def cmd_peers(args):
 
 # ------------------------------------------------------------ record + markdown
 
+def stream_lines(n, seed=7):
+    """Lines of 1 to 40 words, as tools/bench-stream.sh makes them."""
+    import random
+    rnd = random.Random(seed)
+    words = ("the quick brown fox jumps over a lazy dog while paris sleeps under light "
+             "rain").split()
+    return [" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 40))) for _ in range(n)]
+
+
+def timed_albert_cl(args, extra, path):
+    cmd = [args.albert_cl, "--model", args.model, "--device", args.device, "-o", os.devnull,
+           *extra, path]
+    if args.profile_file:
+        cmd[1:1] = ["--profile-file", args.profile_file]
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise StepError(f"albert-cl took over {args.timeout} s: {' '.join(cmd)}")
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise StepError(f"albert-cl exit {p.returncode}: {p.stderr.strip()[-2000:]}")
+    return wall
+
+
+def cmd_stream(args):
+    path = os.path.join(args.work, f"stream-{args.lines}.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(stream_lines(args.lines)) + "\n")
+    with open(path + ".head", "w") as f:  # builds and caches the kernels first
+        f.write("\n".join(stream_lines(100)) + "\n")
+    timed_albert_cl(args, [], path + ".head")
+    wall = timed_albert_cl(args, [], path)
+    result = {"model": os.path.basename(args.model.rstrip("/")), "lines": args.lines,
+              "wall_s": round(wall, 2), "lines_per_s": round(args.lines / wall)}
+    write_json(args.result, result)
+    profile = path + ".profile.json"
+    timed_albert_cl(args, ["--profile-json", profile], path)
+    prof = read_json(profile, {})
+    phases = {ph["name"]: ph["ms"] for ph in prof.get("host_phases", [])}
+    # the run itself: the wall without loading the model and building kernels
+    wall_ms = (prof.get("wall_ms") or 0) - phases.get("load", 0) - phases.get("warmup", 0)
+    if wall_ms > 0:
+        result["profiled_wall_s"] = round(wall_ms / 1e3, 2)
+        result["device_compute_pct"] = round(100 * prof.get("device_total_ms", 0) / wall_ms, 1)
+        result["in_engine_pct"] = round(
+            100 * sum(d.get("busy_ms", 0) for d in prof.get("devices", [])) / wall_ms, 1)
+        result["host_phases_pct"] = {name: round(100 * ms / wall_ms, 1)
+                                     for name, ms in phases.items()
+                                     if name not in ("load", "warmup")}
+    write_json(args.result, result)
+    print(f"stream {result['model']}: {args.lines} lines in {wall:.2f} s "
+          f"({result['lines_per_s']} lines/s); in a profiled run (after loading) the device "
+          f"computed {result.get('device_compute_pct', '-')}% of the wall; the device thread "
+          f"was in submit or wait {result.get('in_engine_pct', '-')}%")
+
+
 def cmd_record(args):
     doc = read_json(args.json, {"meta": {}, "steps": {}})
     if args.meta:
@@ -505,6 +565,15 @@ def markdown(doc):
                 f"{peers.get('float32_matmul_precision')}; warm-up {peers.get('warmup')}, "
                 f"{peers.get('iterations')} timed forwards per shape."]
     out += ["", "## Max abs error", ""] + accuracy_table(doc)
+    streams = [(n, s["data"]) for n, s in steps.items()
+               if n.startswith("stream/") and isinstance(s.get("data"), dict)]
+    if streams:
+        out += ["", "## Whole runs (generated lines of 1 to 40 words, -o /dev/null)", "",
+                "| model | lines | wall s | lines/s | device computing, % of the run's wall "
+                "| device thread in submit and wait, % |", "|---|---|---|---|---|---|"]
+        out += [f"| {d.get('model')} | {d.get('lines')} | {d.get('wall_s')} | "
+                f"{d.get('lines_per_s')} | {fmt(d.get('device_compute_pct'), '.1f')} | "
+                f"{fmt(d.get('in_engine_pct'), '.1f')} |" for _, d in streams]
     out += ["", "## Steps", "", "| step | status | s | message |", "|---|---|---|---|"]
     for name, s in steps.items():
         msg = step_message(s)
@@ -555,6 +624,13 @@ def main():
             p.add_argument("--warmup", type=int, default=3)
             p.add_argument("--iterations", type=int, default=20)
 
+    p = sub.add_parser("stream")
+    albert_cl_args(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--lines", type=int, default=150000)
+    p.add_argument("--work", required=True)
+    p.add_argument("--result", required=True)
+
     p = sub.add_parser("record")
     p.add_argument("--json", required=True)
     p.add_argument("--md", required=True)
@@ -567,7 +643,7 @@ def main():
 
     args = ap.parse_args()
     handler = {"weights": cmd_weights, "golden": cmd_golden, "reference": cmd_reference,
-               "peers": cmd_peers, "record": cmd_record}[args.cmd]
+               "peers": cmd_peers, "stream": cmd_stream, "record": cmd_record}[args.cmd]
     try:
         handler(args)
     except StepError as e:

@@ -14,7 +14,8 @@ typedef enum cli_phase {
     CLI_PHASE_TOKENIZE,
     CLI_PHASE_BATCH,    /* sorting, padding, copying vectors out of batches */
     CLI_PHASE_WARMUP,   /* --benchmark's untimed runs */
-    CLI_PHASE_FORWARD,  /* albert_engine_run: upload, compute, wait, download */
+    CLI_PHASE_FORWARD,  /* the device threads in albert_engine_submit and _wait
+                         * (--benchmark: albert_engine_run) */
     CLI_PHASE_VALIDATE, /* --validate's CPU runs and comparisons */
     CLI_PHASE_WRITE,    /* formatting and writing records */
     CLI_PHASE_COUNT

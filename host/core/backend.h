@@ -21,12 +21,19 @@ typedef struct albert_memory_plan {
 } albert_memory_plan;
 
 typedef struct albert_backend_ops {
-    /* Fills every non-NULL buffer of OUT for BATCH. */
+    /* Fills every non-NULL buffer of OUT for BATCH.  A backend with a WAIT
+     * may return once the batch is queued (up to ALBERT_ENGINE_MAX_IN_FLIGHT
+     * of them, the engine counts), and must leave nothing of BATCH queued
+     * when it fails. */
     int (*run)(albert_backend *be, const albert_batch *batch, const albert_outputs *out,
                albert_error *err);
     /* What a B x T batch takes (B, T >= 1). */
     void (*plan)(const albert_backend *be, int B, int T, albert_memory_plan *plan);
+    /* Frees BE after waiting for what it has queued. */
     void (*destroy)(albert_backend *be);
+    /* Waits for the oldest batch RUN queued and returns its status; NULL
+     * when RUN finishes every batch before it returns. */
+    int (*wait)(albert_backend *be, albert_error *err);
 } albert_backend_ops;
 
 struct albert_backend {

@@ -479,7 +479,7 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
     plan->device_max_buffer = plan->device_total;
 }
 
-static const albert_backend_ops cpu_ops = {cpu_run, cpu_plan, cpu_destroy};
+static const albert_backend_ops cpu_ops = {cpu_run, cpu_plan, cpu_destroy, NULL};
 
 /* Stacks each stored layer's query, key and value weights (and biases) into
  * one [3H, H] matrix, the layout the fused projection GEMM reads. */

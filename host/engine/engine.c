@@ -15,6 +15,7 @@ struct albert_engine {
     const albert_model *model;
     albert_backend *backend;
     int device;
+    int in_flight; /* submitted, not yet waited for */
 };
 
 void albert_engine_options_init(albert_engine_options *opt)
@@ -169,19 +170,64 @@ int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
                        be->name, batch_size, seq_len, need, w, a, big, total, max, fit);
 }
 
-int albert_engine_run(albert_engine *engine, const albert_batch *batch, const albert_outputs *out,
-                      albert_error *err)
+/* Checks and starts a batch for CALL (run or submit). */
+static int start(albert_engine *engine, const albert_batch *batch, const albert_outputs *out,
+                 const char *call, albert_error *err)
 {
     if (!engine || !batch || !out)
-        return albert_fail(err, ALBERT_E_ARG, "albert_engine_run: NULL argument");
+        return albert_fail(err, ALBERT_E_ARG, "%s: NULL argument", call);
     if (out->pooled && out->pooling == ALBERT_POOL_NONE)
-        return albert_fail(err, ALBERT_E_ARG, "albert_engine_run: pooled buffer but pooling none");
+        return albert_fail(err, ALBERT_E_ARG, "%s: pooled buffer but pooling none", call);
     int rc = albert_batch_check(&engine->model->config, batch, err);
     if (rc == ALBERT_OK)
         rc = albert_engine_fits(engine, batch->batch_size, batch->seq_len, err);
-    if (rc != ALBERT_OK)
-        return rc;
-    return engine->backend->ops->run(engine->backend, batch, out, err);
+    if (rc == ALBERT_OK)
+        rc = engine->backend->ops->run(engine->backend, batch, out, err);
+    if (rc == ALBERT_OK)
+        engine->in_flight++;
+    return rc;
+}
+
+int albert_engine_run(albert_engine *engine, const albert_batch *batch, const albert_outputs *out,
+                      albert_error *err)
+{
+    if (engine && engine->in_flight)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_engine_run: %d submitted batch(es) not yet waited for",
+                           engine->in_flight);
+    int rc = start(engine, batch, out, "albert_engine_run", err);
+    return rc == ALBERT_OK ? albert_engine_wait(engine, err) : rc;
+}
+
+int albert_engine_submit(albert_engine *engine, const albert_batch *batch,
+                         const albert_outputs *out, albert_error *err)
+{
+    if (engine && engine->in_flight >= ALBERT_ENGINE_MAX_IN_FLIGHT)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_engine_submit: %d batches in flight already, the most there "
+                           "may be (wait for one first)",
+                           engine->in_flight);
+    return start(engine, batch, out, "albert_engine_submit", err);
+}
+
+int albert_engine_wait(albert_engine *engine, albert_error *err)
+{
+    if (!engine || engine->in_flight == 0)
+        return albert_fail(err, ALBERT_E_ARG, "albert_engine_wait: %s",
+                           engine ? "no batch in flight" : "NULL engine");
+    engine->in_flight--;
+    const albert_backend_ops *ops = engine->backend->ops;
+    return ops->wait ? ops->wait(engine->backend, err) : albert_ok(err);
+}
+
+int albert_engine_in_flight(const albert_engine *engine)
+{
+    return engine ? engine->in_flight : 0;
+}
+
+int albert_engine_is_async(const albert_engine *engine)
+{
+    return engine && engine->backend->ops->wait != NULL;
 }
 
 static int check_timing(const albert_engine *engine, const char *call, albert_error *err)

@@ -45,13 +45,16 @@ typedef struct ocl_backend {
     int n_layers;
     cl_mem act[AB_COUNT];
     size_t cap[AB_COUNT]; /* bytes allocated per activation buffer */
-    int32_t *host_fill;   /* zeros/ones for NULL token types / mask */
-    size_t host_fill_cap;
     char profile_name[128]; /* the applied tuning profile's name, "" for none */
     char profile_path[1024];
     int leased;             /* holds a lease of the device's CLBlast parameters */
     cl_ulong mem_total;     /* CL_DEVICE_GLOBAL_MEM_SIZE */
     cl_ulong mem_max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    /* Batches queued and not yet waited for, oldest first: the marker each
+     * ends with, and how many timing events (ctx.events) it recorded. */
+    cl_event done[ALBERT_ENGINE_MAX_IN_FLIGHT];
+    size_t done_events[ALBERT_ENGINE_MAX_IN_FLIGHT];
+    int queued;
 } ocl_backend;
 
 /* ---------------------------------------------------------------- weights */
@@ -180,38 +183,31 @@ static int ensure_activations(ocl_backend *be, int B, int T, albert_error *err)
     for (int i = 0; i < AB_COUNT; i++) {
         if (need[i] <= be->cap[i])
             continue;
+        /* OpenCL defers freeing a buffer that queued commands use, but a
+         * rare regrowth is not worth trusting every driver with that. */
+        int rc = be->queued ? ocl_finish(&be->ctx, err) : ALBERT_OK;
+        if (rc != ALBERT_OK)
+            return rc;
         ocl_release_mem(&be->act[i]);
         be->cap[i] = 0;
-        int rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, need[i], NULL, &be->act[i],
+        rc = ocl_buffer(&be->ctx, CL_MEM_READ_WRITE, need[i], NULL, &be->act[i],
                             "activations", err);
         if (rc != ALBERT_OK)
             return rc;
         be->cap[i] = need[i];
     }
-    size_t tokens = (size_t)B * (size_t)T;
-    if (tokens > be->host_fill_cap) {
-        free(be->host_fill);
-        be->host_fill = malloc(tokens * sizeof *be->host_fill);
-        be->host_fill_cap = be->host_fill ? tokens : 0;
-        if (!be->host_fill)
-            return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
-    }
     return ALBERT_OK;
 }
 
-/* Uploads DATA into buffer SLOT, or VALUE everywhere when DATA is NULL.
- * The caller's arrays go without waiting (run ends with a clFinish); the
- * shared fill buffer waits, since the next call refills it. */
+/* Uploads DATA into buffer SLOT, or fills it with VALUE when DATA is NULL.
+ * Neither waits: the caller's arrays are the engine's until the batch's
+ * wait. */
 static int upload_ints(ocl_backend *be, int slot, const int32_t *data, int32_t value,
                        size_t n, albert_error *err)
 {
-    const int blocking = data == NULL;
-    if (!data) {
-        for (size_t i = 0; i < n; i++)
-            be->host_fill[i] = value;
-        data = be->host_fill;
-    }
-    return ocl_write(&be->ctx, be->act[slot], 0, n * sizeof *data, data, blocking, err);
+    const size_t bytes = n * sizeof value;
+    return data ? ocl_write(&be->ctx, be->act[slot], 0, bytes, data, 0, err)
+                : ocl_fill_int(&be->ctx, be->act[slot], value, bytes, err);
 }
 
 static int upload_batch(ocl_backend *be, const albert_batch *b, albert_error *err)
@@ -334,12 +330,20 @@ static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out,
     return rc;
 }
 
+/* Queues BATCH (upload, forward, downloads) and a marker that its wait
+ * waits for, then flushes, so the device starts while the host prepares the
+ * next batch.  A failure drains the queue, so nothing of BATCH still reads or
+ * writes the caller's arrays, and drops the batch's timing events. */
 static int opencl_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
                       albert_error *err)
 {
     ocl_backend *be = (ocl_backend *)base;
     const int B = batch->batch_size, T = batch->seq_len;
-    ocl_events_clear(&be->ctx); /* a failed run's commands are not counted */
+    const size_t first_event = be->ctx.n_events;
+    cl_event done = NULL;
+    if (be->queued == ALBERT_ENGINE_MAX_IN_FLIGHT) /* the engine counts: never */
+        return albert_fail(err, ALBERT_E_ARG, "OpenCL backend: %d batches queued already",
+                           be->queued);
     int rc = ensure_activations(be, B, T, err);
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
@@ -349,13 +353,38 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
         rc = read_hidden(be, B, T, out->last_hidden_state, err);
     if (rc == ALBERT_OK && out->pooled && out->pooling != ALBERT_POOL_NONE)
         rc = run_pooling(be, B, T, out, err);
-    /* Always drain the queue: non-blocking reads target the caller's buffers
-     * and the batch's ids, which must not be touched after we return. */
-    int frc = ocl_finish(&be->ctx, rc == ALBERT_OK ? err : NULL);
     if (rc == ALBERT_OK)
-        rc = frc;
-    if (rc == ALBERT_OK && be->base.timing)
-        ocl_events_fold(&be->ctx, &be->base.stats);
+        rc = ocl_check(clEnqueueMarkerWithWaitList(be->ctx.queue, 0, NULL, &done),
+                       "clEnqueueMarkerWithWaitList", err);
+    if (rc == ALBERT_OK)
+        rc = ocl_check(clFlush(be->ctx.queue), "clFlush", err);
+    if (rc != ALBERT_OK) {
+        (void)ocl_finish(&be->ctx, NULL);
+        if (done)
+            (void)clReleaseEvent(done);
+        ocl_events_drop_from(&be->ctx, first_event);
+        return rc;
+    }
+    be->done[be->queued] = done;
+    be->done_events[be->queued] = be->ctx.n_events - first_event;
+    be->queued++;
+    return albert_ok(err);
+}
+
+static int opencl_wait(albert_backend *base, albert_error *err)
+{
+    ocl_backend *be = (ocl_backend *)base;
+    cl_event done = be->done[0];
+    const size_t events = be->done_events[0];
+    be->queued--;
+    memmove(be->done, be->done + 1, (size_t)be->queued * sizeof *be->done);
+    memmove(be->done_events, be->done_events + 1, (size_t)be->queued * sizeof *be->done_events);
+    int rc = ocl_check(clWaitForEvents(1, &done), "clWaitForEvents (a batch's commands)", err);
+    if (rc != ALBERT_OK) /* the batch may still be running: it must not outlive its wait */
+        (void)ocl_finish(&be->ctx, NULL);
+    (void)clReleaseEvent(done);
+    /* Neither a failed batch's commands nor the warm-up's are counted. */
+    ocl_events_fold(&be->ctx, events, rc == ALBERT_OK && be->base.timing ? &be->base.stats : NULL);
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
 
@@ -368,6 +397,8 @@ static void opencl_destroy(albert_backend *base)
         return;
     if (be->ctx.queue) /* nothing may still read what we free */
         (void)clFinish(be->ctx.queue);
+    for (int i = 0; i < be->queued; i++)
+        (void)clReleaseEvent(be->done[i]);
     for (int i = 0; i < AB_COUNT; i++)
         ocl_release_mem(&be->act[i]);
     for (int j = 0; be->layers && j < be->n_layers; j++)
@@ -379,7 +410,6 @@ static void opencl_destroy(albert_backend *base)
     for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
         ocl_release_mem(single[i]);
     free(be->layers);
-    free(be->host_fill);
     ocl_kernels_release(&be->k);
     if (be->leased)
         clblast_params_release(be->ctx.device);
@@ -478,8 +508,11 @@ static int warm_kernels(ocl_backend *be, albert_error *err)
     const albert_outputs outs[2] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0},
                                     {NULL, NULL, pooled, ALBERT_POOL_MEAN, 1}};
     int rc = ALBERT_OK;
-    for (int i = 0; rc == ALBERT_OK && i < 2; i++)
+    for (int i = 0; rc == ALBERT_OK && i < 2; i++) {
         rc = opencl_run(&be->base, &batch, &outs[i], err);
+        if (rc == ALBERT_OK)
+            rc = opencl_wait(&be->base, err);
+    }
     free(pooled);
     return rc;
 }
@@ -654,7 +687,8 @@ static void opencl_plan(const albert_backend *base, int B, int T, albert_memory_
     plan->device_max_buffer = be->mem_max_alloc;
 }
 
-static const albert_backend_ops opencl_ops = {opencl_run, opencl_plan, opencl_destroy};
+static const albert_backend_ops opencl_ops = {opencl_run, opencl_plan, opencl_destroy,
+                                              opencl_wait};
 
 /* The device's memory limits, then whether the weights fit them: a model
  * too big for the device is refused before anything is uploaded. */

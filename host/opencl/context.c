@@ -135,15 +135,27 @@ cl_event *ocl_event_span_slot(ocl_ctx *c, const char *name, ocl_work work)
     return slot;
 }
 
+static void release_events(ocl_event_rec *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].event)
+            (void)clReleaseEvent(recs[i].event);
+        if (recs[i].begin)
+            (void)clReleaseEvent(recs[i].begin);
+    }
+}
+
+void ocl_events_drop_from(ocl_ctx *c, size_t first)
+{
+    if (first >= c->n_events)
+        return;
+    release_events(c->events + first, c->n_events - first);
+    c->n_events = first;
+}
+
 void ocl_events_clear(ocl_ctx *c)
 {
-    for (size_t i = 0; i < c->n_events; i++) {
-        if (c->events[i].event)
-            (void)clReleaseEvent(c->events[i].event);
-        if (c->events[i].begin)
-            (void)clReleaseEvent(c->events[i].begin);
-    }
-    c->n_events = 0;
+    ocl_events_drop_from(c, 0);
 }
 
 /* A profiling timestamp, 0 when the driver has none. */
@@ -155,9 +167,12 @@ static cl_ulong event_time(cl_event ev, cl_profiling_info what)
     return t;
 }
 
-void ocl_events_fold(ocl_ctx *c, timing_table *stats)
+void ocl_events_fold(ocl_ctx *c, size_t count, timing_table *stats)
 {
-    for (size_t i = 0; i < c->n_events; i++) {
+    count = count < c->n_events ? count : c->n_events;
+    if (count == 0)
+        return;
+    for (size_t i = 0; stats && i < count; i++) {
         const ocl_event_rec *rec = &c->events[i];
         if (!rec->event)
             continue; /* never enqueued: nothing ran */
@@ -169,7 +184,9 @@ void ocl_events_fold(ocl_ctx *c, timing_table *stats)
         timing_add(stats, rec->name, end > start ? end - start : 0, rec->work.flops,
                   rec->work.bytes);
     }
-    ocl_events_clear(c);
+    release_events(c->events, count);
+    memmove(c->events, c->events + count, (c->n_events - count) * sizeof *c->events);
+    c->n_events -= count;
 }
 
 void ocl_release_mem(cl_mem *mem)
@@ -216,6 +233,13 @@ int ocl_write(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, const void *h
                                      host, 0, NULL,
                                      ocl_event_slot(c, "upload", (ocl_work){0, bytes}));
     return ocl_check(rc, "clEnqueueWriteBuffer", err);
+}
+
+int ocl_fill_int(ocl_ctx *c, cl_mem mem, int32_t value, size_t bytes, albert_error *err)
+{
+    cl_int rc = clEnqueueFillBuffer(c->queue, mem, &value, sizeof value, 0, bytes, 0, NULL,
+                                    ocl_event_slot(c, "upload", (ocl_work){0, bytes}));
+    return ocl_check(rc, "clEnqueueFillBuffer", err);
 }
 
 int ocl_read(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, void *host, int blocking,

@@ -86,9 +86,14 @@ cl_event *ocl_event_span_slot(ocl_ctx *ctx, const char *name, ocl_work work);
 /* Releases the recorded events and empties the list. */
 void ocl_events_clear(ocl_ctx *ctx);
 
-/* Adds every recorded command (all must have completed) to STATS, then
- * clears the list. */
-void ocl_events_fold(ocl_ctx *ctx, timing_table *stats);
+/* Releases the events recorded from the FIRST-th on (a failed batch's). */
+void ocl_events_drop_from(ocl_ctx *ctx, size_t first);
+
+/* Adds the first COUNT recorded commands (all must have completed: one
+ * batch's, while later batches may still be queued) to STATS (NULL: to
+ * nothing, a failed batch's) and drops them from the list; the rest move to
+ * its front. */
+void ocl_events_fold(ocl_ctx *ctx, size_t count, timing_table *stats);
 
 /* Release helpers for destructors, which have nobody to report to. */
 void ocl_release_mem(cl_mem *mem);
@@ -101,9 +106,12 @@ int ocl_buffer(ocl_ctx *ctx, cl_mem_flags flags, size_t bytes, const void *host,
                const char *what, albert_error *err);
 
 /* Host -> device and device -> host copies.  Non-blocking ones need HOST
- * alive until ocl_finish. */
+ * alive until the queue has run them (ocl_finish, or a later marker's
+ * event). */
 int ocl_write(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void *host,
               int blocking, albert_error *err);
+/* Queues BYTES of MEM set to VALUE, int32 after int32 (timed as an upload). */
+int ocl_fill_int(ocl_ctx *ctx, cl_mem mem, int32_t value, size_t bytes, albert_error *err);
 int ocl_read(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host, int blocking,
              albert_error *err);
 

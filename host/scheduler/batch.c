@@ -11,22 +11,35 @@ static int need_tokens(const albert_scheduler *s)
     return s->opt.pooling == ALBERT_POOL_NONE || s->opt.token_vectors;
 }
 
+_Static_assert(SCHED_BATCHES <= ALBERT_ENGINE_MAX_IN_FLIGHT,
+               "a device thread keeps SCHED_BATCHES batches on its engine");
+
+static int batch_init(const albert_scheduler *s, sched_batch *b, size_t room, int max_rows)
+{
+    size_t h = (size_t)s->hidden, rows = (size_t)max_rows;
+    b->taken = malloc(2 * rows * sizeof *b->taken);
+    b->rows = b->taken ? b->taken + rows : NULL;
+    b->ids = malloc(3 * room * sizeof *b->ids);
+    b->hidden = need_tokens(s) ? malloc(room * h * sizeof(float)) : NULL;
+    b->pooled = s->opt.pooling != ALBERT_POOL_NONE ? malloc(rows * h * sizeof(float)) : NULL;
+    return b->taken && b->ids && (b->hidden || !need_tokens(s)) &&
+           (b->pooled || s->opt.pooling == ALBERT_POOL_NONE);
+}
+
 int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err)
 {
     const albert_scheduler *s = w->s;
     size_t h = (size_t)s->hidden, tok = (size_t)room;
     int pooled = s->opt.pooling != ALBERT_POOL_NONE, tokens = need_tokens(s);
-    w->ids = malloc(3 * tok * sizeof *w->ids);
-    w->mine = malloc(2 * (size_t)max_rows * sizeof *w->mine);
-    w->hidden = tokens ? malloc(tok * h * sizeof(float)) : NULL;
-    w->pooled = pooled ? malloc((size_t)max_rows * h * sizeof(float)) : NULL;
+    int ok = 1;
+    for (int i = 0; i < SCHED_BATCHES; i++)
+        ok = batch_init(s, &w->batches[i], tok, max_rows) && ok;
     if (s->opt.reference) {
         w->ref_hidden = tokens ? malloc(tok * h * sizeof(float)) : NULL;
         w->ref_pooled = pooled ? malloc((size_t)max_rows * h * sizeof(float)) : NULL;
+        ok = ok && (w->ref_hidden || !tokens) && (w->ref_pooled || !pooled);
     }
-    int missing = !w->ids || !w->mine || (tokens && !w->hidden) || (pooled && !w->pooled) ||
-                  (s->opt.reference && ((tokens && !w->ref_hidden) || (pooled && !w->ref_pooled)));
-    if (missing)
+    if (!ok)
         return albert_fail(err, ALBERT_E_NOMEM, "scheduler: out of memory for batches of %d tokens",
                            room);
     return ALBERT_OK;
@@ -34,19 +47,22 @@ int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err
 
 void sched_worker_free(sched_worker *w)
 {
-    free(w->ids);
-    free(w->mine);
-    free(w->hidden);
-    free(w->pooled);
+    for (int i = 0; i < SCHED_BATCHES; i++) {
+        sched_batch *b = &w->batches[i];
+        free(b->taken);
+        free(b->ids);
+        free(b->hidden);
+        free(b->pooled);
+    }
     free(w->ref_hidden);
     free(w->ref_pooled);
 }
 
-/* Pads ITEMS into W's [B, T] batch: id 0, type 0 and mask 0 on pads. */
-static albert_batch fill(sched_worker *w, sched_item **items, int B, int T)
+/* Pads ITEMS into a [B, T] batch in IDS: id 0, type 0 and mask 0 on pads. */
+static albert_batch fill(int32_t *ids, sched_item **items, int B, int T)
 {
     size_t total = (size_t)B * (size_t)T;
-    int32_t *ids = w->ids, *types = ids + total, *mask = types + total;
+    int32_t *types = ids + total, *mask = types + total;
     memset(ids, 0, 3 * total * sizeof *ids);
     for (int b = 0; b < B; b++) {
         const sched_item *it = items[b];
@@ -61,8 +77,7 @@ static albert_batch fill(sched_worker *w, sched_item **items, int B, int T)
     return b;
 }
 
-static int run(const albert_scheduler *s, albert_engine *engine, const albert_batch *b,
-               float *hidden, float *pooled, albert_error *e)
+static albert_outputs outputs(const albert_scheduler *s, float *hidden, float *pooled)
 {
     albert_outputs out;
     memset(&out, 0, sizeof out);
@@ -70,8 +85,7 @@ static int run(const albert_scheduler *s, albert_engine *engine, const albert_ba
     out.pooled = pooled;
     out.pooling = pooled ? s->opt.pooling : ALBERT_POOL_NONE;
     out.normalize = s->opt.normalize;
-    albert_ok(e); /* row -1 unless the engine names one */
-    return albert_engine_run(engine, b, &out, e);
+    return out;
 }
 
 static int all_finite(const float *v, size_t n)
@@ -103,11 +117,13 @@ static int count_ones(const sched_item *it)
 }
 
 /* Row R's vectors into its item: one block, laid out as the result says. */
-static void scatter_row(sched_worker *w, const albert_batch *b, int r, sched_item *it)
+static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_item *it)
 {
     const albert_scheduler *s = w->s;
+    const albert_batch *b = &batch->batch;
     size_t h = (size_t)s->hidden;
-    int pooled = w->pooled != NULL, tokens = w->hidden != NULL, ref = s->opt.reference != NULL;
+    int pooled = batch->pooled != NULL, tokens = batch->hidden != NULL;
+    int ref = s->opt.reference != NULL;
     it->rows = tokens ? count_ones(it) : 0;
     size_t per = (pooled ? h : 0) + (size_t)it->rows * h;
     it->vectors = malloc((ref ? 2 : 1) * (per ? per : 1) * sizeof(float));
@@ -117,12 +133,12 @@ static void scatter_row(sched_worker *w, const albert_batch *b, int r, sched_ite
     }
     float *p = it->vectors;
     if (pooled) {
-        it->pooled = memcpy(p, w->pooled + (size_t)r * h, h * sizeof(float));
+        it->pooled = memcpy(p, batch->pooled + (size_t)r * h, h * sizeof(float));
         p += h;
     }
     if (tokens) {
         it->tokens = p;
-        p += (size_t)copy_tokens(b, r, w->hidden, h, p) * h;
+        p += (size_t)copy_tokens(b, r, batch->hidden, h, p) * h;
     }
     if (!all_finite(it->vectors, per)) {
         sched_item_fail(it, ALBERT_E_FORMAT, 0,
@@ -144,8 +160,9 @@ static int run_reference(sched_worker *w, const albert_batch *b, albert_error *e
 {
     albert_scheduler *s = w->s;
     uint64_t t0 = albert_now_ns();
+    albert_outputs out = outputs(s, w->ref_hidden, w->ref_pooled);
     pthread_mutex_lock(&s->reference_lock);
-    int rc = run(s, s->opt.reference, b, w->ref_hidden, w->ref_pooled, e);
+    int rc = albert_engine_run(s->opt.reference, b, &out, e);
     pthread_mutex_unlock(&s->reference_lock);
     pthread_mutex_lock(&s->lock);
     s->reference_ns += albert_now_ns() - t0;
@@ -153,47 +170,74 @@ static int run_reference(sched_worker *w, const albert_batch *b, albert_error *e
     return rc;
 }
 
-/* One try at ITEMS; a row the engine rejects fails alone and the rest go
- * again (returns the rows left), any other failure fails them all. */
-static int try_batch(sched_worker *w, sched_item **items, int B)
+/* Adds a batch that is over (run or failed) to W's counters. */
+static void account(sched_worker *w, const sched_batch *b, uint64_t busy_ns, uint64_t host_ns)
 {
-    int T = items[B - 1]->n; /* shortest first: the last is the longest */
-    uint64_t t0 = albert_now_ns();
-    albert_batch b = fill(w, items, B, T);
-    uint64_t t1 = albert_now_ns();
-    albert_error e;
-    int rc = run(w->s, w->engine, &b, w->hidden, w->pooled, &e);
-    uint64_t t2 = albert_now_ns();
-    if (rc == ALBERT_OK && w->s->opt.reference)
-        rc = run_reference(w, &b, &e); /* timed as validation, not here */
-    uint64_t t3 = albert_now_ns();
-    if (rc != ALBERT_OK && e.row >= 0 && e.row < B) {
-        sched_item_fail(items[e.row], e.code, e.code != ALBERT_E_INPUT, e.msg);
-        memmove(items + e.row, items + e.row + 1, (size_t)(B - e.row - 1) * sizeof *items);
-        return B - 1;
-    }
-    for (int r = 0; r < B; r++) {
-        if (rc != ALBERT_OK)
-            sched_item_fail(items[r], rc, 1, e.msg);
-        else
-            scatter_row(w, &b, r, items[r]);
-    }
     uint64_t tokens = 0;
-    for (int r = 0; r < B; r++)
-        tokens += (uint64_t)items[r]->n;
+    for (int r = 0; r < b->B; r++)
+        tokens += (uint64_t)b->rows[r]->n;
     pthread_mutex_lock(&w->s->lock);
     w->stats.batches++;
-    w->stats.records += (uint64_t)B;
+    w->stats.records += (uint64_t)b->B;
     w->stats.tokens += tokens;
-    w->stats.padded_tokens += (uint64_t)B * (uint64_t)T;
-    w->stats.busy_ns += t2 - t1;
-    w->stats.batch_ns += (t1 - t0) + (albert_now_ns() - t3);
+    w->stats.padded_tokens += (uint64_t)b->B * (uint64_t)(b->B ? b->rows[b->B - 1]->n : 0);
+    w->stats.busy_ns += busy_ns;
+    w->stats.batch_ns += host_ns;
     pthread_mutex_unlock(&w->s->lock);
+}
+
+static void fail_rows(sched_batch *b, int rc, const char *message)
+{
+    for (int r = 0; r < b->B; r++)
+        sched_item_fail(b->rows[r], rc, 1, message);
+}
+
+int sched_batch_submit(sched_worker *w, sched_batch *b)
+{
+    memcpy(b->rows, b->taken, (size_t)b->n_taken * sizeof *b->rows);
+    b->B = b->n_taken;
+    b->busy_ns = b->host_ns = 0;
+    while (b->B > 0) {
+        const int B = b->B, T = b->rows[B - 1]->n; /* shortest first: the last is the longest */
+        uint64_t t0 = albert_now_ns();
+        b->batch = fill(b->ids, b->rows, B, T);
+        albert_outputs out = outputs(w->s, b->hidden, b->pooled);
+        uint64_t t1 = albert_now_ns();
+        albert_error e;
+        albert_ok(&e); /* row -1 unless the engine names one */
+        int rc = albert_engine_submit(w->engine, &b->batch, &out, &e);
+        b->host_ns += t1 - t0;
+        b->busy_ns += albert_now_ns() - t1;
+        if (rc == ALBERT_OK)
+            return 1;
+        if (e.row < 0 || e.row >= B) {
+            fail_rows(b, rc, e.msg);
+            account(w, b, b->busy_ns, b->host_ns);
+            return 0;
+        }
+        /* The row the engine rejects fails alone and the rest go again. */
+        sched_item_fail(b->rows[e.row], e.code, e.code != ALBERT_E_INPUT, e.msg);
+        memmove(b->rows + e.row, b->rows + e.row + 1, (size_t)(B - e.row - 1) * sizeof *b->rows);
+        b->B--;
+    }
     return 0;
 }
 
-void sched_run_batch(sched_worker *w, sched_item **items, int B)
+void sched_batch_finish(sched_worker *w, sched_batch *b)
 {
-    while (B > 0)
-        B = try_batch(w, items, B);
+    uint64_t t0 = albert_now_ns();
+    albert_error e;
+    int rc = albert_engine_wait(w->engine, &e);
+    uint64_t t1 = albert_now_ns();
+    /* The reference checks batches as the engine did (one config): a row it
+     * rejected would have been rejected at submit, so any failure is the
+     * whole batch's. */
+    if (rc == ALBERT_OK && w->s->opt.reference)
+        rc = run_reference(w, &b->batch, &e); /* timed as validation, not here */
+    uint64_t t2 = albert_now_ns();
+    if (rc != ALBERT_OK)
+        fail_rows(b, rc, e.msg);
+    for (int r = 0; rc == ALBERT_OK && r < b->B; r++)
+        scatter_row(w, b, r, b->rows[r]);
+    account(w, b, b->busy_ns + (t1 - t0), b->host_ns + (albert_now_ns() - t2));
 }

@@ -1,7 +1,8 @@
 /* The scheduler: a ring of records in flight, cut into windows.  A window
  * takes pushed records until it is full, finished or old (max_wait_ms);
  * once all its records are tokenized it is sorted by length and the device
- * threads take batches from it, longest first, each as it becomes free.
+ * threads take batches from it, longest first, each as it becomes free (an
+ * asynchronous engine's thread takes the next while one is in flight).
  * Results leave in push order.  One mutex guards it all: what is done under
  * it is bookkeeping, the work (tokenizing, batches) is done outside. */
 #include "scheduler/scheduler.h"
@@ -262,33 +263,72 @@ static int all_taken(albert_scheduler *s)
     return window_with_work(s) == NULL;
 }
 
+/* Called with the lock held: BATCH's records are done. */
+static void batch_done(albert_scheduler *s, const sched_batch *b)
+{
+    for (int i = 0; i < b->n_taken; i++) {
+        b->taken[i]->state = ITEM_DONE;
+        if (b->taken[i]->fatal)
+            fail_run(s, b->taken[i]);
+    }
+    result_maybe(s);
+}
+
+/* Called with the lock held, which it lets go meanwhile: waits for BATCH and
+ * hands its results out. */
+static void land(sched_worker *w, sched_batch *b)
+{
+    pthread_mutex_unlock(&w->s->lock);
+    sched_batch_finish(w, b);
+    pthread_mutex_lock(&w->s->lock);
+    batch_done(w->s, b);
+}
+
+/* Takes a batch, submits it, then hands out the one submitted before, so an
+ * asynchronous engine computes one batch while this thread pads the next and
+ * copies out the last.  A synchronous one has run the batch inside submit:
+ * it is handed out at once, not held back behind the next one's compute.
+ * Before it sleeps waiting for work the thread lands what it has. */
 static void *device_thread(void *arg)
 {
     sched_worker *w = arg;
     albert_scheduler *s = w->s;
-    sched_item **mine = w->mine, **copy = w->mine + s->max_rows;
+    sched_batch *pending = NULL; /* submitted, results not yet out */
+    int next = 0;
     pthread_mutex_lock(&s->lock);
     while (running(s) && !all_taken(s)) {
         sched_window *win = window_with_work(s);
+        if (!win && pending) {
+            land(w, pending);
+            pending = NULL;
+            continue;
+        }
         if (!win) {
             wait_or_close(s, &s->to_batch);
             continue;
         }
-        int B = take_batch(s, win, w->budget, mine);
+        sched_batch *b = &w->batches[next];
+        next = (next + 1) % SCHED_BATCHES;
+        b->n_taken = take_batch(s, win, w->budget, b->taken);
         if (all_taken(s)) /* the other device threads can stop waiting */
             pthread_cond_broadcast(&s->to_batch);
         pthread_mutex_unlock(&s->lock);
-        /* The batch may drop rows it rejects: it gets a copy. */
-        memcpy(copy, mine, (size_t)B * sizeof *mine);
-        sched_run_batch(w, copy, B);
-        pthread_mutex_lock(&s->lock);
-        for (int i = 0; i < B; i++) {
-            mine[i]->state = ITEM_DONE;
-            if (mine[i]->fatal)
-                fail_run(s, mine[i]);
+        int queued = sched_batch_submit(w, b);
+        if (queued && !albert_engine_is_async(w->engine)) {
+            sched_batch_finish(w, b);
+            queued = 0;
         }
-        result_maybe(s);
+        if (pending)
+            sched_batch_finish(w, pending);
+        pthread_mutex_lock(&s->lock);
+        if (pending)
+            batch_done(s, pending);
+        if (!queued)
+            batch_done(s, b);
+        pending = queued ? b : NULL;
     }
+    if (pending)
+        land(w, pending);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
@@ -618,6 +658,10 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
         if (o->engines[i] == o->reference)
             return albert_fail(err, ALBERT_E_ARG,
                                "albert_scheduler_create: engine %d is also the reference", i);
+        /* Its waits would collect the caller's batches. */
+        if (albert_engine_in_flight(o->engines[i]))
+            return albert_fail(err, ALBERT_E_ARG,
+                               "albert_scheduler_create: engine %d has batches in flight", i);
     }
     if (o->max_length < 0 || o->max_batch_tokens < 0 || o->max_batch_size < 0 ||
         o->tokenize_threads < 0 || o->window < 0 || o->max_wait_ms < 0)

@@ -50,15 +50,31 @@ typedef struct sched_window {
     uint64_t opened_ns;
 } sched_window;
 
-/* One device thread: its engine, its batch buffers, its counters. */
+/* One batch from its submit to its results: the padded arrays the engine
+ * reads and the outputs it writes, both the engine's until the batch's
+ * wait. */
+typedef struct sched_batch {
+    sched_item **taken;          /* [max_rows]: the records taken, done together */
+    sched_item **rows;           /* [max_rows]: those in the batch (a row the engine
+                                  * rejects fails alone and leaves) */
+    int n_taken, B;
+    albert_batch batch;
+    int32_t *ids;                /* [3 * room]: ids, types, mask */
+    float *hidden, *pooled;      /* outputs */
+    uint64_t busy_ns, host_ns;   /* in submit; padding */
+} sched_batch;
+
+/* A device thread pads and submits the next batch while its engine runs the
+ * last one, then hands that one's results out. */
+#define SCHED_BATCHES 2
+
+/* One device thread: its engine, its batches, its counters. */
 typedef struct sched_worker {
     struct albert_scheduler *s;
     albert_engine *engine;
     int budget;                  /* max tokens per batch */
-    int32_t *ids;                /* [3 * room]: ids, types, mask */
-    float *hidden, *pooled;      /* outputs of a batch */
+    sched_batch batches[SCHED_BATCHES];
     float *ref_hidden, *ref_pooled;
-    sched_item **mine;           /* [2 * max_rows]: a batch taken, and its copy */
     albert_scheduler_device_stats stats;
 } sched_worker;
 
@@ -98,9 +114,12 @@ void sched_item_fail(sched_item *it, int code, int fatal, const char *message);
 /* Frees what IT holds and makes it ITEM_FREE. */
 void sched_item_release(sched_item *it);
 
-/* batch.c: runs ITEMS (B of them, shortest first) on W's engine and fills
- * their results; called without the lock. */
-void sched_run_batch(sched_worker *w, sched_item **items, int B);
+/* batch.c, called without the lock.  Pads BATCH's records (taken, shortest
+ * first) and submits them to W's engine: 1 when they are on it, 0 when every
+ * one has failed instead. */
+int sched_batch_submit(sched_worker *w, sched_batch *batch);
+/* Waits for a submitted BATCH and fills its records' results. */
+void sched_batch_finish(sched_worker *w, sched_batch *batch);
 /* Allocates W's buffers for batches of up to ROOM tokens and MAX_ROWS rows. */
 int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err);
 void sched_worker_free(sched_worker *w);
