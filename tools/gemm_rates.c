@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_s(void)
@@ -47,6 +48,14 @@ static dnnl_memory_t memory(dnnl_engine_t eng, int64_t rows, int64_t cols, dnnl_
     return mem;
 }
 
+/* Every byte 0x3c: 0.0115 as f32 or bf16, 60 as u8 or s8. */
+static void fill(dnnl_memory_t mem, dnnl_primitive_desc_t pd, dnnl_query_t which)
+{
+    void *data = NULL;
+    check(dnnl_memory_get_data_handle(mem, &data), "data handle");
+    memset(data, 0x3c, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, which, 0)));
+}
+
 /* Ops per second of one M x N x K matmul of SRC and WEIGHT types into f32,
  * repeated for SECONDS. */
 static double rate(dnnl_engine_t eng, dnnl_stream_t st, int m, int n, int k,
@@ -68,6 +77,10 @@ static double rate(dnnl_engine_t eng, dnnl_stream_t st, int m, int n, int k,
     check(dnnl_memory_create(&b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), eng,
                              DNNL_MEMORY_ALLOCATE),
           "weights memory");
+    /* Real values in real pages: memory never written reads as the kernel's
+     * one shared zero page, always in L1, and doubles the int8 rate. */
+    fill(a, pd, dnnl_query_src_md);
+    fill(b, pd, dnnl_query_weights_md);
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
     check(dnnl_primitive_execute(mm, st, 3, args), "warm-up");
     check(dnnl_stream_wait(st), "wait");

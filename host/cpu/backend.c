@@ -147,15 +147,15 @@ static void lap_linear(cpu_backend *be, const char *name, int M, int N, int K)
 }
 
 /* y[M,N] = x[M,K] w^T + b: on oneDNN's sgemm in fp32, or with a
- * reduced-precision Linear L on oneDNN's matmul (X bfloat16 with X_BF16);
- * timed as an M x N x K GEMM. */
+ * reduced-precision Linear L on oneDNN's matmul (X handed over as it is
+ * with X_READY: lowp_linear_run); timed as an M x N x K GEMM. */
 static int linear(cpu_backend *be, lowp_linear *l, int M, int N, int K, const void *x,
-                  bool x_bf16, const float *w, const float *b, float *y, const cpu_buffers *buf,
+                  bool x_ready, const float *w, const float *b, float *y, const cpu_buffers *buf,
                   albert_error *err)
 {
     int rc = ALBERT_OK;
     if (l && (be->precision != ALBERT_PRECISION_FP32 || M <= FP32_MATMUL_ROWS))
-        rc = lowp_linear_run(l, M, x, x_bf16, buf->lowp, y, err);
+        rc = lowp_linear_run(l, M, x, x_ready, buf->lowp, y, err);
     else
         rc = op_status(cpu_linear(M, N, K, x, w, b, y), "cpu_linear", err);
     lap_linear(be, NULL, M, N, K);
@@ -223,8 +223,9 @@ static void add_layernorm(cpu_backend *be, const float *g, const float *b, int M
 }
 
 /* The FFN: Linear, activation, Linear.  In reduced precision the first
- * Linear applies the activation itself (and in bf16 hands its output over as
- * bfloat16): no pass over the [M, intermediate] activations in memory
+ * Linear applies the activation itself and hands its output over as the
+ * second's input (bf16: bfloat16 rows in buf->big; int8: quantized rows in
+ * buf->lowp): no pass over the [M, intermediate] activations in memory
  * between the two GEMMs. */
 static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t li, int M,
                         const cpu_buffers *buf, albert_error *err)
@@ -234,12 +235,12 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
     if (be->precision != ALBERT_PRECISION_FP32) {
         static const char *const names[ALBERT_PRECISION_COUNT] = {
             NULL, "cpu_linear_bf16_act", NULL, "cpu_linear_int8_act"};
-        const bool bf16 = bf16_hidden(be);
-        int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, hidden_input(be, buf), bf16,
-                                 buf->lowp, buf->big, err);
+        const void *handed = be->precision == ALBERT_PRECISION_INT8 ? buf->lowp : buf->big;
+        int rc = lowp_linear_run(lowp_of(be, li, LIN_FFN), M, hidden_input(be, buf),
+                                 bf16_hidden(be), buf->lowp, buf->big, err);
         lap_linear(be, names[be->precision], M, inter, H);
         if (rc == ALBERT_OK)
-            rc = lowp_linear_run(lowp_of(be, li, LIN_FFN_OUT), M, buf->big, bf16, buf->lowp,
+            rc = lowp_linear_run(lowp_of(be, li, LIN_FFN_OUT), M, handed, true, buf->lowp,
                                  buf->tmp, err);
         lap_linear(be, NULL, M, H, inter);
         return rc;
@@ -537,7 +538,7 @@ static int make_lowp(cpu_backend *be, albert_error *err)
                          &be->lowp_map_in, err);
     /* fp32 keeps its own activation (cpu/ops.c's, the reference's). */
     const lowp_fusion ffn = {p == ALBERT_PRECISION_FP32 ? LOWP_NO_ACT : (int)c->hidden_act,
-                             p == ALBERT_PRECISION_BF16};
+                             p != ALBERT_PRECISION_FP32};
     const lowp_fusion qkv = {LOWP_NO_ACT, p == ALBERT_PRECISION_BF16};
     for (size_t i = 0; rc == ALBERT_OK && i < n; i++) {
         const albert_layer_weights *lw = &w->layers[i];

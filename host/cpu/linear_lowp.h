@@ -30,11 +30,14 @@ typedef struct lowp_linear lowp_linear;
 
 /* What a Linear does to its output, saving passes over [M, N] in memory:
  * an activation (bf16: a post-op inside oneDNN's matmul; int8: on each row
- * right after it is dequantized), and (bf16 only) output stored as bfloat16,
- * the next bf16 Linear's input as it is. */
+ * right after it is dequantized), and the output handed over as the next
+ * Linear's input as it is (NEXT_INPUT, bf16 and int8): bf16 stores it as
+ * bfloat16 in Y; int8 quantizes each row while it is in cache, into
+ * SCRATCH as lowp_linear_run's own int8 input (Y then holds the float32
+ * products meanwhile). */
 typedef struct lowp_fusion {
-    int act;       /* LOWP_NO_ACT or an albert_activation */
-    bool bf16_out;
+    int act;         /* LOWP_NO_ACT or an albert_activation */
+    bool next_input;
 } lowp_fusion;
 
 /* A Linear of weight W [N, K] and BIAS [N] (NULL: none) in PRECISION (bf16
@@ -53,12 +56,13 @@ size_t lowp_padded_rows(size_t rows);
 /* Bytes of scratch lowp_linear_run needs for M rows of K in PRECISION. */
 size_t lowp_scratch_bytes(int precision, size_t M, size_t K);
 
-/* Y [M, N] (float32, or bfloat16 when made with bf16_out; padded rows:
+/* Y [M, N] (float32, or as lowp_fusion.next_input says; padded rows:
  * lowp_padded_rows(M) of them) from X [M, K] (fp32: X too brings the padded
- * rows, any finite values)
- * (float32, or with X_BF16 bfloat16: a bf16 Linear's own input, not
- * rounded again); SCRATCH holds lowp_scratch_bytes, 4-byte aligned. */
-int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_bf16, void *scratch, void *y,
+ * rows, any finite values): float32, or with X_READY the output a Linear
+ * made with next_input handed over, not converted again (bf16: its bfloat16
+ * rows; int8: SCRATCH itself).  SCRATCH holds lowp_scratch_bytes for the
+ * larger of K and, with next_input, N; 4-byte aligned. */
+int lowp_linear_run(lowp_linear *l, int M, const void *x, bool x_ready, void *scratch, void *y,
                     albert_error *err);
 
 #endif
