@@ -58,6 +58,21 @@ static void test_activations(void)
                   points[i]);
         }
     }
+    /* Rows long enough for the AVX-512 gelu_tanh (16 lanes at a time, the
+     * rest scalar): a sweep over [-12, 12] and past the clamps. */
+    enum { SWEEP = 4099 };
+    float *sweep = test_calloc(SWEEP, sizeof *sweep), *orig = test_calloc(SWEEP, sizeof *orig);
+    for (int i = 0; i < SWEEP; i++)
+        orig[i] = sweep[i] = i < np ? points[i] : -12.0f + 24.0f * (float)i / SWEEP;
+    cpu_activate(1, SWEEP, ALBERT_ACT_GELU_TANH, sweep);
+    double worst = 0;
+    for (int i = 0; i < SWEEP; i++) {
+        double want = ref_activation(ALBERT_ACT_GELU_TANH, orig[i]);
+        worst = fmax(worst, fabs(sweep[i] - want) / (1.0 + fabs(want)));
+    }
+    CHECK(worst <= 2e-7, "gelu_tanh over a long row: %.3g relative to 1 + |gelu|", worst);
+    free(sweep);
+    free(orig);
     /* Known values that separate the erf and tanh GELUs. */
     CHECK(fabsf(cpu_activation(ALBERT_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f, "gelu(1)");
     CHECK(fabsf(cpu_activation(ALBERT_ACT_GELU_TANH, 1.0f) - 0.8411920f) < 1e-6f, "gelu_new(1)");
@@ -225,6 +240,71 @@ static void test_attention_bf16(void)
     }
 }
 
+/* One int8 FFN of N (192: the AVX-512 quantizing; 200: the portable one)
+ * both ways; returns whether the outputs are the same bits. */
+static bool int8_handover_same(lowp_context *ctx, int N)
+{
+    enum { M = 37, K = 64 };
+    float *w1 = test_calloc((size_t)N * K, sizeof *w1), *b1 = test_calloc((size_t)N, sizeof *b1);
+    float *w2 = test_calloc((size_t)K * N, sizeof *w2), *b2 = test_calloc(K, sizeof *b2);
+    float *x = test_calloc((size_t)M * K, sizeof *x);
+    fill(w1, (size_t)N * K, 1);
+    fill(b1, (size_t)N, 2);
+    fill(w2, (size_t)K * N, 3);
+    fill(b2, K, 4);
+    fill(x, (size_t)M * K, 5);
+    const size_t rows = lowp_padded_rows(M);
+    void *scratch = test_calloc(lowp_scratch_bytes(ALBERT_PRECISION_INT8, M, (size_t)N), 1);
+    float *y = test_calloc(rows * (size_t)N, sizeof *y);
+    float *plain = test_calloc(rows * K, sizeof *plain), *handed = test_calloc(rows * K, sizeof *handed);
+    const lowp_fusion keep = {ALBERT_ACT_GELU_TANH, false}, hand = {ALBERT_ACT_GELU_TANH, true};
+    lowp_linear *first = NULL, *first_hands = NULL, *second = NULL;
+    albert_error err;
+    int rc = lowp_linear_create(ctx, ALBERT_PRECISION_INT8, N, K, w1, b1, &keep, &first, &err);
+    if (rc == ALBERT_OK)
+        rc = lowp_linear_create(ctx, ALBERT_PRECISION_INT8, N, K, w1, b1, &hand, &first_hands, &err);
+    if (rc == ALBERT_OK)
+        rc = lowp_linear_create(ctx, ALBERT_PRECISION_INT8, K, N, w2, b2, NULL, &second, &err);
+    if (rc == ALBERT_OK) /* float32 between the two: the second quantizes it */
+        rc = lowp_linear_run(first, M, x, false, scratch, y, &err);
+    if (rc == ALBERT_OK)
+        rc = lowp_linear_run(second, M, y, false, scratch, plain, &err);
+    if (rc == ALBERT_OK) /* handed over in the scratch, quantized row by row */
+        rc = lowp_linear_run(first_hands, M, x, false, scratch, y, &err);
+    if (rc == ALBERT_OK)
+        rc = lowp_linear_run(second, M, scratch, true, scratch, handed, &err);
+    CHECK(rc == ALBERT_OK, "int8 FFN of %d: %s", N, err.msg);
+    CHECK(lowp_linear_run(second, M, y, true, scratch, handed, &err) == ALBERT_E_ARG,
+          "an int8 Linear takes a handed-over input only from its scratch");
+    bool same = rc == ALBERT_OK && memcmp(plain, handed, (size_t)M * K * sizeof *plain) == 0;
+    lowp_linear_free(first);
+    lowp_linear_free(first_hands);
+    lowp_linear_free(second);
+    free(w1), free(b1), free(w2), free(b2), free(x), free(scratch), free(y), free(plain);
+    free(handed);
+    return same;
+}
+
+/* The int8 FFN's first Linear hands its GELU'd output to the second
+ * quantized (lowp_fusion.next_input): the same bits as the second
+ * quantizing the first's float32 output itself.  Only where the backend
+ * runs int8: CPUs with VNNI. */
+static void test_int8_handover(void)
+{
+    if (!lowp_supported(ALBERT_PRECISION_INT8)) {
+        printf("int8 hand-over: not run, this CPU has no VNNI (the backend does not use it)\n");
+        return;
+    }
+    lowp_context *ctx = NULL;
+    albert_error err;
+    CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
+    if (!ctx)
+        return;
+    CHECK(int8_handover_same(ctx, 192), "int8 FFN of 192: handed over differs");
+    CHECK(int8_handover_same(ctx, 200), "int8 FFN of 200: handed over differs");
+    lowp_context_free(ctx);
+}
+
 static void test_layernorm(void)
 {
     enum { ROWS = 3, N = 37 };
@@ -357,6 +437,7 @@ int main(void)
     test_softmax();
     test_attention();
     test_attention_bf16();
+    test_int8_handover();
     test_layernorm();
     test_linear();
     test_embed();
