@@ -209,6 +209,18 @@ static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *ma
     return worst;
 }
 
+/* Whether this CPU runs PRECISION natively, where the backend uses WHAT;
+ * says so when it does not (the test is then not run, and the backend does
+ * not use it either). */
+static bool cpu_runs(int precision, const char *what)
+{
+    if (lowp_supported(precision))
+        return true;
+    printf("%s: not run, this CPU has no native %s (the backend does not use it)\n", what,
+           albert_precision_name(precision));
+    return false;
+}
+
 /* The bf16 attention agrees with the float32 one to bfloat16's precision
  * (P and the output rounded: 2^-8 relative) on masked, unmasked, fully
  * masked and one-token sequences, on ALBERT-base's head shape, and in
@@ -216,10 +228,8 @@ static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *ma
  * out.  Only where the backend runs it: CPUs with bf16. */
 static void test_attention_bf16(void)
 {
-    if (!lowp_supported(ALBERT_PRECISION_BF16)) {
-        printf("attn_bf16: not run, this CPU has no bf16 (the backend does not use it)\n");
+    if (!cpu_runs(ALBERT_PRECISION_BF16, "attn_bf16"))
         return;
-    }
     const int32_t mask[2 * 5] = {1, 1, 0, 1, 1, 0, 0, 0, 0, 0};
     int32_t long_mask[3 * 37], group_mask[11 * 20];
     for (int i = 0; i < 3 * 37; i++)
@@ -291,10 +301,8 @@ static bool int8_handover_same(lowp_context *ctx, int N)
  * runs int8: CPUs with VNNI. */
 static void test_int8_handover(void)
 {
-    if (!lowp_supported(ALBERT_PRECISION_INT8)) {
-        printf("int8 hand-over: not run, this CPU has no VNNI (the backend does not use it)\n");
+    if (!cpu_runs(ALBERT_PRECISION_INT8, "int8 hand-over"))
         return;
-    }
     lowp_context *ctx = NULL;
     albert_error err;
     CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
