@@ -5,6 +5,7 @@
 #include "cpu/ops.h"
 #include "test_util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -59,16 +60,30 @@ static void test_activations(void)
         }
     }
     /* Rows long enough for the AVX-512 gelu_tanh (16 lanes at a time, the
-     * rest scalar): a sweep over [-12, 12] and past the clamps. */
+     * rest scalar): a sweep over [-12, 12], the points above, and values
+     * past every clamp in both paths (positions 16.. and the last ones). */
     enum { SWEEP = 4099 };
+    const float special[] = {INFINITY, -INFINITY, NAN, 1e30f, -1e30f, -FLT_MAX, -9.5f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
     float *sweep = test_calloc(SWEEP, sizeof *sweep), *orig = test_calloc(SWEEP, sizeof *orig);
     for (int i = 0; i < SWEEP; i++)
-        orig[i] = sweep[i] = i < np ? points[i] : -12.0f + 24.0f * (float)i / SWEEP;
+        orig[i] = i < np ? points[i] : -12.0f + 24.0f * (float)i / SWEEP;
+    for (int i = 0; i < ns; i++)
+        orig[16 + i] = orig[SWEEP - 1 - i] = special[i];
+    memcpy(sweep, orig, SWEEP * sizeof *sweep);
     cpu_activate(1, SWEEP, ALBERT_ACT_GELU_TANH, sweep);
     double worst = 0;
     for (int i = 0; i < SWEEP; i++) {
-        double want = ref_activation(ALBERT_ACT_GELU_TANH, orig[i]);
-        worst = fmax(worst, fabs(sweep[i] - want) / (1.0 + fabs(want)));
+        const float x = orig[i], y = sweep[i];
+        if (isnan(x) || x == -INFINITY) /* HF: NaN, and -inf * 0 */
+            CHECK(isnan(y), "gelu_tanh(%g) = %g, not NaN", x, y);
+        else if (x == INFINITY || x == 1e30f)
+            CHECK(y == x, "gelu_tanh(%g) = %g", x, y);
+        else if (x < -1e20f) /* HF: x * 0 */
+            CHECK(fabsf(y) < 1e-20f, "gelu_tanh(%g) = %g, not 0", x, y);
+        else
+            worst = fmax(worst, fabs(y - ref_activation(ALBERT_ACT_GELU_TANH, x)) /
+                                    (1.0 + fabs(ref_activation(ALBERT_ACT_GELU_TANH, x))));
     }
     CHECK(worst <= 2e-7, "gelu_tanh over a long row: %.3g relative to 1 + |gelu|", worst);
     free(sweep);
@@ -250,8 +265,9 @@ static void test_attention_bf16(void)
     }
 }
 
-/* One int8 FFN of N (192: the AVX-512 quantizing; 200: the portable one)
- * both ways; returns whether the outputs are the same bits. */
+/* One int8 FFN of N both ways (192: the second's input quantized on
+ * AVX-512; 200: portably; 2048: its rows in parallel); returns whether the
+ * outputs are the same bits. */
 static bool int8_handover_same(lowp_context *ctx, int N)
 {
     enum { M = 37, K = 64 };
@@ -284,7 +300,7 @@ static bool int8_handover_same(lowp_context *ctx, int N)
     if (rc == ALBERT_OK)
         rc = lowp_linear_run(second, M, scratch, true, scratch, handed, &err);
     CHECK(rc == ALBERT_OK, "int8 FFN of %d: %s", N, err.msg);
-    CHECK(lowp_linear_run(second, M, y, true, scratch, handed, &err) == ALBERT_E_ARG,
+    CHECK(!second || lowp_linear_run(second, M, y, true, scratch, handed, &err) == ALBERT_E_ARG,
           "an int8 Linear takes a handed-over input only from its scratch");
     bool same = rc == ALBERT_OK && memcmp(plain, handed, (size_t)M * K * sizeof *plain) == 0;
     lowp_linear_free(first);
@@ -308,8 +324,70 @@ static void test_int8_handover(void)
     CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
     if (!ctx)
         return;
-    CHECK(int8_handover_same(ctx, 192), "int8 FFN of 192: handed over differs");
-    CHECK(int8_handover_same(ctx, 200), "int8 FFN of 200: handed over differs");
+    const int widths[] = {192, 200, 2048};
+    for (int i = 0; i < 3; i++)
+        CHECK(int8_handover_same(ctx, widths[i]), "int8 FFN of %d: handed over differs",
+              widths[i]);
+    lowp_context_free(ctx);
+}
+
+/* Y [M, 32] of an int8 Linear of the first K_USED of K inputs (the rest of
+ * X's and W's columns zero). */
+static int int8_linear(lowp_context *ctx, int K, int K_used, const float *x_used,
+                       const float *w_used, float *y)
+{
+    enum { M = 9, N = 32 };
+    float *x = test_calloc((size_t)M * K, sizeof *x), *w = test_calloc((size_t)N * K, sizeof *w);
+    for (int r = 0; r < M; r++)
+        memcpy(x + (size_t)r * K, x_used + (size_t)r * K_used, (size_t)K_used * sizeof *x);
+    for (int c = 0; c < N; c++)
+        memcpy(w + (size_t)c * K, w_used + (size_t)c * K_used, (size_t)K_used * sizeof *w);
+    void *scratch = test_calloc(lowp_scratch_bytes(ALBERT_PRECISION_INT8, M, (size_t)K), 1);
+    lowp_linear *l = NULL;
+    albert_error err;
+    int rc = lowp_linear_create(ctx, ALBERT_PRECISION_INT8, N, K, w, NULL, NULL, &l, &err);
+    if (rc == ALBERT_OK)
+        rc = lowp_linear_run(l, M, x, false, scratch, y, &err);
+    CHECK(rc == ALBERT_OK, "int8 Linear of %d: %s", K, err.msg);
+    lowp_linear_free(l);
+    free(x), free(w), free(scratch);
+    return rc;
+}
+
+/* The AVX-512 quantizer (rows of a multiple of 64) and the portable one give
+ * the same bits: 192 inputs against the same 192 and 8 zeros (zeros move
+ * neither a row's range nor a weight sum).  A row with NaN or an infinity
+ * comes out NaN from both, not quantized away. */
+static void test_int8_quantizers(void)
+{
+    if (!cpu_runs(ALBERT_PRECISION_INT8, "int8 quantizers"))
+        return;
+    enum { M = 9, N = 32, K = 192 };
+    lowp_context *ctx = NULL;
+    albert_error err;
+    CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
+    float *x = test_calloc((size_t)M * K, sizeof *x), *w = test_calloc((size_t)N * K, sizeof *w);
+    fill(x, (size_t)M * K, 6);
+    fill(w, (size_t)N * K, 7);
+    x[3 * K + 5] = NAN;
+    x[4 * K + 100] = INFINITY;
+    const size_t rows = lowp_padded_rows(M);
+    float *wide = test_calloc(rows * N, sizeof *wide), *padded = test_calloc(rows * N, sizeof *padded);
+    if (ctx && int8_linear(ctx, K, K, x, w, wide) == ALBERT_OK &&
+        int8_linear(ctx, K + 8, K, x, w, padded) == ALBERT_OK) {
+        int finite_same = 1, nan_rows = 1;
+        for (int r = 0; r < M; r++)
+            for (int c = 0; c < N; c++) {
+                const float a = wide[r * N + c], b = padded[r * N + c];
+                if (r == 3 || r == 4)
+                    nan_rows &= isnan(a) && isnan(b);
+                else
+                    finite_same &= isfinite(a) && memcmp(&a, &b, sizeof a) == 0;
+            }
+        CHECK(finite_same, "int8 rows of 192 and of 192 + 8 zeros differ");
+        CHECK(nan_rows, "a row with NaN or an infinity is not NaN");
+    }
+    free(x), free(w), free(wide), free(padded);
     lowp_context_free(ctx);
 }
 
@@ -446,6 +524,7 @@ int main(void)
     test_attention();
     test_attention_bf16();
     test_int8_handover();
+    test_int8_quantizers();
     test_layernorm();
     test_linear();
     test_embed();

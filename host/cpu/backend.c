@@ -46,7 +46,9 @@ typedef struct cpu_buffers {
     float *scores; /* the attention's scratch */
     /* A reduced-precision Linear's converted input (lowp_scratch_bytes); in
      * bf16 the hidden state's copy between Linears (hidden_input), which
-     * none of them overwrites: each takes its input as bfloat16 as it is. */
+     * none of them overwrites: each takes its input as bfloat16 as it is;
+     * in int8 also the FFN's activations, handed from its first Linear to
+     * its second quantized (feed_forward). */
     void *lowp;
 } cpu_buffers;
 

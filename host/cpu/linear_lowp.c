@@ -10,6 +10,7 @@
 #include "cpu/onednn.h"
 #include "cpu/ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,6 +88,16 @@ static void quantize_rows(size_t rows, size_t n, const float *x, int8_t *out, fl
     }
 }
 
+/* A row holding NaN or an infinity: scale NaN, so the row's outputs are
+ * NaN and the caller's check of the vectors reports it, where a quantized
+ * row would hide it. */
+static void quantize_nonfinite(size_t n, uint8_t *out, float *scale_out, float *zero_out)
+{
+    memset(out, 0, n);
+    *scale_out = NAN;
+    *zero_out = 0.0f;
+}
+
 /* Each of ROWS rows of N, asymmetrically: q = round(x / scale) + zero in
  * [0, 255] with scale = (max - min) / 255 over the row and zero = round(-min
  * / scale), so the row's whole range uses all 256 steps (a GELU's output,
@@ -95,11 +106,17 @@ WIDEST_VECTORS static void quantize_row_u8(size_t n, const float *xr, uint8_t *o
                                            float *scale_out, float *zero_out)
 {
     float lo = 0.0f, hi = 0.0f; /* zero stays representable exactly */
+    int bad = 0;
         /* omp simd: these reductions may be reordered, so they vectorise. */
-#pragma omp simd reduction(min : lo) reduction(max : hi)
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : bad)
     for (size_t i = 0; i < n; i++) {
         lo = xr[i] < lo ? xr[i] : lo;
         hi = xr[i] > hi ? xr[i] : hi;
+        bad |= !(fabsf(xr[i]) <= FLT_MAX);
+    }
+    if (bad) {
+        quantize_nonfinite(n, out, scale_out, zero_out);
+        return;
     }
     float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
     float zero = (-lo * inv + 12582912.0f) - 12582912.0f;
@@ -124,6 +141,8 @@ __attribute__((target("avx512f"))) static void quantize_row_u8_avx512(size_t n, 
                                                                       float *zero_out)
 {
     __m512 lo[4], hi[4];
+    const __m512 biggest = _mm512_set1_ps(FLT_MAX);
+    __mmask16 bad = 0;
     for (int j = 0; j < 4; j++)
         lo[j] = hi[j] = _mm512_setzero_ps(); /* zero stays representable exactly */
     for (size_t i = 0; i < n; i += 64)
@@ -131,7 +150,12 @@ __attribute__((target("avx512f"))) static void quantize_row_u8_avx512(size_t n, 
             __m512 v = _mm512_loadu_ps(xr + i + 16 * j);
             lo[j] = _mm512_min_ps(lo[j], v);
             hi[j] = _mm512_max_ps(hi[j], v);
+            bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v), biggest, _CMP_NLE_UQ);
         }
+    if (bad) {
+        quantize_nonfinite(n, out, scale_out, zero_out);
+        return;
+    }
     float vlo = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(lo[0], lo[1]),
                                                    _mm512_min_ps(lo[2], lo[3])));
     float vhi = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(hi[0], hi[1]),

@@ -33,8 +33,8 @@ typedef struct lowp_linear lowp_linear;
  * right after it is dequantized), and the output handed over as the next
  * Linear's input as it is (NEXT_INPUT, bf16 and int8): bf16 stores it as
  * bfloat16 in Y; int8 quantizes each row while it is in cache, into
- * SCRATCH as lowp_linear_run's own int8 input (Y then holds the float32
- * products meanwhile). */
+ * SCRATCH as lowp_linear_run's own int8 input (Y is then its float32
+ * working space).  An int8 row holding NaN or an infinity comes out NaN. */
 typedef struct lowp_fusion {
     int act;         /* LOWP_NO_ACT or an albert_activation */
     bool next_input;
