@@ -85,9 +85,9 @@ static inline float exp_vec(float x)
 {
     /* Below -87 the result is 0 (libm gives at most a denormal there), above
      * 88 infinity (it overflows from 88.72 on; 1 / (1 + e^x) is then 0, as
-     * HF's sigmoid of a huge negative is), and clamping keeps 2^k a normal
-     * float. */
-    float xc = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+     * HF's sigmoid of a huge negative is), NaN NaN; clamping (NaN to -87)
+     * keeps 2^k a normal float and its conversion to int defined. */
+    float xc = x > -87.0f ? (x < 88.0f ? x : 88.0f) : -87.0f;
     /* k = round(x / ln 2) by the 1.5 * 2^23 trick (exact for |k| < 2^22). */
     float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f; /* Cody-Waite split ln 2 */
@@ -101,7 +101,7 @@ static inline float exp_vec(float x)
     int32_t bits = ((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return x < -87.0f ? 0.0f : x > 88.0f ? INFINITY : p * scale;
+    return x < -87.0f ? 0.0f : x > 88.0f ? INFINITY : x == x ? p * scale : x;
 }
 
 static inline float sigmoid_vec(float x)
