@@ -16,11 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define HAVE_QUANTIZE_AVX512 1
-#endif
-
 /* The row count the weights' layout is chosen for: brgemm's layout depends
  * on N, K and the ISA only, so every row count takes it. */
 #define LAYOUT_ROWS 256
@@ -130,7 +125,7 @@ WIDEST_VECTORS static void quantize_row_u8(size_t n, const float *xr, uint8_t *o
     *zero_out = zero;
 }
 
-#ifdef HAVE_QUANTIZE_AVX512
+#ifdef CPU_AVX512
 /* quantize_row_u8 for rows of a multiple of 64, as it computes them.  The
  * compiler's version kept one min and one max vector, each max waiting for
  * the last (4 cycles a step), and emulated the clamp and the narrowing to
@@ -179,7 +174,7 @@ __attribute__((target("avx512f"))) static void quantize_row_u8_avx512(size_t n, 
 static void quantize_row_u8_any(size_t n, const float *xr, uint8_t *out, float *scale,
                                 float *zero)
 {
-#ifdef HAVE_QUANTIZE_AVX512
+#ifdef CPU_AVX512
     if (n % 64 == 0 && __builtin_cpu_supports("avx512f")) {
         quantize_row_u8_avx512(n, xr, out, scale, zero);
         return;

@@ -10,11 +10,6 @@
 #include <omp.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define HAVE_GELU_AVX512 1
-#endif
-
 /* --------------------------------------------------------------- helpers */
 
 /* x[0..n) = (x - mean) / sqrt(var + eps) * g + b, in place.  Sums run in
@@ -162,7 +157,7 @@ float cpu_activation(albert_activation act, float x)
 
 /* gelu_new, ALBERT's default, gets its own loop: the switch inside
  * cpu_activation keeps a loop over it scalar. */
-#ifdef HAVE_GELU_AVX512
+#ifdef CPU_AVX512
 /* gelu_tanh on the first n - n % 16 of X, 16 lanes at a time, as x / (1 +
  * 2^t) with t = -2u log2(e): 2^t by vscalefps of a degree-6 polynomial of
  * t's fraction, the reciprocal by rcp14 and a Newton step.  Like gelu_tanh
@@ -203,7 +198,7 @@ WIDEST_VECTORS void cpu_activate_row(albert_activation act, int n, float *x)
 {
     if (act == ALBERT_ACT_GELU_TANH) {
         int i = 0;
-#ifdef HAVE_GELU_AVX512
+#ifdef CPU_AVX512
         if (__builtin_cpu_supports("avx512f"))
             i = gelu_tanh_avx512(n, x);
 #endif

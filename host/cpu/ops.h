@@ -15,6 +15,10 @@
  * activations 2x faster). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define WIDEST_VECTORS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+/* Hand-written AVX-512 loops, in functions of their own marked
+ * target("avx512f") and called after __builtin_cpu_supports("avx512f"). */
+#define CPU_AVX512 1
+#include <immintrin.h>
 #else
 #define WIDEST_VECTORS
 #endif
