@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.8.0"
+#define ALBERT_CL_VERSION "0.9.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -610,12 +610,17 @@ ALBERT_API int albert_engine_timing_get(const albert_engine *engine, albert_kern
 ALBERT_API int albert_engine_timing_reset(albert_engine *engine, albert_error *err);
 
 /* Floating-point operations of one forward pass over a BATCH_SIZE x SEQ_LEN
- * batch: its GEMMs (the embedding projection; per applied layer the QKV,
- * attention score, attention context, output and two FFN products; the
- * pooler with ALBERT_POOL_POOLER), 2 per multiply-add.  Element-wise work is
- * not counted.  What GFLOP/s figures divide by time. */
+ * batch that fills the non-NULL buffers of OUT (which are not touched; a
+ * NULL OUT: last_hidden_state alone): its
+ * GEMMs (the embedding projection; per applied layer the QKV, attention
+ * score, attention context, output and two FFN products; the pooler when
+ * OUT->pooled is asked for with ALBERT_POOL_POOLER), 2 per multiply-add.
+ * When OUT asks for pooled vectors only, with ALBERT_POOL_POOLER or
+ * ALBERT_POOL_CLS, the last layer's output and FFN products count the
+ * [CLS] rows alone: that is all the engines compute of them.  Element-wise
+ * work is not counted.  What GFLOP/s figures divide by time. */
 ALBERT_API uint64_t albert_forward_flops(const albert_config *cfg, int batch_size, int seq_len,
-                                         albert_pooling pooling);
+                                         const albert_outputs *out);
 
 #ifdef __cplusplus
 }

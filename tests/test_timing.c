@@ -11,19 +11,27 @@
 
 #define MAX_STATS 64
 
-/* One forward over a B x T batch of valid ids with POOLING. */
-static void run(albert_engine *e, const albert_config *c, int B, int T, albert_pooling pooling)
+/* One forward over a B x T batch of valid ids into pooled vectors with
+ * POOLING and, with TOKENS, last_hidden_state; returns the FLOPs
+ * albert_forward_flops counts for those outputs. */
+static uint64_t run(albert_engine *e, const albert_config *c, int B, int T, albert_pooling pooling,
+                    int tokens)
 {
     int32_t *ids = calloc((size_t)B * T, sizeof *ids);
     float *pooled = calloc((size_t)B * c->hidden_size, sizeof *pooled);
+    float *lhs = tokens ? calloc((size_t)B * T * c->hidden_size, sizeof *lhs) : NULL;
     for (int i = 0; ids && i < B * T; i++)
         ids[i] = i % T == 0 ? ALBERT_CLS_ID : 5 + i % 100;
     albert_batch b = {B, T, ids, NULL, NULL};
-    albert_outputs o = {NULL, NULL, pooled, pooling, 0};
+    albert_outputs o = {lhs, NULL, pooled, pooling, 0};
     albert_error err = {0};
-    CHECK(ids && pooled && albert_engine_run(e, &b, &o, &err) == ALBERT_OK, "run: %s", err.msg);
+    CHECK(ids && pooled && (lhs || !tokens) && albert_engine_run(e, &b, &o, &err) == ALBERT_OK,
+          "run: %s", err.msg);
+    const uint64_t flops = albert_forward_flops(c, B, T, &o);
     free(ids);
     free(pooled);
+    free(lhs);
+    return flops;
 }
 
 typedef struct timings {
@@ -61,7 +69,8 @@ static void sums(const timings *p, uint64_t *flops, uint64_t *ns)
     }
 }
 
-/* The counts per forward pass each backend must report, times RUNS. */
+/* The counts per forward pass each backend must report, times RUNS: one
+ * run of pooled vectors only, the others with last_hidden_state too. */
 static void check_counts(const timings *p, int opencl, const albert_config *c, int B, int runs)
 {
     const uint64_t layers = (uint64_t)c->num_hidden_layers * (uint64_t)c->inner_group_num;
@@ -88,7 +97,8 @@ static void check_counts(const timings *p, int opencl, const albert_config *c, i
         CHECK(calls(p, "residual_layernorm") == r * 2 * layers, "layernorm calls");
         CHECK(calls(p, "embed_layernorm") == r, "embed calls");
         CHECK(calls(p, "upload") == r * 3, "uploads: ids, types, mask");
-        CHECK(calls(p, "download") == r, "downloads: pooled only");
+        CHECK(calls(p, "download") == 2 * r - 1, "downloads: pooled, and last_hidden_state");
+        CHECK(calls(p, "copy_rows") == 1, "the pooled-only run's [CLS] rows packed once");
         const albert_kernel_stat *w = find(p, "upload");
         CHECK(w && w->bytes == r * 3 * (uint64_t)B * 7 * sizeof(int32_t), "upload bytes");
     } else {
@@ -118,8 +128,9 @@ static void test_backend(int dev, const char *model_name)
     timings p;
     get(e, &p);
     CHECK(p.n == 0, "%s: a fresh engine has %zu entries", model_name, p.n);
-    run(e, c, B, T, ALBERT_POOL_POOLER);
-    run(e, c, B, T, ALBERT_POOL_POOLER);
+    /* Pooled vectors only: the last layer keeps its [CLS] rows alone. */
+    uint64_t want = run(e, c, B, T, ALBERT_POOL_POOLER, 0);
+    want += run(e, c, B, T, ALBERT_POOL_POOLER, 1);
     get(e, &p);
     check_counts(&p, opencl, c, B, 2);
     /* The shipped CPU profiles (PoCL's, Intel's runtime's) move albert-base's
@@ -135,8 +146,7 @@ static void test_backend(int dev, const char *model_name)
     }
     uint64_t flops, ns;
     sums(&p, &flops, &ns);
-    const uint64_t want = albert_forward_flops(c, B, T, ALBERT_POOL_POOLER);
-    CHECK(flops == 2 * want, "%s on %d: flops %llu, formula %llu per run", model_name, dev,
+    CHECK(flops == want, "%s on %d: flops %llu, formula %llu for both runs", model_name, dev,
           (unsigned long long)flops, (unsigned long long)want);
     CHECK(ns > 0, "no time recorded");
 
@@ -152,11 +162,10 @@ static void test_backend(int dev, const char *model_name)
     CHECK(albert_engine_timing_reset(e, &err) == ALBERT_OK, "reset: %s", err.msg);
     get(e, &p);
     CHECK(p.n == 0, "reset leaves %zu entries", p.n);
-    run(e, c, B, T, ALBERT_POOL_MEAN);
+    want = run(e, c, B, T, ALBERT_POOL_MEAN, 0);
     get(e, &p);
     sums(&p, &flops, &ns);
-    CHECK(flops == albert_forward_flops(c, B, T, ALBERT_POOL_MEAN), "mean pooling flops %llu",
-          (unsigned long long)flops);
+    CHECK(flops == want, "mean pooling flops %llu", (unsigned long long)flops);
     CHECK(calls(&p, opencl ? "pool" : "cpu_pool") == 1, "pool ran once");
     albert_engine_free(e);
     albert_model_close(m);
@@ -164,14 +173,32 @@ static void test_backend(int dev, const char *model_name)
 
 /* The formula against numbers worked by hand for tiny-gelu (E 16, H 32,
  * I 64, 3 layers) at B 2, T 5: projection 10240, per layer 170240 (QKV
- * 61440, attention 6400, output 20480, FFN 81920), pooler 4096. */
+ * 61440, attention 6400, output 20480, FFN 81920), pooler 4096.  With
+ * pooled vectors alone the last layer's output and FFN take 2 rows of 10:
+ * 81920 less. */
 static void test_formula(void)
 {
     albert_model *m = test_open_model("tiny-gelu");
     const albert_config *c = albert_model_config(m);
-    CHECK(albert_forward_flops(c, 2, 5, ALBERT_POOL_POOLER) == 525056u, "tiny-gelu flops %llu",
-          (unsigned long long)albert_forward_flops(c, 2, 5, ALBERT_POOL_POOLER));
-    CHECK(albert_forward_flops(c, 2, 5, ALBERT_POOL_CLS) == 525056u - 4096u, "no pooler GEMM");
+    float v = 0;
+    const struct {
+        albert_outputs out;
+        uint64_t flops;
+    } cases[] = {
+        {{&v, NULL, &v, ALBERT_POOL_POOLER, 0}, 525056u},
+        {{NULL, &v, &v, ALBERT_POOL_POOLER, 0}, 525056u},
+        {{&v, NULL, &v, ALBERT_POOL_CLS, 0}, 525056u - 4096u},
+        {{&v, NULL, NULL, ALBERT_POOL_POOLER, 0}, 525056u - 4096u},
+        {{NULL, NULL, &v, ALBERT_POOL_POOLER, 1}, 525056u - 81920u},
+        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0}, 525056u - 81920u - 4096u},
+        {{NULL, NULL, &v, ALBERT_POOL_MEAN, 0}, 525056u - 4096u},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uint64_t got = albert_forward_flops(c, 2, 5, &cases[i].out);
+        CHECK(got == cases[i].flops, "tiny-gelu flops case %zu: %llu, want %llu", i,
+              (unsigned long long)got, (unsigned long long)cases[i].flops);
+    }
+    CHECK(albert_forward_flops(c, 2, 5, NULL) == 525056u - 4096u, "NULL outputs");
     albert_model_close(m);
 }
 

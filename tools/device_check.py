@@ -557,6 +557,9 @@ def markdown(doc):
             out.append(f"- {k}: {meta[k]}")
     out += ["", "## Throughput (tokens/s, albert-base-v2 shapes, random weights, fp32 unless "
             "said; same run)", ""] + throughput_table(doc)
+    out += ["", "albert-cl: `--benchmark`'s pooled vectors (the pooler) only, so its last layer runs "
+            "the [CLS] rows alone after attention (about 1/12 less work than HF's forward, which "
+            "also computes last_hidden_state)."]
     peers = (steps.get("peers") or {}).get("data") or {}
     if peers:
         out += ["", f"HF: transformers {peers.get('transformers')} AlbertModel, torch "

@@ -105,7 +105,7 @@ static void print_json_string(FILE *out, const char *s)
 }
 
 static void print_result(const cli_options *o, albert_engine *engine, const albert_config *cfg,
-                         double *ms, FILE *out)
+                         const albert_outputs *asked, double *ms, FILE *out)
 {
     const int n = o->iterations;
     double sum = 0;
@@ -113,8 +113,7 @@ static void print_result(const cli_options *o, albert_engine *engine, const albe
         sum += ms[i];
     qsort(ms, (size_t)n, sizeof *ms, by_value);
     const double mean = sum / n, median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
-    const double flops =
-        (double)albert_forward_flops(cfg, o->batch_size, o->seq_len, (albert_pooling)o->pooling);
+    const double flops = (double)albert_forward_flops(cfg, o->batch_size, o->seq_len, asked);
     const double tokens = (double)o->batch_size * o->seq_len;
     fprintf(out, "{\"device\": ");
     print_json_string(out, albert_engine_device_name(engine));
@@ -150,7 +149,7 @@ int cli_benchmark(const cli_options *o, albert_engine *engine, const albert_conf
     cli_lap(ph, CLI_PHASE_FORWARD);
     if (rc == ALBERT_OK) {
         errno = 0;
-        print_result(o, engine, cfg, b.ms, sink->f);
+        print_result(o, engine, cfg, &out, b.ms, sink->f);
         rc = cli_sink_check(sink, err);
     }
     free_bufs(&b);

@@ -68,6 +68,8 @@ static const char usage_text[] =
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
     "                      none: the vector of every non-padding token\n"
+    "                      (pooler and cls need the last layer's [CLS] rows only,\n"
+    "                      and compute no others: 1/L less work for L layers)\n"
     "  --normalize         L2-normalise the pooled vectors\n"
     "  --tokenizer K       slow (default): spiece.model, as the sentencepiece-based\n"
     "                        AlbertTokenizer of transformers <= 4.x encodes\n"

@@ -8,7 +8,20 @@
 #include "core/model.h"
 #include "core/timing.h"
 
+#include <stdbool.h>
+
 typedef struct albert_backend albert_backend;
+
+/* Whether OUT asks for nothing but each sequence's [CLS] vector (the
+ * pooler's or CLS pooling, no token vectors).  Then the last layer applied
+ * runs its attention over every token as usual but its output Linear, FFN
+ * and LayerNorms on the [CLS] rows only: nothing else of it reaches an
+ * output.  albert_forward_flops counts the same. */
+static inline bool albert_cls_rows_only(const albert_outputs *out)
+{
+    return out->pooled && !out->last_hidden_state && !out->hidden_states &&
+           (out->pooling == ALBERT_POOL_POOLER || out->pooling == ALBERT_POOL_CLS);
+}
 
 /* Bytes a backend's device holds for a model and one batch shape, and what
  * the device offers: the engine refuses a shape that cannot fit. */

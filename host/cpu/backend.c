@@ -257,9 +257,20 @@ static int feed_forward(cpu_backend *be, const albert_layer_weights *lw, size_t 
                   lw->ffn_out_b, buf->tmp, buf, err);
 }
 
-/* Self-attention and its output Linear, into buf->tmp. */
+/* Moves each sequence's first row of ROWS (B sequences of T rows of
+ * ROW_BYTES) to row b: the [CLS] rows packed at the front. */
+static void keep_cls_rows(void *rows, int B, int T, size_t row_bytes)
+{
+    for (int b = 1; T > 1 && b < B; b++)
+        memcpy((char *)rows + (size_t)b * row_bytes, (char *)rows + (size_t)b * T * row_bytes,
+               row_bytes);
+}
+
+/* Self-attention and its output Linear, into buf->tmp.  With CLS_ONLY the
+ * Linear takes the [CLS] rows only, packed at the front of buf->tmp, and so
+ * are they in buf->h for the rest of the layer (albert_cls_rows_only). */
 static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_t *mask,
-                          const cpu_buffers *buf, albert_error *err)
+                          bool cls_only, const cpu_buffers *buf, albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const albert_layer_weights *lw = &be->model->weights.layers[li];
@@ -281,23 +292,30 @@ static int self_attention(cpu_backend *be, size_t li, int B, int T, const int32_
         rc = op_status(cpu_attention(B, T, H, c->num_attention_heads, buf->big, mask,
                                      be->threads, buf->scores, buf->ctx),
                        "cpu_attention", err);
+    const int rows = cls_only ? B : M;
+    if (cls_only) { /* memcpy of B rows, counted in the attention's time */
+        keep_cls_rows(buf->ctx, B, T, (size_t)H * (bf16 ? 2 : sizeof(float)));
+        keep_cls_rows(buf->h, B, T, (size_t)H * sizeof(float));
+    }
     if (bf16) /* the output Linear reads them */
-        zero_padding_bf16((uint16_t *)buf->ctx, M, (size_t)H);
+        zero_padding_bf16((uint16_t *)buf->ctx, rows, (size_t)H);
     lap(be, be->attn_bf16 ? "cpu_attention_bf16" : "cpu_attention", 4 * (uint64_t)T * mh,
         4 * mh); /* albert_forward_flops' */
     if (rc != ALBERT_OK)
         return rc;
-    return linear(be, lowp_of(be, li, LIN_O), M, H, H, buf->ctx, bf16, lw->o_w, lw->o_b, buf->tmp,
-                  buf, err);
+    return linear(be, lowp_of(be, li, LIN_O), rows, H, H, buf->ctx, bf16, lw->o_w, lw->o_b,
+                  buf->tmp, buf, err);
 }
 
-/* One HF AlbertLayer (post-LN), updating buf->h in place. */
+/* One HF AlbertLayer (post-LN), updating buf->h in place; with CLS_ONLY
+ * (self_attention) only the [CLS] rows, which end packed at its front. */
 static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, int T,
-                        const int32_t *mask, const cpu_buffers *buf, albert_error *err)
+                        const int32_t *mask, bool cls_only, const cpu_buffers *buf,
+                        albert_error *err)
 {
-    const int M = B * T;
+    const int M = cls_only ? B : B * T;
     const size_t li = (size_t)(lw - be->model->weights.layers);
-    int rc = self_attention(be, li, B, T, mask, buf, err);
+    int rc = self_attention(be, li, B, T, mask, cls_only, buf, err);
     if (rc != ALBERT_OK)
         return rc;
     add_layernorm(be, lw->attn_ln_g, lw->attn_ln_b, M, buf);
@@ -309,12 +327,14 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
     return ALBERT_OK;
 }
 
+/* OUT's pooled vectors from H, whose sequences are T rows apart (1 when
+ * the last layer kept the [CLS] rows only). */
 static int pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
-                        const float *h, albert_error *err)
+                        int T, const float *h, albert_error *err)
 {
     int rc = ALBERT_OK;
     const albert_weights *w = &be->model->weights;
-    const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
+    const int B = batch->batch_size, H = be->model->config.hidden_size;
     const uint64_t bh = (uint64_t)B * (uint64_t)H;
     if (out->pooling == ALBERT_POOL_POOLER) {
         rc = op_status(cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled), "cpu_pooler",
@@ -346,6 +366,7 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     const albert_config *c = &m->config;
     const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
     const size_t layer_floats = (size_t)M * H;
+    const bool cls_only = albert_cls_rows_only(out);
 
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
@@ -356,9 +377,11 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
     for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
-        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
-            rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask, buf,
-                              err);
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++) {
+            const bool last = l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+            rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask,
+                              cls_only && last, buf, err);
+        }
         if (rc == ALBERT_OK && out->hidden_states)
             copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_stride, buf->h,
                      layer_floats);
@@ -366,7 +389,7 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     if (rc == ALBERT_OK && out->last_hidden_state)
         copy_out(be, out->last_hidden_state, buf->h, layer_floats);
     if (rc == ALBERT_OK && out->pooled)
-        rc = pool_outputs(be, batch, out, buf->h, err);
+        rc = pool_outputs(be, batch, out, cls_only ? 1 : T, buf->h, err);
     return rc;
 }
 

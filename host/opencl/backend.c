@@ -231,23 +231,27 @@ static ocl_mat dense(cl_mem buf, int ld)
 
 /* out = LayerNorm(in[rows, K] * w^T + bias + res): a Linear whose bias goes
  * into the residual LayerNorm kernel; the GEMM writes into SCRATCH. */
-static int linear_residual_ln(ocl_backend *be, int rows, int K, cl_mem in, cl_mem w, cl_mem bias,
+static int linear_residual_ln(ocl_backend *be, int rows, int K, ocl_mat in, cl_mem w, cl_mem bias,
                               cl_mem res, const ocl_norm *norm, cl_mem scratch, cl_mem out,
                               albert_error *err)
 {
     const int H = be->model->config.hidden_size;
-    int rc = ocl_op_linear_gemm(&be->ctx, &be->k, rows, H, K, dense(in, K), w, scratch, err);
+    int rc = ocl_op_linear_gemm(&be->ctx, &be->k, rows, H, K, in, w, scratch, err);
     return rc == ALBERT_OK ? ocl_op_residual_layernorm(&be->ctx, &be->k, rows, H, scratch, bias,
                                                        res, norm, out, err)
                            : rc;
 }
 
 /* One AlbertLayer: hidden <- FFN(attention(hidden)), with attn, ctx, qkv,
- * inter and scores as scratch. */
-static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, albert_error *err)
+ * inter and scores as scratch.  With CLS_ONLY (albert_cls_rows_only) the
+ * layer after its attention takes the [CLS] rows alone, which end packed
+ * at the front of hidden. */
+static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, int cls_only,
+                     albert_error *err)
 {
     const albert_config *c = &be->model->config;
-    const int rows = B * T, H = c->hidden_size, I = c->intermediate_size;
+    const int H = c->hidden_size, I = c->intermediate_size;
+    int rows = B * T;
     cl_mem *a = be->act;
     const cl_mem *w = l->w;
     const ocl_norm ln1 = {w[LW_LN1_G], w[LW_LN1_B], c->layer_norm_eps};
@@ -257,15 +261,26 @@ static int run_layer(ocl_backend *be, const ocl_layer *l, int B, int T, albert_e
     if (rc == ALBERT_OK)
         rc = ocl_op_attention(&be->ctx, &be->k, B, T, H, c->num_attention_heads, a[AB_QKV],
                               a[AB_MASK], a[AB_SCORES], a[AB_CTX], err);
+    ocl_mat ctx = dense(a[AB_CTX], H);
+    cl_mem res = a[AB_HIDDEN];
+    if (rc == ALBERT_OK && cls_only) {
+        /* ctx's [CLS] rows are every T-th (leading dimension T*H); hidden's
+         * are packed into qkv, which the attention is done with. */
+        rows = B;
+        ctx = dense(a[AB_CTX], T * H);
+        res = a[AB_QKV];
+        rc = ocl_copy_rows(&be->ctx, a[AB_HIDDEN], (size_t)T * H * sizeof(float), res,
+                           (size_t)H * sizeof(float), (size_t)B, err);
+    }
     if (rc == ALBERT_OK) /* attention output: LN(ctx Wo + bo + hidden) */
-        rc = linear_residual_ln(be, rows, H, a[AB_CTX], w[LW_O_W], w[LW_O_B], a[AB_HIDDEN], &ln1,
-                                a[AB_ATTN], a[AB_ATTN], err);
+        rc = linear_residual_ln(be, rows, H, ctx, w[LW_O_W], w[LW_O_B], res, &ln1, a[AB_ATTN],
+                                a[AB_ATTN], err);
     if (rc == ALBERT_OK)
         rc = ocl_op_linear(&be->ctx, &be->k, rows, I, H, dense(a[AB_ATTN], H), w[LW_FFN_W],
                            w[LW_FFN_B], (int)c->hidden_act, a[AB_INTER], err);
     if (rc == ALBERT_OK) /* layer output: LN(ffn_output(inter) + attn) */
-        rc = linear_residual_ln(be, rows, I, a[AB_INTER], w[LW_FFN_OUT_W], w[LW_FFN_OUT_B],
-                                a[AB_ATTN], &ln2, a[AB_CTX], a[AB_HIDDEN], err);
+        rc = linear_residual_ln(be, rows, I, dense(a[AB_INTER], I), w[LW_FFN_OUT_W],
+                                w[LW_FFN_OUT_B], a[AB_ATTN], &ln2, a[AB_CTX], a[AB_HIDDEN], err);
     return rc;
 }
 
@@ -291,7 +306,10 @@ static int run_embeddings(ocl_backend *be, int B, int T, albert_error *err)
     return rc;
 }
 
-static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, albert_error *err)
+/* The embeddings and every layer; with CLS_ONLY the last one as
+ * run_layer says. */
+static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, int cls_only,
+                       albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const size_t stride = (size_t)B * (size_t)T * (size_t)c->hidden_size;
@@ -301,14 +319,19 @@ static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, albe
         rc = read_hidden(be, B, T, hidden_states, err);
     for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
         const int group = l / per_group;
-        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
-            rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T, err);
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++) {
+            const int last = l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+            rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T,
+                           cls_only && last, err);
+        }
         if (rc == ALBERT_OK && hidden_states)
             rc = read_hidden(be, B, T, hidden_states + (size_t)(l + 1) * stride, err);
     }
     return rc;
 }
 
+/* OUT's pooled vectors from hidden, whose sequences are T rows apart (1
+ * when the last layer kept the [CLS] rows only). */
 static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out, albert_error *err)
 {
     const int H = be->model->config.hidden_size;
@@ -338,7 +361,7 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
                       albert_error *err)
 {
     ocl_backend *be = (ocl_backend *)base;
-    const int B = batch->batch_size, T = batch->seq_len;
+    const int B = batch->batch_size, T = batch->seq_len, cls_only = albert_cls_rows_only(out);
     const size_t first_event = be->ctx.n_events;
     cl_event done = NULL;
     if (be->queued == ALBERT_ENGINE_MAX_IN_FLIGHT) /* the engine counts: never */
@@ -348,11 +371,11 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
     if (rc == ALBERT_OK)
-        rc = run_encoder(be, B, T, out->hidden_states, err);
+        rc = run_encoder(be, B, T, out->hidden_states, cls_only, err);
     if (rc == ALBERT_OK && out->last_hidden_state)
         rc = read_hidden(be, B, T, out->last_hidden_state, err);
     if (rc == ALBERT_OK && out->pooled && out->pooling != ALBERT_POOL_NONE)
-        rc = run_pooling(be, B, T, out, err);
+        rc = run_pooling(be, B, cls_only ? 1 : T, out, err);
     if (rc == ALBERT_OK)
         rc = ocl_check(clEnqueueMarkerWithWaitList(be->ctx.queue, 0, NULL, &done),
                        "clEnqueueMarkerWithWaitList", err);

@@ -251,6 +251,16 @@ int ocl_read(ocl_ctx *c, cl_mem mem, size_t offset, size_t bytes, void *host, in
     return ocl_check(rc, "clEnqueueReadBuffer", err);
 }
 
+int ocl_copy_rows(ocl_ctx *c, cl_mem src, size_t src_pitch, cl_mem dst, size_t row_bytes,
+                  size_t rows, albert_error *err)
+{
+    const size_t origin[3] = {0, 0, 0}, region[3] = {row_bytes, rows, 1};
+    cl_int rc = clEnqueueCopyBufferRect(
+        c->queue, src, dst, origin, origin, region, src_pitch, 0, row_bytes, 0, 0, NULL,
+        ocl_event_slot(c, "copy_rows", (ocl_work){0, 2 * row_bytes * rows}));
+    return ocl_check(rc, "clEnqueueCopyBufferRect", err);
+}
+
 int ocl_finish(ocl_ctx *c, albert_error *err)
 {
     return ocl_check(clFinish(c->queue), "clFinish", err);

@@ -114,6 +114,10 @@ int ocl_write(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void 
 int ocl_fill_int(ocl_ctx *ctx, cl_mem mem, int32_t value, size_t bytes, albert_error *err);
 int ocl_read(ocl_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host, int blocking,
              albert_error *err);
+/* Queues a device-side copy of ROWS rows of ROW_BYTES each, SRC_PITCH bytes
+ * apart in SRC, packed at the start of DST (which must not be SRC). */
+int ocl_copy_rows(ocl_ctx *ctx, cl_mem src, size_t src_pitch, cl_mem dst, size_t row_bytes,
+                  size_t rows, albert_error *err);
 
 int ocl_finish(ocl_ctx *ctx, albert_error *err);
 

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.3.
+above this package, then the installed libalbertcl.so.4.
 """
 
 import ctypes

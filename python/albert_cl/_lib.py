@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 3) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 4) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -226,7 +226,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.3 (the loader's search path)", "libalbertcl.so.3"
+    yield "libalbertcl.so.4 (the loader's search path)", "libalbertcl.so.4"
 
 
 def load_library():
