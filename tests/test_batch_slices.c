@@ -2,7 +2,10 @@
  * rows each) through every layer: a batch of several slices, the last one
  * short, with padding, gives each row what that row gives run alone -
  * last_hidden_state, every layer's hidden_states and the pooled vector -
- * in every precision the CPU runs. */
+ * in every precision the CPU runs.  Asked for alone, the pooled vectors
+ * (the last layer then takes each slice's [CLS] rows only) match those of
+ * the run with every output, at 64 tokens (slices of 16 sequences) and at
+ * 8 (slices of 128: the fp32 sgemm's row counts, not the matmul's). */
 #include "albert_cl.h"
 #include "test_util.h"
 
@@ -27,15 +30,49 @@ typedef struct outputs {
     float *last, *hidden, *pooled;
 } outputs;
 
-static int run(albert_engine *e, int rows, const int32_t *ids, const int32_t *mask,
-               const outputs *o)
+static int run_len(albert_engine *e, int rows, int seq_len, const int32_t *ids,
+                   const int32_t *mask, const outputs *o)
 {
-    albert_batch b = {rows, T, ids, NULL, mask};
+    albert_batch b = {rows, seq_len, ids, NULL, mask};
     albert_outputs out = {o->last, o->hidden, o->pooled, ALBERT_POOL_POOLER, 0};
     albert_error err = {0};
     int rc = albert_engine_run(e, &b, &out, &err);
-    CHECK(rc == ALBERT_OK, "%d x %d: %s", rows, T, err.msg);
+    CHECK(rc == ALBERT_OK, "%d x %d: %s", rows, seq_len, err.msg);
     return rc;
+}
+
+static int run(albert_engine *e, int rows, const int32_t *ids, const int32_t *mask,
+               const outputs *o)
+{
+    return run_len(e, rows, T, ids, mask, o);
+}
+
+/* ROWS x SEQ_LEN (IDS and MASK, the first SEQ_LEN of each row of T) run for
+ * the pooled vectors alone against a run with last_hidden_state too;
+ * returns the worst difference. */
+static double compare_pooled_alone(albert_engine *e, int rows, int seq_len, int H,
+                                   const int32_t *ids, const int32_t *mask)
+{
+    const size_t n = (size_t)rows * seq_len;
+    int32_t *i2 = test_calloc(n, sizeof *i2), *m2 = test_calloc(n, sizeof *m2);
+    for (size_t k = 0; k < n; k++) { /* row r of the short batch: row r % B of the long */
+        const size_t at = (k / seq_len) % B * T + k % seq_len;
+        i2[k] = ids[at] ? ids[at] : 5;
+        m2[k] = k % seq_len < 2 || mask[at];
+    }
+    outputs with = {test_calloc(n * H, sizeof(float)), NULL,
+                    test_calloc((size_t)rows * H, sizeof(float))};
+    outputs alone = {NULL, NULL, test_calloc((size_t)rows * H, sizeof(float))};
+    double worst = INFINITY;
+    if (run_len(e, rows, seq_len, i2, m2, &with) == ALBERT_OK &&
+        run_len(e, rows, seq_len, i2, m2, &alone) == ALBERT_OK)
+        worst = max_abs(alone.pooled, with.pooled, (size_t)rows * H);
+    free(i2);
+    free(m2);
+    free(with.last);
+    free(with.pooled);
+    free(alone.pooled);
+    return worst;
 }
 
 /* The batch against each of its rows alone; returns the worst difference. */
@@ -99,6 +136,15 @@ int main(void)
             printf("%s: %d x %d in slices vs each row alone: max abs %.2e\n",
                    albert_precision_name(p), B, T, worst);
             CHECK(worst <= tol[p], "%s: max abs %.3e", albert_precision_name(p), worst);
+            const int shapes[2][2] = {{B, T}, {130, 8}};
+            for (int k = 0; k < 2; k++) {
+                const int rows_k = shapes[k][0], len_k = shapes[k][1];
+                worst = compare_pooled_alone(e, rows_k, len_k, H, ids, mask);
+                printf("%s: %d x %d pooled alone vs with tokens: max abs %.2e\n",
+                       albert_precision_name(p), rows_k, len_k, worst);
+                CHECK(worst <= tol[p], "%s: %d x %d pooled alone: max abs %.3e",
+                      albert_precision_name(p), rows_k, len_k, worst);
+            }
             checked++;
         }
         albert_engine_free(e);
