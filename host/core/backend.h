@@ -23,6 +23,12 @@ static inline bool albert_cls_rows_only(const albert_outputs *out)
            (out->pooling == ALBERT_POOL_POOLER || out->pooling == ALBERT_POOL_CLS);
 }
 
+/* Whether inner layer J of layer L is the last one a forward applies. */
+static inline bool albert_last_layer(const albert_config *c, int l, int j)
+{
+    return l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+}
+
 /* Bytes a backend's device holds for a model and one batch shape, and what
  * the device offers: the engine refuses a shape that cannot fit. */
 typedef struct albert_memory_plan {

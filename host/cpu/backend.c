@@ -377,11 +377,9 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
     for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
-        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++) {
-            const bool last = l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask,
-                              cls_only && last, buf, err);
-        }
+                              cls_only && albert_last_layer(c, l, j), buf, err);
         if (rc == ALBERT_OK && out->hidden_states)
             copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_stride, buf->h,
                      layer_floats);

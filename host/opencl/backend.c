@@ -319,11 +319,9 @@ static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, int 
         rc = read_hidden(be, B, T, hidden_states, err);
     for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
         const int group = l / per_group;
-        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++) {
-            const int last = l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+        for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T,
-                           cls_only && last, err);
-        }
+                           cls_only && albert_last_layer(c, l, j), err);
         if (rc == ALBERT_OK && hidden_states)
             rc = read_hidden(be, B, T, hidden_states + (size_t)(l + 1) * stride, err);
     }
