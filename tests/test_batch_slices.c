@@ -4,8 +4,10 @@
  * last_hidden_state, every layer's hidden_states and the pooled vector -
  * in every precision the CPU runs.  Asked for alone, the pooled vectors
  * (the last layer then takes each slice's [CLS] rows only) match those of
- * the run with every output, at 64 tokens (slices of 16 sequences) and at
- * 8 (slices of 128: the fp32 sgemm's row counts, not the matmul's). */
+ * the run with every output, at 64 tokens (slices of 16 sequences), at
+ * 8 (slices of 128: the fp32 sgemm's row counts, not the matmul's) and at
+ * 13 (585 rows, which bf16's and int8's matmul pads to 640: steps of 64
+ * above 512, lowp_padded_rows). */
 #include "albert_cl.h"
 #include "test_util.h"
 
@@ -136,8 +138,8 @@ int main(void)
             printf("%s: %d x %d in slices vs each row alone: max abs %.2e\n",
                    albert_precision_name(p), B, T, worst);
             CHECK(worst <= tol[p], "%s: max abs %.3e", albert_precision_name(p), worst);
-            const int shapes[2][2] = {{B, T}, {130, 8}};
-            for (int k = 0; k < 2; k++) {
+            const int shapes[3][2] = {{B, T}, {130, 8}, {45, 13}};
+            for (int k = 0; k < 3; k++) {
                 const int rows_k = shapes[k][0], len_k = shapes[k][1];
                 worst = compare_pooled_alone(e, rows_k, len_k, H, ids, mask);
                 printf("%s: %d x %d pooled alone vs with tokens: max abs %.2e\n",

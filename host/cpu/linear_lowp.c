@@ -347,10 +347,14 @@ static int choose_layout(lowp_linear *l, bool has_bias, dnnl_primitive_desc_t *p
 }
 
 /* Finer steps for fewer rows, where a padding row costs most: at most an
- * eighth more rows, about 60 shapes up to 4096 rows. */
+ * eighth more rows, 54 shapes up to 4096 rows.  Above 512 rows, steps
+ * of 64: oneDNN 2.6's AMX matmul blocks M by its largest divisor in 32..64,
+ * and the blocks of 58 and 62 rows that 928 and 992 get run 3 to 4 times
+ * slower than 960's or 1024's 64 (tools/gemm_rates, every ALBERT-base
+ * shape, bf16 and int8); a multiple of 64 always gets 64. */
 size_t lowp_padded_rows(size_t rows)
 {
-    size_t step = rows <= 64 ? 8 : rows <= 1024 ? 32 : 128;
+    size_t step = rows <= 64 ? 8 : rows <= 512 ? 32 : rows <= 1024 ? 64 : 128;
     return (rows + step - 1) / step * step;
 }
 
