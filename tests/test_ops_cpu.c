@@ -206,7 +206,8 @@ static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *ma
             float g = got32[i];
             if (!f32_io)
                 memcpy(&g, &bits, sizeof g);
-            worst = fabs(g - want[i]) > worst ? fabs(g - want[i]) : worst;
+            const double d = isnan(g) ? INFINITY : fabs(g - want[i]); /* NaN: as far as can be */
+            worst = d > worst ? d : worst;
         }
     }
     CHECK(worst < INFINITY, "attn_bf16_run: %s", err.msg);
@@ -240,25 +241,37 @@ static bool cpu_runs(int precision, const char *what)
  * (P and the output rounded: 2^-8 relative) on masked, unmasked, fully
  * masked and one-token sequences, on ALBERT-base's head shape, and in
  * groups of sequences (8, 2 and 1 of 11), with bfloat16 or float32 in and
- * out.  Only where the backend runs it: CPUs with bf16. */
+ * out; on both of its paths where the CPU has AVX512-BF16: bfloat16 heads
+ * of a multiple of 16 up to ATTN_SHORT_MAX_T tokens on
+ * attention_bf16_short.c (37, 1, 20 and 11 tokens here), the rest on
+ * oneDNN (float32 in and out, heads of 2, 57 tokens).  Only where the
+ * backend runs it: CPUs with bf16. */
 static void test_attention_bf16(void)
 {
     if (!cpu_runs(ALBERT_PRECISION_BF16, "attn_bf16"))
         return;
     const int32_t mask[2 * 5] = {1, 1, 0, 1, 1, 0, 0, 0, 0, 0};
-    int32_t long_mask[3 * 37], group_mask[11 * 20];
+    int32_t long_mask[3 * 37], group_mask[11 * 20], odd_mask[3 * 11], onednn_mask[2 * 57];
     for (int i = 0; i < 3 * 37; i++)
         long_mask[i] = i % 37 < 37 - 9 * (i / 37);
     for (int i = 0; i < 11 * 20; i++)
         group_mask[i] = i % 20 < 20 - i / 20;
+    for (int i = 0; i < 3 * 11; i++) /* every key, none, the first alone */
+        odd_mask[i] = i < 11 || i == 22;
+    for (int i = 0; i < 2 * 57; i++)
+        onednn_mask[i] = i % 57 < 57 - 13 * (i / 57);
     for (int f32_io = 0; f32_io < 2; f32_io++) {
         const double small = attention_bf16_diff(2, 5, 6, 3, mask, f32_io);
         const double base = attention_bf16_diff(3, 37, 768, 12, long_mask, f32_io);
         const double single = attention_bf16_diff(4, 1, 64, 2, NULL, f32_io);
         const double groups = attention_bf16_diff(11, 20, 128, 2, group_mask, f32_io);
-        printf("attn_bf16 (%s in and out) vs cpu_attention: max abs %.2e, %.2e, %.2e, %.2e\n",
-               f32_io ? "float32" : "bfloat16", small, base, single, groups);
-        CHECK(small < 1.5e-2 && base < 1.5e-2 && single < 1.5e-2 && groups < 1.5e-2,
+        const double odd = attention_bf16_diff(3, 11, 128, 2, odd_mask, f32_io);
+        const double onednn = attention_bf16_diff(2, 57, 768, 12, onednn_mask, f32_io);
+        printf("attn_bf16 (%s in and out) vs cpu_attention: max abs %.2e, %.2e, %.2e, %.2e, "
+               "%.2e, %.2e\n",
+               f32_io ? "float32" : "bfloat16", small, base, single, groups, odd, onednn);
+        CHECK(small < 1.5e-2 && base < 1.5e-2 && single < 1.5e-2 && groups < 1.5e-2 &&
+                  odd < 1.5e-2 && onednn < 1.5e-2,
               "bf16 attention off");
         /* float32 out is not rounded: a one-token sequence's output is its V. */
         CHECK(!f32_io || single == 0, "one token: %g", single);

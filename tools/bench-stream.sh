@@ -6,12 +6,13 @@
 # (README: Large inputs): compare a build with an older one on the same
 # machine.
 #
-#   tools/bench-stream.sh [--lines N] [--model DIR] [--devices "cpu 0 1 0,1"]
-#                         [--precisions "fp32 bf16 int8"] [--markdown FILE]
-#                         BINARY [BINARY...]
+#   tools/bench-stream.sh [--lines N] [--max-words W] [--model DIR]
+#                         [--devices "cpu 0 1 0,1"] [--precisions "fp32 bf16 int8"]
+#                         [--markdown FILE] BINARY [BINARY...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 lines=150000
+max_words=40
 model=$root/../shared/models/tiny-gelu
 devices="cpu"
 precisions="fp32"
@@ -20,6 +21,7 @@ binaries=()
 while [ $# -gt 0 ]; do
   case $1 in
     --lines) lines=$2; shift 2 ;;
+    --max-words) max_words=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --devices) devices=$2; shift 2 ;;
     --precisions) precisions=$2; shift 2 ;;
@@ -32,13 +34,14 @@ done
 
 tmp=$(mktemp -d /tmp/bench-stream.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-# Lines of 1 to 40 words, as text corpora come: sorting by length matters.
-python3 - "$lines" >"$tmp/input.txt" <<'PY'
+# Lines of 1 to 40 words, as text corpora come: sorting by length matters
+# (--max-words 10: short lines, as search queries or titles come).
+python3 - "$lines" "$max_words" >"$tmp/input.txt" <<'PY'
 import random, sys
 rnd = random.Random(7)
 words = "the quick brown fox jumps over a lazy dog while paris sleeps under light rain".split()
 for _ in range(int(sys.argv[1])):
-    print(" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 40))))
+    print(" ".join(rnd.choice(words) for _ in range(rnd.randint(1, int(sys.argv[2])))))
 PY
 
 # The first binary's tokenizer counts the tokens (every build gives the same ids).

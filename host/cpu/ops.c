@@ -172,20 +172,13 @@ __attribute__((target("avx512f"))) static int gelu_tanh_avx512(int n, float *x)
     const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(a * 0.044715f);
     const __m512 lo = _mm512_set1_ps(-100.0f), hi = _mm512_set1_ps(100.0f);
     const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-    const float c[6] = {1.5403530e-4f, 1.3333558e-3f, 9.6181291e-3f, 5.5504109e-2f,
-                        2.4022651e-1f, 6.9314718e-1f}; /* ln(2)^i / i!, i = 6 .. 1 */
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 v = _mm512_loadu_ps(x + i);
         __m512 t = _mm512_mul_ps(v, _mm512_fmadd_ps(vb, _mm512_mul_ps(v, v), va));
         const __mmask16 finite_r = _mm512_cmp_ps_mask(t, hi, _CMP_LT_OQ); /* NaN: not */
         t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
-        __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 f = _mm512_sub_ps(t, k), p = _mm512_set1_ps(c[0]);
-        for (int j = 1; j < 6; j++)
-            p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[j]));
-        p = _mm512_fmadd_ps(p, f, one);
-        __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, k), one);
+        __m512 d = _mm512_add_ps(cpu_exp2_avx512(t), one);
         __m512 r = _mm512_rcp14_ps(d);
         r = _mm512_maskz_mov_ps(finite_r, _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, two)));
         _mm512_storeu_ps(x + i, _mm512_mul_ps(v, r));

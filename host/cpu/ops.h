@@ -19,6 +19,19 @@
  * target("avx512f") and called after __builtin_cpu_supports("avx512f"). */
 #define CPU_AVX512 1
 #include <immintrin.h>
+
+/* 2^t for t in [-100, 100] (clamp first), 16 lanes: vscalefps of a degree-6
+ * polynomial of t's fraction. */
+__attribute__((target("avx512f"))) static inline __m512 cpu_exp2_avx512(__m512 t)
+{
+    const float c[6] = {1.5403530e-4f, 1.3333558e-3f, 9.6181291e-3f, 5.5504109e-2f,
+                        2.4022651e-1f, 6.9314718e-1f}; /* ln(2)^i / i!, i = 6 .. 1 */
+    __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, k), p = _mm512_set1_ps(c[0]);
+    for (int j = 1; j < 6; j++)
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[j]));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f)), k);
+}
 #else
 #define WIDEST_VECTORS
 #endif
