@@ -166,8 +166,9 @@ static void test_attention(void)
 
 /* B x T sequences of H = NH heads through attn_bf16 (F32_IO: float32 in
  * and out; made for longer sequences, run twice, the second time on the
- * primitives the first made) against cpu_attention on the same
- * bfloat16-rounded inputs; returns the largest difference. */
+ * primitives the first made where it runs on oneDNN) against cpu_attention
+ * on the same bfloat16-rounded inputs; returns the largest difference (a
+ * NaN: infinite). */
 static double attention_bf16_diff(int B, int T, int H, int NH, const int32_t *mask, bool f32_io)
 {
     const size_t rows = (size_t)B * T;
@@ -243,9 +244,10 @@ static bool cpu_runs(int precision, const char *what)
  * groups of sequences (8, 2 and 1 of 11), with bfloat16 or float32 in and
  * out; on both of its paths where the CPU has AVX512-BF16: bfloat16 heads
  * of a multiple of 16 up to ATTN_SHORT_MAX_T tokens on
- * attention_bf16_short.c (37, 1, 20 and 11 tokens here), the rest on
- * oneDNN (float32 in and out, heads of 2, 57 tokens).  Only where the
- * backend runs it: CPUs with bf16. */
+ * attention_bf16_short.c (37, 1, 20, 11 tokens; 48, its longest, with
+ * heads of 128, its widest; 16 with heads of 16), the rest on oneDNN
+ * (float32 in and out, heads of 2, 57 tokens).  Only where the backend
+ * runs it: CPUs with bf16. */
 static void test_attention_bf16(void)
 {
     if (!cpu_runs(ALBERT_PRECISION_BF16, "attn_bf16"))
@@ -267,15 +269,64 @@ static void test_attention_bf16(void)
         const double groups = attention_bf16_diff(11, 20, 128, 2, group_mask, f32_io);
         const double odd = attention_bf16_diff(3, 11, 128, 2, odd_mask, f32_io);
         const double onednn = attention_bf16_diff(2, 57, 768, 12, onednn_mask, f32_io);
+        const double widest = attention_bf16_diff(2, 48, 256, 2, NULL, f32_io);
+        const double narrow = attention_bf16_diff(3, 16, 64, 4, NULL, f32_io);
         printf("attn_bf16 (%s in and out) vs cpu_attention: max abs %.2e, %.2e, %.2e, %.2e, "
-               "%.2e, %.2e\n",
-               f32_io ? "float32" : "bfloat16", small, base, single, groups, odd, onednn);
+               "%.2e, %.2e, %.2e, %.2e\n",
+               f32_io ? "float32" : "bfloat16", small, base, single, groups, odd, onednn, widest,
+               narrow);
         CHECK(small < 1.5e-2 && base < 1.5e-2 && single < 1.5e-2 && groups < 1.5e-2 &&
-                  odd < 1.5e-2 && onednn < 1.5e-2,
+                  odd < 1.5e-2 && onednn < 1.5e-2 && widest < 1.5e-2 && narrow < 1.5e-2,
               "bf16 attention off");
         /* float32 out is not rounded: a one-token sequence's output is its V. */
         CHECK(!f32_io || single == 0, "one token: %g", single);
     }
+}
+
+/* A NaN in one key makes every row of its head NaN (each query's score
+ * with it is NaN) and leaves the other head finite, as in HF, on both paths
+ * (heads of 32 on attention_bf16_short.c with bfloat16, on oneDNN with
+ * float32 in and out). */
+static void test_attention_bf16_nan(void)
+{
+    if (!cpu_runs(ALBERT_PRECISION_BF16, "attn_bf16 NaN"))
+        return;
+    enum { T = 5, H = 64, NH = 2, D = H / NH };
+    float qkv[T * 3 * H], out32[T * H];
+    uint16_t qkv16[T * 3 * H], out16[T * H];
+    fill(qkv, T * 3 * H, 23);
+    qkv[2 * 3 * H + H + 3] = NAN; /* token 2, head 0, k[3] */
+    onednn_round_bf16(T * 3 * H, qkv, qkv16);
+    qkv16[2 * 3 * H + H + 3] = 0x7fc0; /* onednn_to_bf16 does not keep NaN */
+    lowp_context *ctx = NULL;
+    albert_error err = {0};
+    CHECK(lowp_context_create(&ctx, &err) == ALBERT_OK, "%s", err.msg);
+    for (int f32_io = 0; ctx && f32_io < 2; f32_io++) {
+        attn_bf16 *a = NULL;
+        CHECK(attn_bf16_create(ctx, H, NH, T, f32_io, &a, &err) == ALBERT_OK, "%s", err.msg);
+        void *scratch = aligned_alloc(64, (attn_bf16_scratch_bytes(a, T) + 63) / 64 * 64);
+        int rc = a ? attn_bf16_run(a, 1, T, f32_io ? (const void *)qkv : qkv16, NULL, scratch,
+                                   f32_io ? (void *)out32 : out16, &err)
+                   : ALBERT_E_ARG;
+        CHECK(rc == ALBERT_OK, "%s", err.msg);
+        int nan_head = 1, finite_rest = 1;
+        for (int t = 0; rc == ALBERT_OK && t < T; t++)
+            for (int d = 0; d < H; d++) {
+                uint32_t bits = (uint32_t)out16[t * H + d] << 16;
+                float v = out32[t * H + d];
+                if (!f32_io)
+                    memcpy(&v, &bits, sizeof v);
+                if (d < D)
+                    nan_head &= isnan(v);
+                else
+                    finite_rest &= isfinite(v);
+            }
+        CHECK(nan_head && finite_rest, "%s in and out: NaN head %d, the other finite %d",
+              f32_io ? "float32" : "bfloat16", nan_head, finite_rest);
+        attn_bf16_free(a);
+        free(scratch);
+    }
+    lowp_context_free(ctx);
 }
 
 /* One int8 FFN of N both ways (192: the second's input quantized on
@@ -536,6 +587,7 @@ int main(void)
     test_softmax();
     test_attention();
     test_attention_bf16();
+    test_attention_bf16_nan();
     test_int8_handover();
     test_int8_quantizers();
     test_layernorm();

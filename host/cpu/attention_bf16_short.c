@@ -80,12 +80,14 @@ SHORT_TARGET static void softmax_row(const float *s, int nb, const __mmask16 *va
                                                    _mm512_set1_ps(scale)));
         max = fmaxf(max, _mm512_mask_reduce_max_ps(valid[jb], x[jb]));
     }
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), floor = _mm512_set1_ps(-100.0f);
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), lowest = _mm512_set1_ps(-100.0f);
     for (int jb = 0; jb < nb; jb++) {
         __m512 t = _mm512_mul_ps(_mm512_sub_ps(x[jb], _mm512_set1_ps(max)), log2e);
-        /* Below 2^-100 of the largest term: 0, as a masked key's. */
-        __mmask16 kept = valid[jb] & _mm512_cmp_ps_mask(t, floor, _CMP_GT_OQ);
-        x[jb] = _mm512_maskz_mov_ps(kept, cpu_exp2_avx512(_mm512_max_ps(t, floor)));
+        /* Below 2^-100 of the largest term: 0, as a masked key's (oneDNN keeps
+         * ~1e-31).  A NaN score is kept (unordered compare; vmaxps returns its
+         * second operand on NaN) and makes the row NaN, as in HF. */
+        __mmask16 kept = valid[jb] & _mm512_cmp_ps_mask(t, lowest, _CMP_NLE_UQ);
+        x[jb] = _mm512_maskz_mov_ps(kept, cpu_exp2_avx512(_mm512_max_ps(lowest, t)));
         sum += _mm512_reduce_add_ps(x[jb]);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / sum);

@@ -346,8 +346,9 @@ static int choose_layout(lowp_linear *l, bool has_bias, dnnl_primitive_desc_t *p
     return rc;
 }
 
-/* Finer steps for fewer rows, where a padding row costs most: at most an
- * eighth more rows, 54 shapes up to 4096 rows.  Above 512 rows, steps
+/* Finer steps for fewer rows, where a padding row costs most: at most 7
+ * padding rows up to 64, 31 up to 512, 63 up to 1024, 127 beyond (an
+ * eighth from 513 rows on); 54 shapes up to 4096 rows.  Above 512 rows, steps
  * of 64: oneDNN 2.6's AMX matmul blocks M by its largest divisor in 32..64,
  * and the blocks of 58 and 62 rows that 928 and 992 get run 3 to 4 times
  * slower than 960's or 1024's 64 (tools/gemm_rates, every ALBERT-base
