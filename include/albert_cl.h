@@ -223,7 +223,8 @@ typedef enum albert_precision {
      * backend on CPUs with AVX512-BF16 or AMX (oneDNN). */
     ALBERT_PRECISION_BF16,
     /* float16 Linear weights (converted once at load), float32 arithmetic:
-     * OpenCL devices with cl_khr_fp16. */
+     * every OpenCL device (vload_half is core OpenCL C; cl_khr_fp16 is not
+     * needed). */
     ALBERT_PRECISION_FP16,
     /* int8 GEMMs: weights quantized symmetrically per output channel once at
      * load, activations asymmetrically per token at run time, int32
@@ -294,7 +295,8 @@ typedef struct albert_device_info {
     uint64_t global_mem_bytes;/* the CPU backend's: the host's RAM */
     char driver_version[64];  /* the CPU: its GEMM library and ISA ("oneDNN 2.6.3 avx2") */
     char device_version[64];  /* "OpenCL 3.0 ..."; "" for the CPU */
-    int fp16;                 /* cl_khr_fp16 present */
+    int fp16;                 /* cl_khr_fp16 present (half arithmetic;
+                               * the fp16 precision does not need it) */
     char precisions[32];      /* the precisions an engine on it runs, comma-separated
                                  albert_precision_name()s: "fp32", "fp32,bf16" */
     char tuning_profile[128]; /* the tuning profile an engine with the options given to

@@ -15,8 +15,9 @@
 # Steps: list-devices; golden (tiny models vs ../shared/golden) and reference
 # (albert-base random weights vs transformers float64 on the CPU) with the
 # default profile; benchmarks at 32x128, 1x8, 4x512 with --no-profile and the
-# default profile (gpu-generic on a GPU without its own), and in fp16 where the
-# device lists it; transformers on CUDA fp32/fp16 (the peers, same weights);
+# default profile (gpu-generic on a GPU without its own), and in fp16 (its min
+# cosines against the float64 reference too); transformers on CUDA fp32/fp16
+# (the peers, same weights);
 # albert-cl-tune; golden, reference and benchmarks with the tuned profile;
 # whole runs over generated lines (tiny-gelu, albert-base); per-kernel tables.
 #
@@ -421,10 +422,13 @@ main() {
   else
     bench default
   fi
-  # fp16 (half weights) where the device has cl_khr_fp16, with its default profile
+  # fp16 (half weights), with the default profile: every OpenCL device lists it
   case ",$precisions," in
-    *,fp16,*) bench fp16 --precision fp16 ;;
-    *) skip bench/fp16 "the device does not list fp16 (precisions: $precisions)" ;;
+    *,fp16,*)
+      reference fp16 --precision fp16
+      bench fp16 --precision fp16
+      ;;
+    *) skip fp16 "the device does not list fp16 (precisions: $precisions)" ;;
   esac
   peers
   tune

@@ -29,6 +29,9 @@ import tempfile
 import time
 
 TOLERANCE = 1e-4  # HuggingFace's own tests' max abs
+# Reduced precisions are held to min cosines instead (issue 9's floors on
+# albert-base-v2-random, as tests/test_precision.c): pooled, token vectors.
+COSINE_FLOORS = {"fp16": (0.9999, 0.999)}
 
 
 class StepError(Exception):
@@ -126,9 +129,7 @@ def run_albert_cl(args, records, pooling):
             f.write(json.dumps(r) + "\n")
         path = f.name
     cmd = [args.albert_cl, "--model", args.model, "--device", args.device,
-           "--input-format", "jsonl", "--pooling", pooling, path]
-    if args.profile_file:
-        cmd[1:1] = ["--profile-file", args.profile_file]
+           "--input-format", "jsonl", "--pooling", pooling, *settings(args), path]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -141,6 +142,14 @@ def run_albert_cl(args, records, pooling):
     if len(out) != len(records):
         raise StepError(f"albert-cl gave {len(out)} records for {len(records)}")
     return out
+
+
+def settings(args):
+    """The albert-cl flags every run of a step shares."""
+    flags = ["--precision", args.precision]
+    if args.profile_file:
+        flags += ["--profile-file", args.profile_file]
+    return flags
 
 
 def max_abs(a, b):
@@ -292,15 +301,29 @@ def hf_outputs(torch, model, batches, device):
     return outs
 
 
-def errors_vs(reference, batches, outputs):
-    """Max abs over non-padding positions; outputs as hf_outputs gives them."""
+def min_cosine(a, b):
+    """The least cosine between matching rows of A and B."""
     import numpy as np
-    lhs = pool = 0.0
+    dots = (a * b).sum(axis=1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float((dots / norms).min())
+
+
+def errors_vs(reference, batches, outputs):
+    """Max abs over non-padding positions, and the min cosine over
+    non-padding token vectors and pooled vectors; outputs as hf_outputs
+    gives them."""
+    import numpy as np
+    e = {"last_hidden_state": 0.0, "pooler_output": 0.0, "cosine_tokens": 1.0,
+         "cosine_pooled": 1.0}
     for (ref_l, ref_p), (_, mask, _), (l, p) in zip(reference, batches, outputs):
         keep = np.asarray(mask, dtype=bool)
-        lhs = max(lhs, float(np.abs(l[keep] - ref_l[keep]).max()))
-        pool = max(pool, float(np.abs(p - ref_p).max()))
-    return lhs, pool
+        e["last_hidden_state"] = max(e["last_hidden_state"],
+                                     float(np.abs(l[keep] - ref_l[keep]).max()))
+        e["pooler_output"] = max(e["pooler_output"], float(np.abs(p - ref_p).max()))
+        e["cosine_tokens"] = min(e["cosine_tokens"], min_cosine(l[keep], ref_l[keep]))
+        e["cosine_pooled"] = min(e["cosine_pooled"], min_cosine(p, ref_p))
+    return e
 
 
 def albert_cl_outputs(args, batches):
@@ -342,16 +365,23 @@ def reference_cache(torch, transformers, args):
 def cmd_reference(args):
     torch, transformers = need_torch()
     batches, reference = reference_cache(torch, transformers, args)
-    lhs, pool = errors_vs(reference, batches, albert_cl_outputs(args, batches))
-    ok = lhs <= TOLERANCE and pool <= TOLERANCE
+    e = errors_vs(reference, batches, albert_cl_outputs(args, batches))
+    floors = COSINE_FLOORS.get(args.precision)
+    if floors:
+        ok = e["cosine_pooled"] >= floors[0] and e["cosine_tokens"] >= floors[1]
+        bound = f"min cosine pooled / tokens {floors[0]} / {floors[1]}"
+    else:
+        ok = e["last_hidden_state"] <= TOLERANCE and e["pooler_output"] <= TOLERANCE
+        bound = f"max abs {TOLERANCE}"
     shapes = [f"{len(b[0])}x{len(b[0][0])}" for b in batches]
-    write_json(args.result, {"profile_file": args.profile_file, "batches": shapes,
-                             "last_hidden_state": lhs, "pooler_output": pool,
-                             "tolerance": TOLERANCE, "ok": ok})
-    print(f"reference ({', '.join(shapes)}): albert-cl vs transformers float64: max abs "
-          f"last_hidden_state {lhs:.3g}, pooler_output {pool:.3g}")
+    write_json(args.result, {"profile_file": args.profile_file, "precision": args.precision,
+                             "batches": shapes, **e, "bound": bound, "ok": ok})
+    print(f"reference {args.precision} ({', '.join(shapes)}): albert-cl vs transformers "
+          f"float64: max abs last_hidden_state {e['last_hidden_state']:.3g}, pooler_output "
+          f"{e['pooler_output']:.3g}; min cosine tokens {e['cosine_tokens']:.7f}, pooled "
+          f"{e['cosine_pooled']:.7f}")
     if not ok:
-        raise StepError(f"beyond {TOLERANCE}")
+        raise StepError(f"beyond {bound}")
 
 
 # ------------------------------------------------------------ peers
@@ -394,9 +424,8 @@ def cmd_peers(args):
     vocab = model.config.vocab_size
     for precision, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
         model = model.to(dtype)
-        lhs, pool = errors_vs(reference, batches,
-                              hf_outputs(torch, model, batches, args.peer_device))
-        figures = result.setdefault(precision, {"last_hidden_state": lhs, "pooler_output": pool})
+        figures = result.setdefault(precision, errors_vs(
+            reference, batches, hf_outputs(torch, model, batches, args.peer_device)))
         write_json(args.result, result)
         for b, t in parse_shapes(args.shapes):
             figures[f"{b}x{t}"] = time_forward(torch, model, b, t, vocab, args.peer_device,
@@ -418,9 +447,7 @@ def stream_lines(n, seed=7):
 
 def timed_albert_cl(args, extra, path):
     cmd = [args.albert_cl, "--model", args.model, "--device", args.device, "-o", os.devnull,
-           *extra, path]
-    if args.profile_file:
-        cmd[1:1] = ["--profile-file", args.profile_file]
+           *settings(args), *extra, path]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -519,14 +546,18 @@ def throughput_table(doc):
 
 def accuracy_table(doc):
     steps = doc["steps"]
-    rows = ["| what | last_hidden_state | pooler_output |", "|---|---|---|"]
+    rows = ["| what | max abs last_hidden_state | max abs pooler_output "
+            "| min cosine tokens | min cosine pooled |", "|---|---|---|---|---|"]
 
     def row(label, d):
         if d:
             rows.append(f"| {label} | {fmt(d.get('last_hidden_state'), '.2g')} "
-                        f"| {fmt(d.get('pooler_output'), '.2g')} |")
-    for config in ("default", "tuned"):
-        row(f"albert-cl ({config} profile) vs transformers fp64, albert-base random",
+                        f"| {fmt(d.get('pooler_output'), '.2g')} "
+                        f"| {fmt(d.get('cosine_tokens'), '.7f')} "
+                        f"| {fmt(d.get('cosine_pooled'), '.7f')} |")
+    for config, what in (("default", "default profile"), ("tuned", "tuned profile"),
+                         ("fp16", "fp16, default profile")):
+        row(f"albert-cl ({what}) vs transformers fp64, albert-base random",
             (steps.get(f"reference/{config}") or {}).get("data"))
     peers = (steps.get("peers") or {}).get("data") or {}
     for p in ("fp32", "fp16"):
@@ -567,7 +598,7 @@ def markdown(doc):
                 f"{peers.get('attn_implementation')}, fp32 matmul precision "
                 f"{peers.get('float32_matmul_precision')}; warm-up {peers.get('warmup')}, "
                 f"{peers.get('iterations')} timed forwards per shape."]
-    out += ["", "## Max abs error", ""] + accuracy_table(doc)
+    out += ["", "## Accuracy", ""] + accuracy_table(doc)
     streams = [(n, s["data"]) for n, s in steps.items()
                if n.startswith("stream/") and isinstance(s.get("data"), dict)]
     if streams:
@@ -596,6 +627,7 @@ def main():
         p.add_argument("--albert-cl", required=True, help="albert-cl (or its wrapper)")
         p.add_argument("--device", required=True)
         p.add_argument("--profile-file")
+        p.add_argument("--precision", default="fp32")
         p.add_argument("--timeout", type=int, default=300)
 
     p = sub.add_parser("weights")

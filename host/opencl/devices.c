@@ -222,9 +222,10 @@ int ocl_device_describe(int index, albert_device_info *info, albert_error *err)
     snprintf(info->id, sizeof info->id, "%d", index);
     snprintf(info->backend, sizeof info->backend, "opencl");
     rc = describe(p, d, info, err);
-    /* fp16: Linear weights as halves, read with vload_half (host/opencl/ops.h);
-     * offered where the device does half arithmetic (cl_khr_fp16), the
-     * devices it is for. */
-    snprintf(info->precisions, sizeof info->precisions, info->fp16 ? "fp32,fp16" : "fp32");
+    /* fp16 stores Linear weights as halves and widens them with vload_half,
+     * which core OpenCL C has (a half pointer needs no cl_khr_fp16; only half
+     * arithmetic does, and fp16 does none).  So every OpenCL device runs it,
+     * NVIDIA's too, whose drivers do not report cl_khr_fp16. */
+    snprintf(info->precisions, sizeof info->precisions, "fp32,fp16");
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
