@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.9.0"
+#define ALBERT_CL_VERSION "0.10.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -387,6 +387,45 @@ typedef struct albert_outputs {
     int normalize;            /* 1: L2-normalise each pooled row */
 } albert_outputs;
 
+/* ---------------------------------------------------------------- sentence-transformers */
+
+/* What a sentence-transformers folder (modules.json beside config.json, as
+ * SentenceTransformer.save writes it) asks of its sentence embeddings, so
+ * that a client can give SentenceTransformer.encode's vectors by default:
+ * the Pooling module's mode (its pooling_mode string, else its
+ * pooling_mode_* flags), whether a Normalize module follows, and
+ * max_seq_length from sentence_bert_config.json (or the first of the other
+ * names sentence-transformers tries, sentence_albert_config.json, ...).
+ * sentence-transformers also strips every text of leading and trailing
+ * whitespace (albert_text_strip; albert_scheduler_options.strip_text) and
+ * tokenizes with AutoTokenizer: the fast kind, from tokenizer.json where it
+ * is there, else converted from spiece.model (which albert-cl cannot do:
+ * the slow kind differs on some texts).  Without max_seq_length it takes
+ * min(max_position_embeddings, the tokenizer's model_max_length). */
+typedef struct albert_sentence_config {
+    int present;            /* 1: DIR has modules.json; the rest holds only then */
+    albert_pooling pooling; /* ALBERT_POOL_MEAN or ALBERT_POOL_CLS */
+    int normalize;          /* 1: a Normalize module follows the Pooling one */
+    int max_length;         /* max_seq_length; 0: not given */
+    int fast_tokenizer;     /* 1: DIR/tokenizer.json exists */
+} albert_sentence_config;
+
+/* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
+ * call succeeds.  The modules must be a Transformer at DIR itself (path ""),
+ * a Pooling module in CLS or mean mode, and optionally a Normalize module:
+ * anything else (a Dense module, max or weighted-mean pooling, several
+ * modes at once, do_lower_case true, a default prompt in
+ * config_sentence_transformers.json) is ALBERT_E_UNSUPPORTED, a malformed
+ * file ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
+ * *OUT is then all 0 too. */
+ALBERT_API int albert_sentence_config_read(const char *dir, albert_sentence_config *out,
+                                           albert_error *err);
+
+/* Python's str.strip() on the UTF-8 text *TEXT of *LEN bytes: moves *TEXT
+ * past leading whitespace and shortens *LEN past trailing whitespace (the
+ * characters str.isspace() is true of).  NULL arguments: no-op. */
+ALBERT_API void albert_text_strip(const char **text, size_t *len);
+
 /* Whether a BATCH_SIZE x SEQ_LEN batch fits the engine's device: its
  * weights, the batch's buffers (and on the CPU the host's RAM) within the
  * memory the device reports, each buffer within its largest allocation.
@@ -472,6 +511,10 @@ typedef struct albert_scheduler_options {
      * is batched (a slow stream, a server); 0: until it is full or
      * albert_scheduler_finish. */
     int max_wait_ms;
+    /* 1: texts and pairs lose leading and trailing whitespace
+     * (albert_text_strip) before they are tokenized, as sentence-transformers
+     * does; pre-tokenized records are used as given. */
+    int strip_text;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */

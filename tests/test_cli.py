@@ -140,6 +140,13 @@ class Base(TempDirCase):
         self.assertEqual(rc, 0, "albert-cl %s failed: %s" % (" ".join(args), err))
         return out, err
 
+    def devices(self):
+        """{id: precisions} from --list-devices."""
+        out, _ = self.ok(["--list-devices"])
+        lines = out.decode().splitlines()
+        column = lines[0].split("\t").index("precisions")
+        return {row.split("\t")[0]: row.split("\t")[column].split(",") for row in lines[1:]}
+
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
 
@@ -229,13 +236,6 @@ class HelpAndDevices(Base):
 
 
 class Precision(Base):
-    def devices(self):
-        """{id: precisions} from --list-devices."""
-        out, _ = self.ok(["--list-devices"])
-        lines = out.decode().splitlines()
-        column = lines[0].split("\t").index("precisions")
-        return {row.split("\t")[0]: row.split("\t")[column].split(",") for row in lines[1:]}
-
     def test_every_device_lists_its_precisions(self):
         devices = self.devices()
         for device, precisions in devices.items():
@@ -587,6 +587,164 @@ class Numbers(Base):
             m = re.search(r"validate: %s: max abs diff (\S+), max rel diff (\S+)" % what, err)
             self.assertIsNotNone(m, err)
             self.assertLessEqual(float(m.group(1)), 1e-4)
+
+
+class SentenceTransformers(Base):
+    """A sentence-transformers folder (modules.json): its pooling, Normalize
+    module, max_seq_length, texts stripped and the fast tokenizer are the
+    defaults, as SentenceTransformer.encode does."""
+
+    POOLING_KEYS = ["pooling_mode_cls_token", "pooling_mode_mean_tokens",
+                    "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens",
+                    "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"]
+
+    def folder(self, name, modes=("pooling_mode_mean_tokens",), normalize=True,
+               bert_config='{"max_seq_length": 8, "do_lower_case": false}', modules=None,
+               pooling_extra=None, bert_name="sentence_bert_config.json", st_config=None):
+        """tiny-gelu's files (and albert-base-v2's tokenizer.json, the same
+        vocabulary) with sentence-transformers' own."""
+        d = os.path.join(self.tmp, name)
+        os.makedirs(os.path.join(d, "1_Pooling"))
+        for f in ["config.json", "model.safetensors", "spiece.model"]:
+            os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(d, f))
+        os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
+                   os.path.join(d, "tokenizer.json"))
+        kinds = ["Transformer", "Pooling"] + (["Normalize"] if normalize else [])
+        paths = ["", "1_Pooling", "2_Normalize"]
+        if modules is None:
+            modules = json.dumps([{"idx": i, "name": str(i), "path": paths[i],
+                                   "type": "sentence_transformers.models." + k}
+                                  for i, k in enumerate(kinds)])
+        with open(os.path.join(d, "modules.json"), "w") as f:
+            f.write(modules)
+        pooling = {"word_embedding_dimension": 32, "include_prompt": True}
+        pooling.update({k: k in modes for k in self.POOLING_KEYS})
+        pooling.update(pooling_extra or {})
+        with open(os.path.join(d, "1_Pooling", "config.json"), "w") as f:
+            json.dump(pooling, f)
+        if bert_config is not None:
+            with open(os.path.join(d, bert_name), "w") as f:
+                f.write(bert_config)
+        if st_config is not None:
+            with open(os.path.join(d, "config_sentence_transformers.json"), "w") as f:
+                json.dump(st_config, f)
+        return d
+
+    # U+3000 and U+00A0 around a word: Python's str.strip() removes them; the
+    # fast tokenizer left alone turns the trailing one into a "▁" token.
+    TEXT = "\u3000Hello\u00a0\nthe quick brown fox jumps over the lazy dog\nshort  \n".encode()
+    STRIPPED = b"Hello\nthe quick brown fox jumps over the lazy dog\nshort\n"
+
+    def test_defaults_are_sentence_transformers(self):
+        st = self.folder("st")
+        got = self.embed(["--model", st, "--device", "cpu"], self.TEXT)
+        want = self.embed(["--model", st, "--no-sentence-transformers", "--device", "cpu",
+                           "--pooling", "mean", "--normalize", "--max-length", "8",
+                           "--tokenizer", "fast"], self.STRIPPED)
+        self.assertEqual(got, want)
+        self.assertEqual(len(got[1]["input_ids"]), 8, "max_seq_length truncates")
+        unstripped = self.embed(["--model", st, "--no-sentence-transformers", "--tokenizer",
+                                 "fast", "--tokenize"], self.TEXT)
+        self.assertEqual(unstripped[0]["input_ids"], [2, 10975, 13, 3], "the strip matters")
+        self.assertEqual(got[0]["input_ids"], [2, 10975, 3])
+        norms = [sum(x * x for x in r["embedding"]) for r in got]
+        self.assertTrue(all(abs(n - 1) < 1e-5 for n in norms), norms)
+
+    def test_cls_pooling_without_normalize_or_tokenizer_json(self):
+        st = self.folder("st", modes=("pooling_mode_cls_token",), normalize=False,
+                         bert_config=None)
+        os.unlink(os.path.join(st, "tokenizer.json"))
+        out, err = self.ok(["--model", st, "--device", "cpu"], self.TEXT)
+        want = self.embed(["--model", model("tiny-gelu"), "--device", "cpu", "--pooling", "cls"],
+                          self.STRIPPED)
+        self.assertEqual(records(out), want)
+        self.assertIn("has no tokenizer.json", err)
+        self.assertNotIn("warning", self.ok(["--model", st, "--tokenizer", "slow", "--tokenize"],
+                                            self.TEXT)[1])
+
+    def test_pooling_mode_string_and_other_config_names(self):
+        # pooling_mode overrides the flags, as Pooling.__init__ does;
+        # sentence_albert_config.json is one of the names tried.
+        st = self.folder("st", modes=("pooling_mode_mean_tokens",), normalize=False,
+                         pooling_extra={"pooling_mode": "CLS"},
+                         bert_config='{"max_seq_length": 5}',
+                         bert_name="sentence_albert_config.json",
+                         st_config={"prompts": {"query": "query: "}, "default_prompt_name": None})
+        got = self.embed(["--model", st, "--device", "cpu"], self.TEXT)
+        want = self.embed(["--model", st, "--no-sentence-transformers", "--device", "cpu",
+                           "--pooling", "cls", "--max-length", "5", "--tokenizer", "fast"],
+                          self.STRIPPED)
+        self.assertEqual(got, want)
+        self.assertEqual(len(got[1]["input_ids"]), 5)
+
+    def test_options_override_and_opt_out(self):
+        st = self.folder("st")
+        plain = ["--model", model("tiny-gelu"), "--device", "cpu"]
+        # The Normalize module normalises whatever pooling is asked for.
+        self.assertEqual(self.embed(["--model", st, "--device", "cpu", "--pooling", "pooler",
+                                     "--max-length", "512", "--tokenizer", "slow"], self.STRIPPED),
+                         self.embed(plain + ["--normalize"], self.STRIPPED))
+        self.assertEqual(self.embed(["--model", st, "--device", "cpu",
+                                     "--no-sentence-transformers"], self.TEXT),
+                         self.embed(plain, self.TEXT))
+
+    def test_equals_sentence_transformers_itself(self):
+        """tests/data/sentence-transformers/CASE: the files SentenceTransformer.save
+        wrote for tiny-gelu and what its encode() gave (tools/gen-st-golden.py)."""
+        data = os.path.join(SOURCE_DIR, "data", "sentence-transformers")
+        for case in sorted(os.listdir(data)):
+            with self.subTest(case=case):
+                st = os.path.join(self.tmp, "golden-" + case)
+                shutil.copytree(os.path.join(data, case), st)
+                for f in ["config.json", "model.safetensors", "spiece.model"]:
+                    os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(st, f))
+                os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
+                           os.path.join(st, "tokenizer.json"))
+                with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
+                    want = json.load(f)
+                text = "".join(line + "\n" for line in want["lines"]).encode()
+                for device in self.devices():
+                    got = self.embed(["--model", st, "--device", device], text)
+                    self.assertEqual([r["input_ids"] for r in got], want["input_ids"])
+                    for i, (g, w) in enumerate(zip(got, want["embeddings"])):
+                        self.assertLess(max_abs_diff(g["embedding"], w), 1e-5,
+                                        "device %s, line %d" % (device, i))
+
+    def test_bad_folders_fail_naming_the_file(self):
+        dense = json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
+                            {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                            {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}])
+        elsewhere = json.dumps([{"path": "0_Transformer",
+                                 "type": "sentence_transformers.models.Transformer"},
+                                {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
+        cases = [
+            ("dense", {"modules": dense}, "modules.json", "Dense"),
+            ("elsewhere", {"modules": elsewhere}, "modules.json", "0_Transformer"),
+            ("truncated", {"modules": "[{"}, "modules.json", "malformed JSON"),
+            ("not-a-list", {"modules": "{}"}, "modules.json", "not a JSON array"),
+            ("max", {"modes": ("pooling_mode_max_tokens",)}, "1_Pooling/config.json",
+             "pooling_mode_max_tokens"),
+            ("two-modes", {"modes": ("pooling_mode_cls_token", "pooling_mode_mean_tokens")},
+             "1_Pooling/config.json", "2 pooling modes"),
+            ("lower", {"bert_config": '{"do_lower_case": true}'}, "sentence_bert_config.json",
+             "do_lower_case"),
+            ("length", {"bert_config": '{"max_seq_length": "long"}'},
+             "sentence_bert_config.json", "max_seq_length"),
+            ("mode-max", {"pooling_extra": {"pooling_mode": "max"}}, "1_Pooling/config.json",
+             '"pooling_mode": "max"'),
+            ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "q"}},
+             "config_sentence_transformers.json", "default_prompt_name"),
+        ]
+        for name, kw, where, what in cases:
+            with self.subTest(case=name):
+                st = self.folder(name, **kw)
+                self.fails(["--model", st, "--device", "cpu"], 1, self.TEXT,
+                           must_mention=[os.path.join(st, where), what,
+                                         "--no-sentence-transformers"])
+        st = self.folder("no-pooling-config")
+        os.unlink(os.path.join(st, "1_Pooling", "config.json"))
+        self.fails(["--model", st, "--tokenize"], 1, self.TEXT,
+                   must_mention=[os.path.join(st, "1_Pooling", "config.json")])
 
 
 class Errors(Base):

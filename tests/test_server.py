@@ -760,6 +760,43 @@ class TokenizeFast(FastFolder, Tokenize):
         self.assertEqual(self.ok_json(self.get("/info"))["tokenizer"], "fast")
 
 
+class SentenceTransformersFolder(FastFolder, ServerCase):
+    """No flags, on a sentence-transformers folder (modules.json: mean pooling,
+    Normalize; max_seq_length 16): the server answers its vectors, with texts
+    stripped as sentence-transformers does, on /tokenize too."""
+
+    @classmethod
+    def fill_tokenizer(cls, path):
+        super().fill_tokenizer(path)
+        folder = os.path.dirname(path)
+        os.mkdir(os.path.join(folder, "1_Pooling"))
+        kinds = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+        with open(os.path.join(folder, "modules.json"), "w") as f:
+            json.dump([{"idx": i, "name": str(i), "path": p,
+                        "type": "sentence_transformers.models." + k}
+                       for i, (p, k) in enumerate(kinds)], f)
+        with open(os.path.join(folder, "1_Pooling", "config.json"), "w") as f:
+            json.dump({"word_embedding_dimension": 32, "pooling_mode_cls_token": False,
+                       "pooling_mode_mean_tokens": True}, f)
+        with open(os.path.join(folder, "sentence_bert_config.json"), "w") as f:
+            json.dump({"max_seq_length": 16, "do_lower_case": False}, f)
+
+    def test_info_and_vectors_follow_the_folder(self):
+        info = self.ok_json(self.get("/info"))
+        want = {"max_input_length": 16, "pooling": "mean", "normalize": True,
+                "tokenizer": "fast"}
+        self.assertEqual({k: info.get(k) for k in want}, want)
+        lines = ["\u3000Hello\u00a0", "the quick brown fox"]
+        plain = ["--no-sentence-transformers", "--pooling", "mean", "--normalize",
+                 "--max-length", "16", "--tokenizer", "fast"]
+        want = cli_vectors([line.strip() for line in lines], *plain, model=self.folder)
+        resp = self.client().embeddings.create(model="x", input=lines)
+        for i, d in enumerate(resp.data):
+            self.assertClose(d.embedding, want[i], "line %d" % i)
+        doc = self.ok_json(self.post("/tokenize", {"inputs": lines[0]}))
+        self.assertEqual([t["id"] for t in doc[0]], [2, 10975, 3])
+
+
 # --------------------------------------------------------------------------
 # 4. /health, /info, /v1/models, /metrics
 

@@ -1083,6 +1083,52 @@ static void test_common(albert_tokenizer *tok, const golden_line *lines, int cou
     test_threads(tok, lines, count);
 }
 
+/* albert_text_strip as Python's str.strip(): every kind of whitespace it
+ * knows at either end, nothing inside, no byte read outside the text
+ * (ASan: the texts are exact-size copies), cut characters left alone. */
+static void check_strip_n(const char *in, size_t len, const char *want, size_t want_len)
+{
+    char *copy = malloc(len ? len : 1);
+    CHECK(copy != NULL, "out of memory");
+    if (!copy)
+        return;
+    memcpy(copy, in, len);
+    const char *t = copy;
+    size_t n = len;
+    albert_text_strip(&t, &n);
+    CHECK(n == want_len && memcmp(t, want, n) == 0, "strip of %zu bytes gave '%.*s', not '%s'",
+          len, (int)n, t, want);
+    free(copy);
+}
+
+static void check_strip(const char *in, size_t len, const char *want)
+{
+    check_strip_n(in, len, want, strlen(want));
+}
+
+static void test_strip(void)
+{
+    static const char spaces[] = " \t\n\v\f\r\x1c\x1f\xc2\x85\xc2\xa0\xe1\x9a\x80\xe2\x80\x80"
+                                 "\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f"
+                                 "\xe3\x80\x80";
+    char buf[256];
+    snprintf(buf, sizeof buf, "%sa b\xe3\x80\x80" "c%s", spaces, spaces);
+    check_strip(buf, strlen(buf), "a b\xe3\x80\x80" "c");
+    check_strip(spaces, strlen(spaces), "");
+    check_strip("", 0, "");
+    check_strip("x", 1, "x");
+    /* Not whitespace to Python: U+200B, U+180E, U+FEFF, NUL; cut UTF-8. */
+    check_strip("\xe2\x80\x8bx\xe1\xa0\x8e", 7, "\xe2\x80\x8bx\xe1\xa0\x8e");
+    check_strip_n("\xef\xbb\xbfx\0", 5, "\xef\xbb\xbfx\0", 5);
+    check_strip("\xe3\x80x \xe3\x80", 6, "\xe3\x80x \xe3\x80");
+    check_strip("\xa0x\xc2", 3, "\xa0x\xc2");
+    const char *null_text = NULL;
+    size_t len = 3;
+    albert_text_strip(&null_text, &len);
+    albert_text_strip(NULL, NULL);
+    CHECK(null_text == NULL && len == 3, "a NULL text is left alone");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "fast") == 0)
@@ -1091,6 +1137,7 @@ int main(int argc, char **argv)
     golden_line *lines;
     int count = load_golden(&lines);
     test_common(tok, lines, count);
+    test_strip();
     if (KIND == ALBERT_TOKENIZER_SLOW) {
         test_golden_models(tok);
         test_added_single(tok);

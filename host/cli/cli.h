@@ -29,13 +29,15 @@ typedef struct cli_options {
     const char *cache_dir;       /* $ALBERT_CL_CACHE_DIR, or NULL */
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
-    int pooling;                 /* albert_pooling */
+    int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
     int normalize;
+    int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
+    int strip_text;              /* texts stripped as sentence-transformers does */
     int tokenize_only;
-    int tokenizer_kind;          /* albert_tokenizer_kind */
+    int tokenizer_kind;          /* albert_tokenizer_kind; -1 until resolved */
     int precision;               /* albert_precision */
     int validate_tol_set;        /* --validate-tol given (else the precision's default) */
-    int max_length;
+    int max_length;              /* 0 until resolved */
     int format;                  /* cli_output_format */
     const char *output;          /* NULL or "-": stdout */
     int batch_size;

@@ -37,7 +37,15 @@ static const char usage_text[] =
     "options:\n"
     "  --model DIR         HuggingFace model folder (config.json, model.safetensors,\n"
     "                      spiece.model or tokenizer.json); default\n"
-    "                      $ALBERT_CL_MODEL, else models/albert-base-v2\n"
+    "                      $ALBERT_CL_MODEL, else models/albert-base-v2.  A\n"
+    "                      sentence-transformers folder (modules.json) gives\n"
+    "                      SentenceTransformer.encode's vectors: its pooling and\n"
+    "                      max_seq_length are the defaults of --pooling and\n"
+    "                      --max-length, its Normalize module normalises any\n"
+    "                      pooling, texts are stripped, and the tokenizer is fast\n"
+    "                      if tokenizer.json is there\n"
+    "  --no-sentence-transformers  ignore modules.json: run the folder as an\n"
+    "                      AlbertModel with the defaults below\n"
     "  --device D[,D...]   cpu, or N: an OpenCL device index from --list-devices;\n"
     "                      several (\"0,1,cpu\") or all: every listed device takes\n"
     "                      the next batch when it is free; default: first GPU,\n"
@@ -64,7 +72,7 @@ static const char usage_text[] =
     "                        {\"text\": \"...\", \"text_pair\": \"...\"} (text_pair optional) or\n"
     "                        {\"input_ids\": [...], \"attention_mask\": [...],\n"
     "                         \"token_type_ids\": [...]} (the last two optional)\n"
-    "  --pooling P         pooler (default): HuggingFace pooler_output\n"
+    "  --pooling P         pooler (default; see --model): HF pooler_output\n"
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
     "                      none: the vector of every non-padding token\n"
@@ -72,8 +80,9 @@ static const char usage_text[] =
     "                      computes the [CLS] rows only; albert-base at 128\n"
     "                      tokens: 6% less work)\n"
     "  --normalize         L2-normalise the pooled vectors\n"
-    "  --tokenizer K       slow (default): spiece.model, as the sentencepiece-based\n"
-    "                        AlbertTokenizer of transformers <= 4.x encodes\n"
+    "  --tokenizer K       slow (default; see --model): spiece.model, as the\n"
+    "                        sentencepiece-based AlbertTokenizer of\n"
+    "                        transformers <= 4.x encodes\n"
     "                      fast: tokenizer.json, as HF tokenizers encodes\n"
     "                        (AlbertTokenizerFast; transformers 5's AlbertTokenizer)\n"
     "  --tokenize          only tokenize, no weights: needs spiece.model (slow) or\n"
@@ -82,8 +91,9 @@ static const char usage_text[] =
     "                        {\"index\": i, \"input_ids\": [...]}, and for a pair\n"
     "                        (tsv, jsonl text_pair) \"token_type_ids\": [...] after\n"
     "                        input_ids\n"
-    "  --max-length N      tokens per input, default 512, capped by the model's\n"
-    "                      max_position_embeddings; longer inputs are truncated\n"
+    "  --max-length N      tokens per input, default 512 (see --model), capped by\n"
+    "                      the model's max_position_embeddings; longer inputs are\n"
+    "                      truncated\n"
     "                      keeping [SEP] last (a pair longest-first, as the\n"
     "                      tokenizer kind does it), with a warning naming file\n"
     "                      and line\n"
@@ -178,9 +188,10 @@ static const char serve_usage_text[] =
     "  --port P            port (default 8080; 0: any free one, printed)\n"
     "  --model DIR, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
     "  --profile-file F, --no-profile, --max-length N, --max-batch-tokens N,\n"
-    "  --batch-size N, --quiet\n"
+    "  --batch-size N, --no-sentence-transformers, --quiet\n"
     "                      as for a run (albert-cl --help)\n"
-    "  --pooling P         pooler (default), cls or mean: the vector of an input\n"
+    "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
+    "                      own), cls or mean: the vector of an input\n"
     "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
     "  --max-concurrent-requests N  requests answered at once (default 512); more\n"
     "                      are refused with 429\n"
@@ -337,6 +348,7 @@ static const option_spec option_table[] = {
     {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0, RUN},
     {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0, ANY},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
+    {"--no-sentence-transformers", NULL, NULL, offsetof(cli_options, no_sentence), 0, 0, ANY},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0, RUN},
     {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0, ANY},
     {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0, ANY},
@@ -504,9 +516,8 @@ static void default_options(cli_options *o)
     o->cache_dir = albert_env("ALBERT_CL_CACHE_DIR");
     o->kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
     o->input_format = CLI_IN_TEXT;
-    o->pooling = ALBERT_POOL_POOLER;
-    o->tokenizer_kind = ALBERT_TOKENIZER_SLOW;
-    o->max_length = 512;
+    o->pooling = -1;
+    o->tokenizer_kind = -1;
     o->format = CLI_OUT_JSONL;
     o->batch_size = 32; /* --benchmark's; a run's cap is the scheduler's unless given */
     o->shards = 1;
@@ -520,8 +531,40 @@ static void default_options(cli_options *o)
     o->max_wait_ms = 2;
 }
 
+/* The defaults that depend on the model folder: a sentence-transformers
+ * folder (modules.json) gives SentenceTransformer.encode's vectors unless
+ * options say otherwise, else AlbertModel's (pooler_output, the slow
+ * tokenizer, 512 tokens).  0, or EXIT_FAILURE when the folder's files are
+ * bad (said on stderr). */
+static int resolve_model_defaults(cli_options *o)
+{
+    albert_sentence_config st;
+    albert_error err;
+    memset(&st, 0, sizeof st);
+    if (!o->no_sentence && albert_sentence_config_read(o->model_dir, &st, &err) != ALBERT_OK) {
+        fprintf(stderr, "albert-cl: %s (--no-sentence-transformers runs the folder as an "
+                        "AlbertModel)\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    if (o->pooling < 0)
+        o->pooling = st.present ? (int)st.pooling : ALBERT_POOL_POOLER;
+    if (o->pooling != ALBERT_POOL_NONE)
+        o->normalize |= st.normalize; /* the Normalize module follows any pooling */
+    if (o->tokenizer_kind < 0 && st.present && !st.fast_tokenizer && !o->quiet)
+        cli_warn("%s has no tokenizer.json: sentence-transformers would convert spiece.model to "
+                 "the fast tokenizer; albert-cl uses the slow one, whose ids differ on some texts "
+                 "(README: Two tokenizers)", o->model_dir);
+    if (o->tokenizer_kind < 0)
+        o->tokenizer_kind = st.fast_tokenizer ? ALBERT_TOKENIZER_FAST : ALBERT_TOKENIZER_SLOW;
+    if (o->max_length == 0)
+        o->max_length = st.max_length ? st.max_length : 512;
+    o->strip_text = st.present;
+    return 0;
+}
+
 /* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
- * Returns 0, PARSE_DONE or EXIT_USAGE. */
+ * Returns 0, PARSE_DONE, EXIT_USAGE, or EXIT_FAILURE when the model
+ * folder's sentence-transformers files are bad. */
 static int parse_args(cli_options *o, int argc, char **argv, const char **files)
 {
     default_options(o);
@@ -542,14 +585,20 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
     }
     if (o->list_devices)
         return 0;
-    if (o->serve)
-        return check_serve(o);
+    int rc;
+    if (o->serve) {
+        rc = check_serve(o);
+        return rc ? rc : resolve_model_defaults(o);
+    }
     /* bf16 rounds every GEMM input, int8 quantizes it: differences of a few
      * hundredths (tenths) are their nature, not a fault (README: Precision). */
     if (!o->validate_tol_set && o->precision != ALBERT_PRECISION_FP32)
         o->validate_tol = o->precision == ALBERT_PRECISION_INT8 ? 0.5 : 0.1;
-    int rc = check_benchmark(o);
-    return rc ? rc : check_combinations(o);
+    rc = check_benchmark(o);
+    rc = rc ? rc : check_combinations(o);
+    /* After the usage checks (exit 2), which none of these defaults can
+     * break: a folder's pooling is never none. */
+    return rc ? rc : resolve_model_defaults(o);
 }
 
 /* ------------------------------------------------------------ devices */
@@ -973,6 +1022,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->max_length = o->max_length < max_pos ? o->max_length : max_pos;
     set->pooling = o->pooling;
     set->normalize = o->normalize;
+    set->strip_text = o->strip_text;
     set->precision = o->precision;
     set->tokenizer_kind = o->tokenizer_kind;
     set->max_batch_tokens = o->max_batch_tokens ? o->max_batch_tokens : default_batch_tokens(s);

@@ -141,7 +141,7 @@ cJSON *albert_json_parse(const char *text, size_t len, int whole, albert_json_fa
     return root;
 }
 
-int albert_json_load(const char *path, cJSON **root, albert_error *err)
+int albert_json_load_value(const char *path, cJSON **root, albert_error *err)
 {
     char *data = NULL;
     size_t size = 0;
@@ -154,6 +154,17 @@ int albert_json_load(const char *path, cJSON **root, albert_error *err)
     free(data);
     if (!*root && why.nomem)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory while parsing it", path);
+    if (!*root)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: malformed JSON at byte %zu", path,
+                           why.offset);
+    return ALBERT_OK;
+}
+
+int albert_json_load(const char *path, cJSON **root, albert_error *err)
+{
+    int rc = albert_json_load_value(path, root, err);
+    if (rc != ALBERT_OK && rc != ALBERT_E_FORMAT)
+        return rc;
     if (!cJSON_IsObject(*root)) {
         cJSON_Delete(*root);
         *root = NULL;

@@ -62,6 +62,11 @@ typedef struct albert_json_failure {
 struct cJSON *albert_json_parse(const char *text, size_t len, int whole,
                                 albert_json_failure *why);
 
+/* Reads the JSON value in the file PATH into *ROOT (free it with
+ * cJSON_Delete): ALBERT_E_IO when the file cannot be read, ALBERT_E_FORMAT
+ * (naming the byte) when it holds no JSON, ALBERT_E_NOMEM. */
+int albert_json_load_value(const char *path, struct cJSON **root, albert_error *err);
+
 /* Reads the JSON object in the file PATH into *ROOT (free it with
  * cJSON_Delete): ALBERT_E_IO when the file cannot be read, ALBERT_E_FORMAT
  * when it holds no JSON object, ALBERT_E_NOMEM. */

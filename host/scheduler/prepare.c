@@ -51,9 +51,15 @@ static void check_ids(const albert_scheduler *s, sched_item *it)
 static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
 {
     int max = s->opt.max_length, n = 0, n_full = 0;
+    const char *text = it->text, *pair = it->pair;
+    size_t text_len = it->text_len, pair_len = it->pair_len;
+    if (s->opt.strip_text) {
+        albert_text_strip(&text, &text_len);
+        albert_text_strip(&pair, &pair_len);
+    }
     albert_error e;
-    if (albert_tokenize(s->opt.tokenizer, it->text, it->text_len, it->pair, it->pair_len, max,
-                        scratch, scratch + max, &n, &n_full, &e) != ALBERT_OK) {
+    if (albert_tokenize(s->opt.tokenizer, text, text_len, pair, pair_len, max, scratch,
+                        scratch + max, &n, &n_full, &e) != ALBERT_OK) {
         sched_item_fail(it, e.code, e.code == ALBERT_E_NOMEM, e.msg);
         return;
     }

@@ -565,8 +565,12 @@ static void tei_tokenize(call *c, const char *body, size_t len)
         for (size_t k = 0; k < q.count; k++) {
             albert_error err;
             int n, n_full;
-            if (albert_tokenize(c->api->set->tok, q.inputs[k].text, q.inputs[k].len, NULL, 0, max,
-                                ids, types, &n, &n_full, &err) != ALBERT_OK) {
+            const char *text = q.inputs[k].text;
+            size_t text_len = q.inputs[k].len;
+            if (c->api->set->strip_text)
+                albert_text_strip(&text, &text_len);
+            if (albert_tokenize(c->api->set->tok, text, text_len, NULL, 0, max, ids, types, &n,
+                                &n_full, &err) != ALBERT_OK) {
                 fail(c, 400, "Tokenizer", "input %zu: %s", k, err.msg);
                 break;
             }

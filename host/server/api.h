@@ -18,6 +18,7 @@ typedef struct srv_settings {
     int max_length;
     int pooling;              /* albert_pooling, not NONE */
     int normalize;
+    int strip_text;            /* /tokenize strips texts as the scheduler does */
     int precision;
     int tokenizer_kind;
     int max_batch_tokens;     /* the largest engine's */

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.4.
+above this package, then the installed libalbertcl.so.5.
 """
 
 import ctypes
@@ -24,7 +24,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "library_path", "__version__"]
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -33,7 +33,16 @@ _POOLING = {
     "cls": _lib.ALBERT_POOL_CLS,
     "mean": _lib.ALBERT_POOL_MEAN,
 }
+_POOLING_NAME = {v: k for k, v in _POOLING.items()}
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
+
+
+def _sentence_config(model_dir):
+    """What MODEL_DIR's modules.json asks for (all 0 without one)."""
+    st, err = _lib.SentenceConfig(), _lib.AlbertErrorStruct()
+    _check(lib.albert_sentence_config_read(os.fsencode(model_dir), ctypes.byref(st),
+                                           ctypes.byref(err)), err)
+    return st
 
 
 class AlbertError(RuntimeError):
@@ -142,6 +151,16 @@ def _as_record(item, i):
                     f"got {type(item).__name__}")
 
 
+def _stripped(item):
+    """A str, or each str of a pair, stripped as sentence-transformers does;
+    anything else as it is (for _as_record to refuse)."""
+    if isinstance(item, str):
+        return item.strip()
+    if isinstance(item, (tuple, list)):
+        return type(item)(t.strip() if isinstance(t, str) else t for t in item)
+    return item
+
+
 class _Pusher(threading.Thread):
     """Pushes the records into a scheduler.  Push blocks while the scheduler
     is full, so it must not run on the thread that takes the results."""
@@ -177,27 +196,52 @@ class Encoder:
     """An ALBERT model on one or more devices, with its tokenizer.
 
     model_dir: a HuggingFace folder (config.json, model.safetensors,
-        spiece.model or tokenizer.json).
+        spiece.model or tokenizer.json).  A sentence-transformers folder
+        (modules.json) gives SentenceTransformer.encode's vectors: its Pooling
+        mode, Normalize module and max_seq_length are the defaults of
+        pooling, normalize and max_length, texts are stripped, and the
+        tokenizer is "fast" where tokenizer.json is there.
     device: "auto" (first GPU, else the first device), "cpu", an OpenCL index
         (int or str, see list_devices()), or a list of those: one engine per
         device, and every encode() call spreads its batches over all of them.
-    pooling: "pooler" (HF pooler_output), "cls", "mean", or "none" (then only
-        output_value="token_embeddings" works).
-    normalize: L2-normalise the sentence embeddings.
+    pooling: "pooler" (HF pooler_output; the default without modules.json),
+        "cls", "mean", or "none" (then only output_value="token_embeddings"
+        works).
+    normalize: L2-normalise the sentence embeddings (default: False, or
+        whether modules.json has a Normalize module).
     precision: "fp32" (HF-exact), "bf16", "fp16", "int8" (where the device runs it).
-    tokenizer: "slow" (spiece.model) or "fast" (tokenizer.json).
-    max_length: tokens per input (capped by max_position_embeddings); longer
-        inputs are truncated as HF's truncation=True does.
+    tokenizer: "slow" (spiece.model; the default without modules.json) or
+        "fast" (tokenizer.json).
+    max_length: tokens per input (default 512 or max_seq_length; capped by
+        max_position_embeddings); longer inputs are truncated as HF's
+        truncation=True does.
+    sentence_transformers: False ignores modules.json (an AlbertModel).
     threads: host threads of the CPU backend (0: all cores).
     """
 
-    def __init__(self, model_dir, device="auto", pooling="pooler", normalize=False,
-                 precision="fp32", tokenizer="slow", max_length=512, threads=0):
+    def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
+                 precision="fp32", tokenizer=None, max_length=None, threads=0,
+                 sentence_transformers=True):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
         self._engines = []
         self._lock = threading.Lock()
+
+        st = _sentence_config(model_dir) if sentence_transformers else _lib.SentenceConfig()
+        if pooling is None:
+            pooling = _POOLING_NAME[st.pooling] if st.present else "pooler"
+        if normalize is None:  # the Normalize module follows any pooling
+            normalize = bool(st.normalize) and pooling != "none"
+        if tokenizer is None and st.present and not st.fast_tokenizer:
+            warnings.warn(f"albert_cl: {model_dir} has no tokenizer.json: sentence-transformers "
+                          "would convert spiece.model to the fast tokenizer; albert_cl uses the "
+                          "slow one, whose ids differ on some texts", RuntimeWarning)
+        if tokenizer is None:
+            tokenizer = "fast" if st.fast_tokenizer else "slow"
+        if max_length is None:
+            max_length = st.max_length or 512
+        self._strip = bool(st.present)
 
         if pooling not in _POOLING:
             raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}")
@@ -315,7 +359,10 @@ class Encoder:
         would feed the model (truncated to max_length); a str gives one dict,
         a list (of str or (text, text_pair)) a list of them."""
         single = isinstance(texts, str)
-        records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
+        items = [texts] if single else texts
+        if self._strip:  # as the scheduler strips for encode() (albert_text_strip)
+            items = [_stripped(t) for t in items]
+        records = [_as_record(t, i) for i, t in enumerate(items)]
         n_max = self._max_length
         ids = (ctypes.c_int32 * n_max)()
         types = (ctypes.c_int32 * n_max)()
@@ -408,6 +455,7 @@ class Encoder:
         opt.max_batch_size = batch_size
         opt.pooling = pooling
         opt.normalize = int(self._normalize)
+        opt.strip_text = int(self._strip)
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
 
         err = _lib.AlbertErrorStruct()

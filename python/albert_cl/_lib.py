@@ -114,6 +114,17 @@ class SchedulerOptions(ctypes.Structure):
         ("tokenize_threads", ctypes.c_int),
         ("window", ctypes.c_int),
         ("max_wait_ms", ctypes.c_int),
+        ("strip_text", ctypes.c_int),
+    ]
+
+
+class SentenceConfig(ctypes.Structure):
+    _fields_ = [
+        ("present", ctypes.c_int),
+        ("pooling", ctypes.c_int),  # albert_pooling
+        ("normalize", ctypes.c_int),
+        ("max_length", ctypes.c_int),
+        ("fast_tokenizer", ctypes.c_int),
     ]
 
 
@@ -166,6 +177,7 @@ _SIGNATURES = {
     "albert_model_open": (_INT, [ctypes.c_char_p, _PP, _ERR]),
     "albert_model_close": (None, [_P]),
     "albert_model_config": (ctypes.POINTER(Config), [_P]),
+    "albert_sentence_config_read": (_INT, [ctypes.c_char_p, ctypes.POINTER(SentenceConfig), _ERR]),
     "albert_tokenizer_open_kind": (_INT, [ctypes.c_char_p, _INT, _PP, _ERR]),
     "albert_tokenizer_close": (None, [_P]),
     "albert_tokenize": (_INT, [_P, ctypes.c_char_p, ctypes.c_size_t,
@@ -197,7 +209,7 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.6.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.10.0
         fn.restype = restype
         fn.argtypes = argtypes
     return lib
@@ -226,7 +238,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.4 (the loader's search path)", "libalbertcl.so.4"
+    yield "libalbertcl.so.5 (the loader's search path)", "libalbertcl.so.5"
 
 
 def load_library():

@@ -123,6 +123,51 @@ def test_encode_base_model_equals_cli(cli, shared):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
+def sentence_transformers_folder(tmp_path, shared, tiny):
+    """tiny-gelu as a sentence-transformers folder: mean pooling, Normalize,
+    max_seq_length 8, the fast tokenizer (albert-base-v2's, same vocabulary)."""
+    d = tmp_path / "st"
+    (d / "1_Pooling").mkdir(parents=True)
+    for f in ["config.json", "model.safetensors", "spiece.model"]:
+        (d / f).symlink_to(tiny / f)
+    (d / "tokenizer.json").symlink_to(shared / "models" / "albert-base-v2" / "tokenizer.json")
+    kinds = ["Transformer", "Pooling", "Normalize"]
+    (d / "modules.json").write_text(json.dumps(
+        [{"idx": i, "name": str(i), "path": p, "type": "sentence_transformers.models." + k}
+         for i, (k, p) in enumerate(zip(kinds, ["", "1_Pooling", "2_Normalize"]))]))
+    (d / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": False,
+         "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}))
+    (d / "sentence_bert_config.json").write_text('{"max_seq_length": 8, "do_lower_case": false}')
+    return d
+
+
+def test_sentence_transformers_folder_equals_cli(cli, tmp_path, shared, tiny):
+    st = sentence_transformers_folder(tmp_path, shared, tiny)
+    lines = ["\u3000Hello\u00a0", "The quick brown fox jumps over the lazy dog."]
+    with albert_cl.Encoder(st, device="cpu") as e:
+        assert e.max_length == 8
+        got = e.encode(lines)
+        # tokenize() strips as encode() does: the fast tokenizer would turn the
+        # trailing U+00A0 into a token of its own.
+        assert e.tokenize(lines[0])["input_ids"] == [2, 10975, 3]
+        assert e.tokenize([(lines[0], " x ")])[0]["input_ids"] == [2, 10975, 3, 993, 3]
+    want = cli_embeddings(cli, st, lines)
+    plain = cli_embeddings(cli, st, [line.strip() for line in lines], "--no-sentence-transformers",
+                           "--pooling", "mean", "--normalize", "--max-length", "8",
+                           "--tokenizer", "fast")
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, plain, rtol=0, atol=1e-6)
+    with albert_cl.Encoder(st, device="cpu", sentence_transformers=False) as e:
+        assert e.max_length == 64  # tiny-gelu's positions, not max_seq_length
+        np.testing.assert_allclose(e.encode(lines[1:]), cli_embeddings(cli, tiny, lines[1:]),
+                                   rtol=0, atol=1e-6)
+    (st / "modules.json").write_text("[")
+    with pytest.raises(albert_cl.AlbertError) as info:
+        albert_cl.Encoder(st, device="cpu")
+    assert str(st / "modules.json") in str(info.value) and info.value.status == "ALBERT_E_FORMAT"
+
+
 def test_token_embeddings_equal_cli(cli, tiny, enc):
     got = enc.encode(TEXTS, output_value="token_embeddings")
     records = run_cli(cli, tiny, TEXTS, "--pooling", "none", "--batch-size", "32")

@@ -304,10 +304,38 @@ def profile_seeds():
         "tuned": {}}, indent=1))
 
 
+# ------------------------------------------------------------ sentence-transformers
+
+def sentence_config_seeds():
+    """modules.json NUL pooling config NUL sentence_bert_config.json."""
+    def module(i, path, kind):
+        return {"idx": i, "name": str(i), "path": path,
+                "type": "sentence_transformers.models." + kind}
+    base = [module(0, "", "Transformer"), module(1, "1_Pooling", "Pooling")]
+    modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+             "weightedmean_tokens", "lasttoken"]
+
+    def pooling(on):
+        return dict({"word_embedding_dimension": 32, "include_prompt": True},
+                    **{"pooling_mode_" + m: m == on for m in modes})
+    seeds = {
+        "mean-normalize": (base + [module(2, "2_Normalize", "Normalize")],
+                           pooling("mean_tokens"), {"max_seq_length": 128, "do_lower_case": False}),
+        "cls": (base, pooling("cls_token"), None),
+        "max": (base, pooling("max_tokens"), {"max_seq_length": 8}),
+        "dense": (base + [module(2, "2_Dense", "Dense")], pooling("mean_tokens"), None),
+    }
+    for name, (modules, pool, bert) in seeds.items():
+        parts = [json.dumps(modules), json.dumps(pool)] + ([json.dumps(bert)] if bert else [])
+        write("sentence_config", name + ".bin", "\0".join(parts).encode())
+    write("sentence_config", "strip.bin", "\u3000 a b\u00a0\x1f\u2028".encode())
+
+
 def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else \
         os.environ.get("ALBERT_CL_SHARED") or os.path.join(ROOT, "..", "shared")
-    for target in ("safetensors", "config", "tokenizer", "tokenizer_json", "jsonl", "profile"):
+    for target in ("safetensors", "config", "tokenizer", "tokenizer_json", "jsonl", "profile",
+                   "sentence_config"):
         folder = os.path.join(CORPUS, target)
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
@@ -317,6 +345,7 @@ def main():
     tokenizer_json_seeds()
     jsonl_seeds()
     profile_seeds()
+    sentence_config_seeds()
 
 
 if __name__ == "__main__":

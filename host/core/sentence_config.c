@@ -1,0 +1,309 @@
+/* A sentence-transformers folder's modules.json, 1_Pooling/config.json (or
+ * wherever modules.json puts the Pooling module) and
+ * sentence_bert_config.json → albert_sentence_config, and Python's
+ * str.strip() for the texts sentence-transformers strips. */
+#include "core/common.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ST_PREFIX "sentence_transformers.models."
+
+/* The pooling modes Pooling's config may turn on; ours maps the two that
+ * albert_pooling has, the rest are refused by name. */
+static const struct {
+    const char *key;
+    albert_pooling pooling; /* ALBERT_POOL_NONE: not supported */
+} pooling_modes[] = {
+    {"pooling_mode_cls_token", ALBERT_POOL_CLS},
+    {"pooling_mode_mean_tokens", ALBERT_POOL_MEAN},
+    {"pooling_mode_max_tokens", ALBERT_POOL_NONE},
+    {"pooling_mode_mean_sqrt_len_tokens", ALBERT_POOL_NONE},
+    {"pooling_mode_weightedmean_tokens", ALBERT_POOL_NONE},
+    {"pooling_mode_lasttoken", ALBERT_POOL_NONE},
+};
+#define N_POOLING_MODES (sizeof pooling_modes / sizeof pooling_modes[0])
+
+/* The JSON value in the file DIR/NAME into *ROOT; a missing file is *ROOT
+ * NULL and ALBERT_OK when OPTIONAL. */
+static int load_json(const char *dir, const char *name, int optional, cJSON **root,
+                     albert_error *err)
+{
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, name);
+    *root = NULL;
+    if (optional && access(path, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR))
+        return albert_ok(err); /* no such file, or DIR is none: the loaders say so */
+    return albert_json_load_value(path, root, err);
+}
+
+/* A boolean key of OBJ: absent is DEF, null false (Python's truth);
+ * anything but true, false or null fails. */
+static int read_bool(const cJSON *obj, const char *key, int def, const char *path, int *dst,
+                     albert_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *dst = v ? 0 : def;
+    if (!v || cJSON_IsNull(v))
+        return ALBERT_OK;
+    if (!cJSON_IsBool(v))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" is not true or false", path, key);
+    *dst = cJSON_IsTrue(v);
+    return ALBERT_OK;
+}
+
+/* Pooling's "pooling_mode" string, which overrides its flags when given. */
+static int read_pooling_mode(const cJSON *mode, const char *path, albert_sentence_config *out,
+                             albert_error *err)
+{
+    if (!cJSON_IsString(mode))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"pooling_mode\" is not a string", path);
+    char lower[32] = "";
+    for (size_t i = 0; mode->valuestring[i] && i + 1 < sizeof lower; i++)
+        lower[i] = (char)tolower((unsigned char)mode->valuestring[i]);
+    if (strcmp(lower, "cls") == 0 || strcmp(lower, "mean") == 0) {
+        out->pooling = lower[0] == 'c' ? ALBERT_POOL_CLS : ALBERT_POOL_MEAN;
+        return ALBERT_OK;
+    }
+    return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                       "%s: \"pooling_mode\": \"%s\" is not supported (albert-cl pools by CLS or "
+                       "mean)",
+                       path, mode->valuestring);
+}
+
+/* The Pooling module's config: exactly one mode, and one albert_pooling has. */
+static int read_pooling(const char *dir, const char *module_path, albert_sentence_config *out,
+                        albert_error *err)
+{
+    char sub[4096], path[4096];
+    albert_path_join(sub, sizeof sub, dir, module_path);
+    albert_path_join(path, sizeof path, sub, "config.json");
+    cJSON *root;
+    int rc = load_json(sub, "config.json", 0, &root, err);
+    if (rc == ALBERT_OK && !cJSON_IsObject(root))
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON object", path);
+    const cJSON *mode = rc == ALBERT_OK ? cJSON_GetObjectItemCaseSensitive(root, "pooling_mode")
+                                        : NULL;
+    if (mode && !cJSON_IsNull(mode)) {
+        rc = read_pooling_mode(mode, path, out, err);
+        cJSON_Delete(root);
+        return rc;
+    }
+    int on = 0;
+    /* Pooling's own defaults: mean unless the config says otherwise. */
+    for (size_t i = 0; rc == ALBERT_OK && i < N_POOLING_MODES; i++) {
+        int set;
+        rc = read_bool(root, pooling_modes[i].key, i == 1, path, &set, err);
+        if (rc == ALBERT_OK && set && pooling_modes[i].pooling == ALBERT_POOL_NONE)
+            rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
+                             "%s: \"%s\" is not supported (albert-cl pools by CLS or mean)", path,
+                             pooling_modes[i].key);
+        if (rc == ALBERT_OK && set) {
+            out->pooling = pooling_modes[i].pooling;
+            on++;
+        }
+    }
+    if (rc == ALBERT_OK && on != 1)
+        rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
+                         "%s: %d pooling modes are on; albert-cl needs exactly one (CLS or mean)",
+                         path, on);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* The Transformer module's config, the first of the names
+ * sentence-transformers tries that is there: max_seq_length, and
+ * do_lower_case false (true would lowercase with Python's str.lower before
+ * the tokenizer, which albert-cl does not do). */
+static int read_bert_config(const char *dir, albert_sentence_config *out, albert_error *err)
+{
+    static const char *const names[] = {
+        "sentence_bert_config.json",      "sentence_roberta_config.json",
+        "sentence_distilbert_config.json", "sentence_camembert_config.json",
+        "sentence_albert_config.json",    "sentence_xlm-roberta_config.json",
+        "sentence_xlnet_config.json"};
+    char path[4096];
+    cJSON *root = NULL;
+    int rc = ALBERT_OK;
+    for (size_t i = 0; rc == ALBERT_OK && !root && i < sizeof names / sizeof names[0]; i++) {
+        albert_path_join(path, sizeof path, dir, names[i]);
+        rc = load_json(dir, names[i], 1, &root, err);
+    }
+    if (rc != ALBERT_OK || !root)
+        return rc;
+    if (!cJSON_IsObject(root))
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON object", path);
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(root, "max_seq_length");
+    if (rc == ALBERT_OK && len && !cJSON_IsNull(len)) {
+        double v = cJSON_IsNumber(len) ? len->valuedouble : -1;
+        if (v < 2 || v > (1 << 20) || v != (int)v)
+            rc = albert_fail(err, ALBERT_E_FORMAT,
+                             "%s: \"max_seq_length\" is not an integer from 2 to %d", path, 1 << 20);
+        else
+            out->max_length = (int)v;
+    }
+    int lower = 0;
+    if (rc == ALBERT_OK)
+        rc = read_bool(root, "do_lower_case", 0, path, &lower, err);
+    if (rc == ALBERT_OK && lower)
+        rc = albert_fail(err, ALBERT_E_UNSUPPORTED, "%s: \"do_lower_case\": true is not supported",
+                         path);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Module I of modules.json: its type's last name ("Pooling") into KIND and
+ * its path into *PATH (borrowed from the JSON). */
+static int read_module(const cJSON *m, int i, const char *path, char *kind, size_t kind_size,
+                       const char **module_path, albert_error *err)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+    const cJSON *where = cJSON_GetObjectItemCaseSensitive(m, "path");
+    if (!cJSON_IsObject(m) || !cJSON_IsString(type) || !cJSON_IsString(where))
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: module %d is not an object with string \"type\" and \"path\"", path,
+                           i);
+    if (strncmp(type->valuestring, ST_PREFIX, strlen(ST_PREFIX)) != 0 ||
+        strlen(type->valuestring) - strlen(ST_PREFIX) >= kind_size)
+        return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                           "%s: module %d has type \"%s\", not one of sentence-transformers' own",
+                           path, i, type->valuestring);
+    snprintf(kind, kind_size, "%s", type->valuestring + strlen(ST_PREFIX));
+    *module_path = where->valuestring;
+    return ALBERT_OK;
+}
+
+/* The modules in order: Transformer at DIR itself, Pooling, then Normalize
+ * or nothing. */
+static int read_modules(const char *dir, const cJSON *modules, const char *path,
+                        albert_sentence_config *out, albert_error *err)
+{
+    static const char *const expected[] = {"Transformer", "Pooling", "Normalize"};
+    const int n = cJSON_GetArraySize(modules);
+    if (n < 2 || n > 3)
+        return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                           "%s: %d modules; albert-cl runs Transformer, Pooling and an optional "
+                           "Normalize",
+                           path, n);
+    for (int i = 0; i < n; i++) {
+        char kind[64];
+        const char *module_path = "";
+        int rc = read_module(cJSON_GetArrayItem(modules, i), i, path, kind, sizeof kind,
+                             &module_path, err);
+        if (rc != ALBERT_OK)
+            return rc;
+        if (strcmp(kind, expected[i]) != 0)
+            return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                               "%s: module %d is %s; albert-cl runs Transformer, Pooling and an "
+                               "optional Normalize, in that order",
+                               path, i, kind);
+        if (i == 0 && module_path[0])
+            return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                               "%s: the Transformer is in \"%s\"; give that folder as the model "
+                               "(with modules.json at the model's own folder, path \"\")",
+                               path, module_path);
+        if (i == 1 && (strstr(module_path, "..") || module_path[0] == '/'))
+            return albert_fail(err, ALBERT_E_FORMAT,
+                               "%s: the Pooling module's path \"%s\" leaves the model folder", path,
+                               module_path);
+        if (i == 1 && (rc = read_pooling(dir, module_path, out, err)) != ALBERT_OK)
+            return rc;
+        out->normalize = i == 2;
+    }
+    return ALBERT_OK;
+}
+
+/* config_sentence_transformers.json: a default prompt would be put before
+ * every text, which albert-cl does not do. */
+static int check_prompt(const char *dir, albert_error *err)
+{
+    static const char name[] = "config_sentence_transformers.json";
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, name);
+    cJSON *root;
+    int rc = load_json(dir, name, 1, &root, err);
+    const cJSON *prompt = root ? cJSON_GetObjectItemCaseSensitive(root, "default_prompt_name") : NULL;
+    if (rc == ALBERT_OK && prompt && !cJSON_IsNull(prompt))
+        rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
+                         "%s: a \"default_prompt_name\" is not supported (albert-cl adds no prompt)",
+                         path);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int albert_sentence_config_read(const char *dir, albert_sentence_config *out, albert_error *err)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!dir || !out)
+        return albert_fail(err, ALBERT_E_ARG, "albert_sentence_config_read: NULL argument");
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, "modules.json");
+    cJSON *modules;
+    int rc = load_json(dir, "modules.json", 1, &modules, err);
+    if (rc != ALBERT_OK || !modules)
+        return rc;
+    if (!cJSON_IsArray(modules))
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON array of modules", path);
+    if (rc == ALBERT_OK)
+        rc = read_modules(dir, modules, path, out, err);
+    cJSON_Delete(modules);
+    if (rc == ALBERT_OK)
+        rc = read_bert_config(dir, out, err);
+    if (rc == ALBERT_OK)
+        rc = check_prompt(dir, err);
+    char tokenizer_json[4096];
+    albert_path_join(tokenizer_json, sizeof tokenizer_json, dir, "tokenizer.json");
+    out->fast_tokenizer = rc == ALBERT_OK && access(tokenizer_json, F_OK) == 0;
+    out->present = rc == ALBERT_OK;
+    if (rc != ALBERT_OK)
+        memset(out, 0, sizeof *out);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
+
+/* ------------------------------------------------------------ str.strip */
+
+/* The length of the UTF-8 character at S (N bytes left) when it is one of
+ * the characters Python's str.isspace() is true of, else 0. */
+static size_t space_at(const unsigned char *s, size_t n)
+{
+    if ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))
+        return 1;
+    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+        return 2;
+    if (n < 3)
+        return 0;
+    unsigned cp = ((unsigned)(s[0] & 0x0f) << 12) | ((unsigned)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+    if ((s[0] & 0xf0) != 0xe0 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+        return 0;
+    int space = cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+                cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return space ? 3 : 0;
+}
+
+/* Whether the N bytes ending at END are one whitespace character (N 1..3). */
+static size_t space_before(const unsigned char *start, const unsigned char *end)
+{
+    for (size_t n = 1; n <= 3 && (size_t)(end - start) >= n; n++)
+        if (space_at(end - n, n) == n)
+            return n;
+    return 0;
+}
+
+void albert_text_strip(const char **text, size_t *len)
+{
+    if (!text || !*text || !len)
+        return;
+    const unsigned char *s = (const unsigned char *)*text, *end = s + *len;
+    for (size_t n; s < end && (n = space_at(s, (size_t)(end - s))) > 0;)
+        s += n;
+    for (size_t n; end > s && (n = space_before(s, end)) > 0;)
+        end -= n;
+    *text = (const char *)s;
+    *len = (size_t)(end - s);
+}
