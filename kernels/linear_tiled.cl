@@ -32,7 +32,9 @@ linear_tiled(int m, int n, int k, __global const float *x, int ldx, __global con
     __local float xs[LT_TILE][LT_K + 1], ws[LT_TILE][LT_K + 1];
     const int lx = (int)get_local_id(0), ly = (int)get_local_id(1);
     const int lid = ly * LT_DIM + lx;
-    const int col0 = (int)get_group_id(0) * LT_TILE, row0 = (int)get_group_id(1) * LT_TILE;
+    /* The tile from get_global_id, which counts a sliced launch's offset. */
+    const int col0 = ((int)get_global_id(0) - lx) / LT_DIM * LT_TILE;
+    const int row0 = ((int)get_global_id(1) - ly) / LT_DIM * LT_TILE;
     float acc[LT_WPT][LT_WPT];
     for (int i = 0; i < LT_WPT; i++)
         for (int j = 0; j < LT_WPT; j++)

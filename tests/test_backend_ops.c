@@ -95,6 +95,15 @@ static const op_case cases[] = {
     {OP_L2, .rows = 3, .n = 1000},
 };
 
+/* More rows than one enqueue may have work-groups along dimension 1
+ * (OCL_MAX_GROUPS_YZ): these launches go in slices with global offsets.
+ * Once per device with the default kernels (under every tunables set of the
+ * table they would take a minute on PoCL). */
+static const op_case sliced_cases[] = {
+    {OP_BIAS_ACT, .rows = 65535 + 7, .n = 5, .act = ALBERT_ACT_GELU},
+    {OP_POOL, .rows = 65535 + 3, .T = 2, .n = 3, .variant = ALBERT_POOL_MEAN, LENS(2, 0, 1)},
+};
+
 /* The tunables sets the table runs under; a 0 keeps ocl_tunables_default's. */
 typedef struct tunables_set {
     const char *label;
@@ -715,6 +724,17 @@ static void test_packing(void)
           "ocl_linear_pack layout");
 }
 
+static void test_sliced_launches(int device)
+{
+    env e = {.label = "sliced"};
+    ocl_tunables tun;
+    ocl_tunables_default(&tun);
+    if (env_open(&e, device, 0, &tun))
+        for (size_t i = 0; i < sizeof sliced_cases / sizeof sliced_cases[0]; i++)
+            run_case(&e, &sliced_cases[i], 777 + i);
+    env_close(&e);
+}
+
 int main(void)
 {
     const int devices = test_opencl_device_count();
@@ -734,6 +754,7 @@ int main(void)
         }
         test_timing_hook(device);
         test_kernel_choices(device);
+        test_sliced_launches(device);
     }
     test_packing();
     /* tools/test.sh installs Intel's runtime, which has them: the sub-group

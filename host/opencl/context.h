@@ -133,9 +133,16 @@ typedef struct ocl_arg {
 #define OCL_INT(i) ((ocl_arg){sizeof(cl_int), &(cl_int){(cl_int)(i)}})
 #define OCL_FLOAT(f) ((ocl_arg){sizeof(cl_float), &(cl_float){(cl_float)(f)}})
 
+/* Work-groups one enqueue may have along dimensions 1 and 2: CUDA caps a
+ * grid's y and z there, and NVIDIA's OpenCL runs on CUDA. */
+#define OCL_MAX_GROUPS_YZ ((size_t)65535)
+
 /* Sets ARGS[0..NARGS) on KERNEL and enqueues it over GLOBAL/LOCAL (DIMS
- * dimensions).  NAME is the kernel's name, for errors and timings, WORK
- * what it does, for timings. */
+ * dimensions), in slices with global offsets where dimension 1 or 2 has
+ * more than OCL_MAX_GROUPS_YZ work-groups: such kernels must index by
+ * get_global_id, which counts the offset (get_group_id does not).  NAME is
+ * the kernel's name, for errors and timings, WORK what it does, for
+ * timings. */
 int ocl_launch(ocl_ctx *ctx, cl_kernel kernel, const char *name, ocl_work work,
                const ocl_arg *args, int nargs, cl_uint dims, const size_t *global,
                const size_t *local, albert_error *err);
