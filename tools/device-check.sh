@@ -12,7 +12,8 @@
 #   device-check.md    the tables to paste into README.md / tools/TUNING.md
 #   nvidia-<slug>.json the profile albert-cl-tune wrote; tune.log its progress
 #
-# Steps: list-devices; golden (tiny models vs ../shared/golden) and reference
+# Steps: list-devices; golden (tiny models vs ../shared/golden); large-batch
+# (65,536 token rows in one batch, --validate); reference
 # (albert-base random weights vs transformers float64 on the CPU) with the
 # default profile; benchmarks at 32x128, 1x8, 4x512 with --no-profile and the
 # default profile (gpu-generic on a GPU without its own), and in fp16 (its min
@@ -362,6 +363,21 @@ stream() {
     --result "$work/stream.json"
 }
 
+# One batch of 65,536 token rows (1,200 lines of 60 words, tiny-gelu):
+# launches past 65,535 work-groups along a grid's second dimension go in
+# slices (host/opencl/context.h); --validate holds it to the CPU backend.
+large_batch() {
+  local lines="$work/large-batch.txt"
+  "$py" -c '
+import random
+r = random.Random(3)
+w = "the quick brown fox jumps over a lazy dog while paris sleeps under light rain".split()
+print("\n".join(" ".join(r.choice(w) for _ in range(60)) for _ in range(1200)))' >"$lines"
+  step large-batch 120 "" "$work/bin/albert-cl" --model "$bundle/models/tiny-gelu" \
+    --device "$device" --max-batch-tokens 80000 --batch-size 2048 --validate --quiet \
+    -o /dev/null "$lines"
+}
+
 # The per-kernel tables (stderr of --profile) go to the log only.
 kernel_tables() {
   local config=$1
@@ -414,6 +430,7 @@ main() {
   list_devices
   tuned="$OUT/$(profile_name).json"
   golden default
+  large_batch
   generate_weights
   reference default
   bench none --no-profile
