@@ -383,7 +383,8 @@ class Encoder:
     # ------------------------------------------------------------ encode
 
     def encode(self, texts, batch_size=32, show_progress_bar=False,
-               output_value="sentence_embedding", convert_to_numpy=True):
+               output_value="sentence_embedding", convert_to_numpy=True,
+               normalize_embeddings=False):
         """Embeds TEXTS: a str, or a list of str and/or (text, text_pair) pairs.
 
         output_value "sentence_embedding": float32 [N, H] (a str: [H]), pooled
@@ -394,6 +395,9 @@ class Encoder:
         output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
         batch_size: most inputs per forward pass (inputs are sorted by length
             into batches, and come back in input order).
+        normalize_embeddings: L2-normalise the sentence embeddings for this
+            call (as SentenceTransformer.encode's; the Encoder's normalize
+            does it for every call).
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")
@@ -431,7 +435,9 @@ class Encoder:
                     token_arrays.append(a)
 
             if records:
-                self._run(records, batch_size, pooling, tokens, take, show_progress_bar)
+                normalize = self._normalize or bool(normalize_embeddings)
+                self._run(records, batch_size, pooling, normalize, tokens, take,
+                          show_progress_bar)
 
         if output_value == "sentence_embedding":
             out = pooled if convert_to_numpy else list(pooled)
@@ -441,7 +447,7 @@ class Encoder:
         out = [{"sentence_embedding": p, "token_embeddings": t} for p, t in zip(pooled, token_arrays)]
         return out[0] if single else out
 
-    def _run(self, records, batch_size, pooling, tokens, take, progress):
+    def _run(self, records, batch_size, pooling, normalize, tokens, take, progress):
         """Streams RECORDS through a scheduler made for this call: a thread
         pushes, this one takes the results in order and hands each to TAKE.
         Called with the lock held."""
@@ -454,7 +460,7 @@ class Encoder:
         opt.max_length = self._max_length
         opt.max_batch_size = batch_size
         opt.pooling = pooling
-        opt.normalize = int(self._normalize)
+        opt.normalize = int(normalize)
         opt.strip_text = int(self._strip)
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
 

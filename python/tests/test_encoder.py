@@ -111,6 +111,11 @@ def test_encode_equals_cli(cli, tiny, pooling, normalize):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     if normalize:
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+    else:  # per call, as SentenceTransformer.encode's normalize_embeddings
+        with albert_cl.Encoder(tiny, device="cpu", pooling=pooling) as e:
+            unit = e.encode(TEXTS, batch_size=32, normalize_embeddings=True)
+        want = cli_embeddings(cli, tiny, TEXTS, *flags, "--normalize")
+        np.testing.assert_allclose(unit, want, rtol=0, atol=1e-6)
 
 
 def test_encode_base_model_equals_cli(cli, shared):
