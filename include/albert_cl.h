@@ -374,7 +374,9 @@ typedef enum albert_pooling {
     ALBERT_POOL_NONE = 0,   /* no pooled output */
     ALBERT_POOL_POOLER,     /* HF pooler_output: tanh(W h[CLS] + b) */
     ALBERT_POOL_CLS,        /* last_hidden_state[:, 0] */
-    ALBERT_POOL_MEAN        /* mean of last_hidden_state over mask == 1 */
+    ALBERT_POOL_MEAN,       /* mean of last_hidden_state over mask == 1 */
+    ALBERT_POOL_MAX         /* per value, the max of last_hidden_state over mask == 1
+                               (sentence-transformers' max pooling) */
 } albert_pooling;
 
 /* Caller-owned output buffers; NULL ones are not computed or transferred.
@@ -404,7 +406,7 @@ typedef struct albert_outputs {
  * min(max_position_embeddings, the tokenizer's model_max_length). */
 typedef struct albert_sentence_config {
     int present;            /* 1: DIR has modules.json; the rest holds only then */
-    albert_pooling pooling; /* ALBERT_POOL_MEAN or ALBERT_POOL_CLS */
+    albert_pooling pooling; /* ALBERT_POOL_MEAN, ALBERT_POOL_CLS or ALBERT_POOL_MAX */
     int normalize;          /* 1: a Normalize module follows the Pooling one */
     int max_length;         /* max_seq_length; 0: not given */
     int fast_tokenizer;     /* 1: DIR/tokenizer.json exists */
@@ -412,8 +414,8 @@ typedef struct albert_sentence_config {
 
 /* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
  * call succeeds.  The modules must be a Transformer at DIR itself (path ""),
- * a Pooling module in CLS or mean mode, and optionally a Normalize module:
- * anything else (a Dense module, max or weighted-mean pooling, several
+ * a Pooling module in CLS, mean or max mode, and optionally a Normalize
+ * module: anything else (a Dense module, weighted-mean pooling, several
  * modes at once, do_lower_case true, a default prompt in
  * config_sentence_transformers.json) is ALBERT_E_UNSUPPORTED, a malformed
  * file ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;

@@ -3,6 +3,7 @@
  * normalisation. */
 #define POOL_CLS 2  /* albert_pooling values */
 #define POOL_MEAN 3
+#define POOL_MAX 4
 
 /* pooled[b, j] over global (H rounded up, B). */
 __kernel void pool(__global const float *hidden, __global const int *mask, int T, int H,
@@ -17,14 +18,16 @@ __kernel void pool(__global const float *hidden, __global const int *mask, int T
         pooled[b * (size_t)H + j] = h[0];
         return;
     }
-    float sum = 0.0f;
+    /* MEAN sums, MAX keeps the largest; no unmasked token: 0. */
+    float acc = 0.0f;
     int count = 0;
     for (int t = 0; t < T; t++)
         if (mask[b * (size_t)T + t]) {
-            sum += h[(size_t)t * (size_t)H];
+            const float v = h[(size_t)t * (size_t)H];
+            acc = mode == POOL_MAX ? (count ? fmax(acc, v) : v) : acc + v;
             count++;
         }
-    pooled[b * (size_t)H + j] = count ? sum / (float)count : 0.0f;
+    pooled[b * (size_t)H + j] = !count ? 0.0f : mode == POOL_MAX ? acc : acc / (float)count;
 }
 
 /* Each row of N divided by max(||row||, 1e-12), as torch's F.normalize: a

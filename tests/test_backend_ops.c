@@ -90,6 +90,7 @@ static const op_case cases[] = {
     POOL(4, 9, 33, ALBERT_POOL_CLS, 0),      POOL(4, 9, 33, ALBERT_POOL_CLS, 1),
     POOL(4, 9, 48, ALBERT_POOL_MEAN, 0),     POOL(4, 9, 48, ALBERT_POOL_MEAN, 1),
     POOL(2, 512, 768, ALBERT_POOL_MEAN, 0),  POOL(2, 512, 768, ALBERT_POOL_MEAN, 1),
+    POOL(4, 9, 48, ALBERT_POOL_MAX, 0),      POOL(2, 512, 768, ALBERT_POOL_MAX, 1),
     {OP_L2, .rows = 3, .n = 1},   {OP_L2, .rows = 3, .n = 32},  {OP_L2, .rows = 3, .n = 33},
     {OP_L2, .rows = 3, .n = 48},  {OP_L2, .rows = 3, .n = 128}, {OP_L2, .rows = 3, .n = 768},
     {OP_L2, .rows = 3, .n = 1000},

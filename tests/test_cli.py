@@ -484,14 +484,16 @@ class Numbers(Base):
         tokens = self.embed(args + ["--pooling", "none"], text)
         cls = self.embed(args + ["--pooling", "cls"], text)
         mean = self.embed(args + ["--pooling", "mean"], text)
+        most = self.embed(args + ["--pooling", "max"], text)
         pooler = self.embed(args + ["--pooling", "pooler"], text)
         default = self.embed(args, text)
-        for t, c, m, p, d in zip(tokens, cls, mean, pooler, default):
+        for t, c, m, x, p, d in zip(tokens, cls, mean, most, pooler, default):
             vecs = t["embedding"]
             self.assertEqual(len(vecs), len(t["input_ids"]))
             self.assertLess(max_abs_diff(c["embedding"], vecs[0]), 1e-5)
             want = [sum(col) / len(vecs) for col in zip(*vecs)]
             self.assertLess(max_abs_diff(m["embedding"], want), 1e-5)
+            self.assertLess(max_abs_diff(x["embedding"], [max(col) for col in zip(*vecs)]), 1e-5)
             self.assertEqual(p, d, "pooler is the default")
             self.assertTrue(all(-1 <= x <= 1 for x in p["embedding"]), "pooler is a tanh")
             self.assertGreater(max_abs_diff(p["embedding"], c["embedding"]), 1e-3)
@@ -722,16 +724,16 @@ class SentenceTransformers(Base):
             ("elsewhere", {"modules": elsewhere}, "modules.json", "0_Transformer"),
             ("truncated", {"modules": "[{"}, "modules.json", "malformed JSON"),
             ("not-a-list", {"modules": "{}"}, "modules.json", "not a JSON array"),
-            ("max", {"modes": ("pooling_mode_max_tokens",)}, "1_Pooling/config.json",
-             "pooling_mode_max_tokens"),
+            ("weighted", {"modes": ("pooling_mode_weightedmean_tokens",)},
+             "1_Pooling/config.json", "pooling_mode_weightedmean_tokens"),
             ("two-modes", {"modes": ("pooling_mode_cls_token", "pooling_mode_mean_tokens")},
              "1_Pooling/config.json", "2 pooling modes"),
             ("lower", {"bert_config": '{"do_lower_case": true}'}, "sentence_bert_config.json",
              "do_lower_case"),
             ("length", {"bert_config": '{"max_seq_length": "long"}'},
              "sentence_bert_config.json", "max_seq_length"),
-            ("mode-max", {"pooling_extra": {"pooling_mode": "max"}}, "1_Pooling/config.json",
-             '"pooling_mode": "max"'),
+            ("mode-lasttoken", {"pooling_extra": {"pooling_mode": "lasttoken"}},
+             "1_Pooling/config.json", '"pooling_mode": "lasttoken"'),
             ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "q"}},
              "config_sentence_transformers.json", "default_prompt_name"),
         ]
@@ -749,7 +751,7 @@ class SentenceTransformers(Base):
 
 class Errors(Base):
     def test_usage_errors_exit_2(self):
-        for args in [["--bogus"], ["--pooling", "max"], ["--format", "csv"], ["--device", "gpu"],
+        for args in [["--bogus"], ["--pooling", "weightedmean"], ["--format", "csv"], ["--device", "gpu"],
                      ["--device", "-1"], ["--max-length", "0"], ["--max-length", "ten"],
                      ["--batch-size", "0"], ["--input-format", "xml"], ["--model"],
                      ["--validate-tol", "x"], ["--normalize=1"],

@@ -144,6 +144,11 @@ static void check_limits(albert_engine *e, const shape *small, const result *r, 
     CHECK(albert_engine_submit(NULL, &b, &o, &err) == ALBERT_E_ARG &&
               albert_engine_wait(NULL, &err) == ALBERT_E_ARG,
           "[%s] NULL engine", label);
+    albert_outputs bad = o;
+    bad.pooling = (albert_pooling)(ALBERT_POOL_MAX + 1);
+    CHECK(bad.pooled && albert_engine_run(e, &b, &bad, &err) == ALBERT_E_ARG &&
+              strstr(err.msg, "not an albert_pooling"),
+          "[%s] pooling %d: %s", label, (int)bad.pooling, err.msg);
 }
 
 /* A submit the engine rejects (an id outside the vocabulary, row 1) fails

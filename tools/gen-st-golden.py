@@ -47,6 +47,7 @@ LINES = [
 CASES = {
     "mean-normalize": ("mean", True, 16),
     "cls": ("cls", False, None),
+    "max": ("max", False, 24),
 }
 
 SAVED = ["modules.json", "sentence_bert_config.json", os.path.join("1_Pooling", "config.json")]

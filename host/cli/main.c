@@ -75,6 +75,7 @@ static const char usage_text[] =
     "  --pooling P         pooler (default; see --model): HF pooler_output\n"
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
+    "                      max: per value, the max over the same tokens\n"
     "                      none: the vector of every non-padding token\n"
     "                      (pooler and cls: after its attention, the last layer\n"
     "                      computes the [CLS] rows only; albert-base at 128\n"
@@ -191,7 +192,7 @@ static const char serve_usage_text[] =
     "  --batch-size N, --no-sentence-transformers, --quiet\n"
     "                      as for a run (albert-cl --help)\n"
     "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
-    "                      own), cls or mean: the vector of an input\n"
+    "                      own), cls, mean or max: the vector of an input\n"
     "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
     "  --max-concurrent-requests N  requests answered at once (default 512); more\n"
     "                      are refused with 429\n"
@@ -277,7 +278,7 @@ static int bad_choice(const char *option, const char *value, const char *const *
 
 /* Value names in the order of the options' enums. */
 static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
-static const char *const poolings[] = {"none", "pooler", "cls", "mean", NULL};
+static const char *const poolings[] = {"none", "pooler", "cls", "mean", "max", NULL};
 static const char *const output_formats[] = {"jsonl", "npy", NULL};
 static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 /* In albert_precision's order. */

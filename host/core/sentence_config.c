@@ -22,7 +22,7 @@ static const struct {
 } pooling_modes[] = {
     {"pooling_mode_cls_token", ALBERT_POOL_CLS},
     {"pooling_mode_mean_tokens", ALBERT_POOL_MEAN},
-    {"pooling_mode_max_tokens", ALBERT_POOL_NONE},
+    {"pooling_mode_max_tokens", ALBERT_POOL_MAX},
     {"pooling_mode_mean_sqrt_len_tokens", ALBERT_POOL_NONE},
     {"pooling_mode_weightedmean_tokens", ALBERT_POOL_NONE},
     {"pooling_mode_lasttoken", ALBERT_POOL_NONE},
@@ -66,13 +66,18 @@ static int read_pooling_mode(const cJSON *mode, const char *path, albert_sentenc
     char lower[32] = "";
     for (size_t i = 0; mode->valuestring[i] && i + 1 < sizeof lower; i++)
         lower[i] = (char)tolower((unsigned char)mode->valuestring[i]);
-    if (strcmp(lower, "cls") == 0 || strcmp(lower, "mean") == 0) {
-        out->pooling = lower[0] == 'c' ? ALBERT_POOL_CLS : ALBERT_POOL_MEAN;
-        return ALBERT_OK;
-    }
+    static const struct {
+        const char *name;
+        albert_pooling pooling;
+    } known[] = {{"cls", ALBERT_POOL_CLS}, {"mean", ALBERT_POOL_MEAN}, {"max", ALBERT_POOL_MAX}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(lower, known[i].name) == 0) {
+            out->pooling = known[i].pooling;
+            return ALBERT_OK;
+        }
     return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                       "%s: \"pooling_mode\": \"%s\" is not supported (albert-cl pools by CLS or "
-                       "mean)",
+                       "%s: \"pooling_mode\": \"%s\" is not supported (albert-cl pools by CLS, "
+                       "mean or max)",
                        path, mode->valuestring);
 }
 
@@ -101,8 +106,8 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
         rc = read_bool(root, pooling_modes[i].key, i == 1, path, &set, err);
         if (rc == ALBERT_OK && set && pooling_modes[i].pooling == ALBERT_POOL_NONE)
             rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                             "%s: \"%s\" is not supported (albert-cl pools by CLS or mean)", path,
-                             pooling_modes[i].key);
+                             "%s: \"%s\" is not supported (albert-cl pools by CLS, mean or max)",
+                             path, pooling_modes[i].key);
         if (rc == ALBERT_OK && set) {
             out->pooling = pooling_modes[i].pooling;
             on++;
@@ -110,7 +115,7 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
     }
     if (rc == ALBERT_OK && on != 1)
         rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                         "%s: %d pooling modes are on; albert-cl needs exactly one (CLS or mean)",
+                         "%s: %d pooling modes are on; albert-cl needs exactly one (CLS, mean or max)",
                          path, on);
     cJSON_Delete(root);
     return rc;

@@ -310,8 +310,10 @@ int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
     return rc;
 }
 
-/* pooled[0..H) = mean of the rows t of HIDDEN (one batch row) with mask 1. */
-static void mean_pool_row(int T, int H, const float *hidden, const int32_t *mask, float *pooled)
+/* pooled[0..H) over the rows t of HIDDEN (one batch row) with mask 1: their
+ * mean, or with MAX per value their max; zeros where no row has mask 1. */
+static void pool_row(int T, int H, const float *hidden, const int32_t *mask, int max,
+                     float *pooled)
 {
     memset(pooled, 0, (size_t)H * sizeof *pooled);
     int count = 0;
@@ -320,11 +322,11 @@ static void mean_pool_row(int T, int H, const float *hidden, const int32_t *mask
             continue;
         const float *h = hidden + (size_t)t * H;
         for (int i = 0; i < H; i++)
-            pooled[i] += h[i];
+            pooled[i] = !max ? pooled[i] + h[i] : count ? fmaxf(pooled[i], h[i]) : h[i];
         count++;
     }
     float inv = count ? 1.0f / (float)count : 0.0f;
-    for (int i = 0; i < H; i++)
+    for (int i = 0; i < H && !max; i++)
         pooled[i] *= inv;
 }
 
@@ -333,9 +335,10 @@ void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
 {
     for (int b = 0; b < B; b++) {
         const float *rows = hidden + (size_t)b * T * H;
+        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
         float *p = pooled + (size_t)b * H;
-        if (mode == ALBERT_POOL_MEAN)
-            mean_pool_row(T, H, rows, mask ? mask + (size_t)b * T : NULL, p);
+        if (mode == ALBERT_POOL_MEAN || mode == ALBERT_POOL_MAX)
+            pool_row(T, H, rows, m, mode == ALBERT_POOL_MAX, p);
         else
             memcpy(p, rows, (size_t)H * sizeof *p);
     }

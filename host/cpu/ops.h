@@ -83,7 +83,8 @@ int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
                const float *pool_b, float *pooled);
 
 /* CLS: hidden[b*T, :].  MEAN: mean over t with mask == 1 (MASK NULL = all);
- * a row with no valid token gives zeros. */
+ * MAX: per value, the max over the same t; a row with no valid token gives
+ * zeros. */
 void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
               albert_pooling mode, float *pooled);
 

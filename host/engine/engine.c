@@ -178,6 +178,9 @@ static int start(albert_engine *engine, const albert_batch *batch, const albert_
         return albert_fail(err, ALBERT_E_ARG, "%s: NULL argument", call);
     if (out->pooled && out->pooling == ALBERT_POOL_NONE)
         return albert_fail(err, ALBERT_E_ARG, "%s: pooled buffer but pooling none", call);
+    if (out->pooled && (out->pooling < ALBERT_POOL_NONE || out->pooling > ALBERT_POOL_MAX))
+        return albert_fail(err, ALBERT_E_ARG, "%s: pooling %d is not an albert_pooling", call,
+                           (int)out->pooling);
     int rc = albert_batch_check(&engine->model->config, batch, err);
     if (rc == ALBERT_OK)
         rc = albert_engine_fits(engine, batch->batch_size, batch->seq_len, err);

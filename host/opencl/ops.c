@@ -430,7 +430,7 @@ int ocl_op_pool(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, cl_mem hi
     const size_t global[2] = {ocl_round_up((size_t)H, local[0]), (size_t)B};
     ocl_arg args[] = {OCL_MEM(hidden), OCL_MEM(mask), OCL_INT(T), OCL_INT(H), OCL_INT(mode),
                       OCL_MEM(pooled)};
-    const uint64_t read_rows = mode == ALBERT_POOL_MEAN ? (uint64_t)B * (uint64_t)T : (uint64_t)B;
+    const uint64_t read_rows = mode == ALBERT_POOL_CLS ? (uint64_t)B : (uint64_t)B * (uint64_t)T;
     const ocl_work work = traffic((read_rows + (uint64_t)B) * (uint64_t)H, (uint64_t)B * (uint64_t)T);
     return ocl_launch(c, k->pool, "pool", work, args, NARGS(args), 2, global, local, err);
 }

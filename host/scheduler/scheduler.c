@@ -666,7 +666,7 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->max_length < 0 || o->max_batch_tokens < 0 || o->max_batch_size < 0 ||
         o->tokenize_threads < 0 || o->window < 0 || o->max_wait_ms < 0)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: a negative size");
-    if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_MEAN)
+    if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_MAX)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
     return ALBERT_OK;

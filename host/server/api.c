@@ -15,7 +15,7 @@
 #error "base64 embeddings assume a little-endian host"
 #endif
 
-static const char *const pooling_names[] = {"none", "pooler", "cls", "mean"};
+static const char *const pooling_names[] = {"none", "pooler", "cls", "mean", "max"};
 
 /* One request being answered. */
 typedef struct call {

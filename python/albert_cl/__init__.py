@@ -32,6 +32,7 @@ _POOLING = {
     "pooler": _lib.ALBERT_POOL_POOLER,
     "cls": _lib.ALBERT_POOL_CLS,
     "mean": _lib.ALBERT_POOL_MEAN,
+    "max": _lib.ALBERT_POOL_MAX,
 }
 _POOLING_NAME = {v: k for k, v in _POOLING.items()}
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
@@ -205,8 +206,8 @@ class Encoder:
         (int or str, see list_devices()), or a list of those: one engine per
         device, and every encode() call spreads its batches over all of them.
     pooling: "pooler" (HF pooler_output; the default without modules.json),
-        "cls", "mean", or "none" (then only output_value="token_embeddings"
-        works).
+        "cls", "mean", "max" (per value, over the tokens), or "none" (then
+        only output_value="token_embeddings" works).
     normalize: L2-normalise the sentence embeddings (default: False, or
         whether modules.json has a Normalize module).
     precision: "fp32" (HF-exact), "bf16", "fp16", "int8" (where the device runs it).

@@ -28,6 +28,7 @@ ALBERT_POOL_NONE = 0
 ALBERT_POOL_POOLER = 1
 ALBERT_POOL_CLS = 2
 ALBERT_POOL_MEAN = 3
+ALBERT_POOL_MAX = 4
 
 # ------------------------------------------------------------------ structs
 
