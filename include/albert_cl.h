@@ -376,7 +376,9 @@ typedef enum albert_pooling {
     ALBERT_POOL_CLS,        /* last_hidden_state[:, 0] */
     ALBERT_POOL_MEAN,       /* mean of last_hidden_state over mask == 1 */
     ALBERT_POOL_MAX         /* per value, the max of last_hidden_state over mask == 1
-                               (sentence-transformers' max pooling) */
+                               (sentence-transformers' max pooling; a NaN wins, and a
+                               row with no unmasked token gives 0, where it gives
+                               -1e9) */
 } albert_pooling;
 
 /* Caller-owned output buffers; NULL ones are not computed or transferred.

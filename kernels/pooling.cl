@@ -18,13 +18,14 @@ __kernel void pool(__global const float *hidden, __global const int *mask, int T
         pooled[b * (size_t)H + j] = h[0];
         return;
     }
-    /* MEAN sums, MAX keeps the largest; no unmasked token: 0. */
+    /* MEAN sums, MAX keeps the largest (a NaN wins, as in torch.max); no
+     * unmasked token: 0. */
     float acc = 0.0f;
     int count = 0;
     for (int t = 0; t < T; t++)
         if (mask[b * (size_t)T + t]) {
             const float v = h[(size_t)t * (size_t)H];
-            acc = mode == POOL_MAX ? (count ? fmax(acc, v) : v) : acc + v;
+            acc = mode != POOL_MAX ? acc + v : !count || v > acc || isnan(v) ? v : acc;
             count++;
         }
     pooled[b * (size_t)H + j] = !count ? 0.0f : mode == POOL_MAX ? acc : acc / (float)count;

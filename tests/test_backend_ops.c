@@ -725,14 +725,24 @@ static void test_packing(void)
           "ocl_linear_pack layout");
 }
 
+/* With timing on: a sliced launch is one timed call (a span from a marker
+ * before its first slice to its last slice), then the download. */
 static void test_sliced_launches(int device)
 {
+    static const char *const names[] = {"bias_gelu", "download", "pool", "download"};
     env e = {.label = "sliced"};
     ocl_tunables tun;
     ocl_tunables_default(&tun);
-    if (env_open(&e, device, 0, &tun))
+    if (env_open(&e, device, 1, &tun))
         for (size_t i = 0; i < sizeof sliced_cases / sizeof sliced_cases[0]; i++)
             run_case(&e, &sliced_cases[i], 777 + i);
+    CHECK(e.ctx.n_events == 4, "[%s / %s] %zu events", e.device, e.label, e.ctx.n_events);
+    for (size_t i = 0; i < e.ctx.n_events && i < 4; i++) {
+        const ocl_event_rec *r = &e.ctx.events[i];
+        CHECK(!strcmp(r->name, names[i]) && r->event && (i % 2 || r->begin),
+              "[%s] event %zu is %s (event %p, begin %p), not %s's", e.device, i, r->name,
+              (void *)r->event, (void *)r->begin, names[i]);
+    }
     env_close(&e);
 }
 

@@ -559,6 +559,22 @@ static void test_pooling(void)
         CHECK(fabs(pooled[H + i] - s / T) < 1e-6, "mean row 1 [%d]", i);
         CHECK(pooled[2 * H + i] == 0.0f, "mean of a fully masked row is %g", pooled[2 * H + i]);
     }
+    /* MAX: per value over the kept tokens; a NaN among them wins, as in
+     * torch.max (and a masked one does not count). */
+    hidden[(T + 2) * H + 1] = NAN;
+    hidden[2 * H + 2] = NAN;
+    float most[B * H];
+    cpu_pool(B, T, H, hidden, mask, ALBERT_POOL_MAX, most);
+    for (int i = 0; i < H; i++) {
+        CHECK(most[i] == fmaxf(hidden[i], hidden[H + i]), "max row 0 [%d]", i);
+        float m = hidden[T * H + i];
+        for (int t = 1; t < T; t++)
+            m = fmaxf(m, hidden[(T + t) * H + i]);
+        CHECK(i == 1 ? isnan(most[H + i]) : most[H + i] == m, "max row 1 [%d]: %g", i,
+              most[H + i]);
+        CHECK(most[2 * H + i] == 0.0f, "max of a fully masked row is %g", most[2 * H + i]);
+    }
+
     cpu_l2_normalize(B, H, pooled);
     for (int r = 0; r < 2; r++) {
         double n2 = 0;

@@ -311,7 +311,8 @@ int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
 }
 
 /* pooled[0..H) over the rows t of HIDDEN (one batch row) with mask 1: their
- * mean, or with MAX per value their max; zeros where no row has mask 1. */
+ * mean, or with MAX per value their max (a NaN wins, as in torch.max);
+ * zeros where no row has mask 1. */
 static void pool_row(int T, int H, const float *hidden, const int32_t *mask, int max,
                      float *pooled)
 {
@@ -322,7 +323,9 @@ static void pool_row(int T, int H, const float *hidden, const int32_t *mask, int
             continue;
         const float *h = hidden + (size_t)t * H;
         for (int i = 0; i < H; i++)
-            pooled[i] = !max ? pooled[i] + h[i] : count ? fmaxf(pooled[i], h[i]) : h[i];
+            pooled[i] = !max                                          ? pooled[i] + h[i]
+                        : !count || h[i] > pooled[i] || h[i] != h[i] ? h[i]
+                                                                     : pooled[i];
         count++;
     }
     float inv = count ? 1.0f / (float)count : 0.0f;

@@ -277,21 +277,24 @@ int ocl_launch(ocl_ctx *c, cl_kernel kernel, const char *name, ocl_work work, co
                                ocl_error_name(rc));
     }
     /* Slices of at most OCL_MAX_GROUPS_YZ work-groups along dimensions 1
-     * and 2 (all of dimension 0), in order; the first carries the work. */
+     * and 2 (all of dimension 0), in order; a sliced launch is one timed
+     * call, from a marker before its first slice to its last slice's end. */
     size_t step[3] = {global[0], 1, 1}, offset[3] = {0, 0, 0}, part[3] = {global[0], 1, 1};
     const size_t extent[3] = {global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1};
     for (cl_uint d = 1; d < dims; d++) {
         const size_t most = local ? OCL_MAX_GROUPS_YZ * local[d] : extent[d];
         step[d] = extent[d] < most ? extent[d] : most;
     }
+    const int sliced = step[1] < extent[1] || step[2] < extent[2];
+    cl_event *span = sliced ? ocl_event_span_slot(c, name, work) : NULL;
     for (offset[2] = 0; offset[2] < extent[2]; offset[2] += step[2])
         for (offset[1] = 0; offset[1] < extent[1]; offset[1] += step[1]) {
             for (int d = 1; d < 3; d++)
                 part[d] = extent[d] - offset[d] < step[d] ? extent[d] - offset[d] : step[d];
-            const int first = offset[1] == 0 && offset[2] == 0;
-            cl_int rc = clEnqueueNDRangeKernel(c->queue, kernel, dims, first ? NULL : offset,
-                                               part, local, 0, NULL,
-                                               ocl_event_slot(c, name, first ? work : (ocl_work){0, 0}));
+            const int last = offset[1] + part[1] == extent[1] && offset[2] + part[2] == extent[2];
+            cl_event *ev = !sliced ? ocl_event_slot(c, name, work) : last ? span : NULL;
+            cl_int rc = clEnqueueNDRangeKernel(c->queue, kernel, dims, sliced ? offset : NULL,
+                                               part, local, 0, NULL, ev);
             if (rc != CL_SUCCESS)
                 return albert_fail(err, ALBERT_E_DEVICE, "clEnqueueNDRangeKernel (%s): %s", name,
                                    ocl_error_name(rc));

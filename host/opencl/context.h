@@ -139,8 +139,9 @@ typedef struct ocl_arg {
 
 /* Sets ARGS[0..NARGS) on KERNEL and enqueues it over GLOBAL/LOCAL (DIMS
  * dimensions), in slices with global offsets where dimension 1 or 2 has
- * more than OCL_MAX_GROUPS_YZ work-groups: such kernels must index by
- * get_global_id, which counts the offset (get_group_id does not).  NAME is
+ * more than OCL_MAX_GROUPS_YZ work-groups (never with LOCAL NULL): such
+ * kernels must index by get_global_id, which counts the offset (get_group_id
+ * does not).  NAME is
  * the kernel's name, for errors and timings, WORK what it does, for
  * timings. */
 int ocl_launch(ocl_ctx *ctx, cl_kernel kernel, const char *name, ocl_work work,

@@ -396,9 +396,10 @@ class Encoder:
         output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
         batch_size: most inputs per forward pass (inputs are sorted by length
             into batches, and come back in input order).
-        normalize_embeddings: L2-normalise the sentence embeddings for this
-            call (as SentenceTransformer.encode's; the Encoder's normalize
-            does it for every call).
+        normalize_embeddings: L2-normalise the sentence embeddings of this
+            call, with output_value "sentence_embedding" only (as
+            SentenceTransformer.encode's; the Encoder's normalize does it for
+            every call and output).
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")
@@ -436,7 +437,8 @@ class Encoder:
                     token_arrays.append(a)
 
             if records:
-                normalize = self._normalize or bool(normalize_embeddings)
+                normalize = self._normalize or (bool(normalize_embeddings) and
+                                                output_value == "sentence_embedding")
                 self._run(records, batch_size, pooling, normalize, tokens, take,
                           show_progress_bar)
 
