@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.10.0"
+#define ALBERT_CL_VERSION "0.11.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -134,9 +134,12 @@ ALBERT_API const char *albert_activation_name(albert_activation act);
 
 typedef struct albert_model albert_model;
 
-/* Loads a HuggingFace model folder: config.json and model.safetensors
- * (F32, F16 or BF16; tensor names with or without the "albert." prefix; the
- * masked-LM head is ignored).  Every shape is checked against the config. */
+/* Loads a HuggingFace model folder: config.json and model.safetensors, or
+ * where there is none pytorch_model.bin (torch.save's zip or legacy format,
+ * read without running its pickle: a state dict of tensors).
+ * Weights F32, F16 or BF16; tensor names with or without the "albert."
+ * prefix; the masked-LM head is ignored.  Every shape is checked against the
+ * config. */
 ALBERT_API int albert_model_open(const char *dir, albert_model **out, albert_error *err);
 /* Frees MODEL; every engine created for it must be freed first.  NULL: no-op. */
 ALBERT_API void albert_model_close(albert_model *model);

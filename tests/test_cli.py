@@ -749,6 +749,44 @@ class SentenceTransformers(Base):
                    must_mention=[os.path.join(st, "1_Pooling", "config.json")])
 
 
+class PyTorchCheckpoints(Base):
+    """pytorch_model.bin as torch.save wrote it (tests/data/pytorch,
+    tools/gen-torch-checkpoints.py): the same records as tiny-f16's
+    model.safetensors, byte for byte, on every device."""
+
+    TEXT = b"Hello world\nParis is a beautiful city\n\nthe quick brown fox\n"
+
+    def folder(self, name, weights):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        for f in ["config.json", "spiece.model"]:
+            os.symlink(os.path.join(model("tiny-f16"), f), os.path.join(d, f))
+        shutil.copy(os.path.join(SOURCE_DIR, "data", "pytorch", weights),
+                    os.path.join(d, "pytorch_model.bin"))
+        return d
+
+    def test_both_formats_equal_safetensors(self):
+        for weights in ["tiny-f16-zip.bin", "tiny-f16-legacy.bin"]:
+            d = self.folder(weights, weights)
+            for device in self.devices():
+                with self.subTest(weights=weights, device=device):
+                    args = ["--device", device, "--pooling", "mean"]
+                    want, _ = self.ok(["--model", model("tiny-f16")] + args, self.TEXT)
+                    got, _ = self.ok(["--model", d] + args, self.TEXT)
+                    self.assertEqual(got, want)
+                    self.assertEqual(len(records(got)), 4)
+
+    def test_bad_checkpoint_fails_naming_it(self):
+        d = self.folder("complex", "complex.bin")
+        self.fails(["--model", d, "--device", "cpu"], 1, self.TEXT,
+                   must_mention=[os.path.join(d, "pytorch_model.bin"),
+                                 "torch.ComplexFloatStorage"])
+        d = self.folder("module", "module.bin")
+        self.fails(["--model", d, "--device", "cpu"], 1, self.TEXT,
+                   must_mention=[os.path.join(d, "pytorch_model.bin"),
+                                 "torch.nn.modules.linear.Linear"])
+
+
 class Errors(Base):
     def test_usage_errors_exit_2(self):
         for args in [["--bogus"], ["--pooling", "weightedmean"], ["--format", "csv"], ["--device", "gpu"],

@@ -53,6 +53,8 @@ def spread(count, limit):
 
 
 class Faults(unittest.TestCase):
+    label = ""  # tells apart the output folders of sweeps over other inputs
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="albert-faults-")
@@ -101,7 +103,7 @@ class Faults(unittest.TestCase):
             return f.read(), dict(zip(KINDS, map(int, m.groups())))
 
     def check_one(self, device, kind, n, whole, rows=None):
-        folder = os.path.join(self.tmp, "out-%s-%s-%d" % (device, kind, n))
+        folder = os.path.join(self.tmp, "out-%s%s-%s-%d" % (self.label, device, kind, n))
         os.mkdir(folder)
         path = os.path.join(folder, "out.jsonl")
         with open(path, "wb") as f:
@@ -111,6 +113,7 @@ class Faults(unittest.TestCase):
         cache = os.path.join(folder, "cache")
         shutil.copytree(os.path.join(self.tmp, "cache"), cache)
         rc, err = self.run_cli(device, path, "%s:%d" % (kind, n), cache, rows)
+        self.last_error = err
         what = "device %s, %s fault %d: rc %d, stderr %r" % (device, kind, n, rc, err)
         self.assertNotRegex(err, SANITIZER, what)
         self.assertIn(rc, (0, 1), what)
@@ -208,6 +211,54 @@ class FastTokenizerFaults(Faults):
             print("fast tokenizer: %s: %d events, swept: %s" % (kind, count, outcomes),
                   flush=True)
             self.assertIn("failed cleanly", outcomes, kind)
+
+
+class TorchCheckpointFaults(Faults):
+    """Loading pytorch_model.bin (host/core/torch_checkpoint.c, pickle.c):
+    tiny-f16 as torch.save wrote it, in the zip and the legacy format
+    (tests/data/pytorch); 120 allocations of each cpu run fail in turn, the
+    loader's among them."""
+
+    FORMATS = ("tiny-f16-zip.bin", "tiny-f16-legacy.bin")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pytorch")
+        for weights in cls.FORMATS:
+            folder = os.path.join(cls.tmp, weights)
+            os.mkdir(folder)
+            for f in ("config.json", "spiece.model"):
+                os.symlink(os.path.join(SHARED, "models", "tiny-f16", f), os.path.join(folder, f))
+            shutil.copyfile(os.path.join(data, weights), os.path.join(folder, "pytorch_model.bin"))
+        os.mkdir(os.path.join(cls.tmp, "cache"))  # check_one copies it; nothing uses it
+        cls.model = None
+
+    def run_cli(self, device, out_path, fault, cache=None, rows=None):
+        env = dict(os.environ, ALBERT_CL_FAULT=fault, ASAN_OPTIONS="detect_leaks=1",
+                   OCL_ICD_VENDORS=self.no_vendors)
+        args = [BINARY, "--device", "cpu", "--model", self.model, "-o", out_path, self.input]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=300)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def test_sweep(self):
+        for weights in self.FORMATS:
+            type(self).model = os.path.join(self.tmp, weights)
+            type(self).label = weights + "-"
+            whole, counts = self.reference("cpu")
+            in_loader = 0
+            for n in spread(counts["alloc"], 120):
+                with self.subTest(weights=weights, n=n):
+                    outcome = self.check_one("cpu", "alloc", n, whole)
+                    in_loader += outcome == "failed cleanly" and self.last_named_checkpoint
+            print("%s: alloc: %d events, %d failures in the loader" %
+                  (weights, counts["alloc"], in_loader), flush=True)
+            self.assertGreater(in_loader, 10, "the sweep missed the loader")
+
+    def check_one(self, device, kind, n, whole, rows=None):
+        outcome = super().check_one(device, kind, n, whole, rows)
+        self.last_named_checkpoint = "pytorch_model.bin" in self.last_error
+        return outcome
 
 
 if __name__ == "__main__":

@@ -291,11 +291,16 @@ static void test_bad_files(void)
     expect_fail(dir, ALBERT_E_FORMAT, "model.safetensors", NULL);
 
     make_folder(dir, sizeof dir, "no-weights", NULL);
-    expect_fail(dir, ALBERT_E_IO, "model.safetensors", "not found");
+    expect_fail(dir, ALBERT_E_IO, "neither model.safetensors nor pytorch_model.bin", "found");
 
-    make_folder(dir, sizeof dir, "pytorch-only", NULL);
+    /* A pytorch_model.bin is read (test_torch_checkpoint); a cut one fails. */
+    make_folder(dir, sizeof dir, "pytorch-cut", NULL);
     write_text(dir, "pytorch_model.bin", "PK");
-    expect_fail(dir, ALBERT_E_UNSUPPORTED, "pytorch_model.bin", "safe_serialization");
+    expect_fail(dir, ALBERT_E_FORMAT, "pytorch_model.bin", "truncated");
+
+    make_folder(dir, sizeof dir, "tf-only", NULL);
+    write_text(dir, "tf_model.h5", "HDF");
+    expect_fail(dir, ALBERT_E_UNSUPPORTED, "tf_model.h5", "safe_serialization");
 
     expect_fail("/nonexistent/albert-model", ALBERT_E_IO, "/nonexistent/albert-model/config.json",
                 NULL);

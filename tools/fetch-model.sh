@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Downloads a HuggingFace model folder (config.json, spiece.model,
-# model.safetensors, tokenizer_config.json when present) into models/NAME.
+# model.safetensors, or pytorch_model.bin where the hub has no safetensors
+# file, tokenizer_config.json when present) into models/NAME.
 # Usage: tools/fetch-model.sh [NAME]      NAME defaults to albert-base-v2
 #        HF_ENDPOINT overrides the hub address (mirrors).
 set -euo pipefail
@@ -31,5 +32,8 @@ command -v curl >/dev/null || { echo "fetch-model: needs curl (apt-get install c
 fetch config.json required
 fetch spiece.model required
 fetch tokenizer_config.json optional
-fetch model.safetensors required
+# Many fine-tuned checkpoints predate safetensors: albert-cl reads
+# pytorch_model.bin as well.
+fetch model.safetensors optional
+[ -f "$dest/model.safetensors" ] || fetch pytorch_model.bin required
 echo "fetch-model: $dest is ready: albert-cl --model $dest input.txt" >&2

@@ -29,6 +29,8 @@ packages=(
   libsentencepiece-dev libcjson-dev libutf8proc-dev
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo
   libsodium-dev libonig-dev libdnnl-dev
+  # pytorch_model.bin: a zip archive
+  libzip-dev
   # albert-cl serve: its HTTP library; curl for its tests
   libmicrohttpd-dev curl
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),

@@ -1,8 +1,10 @@
-/* HF model folder → albert_model: config.json plus model.safetensors, every
- * tensor checked against the config and converted once to float32. */
+/* HF model folder → albert_model: config.json plus model.safetensors (or
+ * pytorch_model.bin), every tensor checked against the config and converted
+ * once to float32. */
 #include "core/common.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "core/torch_checkpoint.h"
 
 #include <limits.h>
 #include <math.h>
@@ -267,21 +269,41 @@ static int file_exists(const char *dir, const char *name)
     return stat(path, &sb) == 0;
 }
 
-/* Points users with other checkpoint formats at the one-line conversion. */
-static int missing_safetensors(const char *dir, albert_error *err)
+/* The weights file of DIR into PATH, as from_pretrained picks it:
+ * model.safetensors, else pytorch_model.bin; users with other formats get
+ * pointed at the one-line conversion. */
+static int find_weights(const char *dir, char *path, size_t size, albert_error *err)
 {
-    const char *other = file_exists(dir, "pytorch_model.bin")          ? "pytorch_model.bin"
-                        : file_exists(dir, "model.safetensors.index.json") ? "a sharded checkpoint"
-                        : file_exists(dir, "tf_model.h5")                ? "tf_model.h5"
-                                                                         : NULL;
+    static const char *const loadable[] = {"model.safetensors", "pytorch_model.bin"};
+    for (size_t i = 0; i < sizeof loadable / sizeof loadable[0]; i++) {
+        if (file_exists(dir, loadable[i])) {
+            albert_path_join(path, size, dir, loadable[i]);
+            return ALBERT_OK;
+        }
+    }
+    const char *other = file_exists(dir, "model.safetensors.index.json")     ? "a sharded checkpoint"
+                        : file_exists(dir, "pytorch_model.bin.index.json") ? "a sharded checkpoint"
+                        : file_exists(dir, "tf_model.h5")                  ? "tf_model.h5"
+                                                                           : NULL;
     if (!other)
-        return albert_fail(err, ALBERT_E_IO, "%s/model.safetensors: not found (is '%s' a HF model "
-                           "folder?)", dir, dir);
+        return albert_fail(err, ALBERT_E_IO,
+                           "%s: neither model.safetensors nor pytorch_model.bin found (is '%s' a "
+                           "HF model folder?)",
+                           dir, dir);
     return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                       "%s: has %s but no model.safetensors; convert it with: python3 -c \"from "
-                       "transformers import AlbertModel; AlbertModel.from_pretrained('%s')"
-                       ".save_pretrained('%s', safe_serialization=True)\"",
+                       "%s: has %s but no model.safetensors or pytorch_model.bin; convert it with: "
+                       "python3 -c \"from transformers import AlbertModel; "
+                       "AlbertModel.from_pretrained('%s').save_pretrained('%s', "
+                       "safe_serialization=True)\"",
                        dir, other, dir, dir);
+}
+
+static int open_weights(const char *path, st_file **f, albert_error *err)
+{
+    size_t n = strlen(path), suffix = strlen(".safetensors");
+    if (n >= suffix && strcmp(path + n - suffix, ".safetensors") == 0)
+        return st_open(path, f, err);
+    return torch_checkpoint_open(path, f, err);
 }
 
 int albert_model_open(const char *dir, albert_model **out, albert_error *err)
@@ -293,13 +315,12 @@ int albert_model_open(const char *dir, albert_model **out, albert_error *err)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", dir);
     }
     int rc = albert_config_load(dir, &m->config, err);
-    if (rc == ALBERT_OK && !file_exists(dir, "model.safetensors"))
-        rc = missing_safetensors(dir, err);
+    char path[4096];
+    if (rc == ALBERT_OK)
+        rc = find_weights(dir, path, sizeof path, err);
     if (rc == ALBERT_OK) {
-        char path[4096];
         st_file *f;
-        albert_path_join(path, sizeof path, dir, "model.safetensors");
-        rc = st_open(path, &f, err);
+        rc = open_weights(path, &f, err);
         if (rc == ALBERT_OK) {
             rc = load_weights(m, f, err);
             st_close(f);

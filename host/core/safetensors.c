@@ -39,6 +39,14 @@ static int dtype_lookup(const char *name, st_dtype *d, int *size)
     return 0;
 }
 
+int st_dtype_size(st_dtype d)
+{
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+        if (dtypes[i].dtype == d)
+            return dtypes[i].size;
+    return 0;
+}
+
 const char *st_dtype_name(st_dtype d)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
@@ -47,28 +55,23 @@ const char *st_dtype_name(st_dtype d)
     return "?";
 }
 
-static int map_file(const char *path, st_file *f, albert_error *err)
+int st_map(st_file *f, albert_error *err)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = open(f->path, O_RDONLY);
     if (fd < 0)
-        return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", f->path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) {
         close(fd);
-        return albert_fail(err, ALBERT_E_IO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return albert_fail(err, ALBERT_E_FORMAT,
-                           "%s: truncated safetensors file (%lld bytes, no header)", path,
-                           (long long)sb.st_size);
+        return albert_fail(err, sb.st_size == 0 ? ALBERT_E_FORMAT : ALBERT_E_IO,
+                           "%s: %s", f->path, sb.st_size == 0 ? "empty file" : "not a regular file");
     }
     f->map_size = (size_t)sb.st_size;
     f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        return albert_fail(err, ALBERT_E_IO, "%s: mmap failed: %s", path, strerror(errno));
+        return albert_fail(err, ALBERT_E_IO, "%s: mmap failed: %s", f->path, strerror(errno));
     }
     return ALBERT_OK;
 }
@@ -205,6 +208,10 @@ static int check_overlaps(const st_file *f, albert_error *err)
 static int parse_header(st_file *f, albert_error *err)
 {
     const uint8_t *base = f->map;
+    if (f->map_size < 8)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: truncated safetensors file (%zu bytes, no header)", f->path,
+                           f->map_size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | base[i];
@@ -253,7 +260,7 @@ int st_open(const char *path, st_file **out, albert_error *err)
         free(f);
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", path);
     }
-    int rc = map_file(path, f, err);
+    int rc = st_map(f, err);
     if (rc == ALBERT_OK)
         rc = parse_header(f, err);
     if (rc != ALBERT_OK) {
@@ -271,6 +278,9 @@ void st_close(st_file *f)
     for (int i = 0; i < f->count; i++)
         free(f->tensors[i].name);
     free(f->tensors);
+    for (int i = 0; i < f->n_blocks; i++)
+        free(f->blocks[i]);
+    free(f->blocks);
     if (f->map)
         munmap(f->map, f->map_size);
     free(f->path);

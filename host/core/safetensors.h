@@ -25,12 +25,17 @@ typedef struct st_tensor {
     size_t nbytes;
 } st_tensor;
 
+/* Also what core/torch_checkpoint.h reads pytorch_model.bin into: its
+ * tensors then point into the mapping (the legacy format) or into BLOCKS,
+ * the storages read out of the zip archive, which st_close frees. */
 typedef struct st_file {
     char *path;
     void *map;
     size_t map_size;
     int count;
     st_tensor *tensors;
+    uint8_t **blocks;
+    int n_blocks;
 } st_file;
 
 /* Maps PATH and validates the header: JSON syntax, known dtypes, shapes and
@@ -40,10 +45,17 @@ typedef struct st_file {
 int st_open(const char *path, st_file **out, albert_error *err);
 void st_close(st_file *f);
 
+/* Maps F->path read-only into F->map and F->map_size; an empty file is an
+ * ALBERT_E_FORMAT error. */
+int st_map(st_file *f, albert_error *err);
+
 /* NULL when absent. */
 const st_tensor *st_find(const st_file *f, const char *name);
 
 const char *st_dtype_name(st_dtype d);
+
+/* Bytes per element of D. */
+int st_dtype_size(st_dtype d);
 
 /* Converts T (F32, F16, BF16, F64) to float32 in DST (numel entries). */
 int st_to_f32(const st_file *f, const st_tensor *t, float *dst, albert_error *err);

@@ -196,8 +196,8 @@ class _Pusher(threading.Thread):
 class Encoder:
     """An ALBERT model on one or more devices, with its tokenizer.
 
-    model_dir: a HuggingFace folder (config.json, model.safetensors,
-        spiece.model or tokenizer.json).  A sentence-transformers folder
+    model_dir: a HuggingFace folder (config.json, model.safetensors or
+        pytorch_model.bin, spiece.model or tokenizer.json).  A sentence-transformers folder
         (modules.json) gives SentenceTransformer.encode's vectors: its Pooling
         mode, Normalize module and max_seq_length are the defaults of
         pooling, normalize and max_length, texts are stripped, and the

@@ -4,6 +4,8 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "fuzz_util.h"
 
+#include "core/safetensors.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -134,4 +136,36 @@ const char *fuzz_shared_dir(void)
 {
     const char *dir = getenv("ALBERT_CL_SHARED");
     return dir && *dir ? dir : ALBERT_FUZZ_SHARED_DIR;
+}
+
+static int64_t shape_product(const st_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        if (__builtin_mul_overflow(n, t->shape[i], &n))
+            return -1;
+    return n;
+}
+
+/* Bytes per element, in st_dtype's order: the harness's own copy, so a
+ * wrong size in the reader shows as a broken promise. */
+static const int64_t elem_size[] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
+
+void fuzz_check_tensor(const st_file *f, const st_tensor *t)
+{
+    FUZZ_EXPECT(t->name && st_find(f, t->name) != NULL, "a tensor not found by its name");
+    FUZZ_EXPECT(t->ndim >= 0 && t->ndim <= ST_MAX_DIMS, "'%s': %d dimensions", t->name, t->ndim);
+    FUZZ_EXPECT((unsigned)t->dtype < sizeof elem_size / sizeof elem_size[0], "'%s': dtype %d",
+                t->name, (int)t->dtype);
+    FUZZ_EXPECT(shape_product(t) == t->numel, "'%s': numel %lld is not the shape's product",
+                t->name, (long long)t->numel);
+    FUZZ_EXPECT((uint64_t)t->numel * (uint64_t)elem_size[t->dtype] == t->nbytes,
+                "'%s': %lld elements in %zu bytes", t->name, (long long)t->numel, t->nbytes);
+    albert_error err;
+    void *dst = malloc((size_t)t->numel * 4 + 1);
+    if (!dst)
+        fuzz_die("out of memory for %lld elements", (long long)t->numel);
+    fuzz_expect_status(st_to_f32(f, t, dst, &err), &err, "st_to_f32");
+    fuzz_expect_status(st_to_i32(f, t, dst, &err), &err, "st_to_i32");
+    free(dst);
 }

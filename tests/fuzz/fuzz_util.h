@@ -46,4 +46,15 @@ void fuzz_symlink(const char *target, const char *path);
 /* The shared data folder: $ALBERT_CL_SHARED, else the one CMake was given. */
 const char *fuzz_shared_dir(void);
 
+struct st_file;
+struct st_tensor;
+
+/* What every reader of tensors (core/safetensors.h's st_file) promises
+ * about T: found by its name, at most ST_MAX_DIMS dimensions, the shape's
+ * product its element count, that times the dtype's size its byte count.
+ * Then T is converted the way the loader does (st_to_f32, st_to_i32),
+ * which reads every byte; each conversion either succeeds or fails with an
+ * error. */
+void fuzz_check_tensor(const struct st_file *f, const struct st_tensor *t);
+
 #endif

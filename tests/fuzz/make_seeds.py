@@ -331,11 +331,22 @@ def sentence_config_seeds():
     write("sentence_config", "strip.bin", "\u3000 a b\u00a0\x1f\u2028".encode())
 
 
+# ------------------------------------------------------------ torch_checkpoint
+
+def torch_checkpoint_seeds():
+    """The small files torch.save wrote (tools/gen-torch-checkpoints.py)."""
+    src = os.path.join(ROOT, "tests", "data", "pytorch")
+    for name in sorted(os.listdir(src)):
+        if not name.startswith("tiny-"):
+            with open(os.path.join(src, name), "rb") as f:
+                write("torch_checkpoint", name, f.read())
+
+
 def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else \
         os.environ.get("ALBERT_CL_SHARED") or os.path.join(ROOT, "..", "shared")
     for target in ("safetensors", "config", "tokenizer", "tokenizer_json", "jsonl", "profile",
-                   "sentence_config"):
+                   "sentence_config", "torch_checkpoint"):
         folder = os.path.join(CORPUS, target)
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
@@ -346,6 +357,7 @@ def main():
     jsonl_seeds()
     profile_seeds()
     sentence_config_seeds()
+    torch_checkpoint_seeds()
 
 
 if __name__ == "__main__":
