@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.11.0"
+#define ALBERT_CL_VERSION "0.12.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -388,10 +388,17 @@ typedef enum albert_pooling {
  * Values at padded positions are unspecified. */
 typedef struct albert_outputs {
     float *last_hidden_state; /* [B, T, H] */
-    float *hidden_states;     /* [L+1, B, T, H]: projection output, then each layer */
+    float *hidden_states;     /* [L+1-skip_last_layers, B, T, H]: projection output, then
+                                 each layer applied */
     float *pooled;            /* [B, H] per `pooling` */
     albert_pooling pooling;
     int normalize;            /* 1: L2-normalise each pooled row */
+    /* 0: every layer (HF's last_hidden_state).  K in 1..L (L =
+     * num_hidden_layers): the forward stops K layers early, and
+     * last_hidden_state and the pooled vectors are HF's hidden_states[L - K]
+     * (0: the embedding projection's output); the pooler, defined on the
+     * last layer, is then an ALBERT_E_ARG. */
+    int skip_last_layers;
 } albert_outputs;
 
 /* ---------------------------------------------------------------- sentence-transformers */
@@ -522,6 +529,10 @@ typedef struct albert_scheduler_options {
      * (albert_text_strip) before they are tokenized, as sentence-transformers
      * does; pre-tokenized records are used as given. */
     int strip_text;
+    /* albert_outputs.skip_last_layers of every batch: the vectors of HF's
+     * hidden_states[L - skip_last_layers] (0: the last layer's).  Not with
+     * ALBERT_POOL_POOLER. */
+    int skip_last_layers;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */

@@ -749,6 +749,49 @@ class SentenceTransformers(Base):
                    must_mention=[os.path.join(st, "1_Pooling", "config.json")])
 
 
+class Layers(Base):
+    """--layer N: HF's hidden_states[N] (test_golden checks the values against
+    the golden hidden_states through the library)."""
+
+    TEXT = b"Hello world\nParis is a beautiful city\nthe quick brown fox\n"
+
+    def test_layer_indexes_hidden_states(self):
+        mean = ["--model", TINY, "--pooling", "mean"]
+        for device in self.devices():
+            with self.subTest(device=device):
+                d = ["--device", device]
+                last, _ = self.ok(mean + d, self.TEXT)
+                # tiny-gelu has 3 layers: 3 and -1 are the last, -2 is 2.
+                self.assertEqual(self.ok(mean + d + ["--layer", "3"], self.TEXT)[0], last)
+                self.assertEqual(self.ok(mean + d + ["--layer", "-1"], self.TEXT)[0], last)
+                two, _ = self.ok(mean + d + ["--layer", "2"], self.TEXT)
+                self.assertEqual(self.ok(mean + d + ["--layer", "-2"], self.TEXT)[0], two)
+                self.assertGreater(max(max_abs_diff(a["embedding"], b["embedding"])
+                                       for a, b in zip(records(two), records(last))), 1e-3)
+                cpu = self.embed(mean + ["--device", "cpu", "--layer", "0", "--pooling", "none"],
+                                 self.TEXT)
+                got = self.embed(mean + d + ["--layer", "0", "--pooling", "none"], self.TEXT)
+                for g, w in zip(got, cpu):
+                    self.assertEqual(len(g["embedding"]), len(w["embedding"]))
+                    for gv, wv in zip(g["embedding"], w["embedding"]):
+                        self.assertLess(max_abs_diff(gv, wv), 1e-5)
+        out, _ = self.ok(["--model", TINY, "--device", "cpu", "--benchmark", "--pooling", "cls",
+                          "--layer", "1", "--batch-size", "2", "--seq-len", "8",
+                          "--iterations", "1", "--warmup", "0"])
+        self.assertIn("tokens_per_s", json.loads(out))
+
+    def test_bad_layer_is_a_usage_error(self):
+        cases = [(["--layer", "4", "--pooling", "mean"], "hidden_states 0 to 3"),
+                 (["--layer", "-5", "--pooling", "mean"], "hidden_states 0 to 3"),
+                 (["--layer", "1"], "the pooler"),
+                 (["--layer", "x"], "--layer"),
+                 (["--layer", "1", "--tokenize"], "--tokenize")]
+        for args, what in cases:
+            with self.subTest(args=args):
+                self.fails(["--model", TINY, "--device", "cpu"] + args + [SAMPLE], 2,
+                           must_mention=[what])
+
+
 class PyTorchCheckpoints(Base):
     """pytorch_model.bin as torch.save wrote it (tests/data/pytorch,
     tools/gen-torch-checkpoints.py): the same records as tiny-f16's

@@ -77,7 +77,7 @@ static albert_batch batch_of(const shape *s, int defaults)
 
 static albert_outputs outputs_of(const result *r)
 {
-    albert_outputs o = {r->last, r->hidden, r->pooled, ALBERT_POOL_MEAN, 1};
+    albert_outputs o = {r->last, r->hidden, r->pooled, ALBERT_POOL_MEAN, 1, 0};
     return o;
 }
 

@@ -10,7 +10,9 @@
  *     each asked for alone (CLS and the pooler then take the last layer's
  *     [CLS] rows only: albert_cls_rows_only), against the same device's
  *     last_hidden_state pooled here in double and its pooler_output of a
- *     run that asked for last_hidden_state too.
+ *     run that asked for last_hidden_state too;
+ *   - forwards stopped early (skip_last_layers) against the golden
+ *     hidden_states of the layer they stop at.
  * The max abs errors printed here are the figures README quotes. */
 #include "albert_cl.h"
 #include "test_util.h"
@@ -66,7 +68,7 @@ static double check_case(const subject *s, const golden_case *c)
     float *lhs = alloc_floats(bth), *pooled = alloc_floats((size_t)c->B * c->H);
     float *hs = c->hidden_states ? alloc_floats((size_t)c->layers_plus_one * bth) : NULL;
     albert_batch b = case_batch(c);
-    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_POOLER, 0};
+    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_POOLER, 0, 0};
     double worst = INFINITY;
     if (run(s, &b, &o, c->name) == ALBERT_OK) {
         size_t n_lhs = 0, n_pool = 0, n_hs = 0;
@@ -125,7 +127,7 @@ static double row_alone(const subject *s, const golden_case *c, int r, const flo
     float *l1 = alloc_floats((size_t)n * H), *p1 = alloc_floats((size_t)H);
     const size_t off = (size_t)r * c->T;
     albert_batch b = {1, n, c->input_ids + off, c->token_type_ids + off, NULL};
-    albert_outputs o = {l1, NULL, p1, ALBERT_POOL_POOLER, 0};
+    albert_outputs o = {l1, NULL, p1, ALBERT_POOL_POOLER, 0, 0};
     double d = INFINITY;
     if (run(s, &b, &o, "row alone") == ALBERT_OK)
         d = fmax(test_max_abs_masked(l1, lhs + off * H, 1, 1, n, H, NULL, compared),
@@ -148,7 +150,7 @@ static void check_invariance(const subject *s, const golden_case *c)
     memcpy(mask, c->attention_mask, real);
     float *lhs = alloc_floats((size_t)B * T * H), *pooled = alloc_floats((size_t)B * H);
     albert_batch b = {B, T, ids, types, mask};
-    albert_outputs o = {lhs, NULL, pooled, ALBERT_POOL_POOLER, 0};
+    albert_outputs o = {lhs, NULL, pooled, ALBERT_POOL_POOLER, 0, 0};
     if (run(s, &b, &o, "batch with a padded row") == ALBERT_OK) {
         double worst = 0;
         size_t compared = 0;
@@ -242,6 +244,65 @@ static void check_pooling(const subject *s, const golden_case *c)
     free(want);
 }
 
+/* A forward stopped SKIP layers early (albert_outputs.skip_last_layers):
+ * last_hidden_state, hidden_states and mean pooling against the golden
+ * hidden_states[L - SKIP], then CLS pooling alone (the [CLS] rows only in
+ * the last layer applied). */
+static void check_skip(const subject *s, const golden_case *c, int skip)
+{
+    const int L = c->layers_plus_one - 1, kept = L - skip;
+    const size_t bth = (size_t)c->B * c->T * c->H, n = (size_t)c->B * c->H;
+    const float *want_lhs = c->hidden_states + (size_t)kept * bth;
+    float *lhs = alloc_floats(bth), *hs = alloc_floats((size_t)(kept + 1) * bth);
+    float *pooled = alloc_floats(n);
+    double *want = test_calloc(n, sizeof *want);
+    albert_batch b = case_batch(c);
+    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_MEAN, 0, skip};
+    albert_outputs cls = {.pooled = pooled, .pooling = ALBERT_POOL_CLS, .skip_last_layers = skip};
+    if (run(s, &b, &o, "skip_last_layers") == ALBERT_OK) {
+        size_t n_lhs = 0, n_hs = 0;
+        double d = test_max_abs_masked(lhs, want_lhs, 1, c->B, c->T, c->H, c->attention_mask,
+                                       &n_lhs);
+        d = fmax(d, test_max_abs_masked(hs, c->hidden_states, kept + 1, c->B, c->T, c->H,
+                                        c->attention_mask, &n_hs));
+        reference_pool(c, want_lhs, NULL, ALBERT_POOL_MEAN, want);
+        d = fmax(d, max_abs_double(pooled, want, n));
+        expect_close(s, c, "skip_last_layers", d, n_lhs * (n_hs > 0), GOLDEN_TOL);
+    }
+    if (run(s, &b, &cls, "skip_last_layers, CLS alone") == ALBERT_OK) {
+        reference_pool(c, want_lhs, NULL, ALBERT_POOL_CLS, want);
+        expect_close(s, c, "skip_last_layers CLS", max_abs_double(pooled, want, n), n,
+                     GOLDEN_TOL);
+    }
+    free(lhs);
+    free(hs);
+    free(pooled);
+    free(want);
+}
+
+/* Stopping early: the first, middle and every layer skipped, on a case
+ * with hidden_states; the pooler (the last layer's) and skips out of
+ * 0..L refused. */
+static void check_layers(const subject *s, const golden_case *c)
+{
+    const int L = c->layers_plus_one - 1;
+    const int skips[] = {1, L / 2, L};
+    for (size_t i = 0; i < sizeof skips / sizeof skips[0]; i++)
+        check_skip(s, c, skips[i]);
+    float *pooled = alloc_floats((size_t)c->B * c->H);
+    albert_batch b = case_batch(c);
+    const albert_outputs bad[] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0, 1},
+                                  {NULL, NULL, pooled, ALBERT_POOL_MEAN, 0, L + 1},
+                                  {NULL, NULL, pooled, ALBERT_POOL_MEAN, 0, -1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        albert_error err = {0};
+        int rc = albert_engine_run(s->engine, &b, &bad[i], &err);
+        CHECK(rc == ALBERT_E_ARG && strstr(err.msg, "skip_last_layers"),
+              "[%s] %s: bad skip case %zu: rc %d '%s'", s->device, s->model, i, rc, err.msg);
+    }
+    free(pooled);
+}
+
 /* Every case of MODEL on DEVICE, under its own profile or, with PROFILE,
  * that one forced. */
 static void check_model_on(const char *model, const albert_model *m, int device,
@@ -251,7 +312,7 @@ static void check_model_on(const char *model, const albert_model *m, int device,
                                     : test_open_engine(m, device, 0)};
     test_device_label(device, s.device, sizeof s.device);
     double worst = 0;
-    int padded = 0;
+    int padded = 0, layered = 0;
     for (int i = 0; i < n; i++) {
         worst = fmax(worst, check_case(&s, &cases[i]));
         if (cases[i].B > 1 && has_padding(&cases[i])) {
@@ -260,10 +321,13 @@ static void check_model_on(const char *model, const albert_model *m, int device,
         }
         if (cases[i].T <= 128) /* keeps the long_512 case to one forward */
             check_pooling(&s, &cases[i]);
+        if (cases[i].hidden_states && !layered++) /* one case: each skip is 2 forwards */
+            check_layers(&s, &cases[i]);
     }
     printf("[%s] %-22s max abs error over %d cases: %.2e (%s)\n", s.device, model, n, worst,
            albert_engine_device_name(s.engine));
     CHECK(padded > 0, "%s: no padded batch case to check invariance on", model);
+    CHECK(layered > 0, "%s: no case with hidden_states to stop early on", model);
     albert_engine_free(s.engine);
 }
 

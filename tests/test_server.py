@@ -593,6 +593,21 @@ class OpenAIMeanNormalized(ServerCase):
         self.assertEqual(doc["data"][0]["id"], "my-albert")
 
 
+class LayerServed(ServerCase):
+    """--layer 1 --pooling mean: the vectors of hidden_states[1]."""
+
+    SERVER_ARGS = ["--pooling", "mean", "--layer", "1"]
+
+    def test_vectors_equal_the_clis_with_the_same_flags(self):
+        self.assertEqual(self.ok_json(self.get("/info"))["layer"], 1)
+        want = cli_vectors(SHORT, "--pooling", "mean", "--layer", "1")
+        last = cli_vectors(SHORT, "--pooling", "mean")
+        resp = self.client().embeddings.create(model="tiny-gelu", input=SHORT)
+        for i, d in enumerate(resp.data):
+            self.assertClose(d.embedding, want[i], "line %d" % i)
+        self.assertGreater(float(np.abs(np.array(want) - np.array(last)).max()), 1e-3)
+
+
 # --------------------------------------------------------------------------
 # 2. /embed
 

@@ -23,7 +23,7 @@ static uint64_t run(albert_engine *e, const albert_config *c, int B, int T, albe
     for (int i = 0; ids && i < B * T; i++)
         ids[i] = i % T == 0 ? ALBERT_CLS_ID : 5 + i % 100;
     albert_batch b = {B, T, ids, NULL, NULL};
-    albert_outputs o = {lhs, NULL, pooled, pooling, 0};
+    albert_outputs o = {lhs, NULL, pooled, pooling, 0, 0};
     albert_error err = {0};
     CHECK(ids && pooled && (lhs || !tokens) && albert_engine_run(e, &b, &o, &err) == ALBERT_OK,
           "run: %s", err.msg);
@@ -185,13 +185,17 @@ static void test_formula(void)
         albert_outputs out;
         uint64_t flops;
     } cases[] = {
-        {{&v, NULL, &v, ALBERT_POOL_POOLER, 0}, 525056u},
-        {{NULL, &v, &v, ALBERT_POOL_POOLER, 0}, 525056u},
-        {{&v, NULL, &v, ALBERT_POOL_CLS, 0}, 525056u - 4096u},
-        {{&v, NULL, NULL, ALBERT_POOL_POOLER, 0}, 525056u - 4096u},
-        {{NULL, NULL, &v, ALBERT_POOL_POOLER, 1}, 525056u - 81920u},
-        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0}, 525056u - 81920u - 4096u},
-        {{NULL, NULL, &v, ALBERT_POOL_MEAN, 0}, 525056u - 4096u},
+        {{&v, NULL, &v, ALBERT_POOL_POOLER, 0, 0}, 525056u},
+        {{NULL, &v, &v, ALBERT_POOL_POOLER, 0, 0}, 525056u},
+        {{&v, NULL, &v, ALBERT_POOL_CLS, 0, 0}, 525056u - 4096u},
+        {{&v, NULL, NULL, ALBERT_POOL_POOLER, 0, 0}, 525056u - 4096u},
+        {{NULL, NULL, &v, ALBERT_POOL_POOLER, 1, 0}, 525056u - 81920u},
+        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 0}, 525056u - 81920u - 4096u},
+        {{NULL, NULL, &v, ALBERT_POOL_MEAN, 0, 0}, 525056u - 4096u},
+        /* A layer is 170240 FLOPs here, the embedding projection 10240. */
+        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, 1}, 10240u + 2 * 170240u},
+        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 1}, 10240u + 2 * 170240u - 81920u},
+        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 3}, 10240u},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const uint64_t got = albert_forward_flops(c, 2, 5, &cases[i].out);

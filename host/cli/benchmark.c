@@ -64,6 +64,7 @@ static int alloc_bufs(bench_bufs *b, const cli_options *o, const albert_config *
     memset(out, 0, sizeof *out);
     out->pooling = (albert_pooling)o->pooling;
     out->normalize = o->normalize;
+    out->skip_last_layers = o->skip_last_layers;
     if (pooled)
         out->pooled = b->out;
     else

@@ -30,6 +30,8 @@ typedef struct cli_options {
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
     int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
+    int layer, layer_set;        /* --layer N: HF's hidden_states[N], -1 the last */
+    int skip_last_layers;        /* what --layer asks of the forward, once resolved */
     int normalize;
     int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
     int strip_text;              /* texts stripped as sentence-transformers does */

@@ -324,6 +324,7 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
     so->normalize = o->normalize;
     so->strip_text = o->strip_text;
+    so->skip_last_layers = o->skip_last_layers;
     so->token_vectors = r->reference != NULL;
     so->max_wait_ms = o->serve ? o->max_wait_ms : MAX_WAIT_MS;
 }

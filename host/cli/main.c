@@ -81,6 +81,10 @@ static const char usage_text[] =
     "                      computes the [CLS] rows only; albert-base at 128\n"
     "                      tokens: 6% less work)\n"
     "  --normalize         L2-normalise the pooled vectors\n"
+    "  --layer N           the vectors of HF's hidden_states[N] instead of the last\n"
+    "                      layer's: 0 the embedding projection's output, 1..L a\n"
+    "                      layer's, negative from the end (-1 the last, -2 the one\n"
+    "                      before); the forward stops there.  Not with the pooler\n"
     "  --tokenizer K       slow (default; see --model): spiece.model, as the\n"
     "                        sentencepiece-based AlbertTokenizer of\n"
     "                        transformers <= 4.x encodes\n"
@@ -189,7 +193,7 @@ static const char serve_usage_text[] =
     "  --port P            port (default 8080; 0: any free one, printed)\n"
     "  --model DIR, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
     "  --profile-file F, --no-profile, --max-length N, --max-batch-tokens N,\n"
-    "  --batch-size N, --no-sentence-transformers, --quiet\n"
+    "  --batch-size N, --no-sentence-transformers, --layer N, --quiet\n"
     "                      as for a run (albert-cl --help)\n"
     "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
     "                      own), cls, mean or max: the vector of an input\n"
@@ -313,6 +317,15 @@ static int set_batch_size(cli_options *o, const char *v)
     return 0;
 }
 
+/* Checked against the model's layer count once its config is read. */
+static int set_layer(cli_options *o, const char *v)
+{
+    if (parse_int(v, -4096, 4096, &o->layer) != 0)
+        return usage_error("--layer: '%s' is not an integer (a hidden_states index)", v);
+    o->layer_set = 1;
+    return 0;
+}
+
 /* I/N with 0 <= I < N. */
 static int set_shard(cli_options *o, const char *v)
 {
@@ -349,6 +362,7 @@ static const option_spec option_table[] = {
     {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0, RUN},
     {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0, ANY},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
+    {"--layer", set_layer, NULL, 0, 0, 0, ANY},
     {"--no-sentence-transformers", NULL, NULL, offsetof(cli_options, no_sentence), 0, 0, ANY},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0, RUN},
     {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0, ANY},
@@ -485,6 +499,8 @@ static int check_combinations(const cli_options *o)
         return usage_error("--normalize applies to pooled vectors: not with --pooling none");
     if (o->validate && o->tokenize_only)
         return usage_error("--validate compares embeddings: not with --tokenize");
+    if (o->layer_set && o->tokenize_only)
+        return usage_error("--layer picks the vectors of a layer: not with --tokenize");
     if (o->profile_file && o->no_profile)
         return usage_error("--profile-file and --no-profile exclude each other");
     int to_file = o->output && strcmp(o->output, "-") != 0;
@@ -532,6 +548,33 @@ static void default_options(cli_options *o)
     o->max_wait_ms = 2;
 }
 
+/* --layer N as the forward's skip_last_layers: N indexes HF's hidden_states
+ * (0 the embedding projection's output, L the last layer's, negative
+ * from the end, as in Python), so config.json's layer count is read now, for
+ * a usage error before anything loads.  0, EXIT_USAGE or EXIT_FAILURE. */
+static int resolve_layer(cli_options *o)
+{
+    if (!o->layer_set)
+        return 0;
+    albert_config c;
+    albert_error err;
+    albert_config_init(&c);
+    if (albert_config_load(o->model_dir, &c, &err) != ALBERT_OK) {
+        fprintf(stderr, "albert-cl: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    const int L = c.num_hidden_layers, index = o->layer < 0 ? L + 1 + o->layer : o->layer;
+    if (index < 0 || index > L)
+        return usage_error("--layer %d: %s has hidden_states 0 to %d (or -%d to -1)", o->layer,
+                           o->model_dir, L, L + 1);
+    if (index < L && o->pooling == ALBERT_POOL_POOLER)
+        return usage_error("--layer %d: the pooler (HF pooler_output) reads the last layer; "
+                           "give --pooling cls, mean, max or none",
+                           o->layer);
+    o->skip_last_layers = L - index;
+    return 0;
+}
+
 /* The defaults that depend on the model folder: a sentence-transformers
  * folder (modules.json) gives SentenceTransformer.encode's vectors unless
  * options say otherwise, else AlbertModel's (pooler_output, the slow
@@ -560,7 +603,7 @@ static int resolve_model_defaults(cli_options *o)
     if (o->max_length == 0)
         o->max_length = st.max_length ? st.max_length : 512;
     o->strip_text = st.present;
-    return 0;
+    return resolve_layer(o);
 }
 
 /* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
@@ -1022,6 +1065,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     int max_pos = s->config.max_position_embeddings;
     set->max_length = o->max_length < max_pos ? o->max_length : max_pos;
     set->pooling = o->pooling;
+    set->layer = s->config.num_hidden_layers - o->skip_last_layers;
     set->normalize = o->normalize;
     set->strip_text = o->strip_text;
     set->precision = o->precision;

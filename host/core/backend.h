@@ -12,21 +12,30 @@
 
 typedef struct albert_backend albert_backend;
 
+/* The layers a forward for OUT applies (OUT->skip_last_layers fewer than
+ * the config's; the engine has checked the range). */
+static inline int albert_layers_run(const albert_config *c, const albert_outputs *out)
+{
+    return c->num_hidden_layers - out->skip_last_layers;
+}
+
 /* Whether OUT asks for nothing but each sequence's [CLS] vector (the
  * pooler's or CLS pooling, no token vectors).  Then the last layer applied
  * runs its attention over every token as usual but its output Linear, FFN
  * and LayerNorms on the [CLS] rows only: nothing else of it reaches an
- * output.  albert_forward_flops counts the same. */
-static inline bool albert_cls_rows_only(const albert_outputs *out)
+ * output.  albert_forward_flops counts the same.  (Not when no layer runs.) */
+static inline bool albert_cls_rows_only(const albert_config *c, const albert_outputs *out)
 {
     return out->pooled && !out->last_hidden_state && !out->hidden_states &&
-           (out->pooling == ALBERT_POOL_POOLER || out->pooling == ALBERT_POOL_CLS);
+           (out->pooling == ALBERT_POOL_POOLER || out->pooling == ALBERT_POOL_CLS) &&
+           albert_layers_run(c, out) > 0;
 }
 
-/* Whether inner layer J of layer L is the last one a forward applies. */
-static inline bool albert_last_layer(const albert_config *c, int l, int j)
+/* Whether inner layer J of layer L is the last one a forward for OUT applies. */
+static inline bool albert_last_layer(const albert_config *c, const albert_outputs *out, int l,
+                                     int j)
 {
-    return l == c->num_hidden_layers - 1 && j == c->inner_group_num - 1;
+    return l == albert_layers_run(c, out) - 1 && j == c->inner_group_num - 1;
 }
 
 /* Bytes a backend's device holds for a model and one batch shape, and what

@@ -366,7 +366,7 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     const albert_config *c = &m->config;
     const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
     const size_t layer_floats = (size_t)M * H;
-    const bool cls_only = albert_cls_rows_only(out);
+    const bool cls_only = albert_cls_rows_only(c, out);
 
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
@@ -376,10 +376,10 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
         round_hidden_rows(be, buf, 0, M, M); /* part of the Linear's time */
     if (rc == ALBERT_OK && out->hidden_states)
         copy_out(be, out->hidden_states, buf->h, layer_floats);
-    for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
+    for (int l = 0; rc == ALBERT_OK && l < albert_layers_run(c, out); l++) {
         for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask,
-                              cls_only && albert_last_layer(c, l, j), buf, err);
+                              cls_only && albert_last_layer(c, out, l, j), buf, err);
         if (rc == ALBERT_OK && out->hidden_states)
             copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_stride, buf->h,
                      layer_floats);

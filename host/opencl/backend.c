@@ -306,22 +306,23 @@ static int run_embeddings(ocl_backend *be, int B, int T, albert_error *err)
     return rc;
 }
 
-/* The embeddings and every layer; with CLS_ONLY the last one as
- * run_layer says. */
-static int run_encoder(ocl_backend *be, int B, int T, float *hidden_states, int cls_only,
+/* The embeddings and the layers OUT asks for; with CLS_ONLY the last of
+ * them as run_layer says. */
+static int run_encoder(ocl_backend *be, int B, int T, const albert_outputs *out, int cls_only,
                        albert_error *err)
 {
     const albert_config *c = &be->model->config;
     const size_t stride = (size_t)B * (size_t)T * (size_t)c->hidden_size;
     const int per_group = c->num_hidden_layers / c->num_hidden_groups;
+    float *hidden_states = out->hidden_states;
     int rc = run_embeddings(be, B, T, err);
     if (rc == ALBERT_OK && hidden_states)
         rc = read_hidden(be, B, T, hidden_states, err);
-    for (int l = 0; rc == ALBERT_OK && l < c->num_hidden_layers; l++) {
+    for (int l = 0; rc == ALBERT_OK && l < albert_layers_run(c, out); l++) {
         const int group = l / per_group;
         for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T,
-                           cls_only && albert_last_layer(c, l, j), err);
+                           cls_only && albert_last_layer(c, out, l, j), err);
         if (rc == ALBERT_OK && hidden_states)
             rc = read_hidden(be, B, T, hidden_states + (size_t)(l + 1) * stride, err);
     }
@@ -359,7 +360,8 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
                       albert_error *err)
 {
     ocl_backend *be = (ocl_backend *)base;
-    const int B = batch->batch_size, T = batch->seq_len, cls_only = albert_cls_rows_only(out);
+    const int B = batch->batch_size, T = batch->seq_len;
+    const int cls_only = albert_cls_rows_only(&be->model->config, out);
     const size_t first_event = be->ctx.n_events;
     cl_event done = NULL;
     if (be->queued == ALBERT_ENGINE_MAX_IN_FLIGHT) /* the engine counts: never */
@@ -369,7 +371,7 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
     if (rc == ALBERT_OK)
-        rc = run_encoder(be, B, T, out->hidden_states, cls_only, err);
+        rc = run_encoder(be, B, T, out, cls_only, err);
     if (rc == ALBERT_OK && out->last_hidden_state)
         rc = read_hidden(be, B, T, out->last_hidden_state, err);
     if (rc == ALBERT_OK && out->pooled && out->pooling != ALBERT_POOL_NONE)
@@ -526,8 +528,8 @@ static int warm_kernels(ocl_backend *be, albert_error *err)
     float *pooled = malloc((size_t)be->model->config.hidden_size * sizeof *pooled);
     if (!pooled)
         return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
-    const albert_outputs outs[2] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0},
-                                    {NULL, NULL, pooled, ALBERT_POOL_MEAN, 1}};
+    const albert_outputs outs[2] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0, 0},
+                                    {NULL, NULL, pooled, ALBERT_POOL_MEAN, 1, 0}};
     int rc = ALBERT_OK;
     for (int i = 0; rc == ALBERT_OK && i < 2; i++) {
         rc = opencl_run(&be->base, &batch, &outs[i], err);

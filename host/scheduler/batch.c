@@ -85,6 +85,7 @@ static albert_outputs outputs(const albert_scheduler *s, float *hidden, float *p
     out.pooled = pooled;
     out.pooling = pooled ? s->opt.pooling : ALBERT_POOL_NONE;
     out.normalize = s->opt.normalize;
+    out.skip_last_layers = s->opt.skip_last_layers;
     return out;
 }
 

@@ -669,6 +669,12 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_MAX)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
+    if (o->skip_last_layers < 0 || o->skip_last_layers > o->config->num_hidden_layers ||
+        (o->skip_last_layers && o->pooling == ALBERT_POOL_POOLER))
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: skip_last_layers %d (0..%d, and not with "
+                           "the pooler)",
+                           o->skip_last_layers, o->config->num_hidden_layers);
     return ALBERT_OK;
 }
 

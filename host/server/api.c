@@ -617,6 +617,7 @@ static void info(call *c, const char *body, size_t len)
     cJSON_AddNumberToObject(j, "hidden_size", s->config->hidden_size);
     cJSON_AddNumberToObject(j, "max_input_length", s->max_length);
     cJSON_AddStringToObject(j, "pooling", pooling_names[s->pooling]);
+    cJSON_AddNumberToObject(j, "layer", s->layer);
     cJSON_AddBoolToObject(j, "normalize", s->normalize);
     cJSON_AddStringToObject(j, "precision", albert_precision_name(s->precision));
     cJSON_AddStringToObject(j, "tokenizer", s->tokenizer_kind == ALBERT_TOKENIZER_FAST ? "fast" : "slow");

@@ -17,6 +17,7 @@ typedef struct srv_settings {
     int ndevices;
     int max_length;
     int pooling;              /* albert_pooling, not NONE */
+    int layer;                /* the hidden_states index the vectors come from */
     int normalize;
     int strip_text;            /* /tokenize strips texts as the scheduler does */
     int precision;

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.5.
+above this package, then the installed libalbertcl.so.6.
 """
 
 import ctypes
@@ -24,7 +24,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "library_path", "__version__"]
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -218,11 +218,16 @@ class Encoder:
         truncation=True does.
     sentence_transformers: False ignores modules.json (an AlbertModel).
     threads: host threads of the CPU backend (0: all cores).
+    layer: None (the last layer's vectors), or an index of HF's
+        hidden_states (0: the embedding projection's output, 1..L a layer's,
+        negative from the end): the forward stops there and every output
+        comes from that layer.  Not with pooling="pooler" (HF's pooler reads
+        the last layer).
     """
 
     def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
                  precision="fp32", tokenizer=None, max_length=None, threads=0,
-                 sentence_transformers=True):
+                 sentence_transformers=True, layer=None):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
@@ -250,6 +255,8 @@ class Encoder:
             raise ValueError(f"albert_cl: tokenizer {tokenizer!r}: expected one of {list(_TOKENIZER)}")
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"albert_cl: max_length {max_length!r}: expected an int >= 1")
+        if layer is not None and (not isinstance(layer, int) or isinstance(layer, bool)):
+            raise ValueError(f"albert_cl: layer {layer!r}: expected an int or None")
         self._pooling = _POOLING[pooling]
         self._normalize = bool(normalize)
         precision_value = _precision(precision)
@@ -300,6 +307,21 @@ class Encoder:
         # As the scheduler resolves it: 0 or beyond the model's positions -> the model's.
         max_pos = self._config.contents.max_position_embeddings
         self._max_length = min(max_length, max_pos)
+        self._skip = self._skip_for(layer, pooling)
+
+    def _skip_for(self, layer, pooling):
+        """LAYER (an index of hidden_states, or None) as the forward's
+        skip_last_layers; a bad one closes the Encoder and raises."""
+        L = self._config.contents.num_hidden_layers
+        index = L if layer is None else layer + L + 1 if layer < 0 else layer
+        problem = (f"the model has hidden_states 0 to {L} (or -{L + 1} to -1)"
+                   if not 0 <= index <= L else
+                   "the pooler (HF pooler_output) reads the last layer: pool by 'cls', "
+                   "'mean', 'max' or 'none'" if index < L and pooling == "pooler" else None)
+        if problem:
+            self.close()
+            raise ValueError(f"albert_cl: layer {layer}: {problem}")
+        return L - index
 
     # ------------------------------------------------------------ properties
 
@@ -465,6 +487,7 @@ class Encoder:
         opt.pooling = pooling
         opt.normalize = int(normalize)
         opt.strip_text = int(self._strip)
+        opt.skip_last_layers = self._skip
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
 
         err = _lib.AlbertErrorStruct()

@@ -116,6 +116,7 @@ class SchedulerOptions(ctypes.Structure):
         ("window", ctypes.c_int),
         ("max_wait_ms", ctypes.c_int),
         ("strip_text", ctypes.c_int),
+        ("skip_last_layers", ctypes.c_int),
     ]
 
 
@@ -239,7 +240,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.5 (the loader's search path)", "libalbertcl.so.5"
+    yield "libalbertcl.so.6 (the loader's search path)", "libalbertcl.so.6"
 
 
 def load_library():

@@ -119,6 +119,29 @@ def test_encode_equals_cli(cli, tiny, pooling, normalize):
         np.testing.assert_allclose(unit, want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("layer", [0, 1, -2])
+def test_layer_equals_cli(cli, tiny, layer):
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=layer) as e:
+        got = e.encode(TEXTS, batch_size=32)
+        toks = e.encode(TEXTS[:2], output_value="token_embeddings")
+    want = cli_embeddings(cli, tiny, TEXTS, "--pooling", "mean", "--layer", str(layer))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    records = run_cli(cli, tiny, TEXTS[:2], "--pooling", "none", "--layer", str(layer))
+    for g, r in zip(toks, records):
+        np.testing.assert_allclose(g, np.array(r["embedding"], dtype=np.float32), rtol=0, atol=1e-6)
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean") as e:
+        last = e.encode(TEXTS, batch_size=32)
+    assert np.abs(got - last).max() > 1e-3  # another layer's vectors
+
+
+def test_bad_layer(tiny):
+    for layer, pooling in [(4, "mean"), (-5, "mean"), (1, "pooler"), ("1", "mean")]:
+        with pytest.raises(ValueError):
+            albert_cl.Encoder(tiny, device="cpu", pooling=pooling, layer=layer)
+    with albert_cl.Encoder(tiny, device="cpu", layer=-1) as e:  # the last layer: the pooler too
+        assert e.encode("x").shape == (32,)
+
+
 def test_encode_base_model_equals_cli(cli, shared):
     model = shared / "models" / "albert-base-v2-random"
     lines = TEXTS[:3]
