@@ -56,6 +56,10 @@ extern "C" {
 
 #define ALBERT_CL_VERSION "0.12.0"
 
+/* The library's ALBERT_CL_VERSION, which a client loading it at run time
+ * (the Python binding) compares with the one it was written for. */
+ALBERT_API const char *albert_version(void);
+
 /* ---------------------------------------------------------------- errors */
 
 enum {
@@ -679,9 +683,10 @@ ALBERT_API int albert_engine_timing_reset(albert_engine *engine, albert_error *e
  * score, attention context, output and two FFN products; the pooler when
  * OUT->pooled is asked for with ALBERT_POOL_POOLER), 2 per multiply-add.
  * When OUT asks for pooled vectors only, with ALBERT_POOL_POOLER or
- * ALBERT_POOL_CLS, the last layer's output and FFN products count the
- * [CLS] rows alone: that is all the engines compute of them.  Element-wise
- * work is not counted.  What GFLOP/s figures divide by time. */
+ * ALBERT_POOL_CLS, the last layer applied has its output and FFN products
+ * count the [CLS] rows alone: that is all the engines compute of them.
+ * Layers OUT->skip_last_layers skips count nothing (clamped to 0..L here).
+ * Element-wise work is not counted.  What GFLOP/s figures divide by time. */
 ALBERT_API uint64_t albert_forward_flops(const albert_config *cfg, int batch_size, int seq_len,
                                          const albert_outputs *out);
 

@@ -778,7 +778,26 @@ class Layers(Base):
         out, _ = self.ok(["--model", TINY, "--device", "cpu", "--benchmark", "--pooling", "cls",
                           "--layer", "1", "--batch-size", "2", "--seq-len", "8",
                           "--iterations", "1", "--warmup", "0"])
-        self.assertIn("tokens_per_s", json.loads(out))
+        self.assertEqual(json.loads(out)["layer"], 1)
+
+    def test_groups_that_do_not_divide_the_layers(self):
+        """tiny-groups' 2 groups over 3 layers: HF's int(i / (3 / 2)) puts
+        layers 0 and 1 in group 0, layer 2 in group 1, on every device."""
+        d = os.path.join(self.tmp, "three-layers")
+        os.makedirs(d)
+        for f in ["model.safetensors", "spiece.model"]:
+            os.symlink(os.path.join(model("tiny-groups"), f), os.path.join(d, f))
+        with open(os.path.join(model("tiny-groups"), "config.json")) as f:
+            cfg = json.load(f)
+        cfg["num_hidden_layers"] = 3
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        args = ["--model", d, "--pooling", "mean"]
+        want = self.embed(args + ["--device", "cpu"], self.TEXT)
+        for device in self.devices():
+            got = self.embed(args + ["--device", device], self.TEXT)
+            for g, w in zip(got, want):
+                self.assertLess(max_abs_diff(g["embedding"], w["embedding"]), 1e-5, device)
 
     def test_bad_layer_is_a_usage_error(self):
         cases = [(["--layer", "4", "--pooling", "mean"], "hidden_states 0 to 3"),

@@ -196,6 +196,8 @@ static void test_formula(void)
         {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, 1}, 10240u + 2 * 170240u},
         {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 1}, 10240u + 2 * 170240u - 81920u},
         {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 3}, 10240u},
+        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, -1}, 525056u - 4096u}, /* clamped to 0..L */
+        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, 9}, 10240u},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const uint64_t got = albert_forward_flops(c, 2, 5, &cases[i].out);

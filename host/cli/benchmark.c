@@ -121,9 +121,10 @@ static void print_result(const cli_options *o, albert_engine *engine, const albe
     fprintf(out,
             ", \"batch_size\": %d, \"seq_len\": %d, \"iterations\": %d, \"warmup\": %d, "
             "\"tokens_per_s\": %.1f, \"ms_per_batch\": %.3f, \"ms_min\": %.3f, "
-            "\"ms_median\": %.3f, \"gflops\": %.2f, \"flops_per_batch\": %.0f}\n",
+            "\"ms_median\": %.3f, \"gflops\": %.4g, \"flops_per_batch\": %.0f, "
+            "\"layer\": %d}\n",
             o->batch_size, o->seq_len, n, o->warmup, tokens / (mean / 1e3), mean, ms[0], median,
-            flops / (mean / 1e3) / 1e9, flops);
+            flops / (mean / 1e3) / 1e9, flops, cfg->num_hidden_layers - asked->skip_last_layers);
 }
 
 int cli_benchmark(const cli_options *o, albert_engine *engine, const albert_config *cfg,

@@ -84,7 +84,8 @@ static const char usage_text[] =
     "  --layer N           the vectors of HF's hidden_states[N] instead of the last\n"
     "                      layer's: 0 the embedding projection's output, 1..L a\n"
     "                      layer's, negative from the end (-1 the last, -2 the one\n"
-    "                      before); the forward stops there.  Not with the pooler\n"
+    "                      before); the forward stops there.  Below the last\n"
+    "                      layer, not with the pooler (which reads the last)\n"
     "  --tokenizer K       slow (default; see --model): spiece.model, as the\n"
     "                        sentencepiece-based AlbertTokenizer of\n"
     "                        transformers <= 4.x encodes\n"
@@ -321,7 +322,8 @@ static int set_batch_size(cli_options *o, const char *v)
 static int set_layer(cli_options *o, const char *v)
 {
     if (parse_int(v, -4096, 4096, &o->layer) != 0)
-        return usage_error("--layer: '%s' is not an integer (a hidden_states index)", v);
+        return usage_error("--layer: '%s' is not an integer from -4096 to 4096 (a "
+                           "hidden_states index)", v);
     o->layer_set = 1;
     return 0;
 }

@@ -18,8 +18,9 @@ uint64_t albert_forward_flops(const albert_config *c, int batch_size, int seq_le
     const uint64_t B = (uint64_t)batch_size, T = (uint64_t)seq_len, M = B * T;
     const uint64_t E = (uint64_t)c->embedding_size, H = (uint64_t)c->hidden_size;
     const uint64_t I = (uint64_t)c->intermediate_size;
-    const int run = out ? albert_layers_run(c, out) : c->num_hidden_layers;
-    const uint64_t layers = (uint64_t)(run > 0 ? run : 0) * (uint64_t)c->inner_group_num;
+    /* Unchecked here (albert_engine_run refuses it): clamped to 0..L. */
+    const int L = c->num_hidden_layers, run = out ? albert_layers_run(c, out) : L;
+    const uint64_t layers = (uint64_t)(run < 0 ? 0 : run > L ? L : run) * (uint64_t)c->inner_group_num;
     const uint64_t attention = 2 * M * 3 * H * H + 2 * (2 * B * T * T * H);
     const uint64_t rest_per_row = 2 * H * H + 2 * (2 * I * H);
     uint64_t rest_rows = layers * M;

@@ -346,10 +346,14 @@ void albert_model_close(albert_model *m)
 
 const albert_config *albert_model_config(const albert_model *m) { return &m->config; }
 
+int albert_layer_group(const albert_config *c, int layer)
+{
+    /* HF: int(layer / (num_hidden_layers / num_hidden_groups)), in floating point. */
+    return (int)(layer / ((double)c->num_hidden_layers / c->num_hidden_groups));
+}
+
 const albert_layer_weights *albert_model_layer(const albert_model *m, int layer, int inner)
 {
     const albert_config *c = &m->config;
-    /* HF: int(layer / (num_hidden_layers / num_hidden_groups)), in floating point. */
-    int group = (int)(layer / ((double)c->num_hidden_layers / c->num_hidden_groups));
-    return &m->weights.layers[group * c->inner_group_num + inner];
+    return &m->weights.layers[albert_layer_group(c, layer) * c->inner_group_num + inner];
 }

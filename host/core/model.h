@@ -36,6 +36,11 @@ struct albert_model {
     void *storage; /* owner of the float32 copies the weights point into */
 };
 
+/* The layer group transformer pass LAYER (0..num_hidden_layers-1) runs, as
+ * HF's AlbertTransformer picks it: int(LAYER / (L / G)) in floating point
+ * (integer division differs where G does not divide L). */
+int albert_layer_group(const albert_config *c, int layer);
+
 /* The group-local layer that transformer pass LAYER (0..num_hidden_layers-1),
  * inner step INNER runs, as HF's AlbertTransformer picks it. */
 const albert_layer_weights *albert_model_layer(const albert_model *m, int layer, int inner);

@@ -23,3 +23,5 @@ const char *albert_status_name(int code)
     default: return "ALBERT_E_UNKNOWN";
     }
 }
+
+const char *albert_version(void) { return ALBERT_CL_VERSION; }

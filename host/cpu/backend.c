@@ -328,7 +328,7 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
 }
 
 /* OUT's pooled vectors from H, whose sequences are T rows apart (1 when
- * the last layer kept the [CLS] rows only). */
+ * the last layer applied kept the [CLS] rows only). */
 static int pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
                         int T, const float *h, albert_error *err)
 {

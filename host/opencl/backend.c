@@ -313,13 +313,12 @@ static int run_encoder(ocl_backend *be, int B, int T, const albert_outputs *out,
 {
     const albert_config *c = &be->model->config;
     const size_t stride = (size_t)B * (size_t)T * (size_t)c->hidden_size;
-    const int per_group = c->num_hidden_layers / c->num_hidden_groups;
     float *hidden_states = out->hidden_states;
     int rc = run_embeddings(be, B, T, err);
     if (rc == ALBERT_OK && hidden_states)
         rc = read_hidden(be, B, T, hidden_states, err);
     for (int l = 0; rc == ALBERT_OK && l < albert_layers_run(c, out); l++) {
-        const int group = l / per_group;
+        const int group = albert_layer_group(c, l);
         for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T,
                            cls_only && albert_last_layer(c, out, l, j), err);
@@ -330,7 +329,7 @@ static int run_encoder(ocl_backend *be, int B, int T, const albert_outputs *out,
 }
 
 /* OUT's pooled vectors from hidden, whose sequences are T rows apart (1
- * when the last layer kept the [CLS] rows only). */
+ * when the last layer applied kept the [CLS] rows only). */
 static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out, albert_error *err)
 {
     const int H = be->model->config.hidden_size;

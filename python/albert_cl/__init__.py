@@ -255,8 +255,10 @@ class Encoder:
             raise ValueError(f"albert_cl: tokenizer {tokenizer!r}: expected one of {list(_TOKENIZER)}")
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"albert_cl: max_length {max_length!r}: expected an int >= 1")
-        if layer is not None and (not isinstance(layer, int) or isinstance(layer, bool)):
+        if layer is not None and (not isinstance(layer, numbers.Integral) or
+                                  isinstance(layer, bool)):
             raise ValueError(f"albert_cl: layer {layer!r}: expected an int or None")
+        layer = None if layer is None else int(layer)
         self._pooling = _POOLING[pooling]
         self._normalize = bool(normalize)
         precision_value = _precision(precision)

@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 4) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 6) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -174,6 +174,7 @@ _INT = ctypes.c_int
 
 # name: (restype, argtypes)
 _SIGNATURES = {
+    "albert_version": (ctypes.c_char_p, []),
     "albert_status_name": (ctypes.c_char_p, [_INT]),
     "albert_precision_name": (ctypes.c_char_p, [_INT]),
     "albert_model_open": (_INT, [ctypes.c_char_p, _PP, _ERR]),
@@ -209,11 +210,21 @@ _SIGNATURES = {
 _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 
+# The first version whose structures these mirror (0.12: skip_last_layers).
+_ABI_VERSION = (0, 12)
+
+
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.10.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.12.0
         fn.restype = restype
         fn.argtypes = argtypes
+    # A library with the same symbols but smaller structures would ignore the
+    # fields added since: refused, as older than these declarations.
+    version = lib.albert_version().decode()
+    if tuple(int(x) for x in version.split(".")[:2]) != _ABI_VERSION:
+        raise AttributeError(f"libalbertcl {version}, not {_ABI_VERSION[0]}.{_ABI_VERSION[1]}.x "
+                             "(whose structures this package mirrors)")
     return lib
 
 

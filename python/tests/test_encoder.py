@@ -140,6 +140,9 @@ def test_bad_layer(tiny):
             albert_cl.Encoder(tiny, device="cpu", pooling=pooling, layer=layer)
     with albert_cl.Encoder(tiny, device="cpu", layer=-1) as e:  # the last layer: the pooler too
         assert e.encode("x").shape == (32,)
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=np.int64(1)) as e:
+        with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=1) as f:
+            assert np.array_equal(e.encode("x"), f.encode("x"))
 
 
 def test_encode_base_model_equals_cli(cli, shared):
