@@ -88,7 +88,7 @@ static int values_as_saved(const st_file *f)
 static void test_values(void)
 {
     const char *files[] = {"values-zip.bin", "values-legacy.bin", "values-p4.bin",
-                           "values-nocrc.bin"};
+                           "values-nocrc.bin", "values-little.bin"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
         data_path(path, sizeof path, files[i]);
@@ -197,6 +197,7 @@ static void expect_refused(const char *name, const char *needle)
 static void test_refused(void)
 {
     expect_refused("complex.bin", "torch.ComplexFloatStorage: a dtype albert-cl does not read");
+    expect_refused("values-big.bin", "big-endian checkpoints are not supported");
     expect_refused("list.bin", "holds a Python list, not a state dict");
     expect_refused("nested.bin", "'epoch' is a Python int, not a tensor");
     /* A pickle without torch.save's magic number first. */

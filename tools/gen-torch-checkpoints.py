@@ -20,6 +20,9 @@ writes them, for the reader in host/core/torch_checkpoint.c.
                        protocol 4)
   values-nocrc.bin     values-zip.bin with every CRC 0, as torch 2.5's
                        set_crc32_options(False) writes them (torch.load checks none)
+  values-little.bin, values-big.bin
+                       values-zip.bin with the ARCHIVE/byteorder entry torch 2.1 and
+                       later add, "little" and "big" (refused)
   strided.bin          tensors that are not contiguous, each KEY beside
                        KEY.expect, its .contiguous(): a transposed weight (as
                        transformers' TensorFlow conversion leaves them), an
@@ -35,6 +38,7 @@ python3-torch 1.13 with transformers<4.45 from PyPI):
 import os
 import sys
 import tempfile
+import zipfile
 
 import torch
 from transformers import AlbertForPreTraining, AlbertModel
@@ -84,6 +88,16 @@ def zero_crcs(data):
     return bytes(out)
 
 
+def with_byteorder(src, dst, order):
+    """SRC, a torch zip checkpoint, copied to DST with ARCHIVE/byteorder
+    holding ORDER, stored as torch stores every entry."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        prefix = zin.namelist()[0].split("/")[0]
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        zout.writestr(prefix + "/byteorder", order)
+
+
 def save_tiny(shared, out):
     src = os.path.join(shared, "models", "tiny-f16")
     mlm = AlbertForPreTraining.from_pretrained(src, torch_dtype=torch.float16)
@@ -119,6 +133,8 @@ def main():
         nocrc = zero_crcs(f.read())
     with open(path("values-nocrc.bin"), "wb") as f:
         f.write(nocrc)
+    with_byteorder(path("values-zip.bin"), path("values-little.bin"), "little")
+    with_byteorder(path("values-zip.bin"), path("values-big.bin"), "big")
     torch.save(strided_dict(), path("strided.bin"))
     torch.save({"c": torch.zeros(2, dtype=torch.complex64)}, path("complex.bin"))
     torch.save([values(torch.float32, 2)], path("list.bin"))
