@@ -18,21 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[4096];
-    if (!path[0])
-        fuzz_scratch_path(path, sizeof path, "fuzz.safetensors");
-    fuzz_write_file(path, data, size);
-    st_file *f = NULL;
-    albert_error err;
-    int rc = st_open(path, &f, &err);
-    fuzz_expect_status(rc, &err, "st_open");
-    if (rc != ALBERT_OK)
-        return 0;
-    FUZZ_EXPECT(f->count >= 0, "%d tensors", f->count);
-    for (int i = 0; i < f->count; i++) {
-        check_inside(f, &f->tensors[i]);
-        fuzz_check_tensor(f, &f->tensors[i]);
-    }
-    st_close(f);
+    fuzz_check_tensor_file("fuzz.safetensors", data, size, st_open, "st_open", check_inside);
     return 0;
 }

@@ -20,19 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[4096];
-    if (!path[0])
-        fuzz_scratch_path(path, sizeof path, "pytorch_model.bin");
-    fuzz_write_file(path, data, size);
-    st_file *f = NULL;
-    albert_error err;
-    int rc = torch_checkpoint_open(path, &f, &err);
-    fuzz_expect_status(rc, &err, "torch_checkpoint_open");
-    FUZZ_EXPECT((rc == ALBERT_OK) == (f != NULL), "rc %d with file %p", rc, (void *)f);
-    for (int i = 0; f && i < f->count; i++) {
-        check_inside(f, &f->tensors[i]);
-        fuzz_check_tensor(f, &f->tensors[i]);
-    }
-    st_close(f);
+    fuzz_check_tensor_file("pytorch_model.bin", data, size, torch_checkpoint_open, "torch_checkpoint_open", check_inside);
     return 0;
 }

@@ -169,3 +169,23 @@ void fuzz_check_tensor(const st_file *f, const st_tensor *t)
     fuzz_expect_status(st_to_i32(f, t, dst, &err), &err, "st_to_i32");
     free(dst);
 }
+
+void fuzz_check_tensor_file(const char *name, const uint8_t *data, size_t size,
+                            fuzz_tensor_reader open, const char *call,
+                            void (*inside)(const st_file *, const st_tensor *))
+{
+    char path[4096];
+    fuzz_scratch_path(path, sizeof path, name);
+    fuzz_write_file(path, data, size);
+    st_file *f = NULL;
+    albert_error err;
+    int rc = open(path, &f, &err);
+    fuzz_expect_status(rc, &err, call);
+    FUZZ_EXPECT((rc == ALBERT_OK) == (f != NULL), "%s: rc %d with file %p", call, rc, (void *)f);
+    FUZZ_EXPECT(!f || f->count >= 0, "%d tensors", f->count);
+    for (int i = 0; f && i < f->count; i++) {
+        inside(f, &f->tensors[i]);
+        fuzz_check_tensor(f, &f->tensors[i]);
+    }
+    st_close(f);
+}

@@ -57,4 +57,15 @@ struct st_tensor;
  * error. */
 void fuzz_check_tensor(const struct st_file *f, const struct st_tensor *t);
 
+/* A reader of tensor files (st_open, torch_checkpoint_open). */
+typedef int (*fuzz_tensor_reader)(const char *path, struct st_file **out, albert_error *err);
+
+/* Writes DATA to scratch/NAME, opens it with OPEN (CALL names it): a status
+ * with a message, a file exactly on success; then every tensor through
+ * INSIDE (the reader's own promise of where data lies) and
+ * fuzz_check_tensor. */
+void fuzz_check_tensor_file(const char *name, const uint8_t *data, size_t size,
+                            fuzz_tensor_reader open, const char *call,
+                            void (*inside)(const struct st_file *, const struct st_tensor *));
+
 #endif
