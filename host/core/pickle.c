@@ -103,13 +103,13 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t size)
     return true;
 }
 
+/* *OUT = the next N bytes (where they would be, also on failure). */
 static int take(vm *v, size_t n, const uint8_t **out)
 {
     *out = v->p;
     if ((size_t)(v->end - v->p) < n)
         return vm_fail(v, "truncated pickle (%zu bytes wanted, %zu left)", n,
                        (size_t)(v->end - v->p));
-    *out = v->p;
     v->p += n;
     return ALBERT_OK;
 }
