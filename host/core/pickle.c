@@ -153,6 +153,13 @@ static int pop(vm *v, pk_value **out)
     return ALBERT_OK;
 }
 
+/* The top value into *TOP and the one below it into *BELOW. */
+static int pop2(vm *v, pk_value **top, pk_value **below)
+{
+    int rc = pop(v, top);
+    return rc == ALBERT_OK ? pop(v, below) : rc;
+}
+
 static int pop_mark(vm *v, size_t *at)
 {
     if (!v->nmarks)
@@ -350,9 +357,7 @@ static int load_global(vm *v)
 static int stack_global(vm *v)
 {
     pk_value *name = NULL, *module = NULL;
-    int rc = pop(v, &name);
-    if (rc == ALBERT_OK)
-        rc = pop(v, &module);
+    int rc = pop2(v, &name, &module);
     if (rc != ALBERT_OK)
         return rc;
     if (name->kind != PK_STR || module->kind != PK_STR)
@@ -431,9 +436,7 @@ static int rebuild_parameter(vm *v, const pk_value *args, size_t n)
 static int reduce(vm *v)
 {
     pk_value *args = NULL, *fn = NULL;
-    int rc = pop(v, &args);
-    if (rc == ALBERT_OK)
-        rc = pop(v, &fn);
+    int rc = pop2(v, &args, &fn);
     if (rc != ALBERT_OK)
         return rc;
     if (args->kind != PK_TUPLE || fn->kind != PK_GLOBAL)
@@ -482,9 +485,7 @@ static int persistent_load(vm *v)
 static int build(vm *v)
 {
     pk_value *state = NULL, *obj = NULL;
-    int rc = pop(v, &state);
-    if (rc == ALBERT_OK)
-        rc = pop(v, &obj);
+    int rc = pop2(v, &state, &obj);
     if (rc != ALBERT_OK)
         return rc;
     if (obj->kind != PK_DICT && obj->kind != PK_TENSOR)
