@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.12.0"
+#define ALBERT_CL_VERSION "0.13.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -391,10 +391,12 @@ typedef enum albert_pooling {
 /* Caller-owned output buffers; NULL ones are not computed or transferred.
  * Values at padded positions are unspecified. */
 typedef struct albert_outputs {
-    float *last_hidden_state; /* [B, T, H] */
-    float *hidden_states;     /* [L+1-skip_last_layers, B, T, H]: projection output, then
-                                 each layer applied */
-    float *pooled;            /* [B, H] per `pooling` */
+    /* W = albert_output_width: H, unless layers are concatenated (below) */
+    float *last_hidden_state; /* [B, T, W] */
+    float *hidden_states;     /* [1 + layers applied, B, T, H]: projection output, then
+                                 each layer applied (L - skip_last_layers of them, or up
+                                 to the highest of LAYERS) */
+    float *pooled;            /* [B, W] per `pooling` */
     albert_pooling pooling;
     int normalize;            /* 1: L2-normalise each pooled row */
     /* 0: every layer (HF's last_hidden_state).  K in 1..L (L =
@@ -403,7 +405,22 @@ typedef struct albert_outputs {
      * (0: the embedding projection's output); the pooler, defined on the
      * last layer, is then an ALBERT_E_ARG. */
     int skip_last_layers;
+    /* N_LAYERS > 0: the vectors last_hidden_state and the pooling hold are
+     * several of HF's hidden_states combined instead of the last layer's:
+     * the N_LAYERS distinct indices in LAYERS, each 0..L (0: the embedding
+     * projection's output, l: layer l's), averaged value by value, or with
+     * LAYERS_CONCAT concatenated in the order given, N_LAYERS * H values per
+     * vector (albert_output_width).  The forward stops after the highest
+     * index.  Not with skip_last_layers, nor with the pooler (ALBERT_E_ARG).
+     * LAYERS is read during the call only (albert_engine_submit included). */
+    const int *layers;
+    int n_layers;
+    int layers_concat;
 } albert_outputs;
+
+/* The values per vector of OUT's last_hidden_state and pooled rows: the
+ * config's hidden_size, times OUT->n_layers when OUT->layers_concat. */
+ALBERT_API int albert_output_width(const albert_config *config, const albert_outputs *out);
 
 /* ---------------------------------------------------------------- sentence-transformers */
 
@@ -537,6 +554,12 @@ typedef struct albert_scheduler_options {
      * hidden_states[L - skip_last_layers] (0: the last layer's).  Not with
      * ALBERT_POOL_POOLER. */
     int skip_last_layers;
+    /* albert_outputs.layers, .n_layers and .layers_concat of every batch
+     * (LAYERS is copied by albert_scheduler_create): results then hold
+     * albert_scheduler_width values per vector. */
+    const int *layers;
+    int n_layers;
+    int layers_concat;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */
@@ -571,8 +594,9 @@ typedef struct albert_result {
     int n_full;                    /* before truncation */
     const int32_t *input_ids;
     const int32_t *token_type_ids; /* a text pair's types; NULL for a single text or ids */
-    const float *pooled;           /* [hidden] or NULL (pooling NONE, tokenize only) */
-    const float *tokens;           /* [rows, hidden]: tokens whose mask is 1, or NULL */
+    /* width = albert_scheduler_width: hidden_size unless layers are concatenated */
+    const float *pooled;           /* [width] or NULL (pooling NONE, tokenize only) */
+    const float *tokens;           /* [rows, width]: tokens whose mask is 1, or NULL */
     int rows;
     const float *reference_pooled; /* the reference engine's, or NULL */
     const float *reference_tokens;
@@ -606,6 +630,9 @@ ALBERT_API int albert_scheduler_next(albert_scheduler *s, const albert_result **
                                      albert_error *err);
 /* Results ready in order now (albert_scheduler_next will not wait). */
 ALBERT_API size_t albert_scheduler_ready(const albert_scheduler *s);
+/* The values per vector in S's results (albert_output_width of its
+ * options); 0 for NULL. */
+ALBERT_API int albert_scheduler_width(const albert_scheduler *s);
 
 /* Makes waiting and future push and next calls return ALBERT_E_CANCELLED
  * and the threads stop after their current batch.  Any thread, any time. */

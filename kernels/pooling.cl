@@ -1,6 +1,6 @@
 /* pooling.cl - sentence vectors from last_hidden_state: CLS or masked mean
  * (the HF pooler is a Linear + tanh, done by GEMM + bias_act), and L2
- * normalisation. */
+ * normalisation; and the combination of several layers' hidden states. */
 #define POOL_CLS 2  /* albert_pooling values */
 #define POOL_MEAN 3
 #define POOL_MAX 4
@@ -43,4 +43,20 @@ __kernel void l2_normalize(__global float *x, int n)
     const float norm = fmax(sqrt(wg_reduce(ss, 0, scratch)), 1e-12f);
     for (int j = (int)get_local_id(0); j < n; j += ALBERT_WG_ROW)
         row[j] /= norm;
+}
+
+/* One layer's hidden state SRC [rows, H] into the combination DST [rows, W]
+ * at column OFFSET: SCALE * SRC, written when FIRST, else added (a mean of
+ * layers: SCALE 1/n at offset 0; a concatenation: SCALE 1, each layer
+ * first at its own offset).  Over global (H rounded up, rows). */
+__kernel void combine_layer(__global const float *src, __global float *dst, int H, int W,
+                            int offset, float scale, int first)
+{
+    const int j = (int)get_global_id(0);
+    const size_t r = get_global_id(1);
+    if (j >= H)
+        return;
+    const float v = scale * src[r * (size_t)H + (size_t)j];
+    __global float *d = dst + r * (size_t)W + (size_t)offset + (size_t)j;
+    *d = first ? v : *d + v;
 }

@@ -28,7 +28,7 @@
 
 typedef enum op_kind {
     OP_EMBED, OP_BIAS_ACT, OP_LINEAR, OP_POOLER, OP_RESIDUAL_LN,
-    OP_SOFTMAX, OP_ATTENTION, OP_POOL, OP_L2,
+    OP_SOFTMAX, OP_ATTENTION, OP_POOL, OP_L2, OP_COMBINE,
 } op_kind;
 
 /* ROWS is the batch (B) or the matrix rows (M), N the row width (E, N, H),
@@ -39,8 +39,9 @@ typedef struct op_case {
     op_kind op;
     int rows, T, n, k, heads;
     int act;       /* bias_act, linear: OCL_ACT_NONE, an albert_activation or EVERY_ACT */
-    int variant;   /* residual_layernorm: output 0 apart, 1 into x, 2 into res; pool: mode */
-    int normalize; /* pool: l2_normalize the result */
+    int variant;   /* residual_layernorm: output 0 apart, 1 into x, 2 into res; pool: mode;
+                      combine_layer: the column it writes from */
+    int normalize; /* pool: l2_normalize the result; combine_layer: first (write, not add) */
     int nlens, lens[4];
     int pad_left;
 } op_case;
@@ -94,6 +95,11 @@ static const op_case cases[] = {
     {OP_L2, .rows = 3, .n = 1},   {OP_L2, .rows = 3, .n = 32},  {OP_L2, .rows = 3, .n = 33},
     {OP_L2, .rows = 3, .n = 48},  {OP_L2, .rows = 3, .n = 128}, {OP_L2, .rows = 3, .n = 768},
     {OP_L2, .rows = 3, .n = 1000},
+    /* combine_layer: N values per row into rows of K at column VARIANT. */
+    {OP_COMBINE, .rows = 5, .n = 32, .k = 32, .variant = 0, .normalize = 1},
+    {OP_COMBINE, .rows = 5, .n = 32, .k = 32, .variant = 0, .normalize = 0},
+    {OP_COMBINE, .rows = 3, .n = 33, .k = 99, .variant = 66, .normalize = 1},
+    {OP_COMBINE, .rows = 7, .n = 768, .k = 3072, .variant = 768, .normalize = 0},
 };
 
 /* More rows than one enqueue may have work-groups along dimension 1
@@ -442,6 +448,23 @@ static int l2_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albe
     return ocl_op_l2_normalize(&e->ctx, &e->k, c->rows, c->n, out, err);
 }
 
+/* src, dst (in place, added to unless first) */
+#define COMBINE_SCALE 0.25f
+static void combine_reference(const op_case *c, op_io *io)
+{
+    const float *src = add_floats(io, (size_t)c->rows * c->n, 2.0f);
+    add_floats(io, (size_t)c->rows * c->k, 1.0f);
+    cpu_combine_layer(c->rows, c->n, src, c->k, c->variant, COMBINE_SCALE, c->normalize,
+                      expect(io, (size_t)c->rows * c->k, 1));
+}
+
+static int combine_launch(env *e, const op_case *c, const op_io *io, cl_mem out,
+                          albert_error *err)
+{
+    return ocl_op_combine_layer(&e->ctx, &e->k, c->rows, c->n, in_dev(io, 0), c->k, c->variant,
+                                COMBINE_SCALE, c->normalize, out, err);
+}
+
 typedef struct op_def {
     const char *name;
     void (*reference)(const op_case *c, op_io *io);
@@ -459,6 +482,7 @@ static const op_def ops[] = {
     [OP_ATTENTION] = {"attention", attention_reference, attention_launch},
     [OP_POOL] = {"pool", pool_reference, pool_launch},
     [OP_L2] = {"l2_normalize", l2_reference, l2_launch},
+    [OP_COMBINE] = {"combine_layer", combine_reference, combine_launch},
 };
 
 /* ---------------------------------------------------------------- harness */

@@ -36,7 +36,8 @@ static int run_len(albert_engine *e, int rows, int seq_len, const int32_t *ids,
                    const int32_t *mask, const outputs *o)
 {
     albert_batch b = {rows, seq_len, ids, NULL, mask};
-    albert_outputs out = {o->last, o->hidden, o->pooled, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs out = {.last_hidden_state = o->last, .hidden_states = o->hidden,
+                          .pooled = o->pooled, .pooling = ALBERT_POOL_POOLER};
     albert_error err = {0};
     int rc = albert_engine_run(e, &b, &out, &err);
     CHECK(rc == ALBERT_OK, "%d x %d: %s", rows, seq_len, err.msg);

@@ -750,8 +750,9 @@ class SentenceTransformers(Base):
 
 
 class Layers(Base):
-    """--layer N: HF's hidden_states[N] (test_golden checks the values against
-    the golden hidden_states through the library)."""
+    """--layer N: HF's hidden_states[N], and several combined (test_golden
+    checks the values against the golden hidden_states through the
+    library)."""
 
     TEXT = b"Hello world\nParis is a beautiful city\nthe quick brown fox\n"
 
@@ -799,12 +800,60 @@ class Layers(Base):
             for g, w in zip(got, want):
                 self.assertLess(max_abs_diff(g["embedding"], w["embedding"]), 1e-5, device)
 
+    def test_layers_combined(self):
+        """--layer N,M,...: every token's vectors the mean of the single
+        layers' (or end to end with --layer-combine concat, in the order
+        given), pooled and normalised after combining, on every device."""
+        base = ["--model", TINY]
+        for device in self.devices():
+            with self.subTest(device=device):
+                d = base + ["--device", device]
+                single = {k: self.embed(d + ["--layer", str(k), "--pooling", "none"], self.TEXT)
+                          for k in range(4)}
+                mean = self.embed(d + ["--layer", "-4,-3,-2,-1", "--pooling", "none"], self.TEXT)
+                for i, rec in enumerate(mean):
+                    want = [[sum(single[k][i]["embedding"][t][j] for k in range(4)) / 4
+                             for j in range(32)] for t in range(len(rec["embedding"]))]
+                    self.assertLess(max_abs_diff(rec["embedding"], want), 1e-5)
+                self.assertEqual(self.ok(d + ["--layer", "all", "--pooling", "none"], self.TEXT)[0],
+                                 self.ok(d + ["--layer", "0,1,2,3", "--pooling", "none"],
+                                         self.TEXT)[0])
+                cat = self.embed(d + ["--layer", "3,0", "--layer-combine", "concat",
+                                      "--pooling", "none"], self.TEXT)
+                for i, rec in enumerate(cat):
+                    want = [a + b for a, b in zip(single[3][i]["embedding"],
+                                                  single[0][i]["embedding"])]
+                    self.assertLess(max_abs_diff(rec["embedding"], want), 1e-5)
+                # Pooling and --normalize see the 64 values: a unit vector whose
+                # halves are the layers' mean-pooled vectors, scaled together.
+                pooled = self.embed(d + ["--layer", "3,0", "--layer-combine", "concat",
+                                         "--pooling", "mean", "--normalize"], self.TEXT)
+                for i, rec in enumerate(pooled):
+                    v = [sum(col) / len(col) for col in zip(*cat[i]["embedding"])]
+                    norm = sum(x * x for x in v) ** 0.5
+                    self.assertLess(max_abs_diff(rec["embedding"], [x / norm for x in v]), 1e-5)
+        data, _ = self.ok(base + ["--device", "cpu", "--layer", "1,2", "--layer-combine", "concat",
+                                  "--pooling", "cls", "--format", "npy"], self.TEXT)
+        self.assertEqual(parse_npy(data)[2], (3, 64))
+        out, _ = self.ok(base + ["--device", "cpu", "--benchmark", "--pooling", "max",
+                                 "--layer", "2,-1", "--batch-size", "2", "--seq-len", "8",
+                                 "--iterations", "1", "--warmup", "0"])
+        self.assertEqual(json.loads(out)["layers"], [2, 3])
+        self.assertEqual(json.loads(out)["layer_combine"], "mean")
+
     def test_bad_layer_is_a_usage_error(self):
         cases = [(["--layer", "4", "--pooling", "mean"], "hidden_states 0 to 3"),
                  (["--layer", "-5", "--pooling", "mean"], "hidden_states 0 to 3"),
                  (["--layer", "1"], "the pooler"),
                  (["--layer", "x"], "--layer"),
-                 (["--layer", "1", "--tokenize"], "--tokenize")]
+                 (["--layer", "1", "--tokenize"], "--tokenize"),
+                 (["--layer", "2,3"], "the pooler"),
+                 (["--layer", "all", "--pooling", "mean", "--tokenize"], "--tokenize"),
+                 (["--layer", "1,-3", "--pooling", "mean"], "given twice"),
+                 (["--layer", "1,,2", "--pooling", "mean"], "--layer"),
+                 (["--layer", "1,4", "--pooling", "mean"], "hidden_states 0 to 3"),
+                 (["--layer", "1,2", "--layer-combine", "sum", "--pooling", "mean"],
+                  "is not one of mean, concat")]
         for args, what in cases:
             with self.subTest(args=args):
                 self.fails(["--model", TINY, "--device", "cpu"] + args + [SAMPLE], 2,

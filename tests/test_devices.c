@@ -220,7 +220,7 @@ static void test_cpu_leaves_threads(void)
     const int32_t ids[3] = {ALBERT_CLS_ID, 7, ALBERT_SEP_ID};
     const albert_batch b = {1, 3, ids, NULL, NULL};
     float pooled[64];
-    const albert_outputs o = {NULL, NULL, pooled, ALBERT_POOL_POOLER, 0, 0};
+    const albert_outputs o = {.pooled = pooled, .pooling = ALBERT_POOL_POOLER};
     albert_error err = {0};
     CHECK(albert_engine_run(e, &b, &o, &err) == ALBERT_OK, "%s", err.msg);
     CHECK(omp_get_max_threads() == 5, "OpenMP team size %d after a run, 5 before",
@@ -244,7 +244,7 @@ static void *run_job(void *arg)
                                 ALBERT_CLS_ID, 21, 22, ALBERT_SEP_ID, 0, 0};
     const int32_t mask[2 * 6] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
     const albert_batch b = {2, 6, ids, NULL, mask};
-    const albert_outputs o = {NULL, NULL, j->pooled, ALBERT_POOL_MEAN, 1, 0};
+    const albert_outputs o = {.pooled = j->pooled, .pooling = ALBERT_POOL_MEAN, .normalize = 1};
     j->rc = ALBERT_OK;
     for (int i = 0; i < 20 && j->rc == ALBERT_OK; i++)
         j->rc = albert_engine_run(j->engine, &b, &o, NULL);

@@ -77,7 +77,8 @@ static albert_batch batch_of(const shape *s, int defaults)
 
 static albert_outputs outputs_of(const result *r)
 {
-    albert_outputs o = {r->last, r->hidden, r->pooled, ALBERT_POOL_MEAN, 1, 0};
+    albert_outputs o = {.last_hidden_state = r->last, .hidden_states = r->hidden,
+                        .pooled = r->pooled, .pooling = ALBERT_POOL_MEAN, .normalize = 1};
     return o;
 }
 

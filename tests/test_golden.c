@@ -12,12 +12,15 @@
  *     last_hidden_state pooled here in double and its pooler_output of a
  *     run that asked for last_hidden_state too;
  *   - forwards stopped early (skip_last_layers) against the golden
- *     hidden_states of the layer they stop at.
+ *     hidden_states of the layer they stop at, and layers combined
+ *     (albert_outputs.layers: averaged, concatenated) against the golden
+ *     hidden_states combined.
  * The max abs errors printed here are the figures README quotes. */
 #include "albert_cl.h"
 #include "test_util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +71,8 @@ static double check_case(const subject *s, const golden_case *c)
     float *lhs = alloc_floats(bth), *pooled = alloc_floats((size_t)c->B * c->H);
     float *hs = c->hidden_states ? alloc_floats((size_t)c->layers_plus_one * bth) : NULL;
     albert_batch b = case_batch(c);
-    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs o = {.last_hidden_state = lhs, .hidden_states = hs, .pooled = pooled,
+                        .pooling = ALBERT_POOL_POOLER};
     double worst = INFINITY;
     if (run(s, &b, &o, c->name) == ALBERT_OK) {
         size_t n_lhs = 0, n_pool = 0, n_hs = 0;
@@ -127,7 +131,7 @@ static double row_alone(const subject *s, const golden_case *c, int r, const flo
     float *l1 = alloc_floats((size_t)n * H), *p1 = alloc_floats((size_t)H);
     const size_t off = (size_t)r * c->T;
     albert_batch b = {1, n, c->input_ids + off, c->token_type_ids + off, NULL};
-    albert_outputs o = {l1, NULL, p1, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs o = {.last_hidden_state = l1, .pooled = p1, .pooling = ALBERT_POOL_POOLER};
     double d = INFINITY;
     if (run(s, &b, &o, "row alone") == ALBERT_OK)
         d = fmax(test_max_abs_masked(l1, lhs + off * H, 1, 1, n, H, NULL, compared),
@@ -150,7 +154,7 @@ static void check_invariance(const subject *s, const golden_case *c)
     memcpy(mask, c->attention_mask, real);
     float *lhs = alloc_floats((size_t)B * T * H), *pooled = alloc_floats((size_t)B * H);
     albert_batch b = {B, T, ids, types, mask};
-    albert_outputs o = {lhs, NULL, pooled, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs o = {.last_hidden_state = lhs, .pooled = pooled, .pooling = ALBERT_POOL_POOLER};
     if (run(s, &b, &o, "batch with a padded row") == ALBERT_OK) {
         double worst = 0;
         size_t compared = 0;
@@ -184,23 +188,23 @@ static void normalize_rows(int rows, int n, double *x)
     }
 }
 
-/* What MODE pools from LHS, in double: [CLS], the masked mean (zeros for a
- * row without tokens), or for the pooler POOLER. */
-static void reference_pool(const golden_case *c, const float *lhs, const float *pooler,
+/* What MODE pools from LHS, vectors of W values, in double: [CLS], the
+ * masked mean (zeros for a row without tokens), or for the pooler POOLER. */
+static void reference_pool(const golden_case *c, int W, const float *lhs, const float *pooler,
                            albert_pooling mode, double *pooled)
 {
     for (int b = 0; b < c->B; b++)
-        for (int i = 0; i < c->H; i++) {
+        for (int i = 0; i < W; i++) {
             double sum = 0;
             int count = 0;
             for (int t = 0; t < (mode == ALBERT_POOL_MEAN ? c->T : 1); t++) {
                 if (mode == ALBERT_POOL_MEAN && !c->attention_mask[b * c->T + t])
                     continue;
-                sum += lhs[((size_t)b * c->T + t) * c->H + i];
+                sum += lhs[((size_t)b * c->T + t) * W + i];
                 count++;
             }
-            pooled[(size_t)b * c->H + i] = mode == ALBERT_POOL_POOLER
-                                               ? pooler[(size_t)b * c->H + i]
+            pooled[(size_t)b * W + i] = mode == ALBERT_POOL_POOLER
+                                            ? pooler[(size_t)b * W + i]
                                            : count ? sum / count
                                                    : 0.0;
         }
@@ -231,7 +235,7 @@ static void check_pooling(const subject *s, const golden_case *c)
         const int normalize = k % 2;
         albert_outputs o = {.pooled = pooled, .pooling = mode, .normalize = normalize};
         rc = run(s, &b, &o, "pooling");
-        reference_pool(c, lhs, pooler, mode, want);
+        reference_pool(c, c->H, lhs, pooler, mode, want);
         if (normalize)
             normalize_rows(c->B, c->H, want);
         double d = max_abs_double(pooled, want, n);
@@ -257,7 +261,8 @@ static void check_skip(const subject *s, const golden_case *c, int skip)
     float *pooled = alloc_floats(n);
     double *want = test_calloc(n, sizeof *want);
     albert_batch b = case_batch(c);
-    albert_outputs o = {lhs, hs, pooled, ALBERT_POOL_MEAN, 0, skip};
+    albert_outputs o = {.last_hidden_state = lhs, .hidden_states = hs, .pooled = pooled,
+                        .pooling = ALBERT_POOL_MEAN, .skip_last_layers = skip};
     albert_outputs cls = {.pooled = pooled, .pooling = ALBERT_POOL_CLS, .skip_last_layers = skip};
     if (run(s, &b, &o, "skip_last_layers") == ALBERT_OK) {
         size_t n_lhs = 0, n_hs = 0;
@@ -265,12 +270,12 @@ static void check_skip(const subject *s, const golden_case *c, int skip)
                                        &n_lhs);
         d = fmax(d, test_max_abs_masked(hs, c->hidden_states, kept + 1, c->B, c->T, c->H,
                                         c->attention_mask, &n_hs));
-        reference_pool(c, want_lhs, NULL, ALBERT_POOL_MEAN, want);
+        reference_pool(c, c->H, want_lhs, NULL, ALBERT_POOL_MEAN, want);
         d = fmax(d, max_abs_double(pooled, want, n));
         expect_close(s, c, "skip_last_layers", d, n_lhs * (n_hs > 0), GOLDEN_TOL);
     }
     if (run(s, &b, &cls, "skip_last_layers, CLS alone") == ALBERT_OK) {
-        reference_pool(c, want_lhs, NULL, ALBERT_POOL_CLS, want);
+        reference_pool(c, c->H, want_lhs, NULL, ALBERT_POOL_CLS, want);
         expect_close(s, c, "skip_last_layers CLS", max_abs_double(pooled, want, n), n,
                      GOLDEN_TOL);
     }
@@ -280,9 +285,110 @@ static void check_skip(const subject *s, const golden_case *c, int skip)
     free(want);
 }
 
+/* The golden hidden_states LAYERS[0..N) combined as albert_outputs.layers
+ * asks (their mean, or with CONCAT their concatenation), [B, T, W]. */
+static float *reference_combined(const golden_case *c, const int *layers, int n, int concat)
+{
+    const size_t bt = (size_t)c->B * c->T, H = (size_t)c->H, W = concat ? (size_t)n * H : H;
+    float *want = alloc_floats(bt * W);
+    for (size_t r = 0; r < bt; r++)
+        for (size_t i = 0; i < H; i++) {
+            double sum = 0;
+            for (int k = 0; k < n; k++) {
+                const float v = c->hidden_states[((size_t)layers[k] * bt + r) * H + i];
+                sum += v;
+                if (concat)
+                    want[r * W + (size_t)k * H + i] = v;
+            }
+            if (!concat)
+                want[r * W + i] = (float)(sum / n);
+        }
+    return want;
+}
+
+/* Layers combined (albert_outputs.layers): last_hidden_state with mean
+ * pooling, then CLS pooling normalised alone, against the golden
+ * hidden_states combined here. */
+static void check_combine(const subject *s, const golden_case *c, const int *layers, int n,
+                          int concat)
+{
+    const int W = concat ? n * c->H : c->H;
+    const size_t btw = (size_t)c->B * c->T * W, bw = (size_t)c->B * W;
+    float *want_lhs = reference_combined(c, layers, n, concat), *lhs = alloc_floats(btw);
+    float *pooled = alloc_floats(bw);
+    double *want = test_calloc(bw, sizeof *want);
+    albert_batch b = case_batch(c);
+    albert_outputs o = {.last_hidden_state = lhs, .pooled = pooled, .pooling = ALBERT_POOL_MEAN,
+                        .layers = layers, .n_layers = n, .layers_concat = concat};
+    albert_outputs cls = {.pooled = pooled, .pooling = ALBERT_POOL_CLS, .normalize = 1,
+                          .layers = layers, .n_layers = n, .layers_concat = concat};
+    char what[64];
+    snprintf(what, sizeof what, "%d layers %s from %d", n, concat ? "concatenated" : "averaged",
+             layers[0]);
+    albert_config config;
+    memset(&config, 0, sizeof config);
+    config.hidden_size = c->H;
+    CHECK(albert_output_width(&config, &o) == W, "%s: width %d", what,
+          albert_output_width(&config, &o));
+    if (run(s, &b, &o, what) == ALBERT_OK) {
+        size_t compared = 0;
+        double d = test_max_abs_masked(lhs, want_lhs, 1, c->B, c->T, W, c->attention_mask,
+                                       &compared);
+        reference_pool(c, W, want_lhs, NULL, ALBERT_POOL_MEAN, want);
+        expect_close(s, c, what, fmax(d, max_abs_double(pooled, want, bw)), compared, GOLDEN_TOL);
+    }
+    if (run(s, &b, &cls, what) == ALBERT_OK) {
+        reference_pool(c, W, want_lhs, NULL, ALBERT_POOL_CLS, want);
+        normalize_rows(c->B, W, want);
+        expect_close(s, c, what, max_abs_double(pooled, want, bw), bw, GOLDEN_TOL);
+    }
+    free(want_lhs);
+    free(lhs);
+    free(pooled);
+    free(want);
+}
+
+/* Combinations albert_engine_run refuses, each naming what is wrong. */
+static void check_combine_refused(const subject *s, const golden_case *c)
+{
+    const int L = c->layers_plus_one - 1;
+    const int twice[] = {1, 1}, beyond[] = {L + 1}, below[] = {-1}, one[] = {1};
+    float *pooled = alloc_floats((size_t)c->B * c->H * 2);
+    albert_batch b = case_batch(c);
+    const struct {
+        albert_outputs out;
+        const char *says;
+    } bad[] = {
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .layers = twice, .n_layers = 2},
+         "given twice"},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .layers = beyond, .n_layers = 1},
+         "is not in 0.."},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .layers = below, .n_layers = 1},
+         "is not in 0.."},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .layers = NULL, .n_layers = 1},
+         "layers NULL"},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .layers = one, .n_layers = L + 2},
+         "n_layers"},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_POOLER, .layers = one, .n_layers = 1},
+         "pooler"},
+        {{.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .skip_last_layers = 1, .layers = one,
+          .n_layers = 1},
+         "one or the other"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        albert_error err = {0};
+        int rc = albert_engine_run(s->engine, &b, &bad[i].out, &err);
+        CHECK(rc == ALBERT_E_ARG && strstr(err.msg, bad[i].says),
+              "[%s] %s: bad layers case %zu: rc %d '%s'", s->device, s->model, i, rc, err.msg);
+    }
+    free(pooled);
+}
+
 /* Stopping early: the first, middle and every layer skipped, on a case
  * with hidden_states; the pooler (the last layer's) and skips out of
- * 0..L refused. */
+ * 0..L refused.  Then layers combined: the mean of the last four
+ * hidden_states (of every one when there are fewer) and the last, the middle and the embedding projection's
+ * concatenated in that order, and the combinations refused. */
 static void check_layers(const subject *s, const golden_case *c)
 {
     const int L = c->layers_plus_one - 1;
@@ -291,9 +397,12 @@ static void check_layers(const subject *s, const golden_case *c)
         check_skip(s, c, skips[i]);
     float *pooled = alloc_floats((size_t)c->B * c->H);
     albert_batch b = case_batch(c);
-    const albert_outputs bad[] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0, 1},
-                                  {NULL, NULL, pooled, ALBERT_POOL_MEAN, 0, L + 1},
-                                  {NULL, NULL, pooled, ALBERT_POOL_MEAN, 0, -1}};
+    const albert_outputs bad[] = {{.pooled = pooled, .pooling = ALBERT_POOL_POOLER,
+                                   .skip_last_layers = 1},
+                                  {.pooled = pooled, .pooling = ALBERT_POOL_MEAN,
+                                   .skip_last_layers = L + 1},
+                                  {.pooled = pooled, .pooling = ALBERT_POOL_MEAN,
+                                   .skip_last_layers = -1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         albert_error err = {0};
         int rc = albert_engine_run(s->engine, &b, &bad[i], &err);
@@ -301,6 +410,11 @@ static void check_layers(const subject *s, const golden_case *c)
               "[%s] %s: bad skip case %zu: rc %d '%s'", s->device, s->model, i, rc, err.msg);
     }
     free(pooled);
+    const int four = L + 1 < 4 ? L + 1 : 4, last_four[] = {L - 3, L - 2, L - 1, L};
+    const int spread[] = {L, L / 2, 0};
+    check_combine(s, c, last_four + 4 - four, four, 0);
+    check_combine(s, c, spread, L >= 2 ? 3 : 2, 1);
+    check_combine_refused(s, c);
 }
 
 /* Every case of MODEL on DEVICE, under its own profile or, with PROFILE,

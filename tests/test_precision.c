@@ -106,8 +106,8 @@ static void check_case(albert_engine *e, const golden_case *c, accuracy *acc)
     float *lhs = test_calloc(bth, sizeof(float)), *pooled = test_calloc(bh, 4);
     float *alone = test_calloc(bh, 4);
     albert_batch b = {c->B, c->T, c->input_ids, c->token_type_ids, c->attention_mask};
-    albert_outputs o = {lhs, NULL, pooled, ALBERT_POOL_POOLER, 0, 0};
-    albert_outputs o_alone = {NULL, NULL, alone, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs o = {.last_hidden_state = lhs, .pooled = pooled, .pooling = ALBERT_POOL_POOLER};
+    albert_outputs o_alone = {.pooled = alone, .pooling = ALBERT_POOL_POOLER};
     albert_error err;
     int rc = albert_engine_run(e, &b, &o, &err);
     if (rc == ALBERT_OK)

@@ -397,6 +397,58 @@ static void check_tokenize_wait_and_room(const fixture *f, albert_engine *engine
     albert_scheduler_free(s);
 }
 
+/* Layers combined (albert_scheduler_options.layers, copied at create):
+ * results of albert_scheduler_width values, each the vector of its record
+ * run alone with the same layers on the cpu engine (once the scheduler,
+ * which may run that engine too, is done). */
+#define COMBINED_RECORDS 20
+static void check_layers_combined(const fixture *f, albert_engine *engine)
+{
+    const int H = f->cfg->hidden_size;
+    int layers[2] = {3, 1};
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.pooling = ALBERT_POOL_CLS;
+    o.layers = layers;
+    o.n_layers = 2;
+    o.layers_concat = 1;
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    layers[0] = layers[1] = -7; /* the scheduler has its copy */
+    CHECK(albert_scheduler_width(s) == 2 * H, "width %d", albert_scheduler_width(s));
+    albert_error err;
+    for (int i = 0; i < COMBINED_RECORDS; i++) {
+        albert_record r = text_record(f->texts[i], 0);
+        albert_scheduler_push(s, &r, &err);
+    }
+    albert_scheduler_finish(s, &err);
+    float *got = test_calloc((size_t)COMBINED_RECORDS * 2 * H, sizeof *got);
+    float *want = test_calloc((size_t)2 * H, sizeof *want);
+    const albert_result *res;
+    int n = 0;
+    while (albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->pooled &&
+           n < COMBINED_RECORDS)
+        memcpy(got + (size_t)n++ * 2 * H, res->pooled, (size_t)2 * H * sizeof *got);
+    albert_scheduler_free(s);
+    CHECK(n == COMBINED_RECORDS, "%d results with layers combined", n);
+    const int asked[2] = {3, 1};
+    for (int i = 0; i < n; i++) {
+        int32_t ids[512], types[512];
+        int len, full;
+        albert_tokenize(f->tok, f->texts[i], strlen(f->texts[i]), NULL, 0, 512, ids, types, &len,
+                        &full, &err);
+        albert_batch b = {1, len, ids, types, NULL};
+        albert_outputs alone = {.pooled = want, .pooling = ALBERT_POOL_CLS, .layers = asked,
+                                .n_layers = 2, .layers_concat = 1};
+        CHECK(albert_engine_run(f->engine, &b, &alone, &err) == ALBERT_OK, "%s", err.msg);
+        const double d = max_diff(got + (size_t)i * 2 * H, want, 2 * H);
+        CHECK(d <= 1e-5, "%s record %d: %g from its run alone", albert_engine_device_name(engine),
+              i, d);
+    }
+    free(got);
+    free(want);
+}
+
 static void check_option_errors(const fixture *f)
 {
     albert_scheduler *s = (albert_scheduler *)1;
@@ -416,6 +468,14 @@ static void check_option_errors(const fixture *f)
     o.engines = twice;
     o.engine_count = 2;
     CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG, "one engine twice");
+    const int twice_layer[] = {2, 2};
+    o.engine_count = 0;
+    o.pooling = ALBERT_POOL_MEAN;
+    o.layers = twice_layer;
+    o.n_layers = 2;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "twice"),
+          "a layer given twice: %s", err.msg);
+    CHECK(albert_scheduler_width(NULL) == 0, "the width of NULL");
     albert_scheduler_free(NULL);
 }
 
@@ -457,6 +517,8 @@ int main(void)
     check_tokenize_wait_and_room(f, all[cpu]);
     f->engine = all[cpu];
     check_option_errors(f);
+    for (int d = 0; d < devices; d++) /* against the cpu alone */
+        check_layers_combined(f, all[d]);
     for (int d = 0; d < devices; d++)
         albert_engine_free(all[d]);
     free(all);

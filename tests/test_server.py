@@ -608,6 +608,35 @@ class LayerServed(ServerCase):
         self.assertGreater(float(np.abs(np.array(want) - np.array(last)).max()), 1e-3)
 
 
+class LayersCombinedServed(ServerCase):
+    """--layer -1,0 --layer-combine concat --pooling mean: vectors of
+    2 x hidden_size values, the last layer's then the embeddings'."""
+
+    FLAGS = ["--pooling", "mean", "--layer", "-1,0", "--layer-combine", "concat"]
+    SERVER_ARGS = FLAGS
+
+    def test_vectors_equal_the_clis_with_the_same_flags(self):
+        info = self.ok_json(self.get("/info"))
+        self.assertEqual((info["layers"], info["layer_combine"]), ([3, 0], "concat"))
+        self.assertEqual((info["dimensions"], info["hidden_size"]), (2 * HIDDEN, HIDDEN))
+        want = cli_vectors(SHORT, *self.FLAGS)
+        self.assertEqual(len(want[0]), 2 * HIDDEN)
+        resp = self.client().embeddings.create(model="tiny-gelu", input=SHORT)
+        for i, d in enumerate(resp.data):
+            self.assertClose(d.embedding, want[i], "line %d" % i)
+        got = self.ok_json(self.post("/embed", {"inputs": SHORT, "normalize": False}))
+        for i, vec in enumerate(got):
+            self.assertClose(vec, want[i], "/embed line %d" % i)
+
+    def test_dimensions_up_to_the_combined_width(self):
+        want = cli_vectors(SHORT[:1], *self.FLAGS)[0]
+        resp = self.client().embeddings.create(model="tiny-gelu", input=SHORT[:1],
+                                               dimensions=HIDDEN + 8)
+        self.assertClose(resp.data[0].embedding, unit(want[:HIDDEN + 8]))
+        r = self.post("/v1/embeddings", {"input": "x", "dimensions": 2 * HIDDEN + 1})
+        self.assertEqual(r.status, 400)
+
+
 # --------------------------------------------------------------------------
 # 2. /embed
 

@@ -23,7 +23,7 @@ static uint64_t run(albert_engine *e, const albert_config *c, int B, int T, albe
     for (int i = 0; ids && i < B * T; i++)
         ids[i] = i % T == 0 ? ALBERT_CLS_ID : 5 + i % 100;
     albert_batch b = {B, T, ids, NULL, NULL};
-    albert_outputs o = {lhs, NULL, pooled, pooling, 0, 0};
+    albert_outputs o = {.last_hidden_state = lhs, .pooled = pooled, .pooling = pooling};
     albert_error err = {0};
     CHECK(ids && pooled && (lhs || !tokens) && albert_engine_run(e, &b, &o, &err) == ALBERT_OK,
           "run: %s", err.msg);
@@ -181,23 +181,40 @@ static void test_formula(void)
     albert_model *m = test_open_model("tiny-gelu");
     const albert_config *c = albert_model_config(m);
     float v = 0;
+    static const int first[] = {1}, outer[] = {0, 3};
     const struct {
         albert_outputs out;
         uint64_t flops;
     } cases[] = {
-        {{&v, NULL, &v, ALBERT_POOL_POOLER, 0, 0}, 525056u},
-        {{NULL, &v, &v, ALBERT_POOL_POOLER, 0, 0}, 525056u},
-        {{&v, NULL, &v, ALBERT_POOL_CLS, 0, 0}, 525056u - 4096u},
-        {{&v, NULL, NULL, ALBERT_POOL_POOLER, 0, 0}, 525056u - 4096u},
-        {{NULL, NULL, &v, ALBERT_POOL_POOLER, 1, 0}, 525056u - 81920u},
-        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 0}, 525056u - 81920u - 4096u},
-        {{NULL, NULL, &v, ALBERT_POOL_MEAN, 0, 0}, 525056u - 4096u},
+        {{.last_hidden_state = &v, .pooled = &v, .pooling = ALBERT_POOL_POOLER}, 525056u},
+        {{.hidden_states = &v, .pooled = &v, .pooling = ALBERT_POOL_POOLER}, 525056u},
+        {{.last_hidden_state = &v, .pooled = &v, .pooling = ALBERT_POOL_CLS}, 525056u - 4096u},
+        {{.last_hidden_state = &v, .pooling = ALBERT_POOL_POOLER}, 525056u - 4096u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_POOLER, .normalize = 1}, 525056u - 81920u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_CLS}, 525056u - 81920u - 4096u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_MEAN}, 525056u - 4096u},
         /* A layer is 170240 FLOPs here, the embedding projection 10240. */
-        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, 1}, 10240u + 2 * 170240u},
-        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 1}, 10240u + 2 * 170240u - 81920u},
-        {{NULL, NULL, &v, ALBERT_POOL_CLS, 0, 3}, 10240u},
-        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, -1}, 525056u - 4096u}, /* clamped to 0..L */
-        {{&v, NULL, &v, ALBERT_POOL_MEAN, 0, 9}, 10240u},
+        {{.last_hidden_state = &v, .pooled = &v, .pooling = ALBERT_POOL_MEAN,
+          .skip_last_layers = 1},
+         10240u + 2 * 170240u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_CLS, .skip_last_layers = 1},
+         10240u + 2 * 170240u - 81920u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_CLS, .skip_last_layers = 3}, 10240u},
+        /* clamped to 0..L */
+        {{.last_hidden_state = &v, .pooled = &v, .pooling = ALBERT_POOL_MEAN,
+          .skip_last_layers = -1},
+         525056u - 4096u},
+        {{.last_hidden_state = &v, .pooled = &v, .pooling = ALBERT_POOL_MEAN,
+          .skip_last_layers = 9},
+         10240u},
+        /* Layers combined: up to the highest, every row of the last (no
+         * [CLS]-rows-only layer: the other layers' rows reach the output). */
+        {{.pooled = &v, .pooling = ALBERT_POOL_CLS, .layers = first, .n_layers = 1},
+         10240u + 170240u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_CLS, .layers = outer, .n_layers = 2,
+          .layers_concat = 1},
+         10240u + 3 * 170240u},
+        {{.pooled = &v, .pooling = ALBERT_POOL_MEAN, .layers = outer, .n_layers = 1}, 10240u},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const uint64_t got = albert_forward_flops(c, 2, 5, &cases[i].out);

@@ -385,7 +385,8 @@ static int run_engine(const albert_model *m, const albert_engine_options *opt, r
     o->hidden = malloc((size_t)B * T * c->hidden_size * sizeof(float));
     o->pooled = malloc((size_t)B * c->hidden_size * sizeof(float));
     albert_batch b = {B, T, ids, NULL, mask};
-    albert_outputs out = {o->hidden, NULL, o->pooled, ALBERT_POOL_POOLER, 0, 0};
+    albert_outputs out = {.last_hidden_state = o->hidden, .pooled = o->pooled,
+                          .pooling = ALBERT_POOL_POOLER};
     rc = albert_engine_run(e, &b, &out, err);
     albert_engine_free(e);
     return rc;

@@ -50,7 +50,7 @@ static int alloc_bufs(bench_bufs *b, const cli_options *o, const albert_config *
 {
     const size_t tokens = (size_t)o->batch_size * (size_t)o->seq_len;
     const int pooled = o->pooling != ALBERT_POOL_NONE;
-    const size_t floats = (pooled ? (size_t)o->batch_size : tokens) * (size_t)cfg->hidden_size;
+    const size_t floats = (pooled ? (size_t)o->batch_size : tokens) * (size_t)cli_vector_width(o, cfg);
     b->ids = malloc(tokens * sizeof *b->ids);
     b->mask = malloc(tokens * sizeof *b->mask);
     b->out = malloc(floats * sizeof *b->out);
@@ -65,6 +65,9 @@ static int alloc_bufs(bench_bufs *b, const cli_options *o, const albert_config *
     out->pooling = (albert_pooling)o->pooling;
     out->normalize = o->normalize;
     out->skip_last_layers = o->skip_last_layers;
+    out->layers = o->layers;
+    out->n_layers = o->n_layers;
+    out->layers_concat = o->layer_combine == CLI_COMBINE_CONCAT;
     if (pooled)
         out->pooled = b->out;
     else
@@ -121,10 +124,17 @@ static void print_result(const cli_options *o, albert_engine *engine, const albe
     fprintf(out,
             ", \"batch_size\": %d, \"seq_len\": %d, \"iterations\": %d, \"warmup\": %d, "
             "\"tokens_per_s\": %.1f, \"ms_per_batch\": %.3f, \"ms_min\": %.3f, "
-            "\"ms_median\": %.3f, \"gflops\": %.4g, \"flops_per_batch\": %.0f, "
-            "\"layer\": %d}\n",
+            "\"ms_median\": %.3f, \"gflops\": %.4g, \"flops_per_batch\": %.0f, ",
             o->batch_size, o->seq_len, n, o->warmup, tokens / (mean / 1e3), mean, ms[0], median,
-            flops / (mean / 1e3) / 1e9, flops, cfg->num_hidden_layers - asked->skip_last_layers);
+            flops / (mean / 1e3) / 1e9, flops);
+    if (!asked->n_layers) {
+        fprintf(out, "\"layer\": %d}\n", cfg->num_hidden_layers - asked->skip_last_layers);
+        return;
+    }
+    fprintf(out, "\"layers\": [");
+    for (int i = 0; i < asked->n_layers; i++)
+        fprintf(out, "%s%d", i ? ", " : "", asked->layers[i]);
+    fprintf(out, "], \"layer_combine\": \"%s\"}\n", asked->layers_concat ? "concat" : "mean");
 }
 
 int cli_benchmark(const cli_options *o, albert_engine *engine, const albert_config *cfg,

@@ -18,6 +18,18 @@ enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
 /* Status of a run that skipped records (--on-error skip). */
 #define CLI_EXIT_SKIPPED 3
 
+/* --layer: at most every hidden_states index of the largest model config.json
+ * may describe (ALBERT_MAX_LAYERS layers and the embeddings' output). */
+#define CLI_MAX_LAYERS 1025
+
+/* --layer-combine: what several layers give. */
+typedef enum cli_layer_combine { CLI_COMBINE_MEAN, CLI_COMBINE_CONCAT } cli_layer_combine;
+
+struct cli_options;
+/* Values per output vector: hidden_size, or times the layers concatenated
+ * (albert_output_width of what O asks). */
+int cli_vector_width(const struct cli_options *o, const albert_config *config);
+
 /* Options are plain ints (enum values included) so one table can parse them. */
 typedef struct cli_options {
     const char *model_dir;
@@ -30,8 +42,15 @@ typedef struct cli_options {
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
     int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
-    int layer, layer_set;        /* --layer N: HF's hidden_states[N], -1 the last */
-    int skip_last_layers;        /* what --layer asks of the forward, once resolved */
+    /* --layer N[,N...] or all: HF's hidden_states indices as given (-1 the
+     * last; all: every one), and --layer-combine (cli_layer_combine) */
+    int layer_given[CLI_MAX_LAYERS];
+    int n_layer_given, layer_all, layer_combine;
+    /* What --layer asks of the forward, once resolved against the model:
+     * one layer, as skip_last_layers; several, as albert_outputs.layers */
+    int skip_last_layers;
+    int layers[CLI_MAX_LAYERS];
+    int n_layers;
     int normalize;
     int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
     int strip_text;              /* texts stripped as sentence-transformers does */

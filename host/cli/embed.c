@@ -325,8 +325,18 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->normalize = o->normalize;
     so->strip_text = o->strip_text;
     so->skip_last_layers = o->skip_last_layers;
+    so->layers = o->layers;
+    so->n_layers = o->n_layers;
+    so->layers_concat = o->layer_combine == CLI_COMBINE_CONCAT;
     so->token_vectors = r->reference != NULL;
     so->max_wait_ms = o->serve ? o->max_wait_ms : MAX_WAIT_MS;
+}
+
+int cli_vector_width(const cli_options *o, const albert_config *config)
+{
+    const albert_outputs out = {.n_layers = o->n_layers,
+                                .layers_concat = o->layer_combine == CLI_COMBINE_CONCAT};
+    return albert_output_width(config, &out);
 }
 
 int cli_start(const cli_runner *r, albert_scheduler **s, albert_error *err)
@@ -379,7 +389,7 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
     w.r = r;
     w.out = out;
     w.in = in;
-    w.h = r->cfg->hidden_size;
+    w.h = albert_scheduler_width(s);
     w.skipped = out->skipped_before;
     pthread_t thread;
     if (pthread_create(&thread, NULL, feed, &f) != 0) {

@@ -86,6 +86,12 @@ static const char usage_text[] =
     "                      layer's, negative from the end (-1 the last, -2 the one\n"
     "                      before); the forward stops there.  Below the last\n"
     "                      layer, not with the pooler (which reads the last)\n"
+    "  --layer N,M,...     several of them combined (--layer-combine); all: every\n"
+    "                      one (0..L); e.g. --layer -4,-3,-2,-1: the last four\n"
+    "  --layer-combine C   mean (default): their mean, value by value;\n"
+    "                      concat: their vectors end to end, in the order given\n"
+    "                      (N layers: N x hidden_size values); pooling and\n"
+    "                      --normalize apply to the combined vectors\n"
     "  --tokenizer K       slow (default; see --model): spiece.model, as the\n"
     "                        sentencepiece-based AlbertTokenizer of\n"
     "                        transformers <= 4.x encodes\n"
@@ -194,7 +200,8 @@ static const char serve_usage_text[] =
     "  --port P            port (default 8080; 0: any free one, printed)\n"
     "  --model DIR, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
     "  --profile-file F, --no-profile, --max-length N, --max-batch-tokens N,\n"
-    "  --batch-size N, --no-sentence-transformers, --layer N, --quiet\n"
+    "  --batch-size N, --no-sentence-transformers, --layer N[,N...],\n"
+    "  --layer-combine C, --quiet\n"
     "                      as for a run (albert-cl --help)\n"
     "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
     "                      own), cls, mean or max: the vector of an input\n"
@@ -289,6 +296,7 @@ static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 /* In albert_precision's order. */
 static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
 static const char *const on_errors[] = {"fail", "skip", NULL};
+static const char *const layer_combines[] = {"mean", "concat", NULL};
 
 /* "all", or ids ("cpu" or an index) split by commas; whether those devices
  * exist is the library's to say. */
@@ -318,13 +326,25 @@ static int set_batch_size(cli_options *o, const char *v)
     return 0;
 }
 
-/* Checked against the model's layer count once its config is read. */
+/* "all", or hidden_states indices split by commas: checked against the
+ * model's layer count once its config is read. */
 static int set_layer(cli_options *o, const char *v)
 {
-    if (parse_int(v, -4096, 4096, &o->layer) != 0)
-        return usage_error("--layer: '%s' is not an integer from -4096 to 4096 (a "
-                           "hidden_states index)", v);
-    o->layer_set = 1;
+    o->n_layer_given = 0;
+    o->layer_all = strcmp(v, "all") == 0;
+    for (const char *p = v; !o->layer_all; p++) {
+        size_t n = strcspn(p, ",");
+        char index[16];
+        snprintf(index, sizeof index, "%.*s", (int)(n < sizeof index ? n : sizeof index - 1), p);
+        if (n >= sizeof index || o->n_layer_given == CLI_MAX_LAYERS ||
+            parse_int(index, -4096, 4096, &o->layer_given[o->n_layer_given++]) != 0)
+            return usage_error("--layer: '%.*s' is not an integer from -4096 to 4096 (a "
+                               "hidden_states index), nor all",
+                               (int)n, p);
+        p += n;
+        if (!*p)
+            break;
+    }
     return 0;
 }
 
@@ -365,6 +385,7 @@ static const option_spec option_table[] = {
     {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0, ANY},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
     {"--layer", set_layer, NULL, 0, 0, 0, ANY},
+    {"--layer-combine", NULL, layer_combines, offsetof(cli_options, layer_combine), 0, 0, ANY},
     {"--no-sentence-transformers", NULL, NULL, offsetof(cli_options, no_sentence), 0, 0, ANY},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0, RUN},
     {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0, ANY},
@@ -501,7 +522,7 @@ static int check_combinations(const cli_options *o)
         return usage_error("--normalize applies to pooled vectors: not with --pooling none");
     if (o->validate && o->tokenize_only)
         return usage_error("--validate compares embeddings: not with --tokenize");
-    if (o->layer_set && o->tokenize_only)
+    if ((o->n_layer_given || o->layer_all) && o->tokenize_only)
         return usage_error("--layer picks the vectors of a layer: not with --tokenize");
     if (o->profile_file && o->no_profile)
         return usage_error("--profile-file and --no-profile exclude each other");
@@ -550,13 +571,14 @@ static void default_options(cli_options *o)
     o->max_wait_ms = 2;
 }
 
-/* --layer N as the forward's skip_last_layers: N indexes HF's hidden_states
- * (0 the embedding projection's output, L the last layer's, negative
- * from the end, as in Python), so config.json's layer count is read now, for
- * a usage error before anything loads.  0, EXIT_USAGE or EXIT_FAILURE. */
+/* --layer's indices into HF's hidden_states (0 the embedding projection's
+ * output, L the last layer's, negative from the end, as in Python), so
+ * config.json's layer count is read now, for a usage error before anything
+ * loads: one index is the forward's skip_last_layers, several (or all) its
+ * layers to combine.  0, EXIT_USAGE or EXIT_FAILURE. */
 static int resolve_layer(cli_options *o)
 {
-    if (!o->layer_set)
+    if (!o->n_layer_given && !o->layer_all)
         return 0;
     albert_config c;
     albert_error err;
@@ -565,15 +587,26 @@ static int resolve_layer(cli_options *o)
         fprintf(stderr, "albert-cl: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    const int L = c.num_hidden_layers, index = o->layer < 0 ? L + 1 + o->layer : o->layer;
-    if (index < 0 || index > L)
-        return usage_error("--layer %d: %s has hidden_states 0 to %d (or -%d to -1)", o->layer,
-                           o->model_dir, L, L + 1);
-    if (index < L && o->pooling == ALBERT_POOL_POOLER)
-        return usage_error("--layer %d: the pooler (HF pooler_output) reads the last layer; "
-                           "give --pooling cls, mean, max or none",
-                           o->layer);
-    o->skip_last_layers = L - index;
+    const int L = c.num_hidden_layers;
+    o->n_layers = o->layer_all ? L + 1 : o->n_layer_given;
+    for (int i = 0; i < o->n_layers; i++) {
+        const int given = o->layer_all ? i : o->layer_given[i];
+        o->layers[i] = given < 0 ? L + 1 + given : given;
+        if (o->layers[i] < 0 || o->layers[i] > L)
+            return usage_error("--layer %d: %s has hidden_states 0 to %d (or -%d to -1)", given,
+                               o->model_dir, L, L + 1);
+        for (int j = 0; j < i; j++)
+            if (o->layers[j] == o->layers[i])
+                return usage_error("--layer: hidden_states[%d] is given twice", o->layers[i]);
+    }
+    const int last_only = o->n_layers == 1 && o->layers[0] == L;
+    if (!last_only && o->pooling == ALBERT_POOL_POOLER)
+        return usage_error("--layer: the pooler (HF pooler_output) reads the last layer alone; "
+                           "give --pooling cls, mean, max or none");
+    if (o->n_layers == 1) { /* one layer: the forward stops there */
+        o->skip_last_layers = L - o->layers[0];
+        o->n_layers = 0;
+    }
     return 0;
 }
 
@@ -857,7 +890,7 @@ static int finish_run(session *s, const cli_options *o, const cli_phases *ph,
     if (rc == ALBERT_OK && done) {
         errno = 0;
         rewind(s->sink.f);
-        cli_write_npy_header(s->sink.f, (size_t)done->records, s->config.hidden_size);
+        cli_write_npy_header(s->sink.f, (size_t)done->records, cli_vector_width(o, &s->config));
         rc = cli_sink_commit(&s->sink, err);
     } else if (rc == ALBERT_OK) {
         rc = cli_sink_commit(&s->sink, err);
@@ -890,7 +923,7 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
         s->sink_open = rc == ALBERT_OK;
         if (rc == ALBERT_OK) {
             errno = 0;
-            cli_write_npy_header(s->sink.f, 0, s->config.hidden_size);
+            cli_write_npy_header(s->sink.f, 0, cli_vector_width(o, &s->config));
             rc = cli_sink_check(&s->sink, err);
         }
         out->sink = &s->sink;
@@ -1068,6 +1101,10 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->max_length = o->max_length < max_pos ? o->max_length : max_pos;
     set->pooling = o->pooling;
     set->layer = s->config.num_hidden_layers - o->skip_last_layers;
+    set->layers = o->layers;
+    set->n_layers = o->n_layers;
+    set->layer_concat = o->layer_combine == CLI_COMBINE_CONCAT;
+    set->width = cli_vector_width(o, &s->config);
     set->normalize = o->normalize;
     set->strip_text = o->strip_text;
     set->precision = o->precision;

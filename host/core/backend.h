@@ -12,12 +12,34 @@
 
 typedef struct albert_backend albert_backend;
 
-/* The layers a forward for OUT applies (OUT->skip_last_layers fewer than
- * the config's; the engine has checked the range). */
+/* The layers a forward for OUT applies: up to the highest of OUT->layers
+ * when it combines several, else OUT->skip_last_layers fewer than the
+ * config's (the engine has checked both). */
 static inline int albert_layers_run(const albert_config *c, const albert_outputs *out)
 {
-    return c->num_hidden_layers - out->skip_last_layers;
+    int highest = 0;
+    for (int i = 0; i < out->n_layers; i++)
+        highest = out->layers[i] > highest ? out->layers[i] : highest;
+    return out->n_layers ? highest : c->num_hidden_layers - out->skip_last_layers;
 }
+
+/* Where hidden_states[INDEX] goes in OUT's combination of layers: its
+ * position in OUT->layers, or -1 when it is not one of them. */
+static inline int albert_layer_slot(const albert_outputs *out, int index)
+{
+    for (int i = 0; i < out->n_layers; i++)
+        if (out->layers[i] == index)
+            return i;
+    return -1;
+}
+
+/* The checks albert_engine_run and albert_scheduler_create make of the
+ * layers asked for (core/outputs.c): skip_last_layers in 0..L; N_LAYERS
+ * distinct LAYERS in 0..L; not both; neither with the pooler.  CALL starts
+ * the message. */
+int albert_outputs_check_layers(const albert_config *c, const int *layers, int n_layers,
+                                int skip_last_layers, albert_pooling pooling, const char *call,
+                                albert_error *err);
 
 /* Whether OUT asks for nothing but each sequence's [CLS] vector (the
  * pooler's or CLS pooling, no token vectors).  Then the last layer applied
@@ -26,7 +48,7 @@ static inline int albert_layers_run(const albert_config *c, const albert_outputs
  * output.  albert_forward_flops counts the same.  (Not when no layer runs.) */
 static inline bool albert_cls_rows_only(const albert_config *c, const albert_outputs *out)
 {
-    return out->pooled && !out->last_hidden_state && !out->hidden_states &&
+    return out->pooled && !out->last_hidden_state && !out->hidden_states && !out->n_layers &&
            (out->pooling == ALBERT_POOL_POOLER || out->pooling == ALBERT_POOL_CLS) &&
            albert_layers_run(c, out) > 0;
 }

@@ -34,6 +34,8 @@ typedef struct cpu_backend {
     /* Workspace, grown only when a batch needs more than any before it. */
     float *ws;
     size_t ws_floats;
+    float *combined; /* [slice rows, W]: the layers combined (albert_outputs.layers) */
+    size_t combined_floats;
     uint64_t lap_start; /* timing: when the op being timed started */
 } cpu_backend;
 
@@ -328,24 +330,24 @@ static int albert_layer(cpu_backend *be, const albert_layer_weights *lw, int B, 
 }
 
 /* OUT's pooled vectors from H, whose sequences are T rows apart (1 when
- * the last layer applied kept the [CLS] rows only). */
+ * the last layer applied kept the [CLS] rows only), each W values wide. */
 static int pool_outputs(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
-                        int T, const float *h, albert_error *err)
+                        int T, int W, const float *h, albert_error *err)
 {
     int rc = ALBERT_OK;
     const albert_weights *w = &be->model->weights;
     const int B = batch->batch_size, H = be->model->config.hidden_size;
-    const uint64_t bh = (uint64_t)B * (uint64_t)H;
+    const uint64_t bh = (uint64_t)B * (uint64_t)W;
     if (out->pooling == ALBERT_POOL_POOLER) {
         rc = op_status(cpu_pooler(B, T, H, h, w->pool_w, w->pool_b, out->pooled), "cpu_pooler",
                        err);
         lap(be, "cpu_pooler", 2 * bh * (uint64_t)H, 2 * bh + (uint64_t)H * (uint64_t)H);
     } else {
-        cpu_pool(B, T, H, h, batch->attention_mask, out->pooling, out->pooled);
+        cpu_pool(B, T, W, h, batch->attention_mask, out->pooling, out->pooled);
         lap(be, "cpu_pool", 0, bh * ((uint64_t)T + 1));
     }
     if (rc == ALBERT_OK && out->normalize) {
-        cpu_l2_normalize(B, H, out->pooled);
+        cpu_l2_normalize(B, W, out->pooled);
         lap(be, "cpu_l2_normalize", 0, 2 * bh);
     }
     return rc;
@@ -357,6 +359,26 @@ static void copy_out(cpu_backend *be, float *dst, const float *src, size_t n)
     lap(be, "cpu_copy_out", 0, 2 * (uint64_t)n);
 }
 
+/* What OUT asks of hidden_states[INDEX], the hidden state BUF->h of M
+ * rows: a copy into OUT->hidden_states (LAYER_STRIDE floats a layer), and
+ * its part of the layers combined (*COMBINED of them so far). */
+static void take_hidden(cpu_backend *be, const albert_outputs *out, int index, int M,
+                        size_t layer_stride, const cpu_buffers *buf, int *combined)
+{
+    const int H = be->model->config.hidden_size, W = albert_output_width(&be->model->config, out);
+    if (out->hidden_states)
+        copy_out(be, out->hidden_states + (size_t)index * layer_stride, buf->h, (size_t)M * H);
+    const int slot = albert_layer_slot(out, index);
+    if (slot < 0)
+        return;
+    const int concat = out->layers_concat;
+    cpu_combine_layer(M, H, buf->h, W, concat ? slot * H : 0,
+                      concat ? 1.0f : 1.0f / (float)out->n_layers, concat || *combined == 0,
+                      be->combined);
+    lap(be, "cpu_combine_layer", 0, 3 * (uint64_t)M * (uint64_t)H);
+    ++*combined;
+}
+
 /* The forward pass of BATCH into OUT, whose hidden_states are
  * LAYER_STRIDE floats apart. */
 static int forward(cpu_backend *be, const albert_batch *batch, const albert_outputs *out,
@@ -365,8 +387,10 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
     const albert_model *m = be->model;
     const albert_config *c = &m->config;
     const int B = batch->batch_size, T = batch->seq_len, M = B * T, H = c->hidden_size;
-    const size_t layer_floats = (size_t)M * H;
+    const int W = albert_output_width(c, out);
     const bool cls_only = albert_cls_rows_only(c, out);
+    const float *vectors = out->n_layers ? be->combined : buf->h; /* what the outputs read */
+    int combined = 0;
 
     cpu_embed(c, &m->weights, B, T, batch->input_ids, batch->token_type_ids, buf->tmp);
     lap(be, "cpu_embed", 0, 4 * (uint64_t)M * (uint64_t)c->embedding_size);
@@ -374,20 +398,19 @@ static int forward(cpu_backend *be, const albert_batch *batch, const albert_outp
                     m->weights.map_in_w, m->weights.map_in_b, buf->h, buf, err);
     if (rc == ALBERT_OK && bf16_hidden(be))
         round_hidden_rows(be, buf, 0, M, M); /* part of the Linear's time */
-    if (rc == ALBERT_OK && out->hidden_states)
-        copy_out(be, out->hidden_states, buf->h, layer_floats);
+    if (rc == ALBERT_OK)
+        take_hidden(be, out, 0, M, layer_stride, buf, &combined);
     for (int l = 0; rc == ALBERT_OK && l < albert_layers_run(c, out); l++) {
         for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = albert_layer(be, albert_model_layer(m, l, j), B, T, batch->attention_mask,
                               cls_only && albert_last_layer(c, out, l, j), buf, err);
-        if (rc == ALBERT_OK && out->hidden_states)
-            copy_out(be, out->hidden_states + (size_t)(l + 1) * layer_stride, buf->h,
-                     layer_floats);
+        if (rc == ALBERT_OK)
+            take_hidden(be, out, l + 1, M, layer_stride, buf, &combined);
     }
     if (rc == ALBERT_OK && out->last_hidden_state)
-        copy_out(be, out->last_hidden_state, buf->h, layer_floats);
+        copy_out(be, out->last_hidden_state, vectors, (size_t)M * W);
     if (rc == ALBERT_OK && out->pooled)
-        rc = pool_outputs(be, batch, out, cls_only ? 1 : T, buf->h, err);
+        rc = pool_outputs(be, batch, out, cls_only ? 1 : T, W, vectors, err);
     return rc;
 }
 
@@ -405,9 +428,10 @@ static int slice_sequences(int B, int T)
     return n < 1 ? 1 : n > B ? B : n;
 }
 
-/* The slice of BATCH and OUT that holds sequences B0 to B0 + NB. */
-static void take_slice(const albert_batch *batch, const albert_outputs *out, int H, int b0, int nb,
-                       albert_batch *sb, albert_outputs *so)
+/* The slice of BATCH and OUT that holds sequences B0 to B0 + NB; OUT's
+ * vectors are W values wide, its hidden states H. */
+static void take_slice(const albert_batch *batch, const albert_outputs *out, int H, int W, int b0,
+                       int nb, albert_batch *sb, albert_outputs *so)
 {
     const size_t first = (size_t)b0 * (size_t)batch->seq_len, at = first * (size_t)H;
     *sb = *batch;
@@ -416,9 +440,24 @@ static void take_slice(const albert_batch *batch, const albert_outputs *out, int
     sb->token_type_ids = batch->token_type_ids ? batch->token_type_ids + first : NULL;
     sb->attention_mask = batch->attention_mask ? batch->attention_mask + first : NULL;
     *so = *out;
-    so->last_hidden_state = out->last_hidden_state ? out->last_hidden_state + at : NULL;
+    so->last_hidden_state = out->last_hidden_state ? out->last_hidden_state + first * (size_t)W
+                                                   : NULL;
     so->hidden_states = out->hidden_states ? out->hidden_states + at : NULL;
-    so->pooled = out->pooled ? out->pooled + (size_t)b0 * (size_t)H : NULL;
+    so->pooled = out->pooled ? out->pooled + (size_t)b0 * (size_t)W : NULL;
+}
+
+/* be->combined of at least FLOATS floats. */
+static int combined_get(cpu_backend *be, size_t floats, albert_error *err)
+{
+    if (floats <= be->combined_floats)
+        return ALBERT_OK;
+    free(be->combined);
+    be->combined = malloc(floats * sizeof(float));
+    be->combined_floats = be->combined ? floats : 0;
+    return be->combined ? ALBERT_OK
+                        : albert_fail(err, ALBERT_E_NOMEM,
+                                      "cpu backend: out of memory for %zu floats of layers combined",
+                                      floats);
 }
 
 static int cpu_run(albert_backend *base, const albert_batch *batch, const albert_outputs *out,
@@ -426,9 +465,11 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
 {
     cpu_backend *be = (cpu_backend *)base;
     const int B = batch->batch_size, T = batch->seq_len, H = be->model->config.hidden_size;
-    const int per = slice_sequences(B, T);
+    const int per = slice_sequences(B, T), W = albert_output_width(&be->model->config, out);
     cpu_buffers buf;
     int rc = workspace_get(be, per, T, &buf, err);
+    if (rc == ALBERT_OK && out->n_layers)
+        rc = combined_get(be, (size_t)per * (size_t)T * (size_t)W, err);
     if (rc != ALBERT_OK)
         return rc;
     /* The ops' parallel regions (and oneDNN's, which run on OpenMP's pool
@@ -440,7 +481,7 @@ static int cpu_run(albert_backend *base, const albert_batch *batch, const albert
     for (int b0 = 0; rc == ALBERT_OK && b0 < B; b0 += per) {
         albert_batch sb;
         albert_outputs so;
-        take_slice(batch, out, H, b0, B - b0 < per ? B - b0 : per, &sb, &so);
+        take_slice(batch, out, H, W, b0, B - b0 < per ? B - b0 : per, &sb, &so);
         rc = forward(be, &sb, &so, (size_t)B * (size_t)T * (size_t)H, &buf, err);
     }
     omp_set_num_threads(caller_threads);
@@ -465,6 +506,7 @@ static void cpu_destroy(albert_backend *base)
     free(be->qkv_w);
     free(be->qkv_b);
     free(be->ws);
+    free(be->combined);
     free(be);
 }
 

@@ -347,6 +347,17 @@ void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
     }
 }
 
+void cpu_combine_layer(int rows, int H, const float *src, int W, int offset, float scale,
+                       int first, float *dst)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + (size_t)r * H;
+        float *d = dst + (size_t)r * W + offset;
+        for (int i = 0; i < H; i++)
+            d[i] = first ? scale * s[i] : d[i] + scale * s[i];
+    }
+}
+
 void cpu_l2_normalize(int rows, int n, float *x)
 {
     for (int r = 0; r < rows; r++) {

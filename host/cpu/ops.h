@@ -88,6 +88,13 @@ int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
 void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
               albert_pooling mode, float *pooled);
 
+/* One layer's hidden state SRC [rows, H] into a combination of layers
+ * DST [rows, W] at column OFFSET: SCALE * SRC, written when FIRST, else
+ * added (a mean: SCALE 1/n at offset 0; a concatenation: SCALE 1, each
+ * layer first at its own offset). */
+void cpu_combine_layer(int rows, int H, const float *src, int W, int offset, float scale,
+                       int first, float *dst);
+
 /* Each of ROWS rows of n scaled to unit L2 norm (zero rows stay zero). */
 void cpu_l2_normalize(int rows, int n, float *x);
 

@@ -181,16 +181,11 @@ static int start(albert_engine *engine, const albert_batch *batch, const albert_
     if (out->pooled && (out->pooling < ALBERT_POOL_NONE || out->pooling > ALBERT_POOL_MAX))
         return albert_fail(err, ALBERT_E_ARG, "%s: pooling %d is not an albert_pooling", call,
                            (int)out->pooling);
-    const int L = engine->model->config.num_hidden_layers;
-    if (out->skip_last_layers < 0 || out->skip_last_layers > L)
-        return albert_fail(err, ALBERT_E_ARG, "%s: skip_last_layers %d is not in 0..%d", call,
-                           out->skip_last_layers, L);
-    if (out->skip_last_layers && out->pooled && out->pooling == ALBERT_POOL_POOLER)
-        return albert_fail(err, ALBERT_E_ARG,
-                           "%s: the pooler (HF pooler_output) reads the last layer; with "
-                           "skip_last_layers %d pool by CLS, mean or max",
-                           call, out->skip_last_layers);
-    int rc = albert_batch_check(&engine->model->config, batch, err);
+    int rc = albert_outputs_check_layers(&engine->model->config, out->layers, out->n_layers,
+                                         out->skip_last_layers,
+                                         out->pooled ? out->pooling : ALBERT_POOL_NONE, call, err);
+    if (rc == ALBERT_OK)
+        rc = albert_batch_check(&engine->model->config, batch, err);
     if (rc == ALBERT_OK)
         rc = albert_engine_fits(engine, batch->batch_size, batch->seq_len, err);
     if (rc == ALBERT_OK)

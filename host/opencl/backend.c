@@ -30,7 +30,8 @@ enum {
     AB_EMB,                    /* [tokens, E] */
     AB_HIDDEN, AB_ATTN, AB_CTX, AB_QKV, AB_INTER, /* [tokens, H | 3H | I] */
     AB_SCORES,                 /* [B, NH, T, T] */
-    AB_POOLED,                 /* [B, H] */
+    AB_POOLED,                 /* [B, W]: W = albert_output_width */
+    AB_COMBINED,               /* [tokens, W]: the layers combined (albert_outputs.layers) */
     AB_COUNT
 };
 
@@ -159,10 +160,11 @@ static int attention_fused(const ocl_backend *be)
                                c->max_position_embeddings);
 }
 
-/* Bytes each activation buffer needs for a B x T batch (no scores buffer
- * when attention is fused: it would be B*NH*T*T floats for nothing). */
-static void activation_sizes(const albert_config *c, size_t B, size_t T, int fused,
-                             size_t *bytes)
+/* Bytes each activation buffer needs for a B x T batch of vectors of W
+ * values, layers combined or not (no scores buffer when attention is fused:
+ * it would be B*NH*T*T floats for nothing). */
+static void activation_sizes(const albert_config *c, size_t B, size_t T, int fused, size_t W,
+                             int combined, size_t *bytes)
 {
     const size_t tok = B * T, h = (size_t)c->hidden_size, f = sizeof(float);
     bytes[AB_IDS] = bytes[AB_TYPES] = bytes[AB_MASK] = tok * sizeof(int32_t);
@@ -171,15 +173,26 @@ static void activation_sizes(const albert_config *c, size_t B, size_t T, int fus
     bytes[AB_QKV] = tok * 3 * h * f;
     bytes[AB_INTER] = tok * (size_t)c->intermediate_size * f;
     bytes[AB_SCORES] = fused ? 0 : B * (size_t)c->num_attention_heads * T * T * f;
-    bytes[AB_POOLED] = B * h * f;
+    bytes[AB_POOLED] = B * W * f;
+    bytes[AB_COMBINED] = combined ? tok * W * f : 0;
 }
 
 /* Grows the buffers a batch needs beyond what was allocated; in steady state
  * (batches no bigger than one seen before) this allocates nothing. */
-static int ensure_activations(ocl_backend *be, int B, int T, albert_error *err)
+static int ensure_activations(ocl_backend *be, int B, int T, const albert_outputs *out,
+                              albert_error *err)
 {
+    const albert_config *c = &be->model->config;
     size_t need[AB_COUNT];
-    activation_sizes(&be->model->config, (size_t)B, (size_t)T, attention_fused(be), need);
+    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be),
+                     (size_t)albert_output_width(c, out), out->n_layers > 0, need);
+    /* albert_engine_fits planned for one layer's vectors. */
+    if (need[AB_COMBINED] > be->mem_max_alloc)
+        return albert_fail(err, ALBERT_E_CAPACITY,
+                           "%.120s: a %d x %d batch of %d layers combined needs a %zu-byte "
+                           "buffer; the device's largest is %llu bytes",
+                           be->base.name, B, T, out->n_layers, need[AB_COMBINED],
+                           (unsigned long long)be->mem_max_alloc);
     for (int i = 0; i < AB_COUNT; i++) {
         if (need[i] <= be->cap[i])
             continue;
@@ -306,33 +319,61 @@ static int run_embeddings(ocl_backend *be, int B, int T, albert_error *err)
     return rc;
 }
 
+/* What OUT asks of hidden_states[INDEX], the hidden state just computed:
+ * a copy into OUT->hidden_states, and its part of the layers combined
+ * (*COMBINED of them so far). */
+static int take_hidden(ocl_backend *be, int B, int T, const albert_outputs *out, int index,
+                       int *combined, albert_error *err)
+{
+    const int H = be->model->config.hidden_size, W = albert_output_width(&be->model->config, out);
+    const size_t stride = (size_t)B * (size_t)T * (size_t)H;
+    int rc = ALBERT_OK;
+    if (out->hidden_states)
+        rc = read_hidden(be, B, T, out->hidden_states + (size_t)index * stride, err);
+    const int slot = albert_layer_slot(out, index);
+    if (rc == ALBERT_OK && slot >= 0) {
+        const int concat = out->layers_concat;
+        rc = ocl_op_combine_layer(&be->ctx, &be->k, B * T, H, be->act[AB_HIDDEN], W,
+                                  concat ? slot * H : 0, concat ? 1.0f : 1.0f / (float)out->n_layers,
+                                  concat || *combined == 0, be->act[AB_COMBINED], err);
+        ++*combined;
+    }
+    return rc;
+}
+
 /* The embeddings and the layers OUT asks for; with CLS_ONLY the last of
  * them as run_layer says. */
 static int run_encoder(ocl_backend *be, int B, int T, const albert_outputs *out, int cls_only,
                        albert_error *err)
 {
     const albert_config *c = &be->model->config;
-    const size_t stride = (size_t)B * (size_t)T * (size_t)c->hidden_size;
-    float *hidden_states = out->hidden_states;
+    int combined = 0;
     int rc = run_embeddings(be, B, T, err);
-    if (rc == ALBERT_OK && hidden_states)
-        rc = read_hidden(be, B, T, hidden_states, err);
+    if (rc == ALBERT_OK)
+        rc = take_hidden(be, B, T, out, 0, &combined, err);
     for (int l = 0; rc == ALBERT_OK && l < albert_layers_run(c, out); l++) {
         const int group = albert_layer_group(c, l);
         for (int j = 0; rc == ALBERT_OK && j < c->inner_group_num; j++)
             rc = run_layer(be, &be->layers[group * c->inner_group_num + j], B, T,
                            cls_only && albert_last_layer(c, out, l, j), err);
-        if (rc == ALBERT_OK && hidden_states)
-            rc = read_hidden(be, B, T, hidden_states + (size_t)(l + 1) * stride, err);
+        if (rc == ALBERT_OK)
+            rc = take_hidden(be, B, T, out, l + 1, &combined, err);
     }
     return rc;
+}
+
+/* The vectors OUT's outputs read: the layers combined, or the last hidden
+ * state. */
+static cl_mem output_vectors(const ocl_backend *be, const albert_outputs *out)
+{
+    return be->act[out->n_layers ? AB_COMBINED : AB_HIDDEN];
 }
 
 /* OUT's pooled vectors from hidden, whose sequences are T rows apart (1
  * when the last layer applied kept the [CLS] rows only). */
 static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out, albert_error *err)
 {
-    const int H = be->model->config.hidden_size;
+    const int H = be->model->config.hidden_size, W = albert_output_width(&be->model->config, out);
     cl_mem *a = be->act;
     int rc;
     if (out->pooling == ALBERT_POOL_POOLER) {
@@ -340,13 +381,13 @@ static int run_pooling(ocl_backend *be, int B, int T, const albert_outputs *out,
         rc = ocl_op_linear(&be->ctx, &be->k, B, H, H, dense(a[AB_HIDDEN], T * H), be->pool_w,
                            be->pool_b, ALBERT_ACT_TANH, a[AB_POOLED], err);
     } else {
-        rc = ocl_op_pool(&be->ctx, &be->k, B, T, H, a[AB_HIDDEN], a[AB_MASK], out->pooling,
-                         a[AB_POOLED], err);
+        rc = ocl_op_pool(&be->ctx, &be->k, B, T, W, output_vectors(be, out), a[AB_MASK],
+                         out->pooling, a[AB_POOLED], err);
     }
     if (rc == ALBERT_OK && out->normalize)
-        rc = ocl_op_l2_normalize(&be->ctx, &be->k, B, H, a[AB_POOLED], err);
+        rc = ocl_op_l2_normalize(&be->ctx, &be->k, B, W, a[AB_POOLED], err);
     if (rc == ALBERT_OK)
-        rc = ocl_read(&be->ctx, a[AB_POOLED], 0, (size_t)B * (size_t)H * sizeof(float),
+        rc = ocl_read(&be->ctx, a[AB_POOLED], 0, (size_t)B * (size_t)W * sizeof(float),
                       out->pooled, 0, err);
     return rc;
 }
@@ -366,13 +407,16 @@ static int opencl_run(albert_backend *base, const albert_batch *batch, const alb
     if (be->queued == ALBERT_ENGINE_MAX_IN_FLIGHT) /* the engine counts: never */
         return albert_fail(err, ALBERT_E_ARG, "OpenCL backend: %d batches queued already",
                            be->queued);
-    int rc = ensure_activations(be, B, T, err);
+    int rc = ensure_activations(be, B, T, out, err);
     if (rc == ALBERT_OK)
         rc = upload_batch(be, batch, err);
     if (rc == ALBERT_OK)
         rc = run_encoder(be, B, T, out, cls_only, err);
     if (rc == ALBERT_OK && out->last_hidden_state)
-        rc = read_hidden(be, B, T, out->last_hidden_state, err);
+        rc = ocl_read(&be->ctx, output_vectors(be, out), 0,
+                      (size_t)B * (size_t)T * (size_t)albert_output_width(&be->model->config, out) *
+                          sizeof(float),
+                      out->last_hidden_state, 0, err);
     if (rc == ALBERT_OK && out->pooled && out->pooling != ALBERT_POOL_NONE)
         rc = run_pooling(be, B, cls_only ? 1 : T, out, err);
     if (rc == ALBERT_OK)
@@ -527,8 +571,8 @@ static int warm_kernels(ocl_backend *be, albert_error *err)
     float *pooled = malloc((size_t)be->model->config.hidden_size * sizeof *pooled);
     if (!pooled)
         return albert_fail(err, ALBERT_E_NOMEM, "OpenCL backend: out of memory");
-    const albert_outputs outs[2] = {{NULL, NULL, pooled, ALBERT_POOL_POOLER, 0, 0},
-                                    {NULL, NULL, pooled, ALBERT_POOL_MEAN, 1, 0}};
+    const albert_outputs outs[2] = {{.pooled = pooled, .pooling = ALBERT_POOL_POOLER},
+                                    {.pooled = pooled, .pooling = ALBERT_POOL_MEAN, .normalize = 1}};
     int rc = ALBERT_OK;
     for (int i = 0; rc == ALBERT_OK && i < 2; i++) {
         rc = opencl_run(&be->base, &batch, &outs[i], err);
@@ -697,7 +741,8 @@ static void opencl_plan(const albert_backend *base, int B, int T, albert_memory_
     const ocl_backend *be = (const ocl_backend *)base;
     const albert_config *c = &be->model->config;
     size_t bytes[AB_COUNT];
-    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be), bytes);
+    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be), (size_t)c->hidden_size, 0,
+                     bytes);
     plan->weights = weight_bytes(be);
     plan->activations = clblast_temporaries(be, (size_t)B * (size_t)T);
     plan->largest_buffer = 0;

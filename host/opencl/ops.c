@@ -171,7 +171,7 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, const ocl_program_di
     } list[] = {
         {"embed_layernorm", row, &k->embed},   {"residual_layernorm", row, &k->residual_ln},
         {"softmax_masked", row, &k->softmax},  {"pool", elem, &k->pool},
-        {"l2_normalize", row, &k->l2norm},
+        {"l2_normalize", row, &k->l2norm},     {"combine_layer", elem, &k->combine},
     };
     for (size_t i = 0; rc == ALBERT_OK && i < sizeof list / sizeof list[0]; i++)
         rc = make_kernel(c, k->program, list[i].name, list[i].local, list[i].slot, err);
@@ -193,7 +193,7 @@ int ocl_kernels_create(ocl_ctx *c, const ocl_tunables *tun, const ocl_program_di
 
 void ocl_kernels_release(ocl_kernels *k)
 {
-    cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm,
+    cl_kernel *all[] = {&k->embed, &k->residual_ln, &k->softmax, &k->pool, &k->l2norm, &k->combine,
                         &k->linear, &k->linear_tiled, &k->attention};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ocl_release_kernel(all[i]);
@@ -433,6 +433,18 @@ int ocl_op_pool(ocl_ctx *c, const ocl_kernels *k, int B, int T, int H, cl_mem hi
     const uint64_t read_rows = mode == ALBERT_POOL_CLS ? (uint64_t)B : (uint64_t)B * (uint64_t)T;
     const ocl_work work = traffic((read_rows + (uint64_t)B) * (uint64_t)H, (uint64_t)B * (uint64_t)T);
     return ocl_launch(c, k->pool, "pool", work, args, NARGS(args), 2, global, local, err);
+}
+
+int ocl_op_combine_layer(ocl_ctx *c, const ocl_kernels *k, int rows, int H, cl_mem src, int W,
+                         int offset, float scale, int first, cl_mem dst, albert_error *err)
+{
+    const size_t local[2] = {(size_t)k->tun.wg_elem, 1};
+    const size_t global[2] = {ocl_round_up((size_t)H, local[0]), (size_t)rows};
+    ocl_arg args[] = {OCL_MEM(src), OCL_MEM(dst), OCL_INT(H), OCL_INT(W), OCL_INT(offset),
+                      OCL_FLOAT(scale), OCL_INT(first)};
+    const uint64_t n = (uint64_t)rows * (uint64_t)H;
+    return ocl_launch(c, k->combine, "combine_layer", traffic(first ? 2 * n : 3 * n, 0), args,
+                      NARGS(args), 2, global, local, err);
 }
 
 int ocl_op_l2_normalize(ocl_ctx *c, const ocl_kernels *k, int rows, int n, cl_mem x,

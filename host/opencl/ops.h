@@ -49,7 +49,7 @@ void ocl_tunables_default(ocl_tunables *t);
 typedef struct ocl_kernels {
     ocl_tunables tun;
     cl_program program;
-    cl_kernel embed, residual_ln, softmax, pool, l2norm;
+    cl_kernel embed, residual_ln, softmax, pool, l2norm, combine;
     cl_kernel bias_act[OCL_ACT_KINDS];
     cl_kernel linear;    /* NULL unless tun.gemm_nr */
     cl_kernel linear_tiled; /* NULL unless tun.half_weights */
@@ -152,6 +152,10 @@ int ocl_op_attention(ocl_ctx *ctx, const ocl_kernels *k, int B, int T, int H, in
  * never NULL). */
 int ocl_op_pool(ocl_ctx *ctx, const ocl_kernels *k, int B, int T, int H, cl_mem hidden,
                 cl_mem mask, albert_pooling mode, cl_mem pooled, albert_error *err);
+
+/* cpu_combine_layer. */
+int ocl_op_combine_layer(ocl_ctx *ctx, const ocl_kernels *k, int rows, int H, cl_mem src, int W,
+                         int offset, float scale, int first, cl_mem dst, albert_error *err);
 
 /* cpu_l2_normalize. */
 int ocl_op_l2_normalize(ocl_ctx *ctx, const ocl_kernels *k, int rows, int n, cl_mem x,

@@ -86,6 +86,9 @@ static albert_outputs outputs(const albert_scheduler *s, float *hidden, float *p
     out.pooling = pooled ? s->opt.pooling : ALBERT_POOL_NONE;
     out.normalize = s->opt.normalize;
     out.skip_last_layers = s->opt.skip_last_layers;
+    out.layers = s->opt.layers;
+    out.n_layers = s->opt.n_layers;
+    out.layers_concat = s->opt.layers_concat;
     return out;
 }
 

@@ -565,6 +565,11 @@ int albert_scheduler_next(albert_scheduler *s, const albert_result **result, alb
     return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
 
+int albert_scheduler_width(const albert_scheduler *s)
+{
+    return s ? s->hidden : 0;
+}
+
 size_t albert_scheduler_ready(const albert_scheduler *cs)
 {
     albert_scheduler *s = (albert_scheduler *)cs;
@@ -604,6 +609,7 @@ void albert_scheduler_free(albert_scheduler *s)
     for (int i = 0; s->workers && i < s->opt.engine_count; i++)
         sched_worker_free(&s->workers[i]);
     free(s->workers);
+    free(s->layers);
     free(s->preparers);
     free(s->threads);
     free(s->items);
@@ -669,13 +675,8 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_MAX)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
-    if (o->skip_last_layers < 0 || o->skip_last_layers > o->config->num_hidden_layers ||
-        (o->skip_last_layers && o->pooling == ALBERT_POOL_POOLER))
-        return albert_fail(err, ALBERT_E_ARG,
-                           "albert_scheduler_create: skip_last_layers %d (0..%d, and not with "
-                           "the pooler)",
-                           o->skip_last_layers, o->config->num_hidden_layers);
-    return ALBERT_OK;
+    return albert_outputs_check_layers(o->config, o->layers, o->n_layers, o->skip_last_layers,
+                                       o->pooling, "albert_scheduler_create", err);
 }
 
 /* The options with their defaults filled in. */
@@ -685,7 +686,8 @@ static void resolve_options(albert_scheduler *s, const albert_scheduler_options 
     int max_pos = o->config->max_position_embeddings;
     if (s->opt.max_length == 0 || s->opt.max_length > max_pos)
         s->opt.max_length = max_pos;
-    s->hidden = o->config->hidden_size;
+    albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
+    s->hidden = albert_output_width(o->config, &widths);
     s->max_rows = o->max_batch_size ? o->max_batch_size : DEFAULT_MAX_ROWS;
     int tokens = o->pooling == ALBERT_POOL_NONE || o->token_vectors;
     s->window = o->window ? o->window : tokens ? DEFAULT_WINDOW_TOKENS : DEFAULT_WINDOW;
@@ -775,6 +777,12 @@ static int init_memory(albert_scheduler *s, albert_error *err)
 {
     s->items = calloc(s->cap, sizeof *s->items);
     int ok = s->items != NULL;
+    /* The caller's LAYERS may go once create returns. */
+    s->layers = s->opt.n_layers ? malloc((size_t)s->opt.n_layers * sizeof *s->layers) : NULL;
+    ok = ok && (s->layers || !s->opt.n_layers);
+    for (int i = 0; s->layers && i < s->opt.n_layers; i++)
+        s->layers[i] = s->opt.layers[i];
+    s->opt.layers = s->layers;
     for (int i = 0; i < SCHED_WINDOWS; i++) {
         s->windows[i].order = malloc((size_t)s->window * sizeof *s->windows[i].order);
         ok = ok && s->windows[i].order;

@@ -7,6 +7,7 @@
 #ifndef ALBERT_SCHEDULER_SCHEDULER_H
 #define ALBERT_SCHEDULER_SCHEDULER_H
 
+#include "core/backend.h"
 #include "core/common.h"
 
 #include <pthread.h>
@@ -79,8 +80,9 @@ typedef struct sched_worker {
 } sched_worker;
 
 struct albert_scheduler {
-    albert_scheduler_options opt;
-    int hidden;                  /* the config's hidden_size */
+    albert_scheduler_options opt; /* opt.layers points to LAYERS */
+    int *layers;                 /* a copy of the caller's opt.layers */
+    int hidden;                  /* values per vector: albert_output_width */
     int window, max_rows;
     size_t cap;                  /* records in flight at most */
     sched_item *items;           /* [cap]: record i at items[i % cap] */

@@ -355,7 +355,7 @@ static void l2_normalize(float *v, int n)
 static int embed(call *c, embed_req *q)
 {
     const srv_settings *set = c->api->set;
-    size_t h = (size_t)set->config->hidden_size;
+    size_t h = (size_t)set->width;
     q->job.count = q->count;
     q->job.vectors = malloc(q->count * h * sizeof(float));
     q->job.n_ids = malloc(q->count * sizeof(int));
@@ -418,7 +418,7 @@ static void put_base64(cli_buf *b, const float *v, int n)
 
 static void openai_reply(call *c, const embed_req *q, const char *model)
 {
-    size_t h = (size_t)c->api->set->config->hidden_size;
+    size_t h = (size_t)c->api->set->width;
     int dims = q->dimensions ? q->dimensions : (int)h;
     cli_buf *b = &c->reply->body;
     cli_buf_printf(b, "{\"object\": \"list\", \"data\": [");
@@ -453,7 +453,7 @@ static int openai_options(call *c, const cJSON *j, embed_req *q)
         q->base64 = strcmp(fmt->valuestring, "base64") == 0;
     }
     const cJSON *dims = cJSON_GetObjectItemCaseSensitive(j, "dimensions");
-    int h = c->api->set->config->hidden_size;
+    int h = c->api->set->width;
     if (dims && !cJSON_IsNull(dims)) {
         double v = cJSON_IsNumber(dims) ? dims->valuedouble : 0;
         if (v != floor(v) || v < 1 || v > h) {
@@ -503,7 +503,7 @@ static void tei_embed(call *c, const char *body, size_t len)
         get_bool(c, j, "truncate", &q.truncate) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
         embed(c, &q) == 0) {
-        size_t h = (size_t)c->api->set->config->hidden_size;
+        size_t h = (size_t)c->api->set->width;
         cli_buf *b = &c->reply->body;
         cli_buf_put(b, "[", 1);
         for (size_t k = 0; k < q.count; k++) {
@@ -617,7 +617,15 @@ static void info(call *c, const char *body, size_t len)
     cJSON_AddNumberToObject(j, "hidden_size", s->config->hidden_size);
     cJSON_AddNumberToObject(j, "max_input_length", s->max_length);
     cJSON_AddStringToObject(j, "pooling", pooling_names[s->pooling]);
-    cJSON_AddNumberToObject(j, "layer", s->layer);
+    if (s->n_layers) {
+        cJSON *layers = cJSON_AddArrayToObject(j, "layers");
+        for (int i = 0; layers && i < s->n_layers; i++)
+            cJSON_AddItemToArray(layers, cJSON_CreateNumber(s->layers[i]));
+        cJSON_AddStringToObject(j, "layer_combine", s->layer_concat ? "concat" : "mean");
+    } else {
+        cJSON_AddNumberToObject(j, "layer", s->layer);
+    }
+    cJSON_AddNumberToObject(j, "dimensions", s->width);
     cJSON_AddBoolToObject(j, "normalize", s->normalize);
     cJSON_AddStringToObject(j, "precision", albert_precision_name(s->precision));
     cJSON_AddStringToObject(j, "tokenizer", s->tokenizer_kind == ALBERT_TOKENIZER_FAST ? "fast" : "slow");

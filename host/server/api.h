@@ -17,7 +17,11 @@ typedef struct srv_settings {
     int ndevices;
     int max_length;
     int pooling;              /* albert_pooling, not NONE */
-    int layer;                /* the hidden_states index the vectors come from */
+    int layer;                /* the hidden_states index the vectors come from, */
+    const int *layers;        /* or these N_LAYERS ones combined (n_layers > 0), */
+    int n_layers;
+    int layer_concat;         /* concatenated rather than averaged */
+    int width;                /* values per vector: hidden_size, or times the layers concatenated */
     int normalize;
     int strip_text;            /* /tokenize strips texts as the scheduler does */
     int precision;

@@ -354,7 +354,7 @@ int srv_serve(const srv_launch *l, albert_error *err)
     int port = 0, ipv6 = 0;
     int fd = listen_on(l->host, l->port, &port, &ipv6, err);
     int rc = fd < 0 ? err->code
-                    : srv_dispatch_open(l->scheduler, l->settings->config->hidden_size,
+                    : srv_dispatch_open(l->scheduler, l->settings->width,
                                         &s.api.dispatch, err);
     struct MHD_Daemon *d = rc == ALBERT_OK ? start_http(&s, fd, ipv6) : NULL;
     if (rc == ALBERT_OK && !d)

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.6.
+above this package, then the installed libalbertcl.so.7.
 """
 
 import ctypes
@@ -24,7 +24,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "library_path", "__version__"]
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -193,6 +193,20 @@ class _Pusher(threading.Thread):
             lib.albert_scheduler_cancel(self.sched)
 
 
+
+def _layer_list(layer):
+    """Encoder's LAYER checked: None, "all", or a list of ints (one int: a list of one)."""
+    def is_int(x):
+        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+    if layer is None or layer == "all":
+        return layer
+    if is_int(layer):
+        return [int(layer)]
+    if isinstance(layer, (list, tuple)) and layer and all(is_int(x) for x in layer):
+        return [int(x) for x in layer]
+    raise ValueError(f"albert_cl: layer {layer!r}: expected an int, a list of ints, 'all' or None")
+
+
 class Encoder:
     """An ALBERT model on one or more devices, with its tokenizer.
 
@@ -221,13 +235,16 @@ class Encoder:
     layer: None (the last layer's vectors), or an index of HF's
         hidden_states (0: the embedding projection's output, 1..L a layer's,
         negative from the end): the forward stops there and every output
-        comes from that layer.  Not with pooling="pooler" (HF's pooler reads
-        the last layer).
+        comes from that layer; or a list of indices (e.g. [-4, -3, -2, -1])
+        or "all", those layers combined by layer_combine.  Not with
+        pooling="pooler" (HF's pooler reads the last layer).
+    layer_combine: "mean" (value by value) or "concat" (end to end in the
+        order given: len(layer) x hidden_size values, `dimension`).
     """
 
     def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
                  precision="fp32", tokenizer=None, max_length=None, threads=0,
-                 sentence_transformers=True, layer=None):
+                 sentence_transformers=True, layer=None, layer_combine="mean"):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
@@ -255,10 +272,10 @@ class Encoder:
             raise ValueError(f"albert_cl: tokenizer {tokenizer!r}: expected one of {list(_TOKENIZER)}")
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"albert_cl: max_length {max_length!r}: expected an int >= 1")
-        if layer is not None and (not isinstance(layer, numbers.Integral) or
-                                  isinstance(layer, bool)):
-            raise ValueError(f"albert_cl: layer {layer!r}: expected an int or None")
-        layer = None if layer is None else int(layer)
+        layer = _layer_list(layer)
+        if layer_combine not in ("mean", "concat"):
+            raise ValueError(f"albert_cl: layer_combine {layer_combine!r}: expected 'mean' or "
+                             "'concat'")
         self._pooling = _POOLING[pooling]
         self._normalize = bool(normalize)
         precision_value = _precision(precision)
@@ -309,21 +326,30 @@ class Encoder:
         # As the scheduler resolves it: 0 or beyond the model's positions -> the model's.
         max_pos = self._config.contents.max_position_embeddings
         self._max_length = min(max_length, max_pos)
-        self._skip = self._skip_for(layer, pooling)
+        self._skip, self._layers = self._resolve_layers(layer, pooling)
+        self._concat = int(layer_combine == "concat")
+        n = len(self._layers) if self._concat else 1
+        self._width = n * self._config.contents.hidden_size
 
-    def _skip_for(self, layer, pooling):
-        """LAYER (an index of hidden_states, or None) as the forward's
-        skip_last_layers; a bad one closes the Encoder and raises."""
+    def _resolve_layers(self, layer, pooling):
+        """LAYER (None, "all" or a list of hidden_states indices) as the
+        forward's skip_last_layers (one index) or its layers to combine (a
+        ctypes array, or None); a bad one closes the Encoder and raises."""
         L = self._config.contents.num_hidden_layers
-        index = L if layer is None else layer + L + 1 if layer < 0 else layer
-        problem = (f"the model has hidden_states 0 to {L} (or -{L + 1} to -1)"
-                   if not 0 <= index <= L else
-                   "the pooler (HF pooler_output) reads the last layer: pool by 'cls', "
-                   "'mean', 'max' or 'none'" if index < L and pooling == "pooler" else None)
+        given = list(range(L + 1)) if layer == "all" else [L] if layer is None else layer
+        indices = [i + L + 1 if i < 0 else i for i in given]
+        bad = [g for g, i in zip(given, indices) if not 0 <= i <= L]
+        problem = (f"{bad[0]}: the model has hidden_states 0 to {L} (or -{L + 1} to -1)" if bad
+                   else "an index given twice" if len(set(indices)) != len(indices)
+                   else "the pooler (HF pooler_output) reads the last layer alone: pool by "
+                   "'cls', 'mean', 'max' or 'none'" if indices != [L] and pooling == "pooler"
+                   else None)
         if problem:
             self.close()
-            raise ValueError(f"albert_cl: layer {layer}: {problem}")
-        return L - index
+            raise ValueError(f"albert_cl: layer {layer!r}: {problem}")
+        if len(indices) == 1:
+            return L - indices[0], None
+        return 0, (ctypes.c_int * len(indices))(*indices)
 
     # ------------------------------------------------------------ properties
 
@@ -331,6 +357,12 @@ class Encoder:
     def hidden_size(self):
         self._check_open()
         return self._config.contents.hidden_size
+
+    @property
+    def dimension(self):
+        """Values per vector: hidden_size, times the layers concatenated."""
+        self._check_open()
+        return self._width
 
     @property
     def max_length(self):
@@ -447,7 +479,7 @@ class Encoder:
         records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
         with self._lock:
             self._check_open()
-            H = self._config.contents.hidden_size
+            H = self._width
             pooled = np.zeros((len(records), H), dtype=np.float32) if pooling else None
             token_arrays = [] if tokens else None
             row_bytes = H * 4
@@ -490,6 +522,10 @@ class Encoder:
         opt.normalize = int(normalize)
         opt.strip_text = int(self._strip)
         opt.skip_last_layers = self._skip
+        if self._layers is not None:
+            opt.layers = ctypes.cast(self._layers, ctypes.POINTER(ctypes.c_int))
+            opt.n_layers = len(self._layers)
+            opt.layers_concat = self._concat
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
 
         err = _lib.AlbertErrorStruct()

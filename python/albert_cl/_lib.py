@@ -117,6 +117,9 @@ class SchedulerOptions(ctypes.Structure):
         ("max_wait_ms", ctypes.c_int),
         ("strip_text", ctypes.c_int),
         ("skip_last_layers", ctypes.c_int),
+        ("layers", ctypes.POINTER(ctypes.c_int)),
+        ("n_layers", ctypes.c_int),
+        ("layers_concat", ctypes.c_int),
     ]
 
 
@@ -210,13 +213,13 @@ _SIGNATURES = {
 _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 
-# The first version whose structures these mirror (0.12: skip_last_layers).
-_ABI_VERSION = (0, 12)
+# The first version whose structures these mirror (0.13: the layers combined).
+_ABI_VERSION = (0, 13)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.12.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.13.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -251,7 +254,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.6 (the loader's search path)", "libalbertcl.so.6"
+    yield "libalbertcl.so.7 (the loader's search path)", "libalbertcl.so.7"
 
 
 def load_library():

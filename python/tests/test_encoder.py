@@ -134,10 +134,33 @@ def test_layer_equals_cli(cli, tiny, layer):
     assert np.abs(got - last).max() > 1e-3  # another layer's vectors
 
 
+@pytest.mark.parametrize("layer,combine", [([-4, -3, -2, -1], "mean"), ([3, 0], "concat"),
+                                           ("all", "concat")])
+def test_layers_combined_equal_cli(cli, tiny, layer, combine):
+    flag = layer if isinstance(layer, str) else ",".join(map(str, layer))
+    with albert_cl.Encoder(tiny, device="cpu", pooling="max", layer=layer,
+                           layer_combine=combine) as e:
+        got = e.encode(TEXTS, batch_size=32)
+        toks = e.encode(TEXTS[:2], output_value="token_embeddings")
+        n = 4 if layer == "all" else len(layer)
+        width = e.dimension
+    assert width == (n * 32 if combine == "concat" else 32)
+    assert got.shape == (len(TEXTS), width)
+    args = ["--pooling", "max", "--layer", flag, "--layer-combine", combine]
+    np.testing.assert_allclose(got, cli_embeddings(cli, tiny, TEXTS, *args), rtol=0, atol=1e-6)
+    records = run_cli(cli, tiny, TEXTS[:2], *args[2:], "--pooling", "none")
+    for g, r in zip(toks, records):
+        np.testing.assert_allclose(g, np.array(r["embedding"], dtype=np.float32), rtol=0, atol=1e-6)
+
+
 def test_bad_layer(tiny):
-    for layer, pooling in [(4, "mean"), (-5, "mean"), (1, "pooler"), ("1", "mean")]:
+    for layer, pooling in [(4, "mean"), (-5, "mean"), (1, "pooler"), ("1", "mean"),
+                           ([1, -3], "mean"), ([], "mean"), ([1, 2], "pooler"), ([1, 1.0], "mean"),
+                           ("every", "mean")]:
         with pytest.raises(ValueError):
             albert_cl.Encoder(tiny, device="cpu", pooling=pooling, layer=layer)
+    with pytest.raises(ValueError):
+        albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=[1, 2], layer_combine="sum")
     with albert_cl.Encoder(tiny, device="cpu", layer=-1) as e:  # the last layer: the pooler too
         assert e.encode("x").shape == (32,)
     with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=np.int64(1)) as e:

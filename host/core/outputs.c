@@ -1,0 +1,45 @@
+/* What an albert_outputs asks of a forward beyond its buffers: the layers it
+ * combines (albert_outputs.layers) and the width of its vectors.  The engine
+ * and the scheduler check a request with the same function. */
+#include "core/backend.h"
+#include "core/common.h"
+
+int albert_output_width(const albert_config *config, const albert_outputs *out)
+{
+    if (!config)
+        return 0;
+    const int n = out && out->layers_concat && out->n_layers > 0 ? out->n_layers : 1;
+    return n * config->hidden_size;
+}
+
+int albert_outputs_check_layers(const albert_config *c, const int *layers, int n_layers,
+                                int skip_last_layers, albert_pooling pooling, const char *call,
+                                albert_error *err)
+{
+    const int L = c->num_hidden_layers;
+    if (skip_last_layers < 0 || skip_last_layers > L)
+        return albert_fail(err, ALBERT_E_ARG, "%s: skip_last_layers %d is not in 0..%d", call,
+                           skip_last_layers, L);
+    if (n_layers < 0 || n_layers > L + 1 || (n_layers && !layers))
+        return albert_fail(err, ALBERT_E_ARG, "%s: n_layers %d with layers %s (0..%d indices)",
+                           call, n_layers, layers ? "given" : "NULL", L + 1);
+    for (int i = 0; i < n_layers; i++) {
+        if (layers[i] < 0 || layers[i] > L)
+            return albert_fail(err, ALBERT_E_ARG, "%s: layers[%d] = %d is not in 0..%d", call, i,
+                               layers[i], L);
+        for (int j = 0; j < i; j++)
+            if (layers[j] == layers[i])
+                return albert_fail(err, ALBERT_E_ARG, "%s: layer %d is given twice", call,
+                                   layers[i]);
+    }
+    if (n_layers && skip_last_layers)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "%s: layers to combine and skip_last_layers %d: give one or the other",
+                           call, skip_last_layers);
+    if ((n_layers || skip_last_layers) && pooling == ALBERT_POOL_POOLER)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "%s: the pooler (HF pooler_output) reads the last layer; with %s "
+                           "pool by CLS, mean or max",
+                           call, n_layers ? "layers combined" : "skip_last_layers");
+    return ALBERT_OK;
+}
