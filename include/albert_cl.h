@@ -419,7 +419,9 @@ typedef struct albert_outputs {
 } albert_outputs;
 
 /* The values per vector of OUT's last_hidden_state and pooled rows: the
- * config's hidden_size, times OUT->n_layers when OUT->layers_concat. */
+ * config's hidden_size, times OUT->n_layers when OUT->layers_concat (0 when
+ * that is more layers than the config has hidden_states, or CONFIG is NULL;
+ * OUT NULL: one layer's). */
 ALBERT_API int albert_output_width(const albert_config *config, const albert_outputs *out);
 
 /* ---------------------------------------------------------------- sentence-transformers */
@@ -470,6 +472,12 @@ ALBERT_API void albert_text_strip(const char **text, size_t *len);
  * before allocating. */
 ALBERT_API int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
                                   albert_error *err);
+/* The same for the outputs OUT asks (their width, layers combined: a buffer
+ * of B x T combined vectors beside the others); albert_engine_fits plans
+ * for one layer's vectors.  Allocates nothing, and reads no buffer of OUT. */
+ALBERT_API int albert_engine_fits_outputs(const albert_engine *engine, int batch_size,
+                                          int seq_len, const albert_outputs *out,
+                                          albert_error *err);
 
 /* Runs the forward pass after albert_batch_check and albert_engine_fits.  On the CPU backend the
  * calling thread's OpenMP team size is set to the engine's threads for the
@@ -710,9 +718,11 @@ ALBERT_API int albert_engine_timing_reset(albert_engine *engine, albert_error *e
  * score, attention context, output and two FFN products; the pooler when
  * OUT->pooled is asked for with ALBERT_POOL_POOLER), 2 per multiply-add.
  * When OUT asks for pooled vectors only, with ALBERT_POOL_POOLER or
- * ALBERT_POOL_CLS, the last layer applied has its output and FFN products
- * count the [CLS] rows alone: that is all the engines compute of them.
- * Layers OUT->skip_last_layers skips count nothing (clamped to 0..L here).
+ * ALBERT_POOL_CLS, and combines no layers, the last layer applied has its
+ * output and FFN products count the [CLS] rows alone: that is all the
+ * engines compute of them.  Layers OUT->skip_last_layers skips, or beyond
+ * the highest of OUT->layers, count nothing (clamped to 0..L here; LAYERS
+ * NULL: none combined).
  * Element-wise work is not counted.  What GFLOP/s figures divide by time. */
 ALBERT_API uint64_t albert_forward_flops(const albert_config *cfg, int batch_size, int seq_len,
                                          const albert_outputs *out);

@@ -19,6 +19,7 @@
 #include "albert_cl.h"
 #include "test_util.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,7 @@ static void check_combine(const subject *s, const golden_case *c, const int *lay
     albert_config config;
     memset(&config, 0, sizeof config);
     config.hidden_size = c->H;
+    config.num_hidden_layers = c->layers_plus_one - 1;
     CHECK(albert_output_width(&config, &o) == W, "%s: width %d", what,
           albert_output_width(&config, &o));
     if (run(s, &b, &o, what) == ALBERT_OK) {
@@ -346,6 +348,36 @@ static void check_combine(const subject *s, const golden_case *c, const int *lay
     free(lhs);
     free(pooled);
     free(want);
+}
+
+/* The rows albert_engine_fits_outputs says fit when B x T does not. */
+static int rows_said_to_fit(const subject *s, int B, int T, const albert_outputs *out)
+{
+    albert_error err = {0};
+    int rc = albert_engine_fits_outputs(s->engine, B, T, out, &err), rows = -1;
+    const char *at = strstr(err.msg, "at most ");
+    if (at)
+        rows = atoi(at + strlen("at most "));
+    else if (strstr(err.msg, "not one row"))
+        rows = 0;
+    CHECK(rc == ALBERT_E_CAPACITY && rows >= 0, "[%s] %s: %d x %d: rc %d '%s'", s->device,
+          s->model, B, T, rc, err.msg);
+    return rows;
+}
+
+/* Capacity counts the combined vectors: a batch too big for any device
+ * fits fewer rows with every layer concatenated than with one layer. */
+static void check_combined_capacity(const subject *s, const golden_case *c)
+{
+    const int L = c->layers_plus_one - 1, T = 64, B = INT_MAX / T - 1;
+    int *all = test_calloc((size_t)L + 1, sizeof *all);
+    for (int i = 0; i <= L; i++)
+        all[i] = i;
+    const albert_outputs concat = {.layers = all, .n_layers = L + 1, .layers_concat = 1};
+    const int one = rows_said_to_fit(s, B, T, NULL), joined = rows_said_to_fit(s, B, T, &concat);
+    CHECK(joined < one, "[%s] %s: %d rows fit with %d layers concatenated, %d with one",
+          s->device, s->model, joined, L + 1, one);
+    free(all);
 }
 
 /* Combinations albert_engine_run refuses, each naming what is wrong. */
@@ -382,6 +414,7 @@ static void check_combine_refused(const subject *s, const golden_case *c)
               "[%s] %s: bad layers case %zu: rc %d '%s'", s->device, s->model, i, rc, err.msg);
     }
     free(pooled);
+    check_combined_capacity(s, c);
 }
 
 /* Stopping early: the first, middle and every layer skipped, on a case

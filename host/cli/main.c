@@ -336,7 +336,9 @@ static int set_layer(cli_options *o, const char *v)
         size_t n = strcspn(p, ",");
         char index[16];
         snprintf(index, sizeof index, "%.*s", (int)(n < sizeof index ? n : sizeof index - 1), p);
-        if (n >= sizeof index || o->n_layer_given == CLI_MAX_LAYERS ||
+        if (o->n_layer_given == CLI_MAX_LAYERS)
+            return usage_error("--layer: more than %d indices", CLI_MAX_LAYERS);
+        if (n >= sizeof index ||
             parse_int(index, -4096, 4096, &o->layer_given[o->n_layer_given++]) != 0)
             return usage_error("--layer: '%.*s' is not an integer from -4096 to 4096 (a "
                                "hidden_states index), nor all",

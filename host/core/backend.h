@@ -18,16 +18,17 @@ typedef struct albert_backend albert_backend;
 static inline int albert_layers_run(const albert_config *c, const albert_outputs *out)
 {
     int highest = 0;
-    for (int i = 0; i < out->n_layers; i++)
+    for (int i = 0; out->layers && i < out->n_layers; i++)
         highest = out->layers[i] > highest ? out->layers[i] : highest;
-    return out->n_layers ? highest : c->num_hidden_layers - out->skip_last_layers;
+    return out->layers && out->n_layers > 0 ? highest
+                                            : c->num_hidden_layers - out->skip_last_layers;
 }
 
 /* Where hidden_states[INDEX] goes in OUT's combination of layers: its
  * position in OUT->layers, or -1 when it is not one of them. */
 static inline int albert_layer_slot(const albert_outputs *out, int index)
 {
-    for (int i = 0; i < out->n_layers; i++)
+    for (int i = 0; out->layers && i < out->n_layers; i++)
         if (out->layers[i] == index)
             return i;
     return -1;
@@ -77,8 +78,10 @@ typedef struct albert_backend_ops {
      * when it fails. */
     int (*run)(albert_backend *be, const albert_batch *batch, const albert_outputs *out,
                albert_error *err);
-    /* What a B x T batch takes (B, T >= 1). */
-    void (*plan)(const albert_backend *be, int B, int T, albert_memory_plan *plan);
+    /* What a B x T batch takes (B, T >= 1) for OUT's vectors (their width,
+     * layers combined; NULL: one layer's). */
+    void (*plan)(const albert_backend *be, int B, int T, const albert_outputs *out,
+                 albert_memory_plan *plan);
     /* Frees BE after waiting for what it has queued. */
     void (*destroy)(albert_backend *be);
     /* Waits for the oldest batch RUN queued and returns its status; NULL

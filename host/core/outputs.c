@@ -9,7 +9,7 @@ int albert_output_width(const albert_config *config, const albert_outputs *out)
     if (!config)
         return 0;
     const int n = out && out->layers_concat && out->n_layers > 0 ? out->n_layers : 1;
-    return n * config->hidden_size;
+    return n <= config->num_hidden_layers + 1 ? n * config->hidden_size : 0;
 }
 
 int albert_outputs_check_layers(const albert_config *c, const int *layers, int n_layers,

@@ -371,11 +371,10 @@ static void take_hidden(cpu_backend *be, const albert_outputs *out, int index, i
     const int slot = albert_layer_slot(out, index);
     if (slot < 0)
         return;
-    const int concat = out->layers_concat;
+    const int concat = out->layers_concat, first = concat || *combined == 0;
     cpu_combine_layer(M, H, buf->h, W, concat ? slot * H : 0,
-                      concat ? 1.0f : 1.0f / (float)out->n_layers, concat || *combined == 0,
-                      be->combined);
-    lap(be, "cpu_combine_layer", 0, 3 * (uint64_t)M * (uint64_t)H);
+                      concat ? 1.0f : 1.0f / (float)out->n_layers, first, be->combined);
+    lap(be, "cpu_combine_layer", 0, (first ? 2 : 3) * (uint64_t)M * (uint64_t)H);
     ++*combined;
 }
 
@@ -519,7 +518,8 @@ static uint64_t host_memory_bytes(void)
 
 /* The CPU's "device memory" is the host's RAM: it holds the model's weights,
  * the fused QKV copies and the one workspace. */
-static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_plan *plan)
+static void cpu_plan(const albert_backend *base, int B, int T, const albert_outputs *out,
+                     albert_memory_plan *plan)
 {
     const cpu_backend *be = (const cpu_backend *)base;
     const albert_config *c = &be->model->config;
@@ -535,12 +535,18 @@ static void cpu_plan(const albert_backend *base, int B, int T, albert_memory_pla
                                                                          : 2;
     plan->weights = albert_weight_floats(c) * sizeof(float) + lowp * lowp_bytes +
                     (be->qkv_w ? fused * sizeof(float) : 0);
-    /* The workspace holds one slice; the batch's inputs and its last hidden
-     * state (the caller's, in the same RAM; an estimate: hidden_states,
-     * when asked for, are more) grow with it. */
+    /* The workspace and the layers combined hold one slice; the batch's
+     * inputs and its last hidden state (the caller's, in the same RAM; an
+     * estimate: hidden_states, when asked for, are more) grow with it. */
     const uint64_t rows = (uint64_t)B * (uint64_t)T;
+    const uint64_t W = (uint64_t)albert_output_width(c, out);
+    const uint64_t combined = out && out->n_layers ? (uint64_t)slice_sequences(B, T) *
+                                                         (uint64_t)T * W * sizeof(float)
+                                                   : 0;
     plan->largest_buffer = workspace_sizes(be, slice_sequences(B, T), T, sizes) * sizeof(float);
-    plan->activations = plan->largest_buffer + rows * (3 * sizeof(int32_t) + H * sizeof(float));
+    plan->largest_buffer = combined > plan->largest_buffer ? combined : plan->largest_buffer;
+    plan->activations = plan->largest_buffer + combined +
+                        rows * (3 * sizeof(int32_t) + W * sizeof(float));
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
 }

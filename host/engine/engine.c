@@ -114,13 +114,13 @@ static int plan_fits(const albert_memory_plan *p)
 }
 
 /* The most rows of T tokens that fit, below B (0 when not even one). */
-static int rows_that_fit(const albert_backend *be, int B, int T)
+static int rows_that_fit(const albert_backend *be, int B, int T, const albert_outputs *out)
 {
     int lo = 0, hi = B - 1; /* B rows do not fit */
     while (lo < hi) {
         const int mid = lo + (hi - lo + 1) / 2;
         albert_memory_plan p;
-        be->ops->plan(be, mid, T, &p);
+        be->ops->plan(be, mid, T, out, &p);
         if (plan_fits(&p))
             lo = mid;
         else
@@ -131,6 +131,12 @@ static int rows_that_fit(const albert_backend *be, int B, int T)
 
 int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
                        albert_error *err)
+{
+    return albert_engine_fits_outputs(engine, batch_size, seq_len, NULL, err);
+}
+
+int albert_engine_fits_outputs(const albert_engine *engine, int batch_size, int seq_len,
+                               const albert_outputs *out, albert_error *err)
 {
     if (!engine || batch_size < 1 || seq_len < 1)
         return albert_fail(err, ALBERT_E_ARG,
@@ -149,7 +155,7 @@ int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
                            batch_size, seq_len, INT_MAX);
     const albert_backend *be = engine->backend;
     albert_memory_plan p;
-    be->ops->plan(be, batch_size, seq_len, &p);
+    be->ops->plan(be, batch_size, seq_len, out, &p);
     if (plan_fits(&p))
         return albert_ok(err);
     char need[32], w[32], a[32], big[32], total[32], max[32], fit[64];
@@ -159,7 +165,7 @@ int albert_engine_fits(const albert_engine *engine, int batch_size, int seq_len,
     albert_format_bytes(p.largest_buffer, big, sizeof big);
     albert_format_bytes(p.device_total, total, sizeof total);
     albert_format_bytes(p.device_max_buffer, max, sizeof max);
-    const int rows = rows_that_fit(be, batch_size, seq_len);
+    const int rows = rows_that_fit(be, batch_size, seq_len, out);
     if (rows > 0)
         snprintf(fit, sizeof fit, "at most %d rows of %d tokens fit", rows, seq_len);
     else
@@ -187,7 +193,7 @@ static int start(albert_engine *engine, const albert_batch *batch, const albert_
     if (rc == ALBERT_OK)
         rc = albert_batch_check(&engine->model->config, batch, err);
     if (rc == ALBERT_OK)
-        rc = albert_engine_fits(engine, batch->batch_size, batch->seq_len, err);
+        rc = albert_engine_fits_outputs(engine, batch->batch_size, batch->seq_len, out, err);
     if (rc == ALBERT_OK)
         rc = engine->backend->ops->run(engine->backend, batch, out, err);
     if (rc == ALBERT_OK)

@@ -186,13 +186,6 @@ static int ensure_activations(ocl_backend *be, int B, int T, const albert_output
     size_t need[AB_COUNT];
     activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be),
                      (size_t)albert_output_width(c, out), out->n_layers > 0, need);
-    /* albert_engine_fits planned for one layer's vectors. */
-    if (need[AB_COMBINED] > be->mem_max_alloc)
-        return albert_fail(err, ALBERT_E_CAPACITY,
-                           "%.120s: a %d x %d batch of %d layers combined needs a %zu-byte "
-                           "buffer; the device's largest is %llu bytes",
-                           be->base.name, B, T, out->n_layers, need[AB_COMBINED],
-                           (unsigned long long)be->mem_max_alloc);
     for (int i = 0; i < AB_COUNT; i++) {
         if (need[i] <= be->cap[i])
             continue;
@@ -736,13 +729,14 @@ static uint64_t weight_bytes(const ocl_backend *be)
     return (albert_weight_floats(c) - linear) * sizeof(float) + linear * ocl_weight_bytes(&be->k);
 }
 
-static void opencl_plan(const albert_backend *base, int B, int T, albert_memory_plan *plan)
+static void opencl_plan(const albert_backend *base, int B, int T, const albert_outputs *out,
+                        albert_memory_plan *plan)
 {
     const ocl_backend *be = (const ocl_backend *)base;
     const albert_config *c = &be->model->config;
     size_t bytes[AB_COUNT];
-    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be), (size_t)c->hidden_size, 0,
-                     bytes);
+    activation_sizes(c, (size_t)B, (size_t)T, attention_fused(be),
+                     (size_t)albert_output_width(c, out), out && out->n_layers > 0, bytes);
     plan->weights = weight_bytes(be);
     plan->activations = clblast_temporaries(be, (size_t)B * (size_t)T);
     plan->largest_buffer = 0;

@@ -714,6 +714,8 @@ static int default_budget(const albert_engine *engine)
 static int check_fits(const albert_scheduler *s, const albert_engine *engine, int budget,
                       albert_error *err)
 {
+    const albert_outputs vectors = {.layers = s->opt.layers, .n_layers = s->opt.n_layers,
+                                    .layers_concat = s->opt.layers_concat};
     int last_rows = 0;
     for (int T = s->opt.max_length; T >= 1; T--) {
         int rows = budget / T > 1 ? budget / T : 1;
@@ -722,7 +724,7 @@ static int check_fits(const albert_scheduler *s, const albert_engine *engine, in
             continue; /* a shorter batch of as many rows takes less */
         last_rows = rows;
         albert_error e;
-        int rc = albert_engine_fits(engine, rows, T, &e);
+        int rc = albert_engine_fits_outputs(engine, rows, T, &vectors, &e);
         /* The message names the engine's device and the batch that does not fit. */
         if (rc != ALBERT_OK)
             return albert_fail(err, rc, "%s", e.msg);

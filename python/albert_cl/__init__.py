@@ -3,7 +3,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
 
     import albert_cl
     with albert_cl.Encoder("models/albert-base-v2", device="cpu") as enc:
-        vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, H]
+        vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, enc.dimension]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
 above this package, then the installed libalbertcl.so.7.
@@ -328,7 +328,7 @@ class Encoder:
         self._max_length = min(max_length, max_pos)
         self._skip, self._layers = self._resolve_layers(layer, pooling)
         self._concat = int(layer_combine == "concat")
-        n = len(self._layers) if self._concat else 1
+        n = len(self._layers) if self._concat and self._layers is not None else 1
         self._width = n * self._config.contents.hidden_size
 
     def _resolve_layers(self, layer, pooling):
@@ -444,10 +444,11 @@ class Encoder:
                normalize_embeddings=False):
         """Embeds TEXTS: a str, or a list of str and/or (text, text_pair) pairs.
 
-        output_value "sentence_embedding": float32 [N, H] (a str: [H]), pooled
+        output_value "sentence_embedding": float32 [N, D] (a str: [D]), pooled
             as the Encoder's pooling says; with convert_to_numpy=False a list
-            of [H] arrays.
-        output_value "token_embeddings": a list of [n_tokens, H] arrays, the
+            of [D] arrays.  D is `dimension`: hidden_size, times the layers
+            concatenated.
+        output_value "token_embeddings": a list of [n_tokens, D] arrays, the
             vectors of every input token ([CLS] and [SEP] included; a str: one array).
         output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
         batch_size: most inputs per forward pass (inputs are sorted by length

@@ -161,6 +161,14 @@ def test_bad_layer(tiny):
             albert_cl.Encoder(tiny, device="cpu", pooling=pooling, layer=layer)
     with pytest.raises(ValueError):
         albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=[1, 2], layer_combine="sum")
+    # One layer is that layer, whatever layer_combine says.
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=-2,
+                           layer_combine="concat") as e:
+        with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=[2]) as f:
+            assert e.dimension == f.dimension == 32
+            assert np.array_equal(e.encode("x"), f.encode("x"))
+    with albert_cl.Encoder(tiny, device="cpu", layer_combine="concat") as e:
+        assert e.dimension == 32 and e.encode("x").shape == (32,)
     with albert_cl.Encoder(tiny, device="cpu", layer=-1) as e:  # the last layer: the pooler too
         assert e.encode("x").shape == (32,)
     with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=np.int64(1)) as e:
