@@ -382,10 +382,16 @@ typedef enum albert_pooling {
     ALBERT_POOL_POOLER,     /* HF pooler_output: tanh(W h[CLS] + b) */
     ALBERT_POOL_CLS,        /* last_hidden_state[:, 0] */
     ALBERT_POOL_MEAN,       /* mean of last_hidden_state over mask == 1 */
-    ALBERT_POOL_MAX         /* per value, the max of last_hidden_state over mask == 1
+    ALBERT_POOL_MAX,        /* per value, the max of last_hidden_state over mask == 1
                                (sentence-transformers' max pooling; a NaN wins, and a
                                row with no unmasked token gives 0, where it gives
                                -1e9) */
+    /* sentence-transformers' other modes, over the tokens whose mask is 1
+     * (none: a zero vector): */
+    ALBERT_POOL_MEAN_SQRT_LEN, /* their sum / sqrt(their count) (mean_sqrt_len_tokens) */
+    ALBERT_POOL_WEIGHTED_MEAN, /* their mean weighted by position, t + 1 for token t
+                                  ([CLS] 1): sum(w h) / sum(w) (weightedmean) */
+    ALBERT_POOL_LAST_TOKEN     /* the last one's vector ([SEP] for a text) (lasttoken) */
 } albert_pooling;
 
 /* Caller-owned output buffers; NULL ones are not computed or transferred.
@@ -441,7 +447,7 @@ ALBERT_API int albert_output_width(const albert_config *config, const albert_out
  * min(max_position_embeddings, the tokenizer's model_max_length). */
 typedef struct albert_sentence_config {
     int present;            /* 1: DIR has modules.json; the rest holds only then */
-    albert_pooling pooling; /* ALBERT_POOL_MEAN, ALBERT_POOL_CLS or ALBERT_POOL_MAX */
+    albert_pooling pooling; /* any but ALBERT_POOL_NONE and ALBERT_POOL_POOLER */
     int normalize;          /* 1: a Normalize module follows the Pooling one */
     int max_length;         /* max_seq_length; 0: not given */
     int fast_tokenizer;     /* 1: DIR/tokenizer.json exists */
@@ -449,9 +455,9 @@ typedef struct albert_sentence_config {
 
 /* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
  * call succeeds.  The modules must be a Transformer at DIR itself (path ""),
- * a Pooling module in CLS, mean or max mode, and optionally a Normalize
- * module: anything else (a Dense module, weighted-mean pooling, several
- * modes at once, do_lower_case true, a default prompt in
+ * a Pooling module in one of its modes, and optionally a Normalize
+ * module: anything else (a Dense module, several pooling modes at once,
+ * do_lower_case true, a default prompt in
  * config_sentence_transformers.json) is ALBERT_E_UNSUPPORTED, a malformed
  * file ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
  * *OUT is then all 0 too. */

@@ -1,9 +1,13 @@
 /* pooling.cl - sentence vectors from last_hidden_state: CLS or masked mean
- * (the HF pooler is a Linear + tanh, done by GEMM + bias_act), and L2
+ * (the HF pooler is a Linear + tanh, done by GEMM + bias_act) and
+ * sentence-transformers' other modes, and L2
  * normalisation; and the combination of several layers' hidden states. */
 #define POOL_CLS 2  /* albert_pooling values */
 #define POOL_MEAN 3
 #define POOL_MAX 4
+#define POOL_MEAN_SQRT_LEN 5
+#define POOL_WEIGHTED_MEAN 6
+#define POOL_LAST_TOKEN 7
 
 /* pooled[b, j] over global (H rounded up, B). */
 __kernel void pool(__global const float *hidden, __global const int *mask, int T, int H,
@@ -18,17 +22,24 @@ __kernel void pool(__global const float *hidden, __global const int *mask, int T
         pooled[b * (size_t)H + j] = h[0];
         return;
     }
-    /* MEAN sums, MAX keeps the largest (a NaN wins, as in torch.max); no
-     * unmasked token: 0. */
-    float acc = 0.0f;
-    int count = 0;
+    /* MEAN and MEAN_SQRT_LEN sum, WEIGHTED_MEAN sums weighted by position,
+     * MAX keeps the largest (a NaN wins, as in torch.max), LAST_TOKEN the
+     * last; no unmasked token: 0. */
+    float acc = 0.0f, weights = 0.0f;
+    int count = 0, last = -1;
     for (int t = 0; t < T; t++)
         if (mask[b * (size_t)T + t]) {
-            const float v = h[(size_t)t * (size_t)H];
-            acc = mode != POOL_MAX ? acc + v : !count || v > acc || isnan(v) ? v : acc;
+            const float v = h[(size_t)t * (size_t)H], w = mode == POOL_WEIGHTED_MEAN ? (float)(t + 1) : 1.0f;
+            acc = mode != POOL_MAX ? acc + w * v : !count || v > acc || isnan(v) ? v : acc;
             count++;
+            weights += w;
+            last = t;
         }
-    pooled[b * (size_t)H + j] = !count ? 0.0f : mode == POOL_MAX ? acc : acc / (float)count;
+    pooled[b * (size_t)H + j] = !count                         ? 0.0f
+                                : mode == POOL_MAX             ? acc
+                                : mode == POOL_LAST_TOKEN      ? h[(size_t)last * (size_t)H]
+                                : mode == POOL_MEAN_SQRT_LEN   ? acc / sqrt((float)count)
+                                                               : acc / weights;
 }
 
 /* Each row of N divided by max(||row||, 1e-12), as torch's F.normalize: a

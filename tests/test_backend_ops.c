@@ -92,6 +92,9 @@ static const op_case cases[] = {
     POOL(4, 9, 48, ALBERT_POOL_MEAN, 0),     POOL(4, 9, 48, ALBERT_POOL_MEAN, 1),
     POOL(2, 512, 768, ALBERT_POOL_MEAN, 0),  POOL(2, 512, 768, ALBERT_POOL_MEAN, 1),
     POOL(4, 9, 48, ALBERT_POOL_MAX, 0),      POOL(2, 512, 768, ALBERT_POOL_MAX, 1),
+    POOL(4, 9, 33, ALBERT_POOL_MEAN_SQRT_LEN, 0), POOL(4, 520, 40, ALBERT_POOL_MEAN_SQRT_LEN, 1),
+    POOL(4, 9, 33, ALBERT_POOL_WEIGHTED_MEAN, 0), POOL(4, 520, 40, ALBERT_POOL_WEIGHTED_MEAN, 1),
+    POOL(4, 9, 33, ALBERT_POOL_LAST_TOKEN, 0),    POOL(4, 520, 40, ALBERT_POOL_LAST_TOKEN, 1),
     {OP_L2, .rows = 3, .n = 1},   {OP_L2, .rows = 3, .n = 32},  {OP_L2, .rows = 3, .n = 33},
     {OP_L2, .rows = 3, .n = 48},  {OP_L2, .rows = 3, .n = 128}, {OP_L2, .rows = 3, .n = 768},
     {OP_L2, .rows = 3, .n = 1000},
@@ -99,7 +102,7 @@ static const op_case cases[] = {
     {OP_COMBINE, .rows = 5, .n = 32, .k = 32, .variant = 0, .normalize = 1},
     {OP_COMBINE, .rows = 5, .n = 32, .k = 32, .variant = 0, .normalize = 0},
     {OP_COMBINE, .rows = 3, .n = 33, .k = 99, .variant = 66, .normalize = 1},
-    {OP_COMBINE, .rows = 7, .n = 768, .k = 3072, .variant = 768, .normalize = 0},
+    {OP_COMBINE, .rows = 7, .n = 96, .k = 384, .variant = 96, .normalize = 0},
 };
 
 /* More rows than one enqueue may have work-groups along dimension 1

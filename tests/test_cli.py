@@ -724,16 +724,15 @@ class SentenceTransformers(Base):
             ("elsewhere", {"modules": elsewhere}, "modules.json", "0_Transformer"),
             ("truncated", {"modules": "[{"}, "modules.json", "malformed JSON"),
             ("not-a-list", {"modules": "{}"}, "modules.json", "not a JSON array"),
-            ("weighted", {"modes": ("pooling_mode_weightedmean_tokens",)},
-             "1_Pooling/config.json", "pooling_mode_weightedmean_tokens"),
             ("two-modes", {"modes": ("pooling_mode_cls_token", "pooling_mode_mean_tokens")},
              "1_Pooling/config.json", "2 pooling modes"),
             ("lower", {"bert_config": '{"do_lower_case": true}'}, "sentence_bert_config.json",
              "do_lower_case"),
             ("length", {"bert_config": '{"max_seq_length": "long"}'},
              "sentence_bert_config.json", "max_seq_length"),
-            ("mode-lasttoken", {"pooling_extra": {"pooling_mode": "lasttoken"}},
-             "1_Pooling/config.json", '"pooling_mode": "lasttoken"'),
+            ("mode-splade", {"pooling_extra": {"pooling_mode": "splade"}},
+             "1_Pooling/config.json", '"pooling_mode": "splade"'),
+            ("no-mode", {"modes": ()}, "1_Pooling/config.json", "0 pooling modes"),
             ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "q"}},
              "config_sentence_transformers.json", "default_prompt_name"),
         ]
@@ -801,35 +800,32 @@ class Layers(Base):
                 self.assertLess(max_abs_diff(g["embedding"], w["embedding"]), 1e-5, device)
 
     def test_layers_combined(self):
-        """--layer N,M,...: every token's vectors the mean of the single
-        layers' (or end to end with --layer-combine concat, in the order
-        given), pooled and normalised after combining, on every device."""
+        """--layer N,M,...: every token's vectors the mean of the layers' (or
+        end to end with --layer-combine concat, in the order given), pooled
+        and normalised after combining, on every device."""
         base = ["--model", TINY]
         for device in self.devices():
             with self.subTest(device=device):
                 d = base + ["--device", device]
-                single = {k: self.embed(d + ["--layer", str(k), "--pooling", "none"], self.TEXT)
-                          for k in range(4)}
+                # --layer all, end to end: each token's 4 x 32 values, layer 0 first.
+                every = self.embed(d + ["--layer", "all", "--layer-combine", "concat",
+                                        "--pooling", "none"], self.TEXT)
+                layer = {k: [[v[32 * k:32 * k + 32] for v in r["embedding"]] for r in every]
+                         for k in range(4)}
+                one = self.embed(d + ["--layer", "1", "--pooling", "none"], self.TEXT)
+                self.assertLess(max_abs_diff([r["embedding"] for r in one], layer[1]), 1e-5)
                 mean = self.embed(d + ["--layer", "-4,-3,-2,-1", "--pooling", "none"], self.TEXT)
                 for i, rec in enumerate(mean):
-                    want = [[sum(single[k][i]["embedding"][t][j] for k in range(4)) / 4
-                             for j in range(32)] for t in range(len(rec["embedding"]))]
-                    self.assertLess(max_abs_diff(rec["embedding"], want), 1e-5)
-                self.assertEqual(self.ok(d + ["--layer", "all", "--pooling", "none"], self.TEXT)[0],
-                                 self.ok(d + ["--layer", "0,1,2,3", "--pooling", "none"],
-                                         self.TEXT)[0])
-                cat = self.embed(d + ["--layer", "3,0", "--layer-combine", "concat",
-                                      "--pooling", "none"], self.TEXT)
-                for i, rec in enumerate(cat):
-                    want = [a + b for a, b in zip(single[3][i]["embedding"],
-                                                  single[0][i]["embedding"])]
+                    want = [[sum(layer[k][i][t][j] for k in range(4)) / 4 for j in range(32)]
+                            for t in range(len(rec["embedding"]))]
                     self.assertLess(max_abs_diff(rec["embedding"], want), 1e-5)
                 # Pooling and --normalize see the 64 values: a unit vector whose
-                # halves are the layers' mean-pooled vectors, scaled together.
+                # halves are the mean-pooled vectors of layers 3 and 0.
                 pooled = self.embed(d + ["--layer", "3,0", "--layer-combine", "concat",
                                          "--pooling", "mean", "--normalize"], self.TEXT)
                 for i, rec in enumerate(pooled):
-                    v = [sum(col) / len(col) for col in zip(*cat[i]["embedding"])]
+                    v = [sum(col) / len(col) for col in zip(*layer[3][i])] + \
+                        [sum(col) / len(col) for col in zip(*layer[0][i])]
                     norm = sum(x * x for x in v) ** 0.5
                     self.assertLess(max_abs_diff(rec["embedding"], [x / norm for x in v]), 1e-5)
         data, _ = self.ok(base + ["--device", "cpu", "--layer", "1,2", "--layer-combine", "concat",
@@ -900,7 +896,7 @@ class PyTorchCheckpoints(Base):
 
 class Errors(Base):
     def test_usage_errors_exit_2(self):
-        for args in [["--bogus"], ["--pooling", "weightedmean"], ["--format", "csv"], ["--device", "gpu"],
+        for args in [["--bogus"], ["--pooling", "weighted"], ["--format", "csv"], ["--device", "gpu"],
                      ["--device", "-1"], ["--max-length", "0"], ["--max-length", "ten"],
                      ["--batch-size", "0"], ["--input-format", "xml"], ["--model"],
                      ["--validate-tol", "x"], ["--normalize=1"],

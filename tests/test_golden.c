@@ -190,24 +190,39 @@ static void normalize_rows(int rows, int n, double *x)
 }
 
 /* What MODE pools from LHS, vectors of W values, in double: [CLS], the
- * masked mean (zeros for a row without tokens), or for the pooler POOLER. */
+ * pooler's POOLER, or over the tokens whose mask is 1 (zeros for a row
+ * without any) their mean, max, sum / sqrt(count), mean weighted by
+ * position t + 1, or the last one's. */
 static void reference_pool(const golden_case *c, int W, const float *lhs, const float *pooler,
                            albert_pooling mode, double *pooled)
 {
     for (int b = 0; b < c->B; b++)
         for (int i = 0; i < W; i++) {
-            double sum = 0;
+            double sum = 0, weights = 0, max = -INFINITY, last = 0;
             int count = 0;
-            for (int t = 0; t < (mode == ALBERT_POOL_MEAN ? c->T : 1); t++) {
-                if (mode == ALBERT_POOL_MEAN && !c->attention_mask[b * c->T + t])
+            for (int t = 0; t < c->T; t++) {
+                if (!c->attention_mask[b * c->T + t])
                     continue;
-                sum += lhs[((size_t)b * c->T + t) * W + i];
+                const double v = lhs[((size_t)b * c->T + t) * W + i];
+                const double w = mode == ALBERT_POOL_WEIGHTED_MEAN ? t + 1 : 1;
+                sum += w * v;
+                weights += w;
+                max = fmax(max, v);
+                last = v;
                 count++;
             }
-            pooled[(size_t)b * W + i] = mode == ALBERT_POOL_POOLER
-                                            ? pooler[(size_t)b * W + i]
-                                           : count ? sum / count
-                                                   : 0.0;
+            double *p = &pooled[(size_t)b * W + i];
+            if (mode == ALBERT_POOL_POOLER)
+                *p = pooler[(size_t)b * W + i];
+            else if (mode == ALBERT_POOL_CLS)
+                *p = lhs[(size_t)b * c->T * W + i];
+            else if (!count)
+                *p = 0;
+            else
+                *p = mode == ALBERT_POOL_MAX             ? max
+                     : mode == ALBERT_POOL_LAST_TOKEN    ? last
+                     : mode == ALBERT_POOL_MEAN_SQRT_LEN ? sum / sqrt(count)
+                                                         : sum / weights;
         }
 }
 
@@ -220,9 +235,11 @@ static double max_abs_double(const float *got, const double *want, size_t n)
     return worst;
 }
 
-static void check_pooling(const subject *s, const golden_case *c)
+/* Each of MODES[0..N), without and (with BOTH) with normalisation, asked
+ * for alone, against the same device's last_hidden_state pooled here. */
+static void check_pooling(const subject *s, const golden_case *c, const albert_pooling *modes,
+                          int n_modes, int both)
 {
-    static const albert_pooling modes[] = {ALBERT_POOL_CLS, ALBERT_POOL_MEAN, ALBERT_POOL_POOLER};
     const size_t n = (size_t)c->B * c->H;
     float *lhs = alloc_floats((size_t)c->B * c->T * c->H), *pooled = alloc_floats(n);
     float *pooler = alloc_floats(n);
@@ -231,17 +248,21 @@ static void check_pooling(const subject *s, const golden_case *c)
     albert_outputs plain = {.last_hidden_state = lhs, .pooled = pooler,
                             .pooling = ALBERT_POOL_POOLER};
     int rc = want ? run(s, &b, &plain, "pooling") : ALBERT_E_NOMEM;
-    for (int k = 0; rc == ALBERT_OK && k < 6; k++) {
-        const albert_pooling mode = modes[k / 2];
-        const int normalize = k % 2;
+    for (int k = 0; rc == ALBERT_OK && k < (both ? 2 : 1) * n_modes; k++) {
+        const albert_pooling mode = modes[both ? k / 2 : k];
+        const int normalize = both && k % 2;
         albert_outputs o = {.pooled = pooled, .pooling = mode, .normalize = normalize};
         rc = run(s, &b, &o, "pooling");
         reference_pool(c, c->H, lhs, pooler, mode, want);
         if (normalize)
             normalize_rows(c->B, c->H, want);
         double d = max_abs_double(pooled, want, n);
-        CHECK(d <= INVARIANCE_TOL, "[%s] %s/%s pooling %d normalize %d: max abs %.3e", s->device,
-              s->model, c->name, (int)mode, normalize, d);
+        /* A sum over up to T tokens divided by sqrt(count) keeps its rounding
+         * of up to sqrt(T) times a mean's. */
+        const double tol = INVARIANCE_TOL * (mode == ALBERT_POOL_MEAN_SQRT_LEN && !normalize
+                                                 ? sqrt(c->T) : 1);
+        CHECK(d <= tol, "[%s] %s/%s pooling %d normalize %d: max abs %.3e", s->device, s->model,
+              c->name, (int)mode, normalize, d);
     }
     free(lhs);
     free(pooler);
@@ -458,8 +479,13 @@ static void check_model_on(const char *model, const albert_model *m, int device,
     subject s = {model, "", profile ? test_open_engine_profile(m, device, profile)
                                     : test_open_engine(m, device, 0)};
     test_device_label(device, s.device, sizeof s.device);
+    static const albert_pooling first_modes[] = {ALBERT_POOL_CLS, ALBERT_POOL_MEAN,
+                                                 ALBERT_POOL_POOLER};
+    static const albert_pooling st_modes[] = {
+        ALBERT_POOL_MAX, ALBERT_POOL_MEAN_SQRT_LEN, ALBERT_POOL_WEIGHTED_MEAN,
+        ALBERT_POOL_LAST_TOKEN};
     double worst = 0;
-    int padded = 0, layered = 0;
+    int padded = 0, layered = 0, st_checked = 0;
     for (int i = 0; i < n; i++) {
         worst = fmax(worst, check_case(&s, &cases[i]));
         if (cases[i].B > 1 && has_padding(&cases[i])) {
@@ -467,13 +493,17 @@ static void check_model_on(const char *model, const albert_model *m, int device,
             padded++;
         }
         if (cases[i].T <= 128) /* keeps the long_512 case to one forward */
-            check_pooling(&s, &cases[i]);
+            check_pooling(&s, &cases[i], first_modes, 3, 1);
+        /* sentence-transformers' other modes: one padded batch is enough */
+        if (cases[i].B > 1 && has_padding(&cases[i]) && !st_checked++)
+            check_pooling(&s, &cases[i], st_modes, 4, 0);
         if (cases[i].hidden_states && !layered++) /* one case: each skip is 2 forwards */
             check_layers(&s, &cases[i]);
     }
     printf("[%s] %-22s max abs error over %d cases: %.2e (%s)\n", s.device, model, n, worst,
            albert_engine_device_name(s.engine));
-    CHECK(padded > 0, "%s: no padded batch case to check invariance on", model);
+    CHECK(padded > 0 && st_checked > 0, "%s: no padded batch case to check invariance and "
+          "pooling on", model);
     CHECK(layered > 0, "%s: no case with hidden_states to stop early on", model);
     albert_engine_free(s.engine);
 }

@@ -3,11 +3,14 @@
 gives for tiny-gelu saved as a SentenceTransformer, for tests/test_cli.py's
 SentenceTransformers class to hold albert-cl's defaults on such a folder to.
 
-    python3 tools/gen-st-golden.py [SHARED]
+    python3 tools/gen-st-golden.py [SHARED [CASE...]]
+
+(CASE...: only those cases, the others' files left as they are.)
 
 Needs sentence-transformers (with torch, transformers, sentencepiece and
 protobuf; written with sentence-transformers 3.0.1, transformers 4.44.2,
-torch 1.13).  Per case CASE/ gets the small files SentenceTransformer.save
+torch 1.13; mean-sqrt-len, weightedmean-normalize and lasttoken with torch
+2.15: expected.json says which).  Per case CASE/ gets the small files SentenceTransformer.save
 writes (modules.json, sentence_bert_config.json, 1_Pooling/config.json) and
 expected.json: the lines, the input_ids sentence-transformers tokenizes them
 to and its encode() vectors.  The weights, config.json and tokenizer.json
@@ -48,6 +51,9 @@ CASES = {
     "mean-normalize": ("mean", True, 16),
     "cls": ("cls", False, None),
     "max": ("max", False, 24),
+    "mean-sqrt-len": ("mean_sqrt_len_tokens", False, 16),
+    "weightedmean-normalize": ("weightedmean", True, None),
+    "lasttoken": ("lasttoken", False, 24),
 }
 
 SAVED = ["modules.json", "sentence_bert_config.json", os.path.join("1_Pooling", "config.json")]
@@ -85,8 +91,10 @@ def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared")
     tiny = os.path.join(shared, "models", "tiny-gelu")
     torch.manual_seed(0)
+    only = sys.argv[2:]
     for name, (mode, normalize, max_seq_length) in CASES.items():
-        write_case(name, tiny, mode, normalize, max_seq_length)
+        if not only or name in only:
+            write_case(name, tiny, mode, normalize, max_seq_length)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ static const char usage_text[] =
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
     "                      max: per value, the max over the same tokens\n"
+    "                      mean_sqrt_len: their sum / sqrt(their count)\n"
+    "                      weightedmean: their mean weighted by position (1, 2, ...)\n"
+    "                      lasttoken: the last one's vector ([SEP])\n"
+    "                      (sentence-transformers' Pooling modes)\n"
     "                      none: the vector of every non-padding token\n"
     "                      (pooler and cls: after its attention, the last layer\n"
     "                      computes the [CLS] rows only; albert-base at 128\n"
@@ -204,7 +208,8 @@ static const char serve_usage_text[] =
     "  --layer-combine C, --quiet\n"
     "                      as for a run (albert-cl --help)\n"
     "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
-    "                      own), cls, mean or max: the vector of an input\n"
+    "                      own), cls, mean, max, mean_sqrt_len, weightedmean or\n"
+    "                      lasttoken: the vector of an input\n"
     "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
     "  --max-concurrent-requests N  requests answered at once (default 512); more\n"
     "                      are refused with 429\n"
@@ -290,7 +295,8 @@ static int bad_choice(const char *option, const char *value, const char *const *
 
 /* Value names in the order of the options' enums. */
 static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
-static const char *const poolings[] = {"none", "pooler", "cls", "mean", "max", NULL};
+static const char *const poolings[] = {"none", "pooler", "cls", "mean", "max", "mean_sqrt_len",
+                                       "weightedmean", "lasttoken", NULL};
 static const char *const output_formats[] = {"jsonl", "npy", NULL};
 static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 /* In albert_precision's order. */
@@ -604,7 +610,7 @@ static int resolve_layer(cli_options *o)
     const int last_only = o->n_layers == 1 && o->layers[0] == L;
     if (!last_only && o->pooling == ALBERT_POOL_POOLER)
         return usage_error("--layer: the pooler (HF pooler_output) reads the last layer alone; "
-                           "give --pooling cls, mean, max or none");
+                           "give another --pooling (cls, mean, max, ... or none)");
     if (o->n_layers == 1) { /* one layer: the forward stops there */
         o->skip_last_layers = L - o->layers[0];
         o->n_layers = 0;

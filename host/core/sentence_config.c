@@ -14,18 +14,18 @@
 
 #define ST_PREFIX "sentence_transformers.models."
 
-/* The pooling modes Pooling's config may turn on; ours maps the two that
- * albert_pooling has, the rest are refused by name. */
+/* The pooling modes Pooling's config may turn on, by flag and by its
+ * "pooling_mode" string (the flags' order is Pooling's). */
 static const struct {
-    const char *key;
-    albert_pooling pooling; /* ALBERT_POOL_NONE: not supported */
+    const char *key, *name;
+    albert_pooling pooling;
 } pooling_modes[] = {
-    {"pooling_mode_cls_token", ALBERT_POOL_CLS},
-    {"pooling_mode_mean_tokens", ALBERT_POOL_MEAN},
-    {"pooling_mode_max_tokens", ALBERT_POOL_MAX},
-    {"pooling_mode_mean_sqrt_len_tokens", ALBERT_POOL_NONE},
-    {"pooling_mode_weightedmean_tokens", ALBERT_POOL_NONE},
-    {"pooling_mode_lasttoken", ALBERT_POOL_NONE},
+    {"pooling_mode_cls_token", "cls", ALBERT_POOL_CLS},
+    {"pooling_mode_mean_tokens", "mean", ALBERT_POOL_MEAN},
+    {"pooling_mode_max_tokens", "max", ALBERT_POOL_MAX},
+    {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens", ALBERT_POOL_MEAN_SQRT_LEN},
+    {"pooling_mode_weightedmean_tokens", "weightedmean", ALBERT_POOL_WEIGHTED_MEAN},
+    {"pooling_mode_lasttoken", "lasttoken", ALBERT_POOL_LAST_TOKEN},
 };
 #define N_POOLING_MODES (sizeof pooling_modes / sizeof pooling_modes[0])
 
@@ -66,22 +66,18 @@ static int read_pooling_mode(const cJSON *mode, const char *path, albert_sentenc
     char lower[32] = "";
     for (size_t i = 0; mode->valuestring[i] && i + 1 < sizeof lower; i++)
         lower[i] = (char)tolower((unsigned char)mode->valuestring[i]);
-    static const struct {
-        const char *name;
-        albert_pooling pooling;
-    } known[] = {{"cls", ALBERT_POOL_CLS}, {"mean", ALBERT_POOL_MEAN}, {"max", ALBERT_POOL_MAX}};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(lower, known[i].name) == 0) {
-            out->pooling = known[i].pooling;
+    for (size_t i = 0; i < N_POOLING_MODES; i++)
+        if (strlen(mode->valuestring) < sizeof lower && strcmp(lower, pooling_modes[i].name) == 0) {
+            out->pooling = pooling_modes[i].pooling;
             return ALBERT_OK;
         }
     return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                       "%s: \"pooling_mode\": \"%s\" is not supported (albert-cl pools by CLS, "
-                       "mean or max)",
+                       "%s: \"pooling_mode\": \"%s\" is not one of sentence-transformers' (cls, "
+                       "mean, max, mean_sqrt_len_tokens, weightedmean, lasttoken)",
                        path, mode->valuestring);
 }
 
-/* The Pooling module's config: exactly one mode, and one albert_pooling has. */
+/* The Pooling module's config: exactly one mode. */
 static int read_pooling(const char *dir, const char *module_path, albert_sentence_config *out,
                         albert_error *err)
 {
@@ -104,10 +100,6 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
     for (size_t i = 0; rc == ALBERT_OK && i < N_POOLING_MODES; i++) {
         int set;
         rc = read_bool(root, pooling_modes[i].key, i == 1, path, &set, err);
-        if (rc == ALBERT_OK && set && pooling_modes[i].pooling == ALBERT_POOL_NONE)
-            rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                             "%s: \"%s\" is not supported (albert-cl pools by CLS, mean or max)",
-                             path, pooling_modes[i].key);
         if (rc == ALBERT_OK && set) {
             out->pooling = pooling_modes[i].pooling;
             on++;
@@ -115,7 +107,7 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
     }
     if (rc == ALBERT_OK && on != 1)
         rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                         "%s: %d pooling modes are on; albert-cl needs exactly one (CLS, mean or max)",
+                         "%s: %d pooling modes are on; albert-cl needs exactly one",
                          path, on);
     cJSON_Delete(root);
     return rc;

@@ -184,7 +184,7 @@ static int start(albert_engine *engine, const albert_batch *batch, const albert_
         return albert_fail(err, ALBERT_E_ARG, "%s: NULL argument", call);
     if (out->pooled && out->pooling == ALBERT_POOL_NONE)
         return albert_fail(err, ALBERT_E_ARG, "%s: pooled buffer but pooling none", call);
-    if (out->pooled && (out->pooling < ALBERT_POOL_NONE || out->pooling > ALBERT_POOL_MAX))
+    if (out->pooled && (out->pooling < ALBERT_POOL_NONE || out->pooling > ALBERT_POOL_LAST_TOKEN))
         return albert_fail(err, ALBERT_E_ARG, "%s: pooling %d is not an albert_pooling", call,
                            (int)out->pooling);
     int rc = albert_outputs_check_layers(&engine->model->config, out->layers, out->n_layers,

@@ -148,8 +148,7 @@ int ocl_op_softmax(ocl_ctx *ctx, const ocl_kernels *k, int B, int NH, int T, flo
 int ocl_op_attention(ocl_ctx *ctx, const ocl_kernels *k, int B, int T, int H, int NH, cl_mem qkv,
                      cl_mem mask, cl_mem scores, cl_mem ctx_out, albert_error *err);
 
-/* cpu_pool for ALBERT_POOL_CLS, ALBERT_POOL_MEAN or ALBERT_POOL_MAX (MASK
- * never NULL). */
+/* cpu_pool for any albert_pooling but NONE and POOLER (MASK never NULL). */
 int ocl_op_pool(ocl_ctx *ctx, const ocl_kernels *k, int B, int T, int H, cl_mem hidden,
                 cl_mem mask, albert_pooling mode, cl_mem pooled, albert_error *err);
 

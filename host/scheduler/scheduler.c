@@ -672,7 +672,7 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->max_length < 0 || o->max_batch_tokens < 0 || o->max_batch_size < 0 ||
         o->tokenize_threads < 0 || o->window < 0 || o->max_wait_ms < 0)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: a negative size");
-    if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_MAX)
+    if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_LAST_TOKEN)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
     return albert_outputs_check_layers(o->config, o->layers, o->n_layers, o->skip_last_layers,

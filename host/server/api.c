@@ -15,7 +15,9 @@
 #error "base64 embeddings assume a little-endian host"
 #endif
 
-static const char *const pooling_names[] = {"none", "pooler", "cls", "mean", "max"};
+/* In albert_pooling's order, as the CLI's --pooling names them. */
+static const char *const pooling_names[] = {"none", "pooler", "cls", "mean", "max",
+                                            "mean_sqrt_len", "weightedmean", "lasttoken"};
 
 /* One request being answered. */
 typedef struct call {

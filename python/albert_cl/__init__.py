@@ -33,6 +33,9 @@ _POOLING = {
     "cls": _lib.ALBERT_POOL_CLS,
     "mean": _lib.ALBERT_POOL_MEAN,
     "max": _lib.ALBERT_POOL_MAX,
+    "mean_sqrt_len": _lib.ALBERT_POOL_MEAN_SQRT_LEN,
+    "weightedmean": _lib.ALBERT_POOL_WEIGHTED_MEAN,
+    "lasttoken": _lib.ALBERT_POOL_LAST_TOKEN,
 }
 _POOLING_NAME = {v: k for k, v in _POOLING.items()}
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
@@ -220,8 +223,9 @@ class Encoder:
         (int or str, see list_devices()), or a list of those: one engine per
         device, and every encode() call spreads its batches over all of them.
     pooling: "pooler" (HF pooler_output; the default without modules.json),
-        "cls", "mean", "max" (per value, over the tokens), or "none" (then
-        only output_value="token_embeddings" works).
+        "cls", "mean", "max" (per value, over the tokens), "mean_sqrt_len",
+        "weightedmean", "lasttoken" (sentence-transformers' modes), or "none"
+        (then only output_value="token_embeddings" works).
     normalize: L2-normalise the sentence embeddings (default: False, or
         whether modules.json has a Normalize module).
     precision: "fp32" (HF-exact), "bf16", "fp16", "int8" (where the device runs it).
@@ -342,7 +346,7 @@ class Encoder:
         problem = (f"{bad[0]}: the model has hidden_states 0 to {L} (or -{L + 1} to -1)" if bad
                    else "an index given twice" if len(set(indices)) != len(indices)
                    else "the pooler (HF pooler_output) reads the last layer alone: pool by "
-                   "'cls', 'mean', 'max' or 'none'" if indices != [L] and pooling == "pooler"
+                   "'cls', 'mean', 'max', ... or 'none'" if indices != [L] and pooling == "pooler"
                    else None)
         if problem:
             self.close()

@@ -29,6 +29,9 @@ ALBERT_POOL_POOLER = 1
 ALBERT_POOL_CLS = 2
 ALBERT_POOL_MEAN = 3
 ALBERT_POOL_MAX = 4
+ALBERT_POOL_MEAN_SQRT_LEN = 5
+ALBERT_POOL_WEIGHTED_MEAN = 6
+ALBERT_POOL_LAST_TOKEN = 7
 
 # ------------------------------------------------------------------ structs
 

@@ -102,7 +102,8 @@ def cli_embeddings(cli, model, lines, *flags):
 
 @pytest.mark.parametrize("pooling,normalize", [("pooler", False), ("cls", False),
                                                ("mean", False), ("mean", True), ("pooler", True),
-                                               ("max", False)])
+                                               ("max", False), ("mean_sqrt_len", False),
+                                               ("weightedmean", True), ("lasttoken", False)])
 def test_encode_equals_cli(cli, tiny, pooling, normalize):
     with albert_cl.Encoder(tiny, device="cpu", pooling=pooling, normalize=normalize) as e:
         got = e.encode(TEXTS, batch_size=32)
@@ -320,7 +321,7 @@ def test_list_devices():
 
 def test_bad_options(tiny):
     with pytest.raises(ValueError):
-        albert_cl.Encoder(tiny, device="cpu", pooling="weightedmean")
+        albert_cl.Encoder(tiny, device="cpu", pooling="weighted")
     with pytest.raises(ValueError):
         albert_cl.Encoder(tiny, device="cpu", precision="fp64")
     with pytest.raises(ValueError):

@@ -36,8 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check(const albert_sentence_config *st)
 {
     FUZZ_EXPECT(st->present == 1, "present %d on success with modules.json", st->present);
-    FUZZ_EXPECT(st->pooling == ALBERT_POOL_MEAN || st->pooling == ALBERT_POOL_CLS ||
-                    st->pooling == ALBERT_POOL_MAX,
+    FUZZ_EXPECT(st->pooling >= ALBERT_POOL_CLS && st->pooling <= ALBERT_POOL_LAST_TOKEN,
                 "pooling %d", (int)st->pooling);
     FUZZ_EXPECT(st->normalize == 0 || st->normalize == 1, "normalize %d", st->normalize);
     FUZZ_EXPECT(st->max_length == 0 || (st->max_length >= 2 && st->max_length <= 1 << 20),

@@ -324,6 +324,9 @@ def sentence_config_seeds():
         "cls": (base, pooling("cls_token"), None),
         "max": (base, pooling("max_tokens"), {"max_seq_length": 8}),
         "dense": (base + [module(2, "2_Dense", "Dense")], pooling("mean_tokens"), None),
+        "weightedmean": (base, pooling("weightedmean_tokens"), None),
+        "lasttoken-by-name": (base, dict(pooling("mean_tokens"), pooling_mode="LastToken"),
+                              {"max_seq_length": 16}),
     }
     for name, (modules, pool, bert) in seeds.items():
         parts = [json.dumps(modules), json.dumps(pool)] + ([json.dumps(bert)] if bert else [])
