@@ -146,7 +146,7 @@ static void check_limits(albert_engine *e, const shape *small, const result *r, 
               albert_engine_wait(NULL, &err) == ALBERT_E_ARG,
           "[%s] NULL engine", label);
     albert_outputs bad = o;
-    bad.pooling = (albert_pooling)(ALBERT_POOL_MAX + 1);
+    bad.pooling = (albert_pooling)(ALBERT_POOL_LAST_TOKEN + 1);
     CHECK(bad.pooled && albert_engine_run(e, &b, &bad, &err) == ALBERT_E_ARG &&
               strstr(err.msg, "not an albert_pooling"),
           "[%s] pooling %d: %s", label, (int)bad.pooling, err.msg);
