@@ -543,10 +543,10 @@ static void cpu_plan(const albert_backend *base, int B, int T, const albert_outp
     const uint64_t combined = out && out->n_layers ? (uint64_t)slice_sequences(B, T) *
                                                          (uint64_t)T * W * sizeof(float)
                                                    : 0;
-    plan->largest_buffer = workspace_sizes(be, slice_sequences(B, T), T, sizes) * sizeof(float);
-    plan->largest_buffer = combined > plan->largest_buffer ? combined : plan->largest_buffer;
-    plan->activations = plan->largest_buffer + combined +
-                        rows * (3 * sizeof(int32_t) + W * sizeof(float));
+    const uint64_t workspace =
+        workspace_sizes(be, slice_sequences(B, T), T, sizes) * sizeof(float);
+    plan->largest_buffer = combined > workspace ? combined : workspace;
+    plan->activations = workspace + combined + rows * (3 * sizeof(int32_t) + W * sizeof(float));
     plan->device_total = host_memory_bytes();
     plan->device_max_buffer = plan->device_total;
 }
