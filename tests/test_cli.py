@@ -147,6 +147,11 @@ class Base(TempDirCase):
         column = lines[0].split("\t").index("precisions")
         return {row.split("\t")[0]: row.split("\t")[column].split(",") for row in lines[1:]}
 
+    def tested_devices(self):
+        """devices() but the OpenCL ones opencl_tested() leaves out."""
+        kept = {d for d, _ in opencl_tested()}
+        return {d: p for d, p in self.devices().items() if d == "cpu" or d in kept}
+
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
 
@@ -705,7 +710,7 @@ class SentenceTransformers(Base):
                 with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
                     want = json.load(f)
                 text = "".join(line + "\n" for line in want["lines"]).encode()
-                for device in self.devices():
+                for device in self.tested_devices():
                     got = self.embed(["--model", st, "--device", device], text)
                     self.assertEqual([r["input_ids"] for r in got], want["input_ids"])
                     for i, (g, w) in enumerate(zip(got, want["embeddings"])):
@@ -757,7 +762,7 @@ class Layers(Base):
 
     def test_layer_indexes_hidden_states(self):
         mean = ["--model", TINY, "--pooling", "mean"]
-        for device in self.devices():
+        for device in self.tested_devices():
             with self.subTest(device=device):
                 d = ["--device", device]
                 last, _ = self.ok(mean + d, self.TEXT)
@@ -794,7 +799,7 @@ class Layers(Base):
             json.dump(cfg, f)
         args = ["--model", d, "--pooling", "mean"]
         want = self.embed(args + ["--device", "cpu"], self.TEXT)
-        for device in self.devices():
+        for device in self.tested_devices():
             got = self.embed(args + ["--device", device], self.TEXT)
             for g, w in zip(got, want):
                 self.assertLess(max_abs_diff(g["embedding"], w["embedding"]), 1e-5, device)
@@ -804,7 +809,7 @@ class Layers(Base):
         end to end with --layer-combine concat, in the order given), pooled
         and normalised after combining, on every device."""
         base = ["--model", TINY]
-        for device in self.devices():
+        for device in self.tested_devices():
             with self.subTest(device=device):
                 d = base + ["--device", device]
                 # --layer all, end to end: each token's 4 x 32 values, layer 0 first.
@@ -875,7 +880,7 @@ class PyTorchCheckpoints(Base):
     def test_both_formats_equal_safetensors(self):
         for weights in ["tiny-f16-zip.bin", "tiny-f16-legacy.bin"]:
             d = self.folder(weights, weights)
-            for device in self.devices():
+            for device in self.tested_devices():
                 with self.subTest(weights=weights, device=device):
                     args = ["--device", device, "--pooling", "mean"]
                     want, _ = self.ok(["--model", model("tiny-f16")] + args, self.TEXT)
@@ -1254,7 +1259,7 @@ class Profile(Base):
 
     def test_profile_table_on_every_device(self):
         runs = [("cpu", [], self.CPU_ROWS, [])]
-        for device, _ in OPENCL:
+        for device, _ in opencl_tested():
             runs += [(device, ["--no-profile"], self.OPENCL_ROWS + self.CLBLAST_ROWS, []),
                      # attention.cl takes heads of 16 floats or more: tiny-gelu's
                      # (8) go to the tiled kernel, not to CLBlast's batched GEMMs.
@@ -1277,7 +1282,7 @@ class Profile(Base):
                 self.assertRegex(err, r"(?m)^%s +\d" % phase)
 
     def test_profile_json(self):
-        for device, _ in OPENCL:
+        for device, _ in opencl_tested():
             self.check_profile_json(device)
         self.fails(["--model", TINY, "--device", "cpu", "--profile-json",
                     os.path.join(self.tmp, "no", "such", "dir.json"), SAMPLE], 1,
@@ -1374,7 +1379,7 @@ class Profiles(Base):
     def test_tiled_attention_shape_needs_the_tiled_attention(self):
         odd = self.write("odd.json", '{"albert_cl_profile": 1, "name": "odd", '
                                      '"kernels": {"attention": 1, "attn_bq": 64}}')
-        for device, _ in OPENCL:
+        for device, _ in opencl_tested():
             err = self.fails(["--model", TINY, "--device", device, "--profile-file", odd, SAMPLE],
                              1, must_mention=[odd, "attn_bq", "attention 2"])
             self.assertEqual(len(err.splitlines()), 1, err)
@@ -1407,7 +1412,7 @@ class Profiles(Base):
         args = ["--model", TINY, "--pooling", "none", SAMPLE]
         cpu = [r["embedding"] for r in self.embed(args + ["--device", "cpu"])]
         forced = os.path.join(self.TEST_PROFILES, "pocl-test.json")
-        for device, _ in OPENCL:
+        for device, _ in opencl_tested():
             for extra in (["--no-profile"], ["--profile-file", forced]):
                 got = [r["embedding"] for r in self.embed(args + ["--device", device] + extra)]
                 self.assertLess(max_abs_diff(cpu, got), 1e-4, (device, extra))
@@ -1427,6 +1432,16 @@ class Profiles(Base):
         out, _ = self.ok(["--list-devices"], env={"ALBERT_CL_PROFILE_DIR": empty})
         self.assertEqual({line.split("\t")[column] for line in out.decode().splitlines()[1:]},
                          {"-"})
+
+
+def opencl_tested():
+    """The OpenCL devices of the tests that load models under several
+    profiles or shapes: every one, but the first alone under the sanitizers
+    ($ALBERT_TEST_SANITIZED), where the host code they run is the same on
+    each device and their time goes to the drivers' compiles (CLBlast's on
+    Intel's runtime, redone by every process), which ASan's allocator slows
+    twofold; the release run covers every device."""
+    return OPENCL[:1] if os.environ.get("ALBERT_TEST_SANITIZED") else OPENCL
 
 
 def opencl_devices():
