@@ -60,22 +60,35 @@ def records(out):
     return [json.loads(line) for line in out.decode("utf-8").splitlines()]
 
 
-def read_safetensors(path):
-    """{name: (dtype, shape, flat list)} of a safetensors file."""
-    data = slurp(path)
+def parse_safetensors(data):
+    """{name: (dtype, shape, flat list)} of safetensors bytes, checked as
+    the format demands: each tensor's bytes match its shape, and together
+    they cover the data with no hole or overlap."""
     (n,) = struct.unpack_from("<Q", data, 0)
     header = json.loads(data[8:8 + n])
     base = 8 + n
-    tensors = {}
+    tensors, spans = {}, []
     for name, info in header.items():
         if name == "__metadata__":
             continue
         begin, end = info["data_offsets"]
         code = {"F32": "f", "I32": "i", "I64": "q"}[info["dtype"]]
         count = (end - begin) // struct.calcsize(code)
+        assert count * struct.calcsize(code) == end - begin == \
+            struct.calcsize(code) * math.prod(info["shape"]), (name, info)
         values = struct.unpack_from("<%d%s" % (count, code), data, base + begin)
         tensors[name] = (info["dtype"], info["shape"], list(values))
+        spans.append((begin, end))
+    at = 0
+    for begin, end in sorted(spans):
+        assert begin == at, "a hole or an overlap at byte %d of the data" % at
+        at = end
+    assert base + at == len(data), "data after the last tensor"
     return tensors
+
+
+def read_safetensors(path):
+    return parse_safetensors(slurp(path))
 
 
 _golden = {}
@@ -182,7 +195,7 @@ class HelpAndDevices(Base):
                     "--normalize", "--tokenize", "--tokenizer", "spiece.model", "tokenizer.json",
                     "slow", "fast", "--precision", "bf16", "--max-length", "--format", "--output",
                     "--batch-size", "--threads", "--validate", "--validate-tol", "--version",
-                    "tsv", "jsonl", "npy", "pooler", "cls", "mean", "none", "text_pair",
+                    "tsv", "jsonl", "npy", "safetensors", "pooler", "cls", "mean", "none", "text_pair",
                     "input_ids", "attention_mask", "token_type_ids"]:
             self.assertIn(opt, text)
 
@@ -570,6 +583,56 @@ class Numbers(Base):
         self.assertEqual(len(values), len(want))
         # jsonl prints float32 with 9 digits, which round-trips exactly.
         self.assertEqual(values, [struct.unpack("<f", struct.pack("<f", x))[0] for x in want])
+
+    def safetensors(self, args, stdin=b""):
+        """The tensors of albert-cl ARGS --format safetensors, whose data
+        starts 64-byte aligned after a header padded with spaces."""
+        data, _ = self.ok(args + ["--format", "safetensors"], stdin)
+        (n,) = struct.unpack_from("<Q", data, 0)
+        self.assertEqual((8 + n) % 64, 0, "data not 64-byte aligned")
+        header = data[8:8 + n].decode("utf-8")
+        self.assertEqual(header, header.rstrip(" ").ljust(n), "padding other than spaces")
+        return parse_safetensors(data)
+
+    def test_safetensors_matches_jsonl(self):
+        """Pooled vectors as "embeddings" [N, H]; with --pooling none every
+        record's token vectors in turn, and "lengths" [N]; equal to jsonl's
+        floats.  An empty input gives tensors of no rows."""
+        for model, pooling, width in [(BASE, "mean", 768), (TINY, "none", 32)]:
+            args = ["--model", model, "--device", "cpu", "--pooling", pooling, SAMPLE]
+            recs = records(self.ok(args)[0])
+            got = self.safetensors(args)
+            vectors = [r["embedding"] for r in recs]
+            if pooling == "none":
+                self.assertEqual(sorted(got), ["embeddings", "lengths"])
+                self.assertEqual(got["lengths"], ("I32", [len(recs)], [len(v) for v in vectors]))
+                vectors = [t for v in vectors for t in v]
+            else:
+                self.assertEqual(sorted(got), ["embeddings"])
+            dtype, shape, values = got["embeddings"]
+            self.assertEqual((dtype, shape), ("F32", [len(vectors), width]))
+            want = [x for v in vectors for x in v]
+            self.assertEqual(values, [struct.unpack("<f", struct.pack("<f", x))[0] for x in want])
+            empty = self.safetensors(args[:-1], b"")
+            self.assertEqual(empty["embeddings"], ("F32", [0, width], []))
+            if pooling == "none":
+                self.assertEqual(empty["lengths"], ("I32", [0], []))
+
+    def test_safetensors_all_or_nothing(self):
+        """-o FILE appears only when the run succeeds; what safetensors
+        cannot hold is a usage error."""
+        path = os.path.join(self.tmp, "out.safetensors")
+        bad = os.path.join(self.tmp, "bad.txt")
+        with open(bad, "wb") as f:
+            f.write(b"fine\n\xff\xfe\n")
+        base = ["--model", TINY, "--device", "cpu", "--format", "safetensors"]
+        self.fails(base + ["--pooling", "none", "-o", path, bad], 1, must_mention=[bad + ":2"])
+        self.assertEqual(os.listdir(self.tmp), ["bad.txt"], "no output, no temporary file")
+        for extra, word in [(["--tokenize"], "safetensors"), (["--on-error", "skip"], "safetensors"),
+                            (["--resume", "-o", path], "jsonl")]:
+            self.fails(base + extra + [SAMPLE], 2, must_mention=[word])
+        self.fails(["--model", TINY, "--format", "npy", "--pooling", "none", SAMPLE], 2,
+                   must_mention=["--format safetensors"])
 
     def test_output_file(self):
         path = os.path.join(self.tmp, "out.npy")

@@ -15,7 +15,7 @@
  *     hidden_states of the layer they stop at, and layers combined
  *     (albert_outputs.layers: averaged, concatenated) against the golden
  *     hidden_states combined.
- * The max abs errors printed here are the figures README quotes. */
+ * The max abs errors printed here are the figures README.md and docs/accuracy.md quote. */
 #include "albert_cl.h"
 #include "test_util.h"
 

@@ -1,4 +1,4 @@
-/* Reduced precisions through the public API (README: Precision):
+/* Reduced precisions through the public API (docs/accuracy.md: Precision):
  *   - every device refuses, with ALBERT_E_UNSUPPORTED naming what it runs, a
  *     precision its albert_device_info.precisions does not list, and an
  *     unknown precision is ALBERT_E_ARG;
@@ -17,7 +17,7 @@
  *   - the CPU lists bf16 exactly when it has AVX512-BF16, int8 when it has
  *     AVX512-VNNI; every OpenCL device lists fp16 (half weights need no
  *     cl_khr_fp16), and no other reduced precision.
- * The cosines and max abs errors printed here are the figures README quotes. */
+ * The cosines and max abs errors printed here are the figures README.md and docs/accuracy.md quote. */
 #include "albert_cl.h"
 #include "test_util.h"
 

@@ -3,7 +3,7 @@
 # albert-cl on each device in each precision, wall time, lines/s and tokens/s
 # (the lines' tokens, [CLS] and [SEP] included, no padding), one row per
 # binary, device and precision, in one run.  For the scheduler's figures
-# (README: Large inputs): compare a build with an older one on the same
+# (docs/scaling.md): compare a build with an older one on the same
 # machine.
 #
 #   tools/bench-stream.sh [--lines N] [--max-words W] [--model DIR]

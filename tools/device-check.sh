@@ -9,7 +9,7 @@
 # after every step (a timeout still returns what was measured):
 #   device-check.log   every step's output
 #   device-check.json  every figure, per step
-#   device-check.md    the tables to paste into README.md / tools/TUNING.md
+#   device-check.md    the tables to paste into README.md, docs/performance.md and tools/TUNING.md
 #   nvidia-<slug>.json the profile albert-cl-tune wrote; tune.log its progress
 #
 # Steps: list-devices; golden (tiny models vs ../shared/golden); large-batch

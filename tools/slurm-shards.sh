@@ -9,7 +9,7 @@
 #
 # Needs root (apt-get; the daemons run as root). All it starts lives in one temp
 # folder, torn down on exit; nothing in /etc is touched but by apt-get.
-# The merge is the README's one-liner: paste -d '\n' shard-*.jsonl | grep -v '^$'
+# The merge is docs/scaling.md's one-liner: paste -d '\n' shard-*.jsonl | grep -v '^$'
 # (shard k holds indices k, k+N, ...; list the shards in order, 0 to N-1).
 #
 # Test hooks: SLURM_SHARDS_STANDIN=1 swaps albert-cl for an awk stand-in with its

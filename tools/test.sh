@@ -15,10 +15,11 @@ export ALBERT_TEST_REQUIRE_SUBGROUPS=1
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 # The Python package (python/): a venv with numpy and pytest, and the package;
-# openai, the official client tests/test_server.py points at albert-cl serve.
+# openai, the official client tests/test_server.py points at albert-cl serve;
+# safetensors, which python/tests reads the CLI's --format safetensors with.
 PY_VENV=${ALBERT_CL_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/albert-cl-py-venv}
 "$PY_VENV/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$PY_VENV"
-"$PY_VENV/bin/pip" install -q --disable-pip-version-check numpy pytest openai
+"$PY_VENV/bin/pip" install -q --disable-pip-version-check numpy pytest openai safetensors
 "$PY_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps ./python
 (cd build && ctest --output-on-failure -j"$jobs")
 # --shard under Slurm: a one-node cluster from Debian's packages, an array job of

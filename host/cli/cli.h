@@ -11,7 +11,7 @@
 #define CLI_E_MISMATCH 100
 
 typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
-typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY } cli_output_format;
+typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY, CLI_OUT_SAFETENSORS } cli_output_format;
 typedef enum cli_on_error { CLI_ON_ERROR_FAIL, CLI_ON_ERROR_SKIP } cli_on_error;
 enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
 

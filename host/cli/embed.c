@@ -212,11 +212,11 @@ static uint64_t input_index(const writer *w, const albert_result *res)
 static void write_record(writer *w, const albert_result *res)
 {
     const cli_options *o = w->r->opt;
-    if (w->out->sink) {
-        cli_write_npy_row(w->out->sink->f, res->pooled, w->h);
+    int none = o->pooling == ALBERT_POOL_NONE;
+    if (w->out->arrays) {
+        cli_arrays_put(w->out->arrays, none ? res->tokens : res->pooled, none ? res->rows : 1);
         return;
     }
-    int none = o->pooling == ALBERT_POOL_NONE;
     const float *emb = o->tokenize_only ? NULL : none ? res->tokens : res->pooled;
     cli_format_record(&w->out->stream->buf, input_index(w, res), res->input_ids,
                       o->tokenize_only ? res->token_type_ids : NULL, res->n_ids, emb, res->rows,
@@ -228,7 +228,7 @@ static int record_error(writer *w, const albert_result *res, albert_error *err)
 {
     char msg[ALBERT_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s:%ld: %s", file_of(w, res), line_of(res), res->message);
-    if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->sink)
+    if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->arrays)
         return albert_fail(err, res->status, "%s", msg);
     cli_warn("skipped: %s", msg);
     cli_format_error_record(&w->out->stream->buf, input_index(w, res), msg);
@@ -253,7 +253,7 @@ static int put_result(writer *w, const albert_result *res, albert_error *err)
         write_record(w, res);
     }
     w->records++;
-    if (rc != ALBERT_OK || w->out->sink)
+    if (rc != ALBERT_OK || w->out->arrays)
         return rc;
     return cli_stream_record_done(w->out->stream, err);
 }
@@ -262,7 +262,7 @@ static int put_result(writer *w, const albert_result *res, albert_error *err)
  * they are done. */
 static int flush_idle(writer *w, albert_scheduler *s, albert_error *err)
 {
-    if (albert_scheduler_ready(s) > 0 || w->out->sink)
+    if (albert_scheduler_ready(s) > 0 || w->out->arrays)
         return ALBERT_OK;
     return cli_stream_flush(w->out->stream, err);
 }

@@ -4,6 +4,7 @@
 #ifndef ALBERT_CLI_EMBED_H
 #define ALBERT_CLI_EMBED_H
 
+#include "cli/arrays.h"
 #include "cli/input.h"
 #include "cli/output.h"
 #include "cli/stream.h"
@@ -23,10 +24,11 @@ typedef struct cli_runner {
 /* The scheduler R's options ask for (a run's; serve's with its --max-wait-ms). */
 void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so);
 
-/* Where records go: STREAM for jsonl, SINK (all or nothing) for npy. */
+/* Where records go: STREAM for jsonl, ARRAYS (all or nothing) for npy and
+ * safetensors. */
 typedef struct cli_output {
     cli_stream *stream;
-    cli_sink *sink;
+    cli_arrays *arrays;
     uint64_t skip;                /* --resume: records of the run already in the output */
     uint64_t skipped_before;      /* --resume: error records among them */
 } cli_output;

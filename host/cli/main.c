@@ -120,10 +120,15 @@ static const char usage_text[] =
     "                        print with 9 significant digits (float32 round-trips)\n"
     "                      npy: NPY v1.0 float32 ('<f4') array of shape [N, H] of\n"
     "                        the pooled vectors (not with --pooling none)\n"
+    "                      safetensors: \"embeddings\" F32 [N, H] of the pooled\n"
+    "                        vectors; with --pooling none [T, H] of every input's\n"
+    "                        token vectors in turn and \"lengths\" I32 [N], the\n"
+    "                        vectors of each\n"
     "  -o, --output FILE   write to FILE (default stdout).  jsonl records are\n"
     "                      written as they complete, in order, whole: an\n"
     "                      interrupted run leaves FILE holding its first records\n"
-    "                      (see --resume); npy is written only on success\n"
+    "                      (see --resume); npy and safetensors are written\n"
+    "                      only on success\n"
     "  --batch-size N      most inputs per forward pass (default 256; --benchmark:\n"
     "                      its batch's rows, default 32)\n"
     "  --max-batch-tokens N  most tokens (inputs x padded length) per forward\n"
@@ -138,7 +143,7 @@ static const char usage_text[] =
     "                      result is the file an uninterrupted run writes\n"
     "  --shard I/N         only the records whose index modulo N is I (0 <= I < N),\n"
     "                      with their global indices: N runs together cover the\n"
-    "                      input (merge: README, Scaling out)\n"
+    "                      input (merge: docs/scaling.md)\n"
     "  --progress          a progress line on stderr (default: when it is a\n"
     "                      terminal): records, tokens/s, ETA for files\n"
     "  --quiet             no progress line and no warnings\n"
@@ -189,7 +194,7 @@ static const char serve_usage_text[] =
     "\n"
     "An HTTP server of ALBERT embeddings, compatible with OpenAI's embeddings API\n"
     "and HuggingFace text-embeddings-inference (TEI).  Requests from all clients\n"
-    "share batches and devices (README: Serving).\n"
+    "share batches and devices (docs/serving.md).\n"
     "\n"
     "endpoints:\n"
     "  POST /v1/embeddings  OpenAI: {\"input\": str | [str] | [ids] | [[ids]],\n"
@@ -297,7 +302,7 @@ static int bad_choice(const char *option, const char *value, const char *const *
 static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
 static const char *const poolings[] = {"none", "pooler", "cls", "mean", "max", "mean_sqrt_len",
                                        "weightedmean", "lasttoken", NULL};
-static const char *const output_formats[] = {"jsonl", "npy", NULL};
+static const char *const output_formats[] = {"jsonl", "npy", "safetensors", NULL};
 static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 /* In albert_precision's order. */
 static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
@@ -523,9 +528,11 @@ static int check_benchmark(cli_options *o)
 static int check_combinations(const cli_options *o)
 {
     if (o->format == CLI_OUT_NPY && o->pooling == ALBERT_POOL_NONE && !o->tokenize_only)
-        return usage_error("--format npy needs one vector per input: not with --pooling none");
-    if (o->format == CLI_OUT_NPY && o->tokenize_only)
-        return usage_error("--format npy holds embeddings: not with --tokenize");
+        return usage_error("--format npy needs one vector per input: not with --pooling none "
+                           "(--format safetensors holds token vectors)");
+    if (o->format != CLI_OUT_JSONL && o->tokenize_only)
+        return usage_error("--format %s holds embeddings: not with --tokenize",
+                           output_formats[o->format]);
     if (o->normalize && o->pooling == ALBERT_POOL_NONE)
         return usage_error("--normalize applies to pooled vectors: not with --pooling none");
     if (o->validate && o->tokenize_only)
@@ -537,8 +544,9 @@ static int check_combinations(const cli_options *o)
     int to_file = o->output && strcmp(o->output, "-") != 0;
     if (o->resume && (!to_file || o->format != CLI_OUT_JSONL))
         return usage_error("--resume goes on with the records of -o FILE: jsonl to a file only");
-    if (o->on_error == CLI_ON_ERROR_SKIP && o->format == CLI_OUT_NPY)
-        return usage_error("--on-error skip writes error records: jsonl only, not --format npy");
+    if (o->on_error == CLI_ON_ERROR_SKIP && o->format != CLI_OUT_JSONL)
+        return usage_error("--on-error skip writes error records: jsonl only, not --format %s",
+                           output_formats[o->format]);
     if (o->progress == CLI_PROGRESS_ON && o->quiet)
         return usage_error("--progress and --quiet exclude each other");
     return 0;
@@ -640,7 +648,7 @@ static int resolve_model_defaults(cli_options *o)
     if (o->tokenizer_kind < 0 && st.present && !st.fast_tokenizer && !o->quiet)
         cli_warn("%s has no tokenizer.json: sentence-transformers would convert spiece.model to "
                  "the fast tokenizer; albert-cl uses the slow one, whose ids differ on some texts "
-                 "(README: Two tokenizers)", o->model_dir);
+                 "(docs/tokenizers.md)", o->model_dir);
     if (o->tokenizer_kind < 0)
         o->tokenizer_kind = st.fast_tokenizer ? ALBERT_TOKENIZER_FAST : ALBERT_TOKENIZER_SLOW;
     if (o->max_length == 0)
@@ -678,7 +686,7 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
         return rc ? rc : resolve_model_defaults(o);
     }
     /* bf16 rounds every GEMM input, int8 quantizes it: differences of a few
-     * hundredths (tenths) are their nature, not a fault (README: Precision). */
+     * hundredths (tenths) are their nature, not a fault (docs/accuracy.md: Precision). */
     if (!o->validate_tol_set && o->precision != ALBERT_PRECISION_FP32)
         o->validate_tol = o->precision == ALBERT_PRECISION_INT8 ? 0.5 : 0.1;
     rc = check_benchmark(o);
@@ -759,6 +767,7 @@ typedef struct session {
     albert_engine *reference;
     cli_stream stream;
     cli_sink sink;
+    cli_arrays arrays; /* npy, safetensors: what goes into the sink */
     int stream_open, sink_open;
 } session;
 
@@ -878,8 +887,8 @@ static int report_profile(const session *s, const cli_options *o, const cli_phas
     return cli_profile_report(o, s->engines, s->nengines, done, ph, err);
 }
 
-/* Ends the output of a run that got to RC: npy gets its row count and is
- * committed only on success; jsonl records are out already. */
+/* Ends the output of a run that got to RC: npy and safetensors get their
+ * counts and are committed only on success; jsonl records are out already. */
 static int finish_run(session *s, const cli_options *o, const cli_phases *ph,
                       const cli_outcome *done, int rc, albert_error *err)
 {
@@ -895,16 +904,13 @@ static int finish_run(session *s, const cli_options *o, const cli_phases *ph,
     if (!s->sink_open)
         return rc;
     s->sink_open = 0;
-    if (rc == ALBERT_OK && done) {
-        errno = 0;
-        rewind(s->sink.f);
-        cli_write_npy_header(s->sink.f, (size_t)done->records, cli_vector_width(o, &s->config));
+    if (rc == ALBERT_OK && done)
+        rc = cli_arrays_end(&s->arrays, err);
+    cli_arrays_close(&s->arrays);
+    if (rc == ALBERT_OK)
         rc = cli_sink_commit(&s->sink, err);
-    } else if (rc == ALBERT_OK) {
-        rc = cli_sink_commit(&s->sink, err);
-    } else {
+    else
         cli_sink_abort(&s->sink);
-    }
     return rc;
 }
 
@@ -921,20 +927,18 @@ static int run_benchmark(session *s, const cli_options *o, cli_phases *ph, alber
     return finish_run(s, o, ph, NULL, rc, err);
 }
 
-/* jsonl streams, npy goes through an all-or-nothing sink (header first,
- * rewritten with the row count at the end). */
+/* jsonl streams, npy and safetensors go through an all-or-nothing sink
+ * (header first, rewritten with the counts at the end). */
 static int open_output(session *s, const cli_options *o, cli_output *out, albert_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (o->format == CLI_OUT_NPY) {
+    if (o->format != CLI_OUT_JSONL) {
         int rc = cli_sink_open(&s->sink, o->output, err);
         s->sink_open = rc == ALBERT_OK;
-        if (rc == ALBERT_OK) {
-            errno = 0;
-            cli_write_npy_header(s->sink.f, 0, cli_vector_width(o, &s->config));
-            rc = cli_sink_check(&s->sink, err);
-        }
-        out->sink = &s->sink;
+        if (rc == ALBERT_OK)
+            rc = cli_arrays_begin(&s->arrays, &s->sink, o->format, cli_vector_width(o, &s->config),
+                                  o->pooling == ALBERT_POOL_NONE, err);
+        out->arrays = &s->arrays;
         return rc;
     }
     cli_resume resume = {o->shard, o->shards, 0, 0};
@@ -1007,6 +1011,7 @@ static void close_session(session *s)
         albert_error e;
         cli_stream_close(&s->stream, &e);
     }
+    cli_arrays_close(&s->arrays);
     if (s->sink_open)
         cli_sink_abort(&s->sink);
     albert_engine_free(s->reference);

@@ -308,8 +308,7 @@ int cli_sink_check(const cli_sink *s, albert_error *err)
                        s->target ? "" : " to a temporary file", strerror(e));
 }
 
-/* 0 or the errno of the failed read or write. */
-static int copy_stream(FILE *from, FILE *to)
+int cli_copy_stream(FILE *from, FILE *to)
 {
     static const size_t chunk = 1 << 16;
     char *buf = malloc(chunk);
@@ -333,7 +332,7 @@ static int commit_copy(cli_sink *s, albert_error *err)
     FILE *to = s->path ? fopen(s->path, "wb") : stdout;
     if (!to)
         return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", shown(s), strerror(errno));
-    int e = copy_stream(s->f, to);
+    int e = cli_copy_stream(s->f, to);
     if (to != stdout && fclose(to) != 0 && !e)
         e = errno;
     return e ? albert_fail(err, ALBERT_E_IO, "%s: write error: %s", shown(s), strerror(e))
@@ -378,38 +377,4 @@ int cli_stdout_close(albert_error *err)
     if (fclose(stdout) != 0 && !e)
         e = errno ? errno : EIO;
     return e ? albert_fail(err, ALBERT_E_IO, "<stdout>: write error: %s", strerror(e)) : ALBERT_OK;
-}
-
-#define NPY_DICT "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }"
-
-void cli_write_npy_header(FILE *f, size_t rows, int cols)
-{
-    char dict[128];
-    int len = snprintf(dict, sizeof dict, NPY_DICT, rows, cols);
-    /* magic (6) + version (2) + header length (2) + dict + padding + '\n'
-     * is a multiple of 64, as NumPy writes it; sized for the largest row
-     * count, so the header written before the rows are counted and the one
-     * written after take the same room. */
-    int most = snprintf(NULL, 0, NPY_DICT, (size_t)SIZE_MAX, cols);
-    int total = (10 + most + 1 + 63) / 64 * 64;
-    int header_len = total - 10;
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(header_len & 0xFF, f);
-    fputc(header_len >> 8, f);
-    fputs(dict, f);
-    for (int i = len; i < header_len - 1; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-}
-
-/* Little-endian bytes whatever the host's order. */
-void cli_write_npy_row(FILE *f, const float *v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, &v[i], sizeof bits);
-        unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
-                              (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
-        fwrite(b, 1, 4, f);
-    }
 }

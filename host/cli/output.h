@@ -1,5 +1,5 @@
-/* Output that is all or nothing (npy, --profile-json, --benchmark; jsonl
- * records stream through cli/stream.h): written to a temporary file, which
+/* Output that is all or nothing (npy and safetensors through cli/arrays.h,
+ * --profile-json, --benchmark; jsonl records stream through cli/stream.h): written to a temporary file, which
  * becomes the output (rename, or a copy to stdout or a non-regular file) only
  * when the whole run succeeded.  SIGINT, SIGTERM and SIGHUP end a run so:
  * the temporary files go, the outputs stay as they were (and a streamed
@@ -46,9 +46,8 @@ int cli_stream_error(FILE *f);
  * to it was lost (the reason as cli_stream_error tells it). */
 int cli_stdout_close(albert_error *err);
 
-/* NPY v1.0 header for little-endian float32 [ROWS, COLS] in C order, of
- * the same length for any ROWS (written again once they are counted). */
-void cli_write_npy_header(FILE *f, size_t rows, int cols);
-void cli_write_npy_row(FILE *f, const float *v, int n);
+/* Appends all of FROM (rewound first) to TO and flushes it: 0 or the errno
+ * of the failed read or write. */
+int cli_copy_stream(FILE *from, FILE *to);
 
 #endif

@@ -120,6 +120,34 @@ def test_encode_equals_cli(cli, tiny, pooling, normalize):
         np.testing.assert_allclose(unit, want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "none"])
+def test_cli_safetensors_loads_with_safetensors(cli, tiny, pooling, tmp_path):
+    """The CLI's --format safetensors read by the safetensors library itself:
+    the pooled vectors, or every line's token vectors in turn and their
+    counts, as the binding gives them."""
+    from safetensors.numpy import load_file
+
+    path = tmp_path / "out.safetensors"
+    proc = subprocess.run([str(cli), "--model", str(tiny), "--device", "cpu", "--quiet",
+                           "--pooling", pooling, "--format", "safetensors", "-o", str(path)],
+                          input="".join(line + "\n" for line in TEXTS), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = load_file(str(path))
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean") as e:
+        if pooling == "mean":
+            assert sorted(got) == ["embeddings"]
+            want = e.encode(TEXTS)
+        else:
+            assert sorted(got) == ["embeddings", "lengths"]
+            tokens = e.encode(TEXTS, output_value="token_embeddings")
+            assert got["lengths"].dtype == np.int32
+            assert got["lengths"].tolist() == [len(t) for t in tokens]
+            want = np.concatenate(tokens)
+    assert got["embeddings"].dtype == np.float32 and got["embeddings"].shape == want.shape
+    np.testing.assert_allclose(got["embeddings"], want, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("layer", [0, 1, -2])
 def test_layer_equals_cli(cli, tiny, layer):
     with albert_cl.Encoder(tiny, device="cpu", pooling="mean", layer=layer) as e:
