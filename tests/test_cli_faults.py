@@ -81,7 +81,7 @@ class Base(TempDirCase):
 class Interrupts(Base):
     """A signal ends the run within a second, whatever it is doing: one line
     on stderr, exit status 128 + the signal, no temporary file left; -o FILE
-    as it was (--benchmark, npy: written only on success) or, jsonl records
+    as it was (--benchmark, npy, safetensors: written only on success) or, jsonl records
     being written as they complete, holding the run's first records whole
     (the line says how many)."""
 
@@ -226,6 +226,15 @@ class Interrupts(Base):
                                "records written",
                                (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), streamed=True)
 
+    def test_while_writing_safetensors(self):
+        # Token vectors into the temporary file (their lengths into another,
+        # anonymous): the output stays as it was, no temporary file is left.
+        text = self.write("in.txt", "".join("line %d, a few words\n" % i for i in range(300000)))
+        out = os.path.join(self.tmp, "out.safetensors")
+        self.check_interrupted(["--model", TINY, "--device", "cpu", "--format", "safetensors",
+                                "--pooling", "none", text], out, self.busy_after(0.5),
+                               "temporary file")
+
     def test_during_a_forward_pass_on_every_device(self):
         # --benchmark -o FILE: the sink is open before the first forward pass,
         # each of which takes a good part of a second or more.
@@ -269,6 +278,7 @@ class FullDisk(Base):
         cpu = ["--model", TINY, "--device", "cpu"]
         with open("/dev/full", "wb") as full:
             for args in [cpu + [sample], cpu + ["--format", "npy", sample],
+                         cpu + ["--format", "safetensors", "--pooling", "none", sample],
                          cpu + ["--pooling", "none", sample],
                          ["--model", TINY, "--tokenize", sample],
                          cpu + ["--benchmark", "--batch-size", "2", "--seq-len", "16",
@@ -280,6 +290,7 @@ class FullDisk(Base):
     def test_output_file_full(self):
         sample = self.write("in.txt", "Paris is a city.\n")
         for args in [[sample], ["--format", "npy", sample],
+                     ["--format", "safetensors", "--pooling", "none", sample],
                      ["--benchmark", "--batch-size", "2", "--seq-len", "16", "--iterations", "2"]]:
             with self.subTest(args=args):
                 self.fails_with(["--model", TINY, "--device", "cpu", "-o", "/dev/full"] + args,

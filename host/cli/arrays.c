@@ -100,7 +100,7 @@ int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, int width, int t
 {
     *a = (cli_arrays){.sink = sink, .format = format, .width = width,
                       .tokens = format == CLI_OUT_SAFETENSORS && tokens};
-    if (a->tokens && !(a->lengths = tmpfile()))
+    if (a->tokens && !(a->lengths = cli_tmpfile()))
         return albert_fail(err, ALBERT_E_IO, "cannot create a temporary file for the lengths: %s",
                            strerror(errno));
     errno = 0;
@@ -121,7 +121,12 @@ void cli_arrays_put(cli_arrays *a, const float *v, int rows)
 
 int cli_arrays_end(cli_arrays *a, albert_error *err)
 {
+    /* The rows' writes are checked before anything else: going back to the
+     * header clears the sink's error flag. */
     errno = 0;
+    int rc = cli_sink_check(a->sink, err);
+    if (rc != ALBERT_OK)
+        return rc;
     if (a->lengths) {
         /* Checked before the copy rewinds it, which clears its error flag. */
         int e = cli_stream_error(a->lengths);
@@ -131,7 +136,9 @@ int cli_arrays_end(cli_arrays *a, albert_error *err)
             return albert_fail(err, ALBERT_E_IO, "%s: cannot write the lengths: %s",
                                a->sink->path ? a->sink->path : "<stdout>", strerror(e));
     }
-    rewind(a->sink->f);
+    if (fseek(a->sink->f, 0, SEEK_SET) != 0)
+        return albert_fail(err, ALBERT_E_IO, "%s: cannot go back to the header: %s",
+                           a->sink->path ? a->sink->path : "<stdout>", strerror(errno));
     write_header(a);
     return cli_sink_check(a->sink, err);
 }

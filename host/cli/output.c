@@ -229,15 +229,23 @@ static int open_beside(cli_sink *s, long mode, albert_error *err)
     return ALBERT_OK;
 }
 
-/* stdout, or a device or pipe (say /dev/null) that a rename would replace:
- * an anonymous temporary file, copied at commit. */
-static int open_anonymous(cli_sink *s, albert_error *err)
+FILE *cli_tmpfile(void)
 {
     sigset_t old;
     /* Held: tmpfile may name its file for a moment before removing it. */
     hold_signals(&old);
-    s->f = tmpfile();
+    FILE *f = tmpfile();
+    int e = errno;
     release_signals(&old);
+    errno = e;
+    return f;
+}
+
+/* stdout, or a device or pipe (say /dev/null) that a rename would replace:
+ * an anonymous temporary file, copied at commit. */
+static int open_anonymous(cli_sink *s, albert_error *err)
+{
+    s->f = cli_tmpfile();
     if (!s->f)
         return albert_fail(err, ALBERT_E_IO, "%s: cannot create a temporary file: %s", shown(s),
                            strerror(errno));

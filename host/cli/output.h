@@ -46,6 +46,10 @@ int cli_stream_error(FILE *f);
  * to it was lost (the reason as cli_stream_error tells it). */
 int cli_stdout_close(albert_error *err);
 
+/* tmpfile() with the stop signals held, so that none comes while it has a
+ * name: NULL and errno on failure. */
+FILE *cli_tmpfile(void);
+
 /* Appends all of FROM (rewound first) to TO and flushes it: 0 or the errno
  * of the failed read or write. */
 int cli_copy_stream(FILE *from, FILE *to);
