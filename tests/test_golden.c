@@ -1,5 +1,7 @@
 /* The whole model through the public API on every device the registry
- * lists (every OpenCL device, then the CPU), for every golden model:
+ * lists (every OpenCL device, then the CPU; under the sanitizers the first
+ * OpenCL device and the CPU: test_opencl_devices_checked), for every golden
+ * model:
  *   - every golden case (last_hidden_state, pooler_output, hidden_states)
  *     within 1e-4 of the float64 reference, over a count of values that
  *     must not be zero;
@@ -519,14 +521,15 @@ static const char *const forced_profiles[] = {ALBERT_TEST_PROFILES_DIR "/gpu-gen
 
 int main(void)
 {
-    const int devices = test_device_count(), opencl = test_opencl_device_count();
+    const int opencl = test_opencl_devices_checked(), cpu = test_cpu_device();
     for (int i = 0; golden_models[i]; i++) {
         golden_case *cases;
         int n = golden_load(golden_models[i], &cases);
         CHECK(n > 0, "%s has no golden cases", golden_models[i]);
         albert_model *m = test_open_model(golden_models[i]);
-        for (int d = 0; d < devices; d++)
+        for (int d = 0; d < opencl; d++)
             check_model_on(golden_models[i], m, d, NULL, cases, n);
+        check_model_on(golden_models[i], m, cpu, NULL, cases, n);
         const int tiny = strncmp(golden_models[i], "tiny-", 5) == 0;
         for (size_t f = 0; tiny && f < sizeof forced_profiles / sizeof forced_profiles[0]; f++)
             for (int d = 0; d < opencl; d++)

@@ -1,4 +1,5 @@
-/* The program cache on every OpenCL device: cold build writes an entry, a
+/* The program cache on every OpenCL device (the first alone under the
+ * sanitizers: test_opencl_devices_checked): cold build writes an entry, a
  * warm start reuses it without building; entries that fail the checks
  * (corrupt, truncated, forged, old layout, another folder's key) never reach
  * the driver and are deleted and rewritten, as are entries the driver
@@ -504,7 +505,7 @@ static void test_device(int d)
 
 int main(void)
 {
-    const int n = test_opencl_device_count();
+    const int n = test_opencl_devices_checked();
     for (int d = 0; d < n; d++)
         test_device(d);
     return test_finish();

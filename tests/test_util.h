@@ -50,6 +50,13 @@ int test_device_count(void);
  * never skip. */
 int test_opencl_device_count(void);
 
+/* The OpenCL devices (0 .. n-1) that tests whose time goes to the drivers'
+ * kernel builds run on: every one, but the first alone under the sanitizers
+ * ($ALBERT_TEST_SANITIZED, tests/CMakeLists.txt), where the host code they
+ * run is the same on each device and ASan's allocator slows the drivers'
+ * compilers; the release run covers every device. */
+int test_opencl_devices_checked(void);
+
 /* The CPU's registry index. */
 int test_cpu_device(void);
 
