@@ -1,5 +1,6 @@
 """What the Python tests of the programs share: the driver noise to drop from
-stderr and a test case with its own temporary folder.  Python 3 standard
+stderr, the OpenCL devices a sanitizer run checks, and a test case with its
+own temporary folder.  Python 3 standard
 library only; the tests import it from their own folder."""
 import os
 import re
@@ -11,6 +12,15 @@ import unittest
 # What a driver's compiler prints on stderr itself while it builds a kernel
 # for the first time (PoCL's clang: "1 warning generated."): not ours.
 COMPILER_NOISE = re.compile(r"(?m)^\d+ (warning|error)s? generated\.\n")
+
+
+def devices_checked(devices):
+    """DEVICES (the OpenCL ones, in --list-devices order), or the first alone
+    under the sanitizers ($ALBERT_TEST_SANITIZED): for the tests whose time
+    goes to the drivers' kernel builds, whose host code is the same on each
+    device; the release run covers every device (tests/CMakeLists.txt; the
+    C tests' test_opencl_devices_checked)."""
+    return devices[:1] if os.environ.get("ALBERT_TEST_SANITIZED") else devices
 
 
 class TempDirCase(unittest.TestCase):

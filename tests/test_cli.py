@@ -18,7 +18,7 @@ import subprocess
 import sys
 import unittest
 
-from cli_helpers import COMPILER_NOISE, TempDirCase, program_args
+from cli_helpers import COMPILER_NOISE, TempDirCase, devices_checked, program_args
 
 BINARY = None
 SHARED = None
@@ -1499,12 +1499,9 @@ class Profiles(Base):
 
 def opencl_tested():
     """The OpenCL devices of the tests that load models under several
-    profiles or shapes: every one, but the first alone under the sanitizers
-    ($ALBERT_TEST_SANITIZED), where the host code they run is the same on
-    each device and their time goes to the drivers' compiles (CLBlast's on
-    Intel's runtime, redone by every process), which ASan's allocator slows
-    twofold; the release run covers every device."""
-    return OPENCL[:1] if os.environ.get("ALBERT_TEST_SANITIZED") else OPENCL
+    profiles or shapes (their time goes to the drivers' compiles: Intel's
+    runtime builds CLBlast's programs again in every process)."""
+    return devices_checked(OPENCL)
 
 
 def opencl_devices():

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import unittest
 
-from cli_helpers import COMPILER_NOISE
+from cli_helpers import COMPILER_NOISE, devices_checked
 
 TUNER = None
 ALBERT = None
@@ -147,13 +147,7 @@ class TuneTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        devices = opencl_devices()
-        if os.environ.get("ALBERT_TEST_SANITIZED"):
-            # The tuner's host code is the same on every device and its time
-            # is the drivers' compiles, which the sanitizers' allocator
-            # doubles: the release run tunes on every device.
-            devices = devices[:1]
-        cls.runs = [DeviceRun(device, cls.tmp.name) for device in devices]
+        cls.runs = [DeviceRun(device, cls.tmp.name) for device in devices_checked(opencl_devices())]
 
     @classmethod
     def tearDownClass(cls):
