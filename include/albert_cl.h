@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.13.0"
+#define ALBERT_CL_VERSION "0.14.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -145,6 +145,20 @@ typedef struct albert_model albert_model;
  * prefix; the masked-LM head is ignored.  Every shape is checked against the
  * config. */
 ALBERT_API int albert_model_open(const char *dir, albert_model **out, albert_error *err);
+
+/* The model folder NAME means, into DIR (SIZE bytes): NAME itself when it is
+ * a folder, else the snapshot of a model the Hugging Face hub cache holds (what
+ * transformers, sentence-transformers or huggingface-cli downloaded), NAME
+ * being its repo id, "albert-base-v2" or "ORG/NAME", with "@REVISION" (a
+ * branch, tag or commit) or without (main): HUB_CACHE/models--ORG--NAME/
+ * snapshots/COMMIT, COMMIT read from refs/REVISION.  HUB_CACHE NULL or "":
+ * where huggingface_hub looks, $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE,
+ * $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
+ * Nothing is downloaded.  ALBERT_E_IO naming NAME and where it looked;
+ * ALBERT_E_FORMAT for a refs file that holds no commit; ALBERT_E_ARG for NULL
+ * NAME or DIR, or a DIR too small (DIR is then ""). */
+ALBERT_API int albert_model_locate(const char *name, const char *hub_cache, char *dir,
+                                   size_t size, albert_error *err);
 /* Frees MODEL; every engine created for it must be freed first.  NULL: no-op. */
 ALBERT_API void albert_model_close(albert_model *model);
 ALBERT_API const albert_config *albert_model_config(const albert_model *model);

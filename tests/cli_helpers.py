@@ -1,6 +1,6 @@
 """What the Python tests of the programs share: the driver noise to drop from
-stderr, the OpenCL devices a sanitizer run checks, and a test case with its
-own temporary folder.  Python 3 standard
+stderr, the OpenCL devices a sanitizer run checks, a test case with its
+own temporary folder, and a Hugging Face hub cache made of shared models.  Python 3 standard
 library only; the tests import it from their own folder."""
 import os
 import re
@@ -40,6 +40,32 @@ class TempDirCase(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         return path
+
+
+# What the tests' albert-cl runs take for the Hugging Face cache unless a test
+# names one: a folder that is never there, so the machine's own cache (its
+# ~/.cache/huggingface) cannot change what a test sees.
+NO_HUB_CACHE = os.path.join(tempfile.gettempdir(), "albert-cl-tests-no-hub-cache")
+
+
+def add_to_hub_cache(cache, repo_id, source, refs):
+    """Puts the files of the folder SOURCE into the Hugging Face cache CACHE
+    as huggingface_hub lays out a download of REPO_ID: the files in blobs/,
+    snapshots/COMMIT/NAME links to them, refs/REF holding COMMIT for each
+    REF: COMMIT of REFS (their first commit gets the files)."""
+    repo = os.path.join(cache, "models--" + repo_id.replace("/", "--"))
+    commit = next(iter(refs.values()))
+    snapshot = os.path.join(repo, "snapshots", commit)
+    for sub in ("blobs", "refs", snapshot):
+        os.makedirs(os.path.join(repo, sub), exist_ok=True)
+    for name in sorted(os.listdir(source)):
+        blob = os.path.join(repo, "blobs", "%s-%s" % (commit[:8], name))
+        os.symlink(os.path.abspath(os.path.join(source, name)), blob)
+        os.symlink(os.path.relpath(blob, snapshot), os.path.join(snapshot, name))
+    for ref, sha in refs.items():
+        with open(os.path.join(repo, "refs", ref), "w") as f:
+            f.write(sha)
+    return snapshot
 
 
 def program_args(script):

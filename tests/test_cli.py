@@ -18,7 +18,8 @@ import subprocess
 import sys
 import unittest
 
-from cli_helpers import COMPILER_NOISE, TempDirCase, devices_checked, program_args
+from cli_helpers import (COMPILER_NOISE, NO_HUB_CACHE, TempDirCase, add_to_hub_cache,
+                         devices_checked, program_args)
 
 BINARY = None
 SHARED = None
@@ -45,6 +46,7 @@ def run(args, stdin=b"", env=None, cwd=None):
     full_env = dict(os.environ)
     full_env.pop("ALBERT_CL_MODEL", None)
     full_env.pop("ALBERT_CL_KEEP_BLAS", None)
+    full_env["HF_HUB_CACHE"] = NO_HUB_CACHE
     full_env.update(env or {})
     p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
                        cwd=cwd, timeout=900)
@@ -1067,7 +1069,8 @@ class Errors(Base):
         self.fails(["--model", missing, "--device", "cpu", SAMPLE], 1, must_mention=[missing])
         self.fails(["--model", missing, "--tokenize", SAMPLE], 1)
         # The default folder, models/albert-base-v2, is relative: none in an empty folder.
-        self.fails(["--device", "cpu", SAMPLE], 1, cwd=self.tmp, must_mention=["models/albert-base-v2"])
+        self.fails(["--device", "cpu", SAMPLE], 1, cwd=self.tmp,
+                   must_mention=["models/albert-base-v2", "Hugging Face cache"])
 
     def test_model_from_environment(self):
         rc, out, err = run(["--tokenize", SAMPLE], env={"ALBERT_CL_MODEL": TINY})
@@ -1093,6 +1096,58 @@ class Errors(Base):
         want, _ = self.ok(["--model", TINY, "--device", "cpu", SAMPLE])
         self.assertEqual(slurp(path), want, "the sample's records, whole, and nothing else")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.txt", "out.jsonl"])
+
+
+class HubCache(Base):
+    """--model NAME: a model in the Hugging Face cache, found as
+    huggingface_hub finds it (its variables, refs, snapshots)."""
+
+    COMMIT = "a" * 40
+    V1 = "b" * 40
+
+    def setUp(self):
+        super().setUp()
+        self.cache = os.path.join(self.tmp, "hub")
+        add_to_hub_cache(self.cache, "org/tiny", TINY, {"main": self.COMMIT})
+        add_to_hub_cache(self.cache, "org/tiny", os.path.join(SHARED, "models", "tiny-groups"),
+                         {"v1": self.V1})
+        self.env = {"HF_HUB_CACHE": self.cache}
+
+    def test_name_gives_the_folders_vectors(self):
+        want, _ = self.ok(["--model", TINY, "--device", "cpu", SAMPLE])
+        rc, out, err = run(["--model", "org/tiny", "--device", "cpu", SAMPLE], env=self.env)
+        self.assertEqual((rc, out), (0, want), err)
+        # HF_HOME/hub when HF_HUB_CACHE is not set; $ALBERT_CL_MODEL names it too
+        hf_home = {"HF_HUB_CACHE": "", "HF_HOME": self.tmp, "ALBERT_CL_MODEL": "org/tiny"}
+        rc, out, err = run(["--device", "cpu", SAMPLE], env=hf_home)
+        self.assertEqual((rc, out), (0, want), err)
+
+    def test_revision(self):
+        want, _ = self.ok(["--model", model("tiny-groups"), "--device", "cpu", SAMPLE])
+        for rev in ("v1", self.V1):
+            rc, out, err = run(["--model", "org/tiny@" + rev, "--device", "cpu", SAMPLE],
+                               env=self.env)
+            self.assertEqual((rc, out), (0, want), "@%s: %s" % (rev, err))
+        self.fails(["--model", "org/tiny@v2", "--device", "cpu", SAMPLE], 1, env=self.env,
+                   must_mention=["org/tiny@v2", "no revision v2", "models--org--tiny"])
+
+    def test_not_in_the_cache(self):
+        self.fails(["--model", "org/other", "--tokenize", SAMPLE], 1, env=self.env,
+                   must_mention=["org/other: no such folder", "models--org--other"])
+        with open(os.path.join(self.cache, "models--org--tiny", "refs", "main"), "w") as f:
+            f.write("garbage")
+        self.fails(["--model", "org/tiny", "--tokenize", SAMPLE], 1, env=self.env,
+                   must_mention=["refs/main: not a commit hash"])
+
+    def test_default_model_found_in_the_cache(self):
+        """No models/albert-base-v2 where it runs: the cache's, by either name."""
+        for i, repo_id in enumerate(("albert-base-v2", "albert/albert-base-v2")):
+            cache = os.path.join(self.tmp, "cache%d" % i)
+            add_to_hub_cache(cache, repo_id, BASE, {"main": self.COMMIT})
+            rc, out, err = run(["--tokenize"], b"Hello world\n", cwd=self.tmp,
+                               env={"HF_HUB_CACHE": cache})
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(records(out)[0]["input_ids"], [CLS, 10975, 126, SEP])
 
 
 def profile_rows(err):

@@ -414,6 +414,133 @@ static void test_config_defaults(void)
           "defaults not applied");
 }
 
+/* ---- albert_model_locate: folders and the Hugging Face hub cache */
+
+#define COMMIT_A "0123456789abcdef0123456789abcdef01234567"
+#define COMMIT_B "89abcdef0123456789abcdef0123456789abcdef"
+
+/* CACHE/models--REPO/snapshots/COMMIT, and refs/REF holding REF_TEXT
+ * (REF NULL: none). */
+static void make_snapshot(const char *cache, const char *repo, const char *commit,
+                          const char *ref, const char *ref_text)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/models--%s", cache, repo);
+    mkdir(cache, 0755);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/models--%s/snapshots", cache, repo);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/models--%s/snapshots/%s", cache, repo, commit);
+    mkdir(dir, 0755);
+    if (!ref)
+        return;
+    snprintf(dir, sizeof dir, "%s/models--%s/refs", cache, repo);
+    mkdir(dir, 0755);
+    write_text(dir, ref, ref_text);
+}
+
+/* NAME located in CACHE must be CODE, and DIR end with WANT (OK) or the
+ * message hold WANT (a failure). */
+static void expect_locate(const char *cache, const char *name, int code, const char *want)
+{
+    char dir[2048];
+    albert_error err;
+    int rc = albert_model_locate(name, cache, dir, sizeof dir, &err);
+    CHECK(rc == code, "locate %s: rc %s, want %s (%s)", name, albert_status_name(rc),
+          albert_status_name(code), rc ? err.msg : dir);
+    if (rc != code)
+        return;
+    if (code == ALBERT_OK) {
+        size_t n = strlen(dir), w = strlen(want);
+        CHECK(n >= w && strcmp(dir + n - w, want) == 0, "locate %s: %s, want ...%s", name, dir,
+              want);
+    } else {
+        CHECK(strstr(err.msg, want) != NULL, "locate %s: message '%s' lacks '%s'", name, err.msg,
+              want);
+        CHECK(dir[0] == '\0', "locate %s: failed but DIR is '%s'", name, dir);
+    }
+}
+
+static void test_locate_hub_names(const char *cache)
+{
+    make_snapshot(cache, "albert-base-v2", COMMIT_A, "main", COMMIT_A "\n");
+    make_snapshot(cache, "org--st-model", COMMIT_A, "main", COMMIT_A);
+    make_snapshot(cache, "org--st-model", COMMIT_B, "v2.0", COMMIT_B);
+    make_snapshot(cache, "org--bad-ref", COMMIT_A, "main", "not a commit");
+    make_snapshot(cache, "org--lost", COMMIT_A, "main", COMMIT_B); /* refs/main's commit absent */
+    expect_locate(cache, "albert-base-v2", ALBERT_OK, "/models--albert-base-v2/snapshots/" COMMIT_A);
+    expect_locate(cache, "org/st-model", ALBERT_OK, "/models--org--st-model/snapshots/" COMMIT_A);
+    expect_locate(cache, "org/st-model@v2.0", ALBERT_OK, "/snapshots/" COMMIT_B);
+    expect_locate(cache, "org/st-model@" COMMIT_B, ALBERT_OK, "/snapshots/" COMMIT_B);
+    expect_locate(cache, "org/st-model@dev", ALBERT_E_IO, "no revision dev");
+    expect_locate(cache, "org/bad-ref", ALBERT_E_FORMAT, "refs/main: not a commit hash");
+    expect_locate(cache, "org/lost", ALBERT_E_IO, "snapshots/" COMMIT_B ": no such folder");
+    expect_locate(cache, "org/absent", ALBERT_E_IO, "models--org--absent");
+    /* Not repo ids (huggingface_hub's rules), so not looked up */
+    const char *not_ids[] = {"a/b/c", "org/-x", "org/x.", "a--b", "a..b", "org/x@../main",
+                             "org/x@", "/no/such/dir"};
+    for (size_t i = 0; i < sizeof not_ids / sizeof not_ids[0]; i++)
+        expect_locate(cache, not_ids[i], ALBERT_E_IO, "no such folder (nor a Hugging Face");
+}
+
+/* With HUB_CACHE NULL, huggingface_hub's variables in its order. */
+static void test_locate_default_cache(const char *cache)
+{
+    const char *vars[] = {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"};
+    char saved[4][1024];
+    for (int i = 0; i < 4; i++) {
+        const char *v = getenv(vars[i]);
+        snprintf(saved[i], sizeof saved[i], "%s", v ? v : "");
+        unsetenv(vars[i]);
+    }
+    char home[1024], dir[2048];
+    snprintf(home, sizeof home, "%s/home", tmp_root); /* HF_HOME: HOME/hub */
+    mkdir(home, 0755);
+    make_snapshot(home, "x", COMMIT_A, "main", COMMIT_A);
+    albert_error err;
+    setenv("HF_HOME", home, 1);
+    int rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_E_IO && strstr(err.msg, "home/hub/models--x"), "HF_HOME: %s", err.msg);
+    setenv("HF_HUB_CACHE", home, 1); /* wins over HF_HOME */
+    rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_OK && strstr(dir, "home/models--x/snapshots/" COMMIT_A), "HF_HUB_CACHE: %s",
+          rc ? err.msg : dir);
+    setenv("HF_HUB_CACHE", "", 1); /* empty: not set */
+    setenv("HUGGINGFACE_HUB_CACHE", cache, 1);
+    rc = albert_model_locate("albert-base-v2", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_OK, "HUGGINGFACE_HUB_CACHE: %s", err.msg);
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    unsetenv("HF_HOME");
+    setenv("XDG_CACHE_HOME", tmp_root, 1);
+    rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_E_IO && strstr(err.msg, "/huggingface/hub/models--x"), "XDG_CACHE_HOME: %s",
+          err.msg);
+    for (int i = 0; i < 4; i++) {
+        if (saved[i][0])
+            setenv(vars[i], saved[i], 1);
+        else
+            unsetenv(vars[i]);
+    }
+}
+
+static void test_locate(void)
+{
+    char cache[512], dir[2048], small[8];
+    snprintf(cache, sizeof cache, "%s/hub", tmp_root);
+    albert_error err;
+    model_dir(dir, sizeof dir, "tiny-gelu");
+    expect_locate(cache, dir, ALBERT_OK, "models/tiny-gelu"); /* a folder is itself */
+    char file[2100];
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    expect_locate(cache, file, ALBERT_E_IO, "not a folder");
+    test_locate_hub_names(cache);
+    test_locate_default_cache(cache);
+    CHECK(albert_model_locate(NULL, cache, dir, sizeof dir, &err) == ALBERT_E_ARG, "NULL name");
+    CHECK(albert_model_locate("x", cache, NULL, 10, &err) == ALBERT_E_ARG, "NULL dir");
+    int rc = albert_model_locate("albert-base-v2", cache, small, sizeof small, &err);
+    CHECK(rc == ALBERT_E_ARG && small[0] == '\0', "DIR too small: %s", albert_status_name(rc));
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/albert-test-loader-%d", (int)getpid());
@@ -426,6 +553,7 @@ int main(void)
     test_bad_configs();
     test_config_bounds_accept();
     test_config_defaults();
+    test_locate();
     test_remove_tree(tmp_root);
     return test_finish();
 }

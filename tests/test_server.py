@@ -50,7 +50,8 @@ except ImportError as missing:
              "(pip install openai numpy into %s)" % (missing, sys.executable, _py))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_helpers import COMPILER_NOISE, TempDirCase, program_args  # noqa: E402
+from cli_helpers import (COMPILER_NOISE, NO_HUB_CACHE, TempDirCase,  # noqa: E402
+                         add_to_hub_cache, program_args)
 
 BINARY = None
 SHARED = None
@@ -99,6 +100,7 @@ def environment(extra=None):
     env = dict(os.environ)
     for var in ("ALBERT_CL_MODEL", "ALBERT_CL_KEEP_BLAS"):
         env.pop(var, None)
+    env["HF_HUB_CACHE"] = NO_HUB_CACHE
     env.update(extra or {})
     return env
 
@@ -254,11 +256,11 @@ class Server:
     """`albert-cl serve --model MODEL --device cpu --port 0 ARGS`, started and
     listening (its URL parsed from the stderr line) or an AssertionError."""
 
-    def __init__(self, args, model=None, start_timeout=120):
+    def __init__(self, args, model=None, start_timeout=120, env=None):
         self.cmd = [BINARY, "serve", "--model", model or TINY, "--device", "cpu",
                     "--port", "0"] + list(args)
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=environment())
+                                     stderr=subprocess.PIPE, env=environment(env))
         self._cond = threading.Condition()
         self._err, self._out, self._eof = [], [], 0
         self._threads = [threading.Thread(target=self._drain, args=(s, sink), daemon=True)
@@ -343,8 +345,13 @@ class ServerCase(unittest.TestCase):
         return cls.MODEL or TINY
 
     @classmethod
+    def server_env(cls):
+        """Variables the server runs with beyond the tests' environment()."""
+        return None
+
+    @classmethod
     def setUpClass(cls):
-        cls.server = Server(cls.SERVER_ARGS, cls.model_dir())
+        cls.server = Server(cls.SERVER_ARGS, cls.model_dir(), env=cls.server_env())
 
     @classmethod
     def tearDownClass(cls):
@@ -753,11 +760,22 @@ class Tokenize(ServerCase):
         self.check_tokens(seqs, cli_ids(lines[:2], *self.CLI_FLAGS, model=self.model_dir()))
 
 
-class FastFolder:
-    """Mixin: a model folder of tiny-gelu's weights and a tokenizer.json
-    (fill_tokenizer puts it there), removed after the class."""
+class OwnFolder:
+    """Mixin: cls.folder, made by the class, removed after it."""
 
     folder = None
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.folder, ignore_errors=True)
+
+
+class FastFolder(OwnFolder):
+    """Mixin: a model folder of tiny-gelu's weights and a tokenizer.json
+    (fill_tokenizer puts it there)."""
 
     @classmethod
     def fill_tokenizer(cls, path):
@@ -771,13 +789,6 @@ class FastFolder:
                 os.symlink(os.path.join(TINY, name), os.path.join(cls.folder, name))
             cls.fill_tokenizer(os.path.join(cls.folder, "tokenizer.json"))
         return cls.folder
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.folder, ignore_errors=True)
 
 
 class TokenizeFast(FastFolder, Tokenize):
@@ -865,6 +876,31 @@ class TokenizeNoTemplate(FastFolder, ServerCase):
         off = self.ok_json(self.post("/tokenize", {"inputs": "hello big world",
                                                    "add_special_tokens": False}))
         self.assertEqual(off, doc)
+
+
+class HubCacheModel(OwnFolder, ServerCase):
+    """--model ORG/NAME, a model in the Hugging Face cache: the repo id is the
+    served model's name, as TEI's model_id."""
+
+    MODEL = "org/tiny-gelu"
+
+    @classmethod
+    def server_env(cls):
+        cls.folder = tempfile.mkdtemp(prefix="albert-server-hub-")
+        cls.snapshot = add_to_hub_cache(cls.folder, cls.MODEL, TINY, {"main": "c" * 40})
+        return {"HF_HUB_CACHE": cls.folder}
+
+    def test_named_by_the_repo_id(self):
+        info = self.ok_json(self.get("/info"))
+        self.assertEqual(info["model_id"], self.MODEL)
+        self.assertEqual(info["model_dir"], self.snapshot)
+        doc = self.ok_json(self.get("/v1/models"))
+        self.assertEqual([m["id"] for m in doc["data"]], [self.MODEL])
+        want = cli_vectors(SAMPLE_LINES[:2], model=TINY)
+        resp = self.client().embeddings.create(model=self.MODEL, input=SAMPLE_LINES[:2])
+        self.assertEqual(resp.model, self.MODEL)
+        for i, d in enumerate(resp.data):
+            self.assertClose(d.embedding, want[i], "line %d" % i)
 
 
 class Observability(ServerCase):

@@ -32,7 +32,10 @@ int cli_vector_width(const struct cli_options *o, const albert_config *config);
 
 /* Options are plain ints (enum values included) so one table can parse them. */
 typedef struct cli_options {
-    const char *model_dir;
+    const char *model_name;      /* --model as given (a folder or a hub name); NULL: the default */
+    const char *model_dir;       /* the folder it names (model_path), once resolved */
+    char model_path[4096];
+    int model_from_hub;          /* 1: model_dir is a snapshot in the Hugging Face cache */
     const char *device;          /* --device: ids ("0", "cpu", "0,cpu") or "all"; NULL: automatic */
     int list_devices;
     const char *profile_file;    /* --profile-file, or NULL */

@@ -35,9 +35,13 @@ static const char usage_text[] =
     "a final line without a newline counts, a trailing newline adds no record.\n"
     "\n"
     "options:\n"
-    "  --model DIR         HuggingFace model folder (config.json, model.safetensors\n"
-    "                      or pytorch_model.bin, spiece.model or tokenizer.json);\n"
-    "                      default $ALBERT_CL_MODEL, else models/albert-base-v2.\n"
+    "  --model M           HuggingFace model folder (config.json, model.safetensors\n"
+    "                      or pytorch_model.bin, spiece.model or tokenizer.json), or\n"
+    "                      the name of one in the Hugging Face cache, what\n"
+    "                      transformers or huggingface-cli downloaded\n"
+    "                      (ORG/NAME[@REVISION]; nothing is downloaded); default\n"
+    "                      $ALBERT_CL_MODEL, else models/albert-base-v2, else the\n"
+    "                      cache's albert-base-v2.\n"
     "                      A sentence-transformers folder (modules.json) gives\n"
     "                      SentenceTransformer.encode's vectors: its pooling and\n"
     "                      max_seq_length are the defaults of --pooling and\n"
@@ -180,6 +184,8 @@ static const char usage_text[] =
     "  ALBERT_CL_CACHE_DIR      compiled-kernel cache (default $XDG_CACHE_HOME/albert-cl,\n"
     "                           else ~/.cache/albert-cl)\n"
     "  ALBERT_CL_KERNEL_DIR     build kernels from DIR/*.cl instead of the embedded ones\n"
+    "  HF_HUB_CACHE, HF_HOME    the Hugging Face cache --model NAME looks in (as\n"
+    "                           huggingface_hub: default ~/.cache/huggingface/hub)\n"
     "  ONEDNN_MAX_CPU_ISA       cap the instructions of the cpu device's GEMMs\n"
     "                           (oneDNN's own variable, e.g. AVX2)\n"
     "\n"
@@ -207,7 +213,7 @@ static const char serve_usage_text[] =
     "options:\n"
     "  --host H            address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
     "  --port P            port (default 8080; 0: any free one, printed)\n"
-    "  --model DIR, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
+    "  --model M, --device D[,D...], --precision P, --tokenizer K, --threads N,\n"
     "  --profile-file F, --no-profile, --max-length N, --max-batch-tokens N,\n"
     "  --batch-size N, --no-sentence-transformers, --layer N[,N...],\n"
     "  --layer-combine C, --quiet\n"
@@ -389,7 +395,7 @@ static int set_validate_tol(cli_options *o, const char *v)
 }
 
 static const option_spec option_table[] = {
-    {"--model", NULL, NULL, offsetof(cli_options, model_dir), 0, -1, ANY},
+    {"--model", NULL, NULL, offsetof(cli_options, model_name), 0, -1, ANY},
     {"--device", set_device, NULL, 0, 0, 0, ANY},
     {"--list-devices", NULL, NULL, offsetof(cli_options, list_devices), 0, 0, RUN},
     {"--profile-file", NULL, NULL, offsetof(cli_options, profile_file), 0, -1, ANY},
@@ -566,8 +572,7 @@ static int check_serve(const cli_options *o)
 static void default_options(cli_options *o)
 {
     memset(o, 0, sizeof *o);
-    const char *model = albert_env("ALBERT_CL_MODEL");
-    o->model_dir = model ? model : "models/albert-base-v2";
+    o->model_name = albert_env("ALBERT_CL_MODEL");
     o->profile_dir = albert_env("ALBERT_CL_PROFILE_DIR");
     o->cache_dir = albert_env("ALBERT_CL_CACHE_DIR");
     o->kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
@@ -626,6 +631,45 @@ static int resolve_layer(cli_options *o)
     return 0;
 }
 
+#define DEFAULT_MODEL_DIR "models/albert-base-v2"
+
+/* The default model: models/albert-base-v2, else albert-base-v2 in the
+ * Hugging Face cache under either of the names the hub knows it by. */
+static int locate_default_model(cli_options *o)
+{
+    static const char *const tried[] = {DEFAULT_MODEL_DIR, "albert-base-v2",
+                                        "albert/albert-base-v2"};
+    albert_error err;
+    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++)
+        if (albert_model_locate(tried[i], NULL, o->model_path, sizeof o->model_path, &err) ==
+            ALBERT_OK) {
+            o->model_from_hub = i > 0;
+            o->model_name = tried[i];
+            return 0;
+        }
+    fprintf(stderr, "albert-cl: no model: no folder %s, and the Hugging Face cache holds no "
+                    "albert-base-v2; give --model (a folder, or a model name the cache holds), "
+                    "or download it: tools/fetch-model.sh albert-base-v2\n", DEFAULT_MODEL_DIR);
+    return EXIT_FAILURE;
+}
+
+/* --model (or $ALBERT_CL_MODEL): a folder, or a model the Hugging Face cache
+ * holds (albert_model_locate).  0 or EXIT_FAILURE (said on stderr). */
+static int locate_model(cli_options *o)
+{
+    o->model_dir = o->model_path;
+    if (!o->model_name)
+        return locate_default_model(o);
+    albert_error err;
+    if (albert_model_locate(o->model_name, NULL, o->model_path, sizeof o->model_path, &err) !=
+        ALBERT_OK) {
+        fprintf(stderr, "albert-cl: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    o->model_from_hub = strcmp(o->model_path, o->model_name) != 0;
+    return 0;
+}
+
 /* The defaults that depend on the model folder: a sentence-transformers
  * folder (modules.json) gives SentenceTransformer.encode's vectors unless
  * options say otherwise, else AlbertModel's (pooler_output, the slow
@@ -633,6 +677,8 @@ static int resolve_layer(cli_options *o)
  * bad (said on stderr). */
 static int resolve_model_defaults(cli_options *o)
 {
+    if (locate_model(o) != 0)
+        return EXIT_FAILURE;
     albert_sentence_config st;
     albert_error err;
     memset(&st, 0, sizeof st);
@@ -1144,7 +1190,11 @@ static int serve_session(session *s, const cli_options *o, albert_error *err)
     for (int i = 0; i < s->nengines; i++)
         names[i] = albert_engine_device_name(s->engines[i]);
     char model_name[256];
-    folder_name(o->model_dir, model_name, sizeof model_name);
+    if (o->model_from_hub) /* the repo id, as TEI's model_id */
+        snprintf(model_name, sizeof model_name, "%.*s", (int)strcspn(o->model_name, "@"),
+                 o->model_name);
+    else
+        folder_name(o->model_dir, model_name, sizeof model_name);
     srv_settings set;
     serve_settings(s, o, names, o->served_name ? o->served_name : model_name, &set);
     cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, NULL, set.max_length, NULL};

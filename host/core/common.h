@@ -42,8 +42,9 @@ void albert_path_join(char *dst, size_t dst_size, const char *dir, const char *n
 int albert_cpu_count(void);
 
 /* $NAME when set and not empty, else NULL.  For the programs (the CLI, the
- * tuner), which map environment variables to engine options: the library
- * itself reads none. */
+ * tuner), which map environment variables to engine options; the library
+ * itself reads only the defaults of the folders its header names (the kernel
+ * cache, the Hugging Face hub cache). */
 const char *albert_env(const char *name);
 
 /* Why albert_json_parse failed: where, and whether it looks like memory ran

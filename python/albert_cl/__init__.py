@@ -22,9 +22,9 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 
-__all__ = ["Encoder", "AlbertError", "list_devices", "library_path", "__version__"]
+__all__ = ["Encoder", "AlbertError", "list_devices", "locate", "library_path", "__version__"]
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -39,6 +39,18 @@ _POOLING = {
 }
 _POOLING_NAME = {v: k for k, v in _POOLING.items()}
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
+
+
+def locate(model):
+    """The folder MODEL names: MODEL itself when it is a folder, else the
+    snapshot of a model the Hugging Face cache holds, MODEL being its name
+    ("albert-base-v2", "ORG/NAME", optionally "@REVISION"), looked up where
+    huggingface_hub keeps it ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).
+    Nothing is downloaded; AlbertError when neither is there."""
+    err, dst = _lib.AlbertErrorStruct(), ctypes.create_string_buffer(4096)
+    _check(lib.albert_model_locate(os.fsencode(model), None, dst, len(dst), ctypes.byref(err)),
+           err)
+    return os.fsdecode(dst.value)
 
 
 def _sentence_config(model_dir):
@@ -214,7 +226,9 @@ class Encoder:
     """An ALBERT model on one or more devices, with its tokenizer.
 
     model_dir: a HuggingFace folder (config.json, model.safetensors or
-        pytorch_model.bin, spiece.model or tokenizer.json).  A sentence-transformers folder
+        pytorch_model.bin, spiece.model or tokenizer.json), or the name of a
+        model the Hugging Face cache holds ("albert-base-v2", "ORG/NAME",
+        optionally "@REVISION": locate()).  A sentence-transformers folder
         (modules.json) gives SentenceTransformer.encode's vectors: its Pooling
         mode, Normalize module and max_seq_length are the defaults of
         pooling, normalize and max_length, texts are stripped, and the
@@ -255,6 +269,7 @@ class Encoder:
         self._engines = []
         self._lock = threading.Lock()
 
+        model_dir = locate(model_dir)
         st = _sentence_config(model_dir) if sentence_transformers else _lib.SentenceConfig()
         if pooling is None:
             pooling = _POOLING_NAME[st.pooling] if st.present else "pooler"

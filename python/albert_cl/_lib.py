@@ -184,6 +184,8 @@ _SIGNATURES = {
     "albert_status_name": (ctypes.c_char_p, [_INT]),
     "albert_precision_name": (ctypes.c_char_p, [_INT]),
     "albert_model_open": (_INT, [ctypes.c_char_p, _PP, _ERR]),
+    "albert_model_locate": (_INT, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                   ctypes.c_size_t, _ERR]),
     "albert_model_close": (None, [_P]),
     "albert_model_config": (ctypes.POINTER(Config), [_P]),
     "albert_sentence_config_read": (_INT, [ctypes.c_char_p, ctypes.POINTER(SentenceConfig), _ERR]),
@@ -216,13 +218,14 @@ _SIGNATURES = {
 _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 
-# The first version whose structures these mirror (0.13: the layers combined).
-_ABI_VERSION = (0, 13)
+# The first version whose structures and functions these mirror (0.13: the
+# layers combined; 0.14: albert_model_locate).
+_ABI_VERSION = (0, 14)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.13.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.14.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the

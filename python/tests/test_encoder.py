@@ -374,6 +374,29 @@ def test_missing_model_raises(tmp_path):
     assert isinstance(info.value, RuntimeError)
 
 
+def test_hub_cache_name(cli, tiny, tmp_path, monkeypatch):
+    """A model name found in the Hugging Face cache, as huggingface_hub lays
+    it out (refs/main, snapshots/COMMIT): the folder's vectors."""
+    commit = "d" * 40
+    repo = tmp_path / "models--org--tiny"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for f in tiny.iterdir():
+        (snapshot / f.name).symlink_to(f)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert albert_cl.locate("org/tiny") == str(snapshot)
+    assert albert_cl.locate(tiny) == str(tiny)
+    with albert_cl.Encoder("org/tiny", device="cpu", pooling="mean") as e:
+        got = e.encode(TEXTS)
+    np.testing.assert_allclose(got, cli_embeddings(cli, tiny, TEXTS, "--pooling", "mean"),
+                               rtol=0, atol=1e-6)
+    with pytest.raises(albert_cl.AlbertError) as info:
+        albert_cl.Encoder("org/tiny@v9", device="cpu")
+    assert info.value.status == "ALBERT_E_IO" and "no revision v9" in info.value.message
+
+
 def test_unknown_device_raises(tiny):
     with pytest.raises(albert_cl.AlbertError) as info:
         albert_cl.Encoder(tiny, device="99")
