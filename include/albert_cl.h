@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.14.0"
+#define ALBERT_CL_VERSION "0.15.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -450,8 +450,8 @@ ALBERT_API int albert_output_width(const albert_config *config, const albert_out
  * SentenceTransformer.save writes it) asks of its sentence embeddings, so
  * that a client can give SentenceTransformer.encode's vectors by default:
  * the Pooling module's mode (its pooling_mode string, else its
- * pooling_mode_* flags), whether a Normalize module follows, and
- * max_seq_length from sentence_bert_config.json (or the first of the other
+ * pooling_mode_* flags), the Dense modules after it (albert_head_open
+ * loads them), whether a Normalize module follows, and max_seq_length from sentence_bert_config.json (or the first of the other
  * names sentence-transformers tries, sentence_albert_config.json, ...).
  * sentence-transformers also strips every text of leading and trailing
  * whitespace (albert_text_strip; albert_scheduler_options.strip_text) and
@@ -462,21 +462,52 @@ ALBERT_API int albert_output_width(const albert_config *config, const albert_out
 typedef struct albert_sentence_config {
     int present;            /* 1: DIR has modules.json; the rest holds only then */
     albert_pooling pooling; /* any but ALBERT_POOL_NONE and ALBERT_POOL_POOLER */
-    int normalize;          /* 1: a Normalize module follows the Pooling one */
+    int normalize;          /* 1: a Normalize module ends the modules */
     int max_length;         /* max_seq_length; 0: not given */
     int fast_tokenizer;     /* 1: DIR/tokenizer.json exists */
+    int dense_modules;      /* Dense modules after the Pooling one (0 to 8) */
+    int dense_width;        /* the last one's out_features: values per sentence
+                               embedding; 0 without Dense modules */
 } albert_sentence_config;
 
 /* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
  * call succeeds.  The modules must be a Transformer at DIR itself (path ""),
- * a Pooling module in one of its modes, and optionally a Normalize
- * module: anything else (a Dense module, several pooling modes at once,
+ * a Pooling module in one of its modes, any Dense modules (their
+ * config.json read and checked: each in_features the previous one's
+ * out_features, an activation albert_head runs), and optionally a Normalize
+ * module: anything else (other modules, several pooling modes at once,
  * do_lower_case true, a default prompt in
  * config_sentence_transformers.json) is ALBERT_E_UNSUPPORTED, a malformed
  * file ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
  * *OUT is then all 0 too. */
 ALBERT_API int albert_sentence_config_read(const char *dir, albert_sentence_config *out,
                                            albert_error *err);
+
+/* The Dense modules of a sentence-transformers folder, which turn its pooled
+ * vectors into its sentence embeddings: each activation(W x + b), as
+ * sentence_transformers.models.Dense, W [out_features, in_features] and b
+ * ("linear.weight", "linear.bias") from the module folder's
+ * model.safetensors, else pytorch_model.bin, in F32, F16 or BF16; the
+ * activation torch.nn's Identity, Tanh, ReLU, Sigmoid, GELU (exact) or SiLU.
+ * Run on the host (a GEMV per vector: its cost is small beside the
+ * model's).  Read only once opened: any threads may apply one head at once. */
+typedef struct albert_head albert_head;
+
+/* The Dense modules of DIR (albert_sentence_config_read's checks first);
+ * *OUT NULL and ALBERT_OK when DIR has none (or no modules.json).  Errors as
+ * albert_sentence_config_read's, and for the weights as albert_model_open's,
+ * naming the file and the tensor. */
+ALBERT_API int albert_head_open(const char *dir, albert_head **out, albert_error *err);
+/* NULL: no-op. */
+ALBERT_API void albert_head_close(albert_head *head);
+/* Values per vector the first module takes and the last gives. */
+ALBERT_API int albert_head_width_in(const albert_head *head);
+ALBERT_API int albert_head_width_out(const albert_head *head);
+/* IN [ROWS, width_in] through every module into OUT [ROWS, width_out] (not
+ * overlapping IN).  ALBERT_E_ARG for NULL arguments or ROWS < 0,
+ * ALBERT_E_NOMEM. */
+ALBERT_API int albert_head_apply(const albert_head *head, const float *in, int rows, float *out,
+                                 albert_error *err);
 
 /* Python's str.strip() on the UTF-8 text *TEXT of *LEN bytes: moves *TEXT
  * past leading whitespace and shortens *LEN past trailing whitespace (the
@@ -588,6 +619,13 @@ typedef struct albert_scheduler_options {
     const int *layers;
     int n_layers;
     int layers_concat;
+    /* Not NULL: every pooled vector goes through this head (a
+     * sentence-transformers folder's Dense modules) and then, with
+     * NORMALIZE, is L2-normalised; results' pooled vectors then hold
+     * albert_scheduler_pooled_width values.  Its width_in must be the
+     * vectors' width; not with ALBERT_POOL_NONE.  It must outlive the
+     * scheduler. */
+    const albert_head *head;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */
@@ -623,7 +661,8 @@ typedef struct albert_result {
     const int32_t *input_ids;
     const int32_t *token_type_ids; /* a text pair's types; NULL for a single text or ids */
     /* width = albert_scheduler_width: hidden_size unless layers are concatenated */
-    const float *pooled;           /* [width] or NULL (pooling NONE, tokenize only) */
+    const float *pooled;           /* [albert_scheduler_pooled_width] or NULL (pooling
+                                      NONE, tokenize only) */
     const float *tokens;           /* [rows, width]: tokens whose mask is 1, or NULL */
     int rows;
     const float *reference_pooled; /* the reference engine's, or NULL */
@@ -661,6 +700,9 @@ ALBERT_API size_t albert_scheduler_ready(const albert_scheduler *s);
 /* The values per vector in S's results (albert_output_width of its
  * options); 0 for NULL. */
 ALBERT_API int albert_scheduler_width(const albert_scheduler *s);
+/* The values per pooled vector: the head's width_out with a head, else
+ * albert_scheduler_width; 0 for NULL. */
+ALBERT_API int albert_scheduler_pooled_width(const albert_scheduler *s);
 
 /* Makes waiting and future push and next calls return ALBERT_E_CANCELLED
  * and the threads stop after their current batch.  Any thread, any time. */

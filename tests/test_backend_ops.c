@@ -7,6 +7,7 @@
  * harness makes the seeded random inputs, uploads them, runs the op into a
  * NaN-filled output (so an op that writes nothing fails), reads the result
  * back and compares. */
+#include "core/backend.h"
 #include "core/safetensors.h"
 #include "cpu/ops.h"
 #include "opencl/ops.h"
@@ -425,7 +426,7 @@ static void pool_reference(const op_case *c, op_io *io)
     float *want = expect(io, (size_t)c->rows * c->n, -1);
     cpu_pool(c->rows, c->T, c->n, hidden, mask, (albert_pooling)c->variant, want);
     if (c->normalize)
-        cpu_l2_normalize(c->rows, c->n, want);
+        albert_l2_normalize(c->rows, c->n, want);
 }
 
 static int pool_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)
@@ -442,7 +443,7 @@ static void l2_reference(const op_case *c, op_io *io)
 {
     const size_t n = (size_t)c->rows * c->n;
     memset(add_floats(io, n, 3.0f), 0, (size_t)c->n * sizeof(float));
-    cpu_l2_normalize(c->rows, c->n, expect(io, n, 0));
+    albert_l2_normalize(c->rows, c->n, expect(io, n, 0));
 }
 
 static int l2_launch(env *e, const op_case *c, const op_io *io, cl_mem out, albert_error *err)

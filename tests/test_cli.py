@@ -162,7 +162,7 @@ class Base(TempDirCase):
         column = lines[0].split("\t").index("precisions")
         return {row.split("\t")[0]: row.split("\t")[column].split(",") for row in lines[1:]}
 
-    def tested_devices(self):
+    def devices_under_test(self):
         """devices() but the OpenCL ones opencl_tested() leaves out."""
         kept = {d for d, _ in opencl_tested()}
         return {d: p for d, p in self.devices().items() if d == "cpu" or d in kept}
@@ -766,21 +766,106 @@ class SentenceTransformers(Base):
         data = os.path.join(SOURCE_DIR, "data", "sentence-transformers")
         for case in sorted(os.listdir(data)):
             with self.subTest(case=case):
-                st = os.path.join(self.tmp, "golden-" + case)
-                shutil.copytree(os.path.join(data, case), st)
-                for f in ["config.json", "model.safetensors", "spiece.model"]:
-                    os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(st, f))
-                os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
-                           os.path.join(st, "tokenizer.json"))
-                with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
-                    want = json.load(f)
+                st, want = self.golden_folder(case)
                 text = "".join(line + "\n" for line in want["lines"]).encode()
-                for device in self.tested_devices():
+                for device in self.devices_under_test():
                     got = self.embed(["--model", st, "--device", device], text)
                     self.assertEqual([r["input_ids"] for r in got], want["input_ids"])
                     for i, (g, w) in enumerate(zip(got, want["embeddings"])):
                         self.assertLess(max_abs_diff(g["embedding"], w), 1e-5,
                                         "device %s, line %d" % (device, i))
+
+    def golden_folder(self, case):
+        """tests/data/sentence-transformers/CASE with tiny-gelu's files."""
+        st = os.path.join(self.tmp, "golden-" + case)
+        shutil.copytree(os.path.join(SOURCE_DIR, "data", "sentence-transformers", case), st)
+        for f in ["config.json", "model.safetensors", "spiece.model"]:
+            os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(st, f))
+        os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
+                   os.path.join(st, "tokenizer.json"))
+        with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
+            return st, json.load(f)
+
+    def test_dense_modules_in_every_output(self):
+        """The Dense modules turn pooled vectors, in every format, under
+        --validate and with options; token vectors are the Transformer's."""
+        st, want = self.golden_folder("dense-tanh-normalize")
+        text = "".join(line + "\n" for line in want["lines"]).encode()
+        out, err = self.ok(["--model", st, "--device", "cpu", "--validate"], text)
+        self.assertIn("pooled: max abs diff 0,", err)
+        got = records(out)
+        for i, w in enumerate(want["embeddings"]):
+            self.assertLess(max_abs_diff(got[i]["embedding"], w), 1e-5, "line %d" % i)
+        npy, _ = self.ok(["--model", st, "--device", "cpu", "--format", "npy"], text)
+        self.assertIn(b"'shape': (8, 16)", npy[:128])
+        arrays = parse_safetensors(self.ok(["--model", st, "--device", "cpu", "--format",
+                                            "safetensors"], text)[0])
+        self.assertEqual(arrays["embeddings"][1], [8, 16])
+        self.assertEqual(arrays["embeddings"][2], [struct.unpack("<f", struct.pack("<f", x))[0]
+                                                   for r in got for x in r["embedding"]])
+        tokens = ["--device", "cpu", "--pooling", "none", "--max-length", "16"]
+        self.assertEqual(self.embed(["--model", st] + tokens, text),
+                         self.embed(["--model", st, "--no-sentence-transformers",
+                                     "--tokenizer", "fast"] + tokens,
+                                    "".join(line.strip() + "\n" for line in want["lines"])
+                                    .encode()))
+        self.fails(["--model", st, "--device", "cpu", "--layer", "-2,-1", "--layer-combine",
+                    "concat"], 2, text, must_mention=["Dense modules", "--layer-combine"])
+
+    def test_bad_dense_modules_fail_naming_the_file(self):
+        def broken(name, edit):
+            st, _ = self.golden_folder("dense-chain-bin")
+            os.rename(st, os.path.join(self.tmp, name))
+            st = os.path.join(self.tmp, name)
+            edit(st)
+            return st
+
+        def config(module, **changes):
+            def edit(st):
+                path = os.path.join(st, module, "config.json")
+                with open(path) as f:
+                    doc = json.load(f)
+                doc.update(changes)
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+            return edit
+
+        def modules(edit_list):
+            def edit(st):
+                path = os.path.join(st, "modules.json")
+                with open(path) as f:
+                    doc = json.load(f)
+                with open(path, "w") as f:
+                    json.dump(edit_list(doc), f)
+            return edit
+
+        def swap_weights(st):  # 2_Dense's [24, 32] weights in 3_Dense, which wants [20, 24]
+            shutil.copyfile(os.path.join(st, "2_Dense", "pytorch_model.bin"),
+                            os.path.join(st, "3_Dense", "pytorch_model.bin"))
+
+        normalize = {"path": "7_Normalize", "type": "sentence_transformers.models.Normalize"}
+        cases = [
+            ("activation", config("2_Dense", activation_function="torch.nn.modules.activation.ELU"),
+             "2_Dense/config.json", "ELU"),
+            ("chain", config("4_Dense", in_features=21), "4_Dense/config.json",
+             "\"in_features\" is 21"),
+            ("features", config("2_Dense", out_features=0), "2_Dense/config.json",
+             "out_features"),
+            ("no-weights", lambda st: os.unlink(os.path.join(st, "5_Dense", "pytorch_model.bin")),
+             "5_Dense", "pytorch_model.bin"),
+            ("shape", swap_weights, "3_Dense/pytorch_model.bin", "linear.weight"),
+            ("after-normalize", modules(lambda d: d[:2] + [normalize] + d[2:]), "modules.json",
+             "module 3 is Dense"),
+            ("leaves", modules(lambda d: d[:2] + [dict(d[2], path="../2_Dense")] + d[3:]),
+             "modules.json", "leaves the model folder"),
+            # 3_Dense first: it takes 24 values, the model gives 32
+            ("first", modules(lambda d: d[:2] + d[3:]), "", "takes vectors of 24 values"),
+        ]
+        for name, edit, where, what in cases:
+            with self.subTest(case=name):
+                st = broken(name, edit)
+                self.fails(["--model", st, "--device", "cpu"], 1, b"Paris\n",
+                           must_mention=[os.path.join(st, where).rstrip("/"), what])
 
     def test_bad_folders_fail_naming_the_file(self):
         dense = json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
@@ -790,7 +875,7 @@ class SentenceTransformers(Base):
                                  "type": "sentence_transformers.models.Transformer"},
                                 {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
         cases = [
-            ("dense", {"modules": dense}, "modules.json", "Dense"),
+            ("dense", {"modules": dense}, "2_Dense/config.json", "No such file"),
             ("elsewhere", {"modules": elsewhere}, "modules.json", "0_Transformer"),
             ("truncated", {"modules": "[{"}, "modules.json", "malformed JSON"),
             ("not-a-list", {"modules": "{}"}, "modules.json", "not a JSON array"),
@@ -827,7 +912,7 @@ class Layers(Base):
 
     def test_layer_indexes_hidden_states(self):
         mean = ["--model", TINY, "--pooling", "mean"]
-        for device in self.tested_devices():
+        for device in self.devices_under_test():
             with self.subTest(device=device):
                 d = ["--device", device]
                 last, _ = self.ok(mean + d, self.TEXT)
@@ -864,7 +949,7 @@ class Layers(Base):
             json.dump(cfg, f)
         args = ["--model", d, "--pooling", "mean"]
         want = self.embed(args + ["--device", "cpu"], self.TEXT)
-        for device in self.tested_devices():
+        for device in self.devices_under_test():
             got = self.embed(args + ["--device", device], self.TEXT)
             for g, w in zip(got, want):
                 self.assertLess(max_abs_diff(g["embedding"], w["embedding"]), 1e-5, device)
@@ -874,7 +959,7 @@ class Layers(Base):
         end to end with --layer-combine concat, in the order given), pooled
         and normalised after combining, on every device."""
         base = ["--model", TINY]
-        for device in self.tested_devices():
+        for device in self.devices_under_test():
             with self.subTest(device=device):
                 d = base + ["--device", device]
                 # --layer all, end to end: each token's 4 x 32 values, layer 0 first.
@@ -945,7 +1030,7 @@ class PyTorchCheckpoints(Base):
     def test_both_formats_equal_safetensors(self):
         for weights in ["tiny-f16-zip.bin", "tiny-f16-legacy.bin"]:
             d = self.folder(weights, weights)
-            for device in self.tested_devices():
+            for device in self.devices_under_test():
                 with self.subTest(weights=weights, device=device):
                     args = ["--device", device, "--pooling", "mean"]
                     want, _ = self.ok(["--model", model("tiny-f16")] + args, self.TEXT)
@@ -1148,6 +1233,11 @@ class HubCache(Base):
                                env={"HF_HUB_CACHE": cache})
             self.assertEqual(rc, 0, err)
             self.assertEqual(records(out)[0]["input_ids"], [CLS, 10975, 126, SEP])
+        # There but broken: said, not taken for none
+        with open(os.path.join(cache, "models--albert--albert-base-v2", "refs", "main"), "w") as f:
+            f.write("garbage")
+        self.fails(["--tokenize"], 1, b"Hello world\n", cwd=self.tmp, env={"HF_HUB_CACHE": cache},
+                   must_mention=["no model", "refs/main: not a commit hash"])
 
 
 def profile_rows(err):

@@ -263,6 +263,45 @@ class TorchCheckpointFaults(Faults):
         return outcome
 
 
+class DenseHeadFaults(TorchCheckpointFaults):
+    """A sentence-transformers folder's Dense modules (host/core/head.c):
+    tests/data/sentence-transformers/dense-chain-bin, five modules whose
+    weights are pytorch_model.bin files, loaded after the model and run on
+    every pooled vector; 60 allocations of the cpu run fail in turn."""
+
+    @classmethod
+    def setUpClass(cls):
+        super(TorchCheckpointFaults, cls).setUpClass()  # not its folders
+        cls.model = os.path.join(cls.tmp, "dense")
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+        shutil.copytree(os.path.join(data, "sentence-transformers", "dense-chain-bin"), cls.model)
+        for f in ("config.json", "model.safetensors", "spiece.model"):
+            os.symlink(os.path.join(SHARED, "models", "tiny-gelu", f), os.path.join(cls.model, f))
+        os.symlink(os.path.join(SHARED, "models", "albert-base-v2", "tokenizer.json"),
+                   os.path.join(cls.model, "tokenizer.json"))
+        os.mkdir(os.path.join(cls.tmp, "cache"))  # check_one copies it; nothing uses it
+
+    def run_cli(self, device, out_path, fault, cache=None, rows=None):
+        env = dict(os.environ, ALBERT_CL_FAULT=fault, ASAN_OPTIONS="detect_leaks=1",
+                   OCL_ICD_VENDORS=self.no_vendors)
+        # The slow tokenizer: tokenizer.json's 30,000 pieces would take most allocations.
+        args = [BINARY, "--device", "cpu", "--model", self.model, "--tokenizer", "slow", "-o",
+                out_path, self.input]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=300)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def test_sweep(self):
+        whole, counts = self.reference("cpu")
+        in_head = 0
+        for n in spread(counts["alloc"], 60):
+            with self.subTest(n=n):
+                outcome = self.check_one("cpu", "alloc", n, whole)
+                in_head += outcome == "failed cleanly" and "_Dense" in self.last_error
+        print("Dense modules: alloc: %d events, %d failures naming a module" %
+              (counts["alloc"], in_head), flush=True)
+        self.assertGreater(in_head, 3, "the sweep missed the Dense modules")
+
+
 class ArrayOutputFaults(Faults):
     """The all-or-nothing outputs: safetensors with token vectors (its
     lengths wait in a temporary file, copied in at the end) and npy; every
@@ -314,4 +353,4 @@ if __name__ == "__main__":
         sys.exit("usage: test_faults.py ALBERT_CL_BINARY SHARED_DIR")
     BINARY = os.path.abspath(sys.argv[1])
     SHARED = os.environ.get("ALBERT_CL_SHARED", sys.argv[2])
-    unittest.main(argv=sys.argv[:1], verbosity=2)
+    unittest.main(argv=sys.argv[:1] + sys.argv[3:], verbosity=2)  # [CLASS...]: those alone

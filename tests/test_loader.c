@@ -473,12 +473,17 @@ static void test_locate_hub_names(const char *cache)
     expect_locate(cache, "org/st-model@v2.0", ALBERT_OK, "/snapshots/" COMMIT_B);
     expect_locate(cache, "org/st-model@" COMMIT_B, ALBERT_OK, "/snapshots/" COMMIT_B);
     expect_locate(cache, "org/st-model@dev", ALBERT_E_IO, "no revision dev");
+    expect_locate(cache, "org/st-model@89ABCDEF0123456789ABCDEF0123456789ABCDEF", ALBERT_E_IO,
+                  "no revision"); /* commits are lower-case hex, as huggingface_hub writes them */
+    expect_locate(cache, "a-very-long-organisation-name-of-more-than-ninety-six-characters-"
+                         "is-fine-for-huggingface-hub-rules/absent",
+                  ALBERT_E_IO, "models--a-very-long");
     expect_locate(cache, "org/bad-ref", ALBERT_E_FORMAT, "refs/main: not a commit hash");
     expect_locate(cache, "org/lost", ALBERT_E_IO, "snapshots/" COMMIT_B ": no such folder");
     expect_locate(cache, "org/absent", ALBERT_E_IO, "models--org--absent");
     /* Not repo ids (huggingface_hub's rules), so not looked up */
     const char *not_ids[] = {"a/b/c", "org/-x", "org/x.", "a--b", "a..b", "org/x@../main",
-                             "org/x@", "/no/such/dir"};
+                             "org/x@", "/no/such/dir", "org/x.git"};
     for (size_t i = 0; i < sizeof not_ids / sizeof not_ids[0]; i++)
         expect_locate(cache, not_ids[i], ALBERT_E_IO, "no such folder (nor a Hugging Face");
 }
@@ -510,11 +515,35 @@ static void test_locate_default_cache(const char *cache)
     rc = albert_model_locate("albert-base-v2", NULL, dir, sizeof dir, &err);
     CHECK(rc == ALBERT_OK, "HUGGINGFACE_HUB_CACHE: %s", err.msg);
     unsetenv("HUGGINGFACE_HUB_CACHE");
+    setenv("XDG_CACHE_HOME", "/nonexistent-xdg", 1); /* HF_HOME wins over it */
+    rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_E_IO && strstr(err.msg, "home/hub/models--x"), "HF_HOME and XDG: %s",
+          err.msg);
     unsetenv("HF_HOME");
     setenv("XDG_CACHE_HOME", tmp_root, 1);
     rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
     CHECK(rc == ALBERT_E_IO && strstr(err.msg, "/huggingface/hub/models--x"), "XDG_CACHE_HOME: %s",
           err.msg);
+    unsetenv("XDG_CACHE_HOME"); /* then ~/.cache/huggingface/hub, ~ being $HOME */
+    const char *old_home = getenv("HOME");
+    char saved_home[1024];
+    snprintf(saved_home, sizeof saved_home, "%s", old_home ? old_home : "");
+    char home_cache[1100];
+    snprintf(home_cache, sizeof home_cache, "%s/.cache", home);
+    mkdir(home_cache, 0755);
+    snprintf(home_cache, sizeof home_cache, "%s/.cache/huggingface", home);
+    mkdir(home_cache, 0755);
+    snprintf(home_cache, sizeof home_cache, "%s/.cache/huggingface/hub", home);
+    make_snapshot(home_cache, "x", COMMIT_A, "main", COMMIT_A);
+    setenv("HOME", home, 1);
+    rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_OK && strstr(dir, "home/.cache/huggingface/hub/models--x/snapshots/"),
+          "~/.cache/huggingface/hub: %s", rc ? err.msg : dir);
+    unsetenv("HOME");
+    rc = albert_model_locate("x", NULL, dir, sizeof dir, &err);
+    CHECK(rc == ALBERT_E_IO && strstr(err.msg, "HOME"), "no HOME: %s", err.msg);
+    if (saved_home[0])
+        setenv("HOME", saved_home, 1);
     for (int i = 0; i < 4; i++) {
         if (saved[i][0])
             setenv(vars[i], saved[i], 1);
@@ -541,6 +570,111 @@ static void test_locate(void)
     CHECK(rc == ALBERT_E_ARG && small[0] == '\0', "DIR too small: %s", albert_status_name(rc));
 }
 
+/* ---- albert_head: a sentence-transformers folder's Dense modules */
+
+static double gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+static double silu(double x) { return x / (1 + exp(-x)); }
+static double sigmoid(double x) { return 1 / (1 + exp(-x)); }
+static double relu(double x) { return x < 0 ? 0 : x; }
+static double identity(double x) { return x; }
+
+/* One Dense module of dense-chain-bin, alone (modules.json rewritten to hold
+ * it only), against activation(W x + b) computed here from its weights. */
+static void check_one_dense(const char *copy, int k, double (*act)(double), const char *what)
+{
+    char text[512], dir[700];
+    snprintf(text, sizeof text,
+             "[{\"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"},"
+             " {\"path\": \"1_Pooling\", \"type\": \"sentence_transformers.models.Pooling\"},"
+             " {\"path\": \"%d_Dense\", \"type\": \"sentence_transformers.models.Dense\"}]",
+             k);
+    write_text(copy, "modules.json", text);
+    albert_head *h = NULL;
+    albert_error err;
+    CHECK(albert_head_open(copy, &h, &err) == ALBERT_OK && h, "%s: %s", what, err.msg);
+    if (!h)
+        return;
+    const int in = albert_head_width_in(h), out = albert_head_width_out(h);
+    float x[64], y[64], w[64 * 64], b[64] = {0};
+    for (int i = 0; i < in; i++)
+        x[i] = (float)((i * 7) % 11 - 5) / 3.0f;
+    snprintf(dir, sizeof dir, "%s/%d_Dense", copy, k);
+    st_file *f = NULL;
+    const st_tensor *t;
+    CHECK(albert_weights_file_open(dir, &f, &err) == ALBERT_OK &&
+              albert_weights_find(f, "linear.weight", out, in, &t, &err) == ALBERT_OK &&
+              albert_weights_load(f, t, w, &err) == ALBERT_OK,
+          "%s weights: %s", what, err.msg);
+    if (albert_weights_find(f, "linear.bias", out, 0, &t, &err) == ALBERT_OK)
+        albert_weights_load(f, t, b, &err);
+    st_close(f);
+    CHECK(albert_head_apply(h, x, 1, y, &err) == ALBERT_OK, "%s: %s", what, err.msg);
+    double worst = 0;
+    for (int o = 0; o < out; o++) {
+        double sum = b[o];
+        for (int i = 0; i < in; i++)
+            sum += (double)w[o * in + i] * x[i];
+        worst = fmax(worst, fabs(act(sum) - y[o]));
+    }
+    CHECK(worst < 1e-6, "%s: %g from activation(W x + b)", what, worst);
+    if (act == relu) { /* NaN stays NaN, as torch's ReLU keeps it */
+        x[0] = NAN;
+        albert_head_apply(h, x, 1, y, &err);
+        CHECK(isnan(y[0]), "%s: relu(NaN) is %g", what, y[0]);
+    }
+    albert_head_close(h);
+}
+
+static void test_head(void)
+{
+    const char *chain = ALBERT_TEST_DATA_DIR "/sentence-transformers/dense-chain-bin";
+    albert_head *h = NULL;
+    albert_error err;
+    int rc = albert_head_open(chain, &h, &err);
+    CHECK(rc == ALBERT_OK && h, "dense-chain-bin: %s", err.msg);
+    CHECK(albert_head_width_in(h) == 32 && albert_head_width_out(h) == 8, "widths %d -> %d",
+          albert_head_width_in(h), albert_head_width_out(h));
+    float in[2 * 32], out[2 * 8], one[8];
+    for (int i = 0; i < 2 * 32; i++)
+        in[i] = (float)((i * 37) % 23 - 11) / 7.0f;
+    rc = albert_head_apply(h, in, 2, out, &err);
+    CHECK(rc == ALBERT_OK, "apply: %s", err.msg);
+    rc = albert_head_apply(h, in + 32, 1, one, &err); /* a row alone: the same values */
+    CHECK(rc == ALBERT_OK && memcmp(one, out + 8, sizeof one) == 0, "row 1 alone differs");
+    CHECK(albert_head_apply(h, in, 0, NULL, &err) == ALBERT_OK, "0 rows: %s", err.msg);
+    CHECK(albert_head_apply(h, in, -1, out, &err) == ALBERT_E_ARG, "rows -1");
+    CHECK(albert_head_apply(NULL, in, 1, out, &err) == ALBERT_E_ARG, "NULL head");
+    albert_head_close(h);
+    albert_head_close(NULL);
+
+    char dir[1024]; /* no modules.json: no head, and no failure */
+    model_dir(dir, sizeof dir, "tiny-gelu");
+    h = (albert_head *)dir;
+    CHECK(albert_head_open(dir, &h, &err) == ALBERT_OK && h == NULL, "tiny-gelu: %s", err.msg);
+    h = (albert_head *)dir;
+    CHECK(albert_head_open(NULL, &h, &err) == ALBERT_E_ARG && h == NULL, "NULL dir");
+    CHECK(albert_head_width_in(NULL) == 0 && albert_head_width_out(NULL) == 0, "NULL widths");
+
+    /* 3_Dense's weights swapped for 2_Dense's: the shape is named */
+    char copy[512], cmd[2400];
+    snprintf(copy, sizeof copy, "%s/chain", tmp_root);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && cp '%s/2_Dense/pytorch_model.bin' '%s/3_Dense/'",
+             chain, copy, copy, copy);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    h = (albert_head *)dir;
+    rc = albert_head_open(copy, &h, &err);
+    CHECK(rc == ALBERT_E_FORMAT && h == NULL && strstr(err.msg, "3_Dense/pytorch_model.bin") &&
+              strstr(err.msg, "linear.weight"),
+          "swapped weights: %s %s", albert_status_name(rc), err.msg);
+    snprintf(cmd, sizeof cmd, "cp '%s/3_Dense/pytorch_model.bin' '%s/3_Dense/'", chain, copy);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    check_one_dense(copy, 2, gelu, "2_Dense (GELU)");
+    check_one_dense(copy, 3, silu, "3_Dense (SiLU, no bias)");
+    check_one_dense(copy, 4, sigmoid, "4_Dense (Sigmoid)");
+    check_one_dense(copy, 5, relu, "5_Dense (ReLU)");
+    check_one_dense(copy, 6, identity, "6_Dense (Identity)");
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/albert-test-loader-%d", (int)getpid());
@@ -554,6 +688,7 @@ int main(void)
     test_config_bounds_accept();
     test_config_defaults();
     test_locate();
+    test_head();
     test_remove_tree(tmp_root);
     return test_finish();
 }

@@ -1,5 +1,6 @@
 /* Direct checks of each host op against double-precision formulas and naive
  * loops, on inputs small enough to reason about by hand. */
+#include "core/backend.h"
 #include "cpu/attention_bf16.h"
 #include "cpu/linear_lowp.h"
 #include "cpu/ops.h"
@@ -575,7 +576,7 @@ static void test_pooling(void)
         CHECK(most[2 * H + i] == 0.0f, "max of a fully masked row is %g", most[2 * H + i]);
     }
 
-    cpu_l2_normalize(B, H, pooled);
+    albert_l2_normalize(B, H, pooled);
     for (int r = 0; r < 2; r++) {
         double n2 = 0;
         for (int i = 0; i < H; i++)

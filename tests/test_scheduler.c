@@ -4,7 +4,8 @@
  * (many windows, the ring wrapping around, one-row batches); pushing from
  * another thread against a bounded ring; cancel releasing a blocked push;
  * a window closed by max_wait_ms without finish; tokenize only; token
- * vectors with ALBERT_POOL_NONE; option errors. */
+ * vectors with ALBERT_POOL_NONE; a head (Dense modules) after the pooling;
+ * option errors. */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "albert_cl.h"
 #include "test_util.h"
@@ -61,8 +62,8 @@ static albert_record text_record(const char *text, uint64_t tag)
     return r;
 }
 
-/* Record I alone through ENGINE: its pooled vector into OUT. */
-static void run_alone(const fixture *f, albert_engine *engine, int i, float *out)
+/* Record I alone through ENGINE, into the outputs O asks for. */
+static void run_alone_into(const fixture *f, albert_engine *engine, int i, albert_outputs *o)
 {
     int32_t ids[512], types[512];
     int n, n_full;
@@ -71,11 +72,14 @@ static void run_alone(const fixture *f, albert_engine *engine, int i, float *out
                           &n_full, &err) == ALBERT_OK,
           "%s", err.msg);
     albert_batch b = {1, n, ids, types, NULL};
-    albert_outputs o;
-    memset(&o, 0, sizeof o);
-    o.pooled = out;
-    o.pooling = ALBERT_POOL_POOLER;
-    CHECK(albert_engine_run(engine, &b, &o, &err) == ALBERT_OK, "%s", err.msg);
+    CHECK(albert_engine_run(engine, &b, o, &err) == ALBERT_OK, "%s", err.msg);
+}
+
+/* Record I alone through ENGINE: its pooled vector into OUT. */
+static void run_alone(const fixture *f, albert_engine *engine, int i, float *out)
+{
+    albert_outputs o = {.pooled = out, .pooling = ALBERT_POOL_POOLER};
+    run_alone_into(f, engine, i, &o);
 }
 
 static double max_diff(const float *a, const float *b, int n)
@@ -433,20 +437,77 @@ static void check_layers_combined(const fixture *f, albert_engine *engine)
     CHECK(n == COMBINED_RECORDS, "%d results with layers combined", n);
     const int asked[2] = {3, 1};
     for (int i = 0; i < n; i++) {
-        int32_t ids[512], types[512];
-        int len, full;
-        albert_tokenize(f->tok, f->texts[i], strlen(f->texts[i]), NULL, 0, 512, ids, types, &len,
-                        &full, &err);
-        albert_batch b = {1, len, ids, types, NULL};
         albert_outputs alone = {.pooled = want, .pooling = ALBERT_POOL_CLS, .layers = asked,
                                 .n_layers = 2, .layers_concat = 1};
-        CHECK(albert_engine_run(f->engine, &b, &alone, &err) == ALBERT_OK, "%s", err.msg);
+        run_alone_into(f, f->engine, i, &alone);
         const double d = max_diff(got + (size_t)i * 2 * H, want, 2 * H);
         CHECK(d <= 1e-5, "%s record %d: %g from its run alone", albert_engine_device_name(engine),
               i, d);
     }
     free(got);
     free(want);
+}
+
+/* A sentence-transformers head (Dense 32 -> 16, Tanh) after mean pooling,
+ * then normalised: each result is the engine's pooled vector run alone,
+ * through albert_head_apply, scaled to unit norm. */
+static void check_head(const fixture *f, albert_engine *engine)
+{
+    albert_head *head = NULL;
+    albert_error err;
+    const char *dir = ALBERT_TEST_DATA_DIR "/sentence-transformers/dense-tanh-normalize";
+    CHECK(albert_head_open(dir, &head, &err) == ALBERT_OK && head, "%s", err.msg);
+    if (!head)
+        return;
+    const int H = f->cfg->hidden_size, W = albert_head_width_out(head);
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.pooling = ALBERT_POOL_MEAN;
+    o.normalize = 1;
+    o.head = head;
+    albert_scheduler *s = start(&o);
+    CHECK(albert_scheduler_pooled_width(s) == W && W == 16 && albert_scheduler_width(s) == H,
+          "widths %d, %d", albert_scheduler_pooled_width(s), albert_scheduler_width(s));
+    for (int i = 0; s && i < COMBINED_RECORDS; i++) {
+        albert_record r = text_record(f->texts[i], 0);
+        albert_scheduler_push(s, &r, &err);
+    }
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    float *got = test_calloc((size_t)COMBINED_RECORDS * W, sizeof *got);
+    int n = 0;
+    while (s && albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->pooled &&
+           n < COMBINED_RECORDS)
+        memcpy(got + (size_t)n++ * W, res->pooled, (size_t)W * sizeof *got);
+    albert_scheduler_free(s); /* before its engine runs records alone */
+    CHECK(n == COMBINED_RECORDS, "%d results through the head", n);
+    float *pooled = test_calloc((size_t)H, sizeof *pooled), *want = test_calloc((size_t)W, 4);
+    for (int r = 0; r < n; r++) {
+        albert_outputs alone = {.pooled = pooled, .pooling = ALBERT_POOL_MEAN};
+        run_alone_into(f, f->engine, r, &alone);
+        albert_head_apply(head, pooled, 1, want, &err);
+        double sq = 0;
+        for (int i = 0; i < W; i++)
+            sq += (double)want[i] * want[i];
+        for (int i = 0; i < W; i++)
+            want[i] = (float)(want[i] / sqrt(sq));
+        const double d = max_diff(got + (size_t)r * W, want, W);
+        CHECK(d <= 1e-5, "%s record %d: %g from its run alone through the head",
+              albert_engine_device_name(engine), r, d);
+    }
+    free(got);
+    free(pooled);
+    free(want);
+    o.pooling = ALBERT_POOL_NONE; /* a head runs on pooled vectors */
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "head"),
+          "a head without pooling: %s", err.msg);
+    const int two[] = {1, 2}; /* 64 values per vector: not what the head takes */
+    o.pooling = ALBERT_POOL_MEAN;
+    o.layers = two;
+    o.n_layers = 2;
+    o.layers_concat = 1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "64"),
+          "a head of the wrong width: %s", err.msg);
+    albert_head_close(head);
 }
 
 static void check_option_errors(const fixture *f)
@@ -475,7 +536,8 @@ static void check_option_errors(const fixture *f)
     o.n_layers = 2;
     CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "twice"),
           "a layer given twice: %s", err.msg);
-    CHECK(albert_scheduler_width(NULL) == 0, "the width of NULL");
+    CHECK(albert_scheduler_width(NULL) == 0 && albert_scheduler_pooled_width(NULL) == 0,
+          "the width of NULL");
     albert_scheduler_free(NULL);
 }
 
@@ -517,8 +579,10 @@ int main(void)
     check_tokenize_wait_and_room(f, all[cpu]);
     f->engine = all[cpu];
     check_option_errors(f);
-    for (int d = 0; d < devices; d++) /* against the cpu alone */
+    for (int d = 0; d < devices; d++) { /* against the cpu alone */
         check_layers_combined(f, all[d]);
+        check_head(f, all[d]);
+    }
     for (int d = 0; d < devices; d++)
         albert_engine_free(all[d]);
     free(all);

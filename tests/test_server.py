@@ -852,6 +852,43 @@ class SentenceTransformersFolder(FastFolder, ServerCase):
         self.assertEqual([t["id"] for t in doc[0]], [2, 10975, 3])
 
 
+class DenseFolder(OwnFolder, ServerCase):
+    """A sentence-transformers folder with a Dense module (16 values) and
+    Normalize: the server answers sentence-transformers' own vectors
+    (tests/data/sentence-transformers/dense-tanh-normalize)."""
+
+    CASE = os.path.join(SOURCE_DIR, "data", "sentence-transformers", "dense-tanh-normalize")
+    SERVER_ARGS = ["--auto-truncate"]  # sentence-transformers truncates to max_seq_length
+
+    @classmethod
+    def model_dir(cls):
+        if cls.folder is None:
+            cls.folder = os.path.join(tempfile.mkdtemp(prefix="albert-server-dense-"), "st")
+            shutil.copytree(cls.CASE, cls.folder)
+            for name in ("config.json", "model.safetensors", "spiece.model"):
+                os.symlink(os.path.join(TINY, name), os.path.join(cls.folder, name))
+            os.symlink(os.path.join(TOKDIR, "tokenizer.json"),
+                       os.path.join(cls.folder, "tokenizer.json"))
+        return cls.folder
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(os.path.dirname(cls.folder), ignore_errors=True)
+
+    def test_vectors_are_sentence_transformers(self):
+        with open(os.path.join(self.CASE, "expected.json"), encoding="utf-8") as f:
+            want = json.load(f)
+        self.assertEqual(self.ok_json(self.get("/info"))["dimensions"], 16)
+        resp = self.client().embeddings.create(model="x", input=want["lines"])
+        for i, d in enumerate(resp.data):
+            self.assertClose(d.embedding, want["embeddings"][i], "line %d" % i, tol=1e-5)
+        doc = self.ok_json(self.post("/embed", {"inputs": want["lines"][:2]}))
+        self.assertClose(doc, want["embeddings"][:2], tol=1e-5)
+
+
 # --------------------------------------------------------------------------
 # 4. /health, /info, /v1/models, /metrics
 

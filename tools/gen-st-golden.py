@@ -11,7 +11,8 @@ Needs sentence-transformers (with torch, transformers, sentencepiece and
 protobuf; written with sentence-transformers 3.0.1, transformers 4.44.2,
 torch 1.13; mean-sqrt-len, weightedmean-normalize and lasttoken with torch
 2.15: expected.json says which).  Per case CASE/ gets the small files SentenceTransformer.save
-writes (modules.json, sentence_bert_config.json, 1_Pooling/config.json) and
+writes (modules.json, sentence_bert_config.json, 1_Pooling/config.json, the
+Dense modules' folders with their weights) and
 expected.json: the lines, the input_ids sentence-transformers tokenizes them
 to and its encode() vectors.  The weights, config.json and tokenizer.json
 stay in SHARED (the test links them: tiny-gelu's, and albert-base-v2's
@@ -46,33 +47,55 @@ LINES = [
     "x",
 ]
 
-# name: (pooling mode, Normalize module, max_seq_length or None: the model's)
+# name: (pooling mode, Normalize module, max_seq_length or None: the model's,
+#        Dense modules after the Pooling one: (out_features, activation, bias),
+#        whether SentenceTransformer.save writes safetensors)
 CASES = {
-    "mean-normalize": ("mean", True, 16),
-    "cls": ("cls", False, None),
-    "max": ("max", False, 24),
-    "mean-sqrt-len": ("mean_sqrt_len_tokens", False, 16),
-    "weightedmean-normalize": ("weightedmean", True, None),
-    "lasttoken": ("lasttoken", False, 24),
+    "mean-normalize": ("mean", True, 16, [], True),
+    "cls": ("cls", False, None, [], True),
+    "max": ("max", False, 24, [], True),
+    "mean-sqrt-len": ("mean_sqrt_len_tokens", False, 16, [], True),
+    "weightedmean-normalize": ("weightedmean", True, None, [], True),
+    "lasttoken": ("lasttoken", False, 24, [], True),
+    "dense-tanh-normalize": ("mean", True, 16, [(16, torch.nn.Tanh(), True)], True),
+    # every activation albert-cl runs, weights in pytorch_model.bin files
+    "dense-chain-bin": ("cls", False, None,
+                        [(24, torch.nn.GELU(), True), (20, torch.nn.SiLU(), False),
+                         (12, torch.nn.Sigmoid(), True), (10, torch.nn.ReLU(), True),
+                         (8, torch.nn.Identity(), True)], False),
 }
 
-SAVED = ["modules.json", "sentence_bert_config.json", os.path.join("1_Pooling", "config.json")]
+# What the case keeps of a save: these files and the modules' folders; the
+# Transformer's weights, config and tokenizer come from SHARED.
+SAVED = ["modules.json", "sentence_bert_config.json"]
 
 
-def write_case(name, tiny, mode, normalize, max_seq_length):
+def keep_saved(tmp, case):
+    for f in SAVED:
+        shutil.copyfile(os.path.join(tmp, f), os.path.join(case, f))
+    for d in sorted(os.listdir(tmp)):
+        if os.path.isdir(os.path.join(tmp, d)) and os.listdir(os.path.join(tmp, d)):
+            shutil.copytree(os.path.join(tmp, d), os.path.join(case, d))
+
+
+def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe):
+    torch.manual_seed(sum(map(ord, name)))  # the Dense modules' weights, case by case
     transformer = models.Transformer(tiny, max_seq_length=max_seq_length)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)
-    modules = [transformer, pooling] + ([models.Normalize()] if normalize else [])
+    width = transformer.get_word_embedding_dimension()
+    modules = [transformer, models.Pooling(width, pooling_mode=mode)]
+    for out, activation, bias in dense:
+        modules.append(models.Dense(width, out, bias=bias, activation_function=activation))
+        width = out
+    modules += [models.Normalize()] if normalize else []
     with tempfile.TemporaryDirectory() as tmp:
-        SentenceTransformer(modules=modules, device="cpu").save(tmp)
+        SentenceTransformer(modules=modules, device="cpu").save(tmp, safe_serialization=safe)
         model = SentenceTransformer(tmp, device="cpu")
         vectors = model.encode(LINES, batch_size=4, convert_to_tensor=True).tolist()
         ids = [model.tokenize([line])["input_ids"][0].tolist() for line in LINES]
         case = os.path.join(OUT, name)
         shutil.rmtree(case, ignore_errors=True)
-        for f in SAVED:
-            os.makedirs(os.path.dirname(os.path.join(case, f)), exist_ok=True)
-            shutil.copyfile(os.path.join(tmp, f), os.path.join(case, f))
+        os.makedirs(case)
+        keep_saved(tmp, case)
     expected = {
         "generator": f"tools/gen-st-golden.py: sentence-transformers {sentence_transformers.__version__}, "
                      f"transformers {transformers.__version__}, torch {torch.__version__}",
@@ -90,11 +113,10 @@ def write_case(name, tiny, mode, normalize, max_seq_length):
 def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared")
     tiny = os.path.join(shared, "models", "tiny-gelu")
-    torch.manual_seed(0)
     only = sys.argv[2:]
-    for name, (mode, normalize, max_seq_length) in CASES.items():
+    for name, case in CASES.items():
         if not only or name in only:
-            write_case(name, tiny, mode, normalize, max_seq_length)
+            write_case(name, tiny, *case)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ struct cli_options;
 /* Values per output vector: hidden_size, or times the layers concatenated
  * (albert_output_width of what O asks). */
 int cli_vector_width(const struct cli_options *o, const albert_config *config);
+/* Values per output record's vector: cli_vector_width, or the Dense
+ * modules' width when they turn the pooled vectors into sentence embeddings. */
+int cli_output_width(const struct cli_options *o, const albert_config *config);
 
 /* Options are plain ints (enum values included) so one table can parse them. */
 typedef struct cli_options {
@@ -57,6 +60,8 @@ typedef struct cli_options {
     int normalize;
     int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
     int strip_text;              /* texts stripped as sentence-transformers does */
+    int head_width;              /* > 0: the folder's Dense modules turn pooled vectors
+                                    into this many values (albert_head) */
     int tokenize_only;
     int tokenizer_kind;          /* albert_tokenizer_kind; -1 until resolved */
     int precision;               /* albert_precision */

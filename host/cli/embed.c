@@ -42,7 +42,8 @@ typedef struct writer {
     const cli_runner *r;
     const cli_output *out;
     const cli_reader *in;
-    int h;
+    int h;        /* values per token vector */
+    int pooled_h; /* per pooled vector (a head changes it) */
     uint64_t records, skipped;
     diff_stats pooled_diff, hidden_diff;
     uint64_t write_ns, validate_ns;
@@ -155,7 +156,7 @@ static void compare(writer *w, const albert_result *res)
 {
     size_t h = (size_t)w->h;
     if (res->pooled)
-        track(&w->pooled_diff, res->pooled, res->reference_pooled, h);
+        track(&w->pooled_diff, res->pooled, res->reference_pooled, (size_t)w->pooled_h);
     for (int t = 0; t < res->rows; t++)
         track(&w->hidden_diff, res->tokens + (size_t)t * h, res->reference_tokens + (size_t)t * h,
               h);
@@ -220,7 +221,7 @@ static void write_record(writer *w, const albert_result *res)
     const float *emb = o->tokenize_only ? NULL : none ? res->tokens : res->pooled;
     cli_format_record(&w->out->stream->buf, input_index(w, res), res->input_ids,
                       o->tokenize_only ? res->token_type_ids : NULL, res->n_ids, emb, res->rows,
-                      w->h, none);
+                      none ? w->h : w->pooled_h, none);
 }
 
 /* A record's error: the run's end, or with --on-error skip its record. */
@@ -328,6 +329,7 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->layers = o->layers;
     so->n_layers = o->n_layers;
     so->layers_concat = o->layer_combine == CLI_COMBINE_CONCAT;
+    so->head = so->pooling != ALBERT_POOL_NONE ? r->head : NULL;
     so->token_vectors = r->reference != NULL;
     so->max_wait_ms = o->serve ? o->max_wait_ms : MAX_WAIT_MS;
 }
@@ -337,6 +339,13 @@ int cli_vector_width(const cli_options *o, const albert_config *config)
     const albert_outputs out = {.n_layers = o->n_layers,
                                 .layers_concat = o->layer_combine == CLI_COMBINE_CONCAT};
     return albert_output_width(config, &out);
+}
+
+int cli_output_width(const cli_options *o, const albert_config *config)
+{
+    if (o->head_width && o->pooling != ALBERT_POOL_NONE)
+        return o->head_width;
+    return cli_vector_width(o, config);
 }
 
 int cli_start(const cli_runner *r, albert_scheduler **s, albert_error *err)
@@ -390,6 +399,7 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
     w.out = out;
     w.in = in;
     w.h = albert_scheduler_width(s);
+    w.pooled_h = albert_scheduler_pooled_width(s);
     w.skipped = out->skipped_before;
     pthread_t thread;
     if (pthread_create(&thread, NULL, feed, &f) != 0) {

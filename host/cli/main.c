@@ -45,9 +45,9 @@ static const char usage_text[] =
     "                      A sentence-transformers folder (modules.json) gives\n"
     "                      SentenceTransformer.encode's vectors: its pooling and\n"
     "                      max_seq_length are the defaults of --pooling and\n"
-    "                      --max-length, its Normalize module normalises any\n"
-    "                      pooling, texts are stripped, and the tokenizer is fast\n"
-    "                      if tokenizer.json is there\n"
+    "                      --max-length, its Dense and Normalize modules follow\n"
+    "                      any pooling, texts are stripped, and the tokenizer is\n"
+    "                      fast if tokenizer.json is there\n"
     "  --no-sentence-transformers  ignore modules.json: run the folder as an\n"
     "                      AlbertModel with the defaults below\n"
     "  --device D[,D...]   cpu, or N: an OpenCL device index from --list-devices;\n"
@@ -634,22 +634,33 @@ static int resolve_layer(cli_options *o)
 #define DEFAULT_MODEL_DIR "models/albert-base-v2"
 
 /* The default model: models/albert-base-v2, else albert-base-v2 in the
- * Hugging Face cache under either of the names the hub knows it by. */
+ * Hugging Face cache under either of the names the hub knows it by.  A
+ * download that is there but broken (a bad ref, a missing snapshot) is
+ * said, not taken for none. */
 static int locate_default_model(cli_options *o)
 {
     static const char *const tried[] = {DEFAULT_MODEL_DIR, "albert-base-v2",
                                         "albert/albert-base-v2"};
-    albert_error err;
-    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++)
+    albert_error err, broken = {0};
+    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++) {
         if (albert_model_locate(tried[i], NULL, o->model_path, sizeof o->model_path, &err) ==
             ALBERT_OK) {
             o->model_from_hub = i > 0;
             o->model_name = tried[i];
             return 0;
         }
-    fprintf(stderr, "albert-cl: no model: no folder %s, and the Hugging Face cache holds no "
-                    "albert-base-v2; give --model (a folder, or a model name the cache holds), "
-                    "or download it: tools/fetch-model.sh albert-base-v2\n", DEFAULT_MODEL_DIR);
+        /* albert_model_locate's words for a cache without the model at all */
+        if (i > 0 && !strstr(err.msg, "the Hugging Face cache has no"))
+            broken = err;
+    }
+    if (broken.msg[0])
+        fprintf(stderr, "albert-cl: no model: no folder %s, and in the Hugging Face cache: %s\n",
+                DEFAULT_MODEL_DIR, broken.msg);
+    else
+        fprintf(stderr, "albert-cl: no model: no folder %s, and the Hugging Face cache holds no "
+                        "albert-base-v2; give --model (a folder, or a model name the cache "
+                        "holds), or download it: tools/fetch-model.sh albert-base-v2\n",
+                DEFAULT_MODEL_DIR);
     return EXIT_FAILURE;
 }
 
@@ -691,6 +702,8 @@ static int resolve_model_defaults(cli_options *o)
         o->pooling = st.present ? (int)st.pooling : ALBERT_POOL_POOLER;
     if (o->pooling != ALBERT_POOL_NONE)
         o->normalize |= st.normalize; /* the Normalize module follows any pooling */
+    if (o->pooling != ALBERT_POOL_NONE && st.dense_modules) /* as do the Dense ones */
+        o->head_width = st.dense_width;
     if (o->tokenizer_kind < 0 && st.present && !st.fast_tokenizer && !o->quiet)
         cli_warn("%s has no tokenizer.json: sentence-transformers would convert spiece.model to "
                  "the fast tokenizer; albert-cl uses the slow one, whose ids differ on some texts "
@@ -700,7 +713,12 @@ static int resolve_model_defaults(cli_options *o)
     if (o->max_length == 0)
         o->max_length = st.max_length ? st.max_length : 512;
     o->strip_text = st.present;
-    return resolve_layer(o);
+    int rc = resolve_layer(o);
+    if (rc == 0 && o->head_width && o->n_layers > 1 && o->layer_combine == CLI_COMBINE_CONCAT)
+        return usage_error("--layer-combine concat: %s's Dense modules take vectors of "
+                           "hidden_size values (--layer-combine mean, or "
+                           "--no-sentence-transformers)", o->model_dir);
+    return rc;
 }
 
 /* Fills O from ARGV; FILES (ARGC entries) receives the file operands.
@@ -811,6 +829,7 @@ typedef struct session {
     albert_engine **engines;
     int nengines;
     albert_engine *reference;
+    albert_head *head; /* a sentence-transformers folder's Dense modules */
     cli_stream stream;
     cli_sink sink;
     cli_arrays arrays; /* npy, safetensors: what goes into the sink */
@@ -912,7 +931,17 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (rc != ALBERT_OK)
         return rc;
     s->config = *albert_model_config(s->model);
-    rc = open_engines(s, o, err);
+    if (o->head_width)
+        rc = albert_head_open(o->model_dir, &s->head, err);
+    if (rc == ALBERT_OK && s->head &&
+        albert_head_width_in(s->head) != cli_vector_width(o, &s->config))
+        rc = albert_fail(err, ALBERT_E_FORMAT,
+                         "%s: the first Dense module takes vectors of %d values (its "
+                         "in_features), and the model gives %d (hidden_size)",
+                         o->model_dir, albert_head_width_in(s->head),
+                         cli_vector_width(o, &s->config));
+    if (rc == ALBERT_OK)
+        rc = open_engines(s, o, err);
     /* The reference is what HF gives: fp32. */
     if (rc == ALBERT_OK && o->validate) {
         int cpu;
@@ -982,7 +1011,7 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
         int rc = cli_sink_open(&s->sink, o->output, err);
         s->sink_open = rc == ALBERT_OK;
         if (rc == ALBERT_OK)
-            rc = cli_arrays_begin(&s->arrays, &s->sink, o->format, cli_vector_width(o, &s->config),
+            rc = cli_arrays_begin(&s->arrays, &s->sink, o->format, cli_output_width(o, &s->config),
                                   o->pooling == ALBERT_POOL_NONE, err);
         out->arrays = &s->arrays;
         return rc;
@@ -1032,7 +1061,7 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_out
     }
     int max_pos = s->config.max_position_embeddings;
     cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, s->reference,
-                    o->max_length < max_pos ? o->max_length : max_pos, ph};
+                    o->max_length < max_pos ? o->max_length : max_pos, ph, s->head};
     albert_scheduler *sched = NULL;
     if (rc == ALBERT_OK)
         rc = cli_start(&r, &sched, err);
@@ -1061,6 +1090,7 @@ static void close_session(session *s)
     if (s->sink_open)
         cli_sink_abort(&s->sink);
     albert_engine_free(s->reference);
+    albert_head_close(s->head);
     for (int i = 0; s->engines && i < s->nengines; i++)
         albert_engine_free(s->engines[i]);
     free(s->engines);
@@ -1163,7 +1193,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->layers = o->layers;
     set->n_layers = o->n_layers;
     set->layer_concat = o->layer_combine == CLI_COMBINE_CONCAT;
-    set->width = cli_vector_width(o, &s->config);
+    set->width = cli_output_width(o, &s->config);
     set->normalize = o->normalize;
     set->strip_text = o->strip_text;
     set->precision = o->precision;
@@ -1197,7 +1227,8 @@ static int serve_session(session *s, const cli_options *o, albert_error *err)
         folder_name(o->model_dir, model_name, sizeof model_name);
     srv_settings set;
     serve_settings(s, o, names, o->served_name ? o->served_name : model_name, &set);
-    cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, NULL, set.max_length, NULL};
+    cli_runner r = {o,    &s->config,     s->tok, s->engines, s->nengines,
+                    NULL, set.max_length, NULL,   s->head};
     albert_scheduler_options so;
     cli_scheduler_options(&r, &so);
     srv_launch launch = {&set, &so, o->host, o->port, o->quiet};

@@ -42,6 +42,11 @@ int albert_outputs_check_layers(const albert_config *c, const int *layers, int n
                                 int skip_last_layers, albert_pooling pooling, const char *call,
                                 albert_error *err);
 
+/* Each of ROWS rows of N values scaled to unit L2 norm, as
+ * torch.nn.functional.normalize (zero rows stay zero): the CPU backend's
+ * pooled vectors, and the scheduler's after a head (core/outputs.c). */
+void albert_l2_normalize(int rows, int n, float *x);
+
 /* Whether OUT asks for nothing but each sequence's [CLS] vector (the
  * pooler's or CLS pooling, no token vectors).  Then the last layer applied
  * runs its attention over every token as usual but its output Linear, FFN

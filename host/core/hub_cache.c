@@ -20,10 +20,11 @@
 
 /* huggingface_hub's rules for a repo id (validate_repo_id): NAME or
  * ORG/NAME, each part of letters, digits, '_', '-' and '.', neither starting
- * nor ending with '-' or '.', no "--" or ".." anywhere, NAME at most 96. */
+ * nor ending with '-' or '.', no "--" or ".." anywhere, NAME at most 96
+ * characters and not ending in ".git". */
 static int is_repo_part(const char *s, size_t n)
 {
-    if (n == 0 || n > 96 || strchr("-.", s[0]) || strchr("-.", s[n - 1]))
+    if (n == 0 || strchr("-.", s[0]) || strchr("-.", s[n - 1]))
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
@@ -37,10 +38,11 @@ static int is_repo_part(const char *s, size_t n)
 static int is_repo_id(const char *id, size_t n)
 {
     const char *slash = memchr(id, '/', n);
-    if (!slash)
-        return is_repo_part(id, n);
-    size_t org = (size_t)(slash - id);
-    return is_repo_part(id, org) && is_repo_part(slash + 1, n - org - 1);
+    const char *name = slash ? slash + 1 : id;
+    size_t name_len = n - (size_t)(name - id);
+    if (name_len > 96 || (name_len >= 4 && memcmp(name + name_len - 4, ".git", 4) == 0))
+        return 0;
+    return is_repo_part(name, name_len) && (!slash || is_repo_part(id, (size_t)(slash - id)));
 }
 
 /* A branch, tag or commit: what a ref's file name may be, no ".." */
@@ -60,7 +62,7 @@ static int is_commit(const char *s)
     if (n != 40)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isxdigit((unsigned char)s[i]))
+        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
             return 0;
     return 1;
 }
@@ -73,29 +75,30 @@ static int is_dir(const char *path)
 
 /* huggingface_hub's HF_HUB_CACHE: $HF_HUB_CACHE, $HUGGINGFACE_HUB_CACHE,
  * $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub
- * ('~' at the start expanded, as its expanduser does).  0 when none can be
- * named (no HOME). */
-static int default_hub_cache(char *dst, size_t size)
+ * ('~' at the start expanded, as its expanduser does; a variable set to ""
+ * counts as unset).  ALBERT_E_IO when none can be named (no HOME) or the
+ * path does not fit. */
+static int default_hub_cache(const char *name, char *dst, size_t size, albert_error *err)
 {
-    const char *v;
-    char path[PATH_CAP];
+    const char *v, *sub = "";
     if ((v = albert_env("HF_HUB_CACHE")) || (v = albert_env("HUGGINGFACE_HUB_CACHE")))
-        snprintf(path, sizeof path, "%s", v);
+        sub = "";
     else if ((v = albert_env("HF_HOME")))
-        snprintf(path, sizeof path, "%s/hub", v);
+        sub = "/hub";
     else if ((v = albert_env("XDG_CACHE_HOME")))
-        snprintf(path, sizeof path, "%s/huggingface/hub", v);
+        sub = "/huggingface/hub";
     else
-        snprintf(path, sizeof path, "~/.cache/huggingface/hub");
-    const char *home = albert_env("HOME");
-    if (path[0] == '~' && (path[1] == '/' || !path[1])) {
-        if (!home)
-            return 0;
-        snprintf(dst, size, "%s%s", home, path + 1);
-    } else {
-        snprintf(dst, size, "%s", path);
+        v = "~", sub = "/.cache/huggingface/hub";
+    const char *home = "";
+    if (v[0] == '~' && (v[1] == '/' || !v[1])) {
+        if (!(home = albert_env("HOME")))
+            return albert_fail(err, ALBERT_E_IO, "%s: no such folder, and no Hugging Face cache "
+                               "to look in (neither HF_HUB_CACHE, HF_HOME nor HOME is set)", name);
+        v++;
     }
-    return 1;
+    if (snprintf(dst, size, "%s%s%s", home, v, sub) >= (int)size)
+        return albert_fail(err, ALBERT_E_IO, "%s: the Hugging Face cache's path is too long", name);
+    return ALBERT_OK;
 }
 
 /* The commit REV names in REPO (a models--* folder): refs/REV's content,
@@ -135,18 +138,22 @@ static int find_snapshot(const char *cache, const char *name, size_t n, const ch
                          char *dir, size_t size, albert_error *err)
 {
     char repo[PATH_CAP];
-    int len = snprintf(repo, sizeof repo, "%s/models--", cache);
-    for (size_t i = 0; i < n && len + 3 < (int)sizeof repo; i++)
-        len += name[i] == '/' ? snprintf(repo + len, sizeof repo - len, "--")
-                              : snprintf(repo + len, sizeof repo - len, "%c", name[i]);
+    size_t len = (size_t)snprintf(repo, sizeof repo, "%s/models--", cache);
+    for (size_t i = 0; i < n && len + 3 < sizeof repo; i++)
+        len += (size_t)(name[i] == '/' ? snprintf(repo + len, sizeof repo - len, "--")
+                                       : snprintf(repo + len, sizeof repo - len, "%c", name[i]));
+    if (len + 3 >= sizeof repo)
+        return albert_fail(err, ALBERT_E_IO, "%s: the path of its folder in %s is too long", name,
+                           cache);
     if (!is_dir(repo))
         return albert_fail(err, ALBERT_E_IO,
                            "%s: no such folder, and the Hugging Face cache has no %.*s (no %s; "
                            "download it: huggingface-cli download %.*s)",
                            name, (int)n, name, repo, (int)n, name);
     char commit[64];
-    if (read_ref(repo, rev, commit, sizeof commit, err) != ALBERT_OK)
-        return err ? err->code : ALBERT_E_IO;
+    int rc = read_ref(repo, rev, commit, sizeof commit, err);
+    if (rc != ALBERT_OK)
+        return rc;
     if (!commit[0])
         return albert_fail(err, ALBERT_E_IO,
                            "%s: the Hugging Face cache's %s has no revision %s (no refs/%s, "
@@ -181,11 +188,13 @@ static int locate(const char *name, const char *hub_cache, char *dir, size_t siz
         return albert_fail(err, ALBERT_E_IO, "%s: no such folder (nor a Hugging Face model "
                            "name: ORG/NAME[@REVISION])", name);
     char cache[PATH_CAP];
-    if (hub_cache && hub_cache[0])
-        snprintf(cache, sizeof cache, "%s", hub_cache);
-    else if (!default_hub_cache(cache, sizeof cache))
-        return albert_fail(err, ALBERT_E_IO, "%s: no such folder, and no Hugging Face cache to "
-                           "look in (neither HF_HUB_CACHE, HF_HOME nor HOME is set)", name);
+    int rc = ALBERT_OK;
+    if (hub_cache && hub_cache[0]) {
+        if (snprintf(cache, sizeof cache, "%s", hub_cache) >= (int)sizeof cache)
+            return albert_fail(err, ALBERT_E_IO, "%s: the path is too long", hub_cache);
+    } else if ((rc = default_hub_cache(name, cache, sizeof cache, err)) != ALBERT_OK) {
+        return rc;
+    }
     return find_snapshot(cache, name, n, at ? at + 1 : "main", dir, size, err);
 }
 

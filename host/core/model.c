@@ -306,6 +306,27 @@ static int open_weights(const char *path, st_file **f, albert_error *err)
     return torch_checkpoint_open(path, f, err);
 }
 
+int albert_weights_file_open(const char *dir, st_file **f, albert_error *err)
+{
+    char path[4096];
+    *f = NULL;
+    int rc = find_weights(dir, path, sizeof path, err);
+    return rc == ALBERT_OK ? open_weights(path, f, err) : rc;
+}
+
+int albert_weights_find(const st_file *f, const char *name, int64_t d0, int64_t d1,
+                        const st_tensor **t, albert_error *err)
+{
+    wanted w = {.ndim = d1 ? 2 : 1, .shape = {d0, d1}};
+    snprintf(w.name, sizeof w.name, "%s", name);
+    return find_tensor(f, "", &w, t, err);
+}
+
+int albert_weights_load(const st_file *f, const st_tensor *t, float *dst, albert_error *err)
+{
+    return load_tensor(f, t, dst, err);
+}
+
 int albert_model_open(const char *dir, albert_model **out, albert_error *err)
 {
     *out = NULL;
@@ -315,16 +336,12 @@ int albert_model_open(const char *dir, albert_model **out, albert_error *err)
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory", dir);
     }
     int rc = albert_config_load(dir, &m->config, err);
-    char path[4096];
+    st_file *f = NULL;
     if (rc == ALBERT_OK)
-        rc = find_weights(dir, path, sizeof path, err);
+        rc = albert_weights_file_open(dir, &f, err);
     if (rc == ALBERT_OK) {
-        st_file *f;
-        rc = open_weights(path, &f, err);
-        if (rc == ALBERT_OK) {
-            rc = load_weights(m, f, err);
-            st_close(f);
-        }
+        rc = load_weights(m, f, err);
+        st_close(f);
     }
     if (rc != ALBERT_OK) {
         albert_model_close(m);

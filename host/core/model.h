@@ -5,6 +5,7 @@
 #define ALBERT_MODEL_H
 
 #include "albert_cl.h"
+#include "core/safetensors.h"
 
 typedef struct albert_layer_weights {
     const float *q_w, *q_b;             /* attention.query  [H,H] [H] */
@@ -44,5 +45,19 @@ int albert_layer_group(const albert_config *c, int layer);
 /* The group-local layer that transformer pass LAYER (0..num_hidden_layers-1),
  * inner step INNER runs, as HF's AlbertTransformer picks it. */
 const albert_layer_weights *albert_model_layer(const albert_model *m, int layer, int inner);
+
+/* DIR's weights file as from_pretrained (and a sentence-transformers module)
+ * picks it, model.safetensors, else pytorch_model.bin, opened into *F (free
+ * with st_close). */
+int albert_weights_file_open(const char *dir, st_file **f, albert_error *err);
+
+/* Tensor NAME of F into *T once it has shape [D0] (D1 0) or [D0, D1] and
+ * dtype F32, F16 or BF16: nothing need be sized from a config before its
+ * tensor confirms it.  Errors name the file and the tensor. */
+int albert_weights_find(const st_file *f, const char *name, int64_t d0, int64_t d1,
+                        const st_tensor **t, albert_error *err);
+
+/* T (of F) into DST as float32, every value finite. */
+int albert_weights_load(const st_file *f, const st_tensor *t, float *dst, albert_error *err);
 
 #endif

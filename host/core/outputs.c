@@ -1,8 +1,11 @@
 /* What an albert_outputs asks of a forward beyond its buffers: the layers it
  * combines (albert_outputs.layers) and the width of its vectors.  The engine
- * and the scheduler check a request with the same function. */
+ * and the scheduler check a request with the same function; the pooled
+ * vectors' normalisation. */
 #include "core/backend.h"
 #include "core/common.h"
+
+#include <math.h>
 
 int albert_output_width(const albert_config *config, const albert_outputs *out)
 {
@@ -42,4 +45,18 @@ int albert_outputs_check_layers(const albert_config *c, const int *layers, int n
                            "pool by CLS, mean or max",
                            call, n_layers ? "layers combined" : "skip_last_layers");
     return ALBERT_OK;
+}
+
+void albert_l2_normalize(int rows, int n, float *x)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * n;
+        double sq = 0;
+        for (int i = 0; i < n; i++)
+            sq += (double)row[i] * row[i];
+        /* torch.nn.functional.normalize: x / max(||x||, 1e-12). */
+        float inv = (float)(1.0 / fmax(sqrt(sq), 1e-12));
+        for (int i = 0; i < n; i++)
+            row[i] *= inv;
+    }
 }

@@ -3,6 +3,7 @@
  * sentence_bert_config.json → albert_sentence_config, and Python's
  * str.strip() for the texts sentence-transformers strips. */
 #include "core/common.h"
+#include "core/sentence_config.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -154,6 +155,83 @@ static int read_bert_config(const char *dir, albert_sentence_config *out, albert
     return rc;
 }
 
+/* Dense's activation_function, torch.nn's class by its full name
+ * (sentence-transformers' fullname(): "torch.nn.modules.activation.Tanh") or
+ * torch.nn's short one. */
+static int read_activation(const cJSON *v, const char *path, st_activation *act,
+                           albert_error *err)
+{
+    static const struct {
+        const char *name;
+        st_activation act;
+    } acts[] = {{"Identity", ST_ACT_IDENTITY}, {"Tanh", ST_ACT_TANH}, {"ReLU", ST_ACT_RELU},
+                {"Sigmoid", ST_ACT_SIGMOID},   {"GELU", ST_ACT_GELU}, {"SiLU", ST_ACT_SILU}};
+    static const char *const prefixes[] = {"torch.nn.modules.activation.",
+                                           "torch.nn.modules.linear.", "torch.nn."};
+    *act = ST_ACT_TANH; /* Dense's default */
+    if (!v || cJSON_IsNull(v))
+        return ALBERT_OK;
+    if (!cJSON_IsString(v))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"activation_function\" is not a string",
+                           path);
+    for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0]; p++) {
+        size_t n = strlen(prefixes[p]);
+        if (strncmp(v->valuestring, prefixes[p], n) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+            if (strcmp(v->valuestring + n, acts[i].name) == 0) {
+                *act = acts[i].act;
+                return ALBERT_OK;
+            }
+    }
+    return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                       "%s: \"activation_function\": \"%s\" is not one albert-cl runs (torch.nn's "
+                       "Identity, Tanh, ReLU, Sigmoid, GELU, SiLU)",
+                       path, v->valuestring);
+}
+
+/* A Dense config's in_features or out_features. */
+static int read_features(const cJSON *root, const char *key, const char *path, int *dst,
+                         albert_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (d < 1 || d > 65536 || d != (int)d)
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"%s\" is not an integer from 1 to 65536",
+                           path, key);
+    *dst = (int)d;
+    return ALBERT_OK;
+}
+
+/* A Dense module's config.json into *D; its in_features must be the
+ * previous Dense module's out_features (PREV_OUT, 0 for the first). */
+static int read_dense(const char *dir, const char *module_path, int prev_out, st_dense *d,
+                      albert_error *err)
+{
+    char path[4096];
+    albert_path_join(d->dir, sizeof d->dir, dir, module_path);
+    albert_path_join(path, sizeof path, d->dir, "config.json");
+    cJSON *root;
+    int rc = load_json(d->dir, "config.json", 0, &root, err);
+    if (rc == ALBERT_OK && !cJSON_IsObject(root))
+        rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON object", path);
+    if (rc == ALBERT_OK)
+        rc = read_features(root, "in_features", path, &d->in, err);
+    if (rc == ALBERT_OK)
+        rc = read_features(root, "out_features", path, &d->out, err);
+    if (rc == ALBERT_OK)
+        rc = read_bool(root, "bias", 1, path, &d->bias, err);
+    if (rc == ALBERT_OK)
+        rc = read_activation(cJSON_GetObjectItemCaseSensitive(root, "activation_function"), path,
+                             &d->act, err);
+    if (rc == ALBERT_OK && prev_out && d->in != prev_out)
+        rc = albert_fail(err, ALBERT_E_FORMAT,
+                         "%s: \"in_features\" is %d, but the Dense module before gives %d values",
+                         path, d->in, prev_out);
+    cJSON_Delete(root);
+    return rc;
+}
+
 /* Module I of modules.json: its type's last name ("Pooling") into KIND and
  * its path into *PATH (borrowed from the JSON). */
 static int read_module(const cJSON *m, int i, const char *path, char *kind, size_t kind_size,
@@ -175,18 +253,63 @@ static int read_module(const cJSON *m, int i, const char *path, char *kind, size
     return ALBERT_OK;
 }
 
-/* The modules in order: Transformer at DIR itself, Pooling, then Normalize
- * or nothing. */
-static int read_modules(const char *dir, const cJSON *modules, const char *path,
-                        albert_sentence_config *out, albert_error *err)
+/* Whether module I of kind KIND may come after module I - 1 of kind PREV:
+ * Transformer, Pooling, any Dense modules, an optional Normalize. */
+static int kind_in_order(int i, const char *prev, const char *kind)
 {
-    static const char *const expected[] = {"Transformer", "Pooling", "Normalize"};
-    const int n = cJSON_GetArraySize(modules);
-    if (n < 2 || n > 3)
+    if (i == 0)
+        return strcmp(kind, "Transformer") == 0;
+    if (i == 1)
+        return strcmp(kind, "Pooling") == 0;
+    return strcmp(prev, "Normalize") != 0 &&
+           (strcmp(kind, "Dense") == 0 || strcmp(kind, "Normalize") == 0);
+}
+
+/* Module I at MODULE_PATH, of kind KIND, into OUT (and a Dense one's
+ * config into DENSE[OUT->dense_modules]). */
+static int read_module_config(const char *dir, int i, const char *kind, const char *module_path,
+                              const char *path, albert_sentence_config *out, st_dense *dense,
+                              albert_error *err)
+{
+    if (i == 0 && module_path[0])
         return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                           "%s: %d modules; albert-cl runs Transformer, Pooling and an optional "
-                           "Normalize",
+                           "%s: the Transformer is in \"%s\"; give that folder as the model "
+                           "(with modules.json at the model's own folder, path \"\")",
+                           path, module_path);
+    if (i > 0 && (strstr(module_path, "..") || module_path[0] == '/'))
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: module %d's path \"%s\" leaves the model folder", path, i,
+                           module_path);
+    if (i == 1)
+        return read_pooling(dir, module_path, out, err);
+    if (strcmp(kind, "Normalize") == 0) {
+        out->normalize = 1;
+    } else if (strcmp(kind, "Dense") == 0) {
+        if (out->dense_modules == ST_MAX_DENSE)
+            return albert_fail(err, ALBERT_E_UNSUPPORTED, "%s: more than %d Dense modules", path,
+                               ST_MAX_DENSE);
+        st_dense one, *d = dense ? &dense[out->dense_modules] : &one;
+        int rc = read_dense(dir, module_path, out->dense_width, d, err);
+        if (rc != ALBERT_OK)
+            return rc;
+        out->dense_modules++;
+        out->dense_width = d->out;
+    }
+    return ALBERT_OK;
+}
+
+/* The modules in order: Transformer at DIR itself, Pooling, any Dense
+ * modules, then Normalize or nothing. */
+static int read_modules(const char *dir, const cJSON *modules, const char *path,
+                        albert_sentence_config *out, st_dense *dense, albert_error *err)
+{
+    const int n = cJSON_GetArraySize(modules);
+    if (n < 2)
+        return albert_fail(err, ALBERT_E_UNSUPPORTED,
+                           "%s: %d modules; albert-cl runs Transformer, Pooling, Dense ones and "
+                           "an optional Normalize",
                            path, n);
+    char prev[64] = "";
     for (int i = 0; i < n; i++) {
         char kind[64];
         const char *module_path = "";
@@ -194,23 +317,15 @@ static int read_modules(const char *dir, const cJSON *modules, const char *path,
                              &module_path, err);
         if (rc != ALBERT_OK)
             return rc;
-        if (strcmp(kind, expected[i]) != 0)
+        if (!kind_in_order(i, prev, kind))
             return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                               "%s: module %d is %s; albert-cl runs Transformer, Pooling and an "
-                               "optional Normalize, in that order",
+                               "%s: module %d is %s; albert-cl runs Transformer, Pooling, Dense "
+                               "ones and an optional Normalize, in that order",
                                path, i, kind);
-        if (i == 0 && module_path[0])
-            return albert_fail(err, ALBERT_E_UNSUPPORTED,
-                               "%s: the Transformer is in \"%s\"; give that folder as the model "
-                               "(with modules.json at the model's own folder, path \"\")",
-                               path, module_path);
-        if (i == 1 && (strstr(module_path, "..") || module_path[0] == '/'))
-            return albert_fail(err, ALBERT_E_FORMAT,
-                               "%s: the Pooling module's path \"%s\" leaves the model folder", path,
-                               module_path);
-        if (i == 1 && (rc = read_pooling(dir, module_path, out, err)) != ALBERT_OK)
+        rc = read_module_config(dir, i, kind, module_path, path, out, dense, err);
+        if (rc != ALBERT_OK)
             return rc;
-        out->normalize = i == 2;
+        snprintf(prev, sizeof prev, "%s", kind);
     }
     return ALBERT_OK;
 }
@@ -235,6 +350,12 @@ static int check_prompt(const char *dir, albert_error *err)
 
 int albert_sentence_config_read(const char *dir, albert_sentence_config *out, albert_error *err)
 {
+    return sentence_config_read(dir, out, NULL, err);
+}
+
+int sentence_config_read(const char *dir, albert_sentence_config *out, st_dense *dense,
+                         albert_error *err)
+{
     if (out)
         memset(out, 0, sizeof *out);
     if (!dir || !out)
@@ -248,7 +369,7 @@ int albert_sentence_config_read(const char *dir, albert_sentence_config *out, al
     if (!cJSON_IsArray(modules))
         rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON array of modules", path);
     if (rc == ALBERT_OK)
-        rc = read_modules(dir, modules, path, out, err);
+        rc = read_modules(dir, modules, path, out, dense, err);
     cJSON_Delete(modules);
     if (rc == ALBERT_OK)
         rc = read_bert_config(dir, out, err);

@@ -347,8 +347,8 @@ static int pool_outputs(cpu_backend *be, const albert_batch *batch, const albert
         lap(be, "cpu_pool", 0, bh * ((uint64_t)T + 1));
     }
     if (rc == ALBERT_OK && out->normalize) {
-        cpu_l2_normalize(B, W, out->pooled);
-        lap(be, "cpu_l2_normalize", 0, 2 * bh);
+        albert_l2_normalize(B, W, out->pooled);
+        lap(be, "albert_l2_normalize", 0, 2 * bh);
     }
     return rc;
 }

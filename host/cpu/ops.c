@@ -368,16 +368,3 @@ void cpu_combine_layer(int rows, int H, const float *src, int W, int offset, flo
     }
 }
 
-void cpu_l2_normalize(int rows, int n, float *x)
-{
-    for (int r = 0; r < rows; r++) {
-        float *row = x + (size_t)r * n;
-        double sq = 0;
-        for (int i = 0; i < n; i++)
-            sq += (double)row[i] * row[i];
-        /* torch.nn.functional.normalize: x / max(||x||, 1e-12). */
-        float inv = (float)(1.0 / fmax(sqrt(sq), 1e-12));
-        for (int i = 0; i < n; i++)
-            row[i] *= inv;
-    }
-}

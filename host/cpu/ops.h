@@ -96,7 +96,4 @@ void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
 void cpu_combine_layer(int rows, int H, const float *src, int W, int offset, float scale,
                        int first, float *dst);
 
-/* Each of ROWS rows of n scaled to unit L2 norm (zero rows stay zero). */
-void cpu_l2_normalize(int rows, int n, float *x);
-
 #endif

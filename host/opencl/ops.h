@@ -156,7 +156,7 @@ int ocl_op_pool(ocl_ctx *ctx, const ocl_kernels *k, int B, int T, int H, cl_mem 
 int ocl_op_combine_layer(ocl_ctx *ctx, const ocl_kernels *k, int rows, int H, cl_mem src, int W,
                          int offset, float scale, int first, cl_mem dst, albert_error *err);
 
-/* cpu_l2_normalize. */
+/* albert_l2_normalize (core/backend.h). */
 int ocl_op_l2_normalize(ocl_ctx *ctx, const ocl_kernels *k, int rows, int n, cl_mem x,
                         albert_error *err);
 

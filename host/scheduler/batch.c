@@ -84,13 +84,15 @@ static albert_outputs outputs(const albert_scheduler *s, float *hidden, float *p
     out.last_hidden_state = hidden;
     out.pooled = pooled;
     out.pooling = pooled ? s->opt.pooling : ALBERT_POOL_NONE;
-    out.normalize = s->opt.normalize;
+    out.normalize = s->opt.normalize && !s->opt.head; /* after the head, below */
     out.skip_last_layers = s->opt.skip_last_layers;
     out.layers = s->opt.layers;
     out.n_layers = s->opt.n_layers;
     out.layers_concat = s->opt.layers_concat;
     return out;
 }
+
+#define NON_FINITE "the model produced a non-finite value (NaN or infinity)"
 
 static int all_finite(const float *v, size_t n)
 {
@@ -120,38 +122,65 @@ static int count_ones(const sched_item *it)
     return ones;
 }
 
+/* A pooled vector SRC as the result gives it, in DST: as the engine
+ * computed it, or through the head and then normalised. */
+static int pooled_out(const albert_scheduler *s, const float *src, float *dst, albert_error *e)
+{
+    if (!s->opt.head) {
+        memcpy(dst, src, (size_t)s->hidden * sizeof(float));
+        return ALBERT_OK;
+    }
+    int rc = albert_head_apply(s->opt.head, src, 1, dst, e);
+    if (rc == ALBERT_OK && s->opt.normalize)
+        albert_l2_normalize(1, s->pooled_width, dst);
+    return rc;
+}
+
 /* Row R's vectors into its item: one block, laid out as the result says. */
 static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_item *it)
 {
     const albert_scheduler *s = w->s;
     const albert_batch *b = &batch->batch;
-    size_t h = (size_t)s->hidden;
+    size_t h = (size_t)s->hidden, pw = (size_t)s->pooled_width;
     int pooled = batch->pooled != NULL, tokens = batch->hidden != NULL;
     int ref = s->opt.reference != NULL;
     it->rows = tokens ? count_ones(it) : 0;
-    size_t per = (pooled ? h : 0) + (size_t)it->rows * h;
+    size_t per = (pooled ? pw : 0) + (size_t)it->rows * h;
     it->vectors = malloc((ref ? 2 : 1) * (per ? per : 1) * sizeof(float));
     if (!it->vectors) {
         sched_item_fail(it, ALBERT_E_NOMEM, 1, "out of memory for its vectors");
         return;
     }
     float *p = it->vectors;
+    albert_error e;
+    /* A head's activations could hide the engine's NaN or infinity: checked before it */
+    if (pooled && s->opt.head && !all_finite(batch->pooled + (size_t)r * h, h)) {
+        sched_item_fail(it, ALBERT_E_FORMAT, 0, NON_FINITE);
+        return;
+    }
+    if (pooled && pooled_out(s, batch->pooled + (size_t)r * h, p, &e) != ALBERT_OK) {
+        sched_item_fail(it, e.code, 1, e.msg);
+        return;
+    }
     if (pooled) {
-        it->pooled = memcpy(p, batch->pooled + (size_t)r * h, h * sizeof(float));
-        p += h;
+        it->pooled = p;
+        p += pw;
     }
     if (tokens) {
         it->tokens = p;
         p += (size_t)copy_tokens(b, r, batch->hidden, h, p) * h;
     }
     if (!all_finite(it->vectors, per)) {
-        sched_item_fail(it, ALBERT_E_FORMAT, 0,
-                        "the model produced a non-finite value (NaN or infinity)");
+        sched_item_fail(it, ALBERT_E_FORMAT, 0, NON_FINITE);
+        return;
+    }
+    if (ref && pooled && pooled_out(s, w->ref_pooled + (size_t)r * h, p, &e) != ALBERT_OK) {
+        sched_item_fail(it, e.code, 1, e.msg);
         return;
     }
     if (ref && pooled) {
-        it->ref_pooled = memcpy(p, w->ref_pooled + (size_t)r * h, h * sizeof(float));
-        p += h;
+        it->ref_pooled = p;
+        p += pw;
     }
     if (ref && tokens) {
         it->ref_tokens = p;

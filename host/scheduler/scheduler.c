@@ -570,6 +570,11 @@ int albert_scheduler_width(const albert_scheduler *s)
     return s ? s->hidden : 0;
 }
 
+int albert_scheduler_pooled_width(const albert_scheduler *s)
+{
+    return s ? s->pooled_width : 0;
+}
+
 size_t albert_scheduler_ready(const albert_scheduler *cs)
 {
     albert_scheduler *s = (albert_scheduler *)cs;
@@ -675,6 +680,17 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_LAST_TOKEN)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
+    albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
+    const int width = albert_output_width(o->config, &widths);
+    if (o->head && o->pooling == ALBERT_POOL_NONE)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: a head runs on pooled vectors, and pooling "
+                           "is none");
+    if (o->head && albert_head_width_in(o->head) != width)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: the head (the Dense modules) takes vectors "
+                           "of %d values, and the pooled vectors have %d",
+                           albert_head_width_in(o->head), width);
     return albert_outputs_check_layers(o->config, o->layers, o->n_layers, o->skip_last_layers,
                                        o->pooling, "albert_scheduler_create", err);
 }
@@ -688,6 +704,7 @@ static void resolve_options(albert_scheduler *s, const albert_scheduler_options 
         s->opt.max_length = max_pos;
     albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
     s->hidden = albert_output_width(o->config, &widths);
+    s->pooled_width = o->head ? albert_head_width_out(o->head) : s->hidden;
     s->max_rows = o->max_batch_size ? o->max_batch_size : DEFAULT_MAX_ROWS;
     int tokens = o->pooling == ALBERT_POOL_NONE || o->token_vectors;
     s->window = o->window ? o->window : tokens ? DEFAULT_WINDOW_TOKENS : DEFAULT_WINDOW;

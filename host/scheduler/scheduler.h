@@ -83,6 +83,7 @@ struct albert_scheduler {
     albert_scheduler_options opt; /* opt.layers points to LAYERS */
     int *layers;                 /* a copy of the caller's opt.layers */
     int hidden;                  /* values per vector: albert_output_width */
+    int pooled_width;            /* per pooled vector: the head's width_out, else hidden */
     int window, max_rows;
     size_t cap;                  /* records in flight at most */
     sched_item *items;           /* [cap]: record i at items[i % cap] */

@@ -266,6 +266,7 @@ class Encoder:
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
+        self._head = None
         self._engines = []
         self._lock = threading.Lock()
 
@@ -326,6 +327,11 @@ class Encoder:
                                                   ctypes.byref(err)), err)
             self._tokenizer = handle
 
+            if st.dense_modules and pooling != "none":  # they turn pooled vectors into its own
+                handle = ctypes.c_void_p()
+                _check(lib.albert_head_open(path, ctypes.byref(handle), ctypes.byref(err)), err)
+                self._head = handle
+
             for index in indices:
                 opt = _lib.EngineOptions()
                 lib.albert_engine_options_init(ctypes.byref(opt))
@@ -349,6 +355,19 @@ class Encoder:
         self._concat = int(layer_combine == "concat")
         n = len(self._layers) if self._concat and self._layers is not None else 1
         self._width = n * self._config.contents.hidden_size
+        self._pooled_width = self._width
+        if self._head is not None:
+            if n > 1:
+                self.close()
+                raise ValueError(f"albert_cl: layer_combine 'concat': {model_dir}'s Dense "
+                                 "modules take vectors of hidden_size values")
+            takes = lib.albert_head_width_in(self._head)
+            if takes != self._width:
+                self.close()
+                raise AlbertError(f"{model_dir}: the first Dense module takes vectors of {takes} "
+                                  f"values (its in_features), and the model gives {self._width} "
+                                  "(hidden_size)", "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
+            self._pooled_width = lib.albert_head_width_out(self._head)
 
     def _resolve_layers(self, layer, pooling):
         """LAYER (None, "all" or a list of hidden_states indices) as the
@@ -379,9 +398,10 @@ class Encoder:
 
     @property
     def dimension(self):
-        """Values per vector: hidden_size, times the layers concatenated."""
+        """Values per sentence embedding: hidden_size, times the layers
+        concatenated, or the last Dense module's out_features."""
         self._check_open()
-        return self._width
+        return self._pooled_width
 
     @property
     def max_length(self):
@@ -402,6 +422,9 @@ class Encoder:
         with self._lock:
             while self._engines:
                 lib.albert_engine_free(self._engines.pop())
+            if self._head is not None:
+                lib.albert_head_close(self._head)
+                self._head = None
             if self._tokenizer is not None:
                 lib.albert_tokenizer_close(self._tokenizer)
                 self._tokenizer = None
@@ -466,7 +489,7 @@ class Encoder:
         output_value "sentence_embedding": float32 [N, D] (a str: [D]), pooled
             as the Encoder's pooling says; with convert_to_numpy=False a list
             of [D] arrays.  D is `dimension`: hidden_size, times the layers
-            concatenated.
+            concatenated, or a sentence-transformers folder's Dense modules' width.
         output_value "token_embeddings": a list of [n_tokens, D] arrays, the
             vectors of every input token ([CLS] and [SEP] included; a str: one array).
         output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
@@ -500,13 +523,15 @@ class Encoder:
         with self._lock:
             self._check_open()
             H = self._width
-            pooled = np.zeros((len(records), H), dtype=np.float32) if pooling else None
+            pooled = (np.zeros((len(records), self._pooled_width), dtype=np.float32)
+                      if pooling else None)
             token_arrays = [] if tokens else None
-            row_bytes = H * 4
+            row_bytes, pooled_bytes = H * 4, self._pooled_width * 4
 
             def take(i, result):
                 if pooled is not None:
-                    ctypes.memmove(pooled.ctypes.data + i * row_bytes, result.pooled, row_bytes)
+                    ctypes.memmove(pooled.ctypes.data + i * pooled_bytes, result.pooled,
+                                   pooled_bytes)
                 if token_arrays is not None:
                     a = np.empty((result.rows, H), dtype=np.float32)
                     ctypes.memmove(a.ctypes.data, result.tokens, result.rows * row_bytes)
@@ -547,6 +572,7 @@ class Encoder:
             opt.n_layers = len(self._layers)
             opt.layers_concat = self._concat
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
+        opt.head = self._head if pooling != _lib.ALBERT_POOL_NONE else None
 
         err = _lib.AlbertErrorStruct()
         sched = ctypes.c_void_p()

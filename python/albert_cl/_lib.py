@@ -15,6 +15,7 @@ from pathlib import Path
 # ------------------------------------------------------------------ constants
 
 ALBERT_OK = 0
+ALBERT_E_FORMAT = 2
 ALBERT_E_INPUT = 3
 ALBERT_E_CANCELLED = 9
 ALBERT_ERRMSG_MAX = 512
@@ -123,6 +124,7 @@ class SchedulerOptions(ctypes.Structure):
         ("layers", ctypes.POINTER(ctypes.c_int)),
         ("n_layers", ctypes.c_int),
         ("layers_concat", ctypes.c_int),
+        ("head", ctypes.c_void_p),  # const albert_head *
     ]
 
 
@@ -133,6 +135,8 @@ class SentenceConfig(ctypes.Structure):
         ("normalize", ctypes.c_int),
         ("max_length", ctypes.c_int),
         ("fast_tokenizer", ctypes.c_int),
+        ("dense_modules", ctypes.c_int),
+        ("dense_width", ctypes.c_int),
     ]
 
 
@@ -189,6 +193,10 @@ _SIGNATURES = {
     "albert_model_close": (None, [_P]),
     "albert_model_config": (ctypes.POINTER(Config), [_P]),
     "albert_sentence_config_read": (_INT, [ctypes.c_char_p, ctypes.POINTER(SentenceConfig), _ERR]),
+    "albert_head_open": (_INT, [ctypes.c_char_p, _PP, _ERR]),
+    "albert_head_close": (None, [_P]),
+    "albert_head_width_in": (_INT, [_P]),
+    "albert_head_width_out": (_INT, [_P]),
     "albert_tokenizer_open_kind": (_INT, [ctypes.c_char_p, _INT, _PP, _ERR]),
     "albert_tokenizer_close": (None, [_P]),
     "albert_tokenize": (_INT, [_P, ctypes.c_char_p, ctypes.c_size_t,
@@ -219,13 +227,14 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 
 # The first version whose structures and functions these mirror (0.13: the
-# layers combined; 0.14: albert_model_locate).
-_ABI_VERSION = (0, 14)
+# layers combined; 0.14: albert_model_locate; 0.15: albert_head, the Dense
+# modules).
+_ABI_VERSION = (0, 15)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.14.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.15.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -260,7 +269,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.7 (the loader's search path)", "libalbertcl.so.7"
+    yield "libalbertcl.so.8 (the loader's search path)", "libalbertcl.so.8"
 
 
 def load_library():

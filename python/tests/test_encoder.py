@@ -234,6 +234,33 @@ def sentence_transformers_folder(tmp_path, shared, tiny):
     return d
 
 
+@pytest.mark.parametrize("case", ["dense-tanh-normalize", "dense-chain-bin"])
+def test_dense_modules_equal_sentence_transformers(tmp_path, shared, tiny, case):
+    """tests/data/sentence-transformers/CASE (tools/gen-st-golden.py): what
+    sentence-transformers itself gave with its Dense modules."""
+    st = tmp_path / case
+    shutil.copytree(REPO / "tests" / "data" / "sentence-transformers" / case, st)
+    for f in ["config.json", "model.safetensors", "spiece.model"]:
+        (st / f).symlink_to(tiny / f)
+    (st / "tokenizer.json").symlink_to(shared / "models" / "albert-base-v2" / "tokenizer.json")
+    want = json.loads((st / "expected.json").read_text(encoding="utf-8"))
+    with albert_cl.Encoder(st, device="cpu") as e:
+        assert e.dimension == len(want["embeddings"][0]) < 32
+        got = e.encode(want["lines"])
+        assert e.encode(want["lines"][:1], output_value="token_embeddings")[0].shape[1] == 32
+    np.testing.assert_allclose(got, np.array(want["embeddings"], dtype=np.float32), rtol=0,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="Dense"):
+        albert_cl.Encoder(st, device="cpu", pooling="mean", layer=[-2, -1],
+                          layer_combine="concat")
+    if case == "dense-chain-bin":  # its second Dense module first: not the model's width
+        modules = json.loads((st / "modules.json").read_text())
+        (st / "modules.json").write_text(json.dumps(modules[:2] + modules[3:]))
+        with pytest.raises(albert_cl.AlbertError, match="takes vectors of 24 values") as info:
+            albert_cl.Encoder(st, device="cpu")
+        assert info.value.status == "ALBERT_E_FORMAT"
+
+
 def test_sentence_transformers_folder_equals_cli(cli, tmp_path, shared, tiny):
     st = sentence_transformers_folder(tmp_path, shared, tiny)
     lines = ["\u3000Hello\u00a0", "The quick brown fox jumps over the lazy dog."]

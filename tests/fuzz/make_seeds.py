@@ -307,7 +307,8 @@ def profile_seeds():
 # ------------------------------------------------------------ sentence-transformers
 
 def sentence_config_seeds():
-    """modules.json NUL pooling config NUL sentence_bert_config.json."""
+    """modules.json NUL pooling config NUL sentence_bert_config.json NUL
+    2_Dense/config.json."""
     def module(i, path, kind):
         return {"idx": i, "name": str(i), "path": path,
                 "type": "sentence_transformers.models." + kind}
@@ -323,13 +324,25 @@ def sentence_config_seeds():
                            pooling("mean_tokens"), {"max_seq_length": 128, "do_lower_case": False}),
         "cls": (base, pooling("cls_token"), None),
         "max": (base, pooling("max_tokens"), {"max_seq_length": 8}),
-        "dense": (base + [module(2, "2_Dense", "Dense")], pooling("mean_tokens"), None),
         "weightedmean": (base, pooling("weightedmean_tokens"), None),
         "lasttoken-by-name": (base, dict(pooling("mean_tokens"), pooling_mode="LastToken"),
                               {"max_seq_length": 16}),
     }
+    dense = [module(2, "2_Dense", "Dense")]
+    dense_seeds = {  # the same 2_Dense/config.json for each Dense module
+        "dense": (base + dense + [module(3, "3_Normalize", "Normalize")], pooling("mean_tokens"),
+                  {"max_seq_length": 16},
+                  {"in_features": 32, "out_features": 16, "bias": True,
+                   "activation_function": "torch.nn.modules.activation.Tanh"}),
+        "dense-twice": (base + dense + dense, pooling("cls_token"), {},
+                        {"in_features": 32, "out_features": 32, "bias": False,
+                         "activation_function": "torch.nn.modules.linear.Identity"}),
+    }
     for name, (modules, pool, bert) in seeds.items():
         parts = [json.dumps(modules), json.dumps(pool)] + ([json.dumps(bert)] if bert else [])
+        write("sentence_config", name + ".bin", "\0".join(parts).encode())
+    for name, (modules, pool, bert, dense_config) in dense_seeds.items():
+        parts = [json.dumps(modules), json.dumps(pool), json.dumps(bert), json.dumps(dense_config)]
         write("sentence_config", name + ".bin", "\0".join(parts).encode())
     write("sentence_config", "strip.bin", "\u3000 a b\u00a0\x1f\u2028".encode())
 
