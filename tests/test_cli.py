@@ -74,7 +74,7 @@ def parse_safetensors(data):
         if name == "__metadata__":
             continue
         begin, end = info["data_offsets"]
-        code = {"F32": "f", "I32": "i", "I64": "q"}[info["dtype"]]
+        code = {"F32": "f", "F16": "e", "I32": "i", "I64": "q", "I8": "b", "U8": "B"}[info["dtype"]]
         count = (end - begin) // struct.calcsize(code)
         assert count * struct.calcsize(code) == end - begin == \
             struct.calcsize(code) * math.prod(info["shape"]), (name, info)
@@ -132,7 +132,8 @@ def max_abs_diff(a, b):
 
 
 def parse_npy(data):
-    """(descr, fortran_order, shape, flat floats) of an NPY v1.0 float32 file."""
+    """(descr, fortran_order, shape, flat values) of an NPY v1.0 file of
+    float32, float16, int8 or uint8."""
     assert data[:8] == b"\x93NUMPY\x01\x00", "bad magic or version"
     (n,) = struct.unpack_from("<H", data, 8)
     assert (10 + n) % 64 == 0, "header not padded to 64 bytes"
@@ -143,7 +144,8 @@ def parse_npy(data):
     shape = tuple(int(x) for x in re.search(r"'shape': \(([^)]*)\)", header).group(1).split(",")
                   if x.strip())
     body = data[10 + n:]
-    values = list(struct.unpack("<%df" % (len(body) // 4), body))
+    code = {"<f4": "f", "<f2": "e", "|i1": "b", "|u1": "B"}[descr]
+    values = list(struct.unpack("<%d%s" % (len(body) // struct.calcsize(code), code), body))
     return descr, fortran, shape, values
 
 
@@ -169,6 +171,17 @@ class Base(TempDirCase):
 
     def embed(self, args, stdin=b""):
         return records(self.ok(args, stdin)[0])
+
+    def golden_folder(self, case):
+        """tests/data/sentence-transformers/CASE with tiny-gelu's files."""
+        st = os.path.join(self.tmp, "golden-" + case)
+        shutil.copytree(os.path.join(SOURCE_DIR, "data", "sentence-transformers", case), st)
+        for f in ["config.json", "model.safetensors", "spiece.model"]:
+            os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(st, f))
+        os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
+                   os.path.join(st, "tokenizer.json"))
+        with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
+            return st, json.load(f)
 
     def fails(self, args, code, stdin=b"", must_mention=(), cwd=None, env=None, before=None):
         """Checks exit status CODE, a message naming MUST_MENTION and stdout
@@ -775,17 +788,6 @@ class SentenceTransformers(Base):
                         self.assertLess(max_abs_diff(g["embedding"], w), 1e-5,
                                         "device %s, line %d" % (device, i))
 
-    def golden_folder(self, case):
-        """tests/data/sentence-transformers/CASE with tiny-gelu's files."""
-        st = os.path.join(self.tmp, "golden-" + case)
-        shutil.copytree(os.path.join(SOURCE_DIR, "data", "sentence-transformers", case), st)
-        for f in ["config.json", "model.safetensors", "spiece.model"]:
-            os.symlink(os.path.join(model("tiny-gelu"), f), os.path.join(st, f))
-        os.symlink(os.path.join(model("albert-base-v2"), "tokenizer.json"),
-                   os.path.join(st, "tokenizer.json"))
-        with open(os.path.join(st, "expected.json"), encoding="utf-8") as f:
-            return st, json.load(f)
-
     def test_dense_modules_in_every_output(self):
         """The Dense modules turn pooled vectors, in every format, under
         --validate and with options; token vectors are the Transformer's."""
@@ -1238,6 +1240,140 @@ class HubCache(Base):
             f.write("garbage")
         self.fails(["--tokenize"], 1, b"Hello world\n", cwd=self.tmp, env={"HF_HUB_CACHE": cache},
                    must_mention=["no model", "refs/main: not a commit hash"])
+
+
+def half(x):
+    """The float32 X (jsonl's 9 digits of it) rounded to float16, as numpy's
+    astype(float16): through float32 first, or a tie of float32's would be
+    broken by the decimal's last digits."""
+    f32 = struct.unpack("<f", struct.pack("<f", x))[0]
+    return struct.unpack("<e", struct.pack("<e", f32))[0]
+
+
+def packbits(vector, signed):
+    """sentence-transformers' quantize_embeddings "binary" (SIGNED) or
+    "ubinary" of one vector: numpy.packbits(vector > 0), per row."""
+    out = []
+    for at in range(0, len(vector), 8):
+        bits = [v > 0 for v in vector[at:at + 8]] + [False] * (8 - len(vector[at:at + 8]))
+        byte = sum(bit << (7 - i) for i, bit in enumerate(bits))
+        out.append(byte - 128 if signed else byte)
+    return out
+
+
+class OutputDtype(Base):
+    """--output-dtype float16 | binary | ubinary: the float32 vectors
+    converted, in jsonl, npy and safetensors."""
+
+    def args(self, *extra, model_dir=None):
+        return ["--model", model_dir or TINY, "--device", "cpu", "--pooling", "mean"] + list(extra)
+
+    def test_float16(self):
+        ref_out, _ = self.ok(self.args(SAMPLE))
+        ref = [r["embedding"] for r in records(ref_out)]
+        out, _ = self.ok(self.args("--output-dtype", "float16", SAMPLE))
+        got = records(out)
+        # jsonl's 5 digits give back each float16 value, and are no more than that
+        self.assertEqual([[half(x) for x in r["embedding"]] for r in got],
+                         [[half(x) for x in v] for v in ref])
+        self.assertLess(len(out), 0.8 * len(ref_out))
+        npy, _ = self.ok(self.args("--output-dtype", "float16", "--format", "npy", SAMPLE))
+        descr, _, shape, values = parse_npy(npy)
+        self.assertEqual((descr, shape), ("<f2", (len(ref), 32)))
+        self.assertEqual(values, [half(x) for v in ref for x in v])
+        tokens = ["--pooling", "none", "--output-dtype", "float16", "--format", "safetensors"]
+        want = [x for r in self.embed(self.args("--pooling", "none", SAMPLE))
+                for v in r["embedding"] for x in v]
+        arrays = parse_safetensors(self.ok(self.args(*tokens, SAMPLE))[0])
+        self.assertEqual(arrays["embeddings"][0], "F16")
+        self.assertEqual(arrays["embeddings"][2], [half(x) for x in want])
+
+    def test_binary_and_ubinary(self):
+        ref = [r["embedding"] for r in self.embed(self.args(SAMPLE))]
+        for dtype, signed, descr, st_dtype in (("binary", True, "|i1", "I8"),
+                                                ("ubinary", False, "|u1", "U8")):
+            with self.subTest(dtype=dtype):
+                want = [packbits(v, signed) for v in ref]
+                got = self.embed(self.args("--output-dtype", dtype, SAMPLE))
+                self.assertEqual([r["embedding"] for r in got], want)
+                npy, _ = self.ok(self.args("--output-dtype", dtype, "--format", "npy", SAMPLE))
+                self.assertEqual(parse_npy(npy)[0::2], (descr, (len(ref), 4)))
+                self.assertEqual(parse_npy(npy)[3], [b for v in want for b in v])
+                st = parse_safetensors(self.ok(self.args("--output-dtype", dtype, "--format",
+                                                         "safetensors", SAMPLE))[0])
+                self.assertEqual(st["embeddings"], (st_dtype, [len(ref), 4],
+                                                    [b for v in want for b in v]))
+
+    @staticmethod
+    def constant_weights(values):
+        """A Dense module's safetensors whose output is VALUES whatever its
+        input: weights 0, the bias VALUES."""
+        n = len(values)
+        header = json.dumps({"linear.weight": {"dtype": "F32", "shape": [n, 32],
+                                               "data_offsets": [0, 128 * n]},
+                             "linear.bias": {"dtype": "F32", "shape": [n],
+                                             "data_offsets": [128 * n, 132 * n]}}).encode()
+        return (struct.pack("<Q", len(header)) + header + struct.pack("<%df" % (32 * n),
+                                                                      *[0.0] * (32 * n)) +
+                struct.pack("<%df" % n, *values))
+
+    def sentence_folder(self, name, modules, weights=None, width=4):
+        """dense-chain-bin with MODULES of its modules.json; WEIGHTS
+        (safetensors bytes, WIDTH outputs) replace 2_Dense's, which then is
+        Identity."""
+        st, _ = self.golden_folder("dense-chain-bin")
+        os.rename(st, os.path.join(self.tmp, name))
+        st = os.path.join(self.tmp, name)
+        path = os.path.join(st, "modules.json")
+        with open(path) as f:
+            doc = json.load(f)
+        with open(path, "w") as f:
+            json.dump(modules(doc), f)
+        if weights:
+            os.unlink(os.path.join(st, "2_Dense", "pytorch_model.bin"))
+            with open(os.path.join(st, "2_Dense", "model.safetensors"), "wb") as f:
+                f.write(weights)
+            with open(os.path.join(st, "2_Dense", "config.json"), "w") as f:
+                json.dump({"in_features": 32, "out_features": width, "bias": True,
+                           "activation_function": "torch.nn.modules.linear.Identity"}, f)
+        return st
+
+    def test_float16_edges(self):
+        """Subnormals, ties to even, the largest finite half, a negative zero and
+        1: each value as numpy rounds it."""
+        values = [65519.0, -65504.0, 2.0 ** -25, 3 * 2.0 ** -25, 2.0 ** -24 * 1.5, 6e-8,
+                  1e-9, -1e-9, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 6.1e-5, 1.0]
+        st = self.sentence_folder("edges", lambda d: d[:3], self.constant_weights(values),
+                                  width=len(values))
+        out, _ = self.ok(self.args("--output-dtype", "float16", model_dir=st), b"Paris\n")
+        got = json.loads(out, parse_int=float)  # "-0": negative zero
+        self.assertEqual([struct.pack("<e", x) for x in got["embedding"]],
+                         [struct.pack("<e", half(v)) for v in values])
+        npy, _ = self.ok(self.args("--output-dtype", "float16", "--format", "npy", model_dir=st),
+                         b"Paris\n")
+        self.assertEqual([struct.pack("<e", x) for x in parse_npy(npy)[3]],
+                         [struct.pack("<e", half(v)) for v in values])
+
+    def test_rows_padded_to_whole_bytes(self):
+        """20 values (two Dense modules): 3 bytes, the last with 4 zero bits."""
+        st = self.sentence_folder("twenty", lambda d: d[:4])
+        ref = [r["embedding"] for r in self.embed(self.args(SAMPLE, model_dir=st))]
+        self.assertEqual({len(v) for v in ref}, {20})
+        got = self.embed(self.args("--output-dtype", "ubinary", SAMPLE, model_dir=st))
+        self.assertEqual([r["embedding"] for r in got], [packbits(v, False) for v in ref])
+        self.assertTrue(all(r["embedding"][2] & 0x0F == 0 for r in got))
+
+    def test_float16_range_and_usage(self):
+        """A Dense module that gives 1e6 (weights 0, bias 1e6): beyond
+        float16, an error naming the line; binary takes it."""
+        st = self.sentence_folder("big", lambda d: d[:3], self.constant_weights([1e6] * 4))
+        self.fails(self.args("--output-dtype", "float16", model_dir=st), 1, b"Paris\n",
+                   must_mention=["<stdin>:1:", "1000000", "float16's range"])
+        got = self.embed(self.args("--output-dtype", "binary", model_dir=st), b"Paris\n")
+        self.assertEqual(got[0]["embedding"], [0xF0 - 128])
+        self.fails(["--tokenize", "--output-dtype", "binary", SAMPLE], 2,
+                   must_mention=["--output-dtype binary", "--tokenize"])
+        self.fails(["--output-dtype", "int4", SAMPLE], 2, must_mention=["--output-dtype"])
 
 
 def profile_rows(err):

@@ -304,12 +304,14 @@ class DenseHeadFaults(TorchCheckpointFaults):
 
 class ArrayOutputFaults(Faults):
     """The all-or-nothing outputs: safetensors with token vectors (its
-    lengths wait in a temporary file, copied in at the end) and npy; every
+    lengths wait in a temporary file, copied in at the end) and npy, float32
+    and float16; every
     write check of a cpu run fails in turn, and a failed run leaves -o FILE
     as it was (or whole, when what failed was closing stdout after it)."""
 
     FORMATS = (["--format", "safetensors", "--pooling", "none"],
-               ["--format", "npy", "--pooling", "mean"])
+               ["--format", "npy", "--pooling", "mean"],
+               ["--format", "npy", "--pooling", "mean", "--output-dtype", "float16"])
 
     @classmethod
     def setUpClass(cls):
@@ -328,15 +330,15 @@ class ArrayOutputFaults(Faults):
     def test_sweep(self):
         for extra in self.FORMATS:
             type(self).extra = extra
-            type(self).label = extra[1] + "-"
+            type(self).label = "-".join(extra[1::2]) + "-"
             whole, counts = self.reference("cpu")
             outcomes = {}
             for n in range(1, counts["write"] + 1):
-                with self.subTest(format=extra[1], n=n):
+                with self.subTest(format=" ".join(extra), n=n):
                     outcome = self.check_one("cpu", "write", n, whole)
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            print("%s: write: %d events, swept: %s" % (extra[1], counts["write"], outcomes),
-                  flush=True)
+            print("%s: write: %d events, swept: %s" % (" ".join(extra), counts["write"],
+                                                       outcomes), flush=True)
             self.assertIn("failed cleanly", outcomes, extra[1])
 
     def check_one(self, device, kind, n, whole, rows=None):

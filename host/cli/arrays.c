@@ -7,17 +7,17 @@
 
 /* ------------------------------------------------------------ npy */
 
-#define NPY_DICT "{'descr': '<f4', 'fortran_order': False, 'shape': (%" PRIu64 ", %d), }"
+#define NPY_DICT "{'descr': '%s', 'fortran_order': False, 'shape': (%" PRIu64 ", %d), }"
 
-static void npy_header(FILE *f, uint64_t rows, int cols)
+static void npy_header(FILE *f, const char *descr, uint64_t rows, int cols)
 {
     char dict[128];
-    int len = snprintf(dict, sizeof dict, NPY_DICT, rows, cols);
+    int len = snprintf(dict, sizeof dict, NPY_DICT, descr, rows, cols);
     /* magic (6) + version (2) + header length (2) + dict + padding + '\n'
      * is a multiple of 64, as NumPy writes it; sized for the largest row
      * count, so the header written before the rows are counted and the one
      * written after take the same room. */
-    int most = snprintf(NULL, 0, NPY_DICT, UINT64_MAX, cols);
+    int most = snprintf(NULL, 0, NPY_DICT, descr, UINT64_MAX, cols);
     int total = (10 + most + 1 + 63) / 64 * 64;
     int header_len = total - 10;
     fwrite("\x93NUMPY\x01\x00", 1, 8, f);
@@ -32,18 +32,19 @@ static void npy_header(FILE *f, uint64_t rows, int cols)
 /* ------------------------------------------------------------ safetensors */
 
 #define ST_EMBEDDINGS \
-    "\"embeddings\":{\"dtype\":\"F32\",\"shape\":[%" PRIu64 ",%d],\"data_offsets\":[0,%" PRIu64 "]}"
+    "\"embeddings\":{\"dtype\":\"%s\",\"shape\":[%" PRIu64 ",%d],\"data_offsets\":[0,%" PRIu64 "]}"
 #define ST_LENGTHS \
     "\"lengths\":{\"dtype\":\"I32\",\"shape\":[%" PRIu64 "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}"
 
 /* The header's JSON for these counts (the byte offsets follow from them). */
-static int st_json(char *buf, size_t size, int tokens, int width, uint64_t rows, uint64_t records,
+static int st_json(char *buf, size_t size, const cli_arrays *a, uint64_t rows, uint64_t records,
                    uint64_t emb_end, uint64_t lengths_end)
 {
-    if (!tokens)
-        return snprintf(buf, size, "{" ST_EMBEDDINGS "}", rows, width, emb_end);
-    return snprintf(buf, size, "{" ST_EMBEDDINGS "," ST_LENGTHS "}", rows, width, emb_end, records,
-                    emb_end, lengths_end);
+    const char *dtype = cli_dtype_safetensors(a->dtype);
+    if (!a->tokens)
+        return snprintf(buf, size, "{" ST_EMBEDDINGS "}", dtype, rows, a->elements, emb_end);
+    return snprintf(buf, size, "{" ST_EMBEDDINGS "," ST_LENGTHS "}", dtype, rows, a->elements,
+                    emb_end, records, emb_end, lengths_end);
 }
 
 /* The 8-byte little-endian size, then the JSON padded with spaces (as the
@@ -53,10 +54,9 @@ static int st_json(char *buf, size_t size, int tokens, int width, uint64_t rows,
 static void st_header(FILE *f, const cli_arrays *a)
 {
     char json[512];
-    const uint64_t emb_end = a->rows * (uint64_t)a->width * 4;
-    int len = st_json(json, sizeof json, a->tokens, a->width, a->rows, a->records, emb_end,
-                      emb_end + a->records * 4);
-    int most = st_json(NULL, 0, a->tokens, a->width, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    const uint64_t emb_end = a->rows * (uint64_t)a->elements * (uint64_t)cli_dtype_size(a->dtype);
+    int len = st_json(json, sizeof json, a, a->rows, a->records, emb_end, emb_end + a->records * 4);
+    int most = st_json(NULL, 0, a, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
     uint64_t room = (uint64_t)(8 + most + 63) / 64 * 64 - 8;
     for (int i = 0; i < 8; i++)
         fputc((int)((room >> (8 * i)) & 0xFF), f);
@@ -90,15 +90,16 @@ static void put_le32(FILE *f, const void *v, size_t n)
 static void write_header(cli_arrays *a)
 {
     if (a->format == CLI_OUT_NPY)
-        npy_header(a->sink->f, a->records, a->width);
+        npy_header(a->sink->f, cli_dtype_npy(a->dtype), a->records, a->elements);
     else
         st_header(a->sink->f, a);
 }
 
-int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, int width, int tokens,
-                     albert_error *err)
+int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, cli_dtype dtype, int width,
+                     int tokens, albert_error *err)
 {
-    *a = (cli_arrays){.sink = sink, .format = format, .width = width,
+    *a = (cli_arrays){.sink = sink, .format = format, .dtype = dtype,
+                      .elements = cli_dtype_elements(dtype, width),
                       .tokens = format == CLI_OUT_SAFETENSORS && tokens};
     if (a->tokens && !(a->lengths = cli_tmpfile()))
         return albert_fail(err, ALBERT_E_IO, "cannot create a temporary file for the lengths: %s",
@@ -108,9 +109,11 @@ int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, int width, int t
     return cli_sink_check(sink, err);
 }
 
-void cli_arrays_put(cli_arrays *a, const float *v, int rows)
+void cli_arrays_put(cli_arrays *a, const uint8_t *bytes, int rows)
 {
-    put_le32(a->sink->f, v, (size_t)rows * (size_t)a->width);
+    if (rows > 0)
+        fwrite(bytes, (size_t)cli_dtype_size(a->dtype) * (size_t)a->elements, (size_t)rows,
+               a->sink->f);
     if (a->lengths) {
         int32_t n = rows;
         put_le32(a->lengths, &n, 1);

@@ -3,8 +3,9 @@
  * header that takes the same room whatever the counts, and that is written
  * again with them at the end.
  *
- * npy: float32 [records, width], one pooled vector per record.
- * safetensors: "embeddings" F32 [rows, width]: one pooled vector per
+ * npy: [records, elements] of the --output-dtype (float32 unless asked),
+ * one pooled vector per record.
+ * safetensors: "embeddings" [rows, elements] of it: one pooled vector per
  * record, or with TOKENS every record's token vectors in turn (those whose
  * attention mask is 1, as jsonl lists them), then "lengths" I32 [records]:
  * how many rows each record has.  The lengths wait in an anonymous
@@ -12,6 +13,7 @@
 #ifndef ALBERT_CLI_ARRAYS_H
 #define ALBERT_CLI_ARRAYS_H
 
+#include "cli/dtype.h"
 #include "cli/output.h"
 
 #include <stdint.h>
@@ -20,18 +22,20 @@
 typedef struct cli_arrays {
     cli_sink *sink;
     int format;        /* CLI_OUT_NPY or CLI_OUT_SAFETENSORS */
-    int width;         /* values per row */
+    cli_dtype dtype;   /* what each value becomes */
+    int elements;      /* per row: cli_dtype_elements of the vectors' width */
     int tokens;        /* safetensors: a row per token, and the lengths */
     uint64_t rows, records;
     FILE *lengths;     /* safetensors with TOKENS, until the end */
 } cli_arrays;
 
-/* Writes SINK's header (counts of 0) and, for safetensors with TOKENS,
- * opens the lengths' temporary file. */
-int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, int width, int tokens,
-                     albert_error *err);
-/* One record: ROWS rows of the arrays' width at V (one, but for tokens). */
-void cli_arrays_put(cli_arrays *a, const float *v, int rows);
+/* Writes SINK's header (counts of 0) for rows of WIDTH values as DTYPE and,
+ * for safetensors with TOKENS, opens the lengths' temporary file. */
+int cli_arrays_begin(cli_arrays *a, cli_sink *sink, int format, cli_dtype dtype, int width,
+                     int tokens, albert_error *err);
+/* One record: ROWS rows at BYTES, already converted (cli_dtype_convert; one
+ * row, but for tokens). */
+void cli_arrays_put(cli_arrays *a, const uint8_t *bytes, int rows);
 /* Appends what waited and writes the header again with the counts; the
  * sink is then ready to commit. */
 int cli_arrays_end(cli_arrays *a, albert_error *err);

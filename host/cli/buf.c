@@ -51,12 +51,17 @@ void cli_buf_printf(cli_buf *b, const char *fmt, ...)
     free(big);
 }
 
-void cli_buf_floats(cli_buf *b, const float *v, int n)
+void cli_buf_floats_digits(cli_buf *b, const float *v, int n, int digits)
 {
     cli_buf_put(b, "[", 1);
     for (int i = 0; i < n; i++)
-        cli_buf_printf(b, i ? ", %.9g" : "%.9g", (double)v[i]);
+        cli_buf_printf(b, i ? ", %.*g" : "%.*g", digits, (double)v[i]);
     cli_buf_put(b, "]", 1);
+}
+
+void cli_buf_floats(cli_buf *b, const float *v, int n)
+{
+    cli_buf_floats_digits(b, v, n, 9);
 }
 
 void cli_buf_ints(cli_buf *b, const int32_t *v, int n)

@@ -68,6 +68,7 @@ typedef struct cli_options {
     int validate_tol_set;        /* --validate-tol given (else the precision's default) */
     int max_length;              /* 0 until resolved */
     int format;                  /* cli_output_format */
+    int output_dtype;            /* cli_dtype (cli/dtype.h) */
     const char *output;          /* NULL or "-": stdout */
     int batch_size;
     int batch_size_set;          /* --batch-size given (else a run's cap is the scheduler's) */

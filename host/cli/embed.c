@@ -2,6 +2,7 @@
  * shard, past the ones --resume keeps) into the scheduler; this thread takes
  * the results in order and writes them, so reading, tokenizing, the devices
  * and writing all overlap. */
+#include "cli/dtype.h"
 #include "cli/embed.h"
 #include "cli/progress.h"
 
@@ -44,6 +45,7 @@ typedef struct writer {
     const cli_reader *in;
     int h;        /* values per token vector */
     int pooled_h; /* per pooled vector (a head changes it) */
+    cli_converter conv; /* --output-dtype's */
     uint64_t records, skipped;
     diff_stats pooled_diff, hidden_diff;
     uint64_t write_ns, validate_ns;
@@ -208,20 +210,48 @@ static uint64_t input_index(const writer *w, const albert_result *res)
     return (uint64_t)o->shard + (res->index + w->out->skip) * (uint64_t)o->shards;
 }
 
+/* The record's vectors as --output-dtype makes them, for the arrays' bytes
+ * or for jsonl's numbers (float32 into jsonl: as they are). */
+static int convert(writer *w, const albert_result *res, cli_embedding *e, albert_error *err)
+{
+    const float *v = e->floats;
+    if (w->r->opt->output_dtype == CLI_DTYPE_FLOAT32 && !w->out->arrays)
+        return ALBERT_OK;
+    long bad = cli_converter_run(&w->conv, v, e->rows, e->width, !w->out->arrays);
+    if (bad == -2)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s:%ld: out of memory for its vectors",
+                           file_of(w, res), line_of(res));
+    if (bad >= 0)
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s:%ld: the value %.9g is beyond float16's range (65504): "
+                           "--output-dtype float32 keeps it",
+                           file_of(w, res), line_of(res), (double)v[bad]);
+    e->width = cli_dtype_elements(w->conv.dtype, e->width);
+    e->floats = w->conv.dtype == CLI_DTYPE_FLOAT16 ? w->conv.halves : NULL;
+    e->ints = w->conv.dtype == CLI_DTYPE_FLOAT16 ? NULL : w->conv.ints;
+    e->digits = 5; /* float16 round-trips */
+    return ALBERT_OK;
+}
+
 /* --tokenize shows where a pair's second sentence begins, which input_ids
  * alone do not (a [SEP] may be the text's own); embeddings carry no types. */
-static void write_record(writer *w, const albert_result *res)
+static int write_record(writer *w, const albert_result *res, albert_error *err)
 {
     const cli_options *o = w->r->opt;
     int none = o->pooling == ALBERT_POOL_NONE;
+    cli_embedding e = {.floats = none ? res->tokens : res->pooled, .rows = none ? res->rows : 1,
+                       .width = none ? w->h : w->pooled_h, .digits = 9, .nested = none};
+    int rc = o->tokenize_only ? ALBERT_OK : convert(w, res, &e, err);
+    if (rc != ALBERT_OK)
+        return rc;
     if (w->out->arrays) {
-        cli_arrays_put(w->out->arrays, none ? res->tokens : res->pooled, none ? res->rows : 1);
-        return;
+        cli_arrays_put(w->out->arrays, w->conv.bytes, e.rows);
+        return ALBERT_OK;
     }
-    const float *emb = o->tokenize_only ? NULL : none ? res->tokens : res->pooled;
     cli_format_record(&w->out->stream->buf, input_index(w, res), res->input_ids,
-                      o->tokenize_only ? res->token_type_ids : NULL, res->n_ids, emb, res->rows,
-                      none ? w->h : w->pooled_h, none);
+                      o->tokenize_only ? res->token_type_ids : NULL, res->n_ids,
+                      o->tokenize_only ? NULL : &e);
+    return ALBERT_OK;
 }
 
 /* A record's error: the run's end, or with --on-error skip its record. */
@@ -251,9 +281,9 @@ static int put_result(writer *w, const albert_result *res, albert_error *err)
             compare(w, res);
             w->validate_ns += albert_now_ns() - t0;
         }
-        write_record(w, res);
+        rc = write_record(w, res, err);
     }
-    w->records++;
+    w->records += rc == ALBERT_OK;
     if (rc != ALBERT_OK || w->out->arrays)
         return rc;
     return cli_stream_record_done(w->out->stream, err);
@@ -400,6 +430,7 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
     w.in = in;
     w.h = albert_scheduler_width(s);
     w.pooled_h = albert_scheduler_pooled_width(s);
+    w.conv.dtype = (cli_dtype)r->opt->output_dtype;
     w.skipped = out->skipped_before;
     pthread_t thread;
     if (pthread_create(&thread, NULL, feed, &f) != 0) {
@@ -417,6 +448,7 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
     if (rc == ALBERT_OK && r->reference)
         rc = finish_validation(&w, err);
     outcome(r, s, &w, &f, done);
+    cli_converter_free(&w.conv);
     albert_scheduler_free(s);
     return rc;
 }

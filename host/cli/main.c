@@ -3,6 +3,7 @@
  * and sets up the model, tokenizer and engines; input.c reads the lines,
  * embed.c runs them and output.c writes the records. */
 #include "cli/benchmark.h"
+#include "cli/dtype.h"
 #include "cli/embed.h"
 #include "server/server.h"
 
@@ -128,6 +129,14 @@ static const char usage_text[] =
     "                        vectors; with --pooling none [T, H] of every input's\n"
     "                        token vectors in turn and \"lengths\" I32 [N], how\n"
     "                        many vectors each input has\n"
+    "  --output-dtype D    float32 (default) | float16 (IEEE half; jsonl prints 5\n"
+    "                        digits, npy '<f2', safetensors F16; a value beyond\n"
+    "                        65504 is an error) | binary | ubinary (as\n"
+    "                        sentence-transformers' quantize_embeddings: a bit\n"
+    "                        per value > 0, 8 to a byte, high bit first, the last\n"
+    "                        byte padded with 0 bits; binary: each byte - 128 as\n"
+    "                        int8, ubinary: uint8; npy '|i1' / '|u1', safetensors\n"
+    "                        I8 / U8, jsonl integers)\n"
     "  -o, --output FILE   write to FILE (default stdout).  jsonl records are\n"
     "                      written as they complete, in order, whole: an\n"
     "                      interrupted run leaves FILE holding its first records\n"
@@ -412,6 +421,7 @@ static const option_spec option_table[] = {
     /* 2: room for [CLS] and [SEP]. */
     {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20, ANY},
     {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0, RUN},
+    {"--output-dtype", NULL, cli_dtype_names, offsetof(cli_options, output_dtype), 0, 0, RUN},
     {"--output", NULL, NULL, offsetof(cli_options, output), 0, -1, RUN},
     {"-o", NULL, NULL, offsetof(cli_options, output), 0, -1, RUN},
     {"--batch-size", set_batch_size, NULL, 0, 0, 0, ANY},
@@ -536,6 +546,9 @@ static int check_combinations(const cli_options *o)
     if (o->format == CLI_OUT_NPY && o->pooling == ALBERT_POOL_NONE && !o->tokenize_only)
         return usage_error("--format npy needs one vector per input: not with --pooling none "
                            "(--format safetensors holds token vectors)");
+    if (o->output_dtype != CLI_DTYPE_FLOAT32 && o->tokenize_only)
+        return usage_error("--output-dtype %s converts embeddings: not with --tokenize",
+                           cli_dtype_names[o->output_dtype]);
     if (o->format != CLI_OUT_JSONL && o->tokenize_only)
         return usage_error("--format %s holds embeddings: not with --tokenize",
                            output_formats[o->format]);
@@ -1011,8 +1024,9 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
         int rc = cli_sink_open(&s->sink, o->output, err);
         s->sink_open = rc == ALBERT_OK;
         if (rc == ALBERT_OK)
-            rc = cli_arrays_begin(&s->arrays, &s->sink, o->format, cli_output_width(o, &s->config),
-                                  o->pooling == ALBERT_POOL_NONE, err);
+            rc = cli_arrays_begin(&s->arrays, &s->sink, o->format, (cli_dtype)o->output_dtype,
+                                  cli_output_width(o, &s->config), o->pooling == ALBERT_POOL_NONE,
+                                  err);
         out->arrays = &s->arrays;
         return rc;
     }

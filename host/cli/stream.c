@@ -236,8 +236,17 @@ int cli_stream_close(cli_stream *s, albert_error *err)
 
 /* ------------------------------------------------------------ records */
 
+static void put_vector(cli_buf *b, const cli_embedding *e, int row)
+{
+    const size_t at = (size_t)row * (size_t)e->width;
+    if (e->ints)
+        cli_buf_ints(b, e->ints + at, e->width);
+    else
+        cli_buf_floats_digits(b, e->floats + at, e->width, e->digits);
+}
+
 void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
-                       int n_ids, const float *emb, int rows, int h, int nested)
+                       int n_ids, const cli_embedding *emb)
 {
     cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"input_ids\": ", index);
     cli_buf_ints(b, ids, n_ids);
@@ -247,13 +256,13 @@ void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int
     }
     if (emb) {
         cli_buf_printf(b, ", \"embedding\": ");
-        if (!nested) {
-            cli_buf_floats(b, emb, h);
+        if (!emb->nested) {
+            put_vector(b, emb, 0);
         } else {
             cli_buf_put(b, "[", 1);
-            for (int r = 0; r < rows; r++) {
+            for (int r = 0; r < emb->rows; r++) {
                 cli_buf_put(b, ", ", r ? 2 : 0);
-                cli_buf_floats(b, emb + (size_t)r * (size_t)h, h);
+                put_vector(b, emb, r);
             }
             cli_buf_put(b, "]", 1);
         }

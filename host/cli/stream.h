@@ -40,12 +40,19 @@ int cli_stream_flush(cli_stream *s, albert_error *err);
 /* Flushes and closes (stdout stays open: main closes it). */
 int cli_stream_close(cli_stream *s, albert_error *err);
 
+/* A record's "embedding": ROWS vectors of WIDTH values, FLOATS printed with
+ * DIGITS significant digits (9: float32 round-trips), or INTS when not NULL;
+ * one vector (NESTED 0) or a list of them (NESTED 1). */
+typedef struct cli_embedding {
+    const float *floats;
+    const int32_t *ints;
+    int rows, width, digits, nested;
+} cli_embedding;
+
 /* {"index": I, "input_ids": [...]} plus, when TYPES is not NULL,
- * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding":
- * one vector of H floats (NESTED 0) or ROWS vectors of H (NESTED 1); floats
- * with 9 significant digits (float32 round-trips). */
+ * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding". */
 void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
-                       int n_ids, const float *emb, int rows, int h, int nested);
+                       int n_ids, const cli_embedding *emb);
 /* {"index": I, "error": "MESSAGE"}: a record skipped by --on-error skip. */
 void cli_format_error_record(cli_buf *b, uint64_t index, const char *message);
 

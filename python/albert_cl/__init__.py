@@ -41,6 +41,27 @@ _POOLING_NAME = {v: k for k, v in _POOLING.items()}
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
 
 
+def _int8_steps(v, offset, dtype):
+    """quantize_embeddings' int8 and uint8: ranges from V itself."""
+    if len(v) == 0:
+        return v.astype(dtype)
+    starts = v.min(axis=0)
+    steps = (v.max(axis=0) - starts) / 255
+    return ((v - starts) / steps - offset).astype(dtype)
+
+
+# encode()'s precision: sentence-transformers' quantize_embeddings, row by row
+# for the bits (numpy.packbits(axis=-1) pads each row; the same bytes as its
+# flat packing whenever the dimension is a multiple of 8).
+_QUANTIZED = {
+    "float32": lambda v: v,
+    "binary": lambda v: (np.packbits(v > 0, axis=-1).astype(np.int16) - 128).astype(np.int8),
+    "ubinary": lambda v: np.packbits(v > 0, axis=-1),
+    "int8": lambda v: _int8_steps(v, 128, np.int8),
+    "uint8": lambda v: _int8_steps(v, 0, np.uint8),
+}
+
+
 def locate(model):
     """The folder MODEL names: MODEL itself when it is a folder, else the
     snapshot of a model the Hugging Face cache holds, MODEL being its name
@@ -482,7 +503,7 @@ class Encoder:
     # ------------------------------------------------------------ encode
 
     def encode(self, texts, batch_size=32, show_progress_bar=False,
-               output_value="sentence_embedding", convert_to_numpy=True,
+               output_value="sentence_embedding", precision="float32", convert_to_numpy=True,
                normalize_embeddings=False):
         """Embeds TEXTS: a str, or a list of str and/or (text, text_pair) pairs.
 
@@ -499,9 +520,22 @@ class Encoder:
             call, with output_value "sentence_embedding" only (as
             SentenceTransformer.encode's; the Encoder's normalize does it for
             every call and output).
+        precision: "float32", or the sentence embeddings quantized as
+            SentenceTransformer.encode's precision does it
+            (sentence_transformers.quantize_embeddings): "binary" (int8
+            [N, ceil(D/8)], a bit per value > 0, high bit first, each byte
+            minus 128), "ubinary" (those bytes as uint8), "int8" or "uint8"
+            (256 steps between each dimension's minimum and maximum over the
+            TEXTS of this call).  output_value "sentence_embedding" only.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")
+        if precision not in _QUANTIZED:
+            raise ValueError(f"albert_cl: precision {precision!r}: expected one of "
+                             f"{list(_QUANTIZED)}")
+        if precision != "float32" and output_value != "sentence_embedding":
+            raise ValueError("albert_cl: precision other than 'float32' quantizes sentence "
+                             "embeddings: output_value='sentence_embedding' only")
         if output_value == "sentence_embedding":
             if self._pooling == _lib.ALBERT_POOL_NONE:
                 raise ValueError("albert_cl: pooling 'none' gives no sentence embedding: "
@@ -544,6 +578,7 @@ class Encoder:
                           show_progress_bar)
 
         if output_value == "sentence_embedding":
+            pooled = _QUANTIZED[precision](pooled)
             out = pooled if convert_to_numpy else list(pooled)
             return out[0] if single else out
         if output_value == "token_embeddings":

@@ -120,6 +120,40 @@ def test_encode_equals_cli(cli, tiny, pooling, normalize):
         np.testing.assert_allclose(unit, want, rtol=0, atol=1e-6)
 
 
+def test_precision_quantizes_as_sentence_transformers(cli, enc, tiny, tmp_path):
+    """encode(precision=...) against sentence-transformers' quantize_embeddings
+    formulas, and the CLI's --output-dtype in npy read by numpy itself."""
+    floats = enc.encode(TEXTS)
+    packed = np.packbits(floats > 0).reshape(len(TEXTS), -1)  # quantize_embeddings' own
+    np.testing.assert_array_equal(enc.encode(TEXTS, precision="ubinary"), packed)
+    binary = enc.encode(TEXTS, precision="binary")
+    assert binary.dtype == np.int8
+    np.testing.assert_array_equal(binary, (packed - 128).astype(np.int8))
+    starts, ends = floats.min(axis=0), floats.max(axis=0)
+    np.testing.assert_array_equal(enc.encode(TEXTS, precision="uint8"),
+                                  ((floats - starts) / ((ends - starts) / 255)).astype(np.uint8))
+    with pytest.raises(ValueError, match="precision"):
+        enc.encode(TEXTS, precision="float16")
+    with pytest.raises(ValueError, match="sentence_embedding"):
+        enc.encode(TEXTS, precision="binary", output_value="token_embeddings")
+
+    def cli_npy(dtype):
+        path = tmp_path / f"{dtype}.npy"
+        proc = subprocess.run([str(cli), "--model", str(tiny), "--device", "cpu", "--quiet",
+                               "--format", "npy", "--output-dtype", dtype, "-o", str(path)],
+                              input="".join(t + "\n" for t in TEXTS), capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return np.load(path)
+    cli_floats = cli_npy("float32")  # the CLI's own batches: its float32 values
+    cli_packed = np.packbits(cli_floats > 0).reshape(len(TEXTS), -1)
+    for dtype, want in (("float16", cli_floats.astype(np.float16)),
+                        ("binary", (cli_packed - 128).astype(np.int8)), ("ubinary", cli_packed)):
+        got = cli_npy(dtype)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("pooling", ["mean", "none"])
 def test_cli_safetensors_loads_with_safetensors(cli, tiny, pooling, tmp_path):
     """The CLI's --format safetensors read by the safetensors library itself:
