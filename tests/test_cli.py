@@ -1341,8 +1341,8 @@ class OutputDtype(Base):
     def test_float16_edges(self):
         """Subnormals, ties to even, the largest finite half, a negative zero and
         1: each value as numpy rounds it."""
-        values = [65519.0, -65504.0, 2.0 ** -25, 3 * 2.0 ** -25, 2.0 ** -24 * 1.5, 6e-8,
-                  1e-9, -1e-9, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 6.1e-5, 1.0]
+        values = [65519.99, -65504.0, 2.0 ** -25, 3 * 2.0 ** -25, 2.0 ** -14 - 2.0 ** -25, 6e-8,
+                  1e-9, -1e-9, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 2047.5, 6.1e-5]
         st = self.sentence_folder("edges", lambda d: d[:3], self.constant_weights(values),
                                   width=len(values))
         out, _ = self.ok(self.args("--output-dtype", "float16", model_dir=st), b"Paris\n")
@@ -1364,13 +1364,20 @@ class OutputDtype(Base):
         self.assertTrue(all(r["embedding"][2] & 0x0F == 0 for r in got))
 
     def test_float16_range_and_usage(self):
-        """A Dense module that gives 1e6 (weights 0, bias 1e6): beyond
-        float16, an error naming the line; binary takes it."""
-        st = self.sentence_folder("big", lambda d: d[:3], self.constant_weights([1e6] * 4))
+        """A Dense module that gives 65520 (weights 0, the bias): float16's
+        infinity, an error naming the line (an error record with --on-error
+        skip); binary takes it."""
+        st = self.sentence_folder("big", lambda d: d[:3],
+                                  self.constant_weights([1.0, 65520.0, -3.0, 0.0]))
         self.fails(self.args("--output-dtype", "float16", model_dir=st), 1, b"Paris\n",
-                   must_mention=["<stdin>:1:", "1000000", "float16's range"])
+                   must_mention=["<stdin>:1:", "65520", "float16's range"])
+        rc, out, err = run(self.args("--output-dtype", "float16", "--on-error", "skip",
+                                     model_dir=st), b"Paris\nRome\n")
+        self.assertEqual(rc, 3, err)
+        self.assertEqual([sorted(r) for r in records(out)], [["error", "index"]] * 2)
+        self.assertIn("<stdin>:2: the value 65520", records(out)[1]["error"])
         got = self.embed(self.args("--output-dtype", "binary", model_dir=st), b"Paris\n")
-        self.assertEqual(got[0]["embedding"], [0xF0 - 128])
+        self.assertEqual(got[0]["embedding"], [0xC0 - 128])
         self.fails(["--tokenize", "--output-dtype", "binary", SAMPLE], 2,
                    must_mention=["--output-dtype binary", "--tokenize"])
         self.fails(["--output-dtype", "int4", SAMPLE], 2, must_mention=["--output-dtype"])

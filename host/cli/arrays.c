@@ -50,7 +50,8 @@ static int st_json(char *buf, size_t size, const cli_arrays *a, uint64_t rows, u
 /* The 8-byte little-endian size, then the JSON padded with spaces (as the
  * format allows) to the room the largest counts need, so that the data
  * starts at the same place before and after they are known: a multiple of
- * 64 bytes into the file, aligned for any reader. */
+ * 64 bytes into the file, aligned for any reader (the lengths after rows of
+ * an odd number of bytes are not: the format leaves no room for padding). */
 static void st_header(FILE *f, const cli_arrays *a)
 {
     char json[512];

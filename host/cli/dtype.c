@@ -97,27 +97,35 @@ long cli_dtype_convert(cli_dtype d, const float *v, int rows, int width, uint8_t
     return -1;
 }
 
-static int grow(cli_converter *c, size_t n)
+/* Room for N values in the bytes, and with FOR_JSONL in the buffer of
+ * numbers to print (halves or ints, by the dtype). */
+static int grow(cli_converter *c, size_t n, int for_jsonl)
 {
-    if (n <= c->cap)
-        return 1;
-    uint8_t *bytes = realloc(c->bytes, n * 4);
-    if (bytes)
+    if (n > c->cap) {
+        uint8_t *bytes = realloc(c->bytes, n * 4);
+        if (!bytes)
+            return 0;
         c->bytes = bytes;
-    float *halves = bytes ? realloc(c->halves, n * sizeof *halves) : NULL;
-    if (halves)
-        c->halves = halves;
-    int32_t *ints = halves ? realloc(c->ints, n * sizeof *ints) : NULL;
-    if (ints)
-        c->ints = ints;
-    c->cap = ints ? n : c->cap;
-    return ints != NULL;
+        c->cap = n;
+    }
+    if (!for_jsonl || n <= c->print_cap)
+        return 1;
+    void *print = c->dtype == CLI_DTYPE_FLOAT16 ? realloc(c->halves, n * sizeof *c->halves)
+                                                : realloc(c->ints, n * sizeof *c->ints);
+    if (!print)
+        return 0;
+    if (c->dtype == CLI_DTYPE_FLOAT16)
+        c->halves = print;
+    else
+        c->ints = print;
+    c->print_cap = n;
+    return 1;
 }
 
 long cli_converter_run(cli_converter *c, const float *v, int rows, int width, int for_jsonl)
 {
     const size_t n = (size_t)rows * (size_t)width;
-    if (!grow(c, n ? n : 1))
+    if (!grow(c, n ? n : 1, for_jsonl))
         return -2;
     long bad = cli_dtype_convert(c->dtype, v, rows, width, c->bytes);
     if (bad >= 0 || !for_jsonl)

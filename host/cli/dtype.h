@@ -43,7 +43,8 @@ typedef struct cli_converter {
     uint8_t *bytes; /* little-endian, for the array formats */
     float *halves;  /* float16's values, for jsonl */
     int32_t *ints;  /* the binary kinds' bytes as numbers, for jsonl */
-    size_t cap;     /* values each buffer holds */
+    size_t cap;     /* values the bytes hold */
+    size_t print_cap; /* values halves or ints hold */
 } cli_converter;
 
 /* ROWS rows of WIDTH floats at V into C's buffers (with FOR_JSONL, the

@@ -210,8 +210,27 @@ static uint64_t input_index(const writer *w, const albert_result *res)
     return (uint64_t)o->shard + (res->index + w->out->skip) * (uint64_t)o->shards;
 }
 
+/* A record's failure, WHAT: the run's end, or with --on-error skip (jsonl)
+ * an error record in its place. */
+static int record_failure(writer *w, const albert_result *res, int status, const char *what,
+                          albert_error *err)
+{
+    char msg[ALBERT_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s:%ld: %s", file_of(w, res), line_of(res), what);
+    if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->arrays)
+        return albert_fail(err, status, "%s", msg);
+    cli_warn("skipped: %s", msg);
+    cli_format_error_record(&w->out->stream->buf, input_index(w, res), msg);
+    w->skipped++;
+    return ALBERT_OK;
+}
+
+/* convert's record that became an error record (--on-error skip) */
+#define CLI_SKIPPED (-1)
+
 /* The record's vectors as --output-dtype makes them, for the arrays' bytes
- * or for jsonl's numbers (float32 into jsonl: as they are). */
+ * or for jsonl's numbers (float32 into jsonl: as they are); CLI_SKIPPED when
+ * float16 cannot hold them and --on-error skip put an error record instead. */
 static int convert(writer *w, const albert_result *res, cli_embedding *e, albert_error *err)
 {
     const float *v = e->floats;
@@ -221,11 +240,13 @@ static int convert(writer *w, const albert_result *res, cli_embedding *e, albert
     if (bad == -2)
         return albert_fail(err, ALBERT_E_NOMEM, "%s:%ld: out of memory for its vectors",
                            file_of(w, res), line_of(res));
-    if (bad >= 0)
-        return albert_fail(err, ALBERT_E_FORMAT,
-                           "%s:%ld: the value %.9g is beyond float16's range (65504): "
-                           "--output-dtype float32 keeps it",
-                           file_of(w, res), line_of(res), (double)v[bad]);
+    if (bad >= 0) {
+        char what[160];
+        snprintf(what, sizeof what, "the value %.9g is beyond float16's range (it would be "
+                 "infinity): --output-dtype float32 keeps it", (double)v[bad]);
+        return record_failure(w, res, ALBERT_E_FORMAT, what, err) == ALBERT_OK ? CLI_SKIPPED
+                                                                               : err->code;
+    }
     e->width = cli_dtype_elements(w->conv.dtype, e->width);
     e->floats = w->conv.dtype == CLI_DTYPE_FLOAT16 ? w->conv.halves : NULL;
     e->ints = w->conv.dtype == CLI_DTYPE_FLOAT16 ? NULL : w->conv.ints;
@@ -243,7 +264,7 @@ static int write_record(writer *w, const albert_result *res, albert_error *err)
                        .width = none ? w->h : w->pooled_h, .digits = 9, .nested = none};
     int rc = o->tokenize_only ? ALBERT_OK : convert(w, res, &e, err);
     if (rc != ALBERT_OK)
-        return rc;
+        return rc == CLI_SKIPPED ? ALBERT_OK : rc; /* its error record is out */
     if (w->out->arrays) {
         cli_arrays_put(w->out->arrays, w->conv.bytes, e.rows);
         return ALBERT_OK;
@@ -254,24 +275,11 @@ static int write_record(writer *w, const albert_result *res, albert_error *err)
     return ALBERT_OK;
 }
 
-/* A record's error: the run's end, or with --on-error skip its record. */
-static int record_error(writer *w, const albert_result *res, albert_error *err)
-{
-    char msg[ALBERT_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s:%ld: %s", file_of(w, res), line_of(res), res->message);
-    if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->arrays)
-        return albert_fail(err, res->status, "%s", msg);
-    cli_warn("skipped: %s", msg);
-    cli_format_error_record(&w->out->stream->buf, input_index(w, res), msg);
-    w->skipped++;
-    return ALBERT_OK;
-}
-
 static int put_result(writer *w, const albert_result *res, albert_error *err)
 {
     int rc = ALBERT_OK;
     if (res->status != ALBERT_OK) {
-        rc = record_error(w, res, err);
+        rc = record_failure(w, res, res->status, res->message, err);
     } else {
         if (res->n_full > res->n_ids)
             cli_warn("%s:%ld: %d tokens truncated to %d", file_of(w, res), line_of(res),

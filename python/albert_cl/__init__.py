@@ -526,7 +526,9 @@ class Encoder:
             [N, ceil(D/8)], a bit per value > 0, high bit first, each byte
             minus 128), "ubinary" (those bytes as uint8), "int8" or "uint8"
             (256 steps between each dimension's minimum and maximum over the
-            TEXTS of this call).  output_value "sentence_embedding" only.
+            TEXTS of this call: a single text, or a dimension whose values
+            are all equal, has no steps and gives undefined values, as in
+            sentence-transformers).  output_value "sentence_embedding" only.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")

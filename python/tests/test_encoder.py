@@ -130,8 +130,12 @@ def test_precision_quantizes_as_sentence_transformers(cli, enc, tiny, tmp_path):
     assert binary.dtype == np.int8
     np.testing.assert_array_equal(binary, (packed - 128).astype(np.int8))
     starts, ends = floats.min(axis=0), floats.max(axis=0)
+    steps = (ends - starts) / 255
     np.testing.assert_array_equal(enc.encode(TEXTS, precision="uint8"),
-                                  ((floats - starts) / ((ends - starts) / 255)).astype(np.uint8))
+                                  ((floats - starts) / steps).astype(np.uint8))
+    int8 = enc.encode(TEXTS, precision="int8")
+    assert int8.dtype == np.int8
+    np.testing.assert_array_equal(int8, ((floats - starts) / steps - 128).astype(np.int8))
     with pytest.raises(ValueError, match="precision"):
         enc.encode(TEXTS, precision="float16")
     with pytest.raises(ValueError, match="sentence_embedding"):
