@@ -25,6 +25,10 @@
 # usage (device tool):  bash tools/device-check.sh         carry: build-device
 # usage (here):         DEVICE_CHECK_OPENCL_LIB=/usr/lib/x86_64-linux-gnu/libpocl.so.2 \
 #                       DEVICE_CHECK_QUICK=1 OUT=/tmp/dc-out bash tools/device-check.sh
+#   (every step, the torch ones included, runs here too with DEVICE_CHECK_PYTHON
+#   a python that has torch and transformers, e.g. a venv made with
+#   `pip install torch transformers==4.44.2 sentencepiece protobuf`, and
+#   DEVICE_CHECK_PEER_DEVICE=cpu: about 4 minutes on 2 cores)
 # env: OUT (required), DEVICE_CHECK_OPENCL_LIB (the vendor library instead of
 #      NVIDIA's), DEVICE_CHECK_QUICK=1 (tiny shapes and budgets, every step),
 #      DEVICE_CHECK_RUNNER=plain|loader (force how binaries start),
