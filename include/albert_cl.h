@@ -155,7 +155,8 @@ ALBERT_API int albert_model_open(const char *dir, albert_model **out, albert_err
  * where huggingface_hub looks, $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE,
  * $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
  * Nothing is downloaded.  ALBERT_E_IO naming NAME and where it looked;
- * ALBERT_E_FORMAT for a refs file that holds no commit; ALBERT_E_ARG for NULL
+ * ALBERT_E_FORMAT for a download that is there but broken (a refs file that
+ * holds no commit, or names a snapshot that is missing); ALBERT_E_ARG for NULL
  * NAME or DIR, or a DIR too small (DIR is then ""). */
 ALBERT_API int albert_model_locate(const char *name, const char *hub_cache, char *dir,
                                    size_t size, albert_error *err);

@@ -479,7 +479,7 @@ static void test_locate_hub_names(const char *cache)
                          "is-fine-for-huggingface-hub-rules/absent",
                   ALBERT_E_IO, "models--a-very-long");
     expect_locate(cache, "org/bad-ref", ALBERT_E_FORMAT, "refs/main: not a commit hash");
-    expect_locate(cache, "org/lost", ALBERT_E_IO, "snapshots/" COMMIT_B ": no such folder");
+    expect_locate(cache, "org/lost", ALBERT_E_FORMAT, "snapshots/" COMMIT_B ": no such folder");
     expect_locate(cache, "org/absent", ALBERT_E_IO, "models--org--absent");
     /* Not repo ids (huggingface_hub's rules), so not looked up */
     const char *not_ids[] = {"a/b/c", "org/-x", "org/x.", "a--b", "a..b", "org/x@../main",

@@ -78,6 +78,10 @@ long cli_dtype_convert(cli_dtype d, const float *v, int rows, int width, uint8_t
 {
     const size_t n = (size_t)rows * (size_t)width;
     if (d == CLI_DTYPE_FLOAT32) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(dst, v, n * sizeof *v); /* already the bytes the formats want */
+        return -1;
+#endif
         for (size_t i = 0; i < n; i++) {
             uint32_t bits;
             memcpy(&bits, &v[i], sizeof bits);

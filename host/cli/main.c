@@ -663,8 +663,7 @@ static int locate_default_model(cli_options *o)
             o->model_name = tried[i];
             return 0;
         }
-        /* albert_model_locate's words for a cache without the model at all */
-        if (i > 0 && !strstr(err.msg, "the Hugging Face cache has no"))
+        if (i > 0 && err.code == ALBERT_E_FORMAT) /* there, but broken */
             broken = err;
     }
     if (broken.msg[0])

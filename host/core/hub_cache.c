@@ -161,8 +161,9 @@ static int find_snapshot(const char *cache, const char *name, size_t n, const ch
     char snap[PATH_CAP];
     if (snprintf(snap, sizeof snap, "%s/snapshots/%s", repo, commit) >= (int)sizeof snap ||
         !is_dir(snap))
-        return albert_fail(err, ALBERT_E_IO, "%s: %s: no such folder (an interrupted download?)",
-                           name, snap);
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: %s: no such folder, though a ref names it (an interrupted "
+                           "download?)", name, snap);
     if ((size_t)snprintf(dir, size, "%s", snap) >= size)
         return albert_fail(err, ALBERT_E_ARG, "albert_model_locate: %s does not fit in %zu bytes",
                            snap, size);
