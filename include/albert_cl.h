@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.15.0"
+#define ALBERT_CL_VERSION "0.16.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -469,6 +469,15 @@ typedef struct albert_sentence_config {
     int dense_modules;      /* Dense modules after the Pooling one (0 to 8) */
     int dense_width;        /* the last one's out_features: values per sentence
                                embedding; 0 without Dense modules */
+    /* Pooling's include_prompt (default 1); 0: the tokens of the prompt put
+     * before a text are left out of its pooling, as for INSTRUCTOR models
+     * (albert_scheduler_options.exclude_prompt). */
+    int include_prompt;
+    /* config_sentence_transformers.json's "prompts": how many, and whether its
+     * "default_prompt_name" names one, which SentenceTransformer.encode puts
+     * before every text unless told otherwise (albert_sentence_prompt). */
+    int prompts;
+    int default_prompt;
 } albert_sentence_config;
 
 /* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
@@ -477,12 +486,22 @@ typedef struct albert_sentence_config {
  * config.json read and checked: each in_features the previous one's
  * out_features, an activation albert_head runs), and optionally a Normalize
  * module: anything else (other modules, several pooling modes at once,
- * do_lower_case true, a default prompt in
- * config_sentence_transformers.json) is ALBERT_E_UNSUPPORTED, a malformed
- * file ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
+ * do_lower_case true) is ALBERT_E_UNSUPPORTED, a malformed file (prompts
+ * that are not strings, a default_prompt_name that is not one of them)
+ * ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
  * *OUT is then all 0 too. */
 ALBERT_API int albert_sentence_config_read(const char *dir, albert_sentence_config *out,
                                            albert_error *err);
+
+/* The prompt called NAME in DIR/config_sentence_transformers.json's
+ * "prompts" (NAME NULL: the one its "default_prompt_name" names) into
+ * PROMPT, SIZE bytes with the NUL.  An unknown NAME (its message lists the
+ * folder's prompts), NAME NULL without a default, or a prompt of SIZE bytes
+ * or more is ALBERT_E_ARG and leaves PROMPT "" (also for NULL arguments);
+ * the file's errors are albert_sentence_config_read's.  The prompt is not
+ * checked to be UTF-8: albert_tokenize says whether it is. */
+ALBERT_API int albert_sentence_prompt(const char *dir, const char *name, char *prompt,
+                                      size_t size, albert_error *err);
 
 /* The Dense modules of a sentence-transformers folder, which turn its pooled
  * vectors into its sentence embeddings: each activation(W x + b), as
@@ -627,6 +646,13 @@ typedef struct albert_scheduler_options {
      * vectors' width; not with ALBERT_POOL_NONE.  It must outlive the
      * scheduler. */
     const albert_head *head;
+    /* 1: the pooling of a record that brings a prompt leaves out the
+     * prompt's tokens, as sentence-transformers' Pooling with include_prompt
+     * false: the first K positions, K being the prompt's ids tokenized alone
+     * (stripped with STRIP_TEXT) less its [SEP].  This pooling runs on the
+     * host, from the engine's token vectors.  A record left with no token to
+     * pool fails alone (ALBERT_E_INPUT).  No effect on CLS or POOLER. */
+    int exclude_prompt;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */
@@ -642,6 +668,11 @@ typedef struct albert_record {
     const int32_t *token_type_ids; /* NULL: all 0 */
     const int32_t *attention_mask; /* NULL: all 1 */
     int n_ids;
+    /* Not NULL: put before TEXT (before the first sentence of a pair), as
+     * SentenceTransformer.encode's prompt; its ids are part of the record's.
+     * Not with input_ids; not UTF-8 is ALBERT_E_ARG at push. */
+    const char *prompt;
+    size_t prompt_len;
     /* Not NULL: the record is already known to be bad (its line did not
      * parse); it keeps its place and comes back as this ALBERT_E_INPUT. */
     const char *error;

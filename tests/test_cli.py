@@ -5,6 +5,7 @@ usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]
 The shared data folder is $ALBERT_CL_SHARED, else SHARED_DIR (CMake's
 ALBERT_SHARED_DIR).  Python 3 standard library only.
 """
+import itertools
 import json
 import math
 import os
@@ -781,12 +782,81 @@ class SentenceTransformers(Base):
             with self.subTest(case=case):
                 st, want = self.golden_folder(case)
                 text = "".join(line + "\n" for line in want["lines"]).encode()
-                for device in self.devices_under_test():
-                    got = self.embed(["--model", st, "--device", device], text)
-                    self.assertEqual([r["input_ids"] for r in got], want["input_ids"])
-                    for i, (g, w) in enumerate(zip(got, want["embeddings"])):
+                # A case with prompts: the default one, then encode()'s other runs.
+                runs = [{"args": [], **want}] + want.get("runs", [])
+                for device, run in itertools.product(self.devices_under_test(), runs):
+                    got = self.embed(["--model", st, "--device", device] + run["args"], text)
+                    self.assertEqual([r["input_ids"] for r in got], run["input_ids"])
+                    for i, (g, w) in enumerate(zip(got, run["embeddings"])):
                         self.assertLess(max_abs_diff(g["embedding"], w), 1e-5,
-                                        "device %s, line %d" % (device, i))
+                                        "device %s, %s, line %d" % (device, run["args"], i))
+
+    def test_prompt_is_put_before_texts_only(self):
+        """The folder's default prompt goes before every text (its ids
+        first), not before input_ids; --no-sentence-transformers drops it."""
+        st, want = self.golden_folder("prompt-excluded-mean")
+        got = self.embed(["--model", st, "--tokenize"], b"Paris\n")[0]["input_ids"]
+        self.assertEqual(got, self.embed(["--model", st, "--no-sentence-transformers",
+                                          "--tokenizer", "fast", "--tokenize"],
+                                         b"query: Paris\n")[0]["input_ids"])
+        self.assertEqual(self.embed(["--model", st, "--no-sentence-transformers", "--tokenizer",
+                                     "fast", "--tokenize"], b"Paris\n")[0]["input_ids"],
+                         [2, got[-2], 3])
+        st, want = self.golden_folder("prompt-default-mean")  # pools the prompt too
+        ids = {"input_ids": want["input_ids"][0]}
+        by_ids = self.embed(["--model", st, "--device", "cpu", "--input-format", "jsonl"],
+                            (json.dumps(ids) + "\n").encode())
+        self.assertEqual(by_ids[0]["input_ids"], ids["input_ids"], "no prompt before ids")
+        self.assertLess(max_abs_diff(by_ids[0]["embedding"], want["embeddings"][0]), 1e-5)
+
+    def test_prompt_left_out_of_pooling(self):
+        """include_prompt false: the prompt's positions leave the pooling
+        (under --validate too); a record left with nothing to pool fails."""
+        st, want = self.golden_folder("prompt-excluded-mean")
+        text = "".join(line + "\n" for line in want["lines"]).encode()
+        out, err = self.ok(["--model", st, "--device", "cpu", "--validate"], text)
+        self.assertIn("pooled: max abs diff 0,", err)
+        excluded = records(out)
+        with open(os.path.join(st, "1_Pooling", "config.json")) as f:
+            pooling = json.load(f)
+        pooling["include_prompt"] = True
+        with open(os.path.join(st, "1_Pooling", "config.json"), "w") as f:
+            json.dump(pooling, f)
+        included = self.embed(["--model", st, "--device", "cpu"], text)
+        for e, i, w in zip(excluded, included, want["embeddings"]):
+            self.assertLess(max_abs_diff(e["embedding"], w), 1e-5)
+            self.assertGreater(max_abs_diff(i["embedding"], w), 1e-3, "the prompt counted")
+        # "interna" alone is [CLS] ▁inter na [SEP]; "international" is one
+        # piece: the prompt's 3 positions cover all of [CLS] ▁international [SEP]
+        pooling["include_prompt"] = False
+        with open(os.path.join(st, "1_Pooling", "config.json"), "w") as f:
+            json.dump(pooling, f)
+        args = ["--model", st, "--device", "cpu", "--prompt", "interna"]
+        self.fails(args, 1, b"tional\n", must_mention=["<stdin>:1", "none is left to pool"])
+        rc, out, err = run(args + ["--on-error", "skip"], b"tional\nx\n")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("none is left to pool", records(out)[0]["error"])
+        self.assertIn("embedding", records(out)[1])
+
+    def test_prompt_errors(self):
+        st, _ = self.golden_folder("prompt-default-mean")
+        self.fails(["--model", st, "--prompt", "a", "--prompt-name", "query"], 2,
+                   must_mention=["--prompt and --prompt-name"])
+        self.fails(["--model", st, "--prompt-name", "nope"], 2,
+                   must_mention=["config_sentence_transformers.json", "\"nope\"",
+                                 "query, passage"])
+        self.fails(["--model", model("tiny-gelu"), "--prompt-name", "query"], 2,
+                   must_mention=["has none"])
+        self.fails(["--model", st, "--prompt", "caf\udcc3"], 1, b"x\n",
+                   must_mention=["prompt", "UTF-8"])
+        self.fails(["--model", st, "--prompt", "x" * 8192], 2, must_mention=["8191 bytes"])
+        config = os.path.join(st, "config_sentence_transformers.json")
+        for bad, what in [('{"prompts": {"q": 1}}', 'prompt "q" is not a string'),
+                          ('{"prompts": {"q": "q: "}, "default_prompt_name": "p"}',
+                           '"p" is not one of its prompts')]:
+            with open(config, "w") as f:
+                f.write(bad)
+            self.fails(["--model", st], 1, b"x\n", must_mention=[config, what])
 
     def test_dense_modules_in_every_output(self):
         """The Dense modules turn pooled vectors, in every format, under
@@ -890,8 +960,8 @@ class SentenceTransformers(Base):
             ("mode-splade", {"pooling_extra": {"pooling_mode": "splade"}},
              "1_Pooling/config.json", '"pooling_mode": "splade"'),
             ("no-mode", {"modes": ()}, "1_Pooling/config.json", "0 pooling modes"),
-            ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "q"}},
-             "config_sentence_transformers.json", "default_prompt_name"),
+            ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "p"}},
+             "config_sentence_transformers.json", '"p" is not one of its prompts'),
         ]
         for name, kw, where, what in cases:
             with self.subTest(case=name):

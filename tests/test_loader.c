@@ -675,6 +675,85 @@ static void test_head(void)
     check_one_dense(copy, 6, identity, "6_Dense (Identity)");
 }
 
+/* ---- prompts: config_sentence_transformers.json and Pooling's include_prompt */
+
+/* A copy of the golden folder CASE in tmp_root/NAME, its prompts file FILE
+ * (NULL: none). */
+static void prompt_folder(char *dir, size_t size, const char *name, const char *file)
+{
+    char cmd[2400];
+    snprintf(dir, size, "%s/%s", tmp_root, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s/%s'", dir,
+             ALBERT_TEST_DATA_DIR "/sentence-transformers/prompt-excluded-mean", dir, dir,
+             "config_sentence_transformers.json");
+    CHECK(system(cmd) == 0, "%s", cmd);
+    if (file)
+        write_text(dir, "config_sentence_transformers.json", file);
+}
+
+/* albert_sentence_config_read of DIR fails with CODE, its message naming
+ * the prompts file and WHAT. */
+static void check_bad_prompts(const char *file, const char *what)
+{
+    char dir[1100];
+    prompt_folder(dir, sizeof dir, "bad-prompts", file);
+    albert_sentence_config c;
+    albert_error err;
+    int rc = albert_sentence_config_read(dir, &c, &err);
+    CHECK(rc == ALBERT_E_FORMAT && !c.present &&
+              strstr(err.msg, "config_sentence_transformers.json") && strstr(err.msg, what),
+          "%s: %s %s", file, albert_status_name(rc), err.msg);
+}
+
+static void test_prompts(void)
+{
+    const char *golden = ALBERT_TEST_DATA_DIR "/sentence-transformers/prompt-excluded-mean";
+    albert_sentence_config c;
+    albert_error err;
+    CHECK(albert_sentence_config_read(golden, &c, &err) == ALBERT_OK && c.present &&
+              !c.include_prompt && c.prompts == 2 && c.default_prompt,
+          "prompt-excluded-mean: %s include %d prompts %d default %d", err.msg, c.include_prompt,
+          c.prompts, c.default_prompt);
+    char p[64] = "junk";
+    CHECK(albert_sentence_prompt(golden, NULL, p, sizeof p, &err) == ALBERT_OK &&
+              strcmp(p, "query: ") == 0, "the default prompt: '%s' %s", p, err.msg);
+    CHECK(albert_sentence_prompt(golden, "passage", p, sizeof p, &err) == ALBERT_OK &&
+              strcmp(p, "passage: ") == 0, "passage: '%s' %s", p, err.msg);
+    strcpy(p, "junk");
+    int rc = albert_sentence_prompt(golden, "nope", p, sizeof p, &err);
+    CHECK(rc == ALBERT_E_ARG && !p[0] && strstr(err.msg, "\"nope\"") &&
+              strstr(err.msg, "query, passage"),
+          "an unknown name: %s", err.msg);
+    rc = albert_sentence_prompt(golden, "passage", p, 9, &err); /* 9 bytes and the NUL */
+    CHECK(rc == ALBERT_E_ARG && !p[0], "a buffer too small: %s", err.msg);
+    CHECK(albert_sentence_prompt(golden, "passage", p, 10, &err) == ALBERT_OK, "%s", err.msg);
+    CHECK(albert_sentence_prompt(NULL, "passage", p, sizeof p, &err) == ALBERT_E_ARG && !p[0],
+          "NULL dir");
+
+    /* Pooling's default is include_prompt true; no file, no prompts */
+    const char *mean = ALBERT_TEST_DATA_DIR "/sentence-transformers/mean-normalize";
+    CHECK(albert_sentence_config_read(mean, &c, &err) == ALBERT_OK && c.include_prompt &&
+              !c.prompts && !c.default_prompt, "mean-normalize: %s", err.msg);
+    rc = albert_sentence_prompt(mean, NULL, p, sizeof p, &err);
+    CHECK(rc == ALBERT_E_ARG && strstr(err.msg, "default_prompt_name"), "no default: %s",
+          err.msg);
+    rc = albert_sentence_prompt(mean, "query", p, sizeof p, &err);
+    CHECK(rc == ALBERT_E_ARG && strstr(err.msg, "has none"), "no prompts: %s", err.msg);
+
+    char dir[1100];
+    prompt_folder(dir, sizeof dir, "null-prompts", "{\"prompts\": null, \"default_prompt_name\": null}");
+    CHECK(albert_sentence_config_read(dir, &c, &err) == ALBERT_OK && !c.prompts &&
+              !c.default_prompt, "null prompts: %s", err.msg);
+    check_bad_prompts("[]", "not a JSON object");
+    check_bad_prompts("{\"prompts\": [\"a\"]}", "\"prompts\" is not an object");
+    check_bad_prompts("{\"prompts\": {\"q\": 1}}", "prompt \"q\" is not a string");
+    check_bad_prompts("{\"prompts\": {\"q\": \"q: \"}, \"default_prompt_name\": \"p\"}",
+                      "\"p\" is not one of its prompts");
+    check_bad_prompts("{\"default_prompt_name\": \"p\"}", "not one of its prompts");
+    check_bad_prompts("{\"default_prompt_name\": 3}", "is not a string");
+    check_bad_prompts("{\"prompts\": ", "config_sentence_transformers.json");
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/albert-test-loader-%d", (int)getpid());
@@ -689,6 +768,7 @@ int main(void)
     test_config_defaults();
     test_locate();
     test_head();
+    test_prompts();
     test_remove_tree(tmp_root);
     return test_finish();
 }

@@ -406,6 +406,22 @@ static void check_tokenize_wait_and_room(const fixture *f, albert_engine *engine
  * run alone with the same layers on the cpu engine (once the scheduler,
  * which may run that engine too, is done). */
 #define COMBINED_RECORDS 20
+
+/* Finishes S, takes up to MAX results' pooled vectors of W values into a
+ * new array *GOT, frees S; returns how many came. */
+static int collect_pooled(albert_scheduler *s, int max, int W, float **got)
+{
+    albert_error err;
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    *got = test_calloc((size_t)max * W, sizeof **got);
+    int n = 0;
+    while (s && albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->pooled &&
+           n < max)
+        memcpy(*got + (size_t)n++ * W, res->pooled, (size_t)W * sizeof **got);
+    albert_scheduler_free(s); /* before its engine runs records alone */
+    return n;
+}
 static void check_layers_combined(const fixture *f, albert_engine *engine)
 {
     const int H = f->cfg->hidden_size;
@@ -425,15 +441,8 @@ static void check_layers_combined(const fixture *f, albert_engine *engine)
         albert_record r = text_record(f->texts[i], 0);
         albert_scheduler_push(s, &r, &err);
     }
-    albert_scheduler_finish(s, &err);
-    float *got = test_calloc((size_t)COMBINED_RECORDS * 2 * H, sizeof *got);
-    float *want = test_calloc((size_t)2 * H, sizeof *want);
-    const albert_result *res;
-    int n = 0;
-    while (albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->pooled &&
-           n < COMBINED_RECORDS)
-        memcpy(got + (size_t)n++ * 2 * H, res->pooled, (size_t)2 * H * sizeof *got);
-    albert_scheduler_free(s);
+    float *got, *want = test_calloc((size_t)2 * H, sizeof *want);
+    const int n = collect_pooled(s, COMBINED_RECORDS, 2 * H, &got);
     CHECK(n == COMBINED_RECORDS, "%d results with layers combined", n);
     const int asked[2] = {3, 1};
     for (int i = 0; i < n; i++) {
@@ -471,14 +480,8 @@ static void check_head(const fixture *f, albert_engine *engine)
         albert_record r = text_record(f->texts[i], 0);
         albert_scheduler_push(s, &r, &err);
     }
-    albert_scheduler_finish(s, &err);
-    const albert_result *res;
-    float *got = test_calloc((size_t)COMBINED_RECORDS * W, sizeof *got);
-    int n = 0;
-    while (s && albert_scheduler_next(s, &res, &err) == ALBERT_OK && res && res->pooled &&
-           n < COMBINED_RECORDS)
-        memcpy(got + (size_t)n++ * W, res->pooled, (size_t)W * sizeof *got);
-    albert_scheduler_free(s); /* before its engine runs records alone */
+    float *got;
+    const int n = collect_pooled(s, COMBINED_RECORDS, W, &got);
     CHECK(n == COMBINED_RECORDS, "%d results through the head", n);
     float *pooled = test_calloc((size_t)H, sizeof *pooled), *want = test_calloc((size_t)W, 4);
     for (int r = 0; r < n; r++) {
@@ -508,6 +511,100 @@ static void check_head(const fixture *f, albert_engine *engine)
     CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "64"),
           "a head of the wrong width: %s", err.msg);
     albert_head_close(head);
+}
+
+/* sentence-transformers' Pooling with include_prompt false, by hand: MODE
+ * over the positions K.. of HIDDEN [N, H] (mean, max or weighted by t + 1). */
+static void pool_past(const float *hidden, int n, int H, int k, albert_pooling mode, float *out)
+{
+    for (int i = 0; i < H; i++) {
+        double acc = mode == ALBERT_POOL_MAX ? -INFINITY : 0, weights = 0;
+        for (int t = k; t < n; t++) {
+            const double w = mode == ALBERT_POOL_WEIGHTED_MEAN ? t + 1 : 1, v = hidden[t * H + i];
+            acc = mode == ALBERT_POOL_MAX ? fmax(acc, v) : acc + w * v;
+            weights += w;
+        }
+        out[i] = (float)(mode == ALBERT_POOL_MAX ? acc : acc / weights);
+    }
+}
+
+/* The ids of TEXT and how many positions its prompt's pooling leaves out. */
+static int prompt_positions(const fixture *f, const char *prompt)
+{
+    int32_t ids[512], types[512];
+    int n = 0, n_full;
+    albert_error err;
+    CHECK(albert_tokenize(f->tok, prompt, strlen(prompt), NULL, 0, 512, ids, types, &n, &n_full,
+                          &err) == ALBERT_OK, "%s", err.msg);
+    return n - 1; /* [CLS] and the prompt's pieces */
+}
+
+#define PROMPT_RECORDS 6
+
+/* Records with a prompt, pooled without its positions (exclude_prompt): each
+ * result is the engine's token vectors of prompt + text run alone, pooled by
+ * hand past the prompt; a record without a prompt pools every token. */
+static void check_prompt_pooling(const fixture *f, albert_engine *engine, albert_pooling mode)
+{
+    static const char prompt[] = "Represent this sentence: ";
+    const int H = f->cfg->hidden_size, k = prompt_positions(f, prompt);
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.pooling = mode;
+    o.exclude_prompt = 1;
+    albert_scheduler *s = start(&o);
+    albert_error err;
+    for (int i = 0; s && i < PROMPT_RECORDS; i++) {
+        albert_record r = text_record(f->texts[i], (uint64_t)i);
+        r.prompt = i == PROMPT_RECORDS - 1 ? NULL : prompt; /* the last one has none */
+        r.prompt_len = r.prompt ? strlen(prompt) : 0;
+        CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_OK, "%s", err.msg);
+    }
+    float *got;
+    const int n = collect_pooled(s, PROMPT_RECORDS, H, &got);
+    CHECK(n == PROMPT_RECORDS, "%d results with a prompt", n);
+    float *hidden = test_calloc((size_t)512 * H, sizeof *hidden), *want = test_calloc((size_t)H, 4);
+    for (int r = 0; r < n; r++) {
+        char text[sizeof prompt + sizeof f->texts[r]];
+        snprintf(text, sizeof text, "%s%s", r == PROMPT_RECORDS - 1 ? "" : prompt, f->texts[r]);
+        int32_t ids[512], types[512];
+        int len = 0, n_full;
+        albert_tokenize(f->tok, text, strlen(text), NULL, 0, 512, ids, types, &len, &n_full, &err);
+        albert_batch b = {1, len, ids, types, NULL};
+        albert_outputs alone = {.last_hidden_state = hidden};
+        CHECK(albert_engine_run(f->engine, &b, &alone, &err) == ALBERT_OK, "%s", err.msg);
+        pool_past(hidden, len, H, r == PROMPT_RECORDS - 1 ? 0 : k, mode, want);
+        const double d = max_diff(got + (size_t)r * H, want, H);
+        CHECK(d <= 1e-5, "%s, pooling %d, record %d: %g from its tokens pooled past the prompt",
+              albert_engine_device_name(engine), (int)mode, r, d);
+    }
+    free(got);
+    free(hidden);
+    free(want);
+}
+
+/* A prompt goes before a text, in UTF-8. */
+static void check_prompt_errors(const fixture *f)
+{
+    albert_engine *engine = f->engine;
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    albert_scheduler *s = start(&o);
+    albert_error err;
+    const int32_t ids[] = {2, 3};
+    albert_record r = text_record("", 0);
+    r.text = NULL;
+    r.input_ids = ids;
+    r.n_ids = 2;
+    r.prompt = "query: ";
+    r.prompt_len = 7;
+    CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_E_ARG && strstr(err.msg, "input_ids"),
+          "a prompt before ids: %s", err.msg);
+    r = text_record("fine", 0);
+    r.prompt = "caf\xc3";
+    r.prompt_len = 4;
+    CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_E_ARG && strstr(err.msg, "prompt") &&
+              strstr(err.msg, "UTF-8"),
+          "a prompt that is not UTF-8: %s", err.msg);
+    albert_scheduler_free(s);
 }
 
 static void check_option_errors(const fixture *f)
@@ -582,7 +679,11 @@ int main(void)
     for (int d = 0; d < devices; d++) { /* against the cpu alone */
         check_layers_combined(f, all[d]);
         check_head(f, all[d]);
+        check_prompt_pooling(f, all[d], ALBERT_POOL_MEAN);
+        check_prompt_pooling(f, all[d], ALBERT_POOL_WEIGHTED_MEAN);
+        check_prompt_pooling(f, all[d], ALBERT_POOL_MAX);
     }
+    check_prompt_errors(f);
     for (int d = 0; d < devices; d++)
         albert_engine_free(all[d]);
     free(all);

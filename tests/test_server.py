@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end tests of `albert-cl serve`, the HTTP server: the OpenAI
 /v1/embeddings route through the official `openai` client, TEI's /embed and
-/tokenize, /health, /info, /v1/models, /metrics, the errors and limits, curl,
-a load test, SIGTERM's drain and the usage errors.  Every vector is compared
+/tokenize, /health, /info, /v1/models, /metrics, sentence-transformers' prompts
+(TEI's prompt_name), the errors and limits, curl, a load test, SIGTERM's drain
+and the usage errors.  Every vector is compared
 with the command line's on the same lines and flags.
 
 usage: test_server.py ALBERT_CL_BINARY [SHARED_DIR] [unittest options, e.g. -k Load]
@@ -890,6 +891,153 @@ class DenseFolder(OwnFolder, ServerCase):
 
 
 # --------------------------------------------------------------------------
+# 3b. Prompts: the folder's default, TEI's prompt_name, serve --prompt
+
+RETRIEVAL = "Represent this sentence for retrieval: "  # a --prompt of the golden runs
+
+
+class PromptFolder(OwnFolder):
+    """Mixin: the golden folder tests/data/sentence-transformers/CASE (prompts
+    "query" and "passage", a default_prompt_name) with tiny-gelu's weights;
+    cls.expected: its expected.json, SentenceTransformer.encode's ids and
+    vectors with the default prompt and, in "runs", with the CLI options each
+    names."""
+
+    CASE = None
+    SERVER_ARGS = ["--auto-truncate"]  # sentence-transformers truncates to max_seq_length
+
+    @classmethod
+    def model_dir(cls):
+        if cls.folder is None:
+            cls.folder = tempfile.mkdtemp(prefix="albert-server-prompt-")
+            source = os.path.join(SOURCE_DIR, "data", "sentence-transformers", cls.CASE)
+            shutil.copytree(source, cls.folder, dirs_exist_ok=True)
+            for name in ("config.json", "model.safetensors", "spiece.model"):
+                os.symlink(os.path.join(TINY, name), os.path.join(cls.folder, name))
+            os.symlink(os.path.join(TOKDIR, "tokenizer.json"),
+                       os.path.join(cls.folder, "tokenizer.json"))
+            with open(os.path.join(source, "expected.json"), encoding="utf-8") as f:
+                cls.expected = json.load(f)
+        return cls.folder
+
+    def golden_run(self, *args):
+        """The run of expected.json made with the CLI options ARGS."""
+        runs = [r for r in self.expected["runs"] if r["args"] == list(args)]
+        self.assertEqual(len(runs), 1, "expected.json of %s: runs %r" % (self.CASE, args))
+        return runs[0]
+
+    def embed(self, **fields):
+        """/embed of the golden lines: the folder's own vectors (normalize
+        false: its Normalize module, if any, still applies)."""
+        body = dict(inputs=self.expected["lines"], normalize=False, **fields)
+        return self.ok_json(self.post("/embed", body))
+
+    def token_ids(self, **fields):
+        seqs = self.ok_json(self.post("/tokenize", dict(inputs=self.expected["lines"], **fields)))
+        return [[t["id"] for t in seq] for seq in seqs]
+
+    def assertVectors(self, got, want, what):
+        self.assertEqual(len(got), len(want), what)
+        for i, (g, w) in enumerate(zip(got, want)):
+            self.assertClose(g, w, "%s, line %d %r" % (what, i, self.expected["lines"][i]))
+
+
+class PromptGolden(PromptFolder):
+    """Mixin: the tests of a golden prompt folder served with its defaults."""
+
+    def default_prompt(self):
+        with open(os.path.join(self.folder, "config_sentence_transformers.json")) as f:
+            doc = json.load(f)
+        return doc["prompts"][doc["default_prompt_name"]]
+
+    def test_default_prompt_on_every_route(self):
+        want = self.expected["embeddings"]
+        self.assertVectors(self.embed(), want, "/embed")
+        self.assertVectors(self.embed(prompt_name=None), want, "/embed, prompt_name null")
+        # TEI's /v1/embeddings puts the default prompt too (and takes no prompt_name).
+        for body in ({"input": self.expected["lines"]},
+                     {"input": self.expected["lines"], "prompt_name": "passage"}):
+            doc = self.ok_json(self.post("/v1/embeddings", body))
+            self.assertVectors([d["embedding"] for d in doc["data"]], want, "/v1/embeddings")
+        self.assertEqual(self.token_ids(), self.expected["input_ids"])
+        info = self.ok_json(self.get("/info"))
+        self.assertEqual(info["prompt"], self.default_prompt())
+        with open(os.path.join(self.folder, "1_Pooling", "config.json")) as f:
+            self.assertEqual(info["include_prompt"], json.load(f).get("include_prompt", True))
+
+    def test_prompt_name_replaces_the_default(self):
+        run = self.golden_run("--prompt-name", "passage")
+        self.assertVectors(self.embed(prompt_name="passage"), run["embeddings"], "passage")
+        self.assertEqual(self.token_ids(prompt_name="passage"), run["input_ids"])
+        # A list of one: the prompt goes before each input, whatever their number.
+        got = self.ok_json(self.post("/embed", {"inputs": self.expected["lines"][0],
+                                                "prompt_name": "passage", "normalize": False}))
+        self.assertVectors(got, run["embeddings"][:1], "passage, one string")
+
+    def test_unknown_prompt_name_is_422_naming_the_prompts(self):
+        for path in ("/embed", "/tokenize"):
+            for name in ("bogus", "", "Query"):
+                with self.subTest(path=path, name=name):
+                    r = self.post(path, {"inputs": ["a", "b"], "prompt_name": name})
+                    message = self.assertError(r, 422, path, ['"%s"' % name, "query", "passage"])
+                    self.assertEqual(r.json()["error_type"], "Validation")
+                    self.assertIn("prompt_name", message)
+            for name in (5, ["query"], True):
+                with self.subTest(path=path, name=name):
+                    self.assertError(self.post(path, {"inputs": "a", "prompt_name": name}), 400,
+                                     path, ["prompt_name"])
+
+
+class PromptDefaultMean(PromptGolden, ServerCase):
+    """Mean pooling with the prompt's tokens (include_prompt true), Normalize."""
+
+    CASE = "prompt-default-mean"
+
+    def test_token_ids_get_no_prompt(self):
+        # OpenAI's token-id inputs are used as given: ids that hold the prompt
+        # give the golden vectors (the prompt is pooled here), no second prompt.
+        body = {"input": self.expected["input_ids"]}
+        doc = self.ok_json(self.post("/v1/embeddings", body))
+        self.assertVectors([d["embedding"] for d in doc["data"]], self.expected["embeddings"],
+                           "token ids")
+
+
+class PromptExcludedMean(PromptGolden, ServerCase):
+    """Mean pooling without the prompt's tokens (include_prompt false)."""
+
+    CASE = "prompt-excluded-mean"
+
+
+class PromptExcludedWeightedmean(PromptGolden, ServerCase):
+    """Weighted mean without the prompt's tokens, no Normalize."""
+
+    CASE = "prompt-excluded-weightedmean"
+
+
+class PromptExcludedMaxDense(PromptGolden, ServerCase):
+    """Max pooling without the prompt's tokens, then a Dense module; the
+    default prompt is "passage"."""
+
+    CASE = "prompt-excluded-max-dense"
+
+
+class PromptOption(PromptFolder, ServerCase):
+    """serve --prompt: the default prompt of every request instead of the
+    folder's; a request's prompt_name still replaces it."""
+
+    CASE = "prompt-excluded-mean"
+    SERVER_ARGS = ["--auto-truncate", "--prompt", RETRIEVAL]
+
+    def test_prompt_option_is_the_default(self):
+        run = self.golden_run("--prompt", RETRIEVAL)
+        self.assertVectors(self.embed(), run["embeddings"], "--prompt")
+        self.assertEqual(self.token_ids(), run["input_ids"])
+        self.assertEqual(self.ok_json(self.get("/info"))["prompt"], RETRIEVAL)
+        # "query" is the folder's default_prompt_name: its golden vectors.
+        self.assertVectors(self.embed(prompt_name="query"), self.expected["embeddings"], "query")
+
+
+# --------------------------------------------------------------------------
 # 4. /health, /info, /v1/models, /metrics
 
 class TokenizeNoTemplate(FastFolder, ServerCase):
@@ -1117,10 +1265,19 @@ class Errors(ServerCase):
             ("/tokenize", {"inputs": 5}),
             ("/tokenize", {"inputs": [["a"]]}),
             ("/tokenize", {"inputs": "a", "add_special_tokens": "no"}),
+            ("/embed", {"inputs": "a", "prompt_name": 1}),
+            ("/tokenize", {"inputs": "a", "prompt_name": {"name": "query"}}),
         ]
         for path, body in cases:
             with self.subTest(path=path, body=body):
                 self.assertError(self.post(path, body), 400, path)
+
+    def test_prompt_name_without_prompts_is_422(self):
+        # tiny-gelu has no config_sentence_transformers.json (TEI: 422 too).
+        for path in ("/embed", "/tokenize"):
+            with self.subTest(path=path):
+                r = self.post(path, {"inputs": "a", "prompt_name": "query"})
+                self.assertError(r, 422, path, ['"query"', "none"])
 
     def test_missing_input(self):
         for path, body in (("/v1/embeddings", {}), ("/v1/embeddings", {"model": "tiny-gelu"}),
@@ -1619,6 +1776,14 @@ class UsageErrors(TempDirCase):
             with self.subTest(extra=extra):
                 self.serve_fails(["--model", TINY, "--device", "cpu"] + extra + [SAMPLE], 2,
                                  [extra[0]])
+
+    def test_serve_prompt_errors(self):
+        base = ["serve", "--model", TINY, "--device", "cpu", "--port", "0"]
+        self.serve_fails(base + ["--prompt", "a", "--prompt-name", "query"], 2,
+                         ["--prompt", "--prompt-name"])
+        self.serve_fails(base + ["--prompt-name", "query"], 2, ["--prompt-name", "query"])
+        # Bytes that are not UTF-8 would fail every text request: refused at the start.
+        self.serve_fails(base + ["--prompt", os.fsdecode(b"caf\xe9: ")], 1, ["UTF-8"])
 
     def test_missing_model_folder_exit_1(self):
         missing = os.path.join(self.tmp, "no-such-model")

@@ -12,9 +12,11 @@ protobuf; written with sentence-transformers 3.0.1, transformers 4.44.2,
 torch 1.13; mean-sqrt-len, weightedmean-normalize and lasttoken with torch
 2.15: expected.json says which).  Per case CASE/ gets the small files SentenceTransformer.save
 writes (modules.json, sentence_bert_config.json, 1_Pooling/config.json, the
-Dense modules' folders with their weights) and
-expected.json: the lines, the input_ids sentence-transformers tokenizes them
-to and its encode() vectors.  The weights, config.json and tokenizer.json
+Dense modules' folders with their weights; config_sentence_transformers.json
+where the case has prompts) and expected.json: the lines, the input_ids
+sentence-transformers tokenizes them to (with the default prompt before
+them) and its encode() vectors, and for a case with prompts "runs": what
+encode() gives with another prompt, with albert-cl's options for it.  The weights, config.json and tokenizer.json
 stay in SHARED (the test links them: tiny-gelu's, and albert-base-v2's
 tokenizer.json, the same vocabulary converted as AutoTokenizer converts it)."""
 
@@ -47,9 +49,19 @@ LINES = [
     "x",
 ]
 
+# Prompts a case's config_sentence_transformers.json holds, the default
+# among them, and Pooling's include_prompt; then the other encode() runs its
+# expected.json keeps, as albert-cl's options ask for them.
+PROMPTS = {"query": "query: ", "passage": "passage: "}
+PROMPT_RUNS = [(["--prompt-name", "passage"], {"prompt_name": "passage"}),
+               (["--prompt", "Represent this sentence for retrieval: "],
+                {"prompt": "Represent this sentence for retrieval: "}),
+               (["--prompt", ""], {"prompt": ""})]
+
 # name: (pooling mode, Normalize module, max_seq_length or None: the model's,
 #        Dense modules after the Pooling one: (out_features, activation, bias),
-#        whether SentenceTransformer.save writes safetensors)
+#        whether SentenceTransformer.save writes safetensors,
+#        None or (default_prompt_name, include_prompt) with PROMPTS)
 CASES = {
     "mean-normalize": ("mean", True, 16, [], True),
     "cls": ("cls", False, None, [], True),
@@ -63,6 +75,12 @@ CASES = {
                         [(24, torch.nn.GELU(), True), (20, torch.nn.SiLU(), False),
                          (12, torch.nn.Sigmoid(), True), (10, torch.nn.ReLU(), True),
                          (8, torch.nn.Identity(), True)], False),
+    # a default prompt, and the pooling with or without the prompt's tokens
+    "prompt-default-mean": ("mean", True, 16, [], True, ("query", True)),
+    "prompt-excluded-mean": ("mean", True, 24, [], True, ("query", False)),
+    "prompt-excluded-weightedmean": ("weightedmean", False, None, [], True, ("query", False)),
+    "prompt-excluded-max-dense": ("max", False, 24, [(8, torch.nn.Tanh(), True)], True,
+                                  ("passage", False)),
 }
 
 # What the case keeps of a save: these files and the modules' folders; the
@@ -70,40 +88,58 @@ CASES = {
 SAVED = ["modules.json", "sentence_bert_config.json"]
 
 
-def keep_saved(tmp, case):
-    for f in SAVED:
+def keep_saved(tmp, case, prompts):
+    for f in SAVED + (["config_sentence_transformers.json"] if prompts else []):
         shutil.copyfile(os.path.join(tmp, f), os.path.join(case, f))
     for d in sorted(os.listdir(tmp)):
         if os.path.isdir(os.path.join(tmp, d)) and os.listdir(os.path.join(tmp, d)):
             shutil.copytree(os.path.join(tmp, d), os.path.join(case, d))
 
 
-def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe):
+def encode_run(model, kwargs):
+    """encode()'s vectors and the ids of each line with the prompt it put
+    before the line."""
+    vectors = model.encode(LINES, batch_size=4, convert_to_tensor=True, **kwargs).tolist()
+    prompt = kwargs.get("prompt", model.prompts.get(kwargs.get("prompt_name",
+                                                               model.default_prompt_name)))
+    ids = [model.tokenize([(prompt or "") + line])["input_ids"][0].tolist() for line in LINES]
+    return ids, [[float(f"{x:.9g}") for x in v] for v in vectors]
+
+
+def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe, prompts=None):
     torch.manual_seed(sum(map(ord, name)))  # the Dense modules' weights, case by case
     transformer = models.Transformer(tiny, max_seq_length=max_seq_length)
     width = transformer.get_word_embedding_dimension()
-    modules = [transformer, models.Pooling(width, pooling_mode=mode)]
+    include_prompt = prompts[1] if prompts else True
+    modules = [transformer, models.Pooling(width, pooling_mode=mode,
+                                           include_prompt=include_prompt)]
     for out, activation, bias in dense:
         modules.append(models.Dense(width, out, bias=bias, activation_function=activation))
         width = out
     modules += [models.Normalize()] if normalize else []
     with tempfile.TemporaryDirectory() as tmp:
-        SentenceTransformer(modules=modules, device="cpu").save(tmp, safe_serialization=safe)
+        SentenceTransformer(modules=modules, device="cpu",
+                            prompts=PROMPTS if prompts else None,
+                            default_prompt_name=prompts[0] if prompts else None,
+                            ).save(tmp, safe_serialization=safe)
         model = SentenceTransformer(tmp, device="cpu")
-        vectors = model.encode(LINES, batch_size=4, convert_to_tensor=True).tolist()
-        ids = [model.tokenize([line])["input_ids"][0].tolist() for line in LINES]
+        ids, vectors = encode_run(model, {})
+        runs = [dict(zip(("args", "input_ids", "embeddings"), (args, *encode_run(model, kwargs))))
+                for args, kwargs in (PROMPT_RUNS if prompts else [])]
         case = os.path.join(OUT, name)
         shutil.rmtree(case, ignore_errors=True)
         os.makedirs(case)
-        keep_saved(tmp, case)
+        keep_saved(tmp, case, prompts)
     expected = {
         "generator": f"tools/gen-st-golden.py: sentence-transformers {sentence_transformers.__version__}, "
                      f"transformers {transformers.__version__}, torch {torch.__version__}",
         "tokenizer": type(model.tokenizer).__name__,
         "lines": LINES,
         "input_ids": ids,
-        "embeddings": [[float(f"{x:.9g}") for x in v] for v in vectors],
+        "embeddings": vectors,
     }
+    if runs:
+        expected["runs"] = runs
     with open(os.path.join(case, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, indent=0)
         f.write("\n")

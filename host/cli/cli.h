@@ -22,6 +22,9 @@ enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
  * may describe (ALBERT_MAX_LAYERS layers and the embeddings' output). */
 #define CLI_MAX_LAYERS 1025
 
+/* Bytes of a prompt, its NUL included. */
+#define CLI_MAX_PROMPT 8192
+
 /* --layer-combine: what several layers give. */
 typedef enum cli_layer_combine { CLI_COMBINE_MEAN, CLI_COMBINE_CONCAT } cli_layer_combine;
 
@@ -62,6 +65,13 @@ typedef struct cli_options {
     int strip_text;              /* texts stripped as sentence-transformers does */
     int head_width;              /* > 0: the folder's Dense modules turn pooled vectors
                                     into this many values (albert_head) */
+    const char *prompt_text;     /* --prompt, or NULL */
+    const char *prompt_name;     /* --prompt-name, or NULL */
+    /* The prompt put before every text (--prompt, --prompt-name, or the
+     * folder's default_prompt_name): NULL or PROMPT_BUF, once resolved */
+    const char *prompt;
+    char prompt_buf[CLI_MAX_PROMPT];
+    int exclude_prompt;          /* the folder's Pooling has include_prompt false */
     int tokenize_only;
     int tokenizer_kind;          /* albert_tokenizer_kind; -1 until resolved */
     int precision;               /* albert_precision */

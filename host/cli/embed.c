@@ -68,12 +68,16 @@ static int in_shard(const cli_options *o, uint64_t index)
     return index % (uint64_t)o->shards == (uint64_t)o->shard;
 }
 
-static albert_record to_record(const cli_record *rec, int file, const char *error)
+/* PROMPT goes before a text, not before ids. */
+static albert_record to_record(const cli_record *rec, int file, const char *prompt,
+                               const char *error)
 {
     albert_record a;
     memset(&a, 0, sizeof a);
     a.text = rec->text;
     a.text_len = rec->text_len;
+    a.prompt = rec->text && !error ? prompt : NULL;
+    a.prompt_len = a.prompt ? strlen(a.prompt) : 0;
     a.pair = rec->pair;
     a.pair_len = rec->pair_len;
     a.input_ids = rec->ids;
@@ -115,7 +119,8 @@ static void *feed(void *arg)
         }
         if (!in_shard(o, index++) || (skip && skip--))
             continue;
-        albert_record a = to_record(&rec, f->in->current, rc ? without_place(&e, &rec) : NULL);
+        albert_record a = to_record(&rec, f->in->current, o->prompt,
+                                    rc ? without_place(&e, &rec) : NULL);
         f->read_ns += albert_now_ns() - t0;
         /* Cancelled: the writer stopped.  Anything else (out of memory for
          * the copy, or a failure that ended the run, which the writer then
@@ -363,6 +368,7 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
     so->normalize = o->normalize;
     so->strip_text = o->strip_text;
+    so->exclude_prompt = o->exclude_prompt;
     so->skip_last_layers = o->skip_last_layers;
     so->layers = o->layers;
     so->n_layers = o->n_layers;

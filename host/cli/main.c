@@ -47,10 +47,16 @@ static const char usage_text[] =
     "                      SentenceTransformer.encode's vectors: its pooling and\n"
     "                      max_seq_length are the defaults of --pooling and\n"
     "                      --max-length, its Dense and Normalize modules follow\n"
-    "                      any pooling, texts are stripped, and the tokenizer is\n"
-    "                      fast if tokenizer.json is there\n"
+    "                      any pooling, texts are stripped, the tokenizer is\n"
+    "                      fast if tokenizer.json is there, and the prompt its\n"
+    "                      default_prompt_name names goes before every text\n"
     "  --no-sentence-transformers  ignore modules.json: run the folder as an\n"
     "                      AlbertModel with the defaults below\n"
+    "  --prompt TEXT       put TEXT before every text (not before input_ids), as\n"
+    "                      SentenceTransformer.encode's prompt; --prompt '' turns\n"
+    "                      a folder's default prompt off\n"
+    "  --prompt-name NAME  the prompt NAME of the folder's\n"
+    "                      config_sentence_transformers.json\n"
     "  --device D[,D...]   cpu, or N: an OpenCL device index from --list-devices;\n"
     "                      several (\"0,1,cpu\") or all: every listed device takes\n"
     "                      the next batch when it is free; default: first GPU,\n"
@@ -216,8 +222,12 @@ static const char serve_usage_text[] =
     "  POST /v1/embeddings  OpenAI: {\"input\": str | [str] | [ids] | [[ids]],\n"
     "                       \"encoding_format\": \"float\" | \"base64\", \"dimensions\": N}\n"
     "  POST /embed          TEI: {\"inputs\": str | [str], \"normalize\": true,\n"
-    "                       \"truncate\": false} -> [[floats], ...]\n"
-    "  POST /tokenize       TEI: {\"inputs\": str | [str], \"add_special_tokens\": true}\n"
+    "                       \"truncate\": false, \"prompt_name\": str} -> [[floats], ...]\n"
+    "  POST /tokenize       TEI: {\"inputs\": str | [str], \"add_special_tokens\": true,\n"
+    "                       \"prompt_name\": str}\n"
+    "                       prompt_name: a prompt of the folder's\n"
+    "                       config_sentence_transformers.json, instead of the\n"
+    "                       default one (unknown: 422)\n"
     "  GET  /health, /info, /metrics (Prometheus), /v1/models\n"
     "\n"
     "options:\n"
@@ -232,6 +242,9 @@ static const char serve_usage_text[] =
     "                      own), cls, mean, max, mean_sqrt_len, weightedmean or\n"
     "                      lasttoken: the vector of an input\n"
     "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
+    "  --prompt TEXT, --prompt-name NAME  the default prompt, put before every\n"
+    "                      text input (not token ids) as for a run; default: the\n"
+    "                      folder's default_prompt_name; --prompt '': none\n"
     "  --max-concurrent-requests N  requests answered at once (default 512); more\n"
     "                      are refused with 429\n"
     "  --max-client-batch-size N    inputs per request (default 256; more: 413)\n"
@@ -416,6 +429,8 @@ static const option_spec option_table[] = {
     {"--layer", set_layer, NULL, 0, 0, 0, ANY},
     {"--layer-combine", NULL, layer_combines, offsetof(cli_options, layer_combine), 0, 0, ANY},
     {"--no-sentence-transformers", NULL, NULL, offsetof(cli_options, no_sentence), 0, 0, ANY},
+    {"--prompt", NULL, NULL, offsetof(cli_options, prompt_text), 0, -1, ANY},
+    {"--prompt-name", NULL, NULL, offsetof(cli_options, prompt_name), 0, -1, ANY},
     {"--tokenize", NULL, NULL, offsetof(cli_options, tokenize_only), 0, 0, RUN},
     {"--tokenizer", NULL, tokenizer_kinds, offsetof(cli_options, tokenizer_kind), 0, 0, ANY},
     {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0, ANY},
@@ -694,6 +709,34 @@ static int locate_model(cli_options *o)
     return 0;
 }
 
+/* The prompt before every text: --prompt, the folder's prompt that
+ * --prompt-name names, else its default_prompt_name's (as
+ * SentenceTransformer.encode); 0, EXIT_USAGE or EXIT_FAILURE. */
+static int resolve_prompt(cli_options *o, const albert_sentence_config *st)
+{
+    if (o->prompt_text && o->prompt_name)
+        return usage_error("--prompt and --prompt-name: give one");
+    if (o->prompt_text && strlen(o->prompt_text) >= sizeof o->prompt_buf)
+        return usage_error("--prompt: more than %zu bytes", sizeof o->prompt_buf - 1);
+    if (o->prompt_text) {
+        o->prompt = strcpy(o->prompt_buf, o->prompt_text);
+        return 0;
+    }
+    if (!o->prompt_name && !(st->present && st->default_prompt))
+        return 0;
+    albert_error err;
+    int rc = albert_sentence_prompt(o->model_dir, o->prompt_name, o->prompt_buf,
+                                    sizeof o->prompt_buf, &err);
+    if (rc == ALBERT_E_ARG)
+        return usage_error("--prompt-name: %s", err.msg);
+    if (rc != ALBERT_OK) {
+        fprintf(stderr, "albert-cl: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    o->prompt = o->prompt_buf;
+    return 0;
+}
+
 /* The defaults that depend on the model folder: a sentence-transformers
  * folder (modules.json) gives SentenceTransformer.encode's vectors unless
  * options say otherwise, else AlbertModel's (pooler_output, the slow
@@ -726,7 +769,10 @@ static int resolve_model_defaults(cli_options *o)
     if (o->max_length == 0)
         o->max_length = st.max_length ? st.max_length : 512;
     o->strip_text = st.present;
-    int rc = resolve_layer(o);
+    o->exclude_prompt = st.present && !st.include_prompt;
+    int rc = resolve_prompt(o, &st);
+    if (rc == 0)
+        rc = resolve_layer(o);
     if (rc == 0 && o->head_width && o->n_layers > 1 && o->layer_combine == CLI_COMBINE_CONCAT)
         return usage_error("--layer-combine concat: %s's Dense modules take vectors of "
                            "hidden_size values (--layer-combine mean, or "
@@ -1210,6 +1256,8 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->width = cli_output_width(o, &s->config);
     set->normalize = o->normalize;
     set->strip_text = o->strip_text;
+    set->prompt = o->prompt;
+    set->exclude_prompt = o->exclude_prompt;
     set->precision = o->precision;
     set->tokenizer_kind = o->tokenizer_kind;
     set->max_batch_tokens = o->max_batch_tokens ? o->max_batch_tokens : default_batch_tokens(s);

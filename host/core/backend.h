@@ -47,6 +47,16 @@ int albert_outputs_check_layers(const albert_config *c, const int *layers, int n
  * pooled vectors, and the scheduler's after a head (core/outputs.c). */
 void albert_l2_normalize(int rows, int n, float *x);
 
+/* MODE's pooled vector of each of B rows of HIDDEN [B, T, H] into POOLED
+ * [B, H], over the positions t >= FIRST[b] (FIRST NULL: all) whose MASK is
+ * 1 (MASK NULL: all): CLS hidden[b, 0] whatever FIRST says; MEAN their mean;
+ * MAX per value their max (a NaN wins, as in torch.max); MEAN_SQRT_LEN their
+ * sum / sqrt(count); WEIGHTED_MEAN their mean weighted by t + 1; LAST_TOKEN
+ * the last one's vector.  A row with no such position gives zeros.  The CPU
+ * backend's pooling, and the scheduler's when it leaves prompts out. */
+void albert_pool(int B, int T, int H, const float *hidden, const int32_t *mask, const int *first,
+                 albert_pooling mode, float *pooled);
+
 /* Whether OUT asks for nothing but each sequence's [CLS] vector (the
  * pooler's or CLS pooling, no token vectors).  Then the last layer applied
  * runs its attention over every token as usual but its output Linear, FFN

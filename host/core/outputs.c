@@ -6,6 +6,7 @@
 #include "core/common.h"
 
 #include <math.h>
+#include <string.h>
 
 int albert_output_width(const albert_config *config, const albert_outputs *out)
 {
@@ -58,5 +59,52 @@ void albert_l2_normalize(int rows, int n, float *x)
         float inv = (float)(1.0 / fmax(sqrt(sq), 1e-12));
         for (int i = 0; i < n; i++)
             row[i] *= inv;
+    }
+}
+
+/* pooled[0..H) over the rows t >= FIRST of HIDDEN (one batch row) with
+ * mask 1, as MODE says (albert_pooling): their mean, per value their max (a
+ * NaN wins, as in torch.max), their sum / sqrt(count), their mean weighted
+ * by t + 1, or the last one; zeros where no row has mask 1. */
+static void pool_row(int T, int H, const float *hidden, const int32_t *mask, int first,
+                     albert_pooling mode, float *pooled)
+{
+    memset(pooled, 0, (size_t)H * sizeof *pooled);
+    const int max = mode == ALBERT_POOL_MAX;
+    int count = 0, last = -1;
+    float weights = 0;
+    for (int t = first; t < T; t++) {
+        if (mask && !mask[t])
+            continue;
+        last = t;
+        const float *h = hidden + (size_t)t * H;
+        const float w = mode == ALBERT_POOL_WEIGHTED_MEAN ? (float)(t + 1) : 1.0f;
+        for (int i = 0; i < H && mode != ALBERT_POOL_LAST_TOKEN; i++)
+            pooled[i] = !max                                          ? pooled[i] + w * h[i]
+                        : !count || h[i] > pooled[i] || h[i] != h[i] ? h[i]
+                                                                     : pooled[i];
+        count++;
+        weights += w;
+    }
+    if (mode == ALBERT_POOL_LAST_TOKEN && last >= 0)
+        memcpy(pooled, hidden + (size_t)last * H, (size_t)H * sizeof *pooled);
+    if (max || mode == ALBERT_POOL_LAST_TOKEN || !count)
+        return;
+    const float inv = mode == ALBERT_POOL_MEAN_SQRT_LEN ? 1.0f / sqrtf((float)count) : 1.0f / weights;
+    for (int i = 0; i < H; i++)
+        pooled[i] *= inv;
+}
+
+void albert_pool(int B, int T, int H, const float *hidden, const int32_t *mask, const int *first,
+                 albert_pooling mode, float *pooled)
+{
+    for (int b = 0; b < B; b++) {
+        const float *rows = hidden + (size_t)b * T * H;
+        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
+        float *p = pooled + (size_t)b * H;
+        if (mode == ALBERT_POOL_CLS)
+            memcpy(p, rows, (size_t)H * sizeof *p);
+        else
+            pool_row(T, H, rows, m, first ? first[b] : 0, mode, p);
     }
 }

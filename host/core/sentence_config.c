@@ -89,6 +89,8 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
     int rc = load_json(sub, "config.json", 0, &root, err);
     if (rc == ALBERT_OK && !cJSON_IsObject(root))
         rc = albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON object", path);
+    if (rc == ALBERT_OK)
+        rc = read_bool(root, "include_prompt", 1, path, &out->include_prompt, err);
     const cJSON *mode = rc == ALBERT_OK ? cJSON_GetObjectItemCaseSensitive(root, "pooling_mode")
                                         : NULL;
     if (mode && !cJSON_IsNull(mode)) {
@@ -330,22 +332,105 @@ static int read_modules(const char *dir, const cJSON *modules, const char *path,
     return ALBERT_OK;
 }
 
-/* config_sentence_transformers.json: a default prompt would be put before
- * every text, which albert-cl does not do. */
-static int check_prompt(const char *dir, albert_error *err)
+/* ------------------------------------------------------------ prompts */
+
+#define PROMPTS_FILE "config_sentence_transformers.json"
+
+/* DIR's config_sentence_transformers.json into *ROOT (NULL without one) and
+ * its "prompts" into *PROMPTS (NULL when absent or null): an object of
+ * strings, and a default_prompt_name that is null or one of its keys, as
+ * SentenceTransformer's constructor insists. */
+static int load_prompts(const char *dir, cJSON **root, const cJSON **prompts, albert_error *err)
 {
-    static const char name[] = "config_sentence_transformers.json";
     char path[4096];
-    albert_path_join(path, sizeof path, dir, name);
+    albert_path_join(path, sizeof path, dir, PROMPTS_FILE);
+    *prompts = NULL;
+    int rc = load_json(dir, PROMPTS_FILE, 1, root, err);
+    if (rc != ALBERT_OK || !*root)
+        return rc;
+    if (!cJSON_IsObject(*root))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: not a JSON object", path);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(*root, "prompts");
+    if (p && !cJSON_IsNull(p) && !cJSON_IsObject(p))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"prompts\" is not an object", path);
+    *prompts = cJSON_IsObject(p) ? p : NULL;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, *prompts)
+        if (!cJSON_IsString(item))
+            return albert_fail(err, ALBERT_E_FORMAT, "%s: prompt \"%s\" is not a string", path,
+                               item->string);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(*root, "default_prompt_name");
+    if (!name || cJSON_IsNull(name))
+        return ALBERT_OK;
+    if (!cJSON_IsString(name))
+        return albert_fail(err, ALBERT_E_FORMAT, "%s: \"default_prompt_name\" is not a string",
+                           path);
+    if (!cJSON_GetObjectItemCaseSensitive(*prompts, name->valuestring))
+        return albert_fail(err, ALBERT_E_FORMAT,
+                           "%s: \"default_prompt_name\": \"%s\" is not one of its prompts", path,
+                           name->valuestring);
+    return ALBERT_OK;
+}
+
+static int read_prompts(const char *dir, albert_sentence_config *out, albert_error *err)
+{
     cJSON *root;
-    int rc = load_json(dir, name, 1, &root, err);
-    const cJSON *prompt = root ? cJSON_GetObjectItemCaseSensitive(root, "default_prompt_name") : NULL;
-    if (rc == ALBERT_OK && prompt && !cJSON_IsNull(prompt))
-        rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                         "%s: a \"default_prompt_name\" is not supported (albert-cl adds no prompt)",
-                         path);
+    const cJSON *prompts;
+    int rc = load_prompts(dir, &root, &prompts, err);
+    const cJSON *name = root ? cJSON_GetObjectItemCaseSensitive(root, "default_prompt_name") : NULL;
+    out->prompts = prompts ? cJSON_GetArraySize(prompts) : 0;
+    out->default_prompt = rc == ALBERT_OK && cJSON_IsString(name);
     cJSON_Delete(root);
     return rc;
+}
+
+/* "a, b, c" (cut short to SIZE) */
+static void list_names(const cJSON *prompts, char *list, size_t size)
+{
+    list[0] = '\0';
+    const cJSON *item;
+    size_t used = 0;
+    cJSON_ArrayForEach(item, prompts) {
+        int n = snprintf(list + used, size - used, "%s%s", used ? ", " : "", item->string);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int albert_sentence_prompt(const char *dir, const char *name, char *prompt, size_t size,
+                           albert_error *err)
+{
+    if (prompt && size)
+        prompt[0] = '\0';
+    if (!dir || !prompt || !size)
+        return albert_fail(err, ALBERT_E_ARG, "albert_sentence_prompt: NULL argument");
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, PROMPTS_FILE);
+    cJSON *root;
+    const cJSON *prompts;
+    int rc = load_prompts(dir, &root, &prompts, err);
+    if (rc == ALBERT_OK && !name) {
+        const cJSON *def = root ? cJSON_GetObjectItemCaseSensitive(root, "default_prompt_name")
+                                : NULL;
+        name = cJSON_IsString(def) ? def->valuestring : NULL;
+        if (!name)
+            rc = albert_fail(err, ALBERT_E_ARG, "%s: no \"default_prompt_name\"", path);
+    }
+    const cJSON *text = rc == ALBERT_OK ? cJSON_GetObjectItemCaseSensitive(prompts, name) : NULL;
+    if (rc == ALBERT_OK && !text) {
+        char names[512];
+        list_names(prompts, names, sizeof names);
+        rc = albert_fail(err, ALBERT_E_ARG, "%s: no prompt named \"%s\" (%s%s)", path, name,
+                         names[0] ? "its prompts: " : "it has none", names);
+    }
+    if (rc == ALBERT_OK && strlen(text->valuestring) >= size)
+        rc = albert_fail(err, ALBERT_E_ARG, "%s: prompt \"%s\" has %zu bytes, more than %zu",
+                         path, name, strlen(text->valuestring), size - 1);
+    if (rc == ALBERT_OK)
+        memcpy(prompt, text->valuestring, strlen(text->valuestring) + 1);
+    cJSON_Delete(root);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
 }
 
 int albert_sentence_config_read(const char *dir, albert_sentence_config *out, albert_error *err)
@@ -374,7 +459,7 @@ int sentence_config_read(const char *dir, albert_sentence_config *out, st_dense 
     if (rc == ALBERT_OK)
         rc = read_bert_config(dir, out, err);
     if (rc == ALBERT_OK)
-        rc = check_prompt(dir, err);
+        rc = read_prompts(dir, out, err);
     char tokenizer_json[4096];
     albert_path_join(tokenizer_json, sizeof tokenizer_json, dir, "tokenizer.json");
     out->fast_tokenizer = rc == ALBERT_OK && access(tokenizer_json, F_OK) == 0;

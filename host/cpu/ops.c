@@ -3,6 +3,7 @@
  * plain C parallelised over rows with OpenMP (a serial loop when the caller
  * already runs inside a parallel region, so ops nest without
  * oversubscribing). */
+#include "core/backend.h"
 #include "cpu/ops.h"
 
 #include <math.h>
@@ -310,51 +311,10 @@ int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
     return rc;
 }
 
-/* pooled[0..H) over the rows t of HIDDEN (one batch row) with mask 1, as
- * MODE says (albert_pooling): their mean, per value their max (a NaN wins,
- * as in torch.max), their sum / sqrt(count), their mean weighted by t + 1,
- * or the last one; zeros where no row has mask 1. */
-static void pool_row(int T, int H, const float *hidden, const int32_t *mask, albert_pooling mode,
-                     float *pooled)
-{
-    memset(pooled, 0, (size_t)H * sizeof *pooled);
-    const int max = mode == ALBERT_POOL_MAX;
-    int count = 0, last = -1;
-    float weights = 0;
-    for (int t = 0; t < T; t++) {
-        if (mask && !mask[t])
-            continue;
-        last = t;
-        const float *h = hidden + (size_t)t * H;
-        const float w = mode == ALBERT_POOL_WEIGHTED_MEAN ? (float)(t + 1) : 1.0f;
-        for (int i = 0; i < H && mode != ALBERT_POOL_LAST_TOKEN; i++)
-            pooled[i] = !max                                          ? pooled[i] + w * h[i]
-                        : !count || h[i] > pooled[i] || h[i] != h[i] ? h[i]
-                                                                     : pooled[i];
-        count++;
-        weights += w;
-    }
-    if (mode == ALBERT_POOL_LAST_TOKEN && last >= 0)
-        memcpy(pooled, hidden + (size_t)last * H, (size_t)H * sizeof *pooled);
-    if (max || mode == ALBERT_POOL_LAST_TOKEN || !count)
-        return;
-    const float inv = mode == ALBERT_POOL_MEAN_SQRT_LEN ? 1.0f / sqrtf((float)count) : 1.0f / weights;
-    for (int i = 0; i < H; i++)
-        pooled[i] *= inv;
-}
-
 void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
               albert_pooling mode, float *pooled)
 {
-    for (int b = 0; b < B; b++) {
-        const float *rows = hidden + (size_t)b * T * H;
-        const int32_t *m = mask ? mask + (size_t)b * T : NULL;
-        float *p = pooled + (size_t)b * H;
-        if (mode == ALBERT_POOL_CLS)
-            memcpy(p, rows, (size_t)H * sizeof *p);
-        else
-            pool_row(T, H, rows, m, mode, p);
-    }
+    albert_pool(B, T, H, hidden, mask, NULL, mode, pooled);
 }
 
 void cpu_combine_layer(int rows, int H, const float *src, int W, int offset, float scale,

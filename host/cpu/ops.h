@@ -82,10 +82,7 @@ int cpu_attention(int B, int T, int H, int NH, const float *qkv, const int32_t *
 int cpu_pooler(int B, int T, int H, const float *hidden, const float *pool_w,
                const float *pool_b, float *pooled);
 
-/* CLS: hidden[b*T, :].  MEAN: mean over t with mask == 1 (MASK NULL = all);
- * MAX: per value, the max over the same t; MEAN_SQRT_LEN: their sum /
- * sqrt(count); WEIGHTED_MEAN: their mean weighted by t + 1; LAST_TOKEN: the
- * last such t's vector.  A row with no valid token gives zeros. */
+/* albert_pool (core/backend.h) over every position. */
 void cpu_pool(int B, int T, int H, const float *hidden, const int32_t *mask,
               albert_pooling mode, float *pooled);
 

@@ -6,9 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether results hold token vectors. */
 static int need_tokens(const albert_scheduler *s)
 {
     return s->opt.pooling == ALBERT_POOL_NONE || s->opt.token_vectors;
+}
+
+/* Whether the engine computes token vectors: for the results, or to pool
+ * them here. */
+static int engine_tokens(const albert_scheduler *s)
+{
+    return need_tokens(s) || s->host_pooling;
 }
 
 _Static_assert(SCHED_BATCHES <= ALBERT_ENGINE_MAX_IN_FLIGHT,
@@ -20,9 +28,9 @@ static int batch_init(const albert_scheduler *s, sched_batch *b, size_t room, in
     b->taken = malloc(2 * rows * sizeof *b->taken);
     b->rows = b->taken ? b->taken + rows : NULL;
     b->ids = malloc(3 * room * sizeof *b->ids);
-    b->hidden = need_tokens(s) ? malloc(room * h * sizeof(float)) : NULL;
+    b->hidden = engine_tokens(s) ? malloc(room * h * sizeof(float)) : NULL;
     b->pooled = s->opt.pooling != ALBERT_POOL_NONE ? malloc(rows * h * sizeof(float)) : NULL;
-    return b->taken && b->ids && (b->hidden || !need_tokens(s)) &&
+    return b->taken && b->ids && (b->hidden || !engine_tokens(s)) &&
            (b->pooled || s->opt.pooling == ALBERT_POOL_NONE);
 }
 
@@ -30,7 +38,7 @@ int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err
 {
     const albert_scheduler *s = w->s;
     size_t h = (size_t)s->hidden, tok = (size_t)room;
-    int pooled = s->opt.pooling != ALBERT_POOL_NONE, tokens = need_tokens(s);
+    int pooled = s->opt.pooling != ALBERT_POOL_NONE, tokens = engine_tokens(s);
     int ok = 1;
     for (int i = 0; i < SCHED_BATCHES; i++)
         ok = batch_init(s, &w->batches[i], tok, max_rows) && ok;
@@ -82,9 +90,9 @@ static albert_outputs outputs(const albert_scheduler *s, float *hidden, float *p
     albert_outputs out;
     memset(&out, 0, sizeof out);
     out.last_hidden_state = hidden;
-    out.pooled = pooled;
-    out.pooling = pooled ? s->opt.pooling : ALBERT_POOL_NONE;
-    out.normalize = s->opt.normalize && !s->opt.head; /* after the head, below */
+    out.pooled = s->host_pooling ? NULL : pooled; /* host_pooling: pool_rows, below */
+    out.pooling = out.pooled ? s->opt.pooling : ALBERT_POOL_NONE;
+    out.normalize = s->opt.normalize && !s->opt.head && !s->host_pooling; /* else below */
     out.skip_last_layers = s->opt.skip_last_layers;
     out.layers = s->opt.layers;
     out.n_layers = s->opt.n_layers;
@@ -123,17 +131,55 @@ static int count_ones(const sched_item *it)
 }
 
 /* A pooled vector SRC as the result gives it, in DST: as the engine
- * computed it, or through the head and then normalised. */
+ * computed it (normalised), or through the head, and then normalised when
+ * the engine did not. */
 static int pooled_out(const albert_scheduler *s, const float *src, float *dst, albert_error *e)
 {
-    if (!s->opt.head) {
+    int rc = ALBERT_OK;
+    if (s->opt.head)
+        rc = albert_head_apply(s->opt.head, src, 1, dst, e);
+    else
         memcpy(dst, src, (size_t)s->hidden * sizeof(float));
-        return ALBERT_OK;
-    }
-    int rc = albert_head_apply(s->opt.head, src, 1, dst, e);
-    if (rc == ALBERT_OK && s->opt.normalize)
+    if (rc == ALBERT_OK && s->opt.normalize && (s->opt.head || s->host_pooling))
         albert_l2_normalize(1, s->pooled_width, dst);
     return rc;
+}
+
+/* The first position each row's pooling takes: past its prompt. */
+static int pool_start(const sched_item *it)
+{
+    return it->has_prompt ? it->prompt_tokens : 0;
+}
+
+/* Whether row R of B has a token its pooling takes. */
+static int has_pool_token(const albert_batch *b, int r, int first)
+{
+    const int32_t *mask = b->attention_mask + (size_t)r * (size_t)b->seq_len;
+    for (int t = first; t < b->seq_len; t++)
+        if (mask[t])
+            return 1;
+    return 0;
+}
+
+/* host_pooling: the batch's pooled vectors from its token vectors HIDDEN
+ * into POOLED, each row's prompt left out; a row with nothing left fails. */
+static void pool_rows(const albert_scheduler *s, sched_batch *b, const float *hidden,
+                      float *pooled)
+{
+    const albert_batch *x = &b->batch;
+    for (int r = 0; r < b->B; r++) {
+        const int first = pool_start(b->rows[r]);
+        const size_t T = (size_t)x->seq_len, h = (size_t)s->hidden;
+        albert_pool(1, x->seq_len, s->hidden, hidden + r * T * h, x->attention_mask + r * T,
+                    &first, s->opt.pooling, pooled + r * h);
+        if (!has_pool_token(x, r, first)) {
+            char what[128];
+            snprintf(what, sizeof what,
+                     "its pooling leaves out the prompt's %d positions ([CLS] and its pieces), "
+                     "and it has %d tokens: none is left to pool", first, b->rows[r]->n);
+            sched_item_fail(b->rows[r], ALBERT_E_INPUT, 0, what);
+        }
+    }
 }
 
 /* Row R's vectors into its item: one block, laid out as the result says. */
@@ -142,7 +188,7 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
     const albert_scheduler *s = w->s;
     const albert_batch *b = &batch->batch;
     size_t h = (size_t)s->hidden, pw = (size_t)s->pooled_width;
-    int pooled = batch->pooled != NULL, tokens = batch->hidden != NULL;
+    int pooled = batch->pooled != NULL, tokens = need_tokens(s);
     int ref = s->opt.reference != NULL;
     it->rows = tokens ? count_ones(it) : 0;
     size_t per = (pooled ? pw : 0) + (size_t)it->rows * h;
@@ -270,7 +316,13 @@ void sched_batch_finish(sched_worker *w, sched_batch *b)
     uint64_t t2 = albert_now_ns();
     if (rc != ALBERT_OK)
         fail_rows(b, rc, e.msg);
+    if (rc == ALBERT_OK && w->s->host_pooling) {
+        pool_rows(w->s, b, b->hidden, b->pooled);
+        if (w->s->opt.reference)
+            pool_rows(w->s, b, w->ref_hidden, w->ref_pooled);
+    }
     for (int r = 0; rc == ALBERT_OK && r < b->B; r++)
-        scatter_row(w, b, r, b->rows[r]);
+        if (b->rows[r]->status == ALBERT_OK)
+            scatter_row(w, b, r, b->rows[r]);
     account(w, b, b->busy_ns + (t1 - t0), b->host_ns + (albert_now_ns() - t2));
 }

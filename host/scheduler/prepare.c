@@ -47,22 +47,43 @@ static void check_ids(const albert_scheduler *s, sched_item *it)
         sched_item_fail(it, e.code, e.code != ALBERT_E_INPUT, without_row(&e));
 }
 
-/* SCRATCH holds 2 max_length ints. */
-static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+/* TEXT of TEXT_LEN bytes and PAIR into SCRATCH (2 max_length ints): *N
+ * ids, or 0 and IT's error. */
+static int encode(const albert_scheduler *s, sched_item *it, const char *text, size_t text_len,
+                  const char *pair, size_t pair_len, int32_t *scratch, int *n, int *n_full)
 {
-    int max = s->opt.max_length, n = 0, n_full = 0;
-    const char *text = it->text, *pair = it->pair;
-    size_t text_len = it->text_len, pair_len = it->pair_len;
+    int max = s->opt.max_length;
     if (s->opt.strip_text) {
         albert_text_strip(&text, &text_len);
         albert_text_strip(&pair, &pair_len);
     }
     albert_error e;
     if (albert_tokenize(s->opt.tokenizer, text, text_len, pair, pair_len, max, scratch,
-                        scratch + max, &n, &n_full, &e) != ALBERT_OK) {
+                        scratch + max, n, n_full, &e) != ALBERT_OK) {
         sched_item_fail(it, e.code, e.code == ALBERT_E_NOMEM, e.msg);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+/* sentence-transformers' prompt_length: the prompt's ids alone but its
+ * [SEP], i.e. [CLS] and the prompt's pieces. */
+static int count_prompt(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+{
+    int n = 0, n_full = 0;
+    if (!encode(s, it, it->text, it->prompt_len, NULL, 0, scratch, &n, &n_full))
+        return 0;
+    it->prompt_tokens = n - 1;
+    return 1;
+}
+
+static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+{
+    int max = s->opt.max_length, n = 0, n_full = 0;
+    if (s->host_pooling && it->has_prompt && !count_prompt(s, it, scratch))
+        return;
+    if (!encode(s, it, it->text, it->text_len, it->pair, it->pair_len, scratch, &n, &n_full))
+        return;
     it->ids = malloc(2 * (size_t)n * sizeof *it->ids);
     if (!it->ids) {
         sched_item_fail(it, ALBERT_E_NOMEM, 1, "out of memory for its ids");

@@ -6,6 +6,7 @@
  * Results leave in push order.  One mutex guards it all: what is done under
  * it is bookkeeping, the work (tokenizing, batches) is done outside. */
 #include "scheduler/scheduler.h"
+#include "tokenizer/text.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -360,14 +361,18 @@ static int copy_record(const albert_record *r, sched_item *it)
         return 0;
     }
     size_t pair_len = r->pair ? r->pair_len : 0;
-    it->text = malloc(r->text_len + pair_len + 2);
+    size_t prompt_len = r->prompt ? r->prompt_len : 0, text_len = prompt_len + r->text_len;
+    it->text = malloc(text_len + pair_len + 2);
     if (!it->text)
         return -1;
-    memcpy(it->text, r->text, r->text_len);
-    it->text[r->text_len] = '\0';
-    it->text_len = r->text_len;
+    memcpy(it->text, r->prompt ? r->prompt : "", prompt_len);
+    memcpy(it->text + prompt_len, r->text, r->text_len);
+    it->text[text_len] = '\0';
+    it->text_len = text_len;
+    it->has_prompt = r->prompt != NULL;
+    it->prompt_len = prompt_len;
     if (r->pair) {
-        it->pair = it->text + r->text_len + 1;
+        it->pair = it->text + text_len + 1;
         memcpy(it->pair, r->pair, pair_len);
         it->pair[pair_len] = '\0';
         it->pair_len = pair_len;
@@ -386,6 +391,13 @@ static int check_record(const albert_record *r, albert_error *err)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: a record needs text or ids");
     if (r->input_ids && r->n_ids < 1)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: n_ids %d", r->n_ids);
+    if (r->prompt && r->input_ids)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_push: a prompt goes before a text, and the record "
+                           "brings input_ids");
+    albert_error e;
+    if (r->prompt && text_check_utf8("the prompt", r->prompt, r->prompt_len, 0, &e) != ALBERT_OK)
+        return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: %s", e.msg);
     return ALBERT_OK;
 }
 
@@ -705,6 +717,8 @@ static void resolve_options(albert_scheduler *s, const albert_scheduler_options 
     albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
     s->hidden = albert_output_width(o->config, &widths);
     s->pooled_width = o->head ? albert_head_width_out(o->head) : s->hidden;
+    s->host_pooling = o->exclude_prompt && o->pooling != ALBERT_POOL_NONE &&
+                      o->pooling != ALBERT_POOL_POOLER && o->pooling != ALBERT_POOL_CLS;
     s->max_rows = o->max_batch_size ? o->max_batch_size : DEFAULT_MAX_ROWS;
     int tokens = o->pooling == ALBERT_POOL_NONE || o->token_vectors;
     s->window = o->window ? o->window : tokens ? DEFAULT_WINDOW_TOKENS : DEFAULT_WINDOW;

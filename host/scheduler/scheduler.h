@@ -30,6 +30,9 @@ typedef struct sched_item {
     char *text, *pair;           /* one block: text NUL pair NUL; NULL pre-tokenized */
     size_t text_len, pair_len;
     int has_pair;
+    int has_prompt;              /* TEXT starts with a prompt of PROMPT_LEN bytes */
+    size_t prompt_len;
+    int prompt_tokens;           /* with exclude_prompt: positions its pooling leaves out */
     int32_t *ids, *types, *mask; /* one block of 3 n; types/mask NULL: all 0 / all 1 */
     int n, n_full;
     int status;                  /* ALBERT_OK or the record's error */
@@ -84,6 +87,7 @@ struct albert_scheduler {
     int *layers;                 /* a copy of the caller's opt.layers */
     int hidden;                  /* values per vector: albert_output_width */
     int pooled_width;            /* per pooled vector: the head's width_out, else hidden */
+    int host_pooling;            /* pooled here from the engine's token vectors (exclude_prompt) */
     int window, max_rows;
     size_t cap;                  /* records in flight at most */
     sched_item *items;           /* [cap]: record i at items[i % cap] */

@@ -2,6 +2,8 @@
  * /tokenize, /health, /info, and Prometheus' /metrics. */
 #include "server/api.h"
 
+#include "cli/cli.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sodium.h>
@@ -213,11 +215,14 @@ typedef struct embed_req {
     int normalize;    /* L2-normalise the vectors (TEI's "normalize") */
     int dimensions;   /* 0: all (OpenAI's "dimensions": cut, then normalise) */
     int base64;
+    const char *prompt; /* before each text: the server's, or NAMED */
+    char *named;        /* the prompt a request's prompt_name names */
     srv_job job;
 } embed_req;
 
 static void embed_req_free(embed_req *q)
 {
+    free(q->named);
     free(q->inputs);
     free(q->ids);
     free(q->job.vectors);
@@ -339,6 +344,58 @@ static int parse_inputs(call *c, const cJSON *input, const char *key, int allow_
     return 0;
 }
 
+/* TEI's "prompt_name" (string or null): the prompt of that name in the
+ * model folder's config_sentence_transformers.json replaces the server's
+ * for this request.  TEI answers an unknown name with 422 Validation
+ * (core/src/tokenization.rs, prepare_pre_prompt), as here.  Sets
+ * Q->prompt; 0, or -1 after replying. */
+static int take_prompt(call *c, const cJSON *j, embed_req *q)
+{
+    const srv_settings *set = c->api->set;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "prompt_name");
+    q->prompt = set->prompt;
+    if (!name || cJSON_IsNull(name))
+        return 0;
+    if (!cJSON_IsString(name)) {
+        fail(c, 400, "Validation", "\"prompt_name\" must be a string or null");
+        return -1;
+    }
+    q->named = malloc(CLI_MAX_PROMPT);
+    if (!q->named) {
+        fail(c, 500, "Backend", "out of memory for the prompt");
+        return -1;
+    }
+    /* Read from the folder per request: the library looks a name up in the
+     * file, and a request that names a prompt is worth one small read. */
+    albert_error err;
+    int rc = albert_sentence_prompt(set->model_dir, name->valuestring, q->named, CLI_MAX_PROMPT,
+                                    &err);
+    if (rc != ALBERT_OK) {
+        /* ALBERT_E_ARG: no such name (the message lists the folder's). */
+        fail(c, rc == ALBERT_E_ARG ? 422 : 500, rc == ALBERT_E_ARG ? "Validation" : "Backend",
+             "\"prompt_name\": %s", err.msg);
+        return -1;
+    }
+    long bad = invalid_utf8_at((const unsigned char *)q->named, strlen(q->named));
+    if (bad >= 0) {
+        fail(c, 500, "Backend", "\"prompt_name\": the model's prompt \"%s\" is not valid UTF-8 "
+             "(byte %ld)", name->valuestring, bad);
+        return -1;
+    }
+    q->prompt = q->named;
+    return 0;
+}
+
+int srv_api_check(const srv_settings *set, albert_error *err)
+{
+    long bad = set->prompt ? invalid_utf8_at((const unsigned char *)set->prompt,
+                                             strlen(set->prompt)) : -1;
+    if (bad >= 0)
+        return albert_fail(err, ALBERT_E_ARG, "the prompt (--prompt, --prompt-name or the "
+                           "folder's default_prompt_name) is not valid UTF-8 (byte %ld)", bad);
+    return ALBERT_OK;
+}
+
 /* ------------------------------------------------------------ embedding */
 
 static void l2_normalize(float *v, int n)
@@ -359,6 +416,7 @@ static int embed(call *c, embed_req *q)
     const srv_settings *set = c->api->set;
     size_t h = (size_t)set->width;
     q->job.count = q->count;
+    q->job.prompt = q->prompt;
     q->job.vectors = malloc(q->count * h * sizeof(float));
     q->job.n_ids = malloc(q->count * sizeof(int));
     q->job.n_full = malloc(q->count * sizeof(int));
@@ -474,6 +532,7 @@ static cJSON *begin_embed(call *c, const char *body, size_t len, embed_req *q)
 {
     memset(q, 0, sizeof *q);
     q->truncate = c->api->set->auto_truncate;
+    q->prompt = c->api->set->prompt; /* TEI's /v1/embeddings too: no prompt_name there */
     return parse_body(c, body, len);
 }
 
@@ -502,7 +561,7 @@ static void tei_embed(call *c, const char *body, size_t len)
         return;
     q.normalize = 1; /* TEI's default */
     if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
-        get_bool(c, j, "truncate", &q.truncate) == 0 &&
+        get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
         embed(c, &q) == 0) {
         size_t h = (size_t)c->api->set->width;
@@ -547,6 +606,61 @@ static void put_tokens(call *c, const int32_t *ids, int n, int before, int after
     cli_buf_put(b, "]", 1);
 }
 
+/* Input K of Q as the scheduler encodes it: Q's prompt before it (in
+ * *JOINED, for the caller to free), stripped as the folder's texts are.
+ * 0, or -1 out of memory. */
+static int text_to_encode(const call *c, const embed_req *q, size_t k, const char **text,
+                          size_t *len, char **joined)
+{
+    *text = q->inputs[k].text;
+    *len = q->inputs[k].len;
+    *joined = NULL;
+    if (q->prompt) {
+        size_t p = strlen(q->prompt);
+        if (!(*joined = malloc(p + *len + 1)))
+            return -1;
+        memcpy(*joined, q->prompt, p);
+        memcpy(*joined + p, *text, *len);
+        *text = *joined;
+        *len += p;
+    }
+    if (c->api->set->strip_text)
+        albert_text_strip(text, len);
+    return 0;
+}
+
+/* The tokenizer's template: its tokens before and after a text (TEI's
+ * special tokens), and whether /tokenize lists them. */
+typedef struct specials {
+    int before, after, listed;
+} specials;
+
+/* Appends input K's tokens (IDS and TYPES: MAX ints each, scratch); 0, or
+ * -1 after replying. */
+static int tokenize_one(call *c, const embed_req *q, size_t k, int32_t *ids, int32_t *types,
+                        int max, const specials *sp)
+{
+    const char *text;
+    size_t text_len;
+    char *joined;
+    if (text_to_encode(c, q, k, &text, &text_len, &joined) != 0) {
+        fail(c, 500, "Backend", "out of memory for input %zu", k);
+        return -1;
+    }
+    albert_error err;
+    int n, n_full;
+    int rc = albert_tokenize(c->api->set->tok, text, text_len, NULL, 0, max, ids, types, &n,
+                             &n_full, &err);
+    free(joined);
+    if (rc != ALBERT_OK) {
+        fail(c, 400, "Tokenizer", "input %zu: %s", k, err.msg);
+        return -1;
+    }
+    cli_buf_put(&c->reply->body, ", ", k ? 2 : 0);
+    put_tokens(c, ids, n, sp->before, sp->after, sp->listed);
+    return 0;
+}
+
 static void tei_tokenize(call *c, const char *body, size_t len)
 {
     cJSON *j = parse_body(c, body, len);
@@ -554,35 +668,25 @@ static void tei_tokenize(call *c, const char *body, size_t len)
         return;
     embed_req q;
     memset(&q, 0, sizeof q);
-    int specials = 1, max = c->api->set->max_length, before = 0, after = 0;
+    specials sp = {0, 0, 1};
+    int max = c->api->set->max_length;
     int32_t *ids = malloc((size_t)max * sizeof *ids), *types = malloc((size_t)max * sizeof *types);
     albert_error e;
     if (!ids || !types)
         fail(c, 500, "Backend", "out of memory for %d ids", max);
-    else if (albert_tokenizer_specials(c->api->set->tok, &before, &after, &e) != ALBERT_OK)
+    else if (albert_tokenizer_specials(c->api->set->tok, &sp.before, &sp.after, &e) != ALBERT_OK)
         fail(c, 500, "Backend", "%s", e.msg);
-    else if (get_bool(c, j, "add_special_tokens", &specials) == 0 &&
+    else if (get_bool(c, j, "add_special_tokens", &sp.listed) == 0 &&
+             take_prompt(c, j, &q) == 0 &&
              parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0) {
         cli_buf_put(&c->reply->body, "[", 1);
-        for (size_t k = 0; k < q.count; k++) {
-            albert_error err;
-            int n, n_full;
-            const char *text = q.inputs[k].text;
-            size_t text_len = q.inputs[k].len;
-            if (c->api->set->strip_text)
-                albert_text_strip(&text, &text_len);
-            if (albert_tokenize(c->api->set->tok, text, text_len, NULL, 0, max, ids, types, &n,
-                                &n_full, &err) != ALBERT_OK) {
-                fail(c, 400, "Tokenizer", "input %zu: %s", k, err.msg);
-                break;
-            }
-            cli_buf_put(&c->reply->body, ", ", k ? 2 : 0);
-            put_tokens(c, ids, n, before, after, specials);
-            if (k + 1 == q.count) {
-                cli_buf_put(&c->reply->body, "]", 1);
-                c->reply->status = 200;
-                c->reply->content_type = "application/json";
-            }
+        size_t k = 0;
+        while (k < q.count && tokenize_one(c, &q, k, ids, types, max, &sp) == 0)
+            k++;
+        if (k == q.count) {
+            cli_buf_put(&c->reply->body, "]", 1);
+            c->reply->status = 200;
+            c->reply->content_type = "application/json";
         }
     }
     free(ids);
@@ -629,6 +733,9 @@ static void info(call *c, const char *body, size_t len)
     }
     cJSON_AddNumberToObject(j, "dimensions", s->width);
     cJSON_AddBoolToObject(j, "normalize", s->normalize);
+    cJSON_AddItemToObject(j, "prompt",
+                          s->prompt ? cJSON_CreateString(s->prompt) : cJSON_CreateNull());
+    cJSON_AddBoolToObject(j, "include_prompt", !s->exclude_prompt);
     cJSON_AddStringToObject(j, "precision", albert_precision_name(s->precision));
     cJSON_AddStringToObject(j, "tokenizer", s->tokenizer_kind == ALBERT_TOKENIZER_FAST ? "fast" : "slow");
     cJSON *devices = cJSON_AddArrayToObject(j, "devices");

@@ -24,6 +24,12 @@ typedef struct srv_settings {
     int width;                /* values per vector: hidden_size, or times the layers concatenated */
     int normalize;
     int strip_text;            /* /tokenize strips texts as the scheduler does */
+    /* Put before every text input unless a request's prompt_name names
+     * another (--prompt, --prompt-name, the folder's default_prompt_name),
+     * or NULL; exclude_prompt: its tokens are left out of the pooling (the
+     * scheduler's option, said by /info). */
+    const char *prompt;
+    int exclude_prompt;
     int precision;
     int tokenizer_kind;
     int max_batch_tokens;     /* the largest engine's */
@@ -46,6 +52,10 @@ typedef struct srv_api {
     srv_metrics *metrics;
     const volatile int *stopping; /* 1 once SIGTERM came: /health says 503 */
 } srv_api;
+
+/* Whether SET can serve: the prompt is UTF-8 (else every text request
+ * would fail at push).  Call it before listening. */
+int srv_api_check(const srv_settings *set, albert_error *err);
 
 /* The endpoint METHOD PATH names ("/embed", ... or "other"): a string literal
  * for the metrics. */

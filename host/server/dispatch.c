@@ -95,6 +95,8 @@ static albert_record record_of(const srv_input *in, srv_job *job)
     memset(&rec, 0, sizeof rec);
     rec.text = in->ids ? NULL : in->text;
     rec.text_len = in->len;
+    rec.prompt = in->ids ? NULL : job->prompt;
+    rec.prompt_len = rec.prompt ? strlen(rec.prompt) : 0;
     rec.input_ids = in->ids;
     rec.n_ids = in->n_ids;
     rec.tag = (uint64_t)(uintptr_t)job;

@@ -22,6 +22,8 @@ typedef struct srv_input {
  * The caller sizes the arrays (count entries; vectors count x hidden). */
 typedef struct srv_job {
     size_t count;
+    const char *prompt;   /* put before each text input (never before token
+                             ids), or NULL; valid UTF-8 (push refuses it else) */
     float *vectors;       /* pooled, as the scheduler's options say */
     int *n_ids, *n_full;  /* tokens after and before truncation */
     /* The first input that failed alone (bad UTF-8, an id out of range):

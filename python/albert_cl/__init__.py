@@ -6,10 +6,11 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, enc.dimension]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.7.
+above this package, then the installed libalbertcl.so.9.
 """
 
 import ctypes
+import json
 import numbers
 import os
 import sys
@@ -24,7 +25,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "locate", "library_path", "__version__"]
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -80,6 +81,20 @@ def _sentence_config(model_dir):
     _check(lib.albert_sentence_config_read(os.fsencode(model_dir), ctypes.byref(st),
                                            ctypes.byref(err)), err)
     return st
+
+
+def _sentence_prompts(model_dir, st):
+    """The prompts of a sentence-transformers folder (a dict name -> text, in
+    the file's order) and its default_prompt_name (or None), from
+    config_sentence_transformers.json as SentenceTransformer reads them;
+    albert_sentence_config_read has checked the file (prompts strings, the
+    default one of them)."""
+    if not st.present or not (st.prompts or st.default_prompt):
+        return {}, None
+    path = os.path.join(model_dir, "config_sentence_transformers.json")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    return dict(config.get("prompts") or {}), config.get("default_prompt_name")
 
 
 class AlbertError(RuntimeError):
@@ -178,6 +193,20 @@ def _utf8(text):
     return text.encode("utf-8", "surrogatepass")
 
 
+def _prompt_bytes(prompt):
+    """encode()'s resolved prompt (None or a str) as the record's bytes.  A
+    prompt goes before every text of the call: one that is not UTF-8 (a lone
+    surrogate) is a bad argument, not one bad record."""
+    if prompt is None:
+        return None
+    if not isinstance(prompt, str):
+        raise TypeError(f"albert_cl: prompt: expected a str, got {type(prompt).__name__}")
+    try:
+        return prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"albert_cl: prompt {prompt!r}: not valid UTF-8 ({e.reason})") from None
+
+
 def _as_record(item, i):
     """One input (a str, or a (text, text_pair) tuple/list) -> (bytes, bytes or None)."""
     if isinstance(item, str):
@@ -186,6 +215,19 @@ def _as_record(item, i):
         return _utf8(item[0]), _utf8(item[1])
     raise TypeError(f"albert_cl: input {i}: expected a str or a (text, text_pair) pair of str, "
                     f"got {type(item).__name__}")
+
+
+def _prompted(item, prompt):
+    """PROMPT (a str, or None) before a str, or before the first str of a
+    pair, as the scheduler puts albert_record.prompt; anything else as it is
+    (for _as_record to refuse)."""
+    if prompt is None:
+        return item
+    if isinstance(item, str):
+        return prompt + item
+    if isinstance(item, (tuple, list)) and item and isinstance(item[0], str):
+        return type(item)([prompt + item[0], *item[1:]])
+    return item
 
 
 def _stripped(item):
@@ -202,10 +244,11 @@ class _Pusher(threading.Thread):
     """Pushes the records into a scheduler.  Push blocks while the scheduler
     is full, so it must not run on the thread that takes the results."""
 
-    def __init__(self, sched, records):
+    def __init__(self, sched, records, prompt=None):
         super().__init__(name="albert_cl-push", daemon=True)
         self.sched = sched
         self.records = records
+        self.prompt = prompt  # bytes put before every text, or None
         self.error = None  # an AlbertError that was not a cancellation
 
     def run(self):
@@ -216,6 +259,8 @@ class _Pusher(threading.Thread):
                 rec.text, rec.text_len = text, len(text)
                 if pair is not None:
                     rec.pair, rec.pair_len = pair, len(pair)
+                if self.prompt is not None:  # b"" too: a prompt, of no text
+                    rec.prompt, rec.prompt_len = self.prompt, len(self.prompt)
                 rec.tag = i
                 rc = lib.albert_scheduler_push(self.sched, ctypes.byref(rec), ctypes.byref(err))
                 if rc == _lib.ALBERT_E_CANCELLED:
@@ -253,7 +298,11 @@ class Encoder:
         (modules.json) gives SentenceTransformer.encode's vectors: its Pooling
         mode, Normalize module and max_seq_length are the defaults of
         pooling, normalize and max_length, texts are stripped, and the
-        tokenizer is "fast" where tokenizer.json is there.
+        tokenizer is "fast" where tokenizer.json is there.  Its prompts
+        (config_sentence_transformers.json) are `prompts`, and the one its
+        default_prompt_name names goes before every text unless encode()
+        says otherwise; a Pooling module with include_prompt false leaves the
+        prompt's tokens out of the pooling (as INSTRUCTOR models want).
     device: "auto" (first GPU, else the first device), "cpu", an OpenCL index
         (int or str, see list_devices()), or a list of those: one engine per
         device, and every encode() call spreads its batches over all of them.
@@ -306,6 +355,10 @@ class Encoder:
         if max_length is None:
             max_length = st.max_length or 512
         self._strip = bool(st.present)
+        # SentenceTransformer's attributes, read by every encode() (so they
+        # may be changed, as there): the folder's prompts and default one.
+        self.prompts, self.default_prompt_name = _sentence_prompts(model_dir, st)
+        self._exclude_prompt = bool(st.present and not st.include_prompt)
 
         if pooling not in _POOLING:
             raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}")
@@ -472,14 +525,42 @@ class Encoder:
         if self._model is None:
             raise ValueError("albert_cl: the Encoder is closed")
 
+    # ------------------------------------------------------------ prompts
+
+    def _prompt(self, prompt, prompt_name):
+        """The prompt an encode(prompt=PROMPT, prompt_name=PROMPT_NAME) puts
+        before every text (None: none), as SentenceTransformer.encode picks
+        it: PROMPT, else the prompt PROMPT_NAME names, else the default
+        one's."""
+        if prompt is None:
+            if prompt_name is not None:
+                try:
+                    prompt = self.prompts[prompt_name]
+                except KeyError:
+                    raise ValueError(f"albert_cl: prompt_name {prompt_name!r}: not one of the "
+                                     f"prompts {list(self.prompts)!r}") from None
+            elif self.default_prompt_name is not None:
+                prompt = self.prompts.get(self.default_prompt_name)
+        elif prompt_name is not None:
+            # stacklevel: the caller of encode() or tokenize().
+            warnings.warn("albert_cl: encode with either a prompt, a prompt_name, or neither, "
+                          "but not both: prompt_name ignored in favour of prompt",
+                          RuntimeWarning, stacklevel=3)
+        _prompt_bytes(prompt)  # a bad one raises here, before anything runs
+        return prompt
+
     # ------------------------------------------------------------ tokenize
 
-    def tokenize(self, texts):
+    def tokenize(self, texts, *, prompt=None, prompt_name=None):
         """{"input_ids": [...], "token_type_ids": [...]} per input, as encode()
-        would feed the model (truncated to max_length); a str gives one dict,
-        a list (of str or (text, text_pair)) a list of them."""
+        would feed the model (truncated to max_length), the prompt included
+        (PROMPT and PROMPT_NAME as encode() takes them; a folder's default
+        prompt without either); a str gives one dict, a list (of str or
+        (text, text_pair)) a list of them."""
         single = isinstance(texts, str)
         items = [texts] if single else texts
+        prompt = self._prompt(prompt, prompt_name)
+        items = [_prompted(t, prompt) for t in items]
         if self._strip:  # as the scheduler strips for encode() (albert_text_strip)
             items = [_stripped(t) for t in items]
         records = [_as_record(t, i) for i, t in enumerate(items)]
@@ -504,7 +585,7 @@ class Encoder:
 
     def encode(self, texts, batch_size=32, show_progress_bar=False,
                output_value="sentence_embedding", precision="float32", convert_to_numpy=True,
-               normalize_embeddings=False):
+               normalize_embeddings=False, *, prompt=None, prompt_name=None):
         """Embeds TEXTS: a str, or a list of str and/or (text, text_pair) pairs.
 
         output_value "sentence_embedding": float32 [N, D] (a str: [D]), pooled
@@ -529,6 +610,16 @@ class Encoder:
             TEXTS of this call: a single text, or a dimension whose values
             are all equal, has no steps and gives undefined values, as in
             sentence-transformers).  output_value "sentence_embedding" only.
+        prompt, prompt_name: as SentenceTransformer.encode's.  PROMPT (a str)
+            goes before every text (before the first sentence of a pair);
+            PROMPT_NAME picks one of `prompts` (ValueError naming them when it
+            is not one); PROMPT wins when both are given (with a
+            RuntimeWarning).  Neither: the folder's default_prompt_name's
+            prompt, if any (prompt="" turns it off; with include_prompt
+            false [CLS] is then the prompt's, as in sentence-transformers).
+            The prompt's tokens count in max_length; a folder whose Pooling
+            module has include_prompt false pools the text's tokens only
+            (the token embeddings keep every token).
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"albert_cl: batch_size {batch_size!r}: expected an int >= 1")
@@ -553,6 +644,7 @@ class Encoder:
             raise ValueError(f"albert_cl: output_value {output_value!r}: expected "
                              "'sentence_embedding', 'token_embeddings' or None")
 
+        prompt = _prompt_bytes(self._prompt(prompt, prompt_name))
         single = isinstance(texts, str)
         # Converted here, before any thread starts, so bad input raises plainly.
         records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
@@ -577,7 +669,7 @@ class Encoder:
                 normalize = self._normalize or (bool(normalize_embeddings) and
                                                 output_value == "sentence_embedding")
                 self._run(records, batch_size, pooling, normalize, tokens, take,
-                          show_progress_bar)
+                          show_progress_bar, prompt)
 
         if output_value == "sentence_embedding":
             pooled = _QUANTIZED[precision](pooled)
@@ -588,10 +680,10 @@ class Encoder:
         out = [{"sentence_embedding": p, "token_embeddings": t} for p, t in zip(pooled, token_arrays)]
         return out[0] if single else out
 
-    def _run(self, records, batch_size, pooling, normalize, tokens, take, progress):
+    def _run(self, records, batch_size, pooling, normalize, tokens, take, progress, prompt=None):
         """Streams RECORDS through a scheduler made for this call: a thread
-        pushes, this one takes the results in order and hands each to TAKE.
-        Called with the lock held."""
+        pushes (PROMPT, bytes or None, before every text), this one takes the
+        results in order and hands each to TAKE.  Called with the lock held."""
         opt = _lib.SchedulerOptions()
         lib.albert_scheduler_options_init(ctypes.byref(opt))
         opt.config = self._config
@@ -610,11 +702,12 @@ class Encoder:
             opt.layers_concat = self._concat
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
         opt.head = self._head if pooling != _lib.ALBERT_POOL_NONE else None
+        opt.exclude_prompt = int(self._exclude_prompt)
 
         err = _lib.AlbertErrorStruct()
         sched = ctypes.c_void_p()
         _check(lib.albert_scheduler_create(ctypes.byref(opt), ctypes.byref(sched), ctypes.byref(err)), err)
-        pusher = _Pusher(sched, records)
+        pusher = _Pusher(sched, records, prompt)
         try:
             pusher.start()
             result = ctypes.POINTER(_lib.Result)()

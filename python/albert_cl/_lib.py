@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 6) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 9) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -125,6 +125,7 @@ class SchedulerOptions(ctypes.Structure):
         ("n_layers", ctypes.c_int),
         ("layers_concat", ctypes.c_int),
         ("head", ctypes.c_void_p),  # const albert_head *
+        ("exclude_prompt", ctypes.c_int),
     ]
 
 
@@ -137,12 +138,16 @@ class SentenceConfig(ctypes.Structure):
         ("fast_tokenizer", ctypes.c_int),
         ("dense_modules", ctypes.c_int),
         ("dense_width", ctypes.c_int),
+        ("include_prompt", ctypes.c_int),
+        ("prompts", ctypes.c_int),
+        ("default_prompt", ctypes.c_int),
     ]
 
 
 class Record(ctypes.Structure):
-    # text and pair point into Python bytes objects (ctypes keeps them alive
-    # in the structure); their lengths are explicit, so NULs inside are fine.
+    # text, pair and prompt point into Python bytes objects (ctypes keeps them
+    # alive in the structure); their lengths are explicit, so NULs inside are
+    # fine.  prompt b"" is a prompt (a pointer, not NULL); None is none.
     _fields_ = [
         ("text", ctypes.c_char_p),
         ("text_len", ctypes.c_size_t),
@@ -152,6 +157,8 @@ class Record(ctypes.Structure):
         ("token_type_ids", c_int32_p),
         ("attention_mask", c_int32_p),
         ("n_ids", ctypes.c_int),
+        ("prompt", ctypes.c_char_p),
+        ("prompt_len", ctypes.c_size_t),
         ("error", ctypes.c_char_p),
         ("tag", ctypes.c_uint64),
     ]
@@ -193,6 +200,8 @@ _SIGNATURES = {
     "albert_model_close": (None, [_P]),
     "albert_model_config": (ctypes.POINTER(Config), [_P]),
     "albert_sentence_config_read": (_INT, [ctypes.c_char_p, ctypes.POINTER(SentenceConfig), _ERR]),
+    "albert_sentence_prompt": (_INT, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                      ctypes.c_size_t, _ERR]),
     "albert_head_open": (_INT, [ctypes.c_char_p, _PP, _ERR]),
     "albert_head_close": (None, [_P]),
     "albert_head_width_in": (_INT, [_P]),
@@ -228,13 +237,14 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 
 # The first version whose structures and functions these mirror (0.13: the
 # layers combined; 0.14: albert_model_locate; 0.15: albert_head, the Dense
-# modules).
-_ABI_VERSION = (0, 15)
+# modules; 0.16: prompts, in albert_sentence_config, albert_record and
+# albert_scheduler_options, and albert_sentence_prompt).
+_ABI_VERSION = (0, 16)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.15.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.16.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -269,7 +279,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.8 (the loader's search path)", "libalbertcl.so.8"
+    yield "libalbertcl.so.9 (the loader's search path)", "libalbertcl.so.9"
 
 
 def load_library():

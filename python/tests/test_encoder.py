@@ -9,6 +9,7 @@ A missing CLI or shared folder fails the tests: nothing here is skipped
 except the OpenCL half of the multi-device test on a machine without OpenCL.
 """
 
+import ctypes
 import json
 import os
 import shutil
@@ -299,6 +300,151 @@ def test_dense_modules_equal_sentence_transformers(tmp_path, shared, tiny, case)
         assert info.value.status == "ALBERT_E_FORMAT"
 
 
+def golden_folder(tmp_path, shared, tiny, case):
+    """tests/data/sentence-transformers/CASE in TMP_PATH with tiny-gelu's
+    weights and albert-base-v2's tokenizer.json, and its expected.json."""
+    st = tmp_path / case
+    shutil.copytree(REPO / "tests" / "data" / "sentence-transformers" / case, st)
+    for f in ["config.json", "model.safetensors", "spiece.model"]:
+        (st / f).symlink_to(tiny / f)
+    (st / "tokenizer.json").symlink_to(shared / "models" / "albert-base-v2" / "tokenizer.json")
+    return st, json.loads((st / "expected.json").read_text(encoding="utf-8"))
+
+
+def _devices():
+    """The devices the tests compare: the CPU backend, and OpenCL device 0
+    where there is one (as test_batch_size_and_devices_agree)."""
+    return ["cpu"] + (["0"] if any(d["backend"] == "opencl" for d in albert_cl.list_devices())
+                      else [])
+
+
+def _prompt_kwargs(args):
+    """A golden run's albert-cl arguments as encode()'s."""
+    flag, value = args
+    name = {"--prompt-name": "prompt_name", "--prompt": "prompt"}[flag]
+    return {name: value}
+
+
+PROMPT_CASES = ["prompt-default-mean", "prompt-excluded-mean", "prompt-excluded-weightedmean",
+                "prompt-excluded-max-dense"]
+
+
+@pytest.mark.parametrize("device", _devices())
+@pytest.mark.parametrize("case", PROMPT_CASES)
+def test_prompts_equal_sentence_transformers(tmp_path, shared, tiny, case, device):
+    """tests/data/sentence-transformers/prompt-* (tools/gen-st-golden.py):
+    SentenceTransformer.encode's vectors and ids with the folder's default
+    prompt and with each run's prompt_name or prompt, include_prompt false
+    leaving the prompt's tokens out of the pooling."""
+    st, want = golden_folder(tmp_path, shared, tiny, case)
+    config = json.loads((st / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    lines = want["lines"]
+
+    def check(got, want_embeddings):
+        want_embeddings = np.array(want_embeddings, dtype=np.float32)
+        assert got.shape == want_embeddings.shape
+        assert np.abs(got - want_embeddings).max() < 1e-5
+
+    with albert_cl.Encoder(st, device=device) as e:
+        assert e.prompts == config["prompts"] == {"query": "query: ", "passage": "passage: "}
+        assert e.default_prompt_name == config["default_prompt_name"]
+        check(e.encode(lines), want["embeddings"])
+        assert [t["input_ids"] for t in e.tokenize(lines)] == want["input_ids"]
+        assert len(want["runs"]) == 3
+        for run in want["runs"]:
+            kwargs = _prompt_kwargs(run["args"])
+            check(e.encode(lines, **kwargs), run["embeddings"])
+            assert [t["input_ids"] for t in e.tokenize(lines, **kwargs)] == run["input_ids"]
+        # Every token's vector, the prompt's too, whether it is pooled or not.
+        both = e.encode(lines, output_value=None)
+        check(np.array([b["sentence_embedding"] for b in both]), want["embeddings"])
+        assert [len(b["token_embeddings"]) for b in both] == [len(i) for i in want["input_ids"]]
+
+
+def test_prompt_arguments(tmp_path, shared, tiny):
+    """encode()'s prompt and prompt_name as SentenceTransformer.encode's:
+    prompt wins (with a warning), an unknown name is a ValueError naming the
+    prompts, the attributes are read by every call."""
+    st, want = golden_folder(tmp_path, shared, tiny, "prompt-default-mean")
+    lines = want["lines"]
+    runs = {tuple(r["args"]): np.array(r["embeddings"], dtype=np.float32) for r in want["runs"]}
+    passage, empty = runs[("--prompt-name", "passage")], runs[("--prompt", "")]
+    with albert_cl.Encoder(st, device="cpu") as e:
+        with pytest.raises(ValueError, match="'query', 'passage'") as info:
+            e.encode(lines, prompt_name="document")
+        assert "document" in str(info.value)
+        with pytest.raises(ValueError, match="document"):
+            e.tokenize(lines, prompt_name="document")
+        with pytest.warns(RuntimeWarning, match="prompt_name") as record:
+            got = e.encode(lines, prompt="", prompt_name="passage")
+        assert record[0].filename == __file__  # the warning names the caller's line
+        np.testing.assert_allclose(got, empty, rtol=0, atol=1e-5)
+        with pytest.warns(RuntimeWarning, match="prompt_name"):
+            ids = e.tokenize(lines[0], prompt="passage: ", prompt_name="query")
+        assert ids["input_ids"] == want["runs"][0]["input_ids"][0]
+        with pytest.raises(ValueError, match="UTF-8"):
+            e.encode(lines, prompt="lone \ud800")
+        with pytest.raises(TypeError):
+            e.encode(lines, prompt=b"query: ")
+        with pytest.raises(TypeError):  # keyword-only: batch_size stays the second
+            e.encode(lines, 32, False, "sentence_embedding", "float32", True, False, "query: ")
+        one = e.encode(lines[0], prompt_name="passage")
+        assert one.shape == (32,)
+        np.testing.assert_allclose(one, passage[0], rtol=0, atol=1e-5)
+        # The prompt goes before the first sentence of a pair.
+        pair = e.encode([(lines[0], lines[1])], prompt="passage: ")
+        np.testing.assert_allclose(pair, e.encode([("passage: " + lines[0], lines[1])], prompt=""),
+                                   rtol=0, atol=1e-6)
+        assert e.tokenize([(lines[0], "x")], prompt="passage: ")[0]["token_type_ids"][-3:] == \
+            [0, 1, 1]
+        # SentenceTransformer's attributes: every encode() reads them.
+        e.default_prompt_name = "passage"
+        np.testing.assert_allclose(e.encode(lines), passage, rtol=0, atol=1e-5)
+        e.default_prompt_name = None  # no prompt: "" alone, as include_prompt is true
+        np.testing.assert_allclose(e.encode(lines), empty, rtol=0, atol=1e-5)
+        e.prompts["mine"] = "passage: "
+        np.testing.assert_allclose(e.encode(lines, prompt_name="mine"), passage, rtol=0,
+                                   atol=1e-5)
+
+
+def test_prompts_without_sentence_transformers(cli, tiny, tmp_path, shared):
+    """A folder without modules.json (or with it ignored) has no prompts; a
+    prompt given is put before each text as it is (nothing stripped)."""
+    texts = TEXTS[:4]
+    with albert_cl.Encoder(tiny, device="cpu", pooling="mean") as e:
+        assert e.prompts == {} and e.default_prompt_name is None
+        with pytest.raises(ValueError, match=r"\[\]"):
+            e.encode(texts, prompt_name="query")
+        got = e.encode(texts, prompt=" query: ")
+        np.testing.assert_allclose(got, e.encode([" query: " + t for t in texts]), rtol=0,
+                                   atol=1e-6)
+        np.testing.assert_allclose(got, cli_embeddings(cli, tiny, texts, "--pooling", "mean",
+                                                       "--prompt", " query: "),
+                                   rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(e.encode(texts, prompt=""), e.encode(texts))
+    st, want = golden_folder(tmp_path, shared, tiny, "prompt-excluded-mean")
+    with albert_cl.Encoder(st, device="cpu", sentence_transformers=False) as e:
+        assert e.prompts == {} and e.default_prompt_name is None
+
+
+def test_sentence_prompt_function(tmp_path, shared, tiny):
+    """albert_sentence_prompt through the binding's prototype."""
+    st, _ = golden_folder(tmp_path, shared, tiny, "prompt-excluded-max-dense")
+    lib, err = albert_cl._lib.lib, albert_cl._lib.AlbertErrorStruct()
+    buf = ctypes.create_string_buffer(64)
+    path = os.fsencode(st)
+    assert lib.albert_sentence_prompt(path, None, buf, len(buf), ctypes.byref(err)) == 0
+    assert buf.value == b"passage: "  # its default_prompt_name's
+    assert lib.albert_sentence_prompt(path, b"query", buf, len(buf), ctypes.byref(err)) == 0
+    assert buf.value == b"query: "
+    rc = lib.albert_sentence_prompt(path, b"nope", buf, len(buf), ctypes.byref(err))
+    assert albert_cl._status_name(rc) == "ALBERT_E_ARG" and buf.value == b""
+    assert b"query" in err.msg and b"passage" in err.msg
+    info = albert_cl._sentence_config(st)
+    got = (info.include_prompt, info.prompts, info.default_prompt, info.dense_width)
+    assert got == (0, 2, 1, 8)
+
+
 def test_sentence_transformers_folder_equals_cli(cli, tmp_path, shared, tiny):
     st = sentence_transformers_folder(tmp_path, shared, tiny)
     lines = ["\u3000Hello\u00a0", "The quick brown fox jumps over the lazy dog."]
@@ -545,3 +691,33 @@ def test_library_found_in_build_tree(tmp_path):
     loaded, first = proc.stdout.splitlines()
     assert loaded == str(tmp_path / "build-release" / "libalbertcl.so")
     assert "skipped" in first and "libasan" in first
+
+
+def test_older_library_refused():
+    """A library older than the structures this package mirrors is refused:
+    by the functions it lacks (0.15.x has no albert_sentence_prompt), and by
+    its albert_version() where it has them all."""
+    from albert_cl._lib import _SIGNATURES, _declare
+
+    class Function:  # what _declare sets and calls of a ctypes function
+        def __init__(self, result=None):
+            self.result = result
+
+        def __call__(self, *args):
+            return self.result
+
+    def fake(version, missing=()):
+        lib = type("FakeLibrary", (), {})()
+        for name in _SIGNATURES:
+            if name not in missing:
+                setattr(lib, name, Function())
+        lib.albert_version = Function(version)
+        return lib
+
+    assert _declare(fake(albert_cl.lib.albert_version())) is not None
+    with pytest.raises(AttributeError, match="albert_sentence_prompt"):
+        _declare(fake(b"0.15.0", missing=["albert_sentence_prompt"]))
+    for version in (b"0.15.0", b"0.17.0", b"1.16.0"):
+        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.16\.x" %
+                           version.decode().replace(".", r"\.")):
+            _declare(fake(version))

@@ -1,9 +1,10 @@
 /* Fuzz target: a sentence-transformers folder (core/sentence_config.c).
- * Each input is cut at its first three NUL bytes into modules.json,
- * 1_Pooling/config.json, sentence_bert_config.json and 2_Dense/config.json
- * (a missing part: no such file) of a scratch folder; then albert_text_strip runs on the whole
- * input as a text.  What albert_sentence_config_read accepts must keep its
- * header's promises. */
+ * Each input is cut at its first four NUL bytes into modules.json,
+ * 1_Pooling/config.json, sentence_bert_config.json, 2_Dense/config.json and
+ * config_sentence_transformers.json (a missing part: no such file) of a
+ * scratch folder; then albert_text_strip runs on the whole input as a text.
+ * What albert_sentence_config_read and albert_sentence_prompt accept must
+ * keep their header's promises. */
 #include "fuzz_util.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PARTS 4
+#define PARTS 5
 
 static char dir[4096], paths[PARTS][4096];
 
@@ -25,7 +26,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     static const char *const names[PARTS] = {"st/modules.json", "st/1_Pooling/config.json",
                                              "st/sentence_bert_config.json",
-                                             "st/2_Dense/config.json"};
+                                             "st/2_Dense/config.json",
+                                             "st/config_sentence_transformers.json"};
     fuzz_scratch_path(dir, sizeof dir, "st/");
     static const char *const modules[] = {"1_Pooling", "2_Dense"};
     for (int i = 0; i < 2; i++) {
@@ -52,6 +54,26 @@ static void check(const albert_sentence_config *st)
     FUZZ_EXPECT(st->dense_modules ? st->dense_width >= 1 && st->dense_width <= 65536
                                   : st->dense_width == 0,
                 "dense_width %d with %d Dense modules", st->dense_width, st->dense_modules);
+    FUZZ_EXPECT(st->include_prompt == 0 || st->include_prompt == 1, "include_prompt %d",
+                st->include_prompt);
+    FUZZ_EXPECT(st->prompts >= 0 && (st->default_prompt == 0 || st->default_prompt == 1) &&
+                    (!st->default_prompt || st->prompts > 0),
+                "%d prompts, default %d", st->prompts, st->default_prompt);
+}
+
+/* The default prompt of a folder that has one, into a buffer of each size
+ * up to its length: a NUL-terminated string that fits, or ALBERT_E_ARG and "". */
+static void check_default_prompt(void)
+{
+    char prompt[64];
+    for (size_t size = 1; size <= sizeof prompt; size *= 2) {
+        memset(prompt, 'x', sizeof prompt);
+        albert_error err;
+        int rc = albert_sentence_prompt(dir, NULL, prompt, size, &err);
+        fuzz_expect_status(rc, &err, "albert_sentence_prompt");
+        FUZZ_EXPECT(rc == ALBERT_OK ? memchr(prompt, 0, size) != NULL : prompt[0] == '\0',
+                    "%s with %zu bytes: not a string that fits", albert_status_name(rc), size);
+    }
 }
 
 static void strip_all(const uint8_t *data, size_t size)
@@ -81,6 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_expect_status(rc, &err, "albert_sentence_config_read");
     if (rc == ALBERT_OK)
         check(&st);
+    if (rc == ALBERT_OK && st.default_prompt)
+        check_default_prompt();
     strip_all(data, size);
     return 0;
 }

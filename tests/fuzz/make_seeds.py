@@ -308,7 +308,7 @@ def profile_seeds():
 
 def sentence_config_seeds():
     """modules.json NUL pooling config NUL sentence_bert_config.json NUL
-    2_Dense/config.json."""
+    2_Dense/config.json NUL config_sentence_transformers.json."""
     def module(i, path, kind):
         return {"idx": i, "name": str(i), "path": path,
                 "type": "sentence_transformers.models." + kind}
@@ -344,6 +344,11 @@ def sentence_config_seeds():
     for name, (modules, pool, bert, dense_config) in dense_seeds.items():
         parts = [json.dumps(modules), json.dumps(pool), json.dumps(bert), json.dumps(dense_config)]
         write("sentence_config", name + ".bin", "\0".join(parts).encode())
+    prompts = {"prompts": {"query": "query: ", "passage": "passage: "},
+               "default_prompt_name": "query"}
+    parts = [json.dumps(base), json.dumps(dict(pooling("mean_tokens"), include_prompt=False)),
+             json.dumps({"max_seq_length": 16}), "", json.dumps(prompts)]
+    write("sentence_config", "prompts.bin", "\0".join(parts).encode())
     write("sentence_config", "strip.bin", "\u3000 a b\u00a0\x1f\u2028".encode())
 
 
