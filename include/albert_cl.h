@@ -469,8 +469,9 @@ typedef struct albert_sentence_config {
     int dense_modules;      /* Dense modules after the Pooling one (0 to 8) */
     int dense_width;        /* the last one's out_features: values per sentence
                                embedding; 0 without Dense modules */
-    /* Pooling's include_prompt (default 1); 0: the tokens of the prompt put
-     * before a text are left out of its pooling, as for INSTRUCTOR models
+    /* Pooling's include_prompt (1 when the file does not say; like the rest,
+     * 0 when PRESENT is 0); 0: the tokens of the prompt put before a text
+     * are left out of its pooling, as for INSTRUCTOR models
      * (albert_scheduler_options.exclude_prompt). */
     int include_prompt;
     /* config_sentence_transformers.json's "prompts": how many, and whether its
@@ -649,9 +650,10 @@ typedef struct albert_scheduler_options {
     /* 1: the pooling of a record that brings a prompt leaves out the
      * prompt's tokens, as sentence-transformers' Pooling with include_prompt
      * false: the first K positions, K being the prompt's ids tokenized alone
-     * (stripped with STRIP_TEXT) less its [SEP].  This pooling runs on the
-     * host, from the engine's token vectors.  A record left with no token to
-     * pool fails alone (ALBERT_E_INPUT).  No effect on CLS or POOLER. */
+     * (stripped with STRIP_TEXT) less its [SEP] (0 when it has no ids).
+     * This pooling runs on the host, from the engine's token vectors.  A
+     * record left with no token to pool fails alone (ALBERT_E_INPUT), where
+     * sentence-transformers pools nothing.  No effect on CLS or POOLER. */
     int exclude_prompt;
 } albert_scheduler_options;
 

@@ -514,7 +514,8 @@ static void check_head(const fixture *f, albert_engine *engine)
 }
 
 /* sentence-transformers' Pooling with include_prompt false, by hand: MODE
- * over the positions K.. of HIDDEN [N, H] (mean, max or weighted by t + 1). */
+ * over the positions K.. of HIDDEN [N, H] (mean, max, weighted by t + 1,
+ * sum / sqrt(count), or the last one). */
 static void pool_past(const float *hidden, int n, int H, int k, albert_pooling mode, float *out)
 {
     for (int i = 0; i < H; i++) {
@@ -524,7 +525,10 @@ static void pool_past(const float *hidden, int n, int H, int k, albert_pooling m
             acc = mode == ALBERT_POOL_MAX ? fmax(acc, v) : acc + w * v;
             weights += w;
         }
-        out[i] = (float)(mode == ALBERT_POOL_MAX ? acc : acc / weights);
+        out[i] = (float)(mode == ALBERT_POOL_MAX         ? acc
+                         : mode == ALBERT_POOL_MEAN_SQRT_LEN ? acc / sqrt(weights)
+                         : mode == ALBERT_POOL_LAST_TOKEN    ? hidden[(n - 1) * H + i]
+                                                             : acc / weights);
     }
 }
 
@@ -604,6 +608,27 @@ static void check_prompt_errors(const fixture *f)
     CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_E_ARG && strstr(err.msg, "prompt") &&
               strstr(err.msg, "UTF-8"),
           "a prompt that is not UTF-8: %s", err.msg);
+    /* A text that is not UTF-8 fails alone, at its own byte, prompt or not. */
+    const char *prompts[2] = {NULL, "query: "};
+    for (int i = 0; i < 2; i++) {
+        r = text_record("caf\xc3x", (uint64_t)i);
+        r.prompt = prompts[i];
+        r.prompt_len = prompts[i] ? strlen(prompts[i]) : 0;
+        CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_OK, "%s", err.msg);
+    }
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    char first[ALBERT_ERRMSG_MAX] = "";
+    for (int i = 0; i < 2; i++) {
+        CHECK(albert_scheduler_next(s, &res, &err) == ALBERT_OK && res &&
+                  res->status == ALBERT_E_INPUT,
+              "record %d: %s", i, res ? res->message : err.msg);
+        if (i == 0 && res)
+            snprintf(first, sizeof first, "%s", res->message);
+        else if (res)
+            CHECK(strcmp(first, res->message) == 0 && strstr(first, "byte 3"),
+                  "after a prompt: '%s', alone: '%s'", res->message, first);
+    }
     albert_scheduler_free(s);
 }
 
@@ -682,6 +707,8 @@ int main(void)
         check_prompt_pooling(f, all[d], ALBERT_POOL_MEAN);
         check_prompt_pooling(f, all[d], ALBERT_POOL_WEIGHTED_MEAN);
         check_prompt_pooling(f, all[d], ALBERT_POOL_MAX);
+        check_prompt_pooling(f, all[d], ALBERT_POOL_MEAN_SQRT_LEN);
+        check_prompt_pooling(f, all[d], ALBERT_POOL_LAST_TOKEN);
     }
     check_prompt_errors(f);
     for (int d = 0; d < devices; d++)

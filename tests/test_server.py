@@ -1781,9 +1781,9 @@ class UsageErrors(TempDirCase):
         base = ["serve", "--model", TINY, "--device", "cpu", "--port", "0"]
         self.serve_fails(base + ["--prompt", "a", "--prompt-name", "query"], 2,
                          ["--prompt", "--prompt-name"])
-        self.serve_fails(base + ["--prompt-name", "query"], 2, ["--prompt-name", "query"])
+        self.serve_fails(base + ["--prompt-name", "query"], 2, ["--prompt-name", "no prompts"])
         # Bytes that are not UTF-8 would fail every text request: refused at the start.
-        self.serve_fails(base + ["--prompt", os.fsdecode(b"caf\xe9: ")], 1, ["UTF-8"])
+        self.serve_fails(base + ["--prompt", os.fsdecode(b"caf\xe9: ")], 2, ["--prompt", "UTF-8"])
 
     def test_missing_model_folder_exit_1(self):
         missing = os.path.join(self.tmp, "no-such-model")

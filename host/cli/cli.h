@@ -23,7 +23,7 @@ enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
 #define CLI_MAX_LAYERS 1025
 
 /* Bytes of a prompt, its NUL included. */
-#define CLI_MAX_PROMPT 8192
+#define CLI_MAX_PROMPT 65536
 
 /* --layer-combine: what several layers give. */
 typedef enum cli_layer_combine { CLI_COMBINE_MEAN, CLI_COMBINE_CONCAT } cli_layer_combine;
@@ -62,6 +62,7 @@ typedef struct cli_options {
     int n_layers;
     int normalize;
     int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
+    int sentence_transformers;   /* a sentence-transformers folder, not ignored */
     int strip_text;              /* texts stripped as sentence-transformers does */
     int head_width;              /* > 0: the folder's Dense modules turn pooled vectors
                                     into this many values (albert_head) */

@@ -29,8 +29,7 @@ static size_t utf8_sequence(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Byte offset of the first invalid UTF-8 sequence in S, or -1. */
-static long utf8_invalid_at(const char *s, size_t n)
+long cli_utf8_invalid_at(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -61,7 +60,7 @@ static int parse_tsv_line(char *line, size_t len, cli_record *rec, albert_error 
 static int parse_line(char *line, size_t len, cli_input_format format, cli_record *rec,
                       albert_error *err)
 {
-    long bad = utf8_invalid_at(line, len);
+    long bad = cli_utf8_invalid_at(line, len);
     if (bad >= 0)
         return albert_fail(err, ALBERT_E_INPUT, "%s:%ld: invalid UTF-8 at byte %ld of the line",
                         rec->file, rec->line, bad + 1);

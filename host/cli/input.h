@@ -49,4 +49,9 @@ void cli_reader_close(cli_reader *r);
 /* Parses one jsonl record (LINE is NUL-terminated and decoded in place). */
 int cli_parse_json_record(char *line, cli_record *rec, albert_error *err);
 
+/* Byte offset of the first invalid UTF-8 sequence in S (N bytes), or -1:
+ * overlong forms, surrogates and code points past U+10FFFF included, as
+ * Python's strict decoder rejects them. */
+long cli_utf8_invalid_at(const char *s, size_t n);
+
 #endif

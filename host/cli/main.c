@@ -5,6 +5,7 @@
 #include "cli/benchmark.h"
 #include "cli/dtype.h"
 #include "cli/embed.h"
+#include "cli/input.h"
 #include "server/server.h"
 
 #include <ctype.h>
@@ -53,8 +54,8 @@ static const char usage_text[] =
     "  --no-sentence-transformers  ignore modules.json: run the folder as an\n"
     "                      AlbertModel with the defaults below\n"
     "  --prompt TEXT       put TEXT before every text (not before input_ids), as\n"
-    "                      SentenceTransformer.encode's prompt; --prompt '' turns\n"
-    "                      a folder's default prompt off\n"
+    "                      SentenceTransformer.encode's prompt; --prompt '' puts\n"
+    "                      none instead of a folder's default prompt\n"
     "  --prompt-name NAME  the prompt NAME of the folder's\n"
     "                      config_sentence_transformers.json\n"
     "  --device D[,D...]   cpu, or N: an OpenCL device index from --list-devices;\n"
@@ -709,32 +710,58 @@ static int locate_model(cli_options *o)
     return 0;
 }
 
-/* The prompt before every text: --prompt, the folder's prompt that
- * --prompt-name names, else its default_prompt_name's (as
- * SentenceTransformer.encode); 0, EXIT_USAGE or EXIT_FAILURE. */
-static int resolve_prompt(cli_options *o, const albert_sentence_config *st)
+/* --prompt TEXT: a usage error unless it fits and is UTF-8. */
+static int take_prompt_text(cli_options *o)
 {
-    if (o->prompt_text && o->prompt_name)
-        return usage_error("--prompt and --prompt-name: give one");
-    if (o->prompt_text && strlen(o->prompt_text) >= sizeof o->prompt_buf)
+    if (strlen(o->prompt_text) >= sizeof o->prompt_buf)
         return usage_error("--prompt: more than %zu bytes", sizeof o->prompt_buf - 1);
-    if (o->prompt_text) {
-        o->prompt = strcpy(o->prompt_buf, o->prompt_text);
-        return 0;
-    }
-    if (!o->prompt_name && !(st->present && st->default_prompt))
-        return 0;
+    long bad = cli_utf8_invalid_at(o->prompt_text, strlen(o->prompt_text));
+    if (bad >= 0)
+        return usage_error("--prompt: invalid UTF-8 at byte %ld", bad + 1);
+    o->prompt = strcpy(o->prompt_buf, o->prompt_text);
+    return 0;
+}
+
+/* The folder's prompt --prompt-name names, else its default one: an
+ * unknown name is a usage error, a bad file or prompt a failure. */
+static int take_folder_prompt(cli_options *o)
+{
     albert_error err;
     int rc = albert_sentence_prompt(o->model_dir, o->prompt_name, o->prompt_buf,
                                     sizeof o->prompt_buf, &err);
-    if (rc == ALBERT_E_ARG)
+    if (rc == ALBERT_E_ARG && o->prompt_name)
         return usage_error("--prompt-name: %s", err.msg);
+    long bad = rc == ALBERT_OK ? cli_utf8_invalid_at(o->prompt_buf, strlen(o->prompt_buf)) : -1;
+    if (bad >= 0)
+        rc = albert_fail(&err, ALBERT_E_FORMAT,
+                         "%s/config_sentence_transformers.json: the prompt \"%s\": invalid "
+                         "UTF-8 at byte %ld", o->model_dir,
+                         o->prompt_name ? o->prompt_name : "(its default_prompt_name)", bad + 1);
     if (rc != ALBERT_OK) {
         fprintf(stderr, "albert-cl: %s\n", err.msg);
         return EXIT_FAILURE;
     }
     o->prompt = o->prompt_buf;
     return 0;
+}
+
+/* The prompt before every text: --prompt, the folder's prompt that
+ * --prompt-name names, else its default_prompt_name's (as
+ * SentenceTransformer.encode, whose prompts are a sentence-transformers
+ * folder's); 0, EXIT_USAGE or EXIT_FAILURE. */
+static int resolve_prompt(cli_options *o, const albert_sentence_config *st)
+{
+    if (o->prompt_text && o->prompt_name)
+        return usage_error("--prompt and --prompt-name: give one");
+    if (o->prompt_text)
+        return take_prompt_text(o);
+    if (o->prompt_name && !st->present)
+        return usage_error("--prompt-name: %s %s, so it has no prompts", o->model_dir,
+                           o->no_sentence ? "is run as an AlbertModel (--no-sentence-transformers)"
+                                          : "is not a sentence-transformers folder (no modules.json)");
+    if (!o->prompt_name && !st->default_prompt)
+        return 0;
+    return take_folder_prompt(o);
 }
 
 /* The defaults that depend on the model folder: a sentence-transformers
@@ -768,7 +795,7 @@ static int resolve_model_defaults(cli_options *o)
         o->tokenizer_kind = st.fast_tokenizer ? ALBERT_TOKENIZER_FAST : ALBERT_TOKENIZER_SLOW;
     if (o->max_length == 0)
         o->max_length = st.max_length ? st.max_length : 512;
-    o->strip_text = st.present;
+    o->strip_text = o->sentence_transformers = st.present;
     o->exclude_prompt = st.present && !st.include_prompt;
     int rc = resolve_prompt(o, &st);
     if (rc == 0)
@@ -1257,6 +1284,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->normalize = o->normalize;
     set->strip_text = o->strip_text;
     set->prompt = o->prompt;
+    set->sentence_transformers = o->sentence_transformers;
     set->exclude_prompt = o->exclude_prompt;
     set->precision = o->precision;
     set->tokenizer_kind = o->tokenizer_kind;

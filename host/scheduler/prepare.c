@@ -1,6 +1,7 @@
 /* A record made ready for a batch: tokenized (or its ids checked), on a
  * tokenizer thread. */
 #include "scheduler/scheduler.h"
+#include "tokenizer/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,19 +68,34 @@ static int encode(const albert_scheduler *s, sched_item *it, const char *text, s
 }
 
 /* sentence-transformers' prompt_length: the prompt's ids alone but its
- * [SEP], i.e. [CLS] and the prompt's pieces. */
+ * [SEP], i.e. [CLS] and the prompt's pieces; none for a prompt of no ids (a
+ * tokenizer without a template), where theirs would be -1. */
 static int count_prompt(const albert_scheduler *s, sched_item *it, int32_t *scratch)
 {
     int n = 0, n_full = 0;
     if (!encode(s, it, it->text, it->prompt_len, NULL, 0, scratch, &n, &n_full))
         return 0;
-    it->prompt_tokens = n - 1;
+    it->prompt_tokens = n > 0 ? n - 1 : 0;
     return 1;
+}
+
+/* The prompt is UTF-8 (push checks it): the text after it is checked alone,
+ * so that an error names the byte in the text as given. */
+static int text_after_prompt_ok(sched_item *it)
+{
+    albert_error e;
+    if (text_check_utf8("text", it->text + it->prompt_len, it->text_len - it->prompt_len, 0,
+                        &e) == ALBERT_OK)
+        return 1;
+    sched_item_fail(it, e.code, 0, e.msg);
+    return 0;
 }
 
 static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
 {
     int max = s->opt.max_length, n = 0, n_full = 0;
+    if (it->has_prompt && !text_after_prompt_ok(it))
+        return;
     if (s->host_pooling && it->has_prompt && !count_prompt(s, it, scratch))
         return;
     if (!encode(s, it, it->text, it->text_len, it->pair, it->pair_len, scratch, &n, &n_full))

@@ -360,6 +360,11 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
         fail(c, 400, "Validation", "\"prompt_name\" must be a string or null");
         return -1;
     }
+    if (!set->sentence_transformers) {
+        fail(c, 422, "Validation", "\"prompt_name\": no prompt \"%s\": the model is not run "
+             "as a sentence-transformers folder, so it has none", name->valuestring);
+        return -1;
+    }
     q->named = malloc(CLI_MAX_PROMPT);
     if (!q->named) {
         fail(c, 500, "Backend", "out of memory for the prompt");
@@ -384,16 +389,6 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
     }
     q->prompt = q->named;
     return 0;
-}
-
-int srv_api_check(const srv_settings *set, albert_error *err)
-{
-    long bad = set->prompt ? invalid_utf8_at((const unsigned char *)set->prompt,
-                                             strlen(set->prompt)) : -1;
-    if (bad >= 0)
-        return albert_fail(err, ALBERT_E_ARG, "the prompt (--prompt, --prompt-name or the "
-                           "folder's default_prompt_name) is not valid UTF-8 (byte %ld)", bad);
-    return ALBERT_OK;
 }
 
 /* ------------------------------------------------------------ embedding */

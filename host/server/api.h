@@ -30,6 +30,7 @@ typedef struct srv_settings {
      * scheduler's option, said by /info). */
     const char *prompt;
     int exclude_prompt;
+    int sentence_transformers; /* the folder's prompts count (else prompt_name: 422) */
     int precision;
     int tokenizer_kind;
     int max_batch_tokens;     /* the largest engine's */
@@ -52,10 +53,6 @@ typedef struct srv_api {
     srv_metrics *metrics;
     const volatile int *stopping; /* 1 once SIGTERM came: /health says 503 */
 } srv_api;
-
-/* Whether SET can serve: the prompt is UTF-8 (else every text request
- * would fail at push).  Call it before listening. */
-int srv_api_check(const srv_settings *set, albert_error *err);
 
 /* The endpoint METHOD PATH names ("/embed", ... or "other"): a string literal
  * for the metrics. */

@@ -352,9 +352,7 @@ int srv_serve(const srv_launch *l, albert_error *err)
     s.api.metrics = &s.metrics;
     s.api.stopping = &s.stopping;
     int port = 0, ipv6 = 0;
-    int fd = srv_api_check(l->settings, err) == ALBERT_OK
-                 ? listen_on(l->host, l->port, &port, &ipv6, err)
-                 : -1;
+    int fd = listen_on(l->host, l->port, &port, &ipv6, err);
     int rc = fd < 0 ? err->code
                     : srv_dispatch_open(l->scheduler, l->settings->width,
                                         &s.api.dispatch, err);
