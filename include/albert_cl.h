@@ -535,6 +535,13 @@ ALBERT_API int albert_head_apply(const albert_head *head, const float *in, int r
  * characters str.isspace() is true of).  NULL arguments: no-op. */
 ALBERT_API void albert_text_strip(const char **text, size_t *len);
 
+/* ALBERT_OK when TEXT (LEN bytes) is strictly valid UTF-8, as albert_tokenize
+ * wants it; else ALBERT_E_INPUT naming WHAT and the byte (0-based) where it
+ * goes wrong, as albert_tokenize's message would.  NULL TEXT with LEN 0 is
+ * valid; NULL WHAT reads "text". */
+ALBERT_API int albert_text_check(const char *what, const char *text, size_t len,
+                                 albert_error *err);
+
 /* Whether a BATCH_SIZE x SEQ_LEN batch fits the engine's device: its
  * weights, the batch's buffers (and on the CPU the host's RAM) within the
  * memory the device reports, each buffer within its largest allocation.

@@ -463,10 +463,22 @@ static void expect_bad_utf8(const albert_tokenizer *tok, const char *what, const
     const char *part = in_pair ? "pair" : "text";
     CHECK(e.rc != ALBERT_E_INPUT || (strstr(e.err.msg, offset) && strstr(e.err.msg, part)),
           "%s: message '%s' lacks '%s' or '%s'", what, e.err.msg, offset, part);
+    /* albert_text_check says the same, without a tokenizer */
+    albert_error check;
+    CHECK(albert_text_check(part, bytes, len, &check) == ALBERT_E_INPUT &&
+              strcmp(check.msg, e.err.msg) == 0,
+          "%s: albert_text_check: '%s', albert_tokenize: '%s'", what, check.msg, e.err.msg);
 }
 
 static void test_invalid_utf8(const albert_tokenizer *tok)
 {
+    albert_error err;
+    CHECK(albert_text_check(NULL, "caf\xc3\xa9 \xf0\x9f\x99\x82", 10, &err) == ALBERT_OK &&
+              albert_text_check("x", NULL, 0, &err) == ALBERT_OK,
+          "valid text: %s", err.msg);
+    CHECK(albert_text_check(NULL, "\xff", 1, &err) == ALBERT_E_INPUT && strstr(err.msg, "text"),
+          "WHAT NULL reads text: %s", err.msg);
+    CHECK(albert_text_check("x", NULL, 3, &err) == ALBERT_E_ARG, "NULL text of 3 bytes");
     expect_bad_utf8(tok, "lone continuation", "ab\x80" "cd", 5, false, "byte 2");
     expect_bad_utf8(tok, "overlong slash", "x\xc0\xaf", 3, false, "byte 1");
     expect_bad_utf8(tok, "overlong 3-byte", "\xe0\x80\xaf", 3, false, "byte 0");

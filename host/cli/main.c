@@ -1285,6 +1285,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->strip_text = o->strip_text;
     set->prompt = o->prompt;
     set->sentence_transformers = o->sentence_transformers;
+    set->prompt_max = sizeof o->prompt_buf;
     set->exclude_prompt = o->exclude_prompt;
     set->precision = o->precision;
     set->tokenizer_kind = o->tokenizer_kind;

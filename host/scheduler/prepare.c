@@ -1,7 +1,6 @@
 /* A record made ready for a batch: tokenized (or its ids checked), on a
  * tokenizer thread. */
 #include "scheduler/scheduler.h"
-#include "tokenizer/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +83,8 @@ static int count_prompt(const albert_scheduler *s, sched_item *it, int32_t *scra
 static int text_after_prompt_ok(sched_item *it)
 {
     albert_error e;
-    if (text_check_utf8("text", it->text + it->prompt_len, it->text_len - it->prompt_len, 0,
-                        &e) == ALBERT_OK)
+    if (albert_text_check("text", it->text + it->prompt_len, it->text_len - it->prompt_len, &e) ==
+        ALBERT_OK)
         return 1;
     sched_item_fail(it, e.code, 0, e.msg);
     return 0;

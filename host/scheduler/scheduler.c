@@ -6,7 +6,6 @@
  * Results leave in push order.  One mutex guards it all: what is done under
  * it is bookkeeping, the work (tokenizing, batches) is done outside. */
 #include "scheduler/scheduler.h"
-#include "tokenizer/text.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -396,7 +395,7 @@ static int check_record(const albert_record *r, albert_error *err)
                            "albert_scheduler_push: a prompt goes before a text, and the record "
                            "brings input_ids");
     albert_error e;
-    if (r->prompt && text_check_utf8("the prompt", r->prompt, r->prompt_len, 0, &e) != ALBERT_OK)
+    if (r->prompt && albert_text_check("the prompt", r->prompt, r->prompt_len, &e) != ALBERT_OK)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: %s", e.msg);
     return ALBERT_OK;
 }

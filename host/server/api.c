@@ -2,8 +2,6 @@
  * /tokenize, /health, /info, and Prometheus' /metrics. */
 #include "server/api.h"
 
-#include "cli/cli.h"
-
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sodium.h>
@@ -365,7 +363,7 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
              "as a sentence-transformers folder, so it has none", name->valuestring);
         return -1;
     }
-    q->named = malloc(CLI_MAX_PROMPT);
+    q->named = malloc(set->prompt_max);
     if (!q->named) {
         fail(c, 500, "Backend", "out of memory for the prompt");
         return -1;
@@ -373,7 +371,7 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
     /* Read from the folder per request: the library looks a name up in the
      * file, and a request that names a prompt is worth one small read. */
     albert_error err;
-    int rc = albert_sentence_prompt(set->model_dir, name->valuestring, q->named, CLI_MAX_PROMPT,
+    int rc = albert_sentence_prompt(set->model_dir, name->valuestring, q->named, set->prompt_max,
                                     &err);
     if (rc != ALBERT_OK) {
         /* ALBERT_E_ARG: no such name (the message lists the folder's). */

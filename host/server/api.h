@@ -31,6 +31,7 @@ typedef struct srv_settings {
     const char *prompt;
     int exclude_prompt;
     int sentence_transformers; /* the folder's prompts count (else prompt_name: 422) */
+    size_t prompt_max;         /* bytes of a prompt, its NUL included */
     int precision;
     int tokenizer_kind;
     int max_batch_tokens;     /* the largest engine's */

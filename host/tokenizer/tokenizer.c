@@ -132,3 +132,11 @@ bool albert_tokenizer_chunks(const albert_tokenizer *tok)
 {
     return tok->fast ? fast_chunks(tok->fast) : slow_chunks(tok->slow);
 }
+
+int albert_text_check(const char *what, const char *text, size_t len, albert_error *err)
+{
+    if (!text && len)
+        return albert_fail(err, ALBERT_E_ARG, "albert_text_check: NULL text of %zu bytes", len);
+    int rc = text_check_utf8(what ? what : "text", text ? text : "", len, 0, err);
+    return rc == ALBERT_OK ? albert_ok(err) : rc;
+}
