@@ -479,15 +479,21 @@ typedef struct albert_sentence_config {
      * before every text unless told otherwise (albert_sentence_prompt). */
     int prompts;
     int default_prompt;
+    /* Every mode the Pooling module turns on, as bits 1u << albert_pooling.
+     * Several: its sentence embedding is their vectors end to end, in
+     * sentence-transformers' order (CLS, MAX, MEAN, MEAN_SQRT_LEN,
+     * WEIGHTED_MEAN, LAST_TOKEN), and POOLING is the first of them
+     * (albert_scheduler_options.pooling_modes). */
+    unsigned pooling_modes;
 } albert_sentence_config;
 
 /* Reads DIR/modules.json when there is one; without it *OUT is all 0 and the
  * call succeeds.  The modules must be a Transformer at DIR itself (path ""),
- * a Pooling module in one of its modes, any Dense modules (their
+ * a Pooling module with any of its modes, any Dense modules (their
  * config.json read and checked: each in_features the previous one's
  * out_features, an activation albert_head runs), and optionally a Normalize
- * module: anything else (other modules, several pooling modes at once,
- * do_lower_case true) is ALBERT_E_UNSUPPORTED, a malformed file (prompts
+ * module: anything else (other modules, no pooling mode, do_lower_case
+ * true) is ALBERT_E_UNSUPPORTED, a malformed file (prompts
  * that are not strings, a default_prompt_name that is not one of them)
  * ALBERT_E_FORMAT, an unreadable one ALBERT_E_IO, each naming the file;
  * *OUT is then all 0 too. */
@@ -654,6 +660,13 @@ typedef struct albert_scheduler_options {
      * vectors' width; not with ALBERT_POOL_NONE.  It must outlive the
      * scheduler. */
     const albert_head *head;
+    /* More than one bit (1u << albert_pooling, POOLING among them, none
+     * NONE or POOLER): the pooled vector is each of these modes' vectors end
+     * to end, in sentence-transformers' order (albert_sentence_config's),
+     * pooled on the host from the engine's token vectors: as many times
+     * albert_scheduler_width values (the head's width_in then).  0 or
+     * POOLING's bit alone: POOLING. */
+    unsigned pooling_modes;
     /* 1: the pooling of a record that brings a prompt leaves out the
      * prompt's tokens, as sentence-transformers' Pooling with include_prompt
      * false: the first K positions, K being the prompt's ids tokenized alone
@@ -742,7 +755,7 @@ ALBERT_API size_t albert_scheduler_ready(const albert_scheduler *s);
  * options); 0 for NULL. */
 ALBERT_API int albert_scheduler_width(const albert_scheduler *s);
 /* The values per pooled vector: the head's width_out with a head, else
- * albert_scheduler_width; 0 for NULL. */
+ * albert_scheduler_width times the pooling modes; 0 for NULL. */
 ALBERT_API int albert_scheduler_pooled_width(const albert_scheduler *s);
 
 /* Makes waiting and future push and next calls return ALBERT_E_CANCELLED

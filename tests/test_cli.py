@@ -791,6 +791,31 @@ class SentenceTransformers(Base):
                         self.assertLess(max_abs_diff(g["embedding"], w), 1e-5,
                                         "device %s, %s, line %d" % (device, run["args"], i))
 
+    def test_several_pooling_modes(self):
+        """--pooling mean+max: max's vector, then mean's (sentence-transformers'
+        order, whatever the order given), in every format; a folder's
+        several modes are its default; what does not combine is refused."""
+        plain = ["--model", model("tiny-gelu"), "--device", "cpu"]
+        text = b"Paris is a city\nx\n"
+        both = self.embed(plain + ["--pooling", "max+mean"], text)
+        self.assertEqual(both, self.embed(plain + ["--pooling", "mean+max"], text))
+        most = self.embed(plain + ["--pooling", "max"], text)
+        mean = self.embed(plain + ["--pooling", "mean"], text)
+        for b, x, m in zip(both, most, mean):
+            self.assertEqual(b["embedding"], x["embedding"] + m["embedding"])
+        out, _ = self.ok(plain + ["--pooling", "mean+max", "--format", "npy"], text)
+        self.assertIn(b"'shape': (2, 64)", out[:128])
+        st, want = self.golden_folder("cls-mean-max-dense-normalize")
+        got = self.embed(["--model", st, "--device", "cpu", "--validate"],
+                         "".join(line + "\n" for line in want["lines"]).encode())
+        self.assertEqual(len(got[0]["embedding"]), 16)
+        self.fails(["--model", st, "--device", "cpu", "--pooling", "mean"], 1, text,
+                   must_mention=["takes vectors of 96 values", "gives 32"])
+        for bad, what in [("mean+none", "'none' does not combine"),
+                          ("pooler+cls", "'pooler' does not combine"),
+                          ("mean+bogus", "'bogus' is not one of"), ("mean+", "is not one of")]:
+            self.fails(plain + ["--pooling", bad], 2, text, must_mention=[what])
+
     def test_prompt_is_put_before_texts_only(self):
         """The folder's default prompt goes before every text (its ids
         first), not before input_ids; --no-sentence-transformers drops it."""
@@ -980,15 +1005,13 @@ class SentenceTransformers(Base):
             ("elsewhere", {"modules": elsewhere}, "modules.json", "0_Transformer"),
             ("truncated", {"modules": "[{"}, "modules.json", "malformed JSON"),
             ("not-a-list", {"modules": "{}"}, "modules.json", "not a JSON array"),
-            ("two-modes", {"modes": ("pooling_mode_cls_token", "pooling_mode_mean_tokens")},
-             "1_Pooling/config.json", "2 pooling modes"),
             ("lower", {"bert_config": '{"do_lower_case": true}'}, "sentence_bert_config.json",
              "do_lower_case"),
             ("length", {"bert_config": '{"max_seq_length": "long"}'},
              "sentence_bert_config.json", "max_seq_length"),
             ("mode-splade", {"pooling_extra": {"pooling_mode": "splade"}},
              "1_Pooling/config.json", '"pooling_mode": "splade"'),
-            ("no-mode", {"modes": ()}, "1_Pooling/config.json", "0 pooling modes"),
+            ("no-mode", {"modes": ()}, "1_Pooling/config.json", "no pooling mode"),
             ("prompt", {"st_config": {"prompts": {"q": "query: "}, "default_prompt_name": "p"}},
              "config_sentence_transformers.json", '"p" is not one of its prompts'),
         ]

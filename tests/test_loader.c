@@ -730,10 +730,19 @@ static void test_prompts(void)
     CHECK(albert_sentence_prompt(NULL, "passage", p, sizeof p, &err) == ALBERT_E_ARG && !p[0],
           "NULL dir");
 
+    const char *five = ALBERT_TEST_DATA_DIR "/sentence-transformers/five-modes-prompt-excluded";
+    const unsigned want = 1u << ALBERT_POOL_MAX | 1u << ALBERT_POOL_MEAN |
+                          1u << ALBERT_POOL_MEAN_SQRT_LEN | 1u << ALBERT_POOL_WEIGHTED_MEAN |
+                          1u << ALBERT_POOL_LAST_TOKEN;
+    CHECK(albert_sentence_config_read(five, &c, &err) == ALBERT_OK && c.pooling_modes == want &&
+              c.pooling == ALBERT_POOL_MAX && !c.include_prompt,
+          "five modes: %s, modes 0x%x, first %d", err.msg, c.pooling_modes, (int)c.pooling);
+
     /* Pooling's default is include_prompt true; no file, no prompts */
     const char *mean = ALBERT_TEST_DATA_DIR "/sentence-transformers/mean-normalize";
     CHECK(albert_sentence_config_read(mean, &c, &err) == ALBERT_OK && c.include_prompt &&
-              !c.prompts && !c.default_prompt, "mean-normalize: %s", err.msg);
+              !c.prompts && !c.default_prompt && c.pooling_modes == 1u << ALBERT_POOL_MEAN,
+          "mean-normalize: %s", err.msg);
     rc = albert_sentence_prompt(mean, NULL, p, sizeof p, &err);
     CHECK(rc == ALBERT_E_ARG && strstr(err.msg, "default_prompt_name"), "no default: %s",
           err.msg);

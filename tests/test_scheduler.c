@@ -586,6 +586,53 @@ static void check_prompt_pooling(const fixture *f, albert_engine *engine, albert
     free(want);
 }
 
+/* Several pooling modes: CLS, MAX and MEAN vectors end to end, each the
+ * engine's own pooling of the record run alone; L2-normalised as a whole. */
+static void check_several_modes(const fixture *f, albert_engine *engine)
+{
+    const int H = f->cfg->hidden_size;
+    static const albert_pooling order[3] = {ALBERT_POOL_CLS, ALBERT_POOL_MAX, ALBERT_POOL_MEAN};
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.pooling = ALBERT_POOL_MEAN;
+    o.pooling_modes = 1u << ALBERT_POOL_MEAN | 1u << ALBERT_POOL_CLS | 1u << ALBERT_POOL_MAX;
+    o.normalize = 1;
+    albert_scheduler *s = start(&o);
+    CHECK(albert_scheduler_pooled_width(s) == 3 * H && albert_scheduler_width(s) == H,
+          "widths %d, %d", albert_scheduler_pooled_width(s), albert_scheduler_width(s));
+    albert_error err;
+    for (int i = 0; s && i < PROMPT_RECORDS; i++) {
+        albert_record r = text_record(f->texts[i], (uint64_t)i);
+        albert_scheduler_push(s, &r, &err);
+    }
+    float *got;
+    const int n = collect_pooled(s, PROMPT_RECORDS, 3 * H, &got);
+    CHECK(n == PROMPT_RECORDS, "%d results with three modes", n);
+    float *want = test_calloc((size_t)3 * H, sizeof *want);
+    for (int r = 0; r < n; r++) {
+        double sq = 0;
+        for (int m = 0; m < 3; m++) {
+            albert_outputs alone = {.pooled = want + m * H, .pooling = order[m]};
+            run_alone_into(f, f->engine, r, &alone);
+        }
+        for (int i = 0; i < 3 * H; i++)
+            sq += (double)want[i] * want[i];
+        for (int i = 0; i < 3 * H; i++)
+            want[i] = (float)(want[i] / sqrt(sq));
+        const double d = max_diff(got + (size_t)r * 3 * H, want, 3 * H);
+        CHECK(d <= 1e-5, "%s record %d: %g from CLS, MAX and MEAN alone, end to end",
+              albert_engine_device_name(engine), r, d);
+    }
+    free(got);
+    free(want);
+    o.pooling = ALBERT_POOL_POOLER; /* not among the modes */
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "pooling_modes"),
+          "pooling not among the modes: %s", err.msg);
+    o.pooling = ALBERT_POOL_MEAN;
+    o.pooling_modes |= 1u << ALBERT_POOL_POOLER;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "pooling_modes"),
+          "the pooler among the modes: %s", err.msg);
+}
+
 /* A prompt goes before a text, in UTF-8. */
 static void check_prompt_errors(const fixture *f)
 {
@@ -709,6 +756,7 @@ int main(void)
         check_prompt_pooling(f, all[d], ALBERT_POOL_MAX);
         check_prompt_pooling(f, all[d], ALBERT_POOL_MEAN_SQRT_LEN);
         check_prompt_pooling(f, all[d], ALBERT_POOL_LAST_TOKEN);
+        check_several_modes(f, all[d]);
     }
     check_prompt_errors(f);
     for (int d = 0; d < devices; d++)

@@ -1021,6 +1021,23 @@ class PromptExcludedMaxDense(PromptGolden, ServerCase):
     CASE = "prompt-excluded-max-dense"
 
 
+class FiveModesPromptExcluded(PromptGolden, ServerCase):
+    """Five pooling modes end to end, the prompt's tokens left out."""
+
+    CASE = "five-modes-prompt-excluded"
+
+
+class SeveralModesDense(PromptFolder, ServerCase):
+    """CLS, mean and max end to end (96 values), a Dense module (16), Normalize."""
+
+    CASE = "cls-mean-max-dense-normalize"
+
+    def test_vectors_are_sentence_transformers(self):
+        self.assertVectors(self.embed(), self.expected["embeddings"], "/embed")
+        info = self.ok_json(self.get("/info"))
+        self.assertEqual((info["pooling"], info["dimensions"]), ("cls+mean+max", 16))
+
+
 class PromptOption(PromptFolder, ServerCase):
     """serve --prompt: the default prompt of every request instead of the
     folder's; a request's prompt_name still replaces it."""

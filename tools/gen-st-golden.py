@@ -81,6 +81,15 @@ CASES = {
     "prompt-excluded-weightedmean": ("weightedmean", False, None, [], True, ("query", False)),
     "prompt-excluded-max-dense": ("max", False, 24, [(8, torch.nn.Tanh(), True)], True,
                                   ("passage", False)),
+    # several modes at once: their vectors end to end (a tuple: the flags turned on)
+    "mean-max": (("mean_tokens", "max_tokens"), False, 16, [], True),
+    "cls-mean-max-dense-normalize": (("cls_token", "mean_tokens", "max_tokens"), True, None,
+                                     [(16, torch.nn.Tanh(), True)], True),
+    # not with CLS: sentence-transformers' CLS vector is a view of the token
+    # vectors its max pooling overwrites with -1e9 where the prompt was
+    "five-modes-prompt-excluded": (("max_tokens", "mean_tokens", "mean_sqrt_len_tokens",
+                                    "weightedmean_tokens", "lasttoken"), False, 24, [], True,
+                                   ("query", False)),
 }
 
 # What the case keeps of a save: these files and the modules' folders; the
@@ -111,8 +120,12 @@ def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe, prompts
     transformer = models.Transformer(tiny, max_seq_length=max_seq_length)
     width = transformer.get_word_embedding_dimension()
     include_prompt = prompts[1] if prompts else True
-    modules = [transformer, models.Pooling(width, pooling_mode=mode,
-                                           include_prompt=include_prompt)]
+    by_flags = {} if isinstance(mode, str) else dict(
+        {"pooling_mode_mean_tokens": False}, **{"pooling_mode_" + m: True for m in mode})
+    pooling = models.Pooling(width, pooling_mode=mode if isinstance(mode, str) else None,
+                             include_prompt=include_prompt, **by_flags)
+    modules = [transformer, pooling]
+    width = pooling.get_sentence_embedding_dimension()
     for out, activation, bias in dense:
         modules.append(models.Dense(width, out, bias=bias, activation_function=activation))
         width = out

@@ -32,8 +32,12 @@ struct cli_options;
 /* Values per output vector: hidden_size, or times the layers concatenated
  * (albert_output_width of what O asks). */
 int cli_vector_width(const struct cli_options *o, const albert_config *config);
-/* Values per output record's vector: cli_vector_width, or the Dense
- * modules' width when they turn the pooled vectors into sentence embeddings. */
+/* Values per pooled vector before any Dense module: cli_vector_width times
+ * the pooling modes. */
+int cli_pooled_width(const struct cli_options *o, const albert_config *config);
+/* Values per output record's vector: cli_vector_width for token vectors,
+ * else the Dense modules' width when they turn the pooled vectors into
+ * sentence embeddings, else cli_pooled_width. */
 int cli_output_width(const struct cli_options *o, const albert_config *config);
 
 /* Options are plain ints (enum values included) so one table can parse them. */
@@ -51,6 +55,8 @@ typedef struct cli_options {
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
     int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
+    unsigned pooling_modes;      /* several modes at once (bits 1u << albert_pooling, POOLING
+                                    among them), or 0: POOLING alone */
     /* --layer N[,N...] or all: HF's hidden_states indices as given (-1 the
      * last; all: every one), and --layer-combine (cli_layer_combine) */
     int layer_given[CLI_MAX_LAYERS];

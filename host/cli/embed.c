@@ -366,6 +366,7 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->max_batch_tokens = o->max_batch_tokens;
     so->max_batch_size = o->batch_size_set ? o->batch_size : 0;
     so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
+    so->pooling_modes = so->pooling != ALBERT_POOL_NONE ? o->pooling_modes : 0;
     so->normalize = o->normalize;
     so->strip_text = o->strip_text;
     so->exclude_prompt = o->exclude_prompt;
@@ -385,11 +386,19 @@ int cli_vector_width(const cli_options *o, const albert_config *config)
     return albert_output_width(config, &out);
 }
 
+int cli_pooled_width(const cli_options *o, const albert_config *config)
+{
+    int modes = 0;
+    for (unsigned bits = o->pooling_modes; bits; bits &= bits - 1)
+        modes++;
+    return (modes > 1 ? modes : 1) * cli_vector_width(o, config);
+}
+
 int cli_output_width(const cli_options *o, const albert_config *config)
 {
-    if (o->head_width && o->pooling != ALBERT_POOL_NONE)
-        return o->head_width;
-    return cli_vector_width(o, config);
+    if (o->pooling == ALBERT_POOL_NONE)
+        return cli_vector_width(o, config);
+    return o->head_width ? o->head_width : cli_pooled_width(o, config);
 }
 
 int cli_start(const cli_runner *r, albert_scheduler **s, albert_error *err)

@@ -91,7 +91,10 @@ static const char usage_text[] =
     "                      mean_sqrt_len: their sum / sqrt(their count)\n"
     "                      weightedmean: their mean weighted by position (1, 2, ...)\n"
     "                      lasttoken: the last one's vector ([SEP])\n"
-    "                      (sentence-transformers' Pooling modes)\n"
+    "                      (sentence-transformers' Pooling modes; several joined\n"
+    "                      by '+', e.g. mean+max: their vectors end to end in its\n"
+    "                      order: cls, max, mean, mean_sqrt_len, weightedmean,\n"
+    "                      lasttoken)\n"
     "                      none: the vector of every non-padding token\n"
     "                      (pooler and cls: after its attention, the last layer\n"
     "                      computes the [CLS] rows only; albert-base at 128\n"
@@ -241,7 +244,7 @@ static const char serve_usage_text[] =
     "                      as for a run (albert-cl --help)\n"
     "  --pooling P         pooler (default; a sentence-transformers folder: its\n"
     "                      own), cls, mean, max, mean_sqrt_len, weightedmean or\n"
-    "                      lasttoken: the vector of an input\n"
+    "                      lasttoken (several joined by '+'): the vector of an input\n"
     "  --normalize         L2-normalise the vectors (as the CLI's --normalize)\n"
     "  --prompt TEXT, --prompt-name NAME  the default prompt, put before every\n"
     "                      text input (not token ids) as for a run; default: the\n"
@@ -391,6 +394,31 @@ static int set_layer(cli_options *o, const char *v)
     return 0;
 }
 
+/* --pooling P, or several of sentence-transformers' modes as P+Q...: any
+ * order, their vectors end to end in its order (the library's). */
+static int set_pooling(cli_options *o, const char *v)
+{
+    unsigned modes = 0;
+    int several = strchr(v, '+') != NULL;
+    for (const char *p = v;; p += strcspn(p, "+") + 1) {
+        char name[32];
+        size_t n = strcspn(p, "+");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : 0), p);
+        int i = n < sizeof name ? pick(name, poolings) : -1;
+        if (i < 0)
+            return bad_choice("--pooling", name[0] ? name : p, poolings);
+        if (several && (i == ALBERT_POOL_NONE || i == ALBERT_POOL_POOLER))
+            return usage_error("--pooling: '%s' does not combine with other modes", name);
+        if (!(modes >> i & 1) && !modes)
+            o->pooling = i;
+        modes |= 1u << i;
+        if (!p[n])
+            break;
+    }
+    o->pooling_modes = several ? modes : 0;
+    return 0;
+}
+
 /* I/N with 0 <= I < N. */
 static int set_shard(cli_options *o, const char *v)
 {
@@ -425,7 +453,7 @@ static const option_spec option_table[] = {
     {"--profile-file", NULL, NULL, offsetof(cli_options, profile_file), 0, -1, ANY},
     {"--no-profile", NULL, NULL, offsetof(cli_options, no_profile), 0, 0, ANY},
     {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0, RUN},
-    {"--pooling", NULL, poolings, offsetof(cli_options, pooling), 0, 0, ANY},
+    {"--pooling", set_pooling, NULL, 0, 0, 0, ANY},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
     {"--layer", set_layer, NULL, 0, 0, 0, ANY},
     {"--layer-combine", NULL, layer_combines, offsetof(cli_options, layer_combine), 0, 0, ANY},
@@ -781,8 +809,10 @@ static int resolve_model_defaults(cli_options *o)
                         "AlbertModel)\n", err.msg);
         return EXIT_FAILURE;
     }
-    if (o->pooling < 0)
+    if (o->pooling < 0) {
         o->pooling = st.present ? (int)st.pooling : ALBERT_POOL_POOLER;
+        o->pooling_modes = st.present ? st.pooling_modes : 0;
+    }
     if (o->pooling != ALBERT_POOL_NONE)
         o->normalize |= st.normalize; /* the Normalize module follows any pooling */
     if (o->pooling != ALBERT_POOL_NONE && st.dense_modules) /* as do the Dense ones */
@@ -1020,12 +1050,13 @@ static int open_model(session *s, const cli_options *o, albert_error *err)
     if (o->head_width)
         rc = albert_head_open(o->model_dir, &s->head, err);
     if (rc == ALBERT_OK && s->head &&
-        albert_head_width_in(s->head) != cli_vector_width(o, &s->config))
+        albert_head_width_in(s->head) != cli_pooled_width(o, &s->config))
         rc = albert_fail(err, ALBERT_E_FORMAT,
                          "%s: the first Dense module takes vectors of %d values (its "
-                         "in_features), and the model gives %d (hidden_size)",
+                         "in_features), and the pooling gives %d (hidden_size, times its "
+                         "modes)",
                          o->model_dir, albert_head_width_in(s->head),
-                         cli_vector_width(o, &s->config));
+                         cli_pooled_width(o, &s->config));
     if (rc == ALBERT_OK)
         rc = open_engines(s, o, err);
     /* The reference is what HF gives: fp32. */
@@ -1276,6 +1307,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     int max_pos = s->config.max_position_embeddings;
     set->max_length = o->max_length < max_pos ? o->max_length : max_pos;
     set->pooling = o->pooling;
+    set->pooling_modes = o->pooling_modes;
     set->layer = s->config.num_hidden_layers - o->skip_last_layers;
     set->layers = o->layers;
     set->n_layers = o->n_layers;

@@ -47,6 +47,14 @@ int albert_outputs_check_layers(const albert_config *c, const int *layers, int n
  * pooled vectors, and the scheduler's after a head (core/outputs.c). */
 void albert_l2_normalize(int rows, int n, float *x);
 
+/* sentence-transformers' Pooling puts several modes' vectors end to end in
+ * this order (its forward's). */
+extern const albert_pooling albert_pooling_order[6];
+/* The modes of MODES (bits 1u << albert_pooling) in that order: how many,
+ * and the first (ALBERT_POOL_NONE when none). */
+int albert_pooling_count(unsigned modes);
+albert_pooling albert_pooling_first(unsigned modes);
+
 /* MODE's pooled vector of each of B rows of HIDDEN [B, T, H] into POOLED
  * [B, H], over the positions t >= FIRST[b] (FIRST NULL: all) whose MASK is
  * 1 (MASK NULL: all): CLS hidden[b, 0] whatever FIRST says; MEAN their mean;

@@ -95,6 +95,26 @@ static void pool_row(int T, int H, const float *hidden, const int32_t *mask, int
         pooled[i] *= inv;
 }
 
+const albert_pooling albert_pooling_order[6] = {ALBERT_POOL_CLS, ALBERT_POOL_MAX, ALBERT_POOL_MEAN,
+                                                ALBERT_POOL_MEAN_SQRT_LEN, ALBERT_POOL_WEIGHTED_MEAN,
+                                                ALBERT_POOL_LAST_TOKEN};
+
+int albert_pooling_count(unsigned modes)
+{
+    int n = 0;
+    for (int i = 0; i < 6; i++)
+        n += (modes >> albert_pooling_order[i]) & 1;
+    return n;
+}
+
+albert_pooling albert_pooling_first(unsigned modes)
+{
+    for (int i = 0; i < 6; i++)
+        if (modes >> albert_pooling_order[i] & 1)
+            return albert_pooling_order[i];
+    return ALBERT_POOL_NONE;
+}
+
 void albert_pool(int B, int T, int H, const float *hidden, const int32_t *mask, const int *first,
                  albert_pooling mode, float *pooled)
 {

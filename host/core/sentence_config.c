@@ -2,6 +2,7 @@
  * wherever modules.json puts the Pooling module) and
  * sentence_bert_config.json → albert_sentence_config, and Python's
  * str.strip() for the texts sentence-transformers strips. */
+#include "core/backend.h"
 #include "core/common.h"
 #include "core/sentence_config.h"
 
@@ -70,6 +71,7 @@ static int read_pooling_mode(const cJSON *mode, const char *path, albert_sentenc
     for (size_t i = 0; i < N_POOLING_MODES; i++)
         if (strlen(mode->valuestring) < sizeof lower && strcmp(lower, pooling_modes[i].name) == 0) {
             out->pooling = pooling_modes[i].pooling;
+            out->pooling_modes = 1u << out->pooling;
             return ALBERT_OK;
         }
     return albert_fail(err, ALBERT_E_UNSUPPORTED,
@@ -98,20 +100,16 @@ static int read_pooling(const char *dir, const char *module_path, albert_sentenc
         cJSON_Delete(root);
         return rc;
     }
-    int on = 0;
     /* Pooling's own defaults: mean unless the config says otherwise. */
     for (size_t i = 0; rc == ALBERT_OK && i < N_POOLING_MODES; i++) {
         int set;
         rc = read_bool(root, pooling_modes[i].key, i == 1, path, &set, err);
-        if (rc == ALBERT_OK && set) {
-            out->pooling = pooling_modes[i].pooling;
-            on++;
-        }
+        if (rc == ALBERT_OK && set)
+            out->pooling_modes |= 1u << pooling_modes[i].pooling;
     }
-    if (rc == ALBERT_OK && on != 1)
-        rc = albert_fail(err, ALBERT_E_UNSUPPORTED,
-                         "%s: %d pooling modes are on; albert-cl needs exactly one",
-                         path, on);
+    if (rc == ALBERT_OK && !out->pooling_modes)
+        rc = albert_fail(err, ALBERT_E_UNSUPPORTED, "%s: no pooling mode is on", path);
+    out->pooling = albert_pooling_first(out->pooling_modes);
     cJSON_Delete(root);
     return rc;
 }

@@ -24,12 +24,12 @@ _Static_assert(SCHED_BATCHES <= ALBERT_ENGINE_MAX_IN_FLIGHT,
 
 static int batch_init(const albert_scheduler *s, sched_batch *b, size_t room, int max_rows)
 {
-    size_t h = (size_t)s->hidden, rows = (size_t)max_rows;
+    size_t h = (size_t)s->hidden, rows = (size_t)max_rows, pool = (size_t)s->pool_width;
     b->taken = malloc(2 * rows * sizeof *b->taken);
     b->rows = b->taken ? b->taken + rows : NULL;
     b->ids = malloc(3 * room * sizeof *b->ids);
     b->hidden = engine_tokens(s) ? malloc(room * h * sizeof(float)) : NULL;
-    b->pooled = s->opt.pooling != ALBERT_POOL_NONE ? malloc(rows * h * sizeof(float)) : NULL;
+    b->pooled = s->opt.pooling != ALBERT_POOL_NONE ? malloc(rows * pool * sizeof(float)) : NULL;
     return b->taken && b->ids && (b->hidden || !engine_tokens(s)) &&
            (b->pooled || s->opt.pooling == ALBERT_POOL_NONE);
 }
@@ -44,7 +44,7 @@ int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err
         ok = batch_init(s, &w->batches[i], tok, max_rows) && ok;
     if (s->opt.reference) {
         w->ref_hidden = tokens ? malloc(tok * h * sizeof(float)) : NULL;
-        w->ref_pooled = pooled ? malloc((size_t)max_rows * h * sizeof(float)) : NULL;
+        w->ref_pooled = pooled ? malloc((size_t)max_rows * s->pool_width * sizeof(float)) : NULL;
         ok = ok && (w->ref_hidden || !tokens) && (w->ref_pooled || !pooled);
     }
     if (!ok)
@@ -139,7 +139,7 @@ static int pooled_out(const albert_scheduler *s, const float *src, float *dst, a
     if (s->opt.head)
         rc = albert_head_apply(s->opt.head, src, 1, dst, e);
     else
-        memcpy(dst, src, (size_t)s->hidden * sizeof(float));
+        memcpy(dst, src, (size_t)s->pool_width * sizeof(float));
     if (rc == ALBERT_OK && s->opt.normalize && (s->opt.head || s->host_pooling))
         albert_l2_normalize(1, s->pooled_width, dst);
     return rc;
@@ -162,17 +162,23 @@ static int has_pool_token(const albert_batch *b, int r, int first)
 }
 
 /* host_pooling: the batch's pooled vectors from its token vectors HIDDEN
- * into POOLED, each row's prompt left out; a row with nothing left fails. */
+ * into POOLED, each mode's in turn, each row's prompt left out; a row with
+ * nothing left fails. */
 static void pool_rows(const albert_scheduler *s, sched_batch *b, const float *hidden,
                       float *pooled)
 {
     const albert_batch *x = &b->batch;
+    const size_t T = (size_t)x->seq_len, h = (size_t)s->hidden;
     for (int r = 0; r < b->B; r++) {
         const int first = pool_start(b->rows[r]);
-        const size_t T = (size_t)x->seq_len, h = (size_t)s->hidden;
-        albert_pool(1, x->seq_len, s->hidden, hidden + r * T * h, x->attention_mask + r * T,
-                    &first, s->opt.pooling, pooled + r * h);
-        if (!has_pool_token(x, r, first)) {
+        float *dst = pooled + (size_t)r * s->pool_width;
+        for (int i = 0; i < 6; i++)
+            if (s->modes >> albert_pooling_order[i] & 1) {
+                albert_pool(1, x->seq_len, s->hidden, hidden + r * T * h,
+                            x->attention_mask + r * T, &first, albert_pooling_order[i], dst);
+                dst += h;
+            }
+        if (first > 0 && !has_pool_token(x, r, first)) {
             char what[128];
             snprintf(what, sizeof what,
                      "its pooling leaves out the prompt's %d positions ([CLS] and its pieces), "
@@ -187,7 +193,7 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
 {
     const albert_scheduler *s = w->s;
     const albert_batch *b = &batch->batch;
-    size_t h = (size_t)s->hidden, pw = (size_t)s->pooled_width;
+    size_t h = (size_t)s->hidden, pw = (size_t)s->pooled_width, pool = (size_t)s->pool_width;
     int pooled = batch->pooled != NULL, tokens = need_tokens(s);
     int ref = s->opt.reference != NULL;
     it->rows = tokens ? count_ones(it) : 0;
@@ -200,11 +206,11 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
     float *p = it->vectors;
     albert_error e;
     /* A head's activations could hide the engine's NaN or infinity: checked before it */
-    if (pooled && s->opt.head && !all_finite(batch->pooled + (size_t)r * h, h)) {
+    if (pooled && s->opt.head && !all_finite(batch->pooled + (size_t)r * pool, pool)) {
         sched_item_fail(it, ALBERT_E_FORMAT, 0, NON_FINITE);
         return;
     }
-    if (pooled && pooled_out(s, batch->pooled + (size_t)r * h, p, &e) != ALBERT_OK) {
+    if (pooled && pooled_out(s, batch->pooled + (size_t)r * pool, p, &e) != ALBERT_OK) {
         sched_item_fail(it, e.code, 1, e.msg);
         return;
     }
@@ -220,7 +226,7 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
         sched_item_fail(it, ALBERT_E_FORMAT, 0, NON_FINITE);
         return;
     }
-    if (ref && pooled && pooled_out(s, w->ref_pooled + (size_t)r * h, p, &e) != ALBERT_OK) {
+    if (ref && pooled && pooled_out(s, w->ref_pooled + (size_t)r * pool, p, &e) != ALBERT_OK) {
         sched_item_fail(it, e.code, 1, e.msg);
         return;
     }

@@ -13,6 +13,11 @@
 #include <time.h>
 
 #define DEFAULT_MAX_ROWS 256
+/* The modes pooling_modes may hold. */
+#define POOLING_BITS                                                                   \
+    (1u << ALBERT_POOL_CLS | 1u << ALBERT_POOL_MEAN | 1u << ALBERT_POOL_MAX |          \
+     1u << ALBERT_POOL_MEAN_SQRT_LEN | 1u << ALBERT_POOL_WEIGHTED_MEAN |               \
+     1u << ALBERT_POOL_LAST_TOKEN)
 #define DEFAULT_WINDOW 1024
 #define DEFAULT_WINDOW_TOKENS 64 /* with ALBERT_POOL_NONE every token's vector is kept */
 #define GPU_BATCH_TOKENS 16384
@@ -691,8 +696,14 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
     if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_LAST_TOKEN)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
                            (int)o->pooling);
+    if (o->pooling_modes && (o->pooling_modes & ~POOLING_BITS || !(o->pooling_modes >> o->pooling & 1)))
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: pooling_modes 0x%x: modes from CLS to "
+                           "LAST_TOKEN, pooling %d among them",
+                           o->pooling_modes, (int)o->pooling);
     albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
-    const int width = albert_output_width(o->config, &widths);
+    const int modes = o->pooling_modes ? albert_pooling_count(o->pooling_modes) : 1;
+    const int width = albert_output_width(o->config, &widths) * modes;
     if (o->head && o->pooling == ALBERT_POOL_NONE)
         return albert_fail(err, ALBERT_E_ARG,
                            "albert_scheduler_create: a head runs on pooled vectors, and pooling "
@@ -715,9 +726,13 @@ static void resolve_options(albert_scheduler *s, const albert_scheduler_options 
         s->opt.max_length = max_pos;
     albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
     s->hidden = albert_output_width(o->config, &widths);
-    s->pooled_width = o->head ? albert_head_width_out(o->head) : s->hidden;
-    s->host_pooling = o->exclude_prompt && o->pooling != ALBERT_POOL_NONE &&
-                      o->pooling != ALBERT_POOL_POOLER && o->pooling != ALBERT_POOL_CLS;
+    s->modes = o->pooling_modes ? o->pooling_modes
+               : o->pooling != ALBERT_POOL_NONE ? 1u << o->pooling : 0;
+    const int several = albert_pooling_count(s->modes) > 1;
+    s->pool_width = (several ? albert_pooling_count(s->modes) : 1) * s->hidden;
+    s->pooled_width = o->head ? albert_head_width_out(o->head) : s->pool_width;
+    s->host_pooling = several || (o->exclude_prompt && o->pooling != ALBERT_POOL_NONE &&
+                                  o->pooling != ALBERT_POOL_POOLER && o->pooling != ALBERT_POOL_CLS);
     s->max_rows = o->max_batch_size ? o->max_batch_size : DEFAULT_MAX_ROWS;
     int tokens = o->pooling == ALBERT_POOL_NONE || o->token_vectors;
     s->window = o->window ? o->window : tokens ? DEFAULT_WINDOW_TOKENS : DEFAULT_WINDOW;

@@ -87,7 +87,10 @@ struct albert_scheduler {
     int *layers;                 /* a copy of the caller's opt.layers */
     int hidden;                  /* values per vector: albert_output_width */
     int pooled_width;            /* per pooled vector: the head's width_out, else hidden */
-    int host_pooling;            /* pooled here from the engine's token vectors (exclude_prompt) */
+    unsigned modes;              /* the pooling modes (bits 1u << albert_pooling) */
+    int pool_width;              /* per pooled vector before a head: hidden times the modes */
+    int host_pooling;            /* pooled here from the engine's token vectors: several
+                                    modes, or exclude_prompt */
     int window, max_rows;
     size_t cap;                  /* records in flight at most */
     sched_item *items;           /* [cap]: record i at items[i % cap] */

@@ -715,7 +715,12 @@ static void info(call *c, const char *body, size_t len)
     cJSON_AddStringToObject(j, "version", ALBERT_CL_VERSION);
     cJSON_AddNumberToObject(j, "hidden_size", s->config->hidden_size);
     cJSON_AddNumberToObject(j, "max_input_length", s->max_length);
-    cJSON_AddStringToObject(j, "pooling", pooling_names[s->pooling]);
+    char pooling[128] = "";
+    for (int i = 0; i < (int)(sizeof pooling_names / sizeof *pooling_names); i++)
+        if (s->pooling_modes ? s->pooling_modes >> i & 1 : i == s->pooling)
+            snprintf(pooling + strlen(pooling), sizeof pooling - strlen(pooling), "%s%s",
+                     pooling[0] ? "+" : "", pooling_names[i]);
+    cJSON_AddStringToObject(j, "pooling", pooling);
     if (s->n_layers) {
         cJSON *layers = cJSON_AddArrayToObject(j, "layers");
         for (int i = 0; layers && i < s->n_layers; i++)

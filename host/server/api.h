@@ -17,6 +17,7 @@ typedef struct srv_settings {
     int ndevices;
     int max_length;
     int pooling;              /* albert_pooling, not NONE */
+    unsigned pooling_modes;   /* several at once (bits 1u << albert_pooling), or 0 */
     int layer;                /* the hidden_states index the vectors come from, */
     const int *layers;        /* or these N_LAYERS ones combined (n_layers > 0), */
     int n_layers;

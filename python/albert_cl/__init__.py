@@ -39,6 +39,25 @@ _POOLING = {
     "lasttoken": _lib.ALBERT_POOL_LAST_TOKEN,
 }
 _POOLING_NAME = {v: k for k, v in _POOLING.items()}
+
+
+def _pooling_modes(pooling):
+    """A pooling name, or several of sentence-transformers' joined by "+"
+    ("mean+max"), as (the first mode's value, their bits or 0 for one)."""
+    names = pooling.split("+") if isinstance(pooling, str) else [pooling]
+    if any(n not in _POOLING for n in names) or (
+            len(names) > 1 and any(n in ("none", "pooler") for n in names)):
+        raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}, "
+                         "or several but none and pooler joined by '+'")
+    bits = 0
+    for n in names:
+        bits |= 1 << _POOLING[n]
+    return _POOLING[names[0]], (bits if len(set(names)) > 1 else 0)
+
+
+def _pooling_name(modes):
+    """The folder's pooling modes (bits) as _pooling_modes reads them."""
+    return "+".join(n for n, v in _POOLING.items() if modes >> v & 1)
 _TOKENIZER = {"slow": _lib.ALBERT_TOKENIZER_SLOW, "fast": _lib.ALBERT_TOKENIZER_FAST}
 
 
@@ -309,7 +328,10 @@ class Encoder:
     pooling: "pooler" (HF pooler_output; the default without modules.json),
         "cls", "mean", "max" (per value, over the tokens), "mean_sqrt_len",
         "weightedmean", "lasttoken" (sentence-transformers' modes), or "none"
-        (then only output_value="token_embeddings" works).
+        (then only output_value="token_embeddings" works); several of
+        sentence-transformers' joined by "+" ("mean+max", as a Pooling module
+        with several modes on): their vectors end to end in its order (cls,
+        max, mean, mean_sqrt_len, weightedmean, lasttoken).
     normalize: L2-normalise the sentence embeddings (default: False, or
         whether modules.json has a Normalize module).
     precision: "fp32" (HF-exact), "bf16", "fp16", "int8" (where the device runs it).
@@ -343,7 +365,7 @@ class Encoder:
         model_dir = locate(model_dir)
         st = _sentence_config(model_dir) if sentence_transformers else _lib.SentenceConfig()
         if pooling is None:
-            pooling = _POOLING_NAME[st.pooling] if st.present else "pooler"
+            pooling = _pooling_name(st.pooling_modes) if st.present else "pooler"
         if normalize is None:  # the Normalize module follows any pooling
             normalize = bool(st.normalize) and pooling != "none"
         if tokenizer is None and st.present and not st.fast_tokenizer:
@@ -360,8 +382,6 @@ class Encoder:
         self.prompts, self.default_prompt_name = _sentence_prompts(model_dir, st)
         self._exclude_prompt = bool(st.present and not st.include_prompt)
 
-        if pooling not in _POOLING:
-            raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}")
         if tokenizer not in _TOKENIZER:
             raise ValueError(f"albert_cl: tokenizer {tokenizer!r}: expected one of {list(_TOKENIZER)}")
         if not isinstance(max_length, int) or max_length < 1:
@@ -370,7 +390,7 @@ class Encoder:
         if layer_combine not in ("mean", "concat"):
             raise ValueError(f"albert_cl: layer_combine {layer_combine!r}: expected 'mean' or "
                              "'concat'")
-        self._pooling = _POOLING[pooling]
+        self._pooling, self._pooling_modes = _pooling_modes(pooling)
         self._normalize = bool(normalize)
         precision_value = _precision(precision)
 
@@ -429,18 +449,19 @@ class Encoder:
         self._concat = int(layer_combine == "concat")
         n = len(self._layers) if self._concat and self._layers is not None else 1
         self._width = n * self._config.contents.hidden_size
-        self._pooled_width = self._width
+        self._pooled_width = max(1, bin(self._pooling_modes).count("1")) * self._width
         if self._head is not None:
             if n > 1:
                 self.close()
                 raise ValueError(f"albert_cl: layer_combine 'concat': {model_dir}'s Dense "
                                  "modules take vectors of hidden_size values")
             takes = lib.albert_head_width_in(self._head)
-            if takes != self._width:
+            if takes != self._pooled_width:
                 self.close()
                 raise AlbertError(f"{model_dir}: the first Dense module takes vectors of {takes} "
-                                  f"values (its in_features), and the model gives {self._width} "
-                                  "(hidden_size)", "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
+                                  f"values (its in_features), and the pooling gives "
+                                  f"{self._pooled_width} (hidden_size, times its modes)",
+                                  "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
             self._pooled_width = lib.albert_head_width_out(self._head)
 
     def _resolve_layers(self, layer, pooling):
@@ -702,6 +723,7 @@ class Encoder:
             opt.layers_concat = self._concat
         opt.token_vectors = int(tokens and pooling != _lib.ALBERT_POOL_NONE)
         opt.head = self._head if pooling != _lib.ALBERT_POOL_NONE else None
+        opt.pooling_modes = self._pooling_modes if pooling != _lib.ALBERT_POOL_NONE else 0
         opt.exclude_prompt = int(self._exclude_prompt)
 
         err = _lib.AlbertErrorStruct()

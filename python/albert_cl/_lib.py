@@ -125,6 +125,7 @@ class SchedulerOptions(ctypes.Structure):
         ("n_layers", ctypes.c_int),
         ("layers_concat", ctypes.c_int),
         ("head", ctypes.c_void_p),  # const albert_head *
+        ("pooling_modes", ctypes.c_uint),
         ("exclude_prompt", ctypes.c_int),
     ]
 
@@ -141,6 +142,7 @@ class SentenceConfig(ctypes.Structure):
         ("include_prompt", ctypes.c_int),
         ("prompts", ctypes.c_int),
         ("default_prompt", ctypes.c_int),
+        ("pooling_modes", ctypes.c_uint),
     ]
 
 

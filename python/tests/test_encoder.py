@@ -273,7 +273,8 @@ def sentence_transformers_folder(tmp_path, shared, tiny):
     return d
 
 
-@pytest.mark.parametrize("case", ["dense-tanh-normalize", "dense-chain-bin"])
+@pytest.mark.parametrize("case", ["dense-tanh-normalize", "dense-chain-bin",
+                                  "cls-mean-max-dense-normalize"])
 def test_dense_modules_equal_sentence_transformers(tmp_path, shared, tiny, case):
     """tests/data/sentence-transformers/CASE (tools/gen-st-golden.py): what
     sentence-transformers itself gave with its Dense modules."""
@@ -326,7 +327,7 @@ def _prompt_kwargs(args):
 
 
 PROMPT_CASES = ["prompt-default-mean", "prompt-excluded-mean", "prompt-excluded-weightedmean",
-                "prompt-excluded-max-dense"]
+                "prompt-excluded-max-dense", "five-modes-prompt-excluded"]
 
 
 @pytest.mark.parametrize("device", _devices())
@@ -721,3 +722,28 @@ def test_older_library_refused():
         with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.16\.x" %
                            version.decode().replace(".", r"\.")):
             _declare(fake(version))
+
+
+def test_several_pooling_modes(tmp_path, shared, tiny):
+    """A Pooling module with several modes (tests/data/sentence-transformers/
+    mean-max): sentence-transformers' vectors, max's then mean's; the same
+    as pooling="mean+max" by hand, and as each mode's own vectors end to end."""
+    st, want = golden_folder(tmp_path, shared, tiny, "mean-max")
+    with albert_cl.Encoder(st, device="cpu") as e:
+        assert e.dimension == 64
+        got = e.encode(want["lines"])
+    np.testing.assert_allclose(got, np.array(want["embeddings"], dtype=np.float32), rtol=0,
+                               atol=1e-5)
+    plain = dict(device="cpu", sentence_transformers=False, tokenizer="fast", max_length=16)
+    lines = [line.strip() for line in want["lines"]]
+    with albert_cl.Encoder(st, pooling="mean+max", **plain) as e:
+        both = e.encode(lines)
+    with albert_cl.Encoder(st, pooling="max", **plain) as e:
+        most = e.encode(lines)
+    with albert_cl.Encoder(st, pooling="mean", **plain) as e:
+        mean = e.encode(lines)
+    np.testing.assert_allclose(both, np.concatenate([most, mean], axis=1), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(both, got, rtol=0, atol=1e-5)
+    for bad in ("mean+none", "pooler+cls", "mean+bogus", "mean+"):
+        with pytest.raises(ValueError, match="pooling"):
+            albert_cl.Encoder(st, pooling=bad, **plain)

@@ -56,6 +56,10 @@ static void check(const albert_sentence_config *st)
                 "dense_width %d with %d Dense modules", st->dense_width, st->dense_modules);
     FUZZ_EXPECT(st->include_prompt == 0 || st->include_prompt == 1, "include_prompt %d",
                 st->include_prompt);
+    const unsigned modes = 0xFCu; /* CLS (2) to LAST_TOKEN (7) */
+    FUZZ_EXPECT(st->pooling_modes && !(st->pooling_modes & ~modes) &&
+                    (st->pooling_modes >> st->pooling & 1),
+                "pooling_modes 0x%x with pooling %d", st->pooling_modes, (int)st->pooling);
     FUZZ_EXPECT(st->prompts >= 0 && (st->default_prompt == 0 || st->default_prompt == 1) &&
                     (!st->default_prompt || st->prompts > 0),
                 "%d prompts, default %d", st->prompts, st->default_prompt);

@@ -349,6 +349,11 @@ def sentence_config_seeds():
     parts = [json.dumps(base), json.dumps(dict(pooling("mean_tokens"), include_prompt=False)),
              json.dumps({"max_seq_length": 16}), "", json.dumps(prompts)]
     write("sentence_config", "prompts.bin", "\0".join(parts).encode())
+    several = dict(pooling("mean_tokens"), pooling_mode_cls_token=True, pooling_mode_max_tokens=True)
+    parts = [json.dumps(base + dense), json.dumps(several), "{}",
+             json.dumps({"in_features": 96, "out_features": 16, "bias": True,
+                         "activation_function": "torch.nn.modules.activation.Tanh"})]
+    write("sentence_config", "several-modes.bin", "\0".join(parts).encode())
     write("sentence_config", "strip.bin", "\u3000 a b\u00a0\x1f\u2028".encode())
 
 
