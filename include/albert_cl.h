@@ -657,7 +657,8 @@ typedef struct albert_scheduler_options {
      * sentence-transformers folder's Dense modules) and then, with
      * NORMALIZE, is L2-normalised; results' pooled vectors then hold
      * albert_scheduler_pooled_width values.  Its width_in must be the
-     * vectors' width; not with ALBERT_POOL_NONE.  It must outlive the
+     * pooled vectors' width (albert_scheduler_width times the pooling
+     * modes); not with ALBERT_POOL_NONE.  It must outlive the
      * scheduler. */
     const albert_head *head;
     /* More than one bit (1u << albert_pooling, POOLING among them, none

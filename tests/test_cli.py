@@ -813,7 +813,9 @@ class SentenceTransformers(Base):
                    must_mention=["takes vectors of 96 values", "gives 32"])
         for bad, what in [("mean+none", "'none' does not combine"),
                           ("pooler+cls", "'pooler' does not combine"),
-                          ("mean+bogus", "'bogus' is not one of"), ("mean+", "is not one of")]:
+                          ("mean+bogus", "'bogus' is not one of"), ("mean+", "empty mode name"),
+                          ("+mean", "empty mode name"), ("mean++max", "empty mode name"),
+                          ("mean+max+mean", "'mean' twice")]:
             self.fails(plain + ["--pooling", bad], 2, text, must_mention=[what])
 
     def test_prompt_is_put_before_texts_only(self):

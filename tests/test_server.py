@@ -1027,6 +1027,12 @@ class FiveModesPromptExcluded(PromptGolden, ServerCase):
     CASE = "five-modes-prompt-excluded"
 
 
+class PromptDefaultMeanMax(PromptGolden, ServerCase):
+    """Mean and max end to end, the prompt's tokens pooled too, Normalize."""
+
+    CASE = "prompt-default-mean-max"
+
+
 class SeveralModesDense(PromptFolder, ServerCase):
     """CLS, mean and max end to end (96 values), a Dense module (16), Normalize."""
 

@@ -85,6 +85,8 @@ CASES = {
     "mean-max": (("mean_tokens", "max_tokens"), False, 16, [], True),
     "cls-mean-max-dense-normalize": (("cls_token", "mean_tokens", "max_tokens"), True, None,
                                      [(16, torch.nn.Tanh(), True)], True),
+    "prompt-default-mean-max": (("mean_tokens", "max_tokens"), True, 16, [], True,
+                                ("query", True)),
     # not with CLS: sentence-transformers' CLS vector is a view of the token
     # vectors its max pooling overwrites with -1e9 where the prompt was
     "five-modes-prompt-excluded": (("max_tokens", "mean_tokens", "mean_sqrt_len_tokens",

@@ -49,7 +49,9 @@ static int alloc_bufs(bench_bufs *b, const cli_options *o, const albert_config *
                       albert_outputs *out, albert_error *err)
 {
     const size_t tokens = (size_t)o->batch_size * (size_t)o->seq_len;
-    const int pooled = o->pooling != ALBERT_POOL_NONE;
+    /* Several modes pool on the host from every token's vector, as a run
+     * does: the forward timed is the one that gives them. */
+    const int pooled = o->pooling != ALBERT_POOL_NONE && !o->pooling_modes;
     const size_t floats = (pooled ? (size_t)o->batch_size : tokens) * (size_t)cli_vector_width(o, cfg);
     b->ids = malloc(tokens * sizeof *b->ids);
     b->mask = malloc(tokens * sizeof *b->mask);
@@ -62,7 +64,7 @@ static int alloc_bufs(bench_bufs *b, const cli_options *o, const albert_config *
         b->mask[i] = 1;
     synthetic_ids(o->batch_size, o->seq_len, cfg->vocab_size, b->ids);
     memset(out, 0, sizeof *out);
-    out->pooling = (albert_pooling)o->pooling;
+    out->pooling = pooled ? (albert_pooling)o->pooling : ALBERT_POOL_NONE;
     out->normalize = o->normalize;
     out->skip_last_layers = o->skip_last_layers;
     out->layers = o->layers;

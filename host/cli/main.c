@@ -403,14 +403,18 @@ static int set_pooling(cli_options *o, const char *v)
     for (const char *p = v;; p += strcspn(p, "+") + 1) {
         char name[32];
         size_t n = strcspn(p, "+");
-        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : 0), p);
+        if (n == 0)
+            return usage_error("--pooling: '%s' has an empty mode name", v);
+        snprintf(name, sizeof name, "%.*s", (int)n, p); /* cut short: no mode's name */
         int i = n < sizeof name ? pick(name, poolings) : -1;
         if (i < 0)
-            return bad_choice("--pooling", name[0] ? name : p, poolings);
+            return bad_choice("--pooling", name, poolings);
         if (several && (i == ALBERT_POOL_NONE || i == ALBERT_POOL_POOLER))
             return usage_error("--pooling: '%s' does not combine with other modes", name);
-        if (!(modes >> i & 1) && !modes)
-            o->pooling = i;
+        if (modes >> i & 1)
+            return usage_error("--pooling: '%s' twice", name);
+        if (!modes)
+            o->pooling = i; /* any of them: the library orders them */
         modes |= 1u << i;
         if (!p[n])
             break;

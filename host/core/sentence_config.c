@@ -80,7 +80,7 @@ static int read_pooling_mode(const cJSON *mode, const char *path, albert_sentenc
                        path, mode->valuestring);
 }
 
-/* The Pooling module's config: exactly one mode. */
+/* The Pooling module's config: one mode or several. */
 static int read_pooling(const char *dir, const char *module_path, albert_sentence_config *out,
                         albert_error *err)
 {

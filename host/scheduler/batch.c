@@ -145,10 +145,11 @@ static int pooled_out(const albert_scheduler *s, const float *src, float *dst, a
     return rc;
 }
 
-/* The first position each row's pooling takes: past its prompt. */
-static int pool_start(const sched_item *it)
+/* The first position each row's pooling takes: past its prompt when the
+ * prompt is left out. */
+static int pool_start(const albert_scheduler *s, const sched_item *it)
 {
-    return it->has_prompt ? it->prompt_tokens : 0;
+    return s->opt.exclude_prompt && it->has_prompt ? it->prompt_tokens : 0;
 }
 
 /* Whether row R of B has a token its pooling takes. */
@@ -170,7 +171,7 @@ static void pool_rows(const albert_scheduler *s, sched_batch *b, const float *hi
     const albert_batch *x = &b->batch;
     const size_t T = (size_t)x->seq_len, h = (size_t)s->hidden;
     for (int r = 0; r < b->B; r++) {
-        const int first = pool_start(b->rows[r]);
+        const int first = pool_start(s, b->rows[r]);
         float *dst = pooled + (size_t)r * s->pool_width;
         for (int i = 0; i < 6; i++)
             if (s->modes >> albert_pooling_order[i] & 1) {

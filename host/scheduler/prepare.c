@@ -95,7 +95,8 @@ static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch
     int max = s->opt.max_length, n = 0, n_full = 0;
     if (it->has_prompt && !text_after_prompt_ok(it))
         return;
-    if (s->host_pooling && it->has_prompt && !count_prompt(s, it, scratch))
+    if (s->host_pooling && s->opt.exclude_prompt && it->has_prompt &&
+        !count_prompt(s, it, scratch))
         return;
     if (!encode(s, it, it->text, it->text_len, it->pair, it->pair_len, scratch, &n, &n_full))
         return;

@@ -86,7 +86,7 @@ struct albert_scheduler {
     albert_scheduler_options opt; /* opt.layers points to LAYERS */
     int *layers;                 /* a copy of the caller's opt.layers */
     int hidden;                  /* values per vector: albert_output_width */
-    int pooled_width;            /* per pooled vector: the head's width_out, else hidden */
+    int pooled_width;            /* per pooled vector: the head's width_out, else pool_width */
     unsigned modes;              /* the pooling modes (bits 1u << albert_pooling) */
     int pool_width;              /* per pooled vector before a head: hidden times the modes */
     int host_pooling;            /* pooled here from the engine's token vectors: several

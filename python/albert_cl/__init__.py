@@ -45,14 +45,14 @@ def _pooling_modes(pooling):
     """A pooling name, or several of sentence-transformers' joined by "+"
     ("mean+max"), as (the first mode's value, their bits or 0 for one)."""
     names = pooling.split("+") if isinstance(pooling, str) else [pooling]
-    if any(n not in _POOLING for n in names) or (
+    if any(n not in _POOLING for n in names) or len(set(names)) != len(names) or (
             len(names) > 1 and any(n in ("none", "pooler") for n in names)):
         raise ValueError(f"albert_cl: pooling {pooling!r}: expected one of {list(_POOLING)}, "
-                         "or several but none and pooler joined by '+'")
+                         "or several of them but none and pooler, each once, joined by '+'")
     bits = 0
     for n in names:
         bits |= 1 << _POOLING[n]
-    return _POOLING[names[0]], (bits if len(set(names)) > 1 else 0)
+    return _POOLING[names[0]], (bits if len(names) > 1 else 0)
 
 
 def _pooling_name(modes):
@@ -494,7 +494,8 @@ class Encoder:
     @property
     def dimension(self):
         """Values per sentence embedding: hidden_size, times the layers
-        concatenated, or the last Dense module's out_features."""
+        concatenated, times the pooling modes, or the last Dense module's
+        out_features."""
         self._check_open()
         return self._pooled_width
 

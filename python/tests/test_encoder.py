@@ -327,7 +327,8 @@ def _prompt_kwargs(args):
 
 
 PROMPT_CASES = ["prompt-default-mean", "prompt-excluded-mean", "prompt-excluded-weightedmean",
-                "prompt-excluded-max-dense", "five-modes-prompt-excluded"]
+                "prompt-excluded-max-dense", "five-modes-prompt-excluded",
+                "prompt-default-mean-max"]
 
 
 @pytest.mark.parametrize("device", _devices())
@@ -744,6 +745,6 @@ def test_several_pooling_modes(tmp_path, shared, tiny):
         mean = e.encode(lines)
     np.testing.assert_allclose(both, np.concatenate([most, mean], axis=1), rtol=0, atol=1e-6)
     np.testing.assert_allclose(both, got, rtol=0, atol=1e-5)
-    for bad in ("mean+none", "pooler+cls", "mean+bogus", "mean+"):
+    for bad in ("mean+none", "pooler+cls", "mean+bogus", "mean+", "mean+max+mean"):
         with pytest.raises(ValueError, match="pooling"):
             albert_cl.Encoder(st, pooling=bad, **plain)
