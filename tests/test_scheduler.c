@@ -550,8 +550,12 @@ static int prompt_positions(const fixture *f, const char *prompt)
  * hand past the prompt; a record without a prompt pools every token. */
 static void check_prompt_pooling(const fixture *f, albert_engine *engine, albert_pooling mode)
 {
-    static const char prompt[] = "Represent this sentence: ";
-    const int H = f->cfg->hidden_size, k = prompt_positions(f, prompt);
+    /* Records switch between two prompts (a tokenizer thread remembers the
+     * last one's positions), and the last one has none. */
+    static const char *const prompts[3] = {"Represent this sentence: ", "query: ", ""};
+    const int H = f->cfg->hidden_size;
+    const int k[3] = {prompt_positions(f, prompts[0]), prompt_positions(f, prompts[1]), 0};
+    CHECK(k[0] != k[1], "the two prompts' positions: %d and %d", k[0], k[1]);
     albert_scheduler_options o = small_options(f, &engine, 1);
     o.pooling = mode;
     o.exclude_prompt = 1;
@@ -559,8 +563,8 @@ static void check_prompt_pooling(const fixture *f, albert_engine *engine, albert
     albert_error err;
     for (int i = 0; s && i < PROMPT_RECORDS; i++) {
         albert_record r = text_record(f->texts[i], (uint64_t)i);
-        r.prompt = i == PROMPT_RECORDS - 1 ? NULL : prompt; /* the last one has none */
-        r.prompt_len = r.prompt ? strlen(prompt) : 0;
+        r.prompt = i == PROMPT_RECORDS - 1 ? NULL : prompts[i % 3 / 2];
+        r.prompt_len = r.prompt ? strlen(r.prompt) : 0;
         CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_OK, "%s", err.msg);
     }
     float *got;
@@ -568,15 +572,16 @@ static void check_prompt_pooling(const fixture *f, albert_engine *engine, albert
     CHECK(n == PROMPT_RECORDS, "%d results with a prompt", n);
     float *hidden = test_calloc((size_t)512 * H, sizeof *hidden), *want = test_calloc((size_t)H, 4);
     for (int r = 0; r < n; r++) {
-        char text[sizeof prompt + sizeof f->texts[r]];
-        snprintf(text, sizeof text, "%s%s", r == PROMPT_RECORDS - 1 ? "" : prompt, f->texts[r]);
+        const int which = r == PROMPT_RECORDS - 1 ? 2 : r % 3 / 2;
+        char text[64 + sizeof f->texts[r]];
+        snprintf(text, sizeof text, "%s%s", prompts[which], f->texts[r]);
         int32_t ids[512], types[512];
         int len = 0, n_full;
         albert_tokenize(f->tok, text, strlen(text), NULL, 0, 512, ids, types, &len, &n_full, &err);
         albert_batch b = {1, len, ids, types, NULL};
         albert_outputs alone = {.last_hidden_state = hidden};
         CHECK(albert_engine_run(f->engine, &b, &alone, &err) == ALBERT_OK, "%s", err.msg);
-        pool_past(hidden, len, H, r == PROMPT_RECORDS - 1 ? 0 : k, mode, want);
+        pool_past(hidden, len, H, k[which], mode, want);
         const double d = max_diff(got + (size_t)r * H, want, H);
         CHECK(d <= 1e-5, "%s, pooling %d, record %d: %g from its tokens pooled past the prompt",
               albert_engine_device_name(engine), (int)mode, r, d);

@@ -69,12 +69,27 @@ static int encode(const albert_scheduler *s, sched_item *it, const char *text, s
 /* sentence-transformers' prompt_length: the prompt's ids alone but its
  * [SEP], i.e. [CLS] and the prompt's pieces; none for a prompt of no ids (a
  * tokenizer without a template), where theirs would be -1. */
-static int count_prompt(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+static int count_prompt(const albert_scheduler *s, sched_item *it, int32_t *scratch,
+                        sched_prompt_memo *memo)
 {
+    if (memo->text && memo->len == it->prompt_len &&
+        memcmp(memo->text, it->text, it->prompt_len) == 0) {
+        it->prompt_tokens = memo->tokens;
+        return 1;
+    }
     int n = 0, n_full = 0;
     if (!encode(s, it, it->text, it->prompt_len, NULL, 0, scratch, &n, &n_full))
         return 0;
     it->prompt_tokens = n > 0 ? n - 1 : 0;
+    /* Without memory for the copy the next record counts again. */
+    char *copy = malloc(it->prompt_len ? it->prompt_len : 1);
+    free(memo->text);
+    memo->text = copy;
+    if (copy) {
+        memcpy(copy, it->text, it->prompt_len);
+        memo->len = it->prompt_len;
+        memo->tokens = it->prompt_tokens;
+    }
     return 1;
 }
 
@@ -90,13 +105,14 @@ static int text_after_prompt_ok(sched_item *it)
     return 0;
 }
 
-static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch,
+                     sched_prompt_memo *memo)
 {
     int max = s->opt.max_length, n = 0, n_full = 0;
     if (it->has_prompt && !text_after_prompt_ok(it))
         return;
     if (s->host_pooling && s->opt.exclude_prompt && it->has_prompt &&
-        !count_prompt(s, it, scratch))
+        !count_prompt(s, it, scratch, memo))
         return;
     if (!encode(s, it, it->text, it->text_len, it->pair, it->pair_len, scratch, &n, &n_full))
         return;
@@ -112,7 +128,8 @@ static void tokenize(const albert_scheduler *s, sched_item *it, int32_t *scratch
     it->n_full = n_full;
 }
 
-void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch)
+void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch,
+                   sched_prompt_memo *memo)
 {
     if (it->status != ALBERT_OK)
         return; /* pushed as bad */
@@ -121,7 +138,7 @@ void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch)
     } else if (!s->opt.tokenizer) {
         sched_item_fail(it, ALBERT_E_ARG, 1, "a text record, but there is no tokenizer (spiece.model or tokenizer.json) to encode it");
     } else {
-        tokenize(s, it, scratch);
+        tokenize(s, it, scratch, memo);
     }
     /* The text is not needed any more: memory stays with what is in flight. */
     free(it->text);

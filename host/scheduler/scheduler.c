@@ -181,6 +181,7 @@ static int running(const albert_scheduler *s)
 typedef struct preparer {
     albert_scheduler *s;
     int32_t *scratch;
+    sched_prompt_memo memo;
 } preparer;
 
 static void *prepare_thread(void *arg)
@@ -201,7 +202,7 @@ static void *prepare_thread(void *arg)
         it->state = ITEM_PREPARING;
         pthread_mutex_unlock(&s->lock);
         uint64_t t0 = albert_now_ns();
-        sched_prepare(s, it, p->scratch);
+        sched_prepare(s, it, p->scratch, &p->memo);
         uint64_t dt = albert_now_ns() - t0;
         pthread_mutex_lock(&s->lock);
         s->tokenize_ns += dt;
@@ -631,6 +632,8 @@ void albert_scheduler_free(albert_scheduler *s)
         sched_worker_free(&s->workers[i]);
     free(s->workers);
     free(s->layers);
+    for (int i = 0; s->preparers && i < s->opt.tokenize_threads; i++)
+        free(s->preparers[i].memo.text);
     free(s->preparers);
     free(s->threads);
     free(s->items);

@@ -116,9 +116,18 @@ struct albert_scheduler {
     uint64_t tokens, tokenize_ns, reference_ns, start_ns;
 };
 
-/* prepare.c: tokenizes or checks IT (outside the lock); on a failure sets
- * its status and message. */
-void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch);
+/* A tokenizer thread's last prompt and its positions (exclude_prompt): a
+ * run's records mostly share one prompt, tokenized alone once. */
+typedef struct sched_prompt_memo {
+    char *text;                  /* malloc'd; NULL: none yet */
+    size_t len;
+    int tokens;
+} sched_prompt_memo;
+
+/* prepare.c: tokenizes or checks IT (outside the lock) with SCRATCH and
+ * MEMO, the calling thread's; on a failure sets its status and message. */
+void sched_prepare(const albert_scheduler *s, sched_item *it, int32_t *scratch,
+                   sched_prompt_memo *memo);
 /* Sets IT's error (fatal or not) from CODE and MESSAGE. */
 void sched_item_fail(sched_item *it, int code, int fatal, const char *message);
 /* Frees what IT holds and makes it ITEM_FREE. */
