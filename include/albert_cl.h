@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.16.0"
+#define ALBERT_CL_VERSION "0.17.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -676,6 +676,17 @@ typedef struct albert_scheduler_options {
      * record left with no token to pool fails alone (ALBERT_E_INPUT), where
      * sentence-transformers pools nothing.  No effect on CLS or POOLER. */
     int exclude_prompt;
+    /* > 0: results' pooled vectors keep only their first TRUNCATE_DIM
+     * values, cut after the head and NORMALIZE, as SentenceTransformer's
+     * truncate_dim cuts a Matryoshka model's sentence embeddings: a vector
+     * NORMALIZE made unit-length is then shorter.  More than the pooled
+     * width (albert_scheduler_pooled_width without it), or with
+     * ALBERT_POOL_NONE, is ALBERT_E_ARG. */
+    int truncate_dim;
+    /* 1: L2-normalise the vectors as results give them, after TRUNCATE_DIM's
+     * cut (SentenceTransformer.encode's normalize_embeddings, OpenAI's
+     * "dimensions"); without TRUNCATE_DIM it is NORMALIZE. */
+    int normalize_truncated;
 } albert_scheduler_options;
 
 /* Fills *OPT with the defaults above (no config: the caller sets it). */
@@ -755,8 +766,9 @@ ALBERT_API size_t albert_scheduler_ready(const albert_scheduler *s);
 /* The values per vector in S's results (albert_output_width of its
  * options); 0 for NULL. */
 ALBERT_API int albert_scheduler_width(const albert_scheduler *s);
-/* The values per pooled vector: the head's width_out with a head, else
- * albert_scheduler_width times the pooling modes; 0 for NULL. */
+/* The values per pooled vector: truncate_dim when it is set, else the
+ * head's width_out with a head, else albert_scheduler_width times the
+ * pooling modes; 0 for NULL. */
 ALBERT_API int albert_scheduler_pooled_width(const albert_scheduler *s);
 
 /* Makes waiting and future push and next calls return ALBERT_E_CANCELLED

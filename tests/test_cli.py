@@ -212,7 +212,8 @@ class HelpAndDevices(Base):
                     "slow", "fast", "--precision", "bf16", "--max-length", "--format", "--output",
                     "--batch-size", "--threads", "--validate", "--validate-tol", "--version",
                     "tsv", "jsonl", "npy", "safetensors", "pooler", "cls", "mean", "none", "text_pair",
-                    "input_ids", "attention_mask", "token_type_ids"]:
+                    "input_ids", "attention_mask", "token_type_ids", "--text-field",
+                    "--pair-field", "--id-field", "--truncate-dim"]:
             self.assertIn(opt, text)
 
     def test_version_matches_header(self):
@@ -822,6 +823,39 @@ class SentenceTransformers(Base):
                           ("mean+max+mean", "'mean' twice")]:
             self.fails(plain + ["--pooling", bad], 2, text, must_mention=[what])
 
+    def test_truncate_dim(self):
+        """--truncate-dim N: each sentence embedding's first N values (after
+        a folder's Dense and Normalize modules; --normalize normalises the
+        cut), in every format; past the width, or where nothing is pooled,
+        a usage error.  The values themselves: the golden folder
+        truncate-dense-normalize (sentence-transformers' truncate_dim)."""
+        plain = ["--model", model("tiny-gelu"), "--device", "cpu", "--pooling", "mean"]
+        text = b"Paris is a city\nx\n"
+        whole = self.embed(plain, text)
+        cut = self.embed(plain + ["--truncate-dim", "5"], text)
+        self.assertEqual([c["embedding"] for c in cut], [w["embedding"][:5] for w in whole])
+        unit = self.embed(plain + ["--truncate-dim", "5", "--normalize", "--validate"], text)
+        for u, c in zip(unit, cut):
+            norm = math.sqrt(sum(x * x for x in c["embedding"]))
+            self.assertLess(max_abs_diff(u["embedding"], [x / norm for x in c["embedding"]]), 1e-6)
+        out, _ = self.ok(plain + ["--truncate-dim", "5", "--format", "npy"], text)
+        self.assertIn(b"'shape': (2, 5)", out[:128])
+        bits = self.embed(plain + ["--truncate-dim", "12", "--output-dtype", "ubinary"], text)
+        self.assertEqual([len(b["embedding"]) for b in bits], [2, 2])
+        st, _ = self.golden_folder("truncate-dense-normalize")
+        for args, what in [(plain + ["--truncate-dim", "33"], "have 32 values"),
+                           (["--model", st, "--truncate-dim", "17"], "have 16 values"),
+                           (plain + ["--pooling", "mean+max", "--truncate-dim", "65"],
+                            "have 64 values"),
+                           (plain + ["--truncate-dim", "0"], "from 1 to"),
+                           (plain + ["--pooling", "none", "--truncate-dim", "4"],
+                            "not with --pooling none"),
+                           (plain + ["--tokenize", "--truncate-dim", "4"], "not with --tokenize")]:
+            self.fails(args, 2, text, must_mention=[what])
+        self.ok(["--model", st, "--truncate-dim", "16"], text)
+        self.fails(plain + ["--truncate-dim", "4", "--benchmark"], 2,
+                   must_mention=["not with --truncate-dim"])
+
     def test_prompt_is_put_before_texts_only(self):
         """The folder's default prompt goes before every text (its ids
         first), not before input_ids; --no-sentence-transformers drops it."""
@@ -1230,6 +1264,69 @@ class Errors(Base):
         rec, = self.embed(["--model", TINY, "--input-format", "jsonl", "--tokenize"], data)
         want, = self.embed(["--model", TINY, "--tokenize"], b'Paris is a "beautiful" city\n')
         self.assertEqual(rec, want)
+
+    def test_jsonl_fields_and_ids(self):
+        """--text-field and --pair-field read other members; --id-field's
+        value comes out after "index" (error records too, as kept by
+        --resume); what does not fit is refused."""
+        jsonl = ["--model", TINY, "--device", "cpu", "--input-format", "jsonl"]
+        mine = ['{"doc": "d1", "body": "Paris is a city", "q": "x", "text": "not this"}',
+                '{"doc": 17, "body": "x", "q": null}', '{"doc": "d3", "body": 5}',
+                '{"body": "no id"}', '{"doc": 9007199254740993, "body": "y"}',
+                '{"doc": -9007199254740991, "input_ids": [2, 5, 3]}',
+                '{"doc": "d7", "input_ids": [2, 40000, 3]}']
+        path = self.write("mine.jsonl", "\n".join(mine) + "\n")
+        plain = self.write("plain.jsonl", '{"text": "Paris is a city", "text_pair": "x"}\n'
+                                          '{"text": "x"}\n')
+        fields = ["--text-field", "body", "--pair-field", "q"]
+        out = os.path.join(self.tmp, "out.jsonl")
+        rc, _, err = run(jsonl + fields + ["--id-field", "doc", "--on-error", "skip", "-o", out,
+                                           path])
+        self.assertEqual(rc, 3, err)
+        got = records(slurp(out))
+        self.assertEqual([r.get("id") for r in got],
+                         ["d1", 17, "d3", None, None, -9007199254740991, "d7"])
+        self.assertEqual([list(r)[:2] for r in got], [["index", "id"]] * 3 + [["index", "error"]] * 2
+                         + [["index", "id"]] * 2)
+        want = self.embed(jsonl + [plain])
+        self.assertEqual([r["input_ids"] for r in got[:2]], [r["input_ids"] for r in want])
+        self.assertLess(max_abs_diff([r["embedding"] for r in got[:2]],
+                                     [r["embedding"] for r in want]), 1e-5)
+        for r, what in [(got[2], '"body" must be a string'), (got[3], '"doc" is missing'),
+                        (got[4], "below 2^53"), (got[6], "40000")]:
+            self.assertIn(what, r["error"])
+        whole = slurp(out)
+        with open(out, "wb") as f:  # killed in the middle of the sixth record
+            f.write(whole[:whole.index(b'{"index": 5')] + b'{"index": 5, "id": -9')
+        self.assertEqual(run(jsonl + fields + ["--id-field", "doc", "--on-error", "skip",
+                                               "--resume", "-o", out, path])[0], 3)
+        again = records(slurp(out))
+        self.assertEqual([[r.get(k) for k in ("index", "id", "input_ids", "error")] for r in again],
+                         [[r.get(k) for k in ("index", "id", "input_ids", "error")] for r in got])
+        self.assertLess(max_abs_diff(again[5]["embedding"], got[5]["embedding"]), 1e-5)
+        # The one kept error record has an id (a string holding what an error looks like)
+        # and still makes the status 3.
+        odd = self.write("odd.jsonl", '{"doc": "a\\", \\"error\\": ", "body": 5}\n'
+                                      '{"doc": 2, "body": "fine"}\n')
+        args = jsonl + fields + ["--id-field", "doc", "--on-error", "skip", "-o", out, odd]
+        self.assertEqual(run(args)[0], 3)
+        first = slurp(out).split(b"\n")[0] + b"\n"
+        with open(out, "wb") as f:
+            f.write(first)
+        self.assertEqual(run(args + ["--resume"])[0], 3, "the kept error record counts")
+        self.assertEqual(records(slurp(out))[0]["id"], 'a", "error": ')
+        # A file written with ids goes on with them, one without them without.
+        self.fails([a for a in args if a not in ("--id-field", "doc")] + ["--resume"], 1,
+                   must_mention=[out + ':1: --resume: a record with "id"', "has no --id-field"])
+        self.fails(jsonl + ["--resume", "-o", out, plain], 1)
+        for args, what in [(["--text-field", "input_ids"], "pre-tokenized"),
+                           (["--pair-field", ""], "empty name"),
+                           (["--text-field", "q", "--pair-field", "q"], "both name 'q'"),
+                           (["--id-field", "text"], "the member of a text"),
+                           (["--id-field", "doc", "--format", "npy"], "not --format npy")]:
+            self.fails(jsonl + args + [path], 2, must_mention=[what])
+        self.fails(["--model", TINY, "--text-field", "body", SAMPLE], 2,
+                   must_mention=["--input-format jsonl"])
 
     def test_tsv_needs_one_tab(self):
         path = self.write("bad.tsv", "a\tb\nno tab here\n")

@@ -513,6 +513,80 @@ static void check_head(const fixture *f, albert_engine *engine)
     albert_head_close(head);
 }
 
+/* The pooled vectors of the first COMBINED_RECORDS texts under O, W values
+ * each, in a new array (NULL when the scheduler does not start). */
+static float *pooled_under(const fixture *f, const albert_scheduler_options *o, int W)
+{
+    albert_scheduler *s = start(o);
+    if (!s)
+        return NULL;
+    CHECK(albert_scheduler_pooled_width(s) == W, "pooled width %d, not %d",
+          albert_scheduler_pooled_width(s), W);
+    albert_error err;
+    for (int i = 0; i < COMBINED_RECORDS; i++) {
+        albert_record r = text_record(f->texts[i], 0);
+        albert_scheduler_push(s, &r, &err);
+    }
+    float *got;
+    const int n = collect_pooled(s, COMBINED_RECORDS, W, &got);
+    CHECK(n == COMBINED_RECORDS, "%d results of %d values", n, W);
+    return got;
+}
+
+/* truncate_dim keeps the first values of what the head and normalize give
+ * (no longer unit-length); normalize_truncated scales the cut to unit
+ * length, with a head or with the engine's own pooling and normalize. */
+static void check_truncate(const fixture *f, const albert_head *head)
+{
+    enum { CUT = 5 };
+    albert_engine *engine = f->engine;
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.pooling = ALBERT_POOL_MEAN;
+    o.normalize = 1;
+    for (int with_head = 1; with_head >= 0; with_head--) {
+        o.head = with_head ? head : NULL;
+        o.truncate_dim = o.normalize_truncated = 0;
+        const int W = with_head ? albert_head_width_out(head) : f->cfg->hidden_size;
+        float *whole = pooled_under(f, &o, W);
+        o.truncate_dim = CUT;
+        float *cut = pooled_under(f, &o, CUT);
+        o.normalize_truncated = 1;
+        float *unit = pooled_under(f, &o, CUT);
+        for (int r = 0; whole && cut && unit && r < COMBINED_RECORDS; r++) {
+            const float *w = whole + (size_t)r * W;
+            double sq = 0;
+            for (int i = 0; i < CUT; i++)
+                sq += (double)w[i] * w[i];
+            double d_cut = max_diff(cut + (size_t)r * CUT, w, CUT), d_unit = 0;
+            for (int i = 0; i < CUT; i++)
+                d_unit = fmax(d_unit, fabs(unit[(size_t)r * CUT + i] - w[i] / sqrt(sq)));
+            CHECK(d_cut <= 1e-6 && d_unit <= 1e-6 && sq < 0.999,
+                  "head %d, record %d: the cut is %g from the whole vector's first %d values "
+                  "(squared norm %g), normalised %g from it scaled",
+                  with_head, r, d_cut, CUT, sq, d_unit);
+        }
+        free(whole);
+        free(cut);
+        free(unit);
+    }
+    albert_scheduler *s;
+    albert_error err;
+    o.truncate_dim = f->cfg->hidden_size + 1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "have 32"),
+          "truncate_dim past the width: %s", err.msg);
+    o.head = head;
+    o.truncate_dim = albert_head_width_out(head) + 1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "have 16"),
+          "truncate_dim past the head's width: %s", err.msg);
+    o.head = NULL;
+    o.truncate_dim = -1;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG, "a negative truncate_dim");
+    o.truncate_dim = CUT;
+    o.pooling = ALBERT_POOL_NONE;
+    CHECK(albert_scheduler_create(&o, &s, &err) == ALBERT_E_ARG && strstr(err.msg, "pooling is none"),
+          "truncate_dim without pooling: %s", err.msg);
+}
+
 /* sentence-transformers' Pooling with include_prompt false, by hand: MODE
  * over the positions K.. of HIDDEN [N, H] (mean, max, weighted by t + 1,
  * sum / sqrt(count), or the last one). */
@@ -764,6 +838,12 @@ int main(void)
         check_several_modes(f, all[d]);
     }
     check_prompt_errors(f);
+    albert_head *head = NULL; /* Dense 32 -> 16, Tanh */
+    CHECK(albert_head_open(ALBERT_TEST_DATA_DIR "/sentence-transformers/dense-tanh-normalize",
+                           &head, &err) == ALBERT_OK && head, "%s", err.msg);
+    if (head)
+        check_truncate(f, head); /* the host's work: the cpu alone */
+    albert_head_close(head);
     for (int d = 0; d < devices; d++)
         albert_engine_free(all[d]);
     free(all);

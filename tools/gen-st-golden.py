@@ -15,8 +15,9 @@ writes (modules.json, sentence_bert_config.json, 1_Pooling/config.json, the
 Dense modules' folders with their weights; config_sentence_transformers.json
 where the case has prompts) and expected.json: the lines, the input_ids
 sentence-transformers tokenizes them to (with the default prompt before
-them) and its encode() vectors, and for a case with prompts "runs": what
-encode() gives with another prompt, with albert-cl's options for it.  The weights, config.json and tokenizer.json
+them) and its encode() vectors, and for a case with prompts or other runs
+"runs": what encode() gives with another prompt or truncate_dim, with
+albert-cl's options for it.  The weights, config.json and tokenizer.json
 stay in SHARED (the test links them: tiny-gelu's, and albert-base-v2's
 tokenizer.json, the same vocabulary converted as AutoTokenizer converts it)."""
 
@@ -57,11 +58,20 @@ PROMPT_RUNS = [(["--prompt-name", "passage"], {"prompt_name": "passage"}),
                (["--prompt", "Represent this sentence for retrieval: "],
                 {"prompt": "Represent this sentence for retrieval: "}),
                (["--prompt", ""], {"prompt": ""})]
+# Matryoshka: encode() with the model's truncate_dim, and with
+# normalize_embeddings, which comes after the cut.
+TRUNCATE_RUNS = [(["--truncate-dim", "8"], {"truncate_dim": 8}),
+                 (["--truncate-dim", "8", "--normalize"],
+                  {"truncate_dim": 8, "normalize_embeddings": True}),
+                 (["--truncate-dim", "1", "--normalize"],
+                  {"truncate_dim": 1, "normalize_embeddings": True}),
+                 (["--truncate-dim", "16"], {"truncate_dim": 16})]
 
 # name: (pooling mode, Normalize module, max_seq_length or None: the model's,
 #        Dense modules after the Pooling one: (out_features, activation, bias),
 #        whether SentenceTransformer.save writes safetensors,
-#        None or (default_prompt_name, include_prompt) with PROMPTS)
+#        None or (default_prompt_name, include_prompt) with PROMPTS,
+#        the other encode() runs: PROMPT_RUNS where there are prompts)
 CASES = {
     "mean-normalize": ("mean", True, 16, [], True),
     "cls": ("cls", False, None, [], True),
@@ -92,6 +102,8 @@ CASES = {
     "five-modes-prompt-excluded": (("max_tokens", "mean_tokens", "mean_sqrt_len_tokens",
                                     "weightedmean_tokens", "lasttoken"), False, 24, [], True,
                                    ("query", False)),
+    "truncate-dense-normalize": ("mean", True, 16, [(16, torch.nn.Tanh(), True)], True, None,
+                                 TRUNCATE_RUNS),
 }
 
 # What the case keeps of a save: these files and the modules' folders; the
@@ -110,14 +122,17 @@ def keep_saved(tmp, case, prompts):
 def encode_run(model, kwargs):
     """encode()'s vectors and the ids of each line with the prompt it put
     before the line."""
-    vectors = model.encode(LINES, batch_size=4, convert_to_tensor=True, **kwargs).tolist()
+    kwargs = dict(kwargs)
+    with model.truncate_sentence_embeddings(kwargs.pop("truncate_dim", None)):
+        vectors = model.encode(LINES, batch_size=4, convert_to_tensor=True, **kwargs).tolist()
     prompt = kwargs.get("prompt", model.prompts.get(kwargs.get("prompt_name",
                                                                model.default_prompt_name)))
     ids = [model.tokenize([(prompt or "") + line])["input_ids"][0].tolist() for line in LINES]
     return ids, [[float(f"{x:.9g}") for x in v] for v in vectors]
 
 
-def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe, prompts=None):
+def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe, prompts=None,
+               other_runs=None):
     torch.manual_seed(sum(map(ord, name)))  # the Dense modules' weights, case by case
     transformer = models.Transformer(tiny, max_seq_length=max_seq_length)
     width = transformer.get_word_embedding_dimension()
@@ -140,7 +155,7 @@ def write_case(name, tiny, mode, normalize, max_seq_length, dense, safe, prompts
         model = SentenceTransformer(tmp, device="cpu")
         ids, vectors = encode_run(model, {})
         runs = [dict(zip(("args", "input_ids", "embeddings"), (args, *encode_run(model, kwargs))))
-                for args, kwargs in (PROMPT_RUNS if prompts else [])]
+                for args, kwargs in (other_runs or (PROMPT_RUNS if prompts else []))]
         case = os.path.join(OUT, name)
         shutil.rmtree(case, ignore_errors=True)
         os.makedirs(case)

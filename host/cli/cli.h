@@ -11,6 +11,12 @@
 #define CLI_E_MISMATCH 100
 
 typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
+/* The jsonl members a record's texts are read from (--text-field,
+ * --pair-field; NULL: "text" and "text_pair"), and the one whose value its
+ * output record carries as "id" (--id-field; NULL: none). */
+typedef struct cli_json_keys {
+    const char *text, *pair, *id;
+} cli_json_keys;
 typedef enum cli_output_format { CLI_OUT_JSONL, CLI_OUT_NPY, CLI_OUT_SAFETENSORS } cli_output_format;
 typedef enum cli_on_error { CLI_ON_ERROR_FAIL, CLI_ON_ERROR_SKIP } cli_on_error;
 enum { CLI_PROGRESS_AUTO, CLI_PROGRESS_ON, CLI_PROGRESS_OFF };
@@ -36,8 +42,8 @@ int cli_vector_width(const struct cli_options *o, const albert_config *config);
  * the pooling modes. */
 int cli_pooled_width(const struct cli_options *o, const albert_config *config);
 /* Values per output record's vector: cli_vector_width for token vectors,
- * else the Dense modules' width when they turn the pooled vectors into
- * sentence embeddings, else cli_pooled_width. */
+ * else --truncate-dim, else the Dense modules' width when they turn the
+ * pooled vectors into sentence embeddings, else cli_pooled_width. */
 int cli_output_width(const struct cli_options *o, const albert_config *config);
 
 /* Options are plain ints (enum values included) so one table can parse them. */
@@ -54,6 +60,7 @@ typedef struct cli_options {
     const char *cache_dir;       /* $ALBERT_CL_CACHE_DIR, or NULL */
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
+    cli_json_keys json_keys;     /* --text-field, --pair-field (NULL: the defaults) */
     int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
     unsigned pooling_modes;      /* several modes at once (bits 1u << albert_pooling, POOLING
                                     among them), or 0: POOLING alone */
@@ -67,6 +74,8 @@ typedef struct cli_options {
     int layers[CLI_MAX_LAYERS];
     int n_layers;
     int normalize;
+    int truncate_dim;            /* --truncate-dim: pooled vectors keep this many values; 0: all */
+    int normalize_truncated;     /* --normalize with it: the cut vectors are normalised */
     int no_sentence;             /* --no-sentence-transformers: modules.json ignored */
     int sentence_transformers;   /* a sentence-transformers folder, not ignored */
     int strip_text;              /* texts stripped as sentence-transformers does */

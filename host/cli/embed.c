@@ -28,8 +28,18 @@ typedef struct diff_stats {
     size_t values;
 } diff_stats;
 
+/* --id-field: each pushed record's id (JSON text, or NULL), from the feeder
+ * to the writer, who takes them in the same order: results come back in
+ * push order, one per record. */
+typedef struct id_queue {
+    pthread_mutex_t lock;
+    char **ids;         /* a ring of CAP */
+    size_t cap, head, count;
+} id_queue;
+
 typedef struct feeder {
     const cli_runner *r;
+    id_queue *ids;            /* NULL without --id-field */
     cli_reader *in;
     albert_scheduler *s;
     uint64_t skip;
@@ -46,10 +56,65 @@ typedef struct writer {
     int h;        /* values per token vector */
     int pooled_h; /* per pooled vector (a head changes it) */
     cli_converter conv; /* --output-dtype's */
+    id_queue *ids;      /* NULL without --id-field */
+    char *id;           /* the id of the record being written */
     uint64_t records, skipped;
     diff_stats pooled_diff, hidden_diff;
     uint64_t write_ns, validate_ns;
 } writer;
+
+/* ------------------------------------------------------------ ids */
+
+static int id_queue_grow(id_queue *q)
+{
+    size_t cap = q->cap ? 2 * q->cap : 256;
+    char **ids = malloc(cap * sizeof *ids);
+    if (!ids)
+        return -1;
+    for (size_t i = 0; i < q->count; i++)
+        ids[i] = q->ids[(q->head + i) % q->cap];
+    free(q->ids);
+    q->ids = ids;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+/* Queues a copy of ID (NULL too); ALBERT_E_NOMEM, or ALBERT_OK. */
+static int id_queue_push(id_queue *q, const char *id)
+{
+    char *copy = id ? strdup(id) : NULL;
+    pthread_mutex_lock(&q->lock);
+    int ok = (!id || copy) && (q->count < q->cap || id_queue_grow(q) == 0);
+    if (ok)
+        q->ids[(q->head + q->count++) % q->cap] = copy;
+    pthread_mutex_unlock(&q->lock);
+    if (!ok)
+        free(copy);
+    return ok ? ALBERT_OK : ALBERT_E_NOMEM;
+}
+
+/* The oldest id (the caller's to free), NULL when none is queued. */
+static char *id_queue_pop(id_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    char *id = NULL;
+    if (q->count) {
+        id = q->ids[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return id;
+}
+
+static void id_queue_free(id_queue *q)
+{
+    while (q->count)
+        free(id_queue_pop(q));
+    free(q->ids);
+    pthread_mutex_destroy(&q->lock);
+}
 
 /* ------------------------------------------------------------ reading */
 
@@ -122,6 +187,10 @@ static void *feed(void *arg)
         albert_record a = to_record(&rec, f->in->current, o->prompt,
                                     rc ? without_place(&e, &rec) : NULL);
         f->read_ns += albert_now_ns() - t0;
+        if (f->ids && id_queue_push(f->ids, rec.id) != ALBERT_OK) {
+            f->rc = albert_fail(&f->err, ALBERT_E_NOMEM, "out of memory for the ids");
+            break;
+        }
         /* Cancelled: the writer stopped.  Anything else (out of memory for
          * the copy, or a failure that ended the run, which the writer then
          * meets in its place first) fails the run: no record goes missing. */
@@ -225,7 +294,7 @@ static int record_failure(writer *w, const albert_result *res, int status, const
     if (w->r->opt->on_error != CLI_ON_ERROR_SKIP || w->out->arrays)
         return albert_fail(err, status, "%s", msg);
     cli_warn("skipped: %s", msg);
-    cli_format_error_record(&w->out->stream->buf, input_index(w, res), msg);
+    cli_format_error_record(&w->out->stream->buf, input_index(w, res), w->id, msg);
     w->skipped++;
     return ALBERT_OK;
 }
@@ -274,7 +343,7 @@ static int write_record(writer *w, const albert_result *res, albert_error *err)
         cli_arrays_put(w->out->arrays, w->conv.bytes, e.rows);
         return ALBERT_OK;
     }
-    cli_format_record(&w->out->stream->buf, input_index(w, res), res->input_ids,
+    cli_format_record(&w->out->stream->buf, input_index(w, res), w->id, res->input_ids,
                       o->tokenize_only ? res->token_type_ids : NULL, res->n_ids,
                       o->tokenize_only ? NULL : &e);
     return ALBERT_OK;
@@ -283,6 +352,8 @@ static int write_record(writer *w, const albert_result *res, albert_error *err)
 static int put_result(writer *w, const albert_result *res, albert_error *err)
 {
     int rc = ALBERT_OK;
+    free(w->id);
+    w->id = w->ids ? id_queue_pop(w->ids) : NULL;
     if (res->status != ALBERT_OK) {
         rc = record_failure(w, res, res->status, res->message, err);
     } else {
@@ -368,6 +439,8 @@ void cli_scheduler_options(const cli_runner *r, albert_scheduler_options *so)
     so->pooling = o->tokenize_only ? ALBERT_POOL_NONE : (albert_pooling)o->pooling;
     so->pooling_modes = so->pooling != ALBERT_POOL_NONE ? o->pooling_modes : 0;
     so->normalize = o->normalize;
+    so->truncate_dim = so->pooling != ALBERT_POOL_NONE ? o->truncate_dim : 0;
+    so->normalize_truncated = o->normalize_truncated;
     so->strip_text = o->strip_text;
     so->exclude_prompt = o->exclude_prompt;
     so->skip_last_layers = o->skip_last_layers;
@@ -398,6 +471,8 @@ int cli_output_width(const cli_options *o, const albert_config *config)
 {
     if (o->pooling == ALBERT_POOL_NONE)
         return cli_vector_width(o, config);
+    if (o->truncate_dim)
+        return o->truncate_dim;
     return o->head_width ? o->head_width : cli_pooled_width(o, config);
 }
 
@@ -455,9 +530,14 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
     w.pooled_h = albert_scheduler_pooled_width(s);
     w.conv.dtype = (cli_dtype)r->opt->output_dtype;
     w.skipped = out->skipped_before;
+    id_queue ids;
+    memset(&ids, 0, sizeof ids);
+    pthread_mutex_init(&ids.lock, NULL);
+    f.ids = w.ids = r->opt->json_keys.id ? &ids : NULL;
     pthread_t thread;
     if (pthread_create(&thread, NULL, feed, &f) != 0) {
         albert_scheduler_free(s);
+        id_queue_free(&ids);
         return albert_fail(err, ALBERT_E_NOMEM, "cannot start the input thread");
     }
     rc = drain(&w, s, &f, err);
@@ -472,6 +552,8 @@ int cli_run(const cli_runner *r, albert_scheduler *s, cli_reader *in, const cli_
         rc = finish_validation(&w, err);
     outcome(r, s, &w, &f, done);
     cli_converter_free(&w.conv);
+    free(w.id);
+    id_queue_free(&ids);
     albert_scheduler_free(s);
     return rc;
 }

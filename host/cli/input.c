@@ -57,7 +57,7 @@ static int parse_tsv_line(char *line, size_t len, cli_record *rec, albert_error 
     return ALBERT_OK;
 }
 
-static int parse_line(char *line, size_t len, cli_input_format format, cli_record *rec,
+static int parse_line(const cli_reader *r, char *line, size_t len, cli_record *rec,
                       albert_error *err)
 {
     long bad = cli_utf8_invalid_at(line, len);
@@ -71,11 +71,11 @@ static int parse_line(char *line, size_t len, cli_input_format format, cli_recor
         return albert_fail(err, ALBERT_E_INPUT,
                            "%s:%ld: a NUL character at byte %ld of the line (not allowed in text)",
                            rec->file, rec->line, (long)(nul - line) + 1);
-    switch (format) {
+    switch (r->format) {
     case CLI_IN_TSV:
         return parse_tsv_line(line, len, rec, err);
     case CLI_IN_JSONL:
-        return cli_parse_json_record(line, rec, err);
+        return cli_parse_json_record(line, &r->keys, rec, err);
     default:
         rec->text = line;
         rec->text_len = len;
@@ -106,11 +106,13 @@ static int open_one(cli_reader *r, const char *path, albert_error *err)
 }
 
 int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_format format,
-                    albert_error *err)
+                    const cli_json_keys *keys, albert_error *err)
 {
     static const char *const only_stdin[] = {"-"};
     memset(r, 0, sizeof *r);
     r->format = format;
+    if (keys)
+        r->keys = *keys;
     if (n == 0) {
         paths = only_stdin;
         n = 1;
@@ -158,7 +160,9 @@ static ssize_t next_line(cli_reader *r, albert_error *err)
 int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
 {
     free(r->ids);
+    free(r->id);
     r->ids = NULL;
+    r->id = NULL;
     memset(rec, 0, sizeof *rec);
     *got = 0;
     ssize_t len = next_line(r, err);
@@ -167,8 +171,9 @@ int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
     *got = 1;
     rec->file = r->names[r->current];
     rec->line = r->line_no;
-    int rc = parse_line(r->line, (size_t)len, r->format, rec, err);
+    int rc = parse_line(r, r->line, (size_t)len, rec, err);
     r->ids = rec->ids;
+    r->id = rec->id;
     return rc;
 }
 
@@ -181,5 +186,6 @@ void cli_reader_close(cli_reader *r)
     free(r->names);
     free(r->line);
     free(r->ids);
+    free(r->id);
     memset(r, 0, sizeof *r);
 }

@@ -18,6 +18,7 @@ typedef struct cli_record {
     int32_t *types;     /* inside the ids block, or NULL for all 0 */
     int32_t *mask;      /* inside the ids block, or NULL for all 1 */
     int n_ids;
+    char *id;           /* --id-field's value as JSON (owned), or NULL */
 } cli_record;
 
 /* Input files read line by line, in order, as one stream of records:
@@ -27,17 +28,19 @@ typedef struct cli_reader {
     const char **names;     /* "<stdin>" for stdin */
     int nfiles, current;
     cli_input_format format;
+    cli_json_keys keys;     /* jsonl's */
     char *line;             /* getline's buffer */
     size_t cap;
     long line_no;
     int32_t *ids;           /* the last record's ids (jsonl input_ids), owned */
+    char *id;               /* the last record's --id-field value, owned */
     uint64_t bytes_read;
     uint64_t bytes_total;   /* the regular files' sizes; 0 when some size is unknown */
 } cli_reader;
 
-/* Opens PATHS (N of them; none, or "-": stdin). */
+/* Opens PATHS (N of them; none, or "-": stdin); KEYS NULL: the default ones. */
 int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_format format,
-                    albert_error *err);
+                    const cli_json_keys *keys, albert_error *err);
 /* The next record in REC (valid until the next call); *GOT 0 at the end.
  * A line that does not parse (invalid UTF-8, a NUL, per the format a line
  * without exactly one tab or a bad JSON record) is ALBERT_E_INPUT with the
@@ -46,8 +49,13 @@ int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_fo
 int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err);
 void cli_reader_close(cli_reader *r);
 
-/* Parses one jsonl record (LINE is NUL-terminated and decoded in place). */
-int cli_parse_json_record(char *line, cli_record *rec, albert_error *err);
+/* The members of a pre-tokenized jsonl record, NULL-terminated. */
+extern const char *const cli_json_array_keys[4];
+
+/* Parses one jsonl record (LINE is NUL-terminated and decoded in place),
+ * its texts from KEYS' members (NULL: the default ones). */
+int cli_parse_json_record(char *line, const cli_json_keys *keys, cli_record *rec,
+                          albert_error *err);
 
 /* Byte offset of the first invalid UTF-8 sequence in S (N bytes), or -1:
  * overlong forms, surrogates and code points past U+10FFFF included, as

@@ -1,8 +1,9 @@
 /* jsonl input records, parsed with cJSON: one object per line with
- * "text"/"text_pair" strings or "input_ids"/"attention_mask"/"token_type_ids"
- * integer arrays.  Decoded strings are copied back into the line (a JSON
- * string never decodes to more bytes than it spells), so records can keep
- * pointing into the file buffer they came from. */
+ * "text"/"text_pair" strings (or the members --text-field and --pair-field
+ * name) or "input_ids"/"attention_mask"/"token_type_ids" integer arrays.
+ * Decoded strings are copied back into the line (a JSON string never
+ * decodes to more bytes than it spells), so records can keep pointing into
+ * the file buffer they came from. */
 #include "cli/input.h"
 #include "core/common.h"
 
@@ -16,9 +17,13 @@ typedef struct jrecord {
     int has_text, has_pair;
     int32_t *arrays[3]; /* input_ids, attention_mask, token_type_ids */
     int lens[3];
+    const char *text_key, *pair_key, *id_key;
+    char *id;           /* the id member's value as JSON */
+    char why[256];      /* a problem that names a member */
 } jrecord;
 
-static const char *const array_keys[3] = {"input_ids", "attention_mask", "token_type_ids"};
+const char *const cli_json_array_keys[4] = {"input_ids", "attention_mask", "token_type_ids",
+                                            NULL};
 
 /* cJSON decodes "\u0000" into a NUL that ends its C string, which would cut
  * the text short without a word.  The escape's backslash becomes this byte
@@ -38,31 +43,54 @@ static void mark_nul_escapes(char *line)
     }
 }
 
-typedef struct text_field {
-    const char *key;
-    int nullable; /* null counts as absent */
-    const char *nul_problem;
-} text_field;
-
-static const text_field text_key = {
-    "text", 0, "\"text\" holds a NUL character (\\u0000, not allowed in text)"};
-static const text_field pair_key = {
-    "text_pair", 1, "\"text_pair\" holds a NUL character (\\u0000, not allowed in text)"};
-
-/* "text" must be a string; "text_pair" a string or null. */
-static const char *read_text(const cJSON *obj, const text_field *field, const char **out,
-                             int *seen)
+/* R's problem about member KEY, in R->why. */
+static const char *member_problem(jrecord *r, const char *key, const char *problem)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field->key);
-    if (!v || (field->nullable && cJSON_IsNull(v)))
+    snprintf(r->why, sizeof r->why, "\"%.100s\" %s", key, problem);
+    return r->why;
+}
+
+/* The text must be a string; the pair a string, or null (absent). */
+static const char *read_text(const cJSON *obj, jrecord *r, int pair)
+{
+    const char *key = pair ? r->pair_key : r->text_key;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || (pair && cJSON_IsNull(v)))
         return NULL;
     if (!cJSON_IsString(v))
-        return "\"text\" and \"text_pair\" must be strings";
+        return member_problem(r, key, pair ? "must be a string or null" : "must be a string");
     if (strchr(v->valuestring, NUL_MARK))
-        return field->nul_problem;
-    *out = v->valuestring;
-    *seen = 1;
+        return member_problem(r, key, "holds a NUL character (\\u0000, not allowed in text)");
+    *(pair ? &r->pair : &r->text) = v->valuestring;
+    *(pair ? &r->has_pair : &r->has_text) = 1;
     return NULL;
+}
+
+/* Integers from this magnitude on may have lost digits as doubles. */
+#define INEXACT_ID 9007199254740992.0 /* 2^53 */
+
+/* The id member: a string or an integer, kept as JSON for the output. */
+static const char *read_id(const cJSON *obj, jrecord *r)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, r->id_key);
+    if (!v || cJSON_IsNull(v))
+        return member_problem(r, r->id_key, "is missing (--id-field)");
+    if (cJSON_IsString(v) && strchr(v->valuestring, NUL_MARK))
+        return member_problem(r, r->id_key, "holds a NUL character (\\u0000)");
+    double d = v->valuedouble;
+    if (cJSON_IsNumber(v) && (d != floor(d) || fabs(d) >= INEXACT_ID))
+        return member_problem(r, r->id_key, "must be an integer below 2^53 in magnitude (a "
+                                            "larger one as a string)");
+    if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
+        return member_problem(r, r->id_key, "must be a string or an integer");
+    if (cJSON_IsString(v)) {
+        r->id = cJSON_PrintUnformatted(v);
+    } else { /* every digit: cJSON prints 15 significant ones */
+        r->id = malloc(24);
+        if (r->id)
+            snprintf(r->id, 24, "%.0f", d);
+    }
+    return r->id ? NULL : "out of memory";
 }
 
 static const char *read_int_array(const cJSON *obj, const char *key, int32_t **out, int *n)
@@ -90,11 +118,14 @@ static const char *read_record(const cJSON *obj, jrecord *r)
 {
     if (!cJSON_IsObject(obj))
         return "a record must be a JSON object";
-    const char *problem = read_text(obj, &text_key, &r->text, &r->has_text);
+    /* The id first: a record that is bad otherwise keeps it in its error. */
+    const char *problem = r->id_key ? read_id(obj, r) : NULL;
     if (!problem)
-        problem = read_text(obj, &pair_key, &r->pair, &r->has_pair);
+        problem = read_text(obj, r, 0);
+    if (!problem)
+        problem = read_text(obj, r, 1);
     for (int k = 0; k < 3 && !problem; k++)
-        problem = read_int_array(obj, array_keys[k], &r->arrays[k], &r->lens[k]);
+        problem = read_int_array(obj, cli_json_array_keys[k], &r->arrays[k], &r->lens[k]);
     return problem;
 }
 
@@ -111,14 +142,17 @@ static const char *mask_problem(const int32_t *mask, int n)
 
 /* The one rule set for what a record may hold (id and type ranges depend on
  * the model and are checked once it is known). */
-static const char *record_problem(const jrecord *r)
+static const char *record_problem(jrecord *r)
 {
-    if (r->has_text == (r->arrays[0] != NULL))
-        return "a record needs either \"text\" or \"input_ids\"";
+    if (r->has_text == (r->arrays[0] != NULL)) {
+        snprintf(r->why, sizeof r->why, "a record needs either \"%.100s\" or \"input_ids\"",
+                 r->text_key);
+        return r->why;
+    }
     if (r->has_text && (r->arrays[1] || r->arrays[2]))
         return "attention_mask and token_type_ids go with input_ids, not text";
     if (r->has_pair && !r->has_text)
-        return "\"text_pair\" needs \"text\"";
+        return member_problem(r, r->pair_key, "needs a text");
     if (r->arrays[0] && r->lens[0] == 0)
         return "input_ids is empty";
     for (int k = 1; k < 3; k++)
@@ -163,10 +197,14 @@ static void keep_texts(const jrecord *r, char *line, cli_record *rec)
     }
 }
 
-int cli_parse_json_record(char *line, cli_record *rec, albert_error *err)
+int cli_parse_json_record(char *line, const cli_json_keys *keys, cli_record *rec,
+                          albert_error *err)
 {
     jrecord r;
     memset(&r, 0, sizeof r);
+    r.text_key = keys && keys->text ? keys->text : "text";
+    r.pair_key = keys && keys->pair ? keys->pair : "text_pair";
+    r.id_key = keys ? keys->id : NULL;
     mark_nul_escapes(line);
     albert_json_failure why;
     cJSON *root = albert_json_parse(line, strlen(line), 1, &why);
@@ -179,6 +217,7 @@ int cli_parse_json_record(char *line, cli_record *rec, albert_error *err)
     if (!problem && r.has_text)
         keep_texts(&r, line, rec);
     cJSON_Delete(root);
+    rec->id = r.id; /* the reader's to free, whatever else went wrong */
     for (int k = 0; k < 3; k++)
         free(r.arrays[k]);
     if (problem)

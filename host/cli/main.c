@@ -83,7 +83,15 @@ static const char usage_text[] =
     "                      jsonl: one JSON object per line, either\n"
     "                        {\"text\": \"...\", \"text_pair\": \"...\"} (text_pair optional) or\n"
     "                        {\"input_ids\": [...], \"attention_mask\": [...],\n"
-    "                         \"token_type_ids\": [...]} (the last two optional)\n"
+    "                         \"token_type_ids\": [...]} (the last two optional);\n"
+    "                        other members are ignored\n"
+    "  --text-field NAME   jsonl: the text is member NAME (default text)\n"
+    "  --pair-field NAME   jsonl: the second sentence is member NAME (default\n"
+    "                      text_pair)\n"
+    "  --id-field NAME     jsonl: every record has member NAME, a string or an\n"
+    "                      integer (below 2^53 in magnitude), and its output\n"
+    "                      record (--format jsonl) carries it as \"id\" after\n"
+    "                      \"index\" (error records too, once it was read)\n"
     "  --pooling P         pooler (default; see --model): HF pooler_output\n"
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
@@ -100,6 +108,11 @@ static const char usage_text[] =
     "                      computes the [CLS] rows only; albert-base at 128\n"
     "                      tokens: 6% less work)\n"
     "  --normalize         L2-normalise the pooled vectors\n"
+    "  --truncate-dim N    keep the first N values of each sentence embedding,\n"
+    "                      as SentenceTransformer's truncate_dim (Matryoshka\n"
+    "                      models): cut after the folder's modules, so a\n"
+    "                      Normalize module's unit vectors come out shorter;\n"
+    "                      with --normalize the cut vectors are normalised\n"
     "  --layer N           the vectors of HF's hidden_states[N] instead of the last\n"
     "                      layer's: 0 the embedding projection's output, 1..L a\n"
     "                      layer's, negative from the end (-1 the last, -2 the one\n"
@@ -457,8 +470,12 @@ static const option_spec option_table[] = {
     {"--profile-file", NULL, NULL, offsetof(cli_options, profile_file), 0, -1, ANY},
     {"--no-profile", NULL, NULL, offsetof(cli_options, no_profile), 0, 0, ANY},
     {"--input-format", NULL, input_formats, offsetof(cli_options, input_format), 0, 0, RUN},
+    {"--text-field", NULL, NULL, offsetof(cli_options, json_keys.text), 0, -1, RUN},
+    {"--pair-field", NULL, NULL, offsetof(cli_options, json_keys.pair), 0, -1, RUN},
+    {"--id-field", NULL, NULL, offsetof(cli_options, json_keys.id), 0, -1, RUN},
     {"--pooling", set_pooling, NULL, 0, 0, 0, ANY},
     {"--normalize", NULL, NULL, offsetof(cli_options, normalize), 0, 0, ANY},
+    {"--truncate-dim", NULL, NULL, offsetof(cli_options, truncate_dim), 1, 1 << 20, RUN},
     {"--layer", set_layer, NULL, 0, 0, 0, ANY},
     {"--layer-combine", NULL, layer_combines, offsetof(cli_options, layer_combine), 0, 0, ANY},
     {"--no-sentence-transformers", NULL, NULL, offsetof(cli_options, no_sentence), 0, 0, ANY},
@@ -581,11 +598,41 @@ static int check_benchmark(cli_options *o)
         return usage_error("--benchmark runs the model: not with --tokenize or --validate");
     if (o->resume || o->shards > 1)
         return usage_error("--benchmark reads no input: not with --resume or --shard");
+    if (o->truncate_dim)
+        return usage_error("--benchmark times the model: not with --truncate-dim");
     if (o->device && (strchr(o->device, ',') || strcmp(o->device, "all") == 0))
         return usage_error("--benchmark measures one device: --device names one");
     o->seq_len = o->seq_len ? o->seq_len : CLI_BENCH_SEQ_LEN;
     o->iterations = o->iterations ? o->iterations : CLI_BENCH_ITERATIONS;
     o->warmup = o->warmup >= 0 ? o->warmup : CLI_BENCH_WARMUP;
+    return 0;
+}
+
+/* --text-field, --pair-field and --id-field: three members of jsonl
+ * records, not the pre-tokenized ones'. */
+static int check_json_keys(const cli_options *o)
+{
+    static const char *const flags[3] = {"--text-field", "--pair-field", "--id-field"};
+    const char *keys[3] = {o->json_keys.text, o->json_keys.pair, o->json_keys.id};
+    if (keys[2] && o->format != CLI_OUT_JSONL)
+        return usage_error("--id-field puts ids in jsonl records: not --format %s",
+                           output_formats[o->format]);
+    for (int i = 0; i < 3; i++) {
+        if (!keys[i])
+            continue;
+        if (o->input_format != CLI_IN_JSONL)
+            return usage_error("%s names a member of jsonl records: with --input-format jsonl",
+                               flags[i]);
+        if (!*keys[i])
+            return usage_error("%s: an empty name", flags[i]);
+        if (pick(keys[i], cli_json_array_keys) >= 0)
+            return usage_error("%s %s: a member of pre-tokenized records", flags[i], keys[i]);
+    }
+    const char *text = keys[0] ? keys[0] : "text", *pair = keys[1] ? keys[1] : "text_pair";
+    if (strcmp(text, pair) == 0)
+        return usage_error("--text-field and --pair-field: both name '%s'", text);
+    if (keys[2] && (strcmp(keys[2], text) == 0 || strcmp(keys[2], pair) == 0))
+        return usage_error("--id-field %s: the member of a text", keys[2]);
     return 0;
 }
 
@@ -603,6 +650,9 @@ static int check_combinations(const cli_options *o)
                            output_formats[o->format]);
     if (o->normalize && o->pooling == ALBERT_POOL_NONE)
         return usage_error("--normalize applies to pooled vectors: not with --pooling none");
+    if (o->truncate_dim && (o->pooling == ALBERT_POOL_NONE || o->tokenize_only))
+        return usage_error("--truncate-dim cuts pooled vectors: not with %s",
+                           o->tokenize_only ? "--tokenize" : "--pooling none");
     if (o->validate && o->tokenize_only)
         return usage_error("--validate compares embeddings: not with --tokenize");
     if ((o->n_layer_given || o->layer_all) && o->tokenize_only)
@@ -617,7 +667,7 @@ static int check_combinations(const cli_options *o)
                            output_formats[o->format]);
     if (o->progress == CLI_PROGRESS_ON && o->quiet)
         return usage_error("--progress and --quiet exclude each other");
-    return 0;
+    return check_json_keys(o);
 }
 
 static int check_serve(const cli_options *o)
@@ -654,6 +704,18 @@ static void default_options(cli_options *o)
     o->max_wait_ms = 2;
 }
 
+/* The model folder's config.json, for the options checked against it; 0,
+ * or EXIT_FAILURE said on stderr. */
+static int load_config(const cli_options *o, albert_config *c)
+{
+    albert_error err;
+    albert_config_init(c);
+    if (albert_config_load(o->model_dir, c, &err) == ALBERT_OK)
+        return 0;
+    fprintf(stderr, "albert-cl: %s\n", err.msg);
+    return EXIT_FAILURE;
+}
+
 /* --layer's indices into HF's hidden_states (0 the embedding projection's
  * output, L the last layer's, negative from the end, as in Python), so
  * config.json's layer count is read now, for a usage error before anything
@@ -664,12 +726,8 @@ static int resolve_layer(cli_options *o)
     if (!o->n_layer_given && !o->layer_all)
         return 0;
     albert_config c;
-    albert_error err;
-    albert_config_init(&c);
-    if (albert_config_load(o->model_dir, &c, &err) != ALBERT_OK) {
-        fprintf(stderr, "albert-cl: %s\n", err.msg);
+    if (load_config(o, &c) != 0)
         return EXIT_FAILURE;
-    }
     const int L = c.num_hidden_layers;
     o->n_layers = o->layer_all ? L + 1 : o->n_layer_given;
     for (int i = 0; i < o->n_layers; i++) {
@@ -690,6 +748,24 @@ static int resolve_layer(cli_options *o)
         o->skip_last_layers = L - o->layers[0];
         o->n_layers = 0;
     }
+    return 0;
+}
+
+/* --truncate-dim within the sentence embeddings' width, which the model's
+ * config.json, the pooling, --layer and the folder's Dense modules set. */
+static int check_truncate_dim(const cli_options *o)
+{
+    if (!o->truncate_dim)
+        return 0;
+    albert_config c;
+    if (load_config(o, &c) != 0)
+        return EXIT_FAILURE;
+    cli_options whole = *o;
+    whole.truncate_dim = 0;
+    const int width = cli_output_width(&whole, &c);
+    if (o->truncate_dim > width)
+        return usage_error("--truncate-dim %d: the sentence embeddings of %s have %d values",
+                           o->truncate_dim, o->model_dir, width);
     return 0;
 }
 
@@ -817,6 +893,8 @@ static int resolve_model_defaults(cli_options *o)
         o->pooling = st.present ? (int)st.pooling : ALBERT_POOL_POOLER;
         o->pooling_modes = st.present ? st.pooling_modes : 0;
     }
+    /* --normalize, not the folder's Normalize module, normalises a cut too. */
+    o->normalize_truncated = o->normalize && o->truncate_dim;
     if (o->pooling != ALBERT_POOL_NONE)
         o->normalize |= st.normalize; /* the Normalize module follows any pooling */
     if (o->pooling != ALBERT_POOL_NONE && st.dense_modules) /* as do the Dense ones */
@@ -834,6 +912,8 @@ static int resolve_model_defaults(cli_options *o)
     int rc = resolve_prompt(o, &st);
     if (rc == 0)
         rc = resolve_layer(o);
+    if (rc == 0)
+        rc = check_truncate_dim(o);
     if (rc == 0 && o->head_width && o->n_layers > 1 && o->layer_combine == CLI_COMBINE_CONCAT)
         return usage_error("--layer-combine concat: %s's Dense modules take vectors of "
                            "hidden_size values (--layer-combine mean, or "
@@ -1138,7 +1218,7 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
         out->arrays = &s->arrays;
         return rc;
     }
-    cli_resume resume = {o->shard, o->shards, 0, 0};
+    cli_resume resume = {o->shard, o->shards, 0, 0, o->json_keys.id != NULL};
     int rc = cli_stream_open(&s->stream, o->output, o->resume ? &resume : NULL, err);
     s->stream_open = rc == ALBERT_OK;
     out->stream = &s->stream;
@@ -1169,7 +1249,7 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_out
     if (o->benchmark)
         return run_benchmark(s, o, ph, err);
     int rc = cli_reader_open(&s->input, o->files, o->nfiles, (cli_input_format)o->input_format,
-                             err);
+                             &o->json_keys, err);
     cli_lap(ph, CLI_PHASE_READ);
     if (rc == ALBERT_OK)
         rc = open_model(s, o, err);

@@ -83,14 +83,38 @@ static int64_t line_index(const char *line)
     return errno || v < 0 || (*end != ',' && *end != '}') ? -1 : (int64_t)v;
 }
 
-/* {"index": I, "error": ...}: a record --on-error skip wrote. */
-static int is_error_record(const char *line)
+/* Past the JSON string that starts at S (its closing quote), or NULL. */
+static const char *past_string(const char *s)
 {
-    const char *after = strchr(line, ',');
-    return after && strncmp(after, ", \"error\": ", 11) == 0;
+    for (s++; *s && *s != '"'; s++)
+        if (*s == '\\' && !*++s)
+            return NULL;
+    return *s ? s + 1 : NULL;
 }
 
-/* Counts PATH's whole records, checking they are this run's in order; *KEEP
+static const char id_member[] = ", \"id\": ";
+
+/* Whether the record LINE carries an "id" (after its index). */
+static int has_id(const char *line)
+{
+    const char *at = strchr(line, ',');
+    return at && strncmp(at, id_member, sizeof id_member - 1) == 0;
+}
+
+/* {"index": I, "error": ...}, or with an "id" (a string or an integer)
+ * between them: a record --on-error skip wrote. */
+static int is_error_record(const char *line)
+{
+    const char *at = strchr(line, ',');
+    if (has_id(line)) {
+        at += sizeof id_member - 1;
+        at = *at == '"' ? past_string(at) : at + strspn(at, "-0123456789");
+    }
+    return at && strncmp(at, ", \"error\": ", 11) == 0;
+}
+
+/* Counts PATH's whole records, checking they are this run's in order (with
+ * an id where this run gives one: an error record may have none); *KEEP
  * gets the bytes they take (a torn last line is left out). */
 static int scan_records(const char *path, cli_resume *r, off_t *keep, albert_error *err)
 {
@@ -112,6 +136,11 @@ static int scan_records(const char *path, cli_resume *r, off_t *keep, albert_err
                              "%s:%" PRIu64 ": --resume: not the record of index %" PRId64
                              " that this run writes there (a different input, --shard or file?)",
                              path, r->kept + 1, want);
+        else if (has_id(line) != r->ids && (has_id(line) || !is_error_record(line)))
+            rc = albert_fail(err, ALBERT_E_INPUT,
+                             "%s:%" PRIu64 ": --resume: a record %s \"id\", and this run %s "
+                             "--id-field", path, r->kept + 1, r->ids ? "without" : "with",
+                             r->ids ? "has" : "has no");
         else {
             r->kept++;
             r->kept_errors += is_error_record(line);
@@ -245,10 +274,18 @@ static void put_vector(cli_buf *b, const cli_embedding *e, int row)
         cli_buf_floats_digits(b, e->floats + at, e->width, e->digits);
 }
 
-void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
-                       int n_ids, const cli_embedding *emb)
+static void put_index(cli_buf *b, uint64_t index, const char *id)
 {
-    cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"input_ids\": ", index);
+    cli_buf_printf(b, "{\"index\": %" PRIu64, index);
+    if (id)
+        cli_buf_printf(b, ", \"id\": %s", id);
+}
+
+void cli_format_record(cli_buf *b, uint64_t index, const char *id, const int32_t *ids,
+                       const int32_t *types, int n_ids, const cli_embedding *emb)
+{
+    put_index(b, index, id);
+    cli_buf_printf(b, ", \"input_ids\": ");
     cli_buf_ints(b, ids, n_ids);
     if (types) {
         cli_buf_printf(b, ", \"token_type_ids\": ");
@@ -270,13 +307,14 @@ void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int
     cli_buf_put(b, "}\n", 2);
 }
 
-void cli_format_error_record(cli_buf *b, uint64_t index, const char *message)
+void cli_format_error_record(cli_buf *b, uint64_t index, const char *id, const char *message)
 {
     cJSON *text = cJSON_CreateString(message);
     char *quoted = text ? cJSON_PrintUnformatted(text) : NULL;
-    if (quoted)
-        cli_buf_printf(b, "{\"index\": %" PRIu64 ", \"error\": %s}\n", index, quoted);
-    else
+    if (quoted) {
+        put_index(b, index, id);
+        cli_buf_printf(b, ", \"error\": %s}\n", quoted);
+    } else
         b->nomem = 1;
     cJSON_free(quoted);
     cJSON_Delete(text);

@@ -26,6 +26,7 @@ typedef struct cli_resume {
     int shard, shards;
     uint64_t kept;       /* records FILE already held, in order */
     uint64_t kept_errors;/* of which error records (--on-error skip) */
+    int ids;             /* --id-field: records carry "id" (FILE's must too) */
 } cli_resume;
 
 /* PATH NULL or "-": stdout.  Otherwise PATH is created or emptied, or with
@@ -50,11 +51,13 @@ typedef struct cli_embedding {
 } cli_embedding;
 
 /* {"index": I, "input_ids": [...]} plus, when TYPES is not NULL,
- * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding". */
-void cli_format_record(cli_buf *b, uint64_t index, const int32_t *ids, const int32_t *types,
-                       int n_ids, const cli_embedding *emb);
-/* {"index": I, "error": "MESSAGE"}: a record skipped by --on-error skip. */
-void cli_format_error_record(cli_buf *b, uint64_t index, const char *message);
+ * "token_type_ids" (N_IDS of them) and, when EMB is not NULL, "embedding";
+ * with ID (JSON text, --id-field's) "id": ID after the index. */
+void cli_format_record(cli_buf *b, uint64_t index, const char *id, const int32_t *ids,
+                       const int32_t *types, int n_ids, const cli_embedding *emb);
+/* {"index": I, "error": "MESSAGE"}: a record skipped by --on-error skip
+ * ("id" after the index as above). */
+void cli_format_error_record(cli_buf *b, uint64_t index, const char *id, const char *message);
 
 /* For the stop-signal handler (async-signal-safe): cuts -o FILE back to its
  * whole records and appends "; FILE holds N records" to MSG (at N of CAP

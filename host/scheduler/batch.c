@@ -130,9 +130,10 @@ static int count_ones(const sched_item *it)
     return ones;
 }
 
-/* A pooled vector SRC as the result gives it, in DST: as the engine
- * computed it (normalised), or through the head, and then normalised when
- * the engine did not. */
+/* A pooled vector SRC as the result gives it, in DST (pooled_width
+ * values, of which the result keeps result_width): as the engine computed
+ * it (normalised), or through the head, and then normalised when the
+ * engine did not; its cut normalised again when asked. */
 static int pooled_out(const albert_scheduler *s, const float *src, float *dst, albert_error *e)
 {
     int rc = ALBERT_OK;
@@ -142,6 +143,8 @@ static int pooled_out(const albert_scheduler *s, const float *src, float *dst, a
         memcpy(dst, src, (size_t)s->pool_width * sizeof(float));
     if (rc == ALBERT_OK && s->opt.normalize && (s->opt.head || s->host_pooling))
         albert_l2_normalize(1, s->pooled_width, dst);
+    if (rc == ALBERT_OK && s->opt.normalize_truncated)
+        albert_l2_normalize(1, s->result_width, dst);
     return rc;
 }
 

@@ -589,7 +589,7 @@ int albert_scheduler_width(const albert_scheduler *s)
 
 int albert_scheduler_pooled_width(const albert_scheduler *s)
 {
-    return s ? s->pooled_width : 0;
+    return s ? s->result_width : 0;
 }
 
 size_t albert_scheduler_ready(const albert_scheduler *cs)
@@ -670,6 +670,34 @@ int albert_scheduler_stats_get(const albert_scheduler *cs, albert_scheduler_stat
 
 /* ------------------------------------------------------------ creation */
 
+/* The head takes the pooled vectors' width, truncate_dim cuts within what
+ * comes out. */
+static int check_pooled_widths(const albert_scheduler_options *o, albert_error *err)
+{
+    albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
+    const int modes = o->pooling_modes ? albert_pooling_count(o->pooling_modes) : 1;
+    const int width = albert_output_width(o->config, &widths) * modes;
+    if (o->head && o->pooling == ALBERT_POOL_NONE)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: a head runs on pooled vectors, and pooling "
+                           "is none");
+    if (o->head && albert_head_width_in(o->head) != width)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: the head (the Dense modules) takes vectors "
+                           "of %d values, and the pooled vectors have %d",
+                           albert_head_width_in(o->head), width);
+    const int pooled = o->head ? albert_head_width_out(o->head) : width;
+    if (o->truncate_dim && o->pooling == ALBERT_POOL_NONE)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: truncate_dim cuts pooled vectors, and "
+                           "pooling is none");
+    if (o->truncate_dim > pooled)
+        return albert_fail(err, ALBERT_E_ARG,
+                           "albert_scheduler_create: truncate_dim %d: the pooled vectors have %d "
+                           "values", o->truncate_dim, pooled);
+    return ALBERT_OK;
+}
+
 static int check_options(const albert_scheduler_options *o, albert_error *err)
 {
     if (!o || !o->config)
@@ -694,7 +722,7 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
                                "albert_scheduler_create: engine %d has batches in flight", i);
     }
     if (o->max_length < 0 || o->max_batch_tokens < 0 || o->max_batch_size < 0 ||
-        o->tokenize_threads < 0 || o->window < 0 || o->max_wait_ms < 0)
+        o->tokenize_threads < 0 || o->window < 0 || o->max_wait_ms < 0 || o->truncate_dim < 0)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: a negative size");
     if (o->pooling < ALBERT_POOL_NONE || o->pooling > ALBERT_POOL_LAST_TOKEN)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_create: pooling %d",
@@ -704,18 +732,9 @@ static int check_options(const albert_scheduler_options *o, albert_error *err)
                            "albert_scheduler_create: pooling_modes 0x%x: modes from CLS to "
                            "LAST_TOKEN, pooling %d among them",
                            o->pooling_modes, (int)o->pooling);
-    albert_outputs widths = {.n_layers = o->n_layers, .layers_concat = o->layers_concat};
-    const int modes = o->pooling_modes ? albert_pooling_count(o->pooling_modes) : 1;
-    const int width = albert_output_width(o->config, &widths) * modes;
-    if (o->head && o->pooling == ALBERT_POOL_NONE)
-        return albert_fail(err, ALBERT_E_ARG,
-                           "albert_scheduler_create: a head runs on pooled vectors, and pooling "
-                           "is none");
-    if (o->head && albert_head_width_in(o->head) != width)
-        return albert_fail(err, ALBERT_E_ARG,
-                           "albert_scheduler_create: the head (the Dense modules) takes vectors "
-                           "of %d values, and the pooled vectors have %d",
-                           albert_head_width_in(o->head), width);
+    int rc = check_pooled_widths(o, err);
+    if (rc != ALBERT_OK)
+        return rc;
     return albert_outputs_check_layers(o->config, o->layers, o->n_layers, o->skip_last_layers,
                                        o->pooling, "albert_scheduler_create", err);
 }
@@ -734,6 +753,10 @@ static void resolve_options(albert_scheduler *s, const albert_scheduler_options 
     const int several = albert_pooling_count(s->modes) > 1;
     s->pool_width = (several ? albert_pooling_count(s->modes) : 1) * s->hidden;
     s->pooled_width = o->head ? albert_head_width_out(o->head) : s->pool_width;
+    s->result_width = o->truncate_dim ? o->truncate_dim : s->pooled_width;
+    if (!o->truncate_dim && o->normalize_truncated) /* no cut: the same thing */
+        s->opt.normalize = 1;
+    s->opt.normalize_truncated = o->truncate_dim && o->normalize_truncated;
     s->host_pooling = several || (o->exclude_prompt && o->pooling != ALBERT_POOL_NONE &&
                                   o->pooling != ALBERT_POOL_POOLER && o->pooling != ALBERT_POOL_CLS);
     s->max_rows = o->max_batch_size ? o->max_batch_size : DEFAULT_MAX_ROWS;

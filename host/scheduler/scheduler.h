@@ -87,6 +87,7 @@ struct albert_scheduler {
     int *layers;                 /* a copy of the caller's opt.layers */
     int hidden;                  /* values per vector: albert_output_width */
     int pooled_width;            /* per pooled vector: the head's width_out, else pool_width */
+    int result_width;            /* of those, what results give: opt.truncate_dim, else all */
     unsigned modes;              /* the pooling modes (bits 1u << albert_pooling) */
     int pool_width;              /* per pooled vector before a head: hidden times the modes */
     int host_pooling;            /* pooled here from the engine's token vectors: several

@@ -6,9 +6,10 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, enc.dimension]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.9.
+above this package, then the installed libalbertcl.so.10.
 """
 
+import contextlib
 import ctypes
 import json
 import numbers
@@ -25,7 +26,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "locate", "library_path", "__version__"]
 
-__version__ = "0.11.0"
+__version__ = "0.12.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -350,11 +351,19 @@ class Encoder:
         pooling="pooler" (HF's pooler reads the last layer).
     layer_combine: "mean" (value by value) or "concat" (end to end in the
         order given: len(layer) x hidden_size values, `dimension`).
+    truncate_dim: None, or the values each sentence embedding keeps, its
+        first ones, as SentenceTransformer's truncate_dim (Matryoshka
+        models): cut after the folder's Dense and Normalize modules, so a
+        Normalize module's unit vectors come out shorter; encode()'s
+        normalize_embeddings, or normalize=True given here, normalises the
+        cut.  The attribute `truncate_dim` is read by every encode(), as
+        SentenceTransformer's (also truncate_sentence_embeddings()).
     """
 
     def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
                  precision="fp32", tokenizer=None, max_length=None, threads=0,
-                 sentence_transformers=True, layer=None, layer_combine="mean"):
+                 sentence_transformers=True, layer=None, layer_combine="mean",
+                 truncate_dim=None):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
@@ -366,6 +375,9 @@ class Encoder:
         st = _sentence_config(model_dir) if sentence_transformers else _lib.SentenceConfig()
         if pooling is None:
             pooling = _pooling_name(st.pooling_modes) if st.present else "pooler"
+        # Asked for here, normalize also normalises a truncate_dim cut; the
+        # folder's Normalize module comes before the cut, as in sentence-transformers.
+        self._normalize_cut = bool(normalize)
         if normalize is None:  # the Normalize module follows any pooling
             normalize = bool(st.normalize) and pooling != "none"
         if tokenizer is None and st.present and not st.fast_tokenizer:
@@ -463,6 +475,12 @@ class Encoder:
                                   f"{self._pooled_width} (hidden_size, times its modes)",
                                   "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
             self._pooled_width = lib.albert_head_width_out(self._head)
+        self.truncate_dim = truncate_dim
+        try:
+            self._truncation()
+        except ValueError:
+            self.close()
+            raise
 
     def _resolve_layers(self, layer, pooling):
         """LAYER (None, "all" or a list of hidden_states indices) as the
@@ -493,11 +511,33 @@ class Encoder:
 
     @property
     def dimension(self):
-        """Values per sentence embedding: hidden_size, times the layers
-        concatenated, times the pooling modes, or the last Dense module's
-        out_features."""
+        """Values per sentence embedding: truncate_dim, else hidden_size,
+        times the layers concatenated, times the pooling modes, or the last
+        Dense module's out_features."""
         self._check_open()
-        return self._pooled_width
+        return self._truncation() or self._pooled_width
+
+    def _truncation(self):
+        """The truncate_dim attribute, checked: 0 for None."""
+        t = self.truncate_dim
+        if t is None:
+            return 0
+        if (not isinstance(t, numbers.Integral) or isinstance(t, bool) or
+                not 1 <= t <= self._pooled_width):
+            raise ValueError(f"albert_cl: truncate_dim {t!r}: expected None or an int from 1 "
+                             f"to {self._pooled_width}, the values of a sentence embedding")
+        return int(t)
+
+    @contextlib.contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim):
+        """Within the with-block, truncate_dim is TRUNCATE_DIM (as
+        SentenceTransformer's)."""
+        before = self.truncate_dim
+        self.truncate_dim = truncate_dim
+        try:
+            yield
+        finally:
+            self.truncate_dim = before
 
     @property
     def max_length(self):
@@ -612,17 +652,18 @@ class Encoder:
 
         output_value "sentence_embedding": float32 [N, D] (a str: [D]), pooled
             as the Encoder's pooling says; with convert_to_numpy=False a list
-            of [D] arrays.  D is `dimension`: hidden_size, times the layers
-            concatenated, or a sentence-transformers folder's Dense modules' width.
+            of [D] arrays.  D is `dimension`: truncate_dim, else hidden_size,
+            times the layers concatenated, or a sentence-transformers
+            folder's Dense modules' width.
         output_value "token_embeddings": a list of [n_tokens, D] arrays, the
             vectors of every input token ([CLS] and [SEP] included; a str: one array).
         output_value None: a list of {"sentence_embedding", "token_embeddings"} dicts.
         batch_size: most inputs per forward pass (inputs are sorted by length
             into batches, and come back in input order).
         normalize_embeddings: L2-normalise the sentence embeddings of this
-            call, with output_value "sentence_embedding" only (as
-            SentenceTransformer.encode's; the Encoder's normalize does it for
-            every call and output).
+            call (after truncate_dim's cut), with output_value
+            "sentence_embedding" only (as SentenceTransformer.encode's; the
+            Encoder's normalize does it for every call and output).
         precision: "float32", or the sentence embeddings quantized as
             SentenceTransformer.encode's precision does it
             (sentence_transformers.quantize_embeddings): "binary" (int8
@@ -667,16 +708,16 @@ class Encoder:
                              "'sentence_embedding', 'token_embeddings' or None")
 
         prompt = _prompt_bytes(self._prompt(prompt, prompt_name))
+        cut = self._truncation() if pooling else 0
         single = isinstance(texts, str)
         # Converted here, before any thread starts, so bad input raises plainly.
         records = [_as_record(t, i) for i, t in enumerate([texts] if single else texts)]
         with self._lock:
             self._check_open()
-            H = self._width
-            pooled = (np.zeros((len(records), self._pooled_width), dtype=np.float32)
-                      if pooling else None)
+            H, W = self._width, cut or self._pooled_width
+            pooled = np.zeros((len(records), W), dtype=np.float32) if pooling else None
             token_arrays = [] if tokens else None
-            row_bytes, pooled_bytes = H * 4, self._pooled_width * 4
+            row_bytes, pooled_bytes = H * 4, W * 4
 
             def take(i, result):
                 if pooled is not None:
@@ -688,10 +729,10 @@ class Encoder:
                     token_arrays.append(a)
 
             if records:
-                normalize = self._normalize or (bool(normalize_embeddings) and
-                                                output_value == "sentence_embedding")
-                self._run(records, batch_size, pooling, normalize, tokens, take,
-                          show_progress_bar, prompt)
+                normalize_cut = self._normalize_cut or (bool(normalize_embeddings) and
+                                                        output_value == "sentence_embedding")
+                self._run(records, batch_size, pooling, tokens, take, show_progress_bar, prompt,
+                          cut, normalize_cut)
 
         if output_value == "sentence_embedding":
             pooled = _QUANTIZED[precision](pooled)
@@ -702,7 +743,8 @@ class Encoder:
         out = [{"sentence_embedding": p, "token_embeddings": t} for p, t in zip(pooled, token_arrays)]
         return out[0] if single else out
 
-    def _run(self, records, batch_size, pooling, normalize, tokens, take, progress, prompt=None):
+    def _run(self, records, batch_size, pooling, tokens, take, progress, prompt, cut,
+             normalize_cut):
         """Streams RECORDS through a scheduler made for this call: a thread
         pushes (PROMPT, bytes or None, before every text), this one takes the
         results in order and hands each to TAKE.  Called with the lock held."""
@@ -715,7 +757,11 @@ class Encoder:
         opt.max_length = self._max_length
         opt.max_batch_size = batch_size
         opt.pooling = pooling
-        opt.normalize = int(normalize)
+        # The Encoder's normalize comes before CUT, NORMALIZE_CUT after it
+        # (without a cut the library takes it as normalize).
+        opt.normalize = int(self._normalize)
+        opt.normalize_truncated = int(normalize_cut)
+        opt.truncate_dim = cut
         opt.strip_text = int(self._strip)
         opt.skip_last_layers = self._skip
         if self._layers is not None:

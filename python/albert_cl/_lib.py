@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 9) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 10) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -127,6 +127,8 @@ class SchedulerOptions(ctypes.Structure):
         ("head", ctypes.c_void_p),  # const albert_head *
         ("pooling_modes", ctypes.c_uint),
         ("exclude_prompt", ctypes.c_int),
+        ("truncate_dim", ctypes.c_int),
+        ("normalize_truncated", ctypes.c_int),
     ]
 
 
@@ -240,13 +242,14 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 # The first version whose structures and functions these mirror (0.13: the
 # layers combined; 0.14: albert_model_locate; 0.15: albert_head, the Dense
 # modules; 0.16: prompts, in albert_sentence_config, albert_record and
-# albert_scheduler_options, and albert_sentence_prompt).
-_ABI_VERSION = (0, 16)
+# albert_scheduler_options, and albert_sentence_prompt; 0.17: the
+# scheduler's truncate_dim and normalize_truncated).
+_ABI_VERSION = (0, 17)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.16.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.17.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -281,7 +284,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.9 (the loader's search path)", "libalbertcl.so.9"
+    yield "libalbertcl.so.10 (the loader's search path)", "libalbertcl.so.10"
 
 
 def load_library():

@@ -719,8 +719,8 @@ def test_older_library_refused():
     assert _declare(fake(albert_cl.lib.albert_version())) is not None
     with pytest.raises(AttributeError, match="albert_sentence_prompt"):
         _declare(fake(b"0.15.0", missing=["albert_sentence_prompt"]))
-    for version in (b"0.15.0", b"0.17.0", b"1.16.0"):
-        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.16\.x" %
+    for version in (b"0.16.0", b"0.18.0", b"1.17.0"):
+        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.17\.x" %
                            version.decode().replace(".", r"\.")):
             _declare(fake(version))
 
@@ -748,3 +748,42 @@ def test_several_pooling_modes(tmp_path, shared, tiny):
     for bad in ("mean+none", "pooler+cls", "mean+bogus", "mean+", "mean+max+mean"):
         with pytest.raises(ValueError, match="pooling"):
             albert_cl.Encoder(st, pooling=bad, **plain)
+
+
+def test_truncate_dim_equals_sentence_transformers(tmp_path, shared, tiny):
+    """truncate_dim (tests/data/sentence-transformers/truncate-dense-normalize):
+    SentenceTransformer's truncate_dim after its Dense and Normalize modules,
+    with normalize_embeddings after the cut; the attribute, the context
+    manager and `dimension` as sentence-transformers has them."""
+    st, want = golden_folder(tmp_path, shared, tiny, "truncate-dense-normalize")
+    lines = want["lines"]
+    runs = {tuple(r["args"]): np.array(r["embeddings"], dtype=np.float32) for r in want["runs"]}
+
+    def check(got, args):
+        np.testing.assert_allclose(got, runs[tuple(args)], rtol=0, atol=1e-5)
+
+    with albert_cl.Encoder(st, device="cpu", truncate_dim=8) as e:
+        assert e.dimension == 8
+        check(e.encode(lines), ["--truncate-dim", "8"])
+        check(e.encode(lines, normalize_embeddings=True), ["--truncate-dim", "8", "--normalize"])
+        both = e.encode(lines, output_value=None)  # the cut sentence embeddings, every token
+        check(np.array([b["sentence_embedding"] for b in both]), ["--truncate-dim", "8"])
+        assert [len(b["token_embeddings"]) for b in both] == [len(i) for i in want["input_ids"]]
+        with e.truncate_sentence_embeddings(1):
+            assert e.dimension == 1
+            check(e.encode(lines, normalize_embeddings=True),
+                  ["--truncate-dim", "1", "--normalize"])
+        assert e.truncate_dim == 8
+        e.truncate_dim = None
+        assert e.dimension == 16
+        np.testing.assert_allclose(e.encode(lines), np.array(want["embeddings"], np.float32),
+                                   rtol=0, atol=1e-5)
+        for bad in (17, 0, 8.0, True, "8"):
+            e.truncate_dim = bad
+            with pytest.raises(ValueError, match="truncate_dim"):
+                e.encode(lines)
+    # normalize=True given to the Encoder normalises the cut, as --normalize does.
+    with albert_cl.Encoder(st, device="cpu", truncate_dim=8, normalize=True) as e:
+        check(e.encode(lines), ["--truncate-dim", "8", "--normalize"])
+    with pytest.raises(ValueError, match="from 1 to 16"):
+        albert_cl.Encoder(st, device="cpu", truncate_dim=17)

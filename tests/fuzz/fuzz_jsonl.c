@@ -8,10 +8,27 @@
 #include "cli/input.h"
 #include "fuzz_util.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The members the line parser reads: the defaults, then others with an id
+ * (--text-field, --pair-field, --id-field). */
+static const cli_json_keys keyings[2] = {{NULL, NULL, NULL}, {"body", "q", "id"}};
+
+/* An id is the JSON of a string or an integer, whatever else failed. */
+static void check_id(const char *id)
+{
+    cJSON *v = id ? cJSON_Parse(id) : NULL;
+    FUZZ_EXPECT(!id || (v && (cJSON_IsString(v) ||
+                              (cJSON_IsNumber(v) && fabs(v->valuedouble) < 9007199254740992.0 &&
+                               v->valuedouble == floor(v->valuedouble)))),
+                "the id %s", id);
+    cJSON_Delete(v);
+}
 
 /* What a parsed record promises (cli_record's comments). */
 static void check_record(const cli_record *r, const char *line, size_t len)
@@ -39,16 +56,23 @@ static void parse_line(const uint8_t *data, size_t len, long number)
         fuzz_die("out of memory for a %zu-byte line", len);
     memcpy(line, data, len);
     line[len] = '\0';
-    cli_record rec;
-    memset(&rec, 0, sizeof rec);
-    rec.file = "fuzz.jsonl";
-    rec.line = number;
-    albert_error err;
-    int rc = cli_parse_json_record(line, &rec, &err);
-    fuzz_expect_status(rc, &err, "cli_parse_json_record");
-    if (rc == ALBERT_OK)
-        check_record(&rec, line, len);
-    free(rec.ids);
+    for (int k = 0; k < 2; k++) {
+        memcpy(line, data, len); /* parsed in place */
+        cli_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.file = "fuzz.jsonl";
+        rec.line = number;
+        albert_error err;
+        int rc = cli_parse_json_record(line, &keyings[k], &rec, &err);
+        fuzz_expect_status(rc, &err, "cli_parse_json_record");
+        FUZZ_EXPECT(!rec.id || keyings[k].id, "an id nobody asked for");
+        check_id(rec.id);
+        FUZZ_EXPECT(rc != ALBERT_OK || !keyings[k].id || rec.id, "a record without its id");
+        if (rc == ALBERT_OK)
+            check_record(&rec, line, len);
+        free(rec.ids);
+        free(rec.id);
+    }
     free(line);
 }
 
@@ -56,7 +80,7 @@ static void read_file(const char *path, cli_input_format format)
 {
     cli_reader r;
     albert_error err;
-    int rc = cli_reader_open(&r, &path, 1, format, &err);
+    int rc = cli_reader_open(&r, &path, 1, format, NULL, &err);
     fuzz_expect_status(rc, &err, "cli_reader_open");
     int got = rc == ALBERT_OK;
     while (got) {
