@@ -5,6 +5,7 @@ usage: test_cli.py ALBERT_CL_BINARY [SHARED_DIR]
 The shared data folder is $ALBERT_CL_SHARED, else SHARED_DIR (CMake's
 ALBERT_SHARED_DIR).  Python 3 standard library only.
 """
+import csv
 import itertools
 import json
 import math
@@ -775,10 +776,18 @@ class SentenceTransformers(Base):
                                      "--no-sentence-transformers"], self.TEXT),
                          self.embed(plain, self.TEXT))
 
+    # The golden folders whose pooling (and normalisation) the device runs:
+    # every device gives them; the others pool, prompt, run Dense modules and
+    # cut on the host, from the token vectors the first ones check, so the
+    # cpu alone gives them (CI's time).
+    ON_EVERY_DEVICE = {"mean-normalize", "cls", "max", "mean-sqrt-len", "weightedmean-normalize",
+                       "lasttoken", "dense-tanh-normalize", "prompt-default-mean"}
+
     def test_equals_sentence_transformers_itself(self):
         """tests/data/sentence-transformers/CASE: the files SentenceTransformer.save
         wrote for tiny-gelu and what its encode() gave (tools/gen-st-golden.py)."""
         data = os.path.join(SOURCE_DIR, "data", "sentence-transformers")
+        self.assertLessEqual(self.ON_EVERY_DEVICE, set(os.listdir(data)))
         for case in sorted(os.listdir(data)):
             with self.subTest(case=case):
                 st, want = self.golden_folder(case)
@@ -786,7 +795,8 @@ class SentenceTransformers(Base):
                 # A case with prompts: the default one on every device, then
                 # encode()'s other runs on the cpu (the prompt is the host's
                 # work: the devices differ only in the token vectors).
-                runs = [("", {"args": [], **want})] + [("cpu", r) for r in want.get("runs", [])]
+                runs = [("" if case in self.ON_EVERY_DEVICE else "cpu", {"args": [], **want})]
+                runs += [("cpu", r) for r in want.get("runs", [])]
                 for device, (only, run) in itertools.product(self.devices_under_test(), runs):
                     if only and device != only:
                         continue
@@ -1328,6 +1338,65 @@ class Errors(Base):
         self.fails(["--model", TINY, "--text-field", "body", SAMPLE], 2,
                    must_mention=["--input-format jsonl"])
 
+    def test_csv_input(self):
+        """--input-format csv reads what Python's csv.DictReader reads (quoted
+        commas, doubled quotes and line breaks, spaces kept, CRLF, a BOM before
+        a quoted header, blank lines, a header per file in any column order,
+        empty and header-only files, stdin), pairs from text_pair (an empty
+        cell: none) and ids from --id-field (strings, given back exactly, so
+        they hold the tricky cells); a bad row is its record's error, bad
+        quoting or a missing column ends the input."""
+        first = (b'\xef\xbb\xbf"id","text","text_pair","extra"\r\n'
+                 b'" a, b ","Paris, the city",x,e\r\n\r\n'
+                 b'"He said ""hi""\r\nand left ","He said ""hi""\nand left",,e\r\n'
+                 b' spaced  ,plain,"",e')
+        second = b'text,id\na,"multi\nline"\n"x",\t10\n\n'
+        files = [("first.csv", first), ("empty.csv", b""), ("header.csv", b"text,id\r\n"),
+                 ("second.csv", second)]
+        paths = [self.write(name, content) for name, content in files]
+        want = []
+        for path in paths:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                for row in csv.DictReader(f):
+                    want.append(dict({"text": row["text"], "id": row["id"]},
+                                     **({"text_pair": row["text_pair"]}
+                                        if row.get("text_pair") else {})))
+        self.assertEqual([w["id"] for w in want],
+                         [" a, b ", 'He said "hi"\r\nand left ', " spaced  ", "multi\nline",
+                          "\t10"])
+        jsonl = self.write("want.jsonl", "".join(json.dumps(w) + "\n" for w in want))
+        base = ["--model", TINY, "--tokenize", "--id-field", "id"]
+        got = self.embed(base + ["--input-format", "csv"] + paths)
+        self.assertEqual(got, self.embed(base + ["--input-format", "jsonl", jsonl]))
+        self.assertEqual([g["id"] for g in got], [w["id"] for w in want])
+        self.assertEqual(["token_type_ids" in g for g in got], [True] + [False] * 4)
+        stdin = self.embed(base + ["--input-format", "csv", "-"], second)
+        self.assertEqual([dict(r, index=r["index"] + 3) for r in stdin], got[3:])
+        embedded = self.embed(["--model", TINY, "--device", "cpu", "--input-format", "csv",
+                               "--pooling", "mean"] + paths)
+        self.assertEqual([e["input_ids"] for e in embedded], [g["input_ids"] for g in got])
+        # Rows that do not fit are their records' errors, named by the line they end on.
+        bad = self.write("bad.csv", b'text,id\nok,1\ntoo,many,fields\n"bad \xff\nutf8",3\nfine,4\n')
+        rc, out, err = run(base + ["--input-format", "csv", "--on-error", "skip", bad])
+        self.assertEqual(rc, 3, err)
+        got = records(out)
+        self.assertEqual([g.get("id") for g in got], ["1", None, None, "4"])
+        self.assertIn(bad + ":3: bad CSV record: 3 fields, and the header has 2", got[1]["error"])
+        self.assertIn(bad + ":5: bad CSV record: column 1: invalid UTF-8 at byte 5",
+                      got[2]["error"])
+        for content, line, what, before in [(b'text\nok\n"open\n\n\nmore\n', 3, "left open", 1),
+                                            (b'text\nok\nab"c\n', 3, "unquoted field", 1),
+                                            (b'text\nok\rab"c\n', 2, "unquoted field", 1),
+                                            (b'body,id\nx,1\n', 1, 'no column "text"', 0),
+                                            (b'text,text\nx,y\n', 1, 'two columns "text"', 0)]:
+            path = self.write("broken.csv", content)
+            self.fails(["--model", TINY, "--tokenize", "--input-format", "csv", paths[3], path],
+                       1, must_mention=["%s:%d: " % (path, line), what], before=2 + before)
+        self.fails(base + ["--input-format", "csv", "--pair-field", "q", paths[3]], 1,
+                   must_mention=['no column "q"'])
+        self.ok(["--model", TINY, "--tokenize", "--input-format", "csv", "--text-field", "id",
+                 "--pair-field", "text", paths[3]])
+
     def test_tsv_needs_one_tab(self):
         path = self.write("bad.tsv", "a\tb\nno tab here\n")
         self.fails(["--model", TINY, "--input-format", "tsv", "--tokenize", path], 1,
@@ -1806,11 +1875,13 @@ class Streaming(Base):
         return peak_kib / 1024
 
     def test_memory_stays_flat(self):
-        # Four windows of records in flight at most, whatever the length.
-        small, big = self.peak_rss_mib(10000), self.peak_rss_mib(100000)
-        self.assertLess(big - small, 16, "10x the lines: %.0f MiB, then %.0f MiB" % (small, big))
+        # Four windows of records in flight at most, whatever the length: 8,000
+        # lines already fill them (40,000 keep CI's time; docs/scaling.md has
+        # the 500,000-line figure).
+        small, big = self.peak_rss_mib(8000), self.peak_rss_mib(40000)
+        self.assertLess(big - small, 16, "5x the lines: %.0f MiB, then %.0f MiB" % (small, big))
         if not os.environ.get("ALBERT_TEST_SANITIZED"):
-            self.assertLess(big, 128, "peak RSS of 100,000 lines, MiB")
+            self.assertLess(big, 128, "peak RSS of 40,000 lines, MiB")
 
 class Profile(Base):
     OPENCL_ROWS = ["upload", "embed_layernorm", "residual_layernorm", "download"]

@@ -31,6 +31,8 @@ packages=(
   libsodium-dev libonig-dev libdnnl-dev
   # pytorch_model.bin: a zip archive
   libzip-dev
+  # the CLI's --input-format csv
+  libcsv-dev
   # albert-cl serve: its HTTP library; curl for its tests
   libmicrohttpd-dev curl
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),

@@ -10,10 +10,10 @@
  * (a CLI outcome, not a library one: past every ALBERT_E_* code). */
 #define CLI_E_MISMATCH 100
 
-typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL } cli_input_format;
-/* The jsonl members a record's texts are read from (--text-field,
- * --pair-field; NULL: "text" and "text_pair"), and the one whose value its
- * output record carries as "id" (--id-field; NULL: none). */
+typedef enum cli_input_format { CLI_IN_TEXT, CLI_IN_TSV, CLI_IN_JSONL, CLI_IN_CSV } cli_input_format;
+/* The jsonl members or csv columns a record's texts are read from
+ * (--text-field, --pair-field; NULL: "text" and "text_pair"), and the one
+ * whose value its output record carries as "id" (--id-field; NULL: none). */
 typedef struct cli_json_keys {
     const char *text, *pair, *id;
 } cli_json_keys;

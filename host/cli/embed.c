@@ -184,7 +184,7 @@ static void *feed(void *arg)
         }
         if (!in_shard(o, index++) || (skip && skip--))
             continue;
-        albert_record a = to_record(&rec, f->in->current, o->prompt,
+        albert_record a = to_record(&rec, rec.file_no, o->prompt,
                                     rc ? without_place(&e, &rec) : NULL);
         f->read_ns += albert_now_ns() - t0;
         if (f->ids && id_queue_push(f->ids, rec.id) != ALBERT_OK) {

@@ -126,6 +126,8 @@ int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_fo
         if (rc != ALBERT_OK)
             return rc;
     }
+    if (format == CLI_IN_CSV && cli_csv_open(&r->csv, r->names, &r->keys) != ALBERT_OK)
+        return albert_fail(err, ALBERT_E_NOMEM, "out of memory for the CSV parser");
     return ALBERT_OK;
 }
 
@@ -140,7 +142,8 @@ static ssize_t next_line(cli_reader *r, albert_error *err)
         if (len >= 0) {
             r->line_no++;
             r->bytes_read += (uint64_t)len;
-            if (len > 0 && r->line[len - 1] == '\n')
+            r->newline = len > 0 && r->line[len - 1] == '\n';
+            if (r->newline)
                 r->line[--len] = '\0';
             return len;
         }
@@ -157,6 +160,39 @@ static ssize_t next_line(cli_reader *r, albert_error *err)
     return -1;
 }
 
+/* The next line's record. */
+static int next_line_record(cli_reader *r, cli_record *rec, int *got, albert_error *err)
+{
+    ssize_t len = next_line(r, err);
+    if (len < 0)
+        return err->code;
+    *got = 1;
+    rec->file = r->names[r->current];
+    rec->file_no = r->current;
+    rec->line = r->line_no;
+    return parse_line(r, r->line, (size_t)len, rec, err);
+}
+
+/* The next csv record: lines go to the parser until a row is complete
+ * (or it fails: the rows before are taken first, then the failure). */
+static int next_csv_record(cli_reader *r, cli_record *rec, int *got, albert_error *err)
+{
+    for (int going = 1;;) {
+        int rc = cli_csv_next(r->csv, rec, got, err);
+        if (rc != ALBERT_OK || *got || !going || r->current >= r->nfiles)
+            return rc;
+        int file = r->current;
+        ssize_t len = next_line(r, err);
+        if (len < 0 && err->code != ALBERT_OK)
+            return err->code;
+        if (r->current != file || len < 0) /* FILE is over: its last row, if unended */
+            going = cli_csv_end_file(r->csv, file);
+        if (going && len >= 0)
+            going = cli_csv_feed_line(r->csv, r->current, r->line_no, r->line, (size_t)len,
+                                      r->newline);
+    }
+}
+
 int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
 {
     free(r->ids);
@@ -165,13 +201,8 @@ int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
     r->id = NULL;
     memset(rec, 0, sizeof *rec);
     *got = 0;
-    ssize_t len = next_line(r, err);
-    if (len < 0)
-        return err->code;
-    *got = 1;
-    rec->file = r->names[r->current];
-    rec->line = r->line_no;
-    int rc = parse_line(r, r->line, (size_t)len, rec, err);
+    int rc = r->format == CLI_IN_CSV ? next_csv_record(r, rec, got, err)
+                                     : next_line_record(r, rec, got, err);
     r->ids = rec->ids;
     r->id = rec->id;
     return rc;
@@ -187,5 +218,6 @@ void cli_reader_close(cli_reader *r)
     free(r->line);
     free(r->ids);
     free(r->id);
+    cli_csv_close(r->csv);
     memset(r, 0, sizeof *r);
 }

@@ -19,7 +19,11 @@ typedef struct cli_record {
     int32_t *mask;      /* inside the ids block, or NULL for all 1 */
     int n_ids;
     char *id;           /* --id-field's value as JSON (owned), or NULL */
+    int file_no;        /* FILE's place among the reader's files */
 } cli_record;
+
+/* csv input's parser and its rows (cli/csv_record.c). */
+typedef struct cli_csv cli_csv;
 
 /* Input files read line by line, in order, as one stream of records:
  * memory stays flat on input of any length. */
@@ -32,6 +36,8 @@ typedef struct cli_reader {
     char *line;             /* getline's buffer */
     size_t cap;
     long line_no;
+    int newline;            /* the last line ended in '\n' (which LINE has lost) */
+    cli_csv *csv;           /* --input-format csv */
     int32_t *ids;           /* the last record's ids (jsonl input_ids), owned */
     char *id;               /* the last record's --id-field value, owned */
     uint64_t bytes_read;
@@ -56,6 +62,22 @@ extern const char *const cli_json_array_keys[4];
  * its texts from KEYS' members (NULL: the default ones). */
 int cli_parse_json_record(char *line, const cli_json_keys *keys, cli_record *rec,
                           albert_error *err);
+
+/* csv input (csv_record.c): open (NAMES: the files', KEYS: the columns
+ * wanted), feed each line of file FILE (LINE its number, NEWLINE whether a
+ * '\n' ended it), end each file (its last row may lack a line break), take
+ * the records (the first row of each file is its header; *GOT 0 when none
+ * is complete yet), close.  A row with the wrong number of fields or a bad
+ * text is its record's ALBERT_E_INPUT; malformed quoting or a header
+ * without the columns KEYS name is ALBERT_E_FORMAT, which ends the input.
+ * Feeding and ending return 0 once that happened: the next record then is
+ * that failure, after the rows complete before it. */
+int cli_csv_open(cli_csv **out, const char *const *names, const cli_json_keys *keys);
+int cli_csv_feed_line(cli_csv *c, int file, long line, const char *bytes, size_t len,
+                      int newline);
+int cli_csv_end_file(cli_csv *c, int file);
+int cli_csv_next(cli_csv *c, cli_record *rec, int *got, albert_error *err);
+void cli_csv_close(cli_csv *c);
 
 /* Byte offset of the first invalid UTF-8 sequence in S (N bytes), or -1:
  * overlong forms, surrogates and code points past U+10FFFF included, as

@@ -85,13 +85,19 @@ static const char usage_text[] =
     "                        {\"input_ids\": [...], \"attention_mask\": [...],\n"
     "                         \"token_type_ids\": [...]} (the last two optional);\n"
     "                        other members are ignored\n"
-    "  --text-field NAME   jsonl: the text is member NAME (default text)\n"
-    "  --pair-field NAME   jsonl: the second sentence is member NAME (default\n"
+    "                      csv: RFC 4180 rows (quoted fields may hold commas,\n"
+    "                        \"\" and line breaks), the first row of each file\n"
+    "                        naming the columns: text, and text_pair if there\n"
+    "                        (an empty cell: no pair); blank lines are no rows\n"
+    "  --text-field NAME   jsonl, csv: the text is member / column NAME (default\n"
+    "                      text)\n"
+    "  --pair-field NAME   jsonl, csv: the second sentence is NAME (default\n"
     "                      text_pair)\n"
-    "  --id-field NAME     jsonl: every record has member NAME, a string or an\n"
-    "                      integer (below 2^53 in magnitude), and its output\n"
-    "                      record (--format jsonl) carries it as \"id\" after\n"
-    "                      \"index\" (error records too, once it was read)\n"
+    "  --id-field NAME     jsonl, csv: every record has member / column NAME\n"
+    "                      (jsonl: a string or an integer below 2^53 in\n"
+    "                      magnitude; csv: a string), and its output record\n"
+    "                      (--format jsonl) carries it as \"id\" after \"index\"\n"
+    "                      (error records too, once it was read)\n"
     "  --pooling P         pooler (default; see --model): HF pooler_output\n"
     "                      cls: the [CLS] vector of last_hidden_state\n"
     "                      mean: mean of last_hidden_state over non-padding tokens\n"
@@ -345,7 +351,7 @@ static int bad_choice(const char *option, const char *value, const char *const *
 }
 
 /* Value names in the order of the options' enums. */
-static const char *const input_formats[] = {"text", "tsv", "jsonl", NULL};
+static const char *const input_formats[] = {"text", "tsv", "jsonl", "csv", NULL};
 static const char *const poolings[] = {"none", "pooler", "cls", "mean", "max", "mean_sqrt_len",
                                        "weightedmean", "lasttoken", NULL};
 static const char *const output_formats[] = {"jsonl", "npy", "safetensors", NULL};
@@ -609,7 +615,7 @@ static int check_benchmark(cli_options *o)
 }
 
 /* --text-field, --pair-field and --id-field: three members of jsonl
- * records, not the pre-tokenized ones'. */
+ * records (not the pre-tokenized ones'), or columns of csv ones. */
 static int check_json_keys(const cli_options *o)
 {
     static const char *const flags[3] = {"--text-field", "--pair-field", "--id-field"};
@@ -617,15 +623,16 @@ static int check_json_keys(const cli_options *o)
     if (keys[2] && o->format != CLI_OUT_JSONL)
         return usage_error("--id-field puts ids in jsonl records: not --format %s",
                            output_formats[o->format]);
+    const int jsonl = o->input_format == CLI_IN_JSONL;
     for (int i = 0; i < 3; i++) {
         if (!keys[i])
             continue;
-        if (o->input_format != CLI_IN_JSONL)
-            return usage_error("%s names a member of jsonl records: with --input-format jsonl",
-                               flags[i]);
-        if (!*keys[i])
+        if (!jsonl && o->input_format != CLI_IN_CSV)
+            return usage_error("%s names a member of jsonl records or a csv column: with "
+                               "--input-format jsonl or csv", flags[i]);
+        if (!*keys[i] && jsonl)
             return usage_error("%s: an empty name", flags[i]);
-        if (pick(keys[i], cli_json_array_keys) >= 0)
+        if (jsonl && pick(keys[i], cli_json_array_keys) >= 0)
             return usage_error("%s %s: a member of pre-tokenized records", flags[i], keys[i]);
     }
     const char *text = keys[0] ? keys[0] : "text", *pair = keys[1] ? keys[1] : "text_pair";

@@ -76,11 +76,25 @@ static void parse_line(const uint8_t *data, size_t len, long number)
     free(line);
 }
 
+/* A csv record: UTF-8 texts ending in a NUL, and the id asked for. */
+static void check_csv_record(const cli_record *r)
+{
+    FUZZ_EXPECT(r->text && r->text[r->text_len] == '\0' &&
+                    cli_utf8_invalid_at(r->text, r->text_len) < 0,
+                "a csv text that is not UTF-8 or not NUL-terminated");
+    FUZZ_EXPECT(!r->pair || (r->pair_len > 0 && r->pair[r->pair_len] == '\0' &&
+                             cli_utf8_invalid_at(r->pair, r->pair_len) < 0),
+                "a bad csv pair");
+    FUZZ_EXPECT(r->id && r->id[0] == '"', "a csv id that is not a JSON string");
+    check_id(r->id);
+}
+
 static void read_file(const char *path, cli_input_format format)
 {
+    static const cli_json_keys csv_keys = {NULL, NULL, "id"};
     cli_reader r;
     albert_error err;
-    int rc = cli_reader_open(&r, &path, 1, format, NULL, &err);
+    int rc = cli_reader_open(&r, &path, 1, format, format == CLI_IN_CSV ? &csv_keys : NULL, &err);
     fuzz_expect_status(rc, &err, "cli_reader_open");
     int got = rc == ALBERT_OK;
     while (got) {
@@ -89,6 +103,8 @@ static void read_file(const char *path, cli_input_format format)
         fuzz_expect_status(rc, &err, "cli_reader_next");
         if (rc == ALBERT_OK && got && format == CLI_IN_JSONL) /* tsv texts end at the tab */
             check_record(&rec, r.line, r.cap);
+        else if (rc == ALBERT_OK && got && format == CLI_IN_CSV)
+            check_csv_record(&rec);
         else if (rc == ALBERT_OK)
             continue;
         else if (rc != ALBERT_E_INPUT) /* a bad line is passed, anything else ends it */
@@ -110,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!path[0])
         fuzz_scratch_path(path, sizeof path, "input.jsonl");
     fuzz_write_file(path, data, size);
-    const cli_input_format formats[] = {CLI_IN_JSONL, CLI_IN_TSV, CLI_IN_TEXT};
+    const cli_input_format formats[] = {CLI_IN_JSONL, CLI_IN_TSV, CLI_IN_TEXT, CLI_IN_CSV};
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
         read_file(path, formats[i]);
     return 0;
