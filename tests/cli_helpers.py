@@ -13,6 +13,24 @@ import unittest
 # for the first time (PoCL's clang: "1 warning generated."): not ours.
 COMPILER_NOISE = re.compile(r"(?m)^\d+ (warning|error)s? generated\.\n")
 
+# AddressSanitizer exits with status 1, as a failed run does, so its report
+# is looked for in stderr; tests/asan.supp holds its own false positives.
+ASAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "asan.supp")
+
+
+def with_asan_suppressions(env):
+    """ENV with tests/asan.supp added to its ASAN_OPTIONS."""
+    opts = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "suppressions=" + ASAN_SUPPRESSIONS
+    return env
+
+
+def check_no_sanitizer_report(args, err):
+    """Fails when a sanitizer reported in ERR, the stderr of albert-cl ARGS."""
+    if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+        raise AssertionError("albert-cl %s: a sanitizer report:\n%s" % (" ".join(map(str, args)),
+                                                                       err[-4000:]))
+
 
 def devices_checked(devices):
     """DEVICES (the OpenCL ones, in --list-devices order), or the first alone

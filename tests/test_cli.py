@@ -21,6 +21,7 @@ import sys
 import unittest
 
 from cli_helpers import (COMPILER_NOISE, NO_HUB_CACHE, TempDirCase, add_to_hub_cache,
+                         check_no_sanitizer_report, with_asan_suppressions,
                          devices_checked, program_args)
 
 BINARY = None
@@ -50,9 +51,11 @@ def run(args, stdin=b"", env=None, cwd=None):
     full_env.pop("ALBERT_CL_KEEP_BLAS", None)
     full_env["HF_HUB_CACHE"] = NO_HUB_CACHE
     full_env.update(env or {})
-    p = subprocess.run([BINARY] + args, input=stdin, capture_output=True, env=full_env,
-                       cwd=cwd, timeout=900)
-    return p.returncode, p.stdout, COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace"))
+    p = subprocess.run([BINARY] + args, input=stdin, capture_output=True,
+                       env=with_asan_suppressions(full_env), cwd=cwd, timeout=900)
+    err = COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace"))
+    check_no_sanitizer_report(args, err)
+    return p.returncode, p.stdout, err
 
 
 def slurp(path, binary=True):

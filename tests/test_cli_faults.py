@@ -19,7 +19,8 @@ import tempfile
 import time
 import unittest
 
-from cli_helpers import COMPILER_NOISE, TempDirCase
+from cli_helpers import (COMPILER_NOISE, TempDirCase, check_no_sanitizer_report,
+                         with_asan_suppressions)
 
 BINARY = None
 BASE = None  # albert-base-v2-random: forward passes that take seconds
@@ -42,9 +43,12 @@ def run(args, stdin=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE, umask=N
     """Runs albert-cl to the end; returns (status, stdout bytes, stderr text)."""
     preexec = (lambda: os.umask(umask)) if umask is not None else None
     p = subprocess.run([BINARY] + args, input=stdin, stdout=stdout, stderr=stderr,
-                       env=environment(), preexec_fn=preexec, timeout=300)
-    err = p.stderr.decode("utf-8", "replace") if p.stderr is not None else ""
-    return p.returncode, p.stdout, COMPILER_NOISE.sub("", err)
+                       env=with_asan_suppressions(environment()), preexec_fn=preexec,
+                       timeout=300)
+    err = COMPILER_NOISE.sub("", p.stderr.decode("utf-8", "replace") if p.stderr is not None
+                             else "")
+    check_no_sanitizer_report(args, err)
+    return p.returncode, p.stdout, err
 
 
 def slurp(path):

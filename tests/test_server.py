@@ -1645,6 +1645,31 @@ class Load(ServerCase):
                len(all_lines), cli_wall, len(all_lines) / cli_wall))
 
 
+class StalledUpload(unittest.TestCase):
+    """A client that sends its headers and part of its body, then nothing,
+    holds no request slot (--max-concurrent-requests 1: others still get
+    their answers) and keeps no SIGTERM waiting for it."""
+
+    def test_stalled_upload_holds_no_slot(self):
+        server = Server(["--max-concurrent-requests", "1"])
+        stalled = socket.create_connection((server.host, server.port), timeout=30)
+        try:
+            stalled.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                            b"\r\nContent-Length: 100\r\n\r\n{\"inp")
+            time.sleep(0.3)  # its headers are in
+            for _ in range(3):
+                r = call(server.host, server.port, "POST", "/embed", encode_body({"inputs": "x"}))
+                self.assertEqual(r.status, 200, r)
+            t0 = time.monotonic()
+            rc, running = server.stop(timeout=30)
+            server.check_stopped(rc, running)
+            self.assertLess(time.monotonic() - t0, 10, "SIGTERM waited for the stalled upload")
+        finally:
+            stalled.close()
+            if server.proc.poll() is None:
+                server.stop()
+
+
 # --------------------------------------------------------------------------
 # 8. SIGTERM drains the requests in flight
 

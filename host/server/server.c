@@ -39,7 +39,7 @@ typedef struct request {
     int too_large;
     int admitted; /* counted in in_flight until answered, in unsent until sent */
     int answered;
-    int refused;  /* 429 or 503, decided when it arrived */
+    int refused;  /* 429 or 503, decided when its body was in */
 } request;
 
 /* A body over the limit is read and dropped (so the client gets its 413)
@@ -67,7 +67,9 @@ void srv_block_signals(void)
 }
 
 /* Work requests beyond --max-concurrent-requests are refused at once (429)
- * instead of queueing without bound; none are taken once stopping. */
+ * instead of queueing without bound; none are taken once stopping.  Taken
+ * once the body is in: a client that sends its headers and then nothing
+ * (or a slow upload) holds no slot and keeps no drain waiting. */
 static void admit(server *s, request *r)
 {
     pthread_mutex_lock(&s->lock);
@@ -175,8 +177,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
          * more than is worth reading (MHD then closes the connection). */
         if (r->too_large && (expects_continue(mc) || declared > DISCARD_LIMITS * limit))
             return answer(s, r, mc, url, method);
-        if (srv_api_is_work(url))
-            admit(s, r);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -193,6 +193,8 @@ static enum MHD_Result answer(server *s, request *r, struct MHD_Connection *mc, 
 {
     srv_reply reply;
     memset(&reply, 0, sizeof reply);
+    if (!r->too_large && srv_api_is_work(url))
+        admit(s, r);
     if (r->too_large || r->refused)
         refuse(s, r, url, &reply);
     else if (r->body.nomem)
