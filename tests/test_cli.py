@@ -1776,11 +1776,18 @@ class Streaming(Base):
         os.remove(out)
         self.ok(["--model", TINY, "--device", "cpu", "--resume", "-o", out, path])
         self.assert_same(records(slurp(out)), records(whole))
-        foreign = self.write("foreign.jsonl", '{"index": 0}\n{"index": 5}\n')
+        foreign = self.write("foreign.jsonl", lines[0] + b'\n{"index": 5}\n')
         self.fails(["--model", TINY, "--resume", "-o", foreign, path], 1,
                    must_mention=[foreign + ":2:", "--resume"])
         self.fails(["--model", TINY, "--resume", path], 2, must_mention=["--resume"])
         self.fails(["--model", TINY, "--resume", "--format", "npy", "-o", out, path], 2)
+        # Vectors of another shape are not this run's to go on after.
+        for other, values in [(["--pooling", "mean", "--truncate-dim", "5"], 5),
+                              (["--output-dtype", "ubinary"], 4), (["--tokenize"], 0)]:
+            self.fails(["--model", TINY, "--device", "cpu", "--resume", "-o", out, path] + other,
+                       1, must_mention=[out + ":1: --resume: its embedding has 32 values, and "
+                                        "this run writes %d" % values])
+        self.assertEqual(records(slurp(out)), records(whole), "a refused resume leaves FILE")
 
     def test_shards_cover_the_input(self):
         path = self.write("in.txt", self.lines(100))

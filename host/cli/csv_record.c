@@ -129,6 +129,9 @@ static int parser_open(cli_csv *c)
     if (csv_init(&c->parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
         return -1;
     csv_set_space_func(&c->parser, no_space);
+    /* libcsv grows a field by this much at a time (128 bytes by default: a
+     * long field cost quadratic copying) */
+    csv_set_blk_size(&c->parser, 1 << 20);
     c->parser_open = 1;
     return 0;
 }

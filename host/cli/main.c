@@ -1226,7 +1226,10 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
         out->arrays = &s->arrays;
         return rc;
     }
-    cli_resume resume = {o->shard, o->shards, 0, 0, o->json_keys.id != NULL};
+    const int nested = o->pooling == ALBERT_POOL_NONE && !o->tokenize_only;
+    const int width = o->tokenize_only ? 0 : cli_dtype_elements((cli_dtype)o->output_dtype,
+                                                               cli_output_width(o, &s->config));
+    cli_resume resume = {o->shard, o->shards, 0, 0, o->json_keys.id != NULL, width, nested};
     int rc = cli_stream_open(&s->stream, o->output, o->resume ? &resume : NULL, err);
     s->stream_open = rc == ALBERT_OK;
     out->stream = &s->stream;

@@ -113,9 +113,51 @@ static int is_error_record(const char *line)
     return at && strncmp(at, ", \"error\": ", 11) == 0;
 }
 
-/* Counts PATH's whole records, checking they are this run's in order (with
- * an id where this run gives one: an error record may have none); *KEEP
- * gets the bytes they take (a torn last line is left out). */
+/* The values per vector of record LINE's "embedding" (its first vector
+ * when NESTED); 0 without one, -1 when it is not what a run writes. */
+static int embedding_width(const char *line, int nested)
+{
+    cJSON *rec = cJSON_Parse(line);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "embedding");
+    const cJSON *v = e && nested ? cJSON_GetArrayItem(e, 0) : e;
+    int width = !e ? 0 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    cJSON_Delete(rec);
+    return width;
+}
+
+/* Whether record LINE (the KEPT-th) is one this run writes there: its index,
+ * an id where this run gives one (an error record may have none), and, for
+ * the first vectors kept (CHECKED 0), their width. */
+static int check_kept(const char *path, const char *line, const cli_resume *r, int *checked,
+                      albert_error *err)
+{
+    int64_t want = (int64_t)(r->shard + r->kept * (uint64_t)r->shards);
+    if (line_index(line) != want)
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "%s:%" PRIu64 ": --resume: not the record of index %" PRId64
+                           " that this run writes there (a different input, --shard or file?)",
+                           path, r->kept + 1, want);
+    if (has_id(line) != r->ids && (has_id(line) || !is_error_record(line)))
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "%s:%" PRIu64 ": --resume: a record %s \"id\", and this run %s "
+                           "--id-field", path, r->kept + 1, r->ids ? "without" : "with",
+                           r->ids ? "has" : "has no");
+    if (*checked || is_error_record(line))
+        return ALBERT_OK;
+    *checked = 1;
+    int width = embedding_width(line, r->nested);
+    if (width != r->width)
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "%s:%" PRIu64 ": --resume: its embedding has %d values, and this run "
+                           "writes %d (another --pooling, --layer, --truncate-dim, "
+                           "--output-dtype, --tokenize or model?)",
+                           path, r->kept + 1, width, r->width);
+    return ALBERT_OK;
+}
+
+/* Counts PATH's whole records, checking they are this run's in order
+ * (check_kept); *KEEP gets the bytes they take (a torn last line is left
+ * out). */
 static int scan_records(const char *path, cli_resume *r, off_t *keep, albert_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -125,23 +167,12 @@ static int scan_records(const char *path, cli_resume *r, off_t *keep, albert_err
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int rc = ALBERT_OK;
+    int rc = ALBERT_OK, checked = 0;
     r->kept = r->kept_errors = 0;
     *keep = 0;
     while (rc == ALBERT_OK && (len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
-        int64_t want = (int64_t)(r->shard + r->kept * (uint64_t)r->shards);
-        int64_t got = line_index(line);
-        if (got != want)
-            rc = albert_fail(err, ALBERT_E_INPUT,
-                             "%s:%" PRIu64 ": --resume: not the record of index %" PRId64
-                             " that this run writes there (a different input, --shard or file?)",
-                             path, r->kept + 1, want);
-        else if (has_id(line) != r->ids && (has_id(line) || !is_error_record(line)))
-            rc = albert_fail(err, ALBERT_E_INPUT,
-                             "%s:%" PRIu64 ": --resume: a record %s \"id\", and this run %s "
-                             "--id-field", path, r->kept + 1, r->ids ? "without" : "with",
-                             r->ids ? "has" : "has no");
-        else {
+        rc = check_kept(path, line, r, &checked, err);
+        if (rc == ALBERT_OK) {
             r->kept++;
             r->kept_errors += is_error_record(line);
             *keep += (off_t)len;

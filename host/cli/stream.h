@@ -27,6 +27,9 @@ typedef struct cli_resume {
     uint64_t kept;       /* records FILE already held, in order */
     uint64_t kept_errors;/* of which error records (--on-error skip) */
     int ids;             /* --id-field: records carry "id" (FILE's must too) */
+    /* The "embedding" this run writes: WIDTH values (0: none, --tokenize),
+     * one vector or, NESTED, a list of them; FILE's first one must match */
+    int width, nested;
 } cli_resume;
 
 /* PATH NULL or "-": stdout.  Otherwise PATH is created or emptied, or with
