@@ -4,6 +4,7 @@
  * first in every file naming the columns the text, its pair and its id come
  * from.  Lines are fed to the parser as the reader reads them; rows it
  * completes wait in a queue (one line may end two rows at a lone CR). */
+#include "cli/fifo.h"
 #include "cli/input.h"
 #include "core/common.h"
 
@@ -30,8 +31,7 @@ struct cli_csv {
     int parser_open;
     csv_row building;   /* the row whose fields the parser is handing over */
     size_t bytes_cap, fields_cap;
-    csv_row *queue;     /* complete rows, oldest at HEAD */
-    size_t head, count, queue_cap;
+    cli_fifo rows;      /* complete rows (csv_row *), oldest first */
     csv_row current;    /* the row the last record points into */
     int nomem;
     /* A failure that ends the input, told once the rows before it are taken */
@@ -53,6 +53,13 @@ static void row_free(csv_row *r)
     free(r->lens);
     free(r->bytes);
     memset(r, 0, sizeof *r);
+}
+
+/* A queued row, and its struct with it. */
+static void queued_row_free(void *row)
+{
+    row_free(row);
+    free(row);
 }
 
 /* ------------------------------------------------------------ parsing */
@@ -100,18 +107,15 @@ static void on_row(int term, void *data)
 {
     (void)term;
     cli_csv *c = data;
-    if (c->head && c->head + c->count >= c->queue_cap) { /* room at the end, not the front */
-        memmove(c->queue, c->queue + c->head, c->count * sizeof *c->queue);
-        c->head = 0;
-    }
-    if (c->nomem || reserve((void **)&c->queue, &c->queue_cap, c->head + c->count + 1,
-                            sizeof *c->queue) != 0) {
+    csv_row *row = c->nomem ? NULL : malloc(sizeof *row);
+    if (!row || cli_fifo_push(&c->rows, row) != 0) {
+        free(row);
         c->nomem = 1;
         return;
     }
     c->building.line = c->line;
     c->building.file = c->file;
-    c->queue[c->head + c->count++] = c->building;
+    *row = c->building;
     memset(&c->building, 0, sizeof c->building);
     c->bytes_cap = c->fields_cap = 0;
     c->row_line = 0;
@@ -159,9 +163,7 @@ void cli_csv_close(cli_csv *c)
         csv_free(&c->parser);
     row_free(&c->building);
     row_free(&c->current);
-    for (size_t i = 0; i < c->count; i++)
-        row_free(&c->queue[c->head + i]);
-    free(c->queue);
+    cli_fifo_free(&c->rows, queued_row_free);
     free(c);
 }
 
@@ -260,8 +262,8 @@ static void take_header(cli_csv *c, const csv_row *r)
     }
     c->ncols = r->nfields;
     c->header_file = r->file;
-    while (c->failed && c->count) /* rows after a bad header are not taken */
-        row_free(&c->queue[c->head + --c->count]);
+    if (c->failed) /* rows after a bad header are not taken */
+        cli_fifo_free(&c->rows, queued_row_free);
 }
 
 /* Column COL of the current row as text: UTF-8 without a NUL. */
@@ -314,10 +316,10 @@ static int take_record(cli_csv *c, cli_record *rec, albert_error *err)
 int cli_csv_next(cli_csv *c, cli_record *rec, int *got, albert_error *err)
 {
     *got = 0;
-    while (c->count) {
+    for (csv_row *row; (row = cli_fifo_pop(&c->rows)) != NULL;) {
         row_free(&c->current);
-        c->current = c->queue[c->head++];
-        c->count--;
+        c->current = *row;
+        free(row);
         rec->file = c->names[c->current.file];
         rec->file_no = c->current.file;
         rec->line = c->current.line;

@@ -4,6 +4,7 @@
  * and writing all overlap. */
 #include "cli/dtype.h"
 #include "cli/embed.h"
+#include "cli/fifo.h"
 #include "cli/progress.h"
 
 #include <errno.h>
@@ -33,8 +34,7 @@ typedef struct diff_stats {
  * push order, one per record. */
 typedef struct id_queue {
     pthread_mutex_t lock;
-    char **ids;         /* a ring of CAP */
-    size_t cap, head, count;
+    cli_fifo ids;
 } id_queue;
 
 typedef struct feeder {
@@ -65,29 +65,12 @@ typedef struct writer {
 
 /* ------------------------------------------------------------ ids */
 
-static int id_queue_grow(id_queue *q)
-{
-    size_t cap = q->cap ? 2 * q->cap : 256;
-    char **ids = malloc(cap * sizeof *ids);
-    if (!ids)
-        return -1;
-    for (size_t i = 0; i < q->count; i++)
-        ids[i] = q->ids[(q->head + i) % q->cap];
-    free(q->ids);
-    q->ids = ids;
-    q->cap = cap;
-    q->head = 0;
-    return 0;
-}
-
 /* Queues a copy of ID (NULL too); ALBERT_E_NOMEM, or ALBERT_OK. */
 static int id_queue_push(id_queue *q, const char *id)
 {
     char *copy = id ? strdup(id) : NULL;
     pthread_mutex_lock(&q->lock);
-    int ok = (!id || copy) && (q->count < q->cap || id_queue_grow(q) == 0);
-    if (ok)
-        q->ids[(q->head + q->count++) % q->cap] = copy;
+    int ok = (!id || copy) && cli_fifo_push(&q->ids, copy) == 0;
     pthread_mutex_unlock(&q->lock);
     if (!ok)
         free(copy);
@@ -98,21 +81,14 @@ static int id_queue_push(id_queue *q, const char *id)
 static char *id_queue_pop(id_queue *q)
 {
     pthread_mutex_lock(&q->lock);
-    char *id = NULL;
-    if (q->count) {
-        id = q->ids[q->head];
-        q->head = (q->head + 1) % q->cap;
-        q->count--;
-    }
+    char *id = cli_fifo_pop(&q->ids);
     pthread_mutex_unlock(&q->lock);
     return id;
 }
 
 static void id_queue_free(id_queue *q)
 {
-    while (q->count)
-        free(id_queue_pop(q));
-    free(q->ids);
+    cli_fifo_free(&q->ids, free);
     pthread_mutex_destroy(&q->lock);
 }
 
