@@ -768,9 +768,8 @@ static int check_truncate_dim(const cli_options *o)
     albert_config c;
     if (load_config(o, &c) != 0)
         return EXIT_FAILURE;
-    cli_options whole = *o;
-    whole.truncate_dim = 0;
-    const int width = cli_output_width(&whole, &c);
+    /* The width before the cut (--pooling none was refused before). */
+    const int width = o->head_width ? o->head_width : cli_pooled_width(o, &c);
     if (o->truncate_dim > width)
         return usage_error("--truncate-dim %d: the sentence embeddings of %s have %d values",
                            o->truncate_dim, o->model_dir, width);
