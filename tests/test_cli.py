@@ -1938,6 +1938,24 @@ class Profile(Base):
             for phase in ["read", "load", "tokenize", "forward", "write", "wall"]:
                 self.assertRegex(err, r"(?m)^%s +\d" % phase)
 
+    def test_clblast_gemmk1_batches_stay_exact(self):
+        # CLBlast 1.5.3's strided-batched GEMM is wrong on its indirect path
+        # under Xgemm GEMMK=1 (Intel's shipped profile has it); albert-cl runs
+        # such batches as plain GEMMs.  tiny-gelu's heads of 8 without an
+        # attention kernel go to those batches, all indirect from 8^3 up.
+        with open(os.path.join(SOURCE_DIR, "..", "profiles", "intel-cpu-runtime.json"),
+                  encoding="utf-8") as f:
+            clblast = json.load(f)["clblast"]
+        self.assertEqual(clblast["Xgemm"]["GEMMK"], 1)
+        clblast["GemmRoutine"] = {"XGEMM_MIN_INDIRECT_SIZE": 8}
+        clblast["XgemmDirect"] = dict.fromkeys(clblast["XgemmDirect"], 1)
+        path = self.write("gemmk1.json", json.dumps({"albert_cl_profile": 1, "name": "gemmk1",
+                                                     "clblast": clblast}))
+        for device, _ in opencl_tested():
+            _, err = self.ok(["--model", TINY, "--device", device, "--profile-file", path,
+                              "--validate", "--profile", SAMPLE])
+            self.assertGreater(profile_rows(err).get("CLBlastSgemm", 0), 0, err)
+
     def test_profile_json(self):
         for device, _ in opencl_tested():
             self.check_profile_json(device)

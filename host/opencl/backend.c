@@ -498,10 +498,7 @@ static int warm_sides(ocl_backend *be, size_t sides[3], size_t *n, albert_error 
 {
     size_t min_indirect = 0;
     *n = 0;
-    const clblast_kernel_spec *routine = &clblast_kernel_specs[CLBLAST_GEMM_ROUTINE];
-    int rc = clblast_check(clblast_params_get(be->ctx.device, routine->kernel, routine->params[0],
-                                              &min_indirect),
-                           "CLBlast RetrieveParameters (GemmRoutine)", err);
+    int rc = ocl_clblast_param(&be->ctx, CLBLAST_GEMM_ROUTINE, 0, &min_indirect, err);
     if (rc == ALBERT_OK && min_indirect > 8)
         sides[(*n)++] = 8;
     if (rc == ALBERT_OK && min_indirect <= WARM_MAX_INDIRECT) {

@@ -3,6 +3,7 @@
 #include "opencl/ops.h"
 
 #include "core/safetensors.h"
+#include "opencl/clblast_params.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -202,18 +203,60 @@ void ocl_kernels_release(ocl_kernels *k)
     ocl_release_program(&k->program);
 }
 
+int ocl_clblast_param(ocl_ctx *c, int kernel, size_t param, size_t *value, albert_error *err)
+{
+    const clblast_kernel_spec *s = &clblast_kernel_specs[kernel];
+    return clblast_check(clblast_params_get(c->device, s->kernel, s->params[param], value),
+                         "CLBlast RetrieveParameters", err);
+}
+
+/* CLBlast 1.5.3's strided-batched GEMM computes wrong results on its
+ * indirect path under Xgemm's GEMMK=1 kernel (2D register tiling), where
+ * its plain GEMM is right (albert-cl-tune met it, --validate shows it):
+ * such a batch runs as plain GEMMs, one per item.  The direct path, below
+ * XGEMM_MIN_INDIRECT_SIZE cubed, never runs Xgemm. */
+static int batch_needs_split(ocl_ctx *c, size_t m, size_t n, size_t k, int *split,
+                             albert_error *err)
+{
+    size_t gemmk = 0, side = 0;
+    int rc = ocl_clblast_param(c, CLBLAST_XGEMM, 0 /* GEMMK */, &gemmk, err);
+    if (rc == ALBERT_OK)
+        rc = ocl_clblast_param(c, CLBLAST_GEMM_ROUTINE, 0 /* XGEMM_MIN_INDIRECT_SIZE */, &side,
+                               err);
+    const unsigned long long mnk = (unsigned long long)m * n * k,
+                             cube = (unsigned long long)side * side * side;
+    *split = rc == ALBERT_OK && gemmk == 1 && mnk >= cube;
+    return rc;
+}
+
+static int gemm_one(ocl_ctx *c, CLBlastTranspose tb, size_t m, size_t n, size_t k, float alpha,
+                    ocl_mat a, ocl_mat b, ocl_mat cm, albert_error *err)
+{
+    const ocl_work work = {2 * (uint64_t)m * n * k, sizeof(float) * (uint64_t)(m * k + n * k + m * n)};
+    return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k, alpha,
+                                      a.buf, a.off, a.ld, b.buf, b.off, b.ld, 0.0f, cm.buf, cm.off,
+                                      cm.ld, &c->queue,
+                                      ocl_event_span_slot(c, "CLBlastSgemm", work)),
+                         "CLBlastSgemm", err);
+}
+
 int ocl_gemm(ocl_ctx *c, int trans_b, size_t m, size_t n, size_t k, float alpha, ocl_mat a,
              ocl_mat b, ocl_mat cm, size_t batch, albert_error *err)
 {
     const CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    int split = batch == 1;
+    int rc = split ? ALBERT_OK : batch_needs_split(c, m, n, k, &split, err);
+    for (size_t i = 0; rc == ALBERT_OK && split && i < batch; i++) {
+        ocl_mat ai = a, bi = b, ci = cm;
+        ai.off += i * a.stride;
+        bi.off += i * b.stride;
+        ci.off += i * cm.stride;
+        rc = gemm_one(c, tb, m, n, k, alpha, ai, bi, ci, err);
+    }
+    if (rc != ALBERT_OK || split)
+        return rc;
     const ocl_work work = {2 * (uint64_t)m * n * k * batch,
                            sizeof(float) * (uint64_t)(m * k + n * k + m * n) * batch};
-    if (batch == 1)
-        return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k,
-                                          alpha, a.buf, a.off, a.ld, b.buf, b.off, b.ld, 0.0f,
-                                          cm.buf, cm.off, cm.ld, &c->queue,
-                                          ocl_event_span_slot(c, "CLBlastSgemm", work)),
-                             "CLBlastSgemm", err);
     return clblast_check(
         CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, tb, m, n, k, alpha,
                                    a.buf, a.off, a.ld, a.stride, b.buf, b.off, b.ld, b.stride,

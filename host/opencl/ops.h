@@ -77,6 +77,10 @@ typedef struct ocl_mat {
 int ocl_gemm(ocl_ctx *ctx, int trans_b, size_t m, size_t n, size_t k, float alpha, ocl_mat a,
              ocl_mat b, ocl_mat c, size_t batch, albert_error *err);
 
+/* CLBlast's parameter PARAM (an index into its spec's names) of KERNEL
+ * (CLBLAST_XGEMM, ...) in force for CTX's device. */
+int ocl_clblast_param(ocl_ctx *ctx, int kernel, size_t param, size_t *value, albert_error *err);
+
 typedef struct ocl_embed_weights {
     cl_mem word, pos, type; /* [V,E] [P,E] [TV,E] */
     cl_mem gamma, beta;     /* [E] */
