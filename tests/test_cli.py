@@ -6,6 +6,7 @@ The shared data folder is $ALBERT_CL_SHARED, else SHARED_DIR (CMake's
 ALBERT_SHARED_DIR).  Python 3 standard library only.
 """
 import csv
+import gzip
 import itertools
 import json
 import math
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import sys
 import unittest
+import zlib
 
 from cli_helpers import (COMPILER_NOISE, NO_HUB_CACHE, TempDirCase, add_to_hub_cache,
                          check_no_sanitizer_report, with_asan_suppressions,
@@ -1340,6 +1342,82 @@ class Errors(Base):
             self.fails(jsonl + args + [path], 2, must_mention=[what])
         self.fails(["--model", TINY, "--text-field", "body", SAMPLE], 2,
                    must_mention=["--input-format jsonl"])
+
+    def test_gzip_input(self):
+        """gzip input, told by its bytes (a file, several members, zero padding,
+        stdin, after a plain file, jsonl and csv), reads as its text does, line
+        numbers counted in the text; a truncated or corrupt stream, or bytes
+        after it that are not gzip, end the input with an error naming the
+        file, after the whole records before it; zstd is refused."""
+        text = slurp(SAMPLE)
+        gz = self.write("sample.txt.gz", gzip.compress(text))
+        self.assertEqual(self.ok(["--model", TINY, "--device", "cpu", gz])[0],
+                         self.ok(["--model", TINY, "--device", "cpu", SAMPLE])[0])
+        tok = ["--model", TINY, "--tokenize"]
+        want = self.embed(tok + [SAMPLE])
+        lines = text.splitlines(keepends=True)
+        multi = self.write("multi", gzip.compress(b"".join(lines[:3])) +
+                           gzip.compress(b"".join(lines[3:])) + b"\0" * 3)
+        self.assertEqual(self.embed(tok + [multi]), want)
+        self.assertEqual(self.embed(tok + ["-"], gzip.compress(text)), want)
+        self.assertEqual(self.embed(tok + [SAMPLE, gz]),
+                         want + [dict(r, index=r["index"] + len(want)) for r in want])
+        jsonl = self.write("in.jsonl.gz", gzip.compress(
+            b'{"text": "hello world"}\n{"text": "x", "text_pair": "y"}\n'))
+        table = self.write("in.csv.gz", gzip.compress(b"text,text_pair\nhello world,\nx,y\n"))
+        self.assertEqual(self.embed(tok + ["--input-format", "jsonl", jsonl]),
+                         self.embed(tok + ["--input-format", "csv", table]))
+        bad = self.write("bad.gz", gzip.compress(b"ok\nbad \xff\nfine\n"))
+        rc, out, err = run(tok + ["--on-error", "skip", bad])
+        self.assertEqual(rc, 3, err)
+        self.assertEqual([r["index"] for r in records(out)], [0, 1, 2])
+        self.assertIn(bad + ":2: invalid UTF-8", records(out)[1]["error"])
+        _, err = self.ok(["--model", TINY, "--device", "cpu", "--progress", gz])
+        self.assertRegex(err, r"albert-cl: 8 records, \d+ tokens/s, 100\.0%")
+        # Broken streams: the records before the failure are whole lines' ones.
+        plain = b"".join(b"line %d of a gzip stream\n" % i for i in range(20000))
+        many = gzip.compress(plain)
+        whole = self.embed(tok + [self.write("many.txt", plain)])
+        bad_crc = many[:-8] + bytes([many[-8] ^ 0xFF]) + many[-7:]
+        for name, data, why in [
+                ("truncated.gz", many[:len(many) // 2], "truncated gzip data"),
+                ("crc.gz", bad_crc, "corrupt gzip data (incorrect data check)"),
+                ("method.gz", many + b"\x1f\x8b\x07" + many[3:], "corrupt gzip data"),
+                ("junk.gz", many + b"junk\n",
+                 "bytes after the gzip data that are not gzip (at byte %d of" % (len(many) + 1))]:
+            path = self.write(name, data)
+            rc, out, err = run(tok + [path])
+            self.assertEqual((rc, err.count("\n")), (1, 1), err)
+            self.assertIn("%s: cannot read: %s" % (path, why), err)
+            got = records(out)
+            self.assertEqual(got, whole[:len(got)])
+            self.assertTrue(0 < len(got) and (len(got) < 20000 or name != "truncated.gz"))
+        zstd = self.write("text.zst", b"\x28\xb5\x2f\xfd\x04\x58hello\n")
+        self.fails(tok + [SAMPLE, zstd], 1, before=8,
+                   must_mention=[zstd + ": cannot read: zstd-compressed", "zstdcat"])
+
+    def test_gzip_records_stream_out_of_a_pipe(self):
+        """A gzip stream flushed line by line gives each line's record while
+        stdin stays open (the reader inflates what each read brought)."""
+        env = dict(os.environ)
+        env.pop("ALBERT_CL_MODEL", None)
+        p = subprocess.Popen([BINARY, "--model", TINY, "--tokenize"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        deflate = zlib.compressobj(wbits=31)  # 31: a gzip wrapper
+        try:
+            p.stdin.write(deflate.compress(b"the first line\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+            p.stdin.flush()
+            ready, _, _ = select.select([p.stdout], [], [], 120)
+            self.assertTrue(ready, "no record while stdin stays open")
+            self.assertEqual(json.loads(p.stdout.readline())["index"], 0)
+            p.stdin.write(deflate.compress(b"the second\n") + deflate.flush())
+            p.stdin.close()
+            self.assertEqual([r["index"] for r in records(p.stdout.read())], [1])
+            self.assertEqual(p.wait(timeout=120), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
     def test_csv_input(self):
         """--input-format csv reads what Python's csv.DictReader reads (quoted

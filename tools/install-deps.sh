@@ -31,8 +31,8 @@ packages=(
   libsodium-dev libonig-dev libdnnl-dev
   # pytorch_model.bin: a zip archive
   libzip-dev
-  # the CLI's --input-format csv
-  libcsv-dev
+  # the CLI's --input-format csv; its gzip input
+  libcsv-dev zlib1g-dev
   # albert-cl serve: its HTTP library; curl for its tests
   libmicrohttpd-dev curl
   # tools/fuzz.sh: clang (with its OpenMP, which the configure step finds),

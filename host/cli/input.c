@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Length of the UTF-8 sequence starting at S (at most N bytes), or 0 when it
  * is invalid: overlong forms, surrogates and code points past U+10FFFF
@@ -86,22 +85,16 @@ static int parse_line(const cli_reader *r, char *line, size_t len, cli_record *r
 static int open_one(cli_reader *r, const char *path, albert_error *err)
 {
     int i = r->nfiles;
-    if (strcmp(path, "-") == 0) {
-        r->files[i] = stdin;
-        r->names[i] = "<stdin>";
-    } else {
-        r->files[i] = fopen(path, "rb");
-        r->names[i] = path;
-        if (!r->files[i])
-            return albert_fail(err, ALBERT_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
+    uint64_t size = 0;
+    int rc = cli_input_stream_open(path, &r->files[i], err);
+    if (rc != ALBERT_OK)
+        return rc;
+    r->names[i] = strcmp(path, "-") == 0 ? "<stdin>" : path;
     r->nfiles++;
-    struct stat sb;
-    int known = fstat(fileno(r->files[i]), &sb) == 0 && S_ISREG(sb.st_mode);
-    if (!known)
+    if (!cli_input_stream_size(r->files[i], &size))
         r->bytes_total = 0;
     else if (i == 0 || r->bytes_total)
-        r->bytes_total += (uint64_t)sb.st_size;
+        r->bytes_total += size;
     return ALBERT_OK;
 }
 
@@ -131,30 +124,51 @@ int cli_reader_open(cli_reader *r, const char *const *paths, int n, cli_input_fo
     return ALBERT_OK;
 }
 
+/* How far the current file is read: a gzip file by its compressed bytes
+ * taken in, a plain one by the lines' bytes. */
+static uint64_t file_progress(const cli_reader *r)
+{
+    const cli_input_stream *s = r->files[r->current];
+    return cli_input_stream_compressed(s) ? cli_input_stream_used(s) : r->file_bytes;
+}
+
+/* Ends the current file: its reader's buffers go at once, as a run may
+ * read many files. */
+static void next_file(cli_reader *r)
+{
+    r->bytes_done += file_progress(r);
+    cli_input_stream_close(r->files[r->current]);
+    r->files[r->current++] = NULL;
+    r->line_no = 0;
+    r->file_bytes = 0;
+}
+
 /* The next line of the current file in r->line (its '\n' removed); -1 at
- * the end of all files, or with a read error in *ERR. */
+ * the end of all files, or with a read error in *ERR.  A line that a read
+ * error cut short is not returned (a truncated gzip file ends so). */
 static ssize_t next_line(cli_reader *r, albert_error *err)
 {
     while (r->current < r->nfiles) {
-        FILE *f = r->files[r->current];
+        const cli_input_stream *s = r->files[r->current];
+        FILE *f = cli_input_stream_file(s);
         errno = 0;
         ssize_t len = getline(&r->line, &r->cap, f);
-        if (len >= 0) {
+        r->newline = len > 0 && r->line[len - 1] == '\n';
+        if (len >= 0 && (r->newline || !ferror(f))) {
             r->line_no++;
-            r->bytes_read += (uint64_t)len;
-            r->newline = len > 0 && r->line[len - 1] == '\n';
+            r->file_bytes += (uint64_t)len;
+            r->bytes_read = r->bytes_done + file_progress(r);
             if (r->newline)
                 r->line[--len] = '\0';
             return len;
         }
-        if (ferror(f) || errno == ENOMEM) {
-            albert_fail(err, errno == ENOMEM ? ALBERT_E_NOMEM : ALBERT_E_IO,
-                        "%s: cannot read: %s", r->names[r->current],
-                        strerror(errno ? errno : EIO));
+        if (ferror(f) || errno == ENOMEM) { /* ENOMEM alone: getline's own allocation */
+            albert_fail(err, errno == ENOMEM ? ALBERT_E_NOMEM : ALBERT_E_IO, "%s: cannot read: %s",
+                        r->names[r->current],
+                        ferror(f) ? cli_input_stream_error(s) : strerror(ENOMEM));
             return -1;
         }
-        r->current++;
-        r->line_no = 0;
+        next_file(r);
     }
     albert_ok(err);
     return -1;
@@ -211,8 +225,7 @@ int cli_reader_next(cli_reader *r, cli_record *rec, int *got, albert_error *err)
 void cli_reader_close(cli_reader *r)
 {
     for (int i = 0; i < r->nfiles; i++)
-        if (r->files[i] != stdin)
-            fclose(r->files[i]);
+        cli_input_stream_close(r->files[i]);
     free(r->files);
     free(r->names);
     free(r->line);

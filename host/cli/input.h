@@ -4,6 +4,7 @@
 #define ALBERT_CLI_INPUT_H
 
 #include "cli/cli.h"
+#include "cli/input_stream.h"
 
 #include <stdint.h>
 
@@ -28,7 +29,8 @@ typedef struct cli_csv cli_csv;
 /* Input files read line by line, in order, as one stream of records:
  * memory stays flat on input of any length. */
 typedef struct cli_reader {
-    FILE **files;           /* all opened up front: a missing one fails at once */
+    cli_input_stream **files; /* all opened up front (a missing one fails at once),
+                                 each closed (NULL) once read */
     const char **names;     /* "<stdin>" for stdin */
     int nfiles, current;
     cli_input_format format;
@@ -40,7 +42,9 @@ typedef struct cli_reader {
     cli_csv *csv;           /* --input-format csv */
     int32_t *ids;           /* the last record's ids (jsonl input_ids), owned */
     char *id;               /* the last record's --id-field value, owned */
-    uint64_t bytes_read;
+    uint64_t bytes_read;    /* of the files, as stored (gzip: compressed) */
+    uint64_t bytes_done;    /* of the files read to their end */
+    uint64_t file_bytes;    /* the current file's lines' */
     uint64_t bytes_total;   /* the regular files' sizes; 0 when some size is unknown */
 } cli_reader;
 

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "every input line, on an OpenCL device or the host CPU.\n"
     "FILE is UTF-8 text, one input per line; with no FILE, or FILE \"-\", stdin is\n"
     "read.  Several FILEs are read in order and their records numbered on.\n"
+    "gzip input (a FILE or stdin, told by its bytes) is read inflated.\n"
     "Every line is a record, empty lines included (an empty line is [CLS] [SEP]);\n"
     "a final line without a newline counts, a trailing newline adds no record.\n"
     "\n"
@@ -1244,9 +1245,7 @@ static int not_an_input(const cli_reader *in, const char *output, albert_error *
     if (!output || strcmp(output, "-") == 0 || stat(output, &out) != 0)
         return ALBERT_OK;
     for (int i = 0; i < in->nfiles; i++) {
-        struct stat sb;
-        if (fstat(fileno(in->files[i]), &sb) == 0 && S_ISREG(sb.st_mode) &&
-            sb.st_dev == out.st_dev && sb.st_ino == out.st_ino)
+        if (in->files[i] && cli_input_stream_is(in->files[i], &out))
             return albert_fail(err, ALBERT_E_ARG, "%s: the output is also an input file (%s)",
                                output, in->names[i]);
     }

@@ -7,6 +7,7 @@ The seeds are committed; this script says where each comes from and remakes
 them after a format change.  Standard library only.
 """
 import base64
+import gzip
 import json
 import os
 import shutil
@@ -281,8 +282,10 @@ def jsonl_seeds():
         write("jsonl", name + ".jsonl", json.dumps(rec) + "\n")
     write("jsonl", "escapes.jsonl",
           '{"text": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\t\\n", "text_pair": "\\u00e9"}\n')
-    write("jsonl", "mixed.jsonl", "".join(json.dumps(r) + "\n" for r in records.values())
-          + '{"text": 1}\n\n[]\n')
+    mixed = "".join(json.dumps(r) + "\n" for r in records.values()) + '{"text": 1}\n\n[]\n'
+    write("jsonl", "mixed.jsonl", mixed)
+    # The reader inflates gzip input: the same records compressed.
+    write("jsonl", "mixed.jsonl.gz", gzip.compress(mixed.encode("utf-8"), mtime=0))
     # Known bug (issue 14): \u0000 in a string.
     write("jsonl", "regress-nul.jsonl", '{"text": "a\\u0000b", "text_pair": "\\u0000"}\n')
 
