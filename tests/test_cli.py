@@ -1343,6 +1343,31 @@ class Errors(Base):
         self.fails(["--model", TINY, "--text-field", "body", SAMPLE], 2,
                    must_mention=["--input-format jsonl"])
 
+    def test_input_format_from_names(self):
+        """Without --input-format the FILEs' names choose it (*.jsonl, *.ndjson,
+        *.csv, *.tsv in any case, also before .gz; stdin has no say); names
+        that disagree are a usage error; --input-format wins."""
+        tok = ["--model", TINY, "--tokenize"]
+        record = b'{"body": "hello world", "text_pair": "and more"}\n'
+        want = self.embed(tok + ["--input-format", "jsonl", "--text-field", "body",
+                                 self.write("plain", record)])
+        files = [self.write("a.jsonl", record), self.write("b.NDJSON.gz", gzip.compress(record)),
+                 self.write("c.csv", b"body,text_pair\nhello world,and more\n"),
+                 self.write("d.Tsv", b"hello world\tand more\n")]
+        for path in files:
+            with self.subTest(path=path):
+                got = self.embed(tok + (["--text-field", "body"] if "d.Tsv" not in path else [])
+                                 + [path])
+                self.assertEqual(got, want)
+        self.assertEqual(self.embed(tok + ["--text-field", "body", "-", files[0]], record),
+                         want + [dict(want[0], index=1)])
+        as_text = self.embed(tok + ["--input-format", "text", files[0]])
+        self.assertNotEqual(as_text[0]["input_ids"], want[0]["input_ids"])
+        txt = self.write("e.txt", b"hello world\n")
+        self.fails(tok + [files[0], txt], 2, must_mention=[files[0], txt, "jsonl and text",
+                                                          "--input-format"])
+        self.fails(tok + ["--text-field", "body", txt], 2, must_mention=["*.jsonl"])
+
     def test_gzip_input(self):
         """gzip input, told by its bytes (a file, several members, zero padding,
         stdin, after a plain file, jsonl and csv), reads as its text does, line

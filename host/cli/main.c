@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,7 +80,9 @@ static const char usage_text[] =
     "                      shapes) instead of the one picked for the device from\n"
     "                      $ALBERT_CL_PROFILE_DIR, else the installed profiles\n"
     "  --no-profile        no device profile: CLBlast's and our kernels' defaults\n"
-    "  --input-format F    text (default): one input per line\n"
+    "  --input-format F    default: what the FILEs' names say (*.jsonl or *.ndjson:\n"
+    "                      jsonl, *.csv: csv, *.tsv: tsv, also before .gz), else text\n"
+    "                      text: one input per line\n"
     "                      tsv: a sentence pair per line, split by one tab\n"
     "                      jsonl: one JSON object per line, either\n"
     "                        {\"text\": \"...\", \"text_pair\": \"...\"} (text_pair optional) or\n"
@@ -616,6 +619,51 @@ static int check_benchmark(cli_options *o)
     return 0;
 }
 
+/* The input format FILE's name says: .jsonl or .ndjson, .csv, .tsv (any
+ * case, also before .gz); text for any other name. */
+static int format_by_name(const char *file)
+{
+    static const struct {
+        const char *ext;
+        int format;
+    } by_ext[] = {{".jsonl", CLI_IN_JSONL}, {".ndjson", CLI_IN_JSONL}, {".csv", CLI_IN_CSV},
+                  {".tsv", CLI_IN_TSV}};
+    size_t n = strlen(file);
+    if (n > 3 && strcasecmp(file + n - 3, ".gz") == 0)
+        n -= 3;
+    for (size_t i = 0; i < sizeof by_ext / sizeof by_ext[0]; i++) {
+        const size_t e = strlen(by_ext[i].ext);
+        if (n > e && strncasecmp(file + n - e, by_ext[i].ext, e) == 0)
+            return by_ext[i].format;
+    }
+    return CLI_IN_TEXT;
+}
+
+/* Without --input-format the FILEs' names choose it (stdin, "-", has no
+ * say): a corpus.jsonl is read as records, not as lines of JSON text.
+ * Names that say different formats are a usage error. */
+static int detect_input_format(cli_options *o)
+{
+    if (o->input_format >= 0)
+        return 0;
+    o->input_format = CLI_IN_TEXT;
+    const char *first = NULL;
+    for (int i = 0; i < o->nfiles; i++) {
+        if (strcmp(o->files[i], "-") == 0)
+            continue;
+        const int f = format_by_name(o->files[i]);
+        if (!first) {
+            first = o->files[i];
+            o->input_format = f;
+        } else if (f != o->input_format) {
+            return usage_error("%s and %s: their names say %s and %s input; --input-format F "
+                               "reads every FILE as F", first, o->files[i],
+                               input_formats[o->input_format], input_formats[f]);
+        }
+    }
+    return 0;
+}
+
 /* --text-field, --pair-field and --id-field: three members of jsonl
  * records (not the pre-tokenized ones'), or columns of csv ones. */
 static int check_json_keys(const cli_options *o)
@@ -631,7 +679,8 @@ static int check_json_keys(const cli_options *o)
             continue;
         if (!jsonl && o->input_format != CLI_IN_CSV)
             return usage_error("%s names a member of jsonl records or a csv column: with "
-                               "--input-format jsonl or csv", flags[i]);
+                               "--input-format jsonl or csv (or FILEs named *.jsonl, *.csv)",
+                               flags[i]);
         if (!*keys[i] && jsonl)
             return usage_error("%s: an empty name", flags[i]);
         if (jsonl && pick(keys[i], cli_json_array_keys) >= 0)
@@ -697,7 +746,7 @@ static void default_options(cli_options *o)
     o->profile_dir = albert_env("ALBERT_CL_PROFILE_DIR");
     o->cache_dir = albert_env("ALBERT_CL_CACHE_DIR");
     o->kernel_dir = albert_env("ALBERT_CL_KERNEL_DIR");
-    o->input_format = CLI_IN_TEXT;
+    o->input_format = -1; /* the FILEs' names say: detect_input_format */
     o->pooling = -1;
     o->tokenizer_kind = -1;
     o->format = CLI_OUT_JSONL;
@@ -962,6 +1011,7 @@ static int parse_args(cli_options *o, int argc, char **argv, const char **files)
     if (!o->validate_tol_set && o->precision != ALBERT_PRECISION_FP32)
         o->validate_tol = o->precision == ALBERT_PRECISION_INT8 ? 0.5 : 0.1;
     rc = check_benchmark(o);
+    rc = rc ? rc : detect_input_format(o);
     rc = rc ? rc : check_combinations(o);
     /* After the usage checks (exit 2), which none of these defaults can
      * break: a folder's pooling is never none. */
