@@ -60,6 +60,7 @@ typedef struct cli_options {
     const char *cache_dir;       /* $ALBERT_CL_CACHE_DIR, or NULL */
     const char *kernel_dir;      /* $ALBERT_CL_KERNEL_DIR, or NULL */
     int input_format;            /* cli_input_format */
+    int input_format_given;      /* by --input-format, not by the FILEs' names */
     cli_json_keys json_keys;     /* --text-field, --pair-field (NULL: the defaults) */
     int pooling;                 /* albert_pooling; -1 until the defaults are resolved */
     unsigned pooling_modes;      /* several modes at once (bits 1u << albert_pooling, POOLING

@@ -32,9 +32,10 @@ static const char usage_text[] =
     "\n"
     "ALBERT embeddings (HuggingFace AlbertModel + AlbertTokenizer semantics) of\n"
     "every input line, on an OpenCL device or the host CPU.\n"
-    "FILE is UTF-8 text, one input per line; with no FILE, or FILE \"-\", stdin is\n"
-    "read.  Several FILEs are read in order and their records numbered on.\n"
-    "gzip input (a FILE or stdin, told by its bytes) is read inflated.\n"
+    "FILE is UTF-8 text, one input per line (or what --input-format, or the FILE's\n"
+    "name, says); with no FILE, or FILE \"-\", stdin is read.  Several FILEs are\n"
+    "read in order and their records numbered on.  gzip input (a FILE or stdin,\n"
+    "told by its bytes) is read inflated.\n"
     "Every line is a record, empty lines included (an empty line is [CLS] [SEP]);\n"
     "a final line without a newline counts, a trailing newline adds no record.\n"
     "\n"
@@ -80,8 +81,9 @@ static const char usage_text[] =
     "                      shapes) instead of the one picked for the device from\n"
     "                      $ALBERT_CL_PROFILE_DIR, else the installed profiles\n"
     "  --no-profile        no device profile: CLBlast's and our kernels' defaults\n"
-    "  --input-format F    default: what the FILEs' names say (*.jsonl or *.ndjson:\n"
-    "                      jsonl, *.csv: csv, *.tsv: tsv, also before .gz), else text\n"
+    "  --input-format F    default: what the FILEs' names say (*.jsonl, *.ndjson:\n"
+    "                      jsonl; *.csv: csv; *.tsv: tsv; any case, also before\n"
+    "                      .gz; other names: text; names that disagree: exit 2)\n"
     "                      text: one input per line\n"
     "                      tsv: a sentence pair per line, split by one tab\n"
     "                      jsonl: one JSON object per line, either\n"
@@ -621,8 +623,9 @@ static int check_benchmark(cli_options *o)
 
 /* The input format FILE's name says: .jsonl or .ndjson, .csv, .tsv (any
  * case, also before .gz); text for any other name. */
-static int format_by_name(const char *file)
+static int format_by_name(const char *path)
 {
+    const char *slash = strrchr(path, '/'), *file = slash ? slash + 1 : path;
     static const struct {
         const char *ext;
         int format;
@@ -644,7 +647,8 @@ static int format_by_name(const char *file)
  * Names that say different formats are a usage error. */
 static int detect_input_format(cli_options *o)
 {
-    if (o->input_format >= 0)
+    o->input_format_given = o->input_format >= 0;
+    if (o->input_format_given)
         return 0;
     o->input_format = CLI_IN_TEXT;
     const char *first = NULL;
@@ -679,8 +683,9 @@ static int check_json_keys(const cli_options *o)
             continue;
         if (!jsonl && o->input_format != CLI_IN_CSV)
             return usage_error("%s names a member of jsonl records or a csv column: with "
-                               "--input-format jsonl or csv (or FILEs named *.jsonl, *.csv)",
-                               flags[i]);
+                               "--input-format jsonl or csv%s", flags[i],
+                               o->input_format_given ? ""
+                                                     : " (or FILEs named *.jsonl, *.ndjson, *.csv)");
         if (!*keys[i] && jsonl)
             return usage_error("%s: an empty name", flags[i]);
         if (jsonl && pick(keys[i], cli_json_array_keys) >= 0)
