@@ -1645,6 +1645,56 @@ class Load(ServerCase):
                len(all_lines), cli_wall, len(all_lines) / cli_wall))
 
 
+class ApiKey(unittest.TestCase):
+    """--api-key (here from $ALBERT_CL_API_KEY): every request but GET /health
+    needs "Authorization: Bearer KEY"; without it, or with another key, 401
+    with WWW-Authenticate, in the error shape of the endpoint's API.  The
+    official OpenAI client sends its api_key so."""
+
+    KEY = "s3cret-key"
+
+    def openai_client(self, url, key):
+        c = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=120,
+                          http_client=openai.DefaultHttpxClient(trust_env=False))
+        self.addCleanup(c.close)
+        return c
+
+    def test_api_key(self):
+        server = Server([], env={"ALBERT_CL_API_KEY": self.KEY})
+        try:
+            host, port = server.host, server.port
+            wrong = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + self.KEY},
+                     {"Authorization": "Bearer " + self.KEY[:-1]},
+                     {"Authorization": "Bearer " + self.KEY + "x"}]
+            for headers in wrong:
+                for method, path, body in (("POST", "/embed", {"inputs": "x"}),
+                                           ("POST", "/v1/embeddings", {"input": "x"}),
+                                           ("POST", "/tokenize", {"inputs": "x"}),
+                                           ("GET", "/info", None), ("GET", "/metrics", None)):
+                    with self.subTest(headers=headers, path=path):
+                        r = call(host, port, method, path, body, headers)
+                        self.assertEqual(r.status, 401, r)
+                        self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
+                        err = r.json()["error"]
+                        if path.startswith("/v1/"):
+                            self.assertEqual(err["code"], 401)
+                        else:
+                            self.assertEqual(r.json()["error_type"], "Unauthorized")
+            self.assertEqual(call(host, port, "GET", "/health").status, 200)
+            for auth in ("Bearer " + self.KEY, "bearer  " + self.KEY):
+                r = call(host, port, "POST", "/embed", {"inputs": ["a", "b"]},
+                         {"Authorization": auth})
+                self.assertEqual((r.status, len(r.json())), (200, 2), r)
+            got = self.openai_client(server.url, self.KEY).embeddings.create(input=["a", "b"],
+                                                                              model="x")
+            self.assertEqual(len(got.data), 2)
+            with self.assertRaises(openai.AuthenticationError):
+                self.openai_client(server.url, "nope").embeddings.create(input="a", model="x")
+        finally:
+            rc, running = server.stop()
+            server.check_stopped(rc, running)
+
+
 class StalledUpload(unittest.TestCase):
     """A client that sends its headers and part of its body, then nothing,
     holds no request slot (--max-concurrent-requests 1: others still get
@@ -1813,14 +1863,16 @@ class UsageErrors(TempDirCase):
                             (["--port", "x"], None),
                             (["-o", os.path.join(self.tmp, "out.jsonl")], None),
                             (["--format", "npy"], "--format"), ([sample], None),
-                            (["--payload-limit", "x"], None), (["--bogus"], "--bogus")):
+                            (["--payload-limit", "x"], None), (["--bogus"], "--bogus"),
+                            (["--api-key", ""], "--api-key"), (["--api-key", "a b"], "--api-key")):
             with self.subTest(extra=extra):
                 self.serve_fails(["serve", "--model", TINY, "--device", "cpu", "--port", "0"]
                                  + extra, 2, [word] if word else [])
 
     def test_serve_options_without_serve_exit_2(self):
         for extra in (["--port", "0"], ["--host", "127.0.0.1"], ["--auto-truncate"],
-                      ["--max-concurrent-requests", "4"], ["--served-model-name", "x"]):
+                      ["--max-concurrent-requests", "4"], ["--served-model-name", "x"],
+                      ["--api-key", "k"]):
             with self.subTest(extra=extra):
                 self.serve_fails(["--model", TINY, "--device", "cpu"] + extra + [SAMPLE], 2,
                                  [extra[0]])

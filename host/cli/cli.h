@@ -126,6 +126,7 @@ typedef struct cli_options {
     int max_wait_ms;
     const char *served_name;     /* NULL: the model folder's name */
     int auto_truncate;
+    const char *api_key;         /* --api-key / $ALBERT_CL_API_KEY, or NULL */
 } cli_options;
 
 /* Prints "albert-cl: warning: ..." on stderr, unless quiet. */

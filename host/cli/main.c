@@ -284,6 +284,9 @@ static const char serve_usage_text[] =
     "                      folder's name)\n"
     "  --auto-truncate     cut text inputs longer than --max-length (default: 413;\n"
     "                      token-id inputs are never cut)\n"
+    "  --api-key KEY       every request but GET /health must carry\n"
+    "                      \"Authorization: Bearer KEY\" (else 401); default\n"
+    "                      $ALBERT_CL_API_KEY (out of sight of ps), else none\n"
     "\n"
     "SIGTERM or SIGINT: no new connections, the requests in flight are answered,\n"
     "exit 0.  Exit status 1 when it cannot start (model, device, address), 2 on\n"
@@ -527,6 +530,7 @@ static const option_spec option_table[] = {
     {"--max-wait-ms", NULL, NULL, offsetof(cli_options, max_wait_ms), 1, 60000, SERVE},
     {"--served-model-name", NULL, NULL, offsetof(cli_options, served_name), 0, -1, SERVE},
     {"--auto-truncate", NULL, NULL, offsetof(cli_options, auto_truncate), 0, 0, SERVE},
+    {"--api-key", NULL, NULL, offsetof(cli_options, api_key), 0, -1, SERVE},
 };
 
 static int set_value(cli_options *o, const option_spec *spec, const char *value)
@@ -739,6 +743,9 @@ static int check_serve(const cli_options *o)
         return usage_error("serve reads requests, not files: no FILE operands ('%s')", o->files[0]);
     if (o->pooling == ALBERT_POOL_NONE)
         return usage_error("serve answers one vector per input: not with --pooling none");
+    if (o->api_key && (!*o->api_key || strpbrk(o->api_key, " \t\r\n")))
+        return usage_error("--api-key (or ALBERT_CL_API_KEY): an empty key, or one with "
+                           "white space, which no Authorization header can carry");
     if (o->profile_file && o->no_profile)
         return usage_error("--profile-file and --no-profile exclude each other");
     return 0;
@@ -762,6 +769,7 @@ static void default_options(cli_options *o)
     o->host = "127.0.0.1";
     o->port = 8080;
     o->max_concurrent = 512;
+    o->api_key = albert_env("ALBERT_CL_API_KEY");
     o->max_client_batch = 256;
     o->payload_limit = 2000000;
     o->max_wait_ms = 2;
@@ -1475,6 +1483,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->max_concurrent = o->max_concurrent;
     set->max_wait_ms = o->max_wait_ms;
     set->auto_truncate = o->auto_truncate;
+    set->api_key = o->api_key;
 }
 
 static int serve_session(session *s, const cli_options *o, albert_error *err)

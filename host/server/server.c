@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ typedef struct request {
     int admitted; /* counted in in_flight until answered, in unsent until sent */
     int answered;
     int refused;  /* 429 or 503, decided when its body was in */
+    int unauthorized; /* no or a wrong key (--api-key): 401 before the body */
 } request;
 
 /* A body over the limit is read and dropped (so the client gets its 413)
@@ -115,6 +117,24 @@ static void refuse(const server *s, const request *r, const char *path, srv_repl
     }
 }
 
+/* With --api-key every request but GET /health (a probe carries no key)
+ * needs "Authorization: Bearer KEY", compared in constant time. */
+static int authorized(const server *s, struct MHD_Connection *mc, const char *url,
+                      const char *method)
+{
+    const char *key = s->launch->settings->api_key;
+    if (!key || (strcmp(url, "/health") == 0 && strcmp(method, "GET") == 0))
+        return 1;
+    const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    for (h += 7; *h == ' ';)
+        h++;
+    const size_t n = strlen(key);
+    return strlen(h) == n && sodium_memcmp(h, key, n) == 0;
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *mc, srv_reply *reply)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -125,6 +145,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, srv_reply *reply)
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    if (reply->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(mc, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -173,6 +195,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         uint64_t declared = length ? strtoull(length, NULL, 10) : 0;
         uint64_t limit = s->launch->settings->payload_limit;
         r->too_large = declared > limit;
+        r->unauthorized = !authorized(s, mc, url, method);
+        if (r->unauthorized) /* at once: its body is not worth reading */
+            return answer(s, r, mc, url, method);
         /* Before the body: the client waits for a go-ahead, or would send
          * more than is worth reading (MHD then closes the connection). */
         if (r->too_large && (expects_continue(mc) || declared > DISCARD_LIMITS * limit))
@@ -193,9 +218,13 @@ static enum MHD_Result answer(server *s, request *r, struct MHD_Connection *mc, 
 {
     srv_reply reply;
     memset(&reply, 0, sizeof reply);
-    if (!r->too_large && srv_api_is_work(url))
+    if (!r->too_large && !r->unauthorized && srv_api_is_work(url))
         admit(s, r);
-    if (r->too_large || r->refused)
+    if (r->unauthorized)
+        srv_api_error(url, 401, "Unauthorized",
+                      "this server wants \"Authorization: Bearer KEY\" with its --api-key",
+                      &reply);
+    else if (r->too_large || r->refused)
         refuse(s, r, url, &reply);
     else if (r->body.nomem)
         srv_api_error(url, 500, "Backend", "out of memory for the request body", &reply);
