@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.17.0"
+#define ALBERT_CL_VERSION "0.18.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -631,7 +631,8 @@ typedef struct albert_scheduler_options {
     int max_batch_size;     /* rows per batch; 0: 256 */
     albert_pooling pooling; /* NONE: the vectors of every token whose mask is 1 */
     int normalize;          /* L2-normalise pooled vectors */
-    int token_vectors;      /* 1: token vectors too when pooling is not NONE */
+    int token_vectors;      /* 1: token vectors too when pooling is not NONE (for every
+                               record; albert_record.token_vectors: for one) */
     int tokenize_threads;   /* 0: half the cores, 1 to 8 */
     int window;             /* records sorted by length together; 0: 1024 (64 with
                                ALBERT_POOL_NONE or token_vectors) */
@@ -711,6 +712,10 @@ typedef struct albert_record {
      * parse); it keeps its place and comes back as this ALBERT_E_INPUT. */
     const char *error;
     uint64_t tag;       /* the caller's, handed back in the result */
+    /* 1: this record's result carries its token vectors (tokens, rows) even
+     * when the scheduler's options ask for none (a server's one request
+     * that wants them among others that do not). */
+    int token_vectors;
 } albert_record;
 
 /* One record's outcome, valid until the next albert_scheduler_next or

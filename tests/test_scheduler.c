@@ -4,7 +4,7 @@
  * (many windows, the ring wrapping around, one-row batches); pushing from
  * another thread against a bounded ring; cancel releasing a blocked push;
  * a window closed by max_wait_ms without finish; tokenize only; token
- * vectors with ALBERT_POOL_NONE; a head (Dense modules) after the pooling;
+ * vectors with ALBERT_POOL_NONE, and for the records that ask; a head (Dense modules) after the pooling;
  * option errors. */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "albert_cl.h"
@@ -326,6 +326,67 @@ static void check_tokenize_and_tokens(const fixture *f, albert_engine *engine)
         }
         CHECK(i == 40, "%d results", i);
         albert_scheduler_free(s);
+    }
+}
+
+/* Results of 60 records under pooling POOLER; every third asks for its
+ * token vectors (ALL: the options ask for everyone's).  Copies each
+ * result's pooled vector and token vectors into POOLED and TOKENS. */
+static void record_tokens_run(const fixture *f, albert_engine *engine, int all, float *pooled,
+                              float *tokens, int *rows)
+{
+    const int H = f->cfg->hidden_size;
+    albert_scheduler_options o = small_options(f, &engine, 1);
+    o.token_vectors = all;
+    albert_scheduler *s = start(&o);
+    if (!s)
+        return;
+    albert_error err;
+    for (int i = 0; i < 60; i++) {
+        albert_record r = text_record(f->texts[i], (uint64_t)i);
+        r.token_vectors = i % 3 == 0;
+        albert_scheduler_push(s, &r, &err);
+    }
+    albert_scheduler_finish(s, &err);
+    const albert_result *res;
+    for (int i = 0; albert_scheduler_next(s, &res, &err) == ALBERT_OK && res; i++) {
+        const int want = all || i % 3 == 0;
+        CHECK(res->status == ALBERT_OK && res->pooled, "record %d: %s", i, res->message);
+        CHECK(want ? res->tokens && res->rows == res->n_ids : !res->tokens && res->rows == 0,
+              "record %d (token_vectors %d, all %d): %d token vectors of %d tokens", i,
+              i % 3 == 0, all, res->rows, res->n_ids);
+        if (res->pooled)
+            memcpy(pooled + (size_t)i * H, res->pooled, (size_t)H * sizeof(float));
+        rows[i] = res->tokens ? res->rows : 0;
+        if (res->tokens)
+            memcpy(tokens + (size_t)i * 64 * H, res->tokens, (size_t)res->rows * H * sizeof(float));
+    }
+    albert_scheduler_free(s);
+}
+
+/* albert_record.token_vectors: the records that ask get their token
+ * vectors (those of a run that gives everyone's), the others none, and the
+ * pooled vectors are the same either way. */
+static void check_record_tokens(const fixture *f, albert_engine *engine)
+{
+    const size_t H = (size_t)f->cfg->hidden_size;
+    float *pooled[2], *tokens[2];
+    int rows[2][60];
+    for (int all = 0; all < 2; all++) {
+        pooled[all] = test_calloc(60 * H, sizeof(float));
+        tokens[all] = test_calloc(60 * 64 * H, sizeof(float));
+        record_tokens_run(f, engine, all, pooled[all], tokens[all], rows[all]);
+    }
+    CHECK(max_diff(pooled[0], pooled[1], 60 * (int)H) <= TOL, "pooled vectors differ by %g",
+          max_diff(pooled[0], pooled[1], 60 * (int)H));
+    for (int i = 0; i < 60; i += 3)
+        CHECK(rows[0][i] == rows[1][i] && rows[0][i] > 0 &&
+                  max_diff(tokens[0] + i * 64 * H, tokens[1] + i * 64 * H,
+                           rows[0][i] * (int)H) <= TOL,
+              "record %d: token vectors as the run that gives everyone's", i);
+    for (int all = 0; all < 2; all++) {
+        free(pooled[all]);
+        free(tokens[all]);
     }
 }
 
@@ -820,6 +881,7 @@ int main(void)
     for (int d = 0; d < devices; d++) { /* rejected rows and token vectors, on every engine */
         check_bad_ids(f, all[d]);
         check_tokenize_and_tokens(f, all[d]);
+        check_record_tokens(f, all[d]);
     }
     check_cancel(f, all[cpu]);
     check_max_wait(f, all[cpu]);

@@ -700,6 +700,55 @@ class TEIEmbed(ServerCase):
         got = self.ok_json(self.post("/embed", {"inputs": LONG, "truncate": True}))
         self.assertClose(got[0], unit(want[1]))
 
+    def token_vectors(self, lines):
+        """The CLI's --pooling none vectors of LINES (every token's)."""
+        recs = cli_records(list(lines), ["--model", TINY, "--device", "cpu", "--pooling", "none",
+                                         "--max-length", "16"])
+        return [np.asarray(r["embedding"], dtype=np.float64) for r in recs]
+
+    def test_embed_all_is_every_token_vector(self):
+        want = self.token_vectors(SHORT)
+        got = self.ok_json(self.post("/embed_all", {"inputs": SHORT}))
+        self.assertEqual([len(g) for g in got], [len(w) for w in want])
+        for i, vecs in enumerate(got):
+            self.assertEqual(len(vecs[0]), HIDDEN)
+            self.assertClose(np.asarray(vecs).ravel(), want[i].ravel(), "line %d" % i)
+        one = self.ok_json(self.post("/embed_all", {"inputs": SHORT[1]}))
+        self.assertClose(np.asarray(one[0]).ravel(), want[1].ravel())
+        r = self.post("/embed_all", {"inputs": ["a", LONG]})
+        self.assertTokenMessage(self.assertError(r, 413, "/embed_all"), 1, full_token_count(LONG))
+        cut = self.ok_json(self.post("/embed_all", {"inputs": [LONG], "truncate": True}))
+        self.assertClose(np.asarray(cut[0]).ravel(), self.token_vectors([LONG])[0].ravel())
+        self.assertError(self.post("/embed_all", {"inputs": []}), 400, "/embed_all")
+
+    def test_embed_all_beside_embed(self):
+        """Requests for token vectors and for pooled ones at once share
+        batches: each gets its own kind."""
+        tokens, pooled = self.token_vectors(SHORT), cli_vectors(SHORT, *self.FLAGS)
+        errors = []
+
+        def client(k):
+            try:
+                for _ in range(4):
+                    if k % 2:
+                        got = self.ok_json(self.post("/embed_all", {"inputs": SHORT}))
+                        for i, vecs in enumerate(got):
+                            self.assertClose(np.asarray(vecs).ravel(), tokens[i].ravel())
+                    else:
+                        got = self.ok_json(self.post("/embed", {"inputs": SHORT,
+                                                                "normalize": False}))
+                        for i, vec in enumerate(got):
+                            self.assertClose(vec, pooled[i])
+            except AssertionError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
     def test_v1_embeddings_uses_the_same_pooling(self):
         want = cli_vectors(SHORT, *self.FLAGS)
         doc = self.ok_json(self.post("/v1/embeddings", {"input": SHORT}))

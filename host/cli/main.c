@@ -252,6 +252,8 @@ static const char serve_usage_text[] =
     "                       \"encoding_format\": \"float\" | \"base64\", \"dimensions\": N}\n"
     "  POST /embed          TEI: {\"inputs\": str | [str], \"normalize\": true,\n"
     "                       \"truncate\": false, \"prompt_name\": str} -> [[floats], ...]\n"
+    "  POST /embed_all      TEI: {\"inputs\": str | [str], \"truncate\": false,\n"
+    "                       \"prompt_name\": str} -> every token's vector, per input\n"
     "  POST /tokenize       TEI: {\"inputs\": str | [str], \"add_special_tokens\": true,\n"
     "                       \"prompt_name\": str}\n"
     "                       prompt_name: a prompt of the folder's\n"

@@ -6,10 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether results hold token vectors. */
+/* Whether every result holds token vectors. */
 static int need_tokens(const albert_scheduler *s)
 {
     return s->opt.pooling == ALBERT_POOL_NONE || s->opt.token_vectors;
+}
+
+/* Whether IT's result holds them: every one's, or IT asked. */
+static int item_tokens(const albert_scheduler *s, const sched_item *it)
+{
+    return need_tokens(s) || it->want_tokens;
 }
 
 /* Whether the engine computes token vectors: for the results, or to pool
@@ -38,6 +44,7 @@ int sched_worker_init(sched_worker *w, int room, int max_rows, albert_error *err
 {
     const albert_scheduler *s = w->s;
     size_t h = (size_t)s->hidden, tok = (size_t)room;
+    w->room = tok;
     int pooled = s->opt.pooling != ALBERT_POOL_NONE, tokens = engine_tokens(s);
     int ok = 1;
     for (int i = 0; i < SCHED_BATCHES; i++)
@@ -198,7 +205,7 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
     const albert_scheduler *s = w->s;
     const albert_batch *b = &batch->batch;
     size_t h = (size_t)s->hidden, pw = (size_t)s->pooled_width, pool = (size_t)s->pool_width;
-    int pooled = batch->pooled != NULL, tokens = need_tokens(s);
+    int pooled = batch->pooled != NULL, tokens = item_tokens(s, it);
     int ref = s->opt.reference != NULL;
     it->rows = tokens ? count_ones(it) : 0;
     size_t per = (pooled ? pw : 0) + (size_t)it->rows * h;
@@ -244,12 +251,25 @@ static void scatter_row(sched_worker *w, const sched_batch *batch, int r, sched_
     }
 }
 
+/* *HIDDEN, allocated for ROOM tokens on a first batch whose records ask
+ * for token vectors when the scheduler's options want none. */
+static int hidden_buffer(const sched_worker *w, float **hidden, albert_error *e)
+{
+    if (!*hidden && !(*hidden = malloc(w->room * (size_t)w->s->hidden * sizeof(float))))
+        return albert_fail(e, ALBERT_E_NOMEM, "scheduler: out of memory for the token vectors "
+                                              "of batches of %zu tokens", w->room);
+    return ALBERT_OK;
+}
+
 /* The reference engine is shared by every device thread. */
-static int run_reference(sched_worker *w, const albert_batch *b, albert_error *e)
+static int run_reference(sched_worker *w, const sched_batch *batch, albert_error *e)
 {
     albert_scheduler *s = w->s;
+    const albert_batch *b = &batch->batch;
+    if (batch->with_tokens && hidden_buffer(w, &w->ref_hidden, e) != ALBERT_OK)
+        return e->code;
     uint64_t t0 = albert_now_ns();
-    albert_outputs out = outputs(s, w->ref_hidden, w->ref_pooled);
+    albert_outputs out = outputs(s, batch->with_tokens ? w->ref_hidden : NULL, w->ref_pooled);
     pthread_mutex_lock(&s->reference_lock);
     int rc = albert_engine_run(s->opt.reference, b, &out, e);
     pthread_mutex_unlock(&s->reference_lock);
@@ -281,6 +301,16 @@ static void fail_rows(sched_batch *b, int rc, const char *message)
         sched_item_fail(b->rows[r], rc, 1, message);
 }
 
+/* Whether the engine gives B's token vectors: for the results (all, or a
+ * row that asked), or to pool them here. */
+static int batch_tokens(const albert_scheduler *s, const sched_batch *b)
+{
+    int any = engine_tokens(s);
+    for (int r = 0; !any && r < b->B; r++)
+        any = b->rows[r]->want_tokens;
+    return any;
+}
+
 int sched_batch_submit(sched_worker *w, sched_batch *b)
 {
     memcpy(b->rows, b->taken, (size_t)b->n_taken * sizeof *b->rows);
@@ -290,11 +320,14 @@ int sched_batch_submit(sched_worker *w, sched_batch *b)
         const int B = b->B, T = b->rows[B - 1]->n; /* shortest first: the last is the longest */
         uint64_t t0 = albert_now_ns();
         b->batch = fill(b->ids, b->rows, B, T);
-        albert_outputs out = outputs(w->s, b->hidden, b->pooled);
-        uint64_t t1 = albert_now_ns();
+        b->with_tokens = batch_tokens(w->s, b);
         albert_error e;
         albert_ok(&e); /* row -1 unless the engine names one */
-        int rc = albert_engine_submit(w->engine, &b->batch, &out, &e);
+        int rc = b->with_tokens ? hidden_buffer(w, &b->hidden, &e) : ALBERT_OK;
+        albert_outputs out = outputs(w->s, b->with_tokens ? b->hidden : NULL, b->pooled);
+        uint64_t t1 = albert_now_ns();
+        if (rc == ALBERT_OK)
+            rc = albert_engine_submit(w->engine, &b->batch, &out, &e);
         b->host_ns += t1 - t0;
         b->busy_ns += albert_now_ns() - t1;
         if (rc == ALBERT_OK)
@@ -322,7 +355,7 @@ void sched_batch_finish(sched_worker *w, sched_batch *b)
      * rejected would have been rejected at submit, so any failure is the
      * whole batch's. */
     if (rc == ALBERT_OK && w->s->opt.reference)
-        rc = run_reference(w, &b->batch, &e); /* timed as validation, not here */
+        rc = run_reference(w, b, &e); /* timed as validation, not here */
     uint64_t t2 = albert_now_ns();
     if (rc != ALBERT_OK)
         fail_rows(b, rc, e.msg);

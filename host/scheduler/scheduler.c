@@ -347,6 +347,7 @@ static int copy_record(const albert_record *r, sched_item *it)
 {
     memset(it, 0, sizeof *it);
     it->tag = r->tag;
+    it->want_tokens = r->token_vectors != 0;
     if (r->error) {
         it->status = ALBERT_E_INPUT;
         it->message = strdup(r->error);

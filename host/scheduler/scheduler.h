@@ -41,6 +41,7 @@ typedef struct sched_item {
     float *vectors;              /* one block for the four below */
     float *pooled, *tokens, *ref_pooled, *ref_tokens;
     int rows;
+    int want_tokens;             /* albert_record.token_vectors */
 } sched_item;
 
 typedef struct sched_window {
@@ -64,7 +65,8 @@ typedef struct sched_batch {
     int n_taken, B;
     albert_batch batch;
     int32_t *ids;                /* [3 * room]: ids, types, mask */
-    float *hidden, *pooled;      /* outputs */
+    float *hidden, *pooled;      /* outputs (HIDDEN allocated once a batch needs it) */
+    int with_tokens;             /* this batch's engine run gives token vectors */
     uint64_t busy_ns, host_ns;   /* in submit; padding */
 } sched_batch;
 
@@ -77,6 +79,7 @@ typedef struct sched_worker {
     struct albert_scheduler *s;
     albert_engine *engine;
     int budget;                  /* max tokens per batch */
+    size_t room;                 /* tokens a batch's buffers hold */
     sched_batch batches[SCHED_BATCHES];
     float *ref_hidden, *ref_pooled;
     albert_scheduler_device_stats stats;

@@ -226,6 +226,10 @@ static void embed_req_free(embed_req *q)
     free(q->job.vectors);
     free(q->job.n_ids);
     free(q->job.n_full);
+    for (size_t k = 0; q->job.tokens && k < q->count; k++)
+        free(q->job.tokens[k]);
+    free(q->job.tokens);
+    free(q->job.rows);
 }
 
 static int alloc_inputs(call *c, embed_req *q, size_t count, size_t ids)
@@ -403,8 +407,9 @@ static void l2_normalize(float *v, int n)
         v[i] = (float)(v[i] * inv);
 }
 
-/* Runs q's inputs and checks their outcome; 0, or -1 after replying. */
-static int embed(call *c, embed_req *q)
+/* Runs q's inputs (with their token vectors too when WITH_TOKENS) and
+ * checks their outcome; 0, or -1 after replying. */
+static int embed(call *c, embed_req *q, int with_tokens)
 {
     const srv_settings *set = c->api->set;
     size_t h = (size_t)set->width;
@@ -413,7 +418,10 @@ static int embed(call *c, embed_req *q)
     q->job.vectors = malloc(q->count * h * sizeof(float));
     q->job.n_ids = malloc(q->count * sizeof(int));
     q->job.n_full = malloc(q->count * sizeof(int));
-    if (!q->job.vectors || !q->job.n_ids || !q->job.n_full) {
+    q->job.tokens = with_tokens ? calloc(q->count, sizeof *q->job.tokens) : NULL;
+    q->job.rows = with_tokens ? calloc(q->count, sizeof *q->job.rows) : NULL;
+    if (!q->job.vectors || !q->job.n_ids || !q->job.n_full ||
+        (with_tokens && (!q->job.tokens || !q->job.rows))) {
         fail(c, 500, "Backend", "out of memory for %zu vectors", q->count);
         return -1;
     }
@@ -540,7 +548,7 @@ static void openai_embeddings(call *c, const char *body, size_t len)
         fail(c, 400, "Validation", "\"model\" must be a string");
     else if (openai_options(c, j, &q) == 0 &&
              parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "input"), "input", 1, &q) == 0 &&
-             embed(c, &q) == 0)
+             embed(c, &q, 0) == 0)
         openai_reply(c, &q, cJSON_IsString(model) ? model->valuestring : c->api->set->model_name);
     embed_req_free(&q);
     cJSON_Delete(j);
@@ -556,13 +564,44 @@ static void tei_embed(call *c, const char *body, size_t len)
     if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
         get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
-        embed(c, &q) == 0) {
+        embed(c, &q, 0) == 0) {
         size_t h = (size_t)c->api->set->width;
         cli_buf *b = &c->reply->body;
         cli_buf_put(b, "[", 1);
         for (size_t k = 0; k < q.count; k++) {
             cli_buf_put(b, ", ", k ? 2 : 0);
             cli_buf_floats(b, q.job.vectors + k * h, (int)h);
+        }
+        cli_buf_put(b, "]", 1);
+        c->reply->status = 200;
+        c->reply->content_type = "application/json";
+    }
+    embed_req_free(&q);
+    cJSON_Delete(j);
+}
+
+/* TEI's /embed_all: every token's vector of each input ([CLS], a prompt's
+ * tokens and [SEP] included) as the model (the layers --layer names) gives
+ * it, neither pooled nor normalised: [[[floats], ...], ...]. */
+static void tei_embed_all(call *c, const char *body, size_t len)
+{
+    embed_req q;
+    cJSON *j = begin_embed(c, body, len, &q);
+    if (!j)
+        return;
+    if (get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
+        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
+        embed(c, &q, 1) == 0) {
+        const int w = albert_scheduler_width(srv_dispatch_scheduler(c->api->dispatch));
+        cli_buf *b = &c->reply->body;
+        cli_buf_put(b, "[", 1);
+        for (size_t k = 0; k < q.count; k++) {
+            cli_buf_put(b, k ? ", [" : "[", k ? 3 : 1);
+            for (int r = 0; r < q.job.rows[k]; r++) {
+                cli_buf_put(b, ", ", r ? 2 : 0);
+                cli_buf_floats(b, q.job.tokens[k] + (size_t)r * (size_t)w, w);
+            }
+            cli_buf_put(b, "]", 1);
         }
         cli_buf_put(b, "]", 1);
         c->reply->status = 200;
@@ -779,6 +818,7 @@ static const struct route {
 } routes[] = {
     {"/v1/embeddings", "POST", openai_embeddings, 1},
     {"/embed", "POST", tei_embed, 1},
+    {"/embed_all", "POST", tei_embed_all, 1},
     {"/tokenize", "POST", tei_tokenize, 1},
     {"/health", "GET", health, 0},
     {"/info", "GET", info, 0},
@@ -815,7 +855,7 @@ void srv_api_answer(srv_api *api, const char *method, const char *path, const ch
     const struct route *r = route_of(path);
     if (!r)
         fail(&c, 404, "NotFound", "no endpoint %s (see GET /info; POST /v1/embeddings, /embed, "
-                                  "/tokenize)", path);
+                                  "/embed_all, /tokenize)", path);
     else if (strcmp(method, r->method) != 0)
         fail(&c, 405, "MethodNotAllowed", "%s takes %s, not %s", path, r->method, method);
     else

@@ -10,6 +10,7 @@
 struct srv_dispatch {
     albert_scheduler *sched;
     int hidden;
+    int token_width;          /* albert_scheduler_width */
     pthread_t router;
     pthread_mutex_t lock;
     pthread_cond_t done;  /* a job got its last result, or the run failed */
@@ -30,6 +31,18 @@ static void deliver(srv_dispatch *d, srv_job *job, const albert_result *r)
         job->failed = k;
         job->status = r->status == ALBERT_OK ? ALBERT_E_INPUT : r->status;
         snprintf(job->message, sizeof job->message, "%s", r->message);
+    }
+    if (r->status == ALBERT_OK && job->tokens && r->tokens) {
+        const size_t n = (size_t)r->rows * (size_t)d->token_width;
+        job->tokens[k] = malloc((n ? n : 1) * sizeof(float));
+        job->rows[k] = job->tokens[k] ? r->rows : 0;
+        if (job->tokens[k])
+            memcpy(job->tokens[k], r->tokens, n * sizeof(float));
+        else if (job->status == ALBERT_OK) {
+            job->failed = k;
+            job->status = ALBERT_E_NOMEM;
+            snprintf(job->message, sizeof job->message, "out of memory for its token vectors");
+        }
     }
 }
 
@@ -75,6 +88,8 @@ int srv_dispatch_open(const albert_scheduler_options *opt, int hidden, srv_dispa
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->done, NULL);
     int rc = albert_scheduler_create(opt, &d->sched, err);
+    if (rc == ALBERT_OK)
+        d->token_width = albert_scheduler_width(d->sched);
     if (rc == ALBERT_OK && pthread_create(&d->router, NULL, route, d) != 0) {
         albert_scheduler_free(d->sched);
         rc = albert_fail(err, ALBERT_E_NOMEM, "cannot start the server's router thread");
@@ -100,6 +115,7 @@ static albert_record record_of(const srv_input *in, srv_job *job)
     rec.input_ids = in->ids;
     rec.n_ids = in->n_ids;
     rec.tag = (uint64_t)(uintptr_t)job;
+    rec.token_vectors = job->tokens != NULL;
     return rec;
 }
 

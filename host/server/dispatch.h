@@ -25,6 +25,10 @@ typedef struct srv_job {
     const char *prompt;   /* put before each text input (never before token
                              ids), or NULL; valid UTF-8 (push refuses it else) */
     float *vectors;       /* pooled, as the scheduler's options say */
+    /* Not NULL (COUNT entries, zeroed): each input's token vectors, ROWS[k]
+     * of albert_scheduler_width values, malloc'd (the caller frees them). */
+    float **tokens;
+    int *rows;
     int *n_ids, *n_full;  /* tokens after and before truncation */
     /* The first input that failed alone (bad UTF-8, an id out of range):
      * its index, status and message; status ALBERT_OK when none did. */

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, enc.dimension]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.10.
+above this package, then the installed libalbertcl.so.11.
 """
 
 import contextlib
@@ -26,7 +26,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "locate", "library_path", "__version__"]
 
-__version__ = "0.12.0"
+__version__ = "0.13.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {

@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 10) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 11) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -165,6 +165,7 @@ class Record(ctypes.Structure):
         ("prompt_len", ctypes.c_size_t),
         ("error", ctypes.c_char_p),
         ("tag", ctypes.c_uint64),
+        ("token_vectors", ctypes.c_int),
     ]
 
 
@@ -243,13 +244,14 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 # layers combined; 0.14: albert_model_locate; 0.15: albert_head, the Dense
 # modules; 0.16: prompts, in albert_sentence_config, albert_record and
 # albert_scheduler_options, and albert_sentence_prompt; 0.17: the
-# scheduler's truncate_dim and normalize_truncated).
-_ABI_VERSION = (0, 17)
+# scheduler's truncate_dim and normalize_truncated; 0.18: albert_record's
+# token_vectors).
+_ABI_VERSION = (0, 18)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.17.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.18.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -284,7 +286,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.10 (the loader's search path)", "libalbertcl.so.10"
+    yield "libalbertcl.so.11 (the loader's search path)", "libalbertcl.so.11"
 
 
 def load_library():

@@ -719,8 +719,8 @@ def test_older_library_refused():
     assert _declare(fake(albert_cl.lib.albert_version())) is not None
     with pytest.raises(AttributeError, match="albert_sentence_prompt"):
         _declare(fake(b"0.15.0", missing=["albert_sentence_prompt"]))
-    for version in (b"0.16.0", b"0.18.0", b"1.17.0"):
-        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.17\.x" %
+    for version in (b"0.17.0", b"0.19.0", b"1.18.0"):
+        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.18\.x" %
                            version.decode().replace(".", r"\.")):
             _declare(fake(version))
 
