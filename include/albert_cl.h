@@ -714,7 +714,11 @@ typedef struct albert_record {
     uint64_t tag;       /* the caller's, handed back in the result */
     /* 1: this record's result carries its token vectors (tokens, rows) even
      * when the scheduler's options ask for none (a server's one request
-     * that wants them among others that do not). */
+     * that wants them among others that do not).  Such records do not
+     * shrink the window as the option does: their results hold rows x
+     * albert_scheduler_width floats each until they are taken.  A batch's
+     * token buffer is allocated the first time one needs it; when that
+     * fails, the records that asked fail alone (ALBERT_E_NOMEM). */
     int token_vectors;
 } albert_record;
 

@@ -636,6 +636,15 @@ class LayersCombinedServed(ServerCase):
         for i, vec in enumerate(got):
             self.assertClose(vec, want[i], "/embed line %d" % i)
 
+    def test_embed_all_token_vectors_of_the_combined_width(self):
+        recs = cli_records(SHORT, ["--model", TINY, "--device", "cpu", "--pooling", "none",
+                                   "--layer", "-1,0", "--layer-combine", "concat"])
+        got = self.ok_json(self.post("/embed_all", {"inputs": SHORT}))
+        for i, vecs in enumerate(got):
+            self.assertEqual(len(vecs[0]), 2 * HIDDEN)
+            self.assertClose(np.asarray(vecs).ravel(),
+                             np.asarray(recs[i]["embedding"], dtype=np.float64).ravel())
+
     def test_dimensions_up_to_the_combined_width(self):
         want = cli_vectors(SHORT[:1], *self.FLAGS)[0]
         resp = self.client().embeddings.create(model="tiny-gelu", input=SHORT[:1],
@@ -754,6 +763,22 @@ class TEIEmbed(ServerCase):
         doc = self.ok_json(self.post("/v1/embeddings", {"input": SHORT}))
         for i, d in enumerate(doc["data"]):
             self.assertClose(d["embedding"], want[i], "line %d" % i)
+
+
+class EmbedAllLimit(ServerCase):
+    """One /embed_all answer holds at most 32,768 token vectors: inputs of 16
+    tokens each, 2,048 of them fit, 2,049 are 413 (the answer is not built)."""
+
+    SERVER_ARGS = ["--max-client-batch-size", "4096", "--max-length", "16"]
+
+    def test_token_vectors_per_request_are_capped(self):
+        line = " ".join(["word"] * 30)
+        got = self.ok_json(self.post("/embed_all", {"inputs": [line] * 2048, "truncate": True}))
+        self.assertEqual((len(got), {len(v) for v in got}), (2048, {16}))
+        r = self.post("/embed_all", {"inputs": [line] * 2049, "truncate": True})
+        message = self.assertError(r, 413, "/embed_all")
+        self.assertIn("32784 tokens", message)
+        self.assertIn("32768", message)
 
 
 # --------------------------------------------------------------------------

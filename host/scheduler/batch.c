@@ -311,6 +311,20 @@ static int batch_tokens(const albert_scheduler *s, const sched_batch *b)
     return any;
 }
 
+/* Rows that asked for token vectors no buffer could be had for fail
+ * alone (E's message), not the run: B's other rows go on without them. */
+static void drop_token_rows(sched_batch *b, const albert_error *e)
+{
+    int kept = 0;
+    for (int r = 0; r < b->B; r++) {
+        if (b->rows[r]->want_tokens)
+            sched_item_fail(b->rows[r], e->code, 0, e->msg);
+        else
+            b->rows[kept++] = b->rows[r];
+    }
+    b->B = kept;
+}
+
 int sched_batch_submit(sched_worker *w, sched_batch *b)
 {
     memcpy(b->rows, b->taken, (size_t)b->n_taken * sizeof *b->rows);
@@ -323,11 +337,13 @@ int sched_batch_submit(sched_worker *w, sched_batch *b)
         b->with_tokens = batch_tokens(w->s, b);
         albert_error e;
         albert_ok(&e); /* row -1 unless the engine names one */
-        int rc = b->with_tokens ? hidden_buffer(w, &b->hidden, &e) : ALBERT_OK;
+        if (b->with_tokens && hidden_buffer(w, &b->hidden, &e) != ALBERT_OK) {
+            drop_token_rows(b, &e); /* the rest go on, pooled only */
+            continue;
+        }
         albert_outputs out = outputs(w->s, b->with_tokens ? b->hidden : NULL, b->pooled);
         uint64_t t1 = albert_now_ns();
-        if (rc == ALBERT_OK)
-            rc = albert_engine_submit(w->engine, &b->batch, &out, &e);
+        int rc = albert_engine_submit(w->engine, &b->batch, &out, &e);
         b->host_ns += t1 - t0;
         b->busy_ns += albert_now_ns() - t1;
         if (rc == ALBERT_OK)

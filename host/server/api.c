@@ -580,6 +580,23 @@ static void tei_embed(call *c, const char *body, size_t len)
     cJSON_Delete(j);
 }
 
+/* Token vectors one /embed_all answer may hold: about 10 bytes of JSON a
+ * value, 250 MB for albert-base's 768 values at the cap. */
+#define EMBED_ALL_MAX_TOKENS 32768
+
+/* 0, or -1 after replying 413: Q's inputs hold more tokens together than
+ * one /embed_all answer may carry. */
+static int embed_all_size(call *c, const embed_req *q)
+{
+    uint64_t n = tokens_of(q);
+    if (n <= EMBED_ALL_MAX_TOKENS)
+        return 0;
+    fail(c, 413, "Validation", "the inputs hold %llu tokens together, more token vectors than "
+         "the %d one /embed_all answer may carry: split the request",
+         (unsigned long long)n, EMBED_ALL_MAX_TOKENS);
+    return -1;
+}
+
 /* TEI's /embed_all: every token's vector of each input ([CLS], a prompt's
  * tokens and [SEP] included) as the model (the layers --layer names) gives
  * it, neither pooled nor normalised: [[[floats], ...], ...]. */
@@ -591,7 +608,7 @@ static void tei_embed_all(call *c, const char *body, size_t len)
         return;
     if (get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
-        embed(c, &q, 1) == 0) {
+        embed(c, &q, 1) == 0 && embed_all_size(c, &q) == 0) {
         const int w = albert_scheduler_width(srv_dispatch_scheduler(c->api->dispatch));
         cli_buf *b = &c->reply->body;
         cli_buf_put(b, "[", 1);

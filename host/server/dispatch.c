@@ -32,16 +32,18 @@ static void deliver(srv_dispatch *d, srv_job *job, const albert_result *r)
         job->status = r->status == ALBERT_OK ? ALBERT_E_INPUT : r->status;
         snprintf(job->message, sizeof job->message, "%s", r->message);
     }
-    if (r->status == ALBERT_OK && job->tokens && r->tokens) {
+    if (r->status == ALBERT_OK && job->tokens) {
         const size_t n = (size_t)r->rows * (size_t)d->token_width;
-        job->tokens[k] = malloc((n ? n : 1) * sizeof(float));
+        job->tokens[k] = r->tokens ? malloc((n ? n : 1) * sizeof(float)) : NULL;
         job->rows[k] = job->tokens[k] ? r->rows : 0;
         if (job->tokens[k])
             memcpy(job->tokens[k], r->tokens, n * sizeof(float));
         else if (job->status == ALBERT_OK) {
             job->failed = k;
             job->status = ALBERT_E_NOMEM;
-            snprintf(job->message, sizeof job->message, "out of memory for its token vectors");
+            snprintf(job->message, sizeof job->message, "%s",
+                     r->tokens ? "out of memory for its token vectors"
+                               : "no token vectors came back for it");
         }
     }
 }

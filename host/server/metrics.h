@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define SRV_LATENCY_BUCKETS 12
-#define SRV_STATUS_ROWS 64
+#define SRV_STATUS_ROWS 128
 
 typedef struct srv_metrics {
     pthread_mutex_t lock;
