@@ -1892,6 +1892,32 @@ class Streaming(Base):
                                         "this run writes %d" % values])
         self.assertEqual(records(slurp(out)), records(whole), "a refused resume leaves FILE")
 
+    def test_resume_tells_the_output_dtypes_apart(self):
+        """Widths alike, values not: float16 prints 5 digits, float32 9, the
+        binary kinds integers; a run of another --output-dtype is refused."""
+        path = self.write("in.txt", self.lines(40))
+        out = os.path.join(self.tmp, "out.jsonl")
+        base = ["--model", TINY, "--device", "cpu", "-o", out, path]
+        for written, resumed in [(["--output-dtype", "float16"], ["--output-dtype", "float32"]),
+                                 ([], ["--output-dtype", "float16"]),
+                                 (["--pooling", "mean", "--truncate-dim", "4"],
+                                  ["--pooling", "mean", "--output-dtype", "ubinary"]),
+                                 (["--pooling", "mean", "--output-dtype", "binary"],
+                                  ["--pooling", "mean", "--truncate-dim", "4"])]:
+            with self.subTest(written=written, resumed=resumed):
+                self.ok(base + written)
+                whole = slurp(out)
+                kept = b"".join(l + b"\n" for l in whole.split(b"\n")[:15])
+                with open(out, "wb") as f:
+                    f.write(kept)
+                dtype = resumed[-1] if "--output-dtype" in resumed else "float32"
+                self.fails(base + resumed + ["--resume"], 1, must_mention=[
+                    out + ":1: --resume: its embedding's values are not what --output-dtype "
+                    + dtype + " writes"])
+                self.assertEqual(slurp(out), kept, "a refused resume leaves FILE")
+                self.ok(base + written + ["--resume"])
+                self.assert_same(records(slurp(out)), records(whole))
+
     def test_shards_cover_the_input(self):
         path = self.write("in.txt", self.lines(100))
         want = self.embed(["--model", TINY, "--device", "cpu", path])

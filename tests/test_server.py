@@ -403,7 +403,7 @@ class ServerCase(unittest.TestCase):
             doc = resp.json()
         except ValueError:
             self.fail("%s: error body is not JSON: %r" % (path, resp))
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path == "/embeddings":
             self.assertIsInstance(doc.get("error"), dict, "%s: %r" % (path, doc))
             err = doc["error"]
             self.assertIsInstance(err.get("message"), str, doc)
@@ -764,6 +764,63 @@ class TEIEmbed(ServerCase):
         for i, d in enumerate(doc["data"]):
             self.assertClose(d["embedding"], want[i], "line %d" % i)
 
+    def test_embeddings_is_v1_embeddings(self):
+        """TEI's POST /embeddings: the same answers, errors in OpenAI's shape."""
+        want = self.ok_json(self.post("/v1/embeddings", {"input": SHORT}))
+        got = self.ok_json(self.post("/embeddings", {"input": SHORT}))
+        self.assertEqual(len(got["data"]), len(SHORT))
+        for g, w in zip(got["data"], want["data"]):
+            self.assertClose(g["embedding"], w["embedding"])
+        self.assertEqual(got["usage"], want["usage"])
+        r = self.post("/embeddings", {"input": []})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"]["code"], 400)
+
+    def test_similarity_is_the_cosine_of_the_vectors(self):
+        source, sentences = SHORT[0], SHORT[1:] + [SHORT[0]]
+        vecs = cli_vectors([source] + sentences, *self.FLAGS)
+        want = [float(np.dot(unit(vecs[0]), unit(v))) for v in vecs[1:]]
+        self.assertGreater(max(want[:-1]) - min(want[:-1]), 0.05, want)  # they differ
+        for params in ({}, {"parameters": None}, {"parameters": {"truncate": False}}):
+            body = dict(inputs={"source_sentence": source, "sentences": sentences}, **params)
+            got = self.ok_json(self.post("/similarity", body))
+            self.assertEqual(len(got), len(sentences))
+            self.assertClose(got, want, "similarities with %r" % params)
+            self.assertAlmostEqual(got[-1], 1.0, places=5)  # the source against itself
+
+    def test_similarity_truncates_as_embed(self):
+        count = full_token_count(LONG)
+        body = {"inputs": {"source_sentence": "a", "sentences": ["b", LONG]}}
+        r = self.post("/similarity", body)
+        message = self.assertError(r, 413, "/similarity", ["inputs.sentences[1]"])
+        self.assertTokenMessage(message, 1, count)
+        r = self.post("/similarity", {"inputs": {"source_sentence": LONG, "sentences": ["b"]}})
+        self.assertError(r, 413, "/similarity", ["inputs.source_sentence", count])
+        vecs = cli_vectors(["a", "b", LONG], *self.FLAGS)
+        want = [float(np.dot(unit(vecs[0]), unit(v))) for v in vecs[1:]]
+        for direction in ({}, {"truncation_direction": "right"},
+                          {"truncation_direction": "Right"}):
+            got = self.ok_json(self.post("/similarity", dict(body, parameters=dict(
+                truncate=True, **direction))))
+            self.assertClose(got, want, "truncated, %r" % direction)
+
+    def test_left_truncation_is_refused_where_it_would_cut(self):
+        """albert-cl cuts the end of a text: "left" is 422 where a cut may
+        happen, harmless where none does."""
+        sim = {"inputs": {"source_sentence": "a", "sentences": ["b"]}}
+        for path, body in (("/embed", {"inputs": "a", "truncate": True}),
+                           ("/embed_all", {"inputs": "a", "truncate": True}),
+                           ("/similarity", dict(sim, parameters={"truncate": True}))):
+            for d in ("left", "Left"):
+                where = body.get("parameters", body)
+                r = self.post(path, dict(body, **({"parameters": dict(where, truncation_direction=d)}
+                                                  if "parameters" in body else
+                                                  {"truncation_direction": d})))
+                with self.subTest(path=path, direction=d):
+                    self.assertError(r, 422, path, ["truncation_direction", "left"])
+        got = self.ok_json(self.post("/embed", {"inputs": "a", "truncation_direction": "left"}))
+        self.assertClose(got[0], unit(cli_vectors(["a"], *self.FLAGS)[0]))
+
 
 class EmbedAllLimit(ServerCase):
     """One /embed_all answer holds at most 32,768 token vectors: inputs of 16
@@ -1047,8 +1104,19 @@ class PromptGolden(PromptFolder):
         got = self.ok_json(self.post("/embed", {"inputs": self.expected["lines"][0],
                                                 "prompt_name": "passage", "normalize": False}))
         self.assertVectors(got, run["embeddings"][:1], "passage, one string")
+        # /similarity takes it among its "parameters"; the default applies without.
+        lines = self.expected["lines"]
+        for params, vecs in (({"prompt_name": "passage"}, run["embeddings"]),
+                             ({}, self.expected["embeddings"])):
+            want = [float(np.dot(unit(vecs[0]), unit(v))) for v in vecs[1:]]
+            got = self.ok_json(self.post("/similarity", {"inputs": {
+                "source_sentence": lines[0], "sentences": lines[1:]}, "parameters": params}))
+            self.assertClose(got, want, "/similarity with %r" % params)
 
     def test_unknown_prompt_name_is_422_naming_the_prompts(self):
+        r = self.post("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                                      "parameters": {"prompt_name": "bogus"}})
+        self.assertError(r, 422, "/similarity", ['"bogus"', "query", "passage"])
         for path in ("/embed", "/tokenize"):
             for name in ("bogus", "", "Query"):
                 with self.subTest(path=path, name=name):
@@ -1220,6 +1288,7 @@ class Observability(ServerCase):
     def test_health(self):
         r = self.get("/health")
         self.assertEqual(self.ok_json(r), {"status": "ok"})
+        self.assertEqual(self.ok_json(self.get("/ping")), {"status": "ok"})  # TEI's alias
 
     def test_info_has_every_field_consistent_with_the_flags(self):
         info = self.ok_json(self.get("/info"))
@@ -1364,6 +1433,24 @@ class Errors(ServerCase):
             ("/tokenize", {"inputs": "a", "add_special_tokens": "no"}),
             ("/embed", {"inputs": "a", "prompt_name": 1}),
             ("/tokenize", {"inputs": "a", "prompt_name": {"name": "query"}}),
+            ("/embed", {"inputs": "a", "truncation_direction": "up"}),
+            ("/embed", {"inputs": "a", "truncation_direction": 0}),
+            ("/similarity", {"inputs": "a"}),
+            ("/similarity", {"inputs": ["a", "b"]}),
+            ("/similarity", {"inputs": {"sentences": ["a"]}}),
+            ("/similarity", {"inputs": {"source_sentence": "a"}}),
+            ("/similarity", {"inputs": {"source_sentence": 1, "sentences": ["a"]}}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": "b"}}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b", 1]}}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                             "parameters": "x"}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                             "parameters": {"truncate": "yes"}}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                             "parameters": {"prompt_name": 1}}),
+            ("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                             "parameters": {"truncation_direction": "up"}}),
+            ("/embeddings", {"input": 5}),
         ]
         for path, body in cases:
             with self.subTest(path=path, body=body):
@@ -1387,6 +1474,12 @@ class Errors(ServerCase):
         for path, key in self.ROUTES:
             with self.subTest(path=path):
                 self.assertError(self.post(path, {key: []}), 400, path)
+        r = self.post("/similarity", {"inputs": {"source_sentence": "a", "sentences": []}})
+        self.assertError(r, 400, "/similarity", ["sentences"])
+        self.assertEqual(r.json()["error_type"], "Empty")  # as TEI
+        got = self.ok_json(self.post("/similarity", {"inputs": {"source_sentence": "",
+                                                                "sentences": [""]}}))
+        self.assertAlmostEqual(got[0], 1.0, places=5)
         doc = self.ok_json(self.post("/v1/embeddings", {"input": ""}))
         self.assertEqual(doc["usage"]["prompt_tokens"], 2)
         self.assertClose(doc["data"][0]["embedding"], cli_vectors([""])[0])
@@ -1410,8 +1503,8 @@ class Errors(ServerCase):
 
     def test_unknown_path_404(self):
         for method, path in (("GET", "/nope"), ("POST", "/nope"), ("POST", "/v1/nope"),
-                             ("GET", "/v1/embeddings/x"), ("POST", "/embeddings"),
-                             ("GET", "/healthz")):
+                             ("GET", "/v1/embeddings/x"), ("POST", "/embedding"),
+                             ("GET", "/healthz"), ("POST", "/similarities")):
             with self.subTest(method=method, path=path):
                 body = {"input": "a"} if method == "POST" else None
                 self.assertError(self.call(method, path, body), 404, path)
@@ -1419,7 +1512,8 @@ class Errors(ServerCase):
     def test_wrong_method_405(self):
         for method, path in (("GET", "/v1/embeddings"), ("GET", "/embed"), ("GET", "/tokenize"),
                              ("POST", "/health"), ("POST", "/v1/models"), ("POST", "/info"),
-                             ("DELETE", "/v1/embeddings"), ("PUT", "/embed")):
+                             ("DELETE", "/v1/embeddings"), ("PUT", "/embed"),
+                             ("GET", "/similarity"), ("POST", "/ping")):
             with self.subTest(method=method, path=path):
                 self.assertError(self.call(method, path), 405, path)
 
@@ -1453,6 +1547,12 @@ class Errors(ServerCase):
                 pass
         self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
         self.assertAlive()
+
+    def test_similarity_counts_the_source_against_max_client_batch_size(self):
+        ok = {"inputs": {"source_sentence": "a", "sentences": ["b"] * 7}}
+        self.assertEqual(len(self.ok_json(self.post("/similarity", ok))), 7)
+        r = self.post("/similarity", {"inputs": {"source_sentence": "a", "sentences": ["b"] * 8}})
+        self.assertError(r, 413, "/similarity", ["8 sentences"])
 
     def test_more_inputs_than_max_client_batch_size_413(self):
         eight, nine = ["a"] * 8, ["a"] * 9
@@ -1743,6 +1843,9 @@ class ApiKey(unittest.TestCase):
             for headers in wrong:
                 for method, path, body in (("POST", "/embed", {"inputs": "x"}),
                                            ("POST", "/v1/embeddings", {"input": "x"}),
+                                           ("POST", "/embeddings", {"input": "x"}),
+                                           ("POST", "/similarity", {"inputs": {
+                                               "source_sentence": "x", "sentences": ["y"]}}),
                                            ("POST", "/tokenize", {"inputs": "x"}),
                                            ("GET", "/info", None), ("GET", "/metrics", None)):
                     with self.subTest(headers=headers, path=path):
@@ -1750,11 +1853,12 @@ class ApiKey(unittest.TestCase):
                         self.assertEqual(r.status, 401, r)
                         self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
                         err = r.json()["error"]
-                        if path.startswith("/v1/"):
+                        if path.startswith("/v1/") or path == "/embeddings":
                             self.assertEqual(err["code"], 401)
                         else:
                             self.assertEqual(r.json()["error_type"], "Unauthorized")
             self.assertEqual(call(host, port, "GET", "/health").status, 200)
+            self.assertEqual(call(host, port, "GET", "/ping").status, 200)
             for auth in ("Bearer " + self.KEY, "bearer  " + self.KEY):
                 r = call(host, port, "POST", "/embed", {"inputs": ["a", "b"]},
                          {"Authorization": auth})

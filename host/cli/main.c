@@ -250,16 +250,22 @@ static const char serve_usage_text[] =
     "endpoints:\n"
     "  POST /v1/embeddings  OpenAI: {\"input\": str | [str] | [ids] | [[ids]],\n"
     "                       \"encoding_format\": \"float\" | \"base64\", \"dimensions\": N}\n"
+    "                       (also POST /embeddings, as TEI)\n"
     "  POST /embed          TEI: {\"inputs\": str | [str], \"normalize\": true,\n"
     "                       \"truncate\": false, \"prompt_name\": str} -> [[floats], ...]\n"
     "  POST /embed_all      TEI: {\"inputs\": str | [str], \"truncate\": false,\n"
     "                       \"prompt_name\": str} -> every token's vector, per input\n"
+    "  POST /similarity     TEI: {\"inputs\": {\"source_sentence\": str, \"sentences\":\n"
+    "                       [str]}, \"parameters\": {\"truncate\", \"prompt_name\"}}\n"
+    "                       -> the cosine similarity to each sentence, in order\n"
     "  POST /tokenize       TEI: {\"inputs\": str | [str], \"add_special_tokens\": true,\n"
     "                       \"prompt_name\": str}\n"
     "                       prompt_name: a prompt of the folder's\n"
     "                       config_sentence_transformers.json, instead of the\n"
     "                       default one (unknown: 422)\n"
-    "  GET  /health, /info, /metrics (Prometheus), /v1/models\n"
+    "                       (\"truncation_direction\": \"left\" is refused: texts\n"
+    "                       are cut at their end)\n"
+    "  GET  /health (or /ping), /info, /metrics (Prometheus), /v1/models\n"
     "\n"
     "options:\n"
     "  --host H            address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
@@ -1294,7 +1300,8 @@ static int open_output(session *s, const cli_options *o, cli_output *out, albert
     const int nested = o->pooling == ALBERT_POOL_NONE && !o->tokenize_only;
     const int width = o->tokenize_only ? 0 : cli_dtype_elements((cli_dtype)o->output_dtype,
                                                                cli_output_width(o, &s->config));
-    cli_resume resume = {o->shard, o->shards, 0, 0, o->json_keys.id != NULL, width, nested};
+    cli_resume resume = {o->shard, o->shards, 0, 0, o->json_keys.id != NULL, width, nested,
+                         o->output_dtype};
     int rc = cli_stream_open(&s->stream, o->output, o->resume ? &resume : NULL, err);
     s->stream_open = rc == ALBERT_OK;
     out->stream = &s->stream;

@@ -1,12 +1,14 @@
 /* Records streamed out in whole pieces, and what a stop signal leaves. */
 #include "cli/stream.h"
 
+#include "cli/dtype.h"
 #include "core/fault.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,14 +115,50 @@ static int is_error_record(const char *line)
     return at && strncmp(at, ", \"error\": ", 11) == 0;
 }
 
+/* The --output-dtypes that cannot have written vector V, a bit per
+ * cli_dtype: float32 prints 9 significant digits, float16 5, the binary
+ * kinds integers (binary from -128, ubinary up to 255).  Only what two
+ * values or more show is ruled out: a computed float32 prints in 5 digits
+ * about once in 2^19 values. */
+static unsigned dtypes_ruled_out(const cJSON *v)
+{
+    int values = 0, fractions = 0, nonzero = 0, long_ones = 0, negative = 0, above_int8 = 0;
+    for (const cJSON *e = v->child; e; e = e->next, values++) {
+        const double x = e->valuedouble;
+        char five[32];
+        snprintf(five, sizeof five, "%.5g", x);
+        fractions += x != floor(x);
+        nonzero += x != 0;
+        long_ones += strtod(five, NULL) != x;
+        negative |= x < 0;
+        above_int8 |= x > 127;
+    }
+    unsigned out = 0;
+    if (fractions)
+        out |= 1u << CLI_DTYPE_BINARY | 1u << CLI_DTYPE_UBINARY;
+    if (!fractions && nonzero >= 2)
+        out |= 1u << CLI_DTYPE_FLOAT32 | 1u << CLI_DTYPE_FLOAT16;
+    if (long_ones)
+        out |= 1u << CLI_DTYPE_FLOAT16;
+    if (!long_ones && fractions >= 2)
+        out |= 1u << CLI_DTYPE_FLOAT32;
+    if (negative)
+        out |= 1u << CLI_DTYPE_UBINARY;
+    if (above_int8)
+        out |= 1u << CLI_DTYPE_BINARY;
+    return values ? out : 0;
+}
+
 /* The values per vector of record LINE's "embedding" (its first vector
- * when NESTED); 0 without one, -1 when it is not what a run writes. */
-static int embedding_width(const char *line, int nested)
+ * when NESTED): 0 without one, -1 when it is not what a run writes; *RULED
+ * gets the dtypes its values rule out (dtypes_ruled_out). */
+static int embedding_width(const char *line, int nested, unsigned *ruled)
 {
     cJSON *rec = cJSON_Parse(line);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "embedding");
     const cJSON *v = e && nested ? cJSON_GetArrayItem(e, 0) : e;
     int width = !e ? 0 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    *ruled = width > 0 ? dtypes_ruled_out(v) : 0;
     cJSON_Delete(rec);
     return width;
 }
@@ -145,13 +183,19 @@ static int check_kept(const char *path, const char *line, const cli_resume *r, i
     if (*checked || is_error_record(line))
         return ALBERT_OK;
     *checked = 1;
-    int width = embedding_width(line, r->nested);
+    unsigned ruled;
+    int width = embedding_width(line, r->nested, &ruled);
     if (width != r->width)
         return albert_fail(err, ALBERT_E_INPUT,
                            "%s:%" PRIu64 ": --resume: its embedding has %d values, and this run "
                            "writes %d (another --pooling, --layer, --truncate-dim, "
                            "--output-dtype, --tokenize or model?)",
                            path, r->kept + 1, width, r->width);
+    if (width > 0 && ruled >> r->dtype & 1)
+        return albert_fail(err, ALBERT_E_INPUT,
+                           "%s:%" PRIu64 ": --resume: its embedding's values are not what "
+                           "--output-dtype %s writes (another --output-dtype?)",
+                           path, r->kept + 1, cli_dtype_names[r->dtype]);
     return ALBERT_OK;
 }
 

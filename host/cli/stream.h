@@ -30,6 +30,7 @@ typedef struct cli_resume {
     /* The "embedding" this run writes: WIDTH values (0: none, --tokenize),
      * one vector or, NESTED, a list of them; FILE's first one must match */
     int width, nested;
+    int dtype; /* the cli_dtype of its values (--output-dtype): FILE's must not rule it out */
 } cli_resume;
 
 /* PATH NULL or "-": stdout.  Otherwise PATH is created or emptied, or with

@@ -64,7 +64,7 @@ static void put_json_string(cli_buf *b, const char *s)
 /* Whether errors on PATH take OpenAI's shape ({"error": {"message": ...}}). */
 static int openai_errors(const char *path)
 {
-    return strncmp(path, "/v1/", 4) == 0;
+    return strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/embeddings") == 0;
 }
 
 void srv_api_error(const char *path, int status, const char *type, const char *message,
@@ -215,8 +215,21 @@ typedef struct embed_req {
     int base64;
     const char *prompt; /* before each text: the server's, or NAMED */
     char *named;        /* the prompt a request's prompt_name names */
+    int similarity;     /* input 0 is /similarity's source_sentence, K its sentences[K-1] */
     srv_job job;
 } embed_req;
+
+/* How messages name input K: as the request named it. */
+static const char *input_name(const embed_req *q, size_t k, char *buf, size_t size)
+{
+    if (!q->similarity)
+        snprintf(buf, size, "input %zu", k);
+    else if (k == 0)
+        snprintf(buf, size, "inputs.source_sentence");
+    else
+        snprintf(buf, size, "inputs.sentences[%zu]", k - 1);
+    return buf;
+}
 
 static void embed_req_free(embed_req *q)
 {
@@ -393,6 +406,31 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
     return 0;
 }
 
+/* TEI's "truncation_direction" in J: "right" (or "Right", its default)
+ * cuts the end of a text, as albert-cl does.  "left" would keep the end;
+ * the tokenizer cannot cut there, so a request that asks for it while it
+ * truncates (Q->truncate) is refused rather than cut on the other side.
+ * 0, or -1 after replying. */
+static int take_truncation(call *c, const cJSON *j, const embed_req *q)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "truncation_direction");
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    const char *d = cJSON_IsString(v) ? v->valuestring : "";
+    int right = strcmp(d, "right") == 0 || strcmp(d, "Right") == 0;
+    int left = strcmp(d, "left") == 0 || strcmp(d, "Left") == 0;
+    if (!right && !left) {
+        fail(c, 400, "Validation", "\"truncation_direction\" must be \"right\" or \"left\"");
+        return -1;
+    }
+    if (left && q->truncate) {
+        fail(c, 422, "Validation", "\"truncation_direction\": \"left\" is not supported: "
+             "albert-cl truncates at the end of a text (\"right\")");
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ embedding */
 
 static void l2_normalize(float *v, int n)
@@ -430,19 +468,20 @@ static int embed(call *c, embed_req *q, int with_tokens)
         fail(c, 503, "Unhealthy", "%s", err.msg);
         return -1;
     }
+    char name[48];
     if (q->job.status != ALBERT_OK) {
         fail(c, q->job.status == ALBERT_E_INPUT ? 400 : 500,
-             q->job.status == ALBERT_E_INPUT ? "Validation" : "Backend", "input %zu: %s",
-             q->job.failed, q->job.message);
+             q->job.status == ALBERT_E_INPUT ? "Validation" : "Backend", "%s: %s",
+             input_name(q, q->job.failed, name, sizeof name), q->job.message);
         return -1;
     }
     uint64_t tokens = 0;
     for (size_t k = 0; k < q->count; k++) {
         if (!q->truncate && q->job.n_full[k] > q->job.n_ids[k]) {
             fail(c, 413, "Validation",
-                 "input %zu: %d tokens, more than the maximum length %d (\"truncate\": true, or "
+                 "%s: %d tokens, more than the maximum length %d (\"truncate\": true, or "
                  "--auto-truncate, cuts it)",
-                 k, q->job.n_full[k], set->max_length);
+                 input_name(q, k, name, sizeof name), q->job.n_full[k], set->max_length);
             return -1;
         }
         tokens += (uint64_t)q->job.n_ids[k];
@@ -562,7 +601,8 @@ static void tei_embed(call *c, const char *body, size_t len)
         return;
     q.normalize = 1; /* TEI's default */
     if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
-        get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
+        get_bool(c, j, "truncate", &q.truncate) == 0 && take_truncation(c, j, &q) == 0 &&
+        take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
         embed(c, &q, 0) == 0) {
         size_t h = (size_t)c->api->set->width;
@@ -606,7 +646,8 @@ static void tei_embed_all(call *c, const char *body, size_t len)
     cJSON *j = begin_embed(c, body, len, &q);
     if (!j)
         return;
-    if (get_bool(c, j, "truncate", &q.truncate) == 0 && take_prompt(c, j, &q) == 0 &&
+    if (get_bool(c, j, "truncate", &q.truncate) == 0 && take_truncation(c, j, &q) == 0 &&
+        take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
         embed(c, &q, 1) == 0 && embed_all_size(c, &q) == 0) {
         const int w = albert_scheduler_width(srv_dispatch_scheduler(c->api->dispatch));
@@ -624,6 +665,90 @@ static void tei_embed_all(call *c, const char *body, size_t len)
         c->reply->status = 200;
         c->reply->content_type = "application/json";
     }
+    embed_req_free(&q);
+    cJSON_Delete(j);
+}
+
+/* ------------------------------------------------------------ similarity */
+
+/* /similarity's "inputs": {"source_sentence": S, "sentences": [...]}, S
+ * first in Q.  0, or -1 after replying. */
+static int similarity_inputs(call *c, const cJSON *in, embed_req *q)
+{
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(in, "source_sentence");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(in, "sentences");
+    if (!cJSON_IsObject(in) || !cJSON_IsString(src) || !cJSON_IsArray(list) ||
+        !all_of(list, cJSON_IsString)) {
+        fail(c, 400, "Validation", "\"inputs\" must be {\"source_sentence\": a string, "
+             "\"sentences\": a list of strings}");
+        return -1;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(list);
+    if (n == 0) {
+        fail(c, 400, "Empty", "\"inputs.sentences\" is an empty list");
+        return -1;
+    }
+    if (n + 1 > (size_t)c->api->set->max_client_batch) {
+        fail(c, 413, "Validation", "%zu sentences and the source sentence, more than the %d "
+             "inputs one request may hold", n, c->api->set->max_client_batch);
+        return -1;
+    }
+    if (alloc_inputs(c, q, n + 1, 0))
+        return -1;
+    q->similarity = 1;
+    take_text(src, 0, q);
+    size_t k = 1;
+    for (const cJSON *e = list->child; e; e = e->next)
+        take_text(e, k++, q);
+    return 0;
+}
+
+/* The dot product of two vectors, in double. */
+static double dot(const float *a, const float *b, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)a[i] * b[i];
+    return sum;
+}
+
+static void similarity_reply(call *c, embed_req *q)
+{
+    const size_t h = (size_t)c->api->set->width;
+    float *sims = malloc((q->count - 1) * sizeof *sims);
+    if (!sims) {
+        fail(c, 500, "Backend", "out of memory for %zu similarities", q->count - 1);
+        return;
+    }
+    /* Unit vectors (a zero one stays zero: its similarity is 0). */
+    for (size_t k = 0; k < q->count; k++)
+        l2_normalize(q->job.vectors + k * h, (int)h);
+    for (size_t k = 1; k < q->count; k++)
+        sims[k - 1] = (float)dot(q->job.vectors, q->job.vectors + k * h, (int)h);
+    cli_buf_floats(&c->reply->body, sims, (int)(q->count - 1));
+    free(sims);
+    c->reply->status = 200;
+    c->reply->content_type = "application/json";
+}
+
+/* TEI's /similarity (the Inference API's sentence-similarity task): the
+ * cosine similarity of the source sentence's vector to each sentence's, in
+ * order; "parameters" (optional) holds "truncate", "truncation_direction"
+ * and "prompt_name", as /embed takes them. */
+static void tei_similarity(call *c, const char *body, size_t len)
+{
+    embed_req q;
+    cJSON *j = begin_embed(c, body, len, &q);
+    if (!j)
+        return;
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(j, "parameters");
+    if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
+        fail(c, 400, "Validation", "\"parameters\" must be an object or null");
+    else if (get_bool(c, params, "truncate", &q.truncate) == 0 &&
+             take_truncation(c, params, &q) == 0 && take_prompt(c, params, &q) == 0 &&
+             similarity_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), &q) == 0 &&
+             embed(c, &q, 0) == 0)
+        similarity_reply(c, &q);
     embed_req_free(&q);
     cJSON_Delete(j);
 }
@@ -834,10 +959,13 @@ static const struct route {
     int work;
 } routes[] = {
     {"/v1/embeddings", "POST", openai_embeddings, 1},
+    {"/embeddings", "POST", openai_embeddings, 1}, /* TEI's alias of it */
     {"/embed", "POST", tei_embed, 1},
     {"/embed_all", "POST", tei_embed_all, 1},
+    {"/similarity", "POST", tei_similarity, 1},
     {"/tokenize", "POST", tei_tokenize, 1},
     {"/health", "GET", health, 0},
+    {"/ping", "GET", health, 0}, /* TEI's (and SageMaker's) name for it */
     {"/info", "GET", info, 0},
     {"/metrics", "GET", metrics, 0},
     {"/v1/models", "GET", models, 0},
@@ -859,6 +987,12 @@ const char *srv_api_endpoint(const char *path)
     return r ? r->path : "other";
 }
 
+int srv_api_is_probe(const char *path)
+{
+    const struct route *r = route_of(path);
+    return r && r->fn == health;
+}
+
 int srv_api_is_work(const char *path)
 {
     const struct route *r = route_of(path);
@@ -872,7 +1006,7 @@ void srv_api_answer(srv_api *api, const char *method, const char *path, const ch
     const struct route *r = route_of(path);
     if (!r)
         fail(&c, 404, "NotFound", "no endpoint %s (see GET /info; POST /v1/embeddings, /embed, "
-                                  "/embed_all, /tokenize)", path);
+                                  "/embed_all, /similarity, /tokenize)", path);
     else if (strcmp(method, r->method) != 0)
         fail(&c, 405, "MethodNotAllowed", "%s takes %s, not %s", path, r->method, method);
     else

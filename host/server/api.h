@@ -63,6 +63,8 @@ const char *srv_api_endpoint(const char *path);
 /* Whether PATH's endpoint embeds or tokenizes (counted against
  * --max-concurrent-requests; refused while stopping). */
 int srv_api_is_work(const char *path);
+/* Whether PATH is a health probe (/health, /ping): open without the API key. */
+int srv_api_is_probe(const char *path);
 
 /* Answers one request whose whole BODY (LEN bytes) arrived. */
 void srv_api_answer(srv_api *api, const char *method, const char *path, const char *body,

@@ -117,13 +117,13 @@ static void refuse(const server *s, const request *r, const char *path, srv_repl
     }
 }
 
-/* With --api-key every request but GET /health (a probe carries no key)
- * needs "Authorization: Bearer KEY", compared in constant time. */
+/* With --api-key every request but GET /health or /ping (a probe carries
+ * no key) needs "Authorization: Bearer KEY", compared in constant time. */
 static int authorized(const server *s, struct MHD_Connection *mc, const char *url,
                       const char *method)
 {
     const char *key = s->launch->settings->api_key;
-    if (!key || (strcmp(url, "/health") == 0 && strcmp(method, "GET") == 0))
+    if (!key || (srv_api_is_probe(url) && strcmp(method, "GET") == 0))
         return 1;
     const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
