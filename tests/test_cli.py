@@ -1918,6 +1918,45 @@ class Streaming(Base):
                 self.ok(base + written + ["--resume"])
                 self.assert_same(records(slurp(out)), records(whole))
 
+    def test_gzip_output(self):
+        """-o NAME.gz: the records gzip-compressed, as whole gzip members of
+        whole records (one per write), so --resume goes on after the last
+        whole member of a file cut anywhere; jsonl only."""
+        path = self.write("in.txt", self.lines(2500))  # about 1.4 MiB of records: 2 writes
+        plain, out = os.path.join(self.tmp, "out.jsonl"), os.path.join(self.tmp, "out.jsonl.GZ")
+        self.ok(["--model", TINY, "--device", "cpu", "-o", plain, path])
+        self.ok(["--model", TINY, "--device", "cpu", "-o", out, path])
+        whole = slurp(out)
+        self.assertEqual(gzip.decompress(whole), slurp(plain))
+        members, at = [], 0
+        while at < len(whole):  # where each member starts
+            members.append(at)
+            z = zlib.decompressobj(31)
+            z.decompress(whole[at:])
+            self.assertTrue(z.eof, "a torn member at byte %d" % at)
+            at = len(whole) - len(z.unused_data)
+        self.assertGreaterEqual(len(members), 2, "one gzip member per write")
+        cuts = [0, 5, members[1] - 1, members[1], members[1] + 100, len(whole) - 1]
+        for cut in cuts:
+            with self.subTest(cut=cut):
+                with open(out, "wb") as f:
+                    f.write(whole[:cut])
+                kept = gzip.decompress(whole[:members[1]]) if cut >= members[1] else b""
+                self.ok(["--model", TINY, "--device", "cpu", "--resume", "-o", out, path])
+                got = gzip.decompress(slurp(out))
+                self.assertTrue(got.startswith(kept), "the whole members are kept as they were")
+                self.assert_same(records(got), records(slurp(plain)))
+        # Not gzip, or not what albert-cl writes: refused, FILE left as it was.
+        for name, data, why in [("plain.jsonl.gz", slurp(plain)[:5000], "not gzip data"),
+                                ("line.jsonl.gz", gzip.compress(b'{"index": 0'), "inside a line")]:
+            bad = self.write(name, data)
+            self.fails(["--model", TINY, "--device", "cpu", "--resume", "-o", bad, path], 1,
+                       must_mention=[bad, "--resume", why])
+            self.assertEqual(slurp(bad), data)
+        for fmt in ("npy", "safetensors"):
+            self.fails(["--model", TINY, "--device", "cpu", "--format", fmt, "-o",
+                        os.path.join(self.tmp, "v.gz"), path], 2, must_mention=["jsonl only"])
+
     def test_shards_cover_the_input(self):
         path = self.write("in.txt", self.lines(100))
         want = self.embed(["--model", TINY, "--device", "cpu", path])

@@ -8,6 +8,7 @@ The shared data folder is $ALBERT_CL_SHARED, else SHARED_DIR (CMake's
 ALBERT_SHARED_DIR).  Python 3 standard library only.
 """
 import glob
+import gzip
 import json
 import os
 import re
@@ -172,27 +173,30 @@ class Interrupts(Base):
             return True
         return ready
 
-    def whole_records(self, output):
-        """HELD for interrupt: OUTPUT holds that many whole records, 0, 1, ..."""
+    def whole_records(self, output, unpack=lambda data: data):
+        """HELD for interrupt: OUTPUT holds that many whole records, 0, 1, ...
+        (once UNPACK made its bytes text)."""
         def held(n):
-            data = slurp(output)
+            data = unpack(slurp(output))
             self.assertTrue(data == b"" or data.endswith(b"\n"), "a torn record")
             got = [json.loads(line)["index"] for line in data.decode().splitlines()]
             self.assertEqual(got, list(range(n)))
         return held
 
     def check_interrupted(self, args, output, ready, what,
-                          signals=(signal.SIGINT, signal.SIGTERM), streamed=False):
+                          signals=(signal.SIGINT, signal.SIGTERM), streamed=False,
+                          unpack=lambda data: data):
         """Runs ARGS -o OUTPUT (an existing file), interrupted by each of
         SIGNALS once READY(OUTPUT); STREAMED: jsonl records written as they
-        come."""
+        come (UNPACK: what makes OUTPUT's bytes text)."""
         for sig in signals:
             with open(output, "w") as f:
                 f.write("previous\n")
             before = sorted(os.listdir(self.tmp))
             p = self.start(args + ["-o", output])
             self.wait_for(p, lambda: ready(output), what)
-            self.interrupt(p, sig, output, self.whole_records(output) if streamed else None)
+            self.interrupt(p, sig, output,
+                           self.whole_records(output, unpack) if streamed else None)
             if not streamed:
                 self.assertEqual(slurp(output), b"previous\n")
             self.assertEqual(sorted(os.listdir(self.tmp)), before, "temporary file left")
@@ -217,18 +221,24 @@ class Interrupts(Base):
         self.check_interrupted(["--model", BASE, "--device", "cpu", text], out,
                                self.opened_after(0.3), "output opened", streamed=True)
 
-    def test_while_writing(self):
-        # tiny-gelu: windows go by fast; the output grows (1 MiB writes) long
-        # before the 300000 lines are done.
+    def interrupt_while_writing(self, name, signals, unpack=lambda data: data):
+        """tiny-gelu: windows go by fast; the output NAME grows (1 MiB writes)
+        long before the 300000 lines are done."""
         text = self.write("in.txt", "".join("line %d, a few words\n" % i for i in range(300000)))
-        out = os.path.join(self.tmp, "out.jsonl")
+        self.check_interrupted(["--model", TINY, "--device", "cpu", text],
+                               os.path.join(self.tmp, name),
+                               lambda path: os.path.getsize(path) > len(b"previous\n"),
+                               "records written", signals, streamed=True, unpack=unpack)
 
-        def writing(path):
-            return os.path.getsize(path) > len(b"previous\n")
+    def test_while_writing(self):
+        self.interrupt_while_writing("out.jsonl", (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 
-        self.check_interrupted(["--model", TINY, "--device", "cpu", text], out, writing,
-                               "records written",
-                               (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), streamed=True)
+    def test_while_writing_gzip(self):
+        # -o NAME.gz: whole gzip members of whole records; a stop signal cuts
+        # the file back to the last whole one (gzip.decompress fails on a
+        # torn member).
+        self.interrupt_while_writing("out.jsonl.gz", (signal.SIGINT, signal.SIGTERM),
+                                     gzip.decompress)
 
     def test_while_writing_safetensors(self):
         # Token vectors into the temporary file (their lengths into another,

@@ -177,7 +177,8 @@ static const char usage_text[] =
     "                      written as they complete, in order, whole: an\n"
     "                      interrupted run leaves FILE holding its first records\n"
     "                      (see --resume); npy and safetensors are written\n"
-    "                      only on success\n"
+    "                      only on success.  FILE named *.gz (jsonl only): gzip,\n"
+    "                      each write a whole gzip member (--resume works)\n"
     "  --batch-size N      most inputs per forward pass (default 256; --benchmark:\n"
     "                      its batch's rows, default 32)\n"
     "  --max-batch-tokens N  most tokens (inputs x padded length) per forward\n"
@@ -737,6 +738,9 @@ static int check_combinations(const cli_options *o)
     int to_file = o->output && strcmp(o->output, "-") != 0;
     if (o->resume && (!to_file || o->format != CLI_OUT_JSONL))
         return usage_error("--resume goes on with the records of -o FILE: jsonl to a file only");
+    if (to_file && cli_stream_gzip_name(o->output) && o->format != CLI_OUT_JSONL)
+        return usage_error("-o %s: gzip output (a name ending in .gz) is jsonl only, not "
+                           "--format %s", o->output, output_formats[o->format]);
     if (o->on_error == CLI_ON_ERROR_SKIP && o->format != CLI_OUT_JSONL)
         return usage_error("--on-error skip writes error records: jsonl only, not --format %s",
                            output_formats[o->format]);

@@ -18,7 +18,14 @@ typedef struct cli_stream {
     uint64_t buffered;   /* records in buf */
     uint64_t records;    /* records written out */
     uint64_t written;    /* bytes written out (after what --resume kept) */
+    int gzip;            /* -o FILE.gz: each write is one whole gzip member */
+    unsigned char *zbuf; /* its compressed bytes */
+    size_t zcap;
 } cli_stream;
+
+/* Whether -o PATH is written gzip-compressed: its name ends in .gz (any
+ * case).  jsonl only. */
+int cli_stream_gzip_name(const char *path);
 
 /* Where --resume goes on: the records of shard SHARD of SHARDS (0 of 1: all)
  * come with indices SHARD, SHARD + SHARDS, ...  */
