@@ -12,11 +12,19 @@
 #if defined(ALBERT_SUBGROUPS) && defined(cl_khr_subgroups)
 #pragma OPENCL EXTENSION cl_khr_subgroups : enable
 #endif
+/* Sub-group reductions where the profile asks for them and the compiler
+ * declares the built-ins: an OpenCL C 1.2 compiler may know
+ * cl_khr_subgroups only from 2.0 on, and without this the whole program
+ * would fail to build; the tree reduction below is then used instead. */
+#if defined(ALBERT_SUBGROUPS) &&                                                   \
+    (defined(cl_khr_subgroups) || defined(cl_intel_subgroups) || defined(__opencl_c_subgroups))
+#define ALBERT_SUBGROUP_REDUCE 1
+#endif
 #ifndef ALBERT_VW
 #define ALBERT_VW 4 /* consecutive elements each work-item of an element-wise kernel handles */
 #endif
 
-#ifdef ALBERT_SUBGROUPS
+#ifdef ALBERT_SUBGROUP_REDUCE
 /* Reduction of V over the work-group (sum, or max when IS_MAX); every
  * work-item gets the result.  Each sub-group reduces in registers, then
  * every item combines the sub-groups' results from SCRATCH (ALBERT_WG_ROW
