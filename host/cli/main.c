@@ -264,8 +264,8 @@ static const char serve_usage_text[] =
     "                       prompt_name: a prompt of the folder's\n"
     "                       config_sentence_transformers.json, instead of the\n"
     "                       default one (unknown: 422)\n"
-    "                       (\"truncation_direction\": \"left\" is refused: texts\n"
-    "                       are cut at their end)\n"
+    "  /embed, /embed_all and /similarity take TEI's \"truncation_direction\": \"right\"\n"
+    "  (how texts are cut); \"left\" is 422 where the request truncates\n"
     "  GET  /health (or /ping), /info, /metrics (Prometheus), /v1/models\n"
     "\n"
     "options:\n"
@@ -738,6 +738,9 @@ static int check_combinations(const cli_options *o)
     int to_file = o->output && strcmp(o->output, "-") != 0;
     if (o->resume && (!to_file || o->format != CLI_OUT_JSONL))
         return usage_error("--resume goes on with the records of -o FILE: jsonl to a file only");
+    if (to_file && cli_stream_gzip_name(o->output) && o->benchmark)
+        return usage_error("-o %s: gzip output (a name ending in .gz) is for records, not "
+                           "--benchmark's line", o->output);
     if (to_file && cli_stream_gzip_name(o->output) && o->format != CLI_OUT_JSONL)
         return usage_error("-o %s: gzip output (a name ending in .gz) is jsonl only, not "
                            "--format %s", o->output, output_formats[o->format]);

@@ -19,6 +19,9 @@
 
 /* Records go out in writes of about this much (and whenever the run waits). */
 #define STREAM_CHUNK (1 << 20)
+/* The most bytes of records one gzip member takes: zlib counts in 32 bits
+ * (records are far smaller: a flush is about STREAM_CHUNK). */
+#define GZIP_MEMBER_MAX (1u << 30)
 /* Compressed bytes read at a time when --resume scans a gzip FILE. */
 #define SCAN_CHUNK (1 << 16)
 
@@ -126,13 +129,13 @@ static int is_error_record(const char *line)
  * about once in 2^19 values. */
 static unsigned dtypes_ruled_out(const cJSON *v)
 {
-    int values = 0, fractions = 0, nonzero = 0, long_ones = 0, negative = 0, above_int8 = 0;
+    int values = 0, fractions = 0, beyond_one = 0, long_ones = 0, negative = 0, above_int8 = 0;
     for (const cJSON *e = v->child; e; e = e->next, values++) {
         const double x = e->valuedouble;
         char five[32];
         snprintf(five, sizeof five, "%.5g", x);
         fractions += x != floor(x);
-        nonzero += x != 0;
+        beyond_one += fabs(x) > 1;
         long_ones += strtod(five, NULL) != x;
         negative |= x < 0;
         above_int8 |= x > 127;
@@ -140,7 +143,8 @@ static unsigned dtypes_ruled_out(const cJSON *v)
     unsigned out = 0;
     if (fractions)
         out |= 1u << CLI_DTYPE_BINARY | 1u << CLI_DTYPE_UBINARY;
-    if (!fractions && nonzero >= 2)
+    /* Whole numbers beyond 1: a saturated tanh (the pooler) is exactly +-1. */
+    if (!fractions && beyond_one >= 2)
         out |= 1u << CLI_DTYPE_FLOAT32 | 1u << CLI_DTYPE_FLOAT16;
     if (long_ones)
         out |= 1u << CLI_DTYPE_FLOAT16;
@@ -238,25 +242,51 @@ static int scan_records(scan *sc, FILE *f, off_t *keep, albert_error *err)
     return rc;
 }
 
-/* The records of one whole gzip member, TEXT (LEN bytes, whole lines: each
- * member the writer makes holds whole records). */
-static int take_member(scan *sc, char *text, size_t len, albert_error *err)
+/* Takes the whole lines TEXT starts with; TEXT keeps what is left (a line
+ * not yet whole). */
+static int take_lines(scan *sc, cli_buf *text, albert_error *err)
 {
-    if (len && text[len - 1] != '\n')
-        return albert_fail(err, ALBERT_E_INPUT, "%s: --resume: a gzip member ends inside a "
-                           "line: not a file albert-cl wrote", sc->path);
+    char *at = text->data, *end = text->data + text->len, *nl;
     int rc = ALBERT_OK;
-    for (char *at = text, *end; rc == ALBERT_OK && at < text + len; at = end + 1) {
-        end = memchr(at, '\n', (size_t)(text + len - at));
-        *end = '\0';
+    while (rc == ALBERT_OK && (nl = memchr(at, '\n', (size_t)(end - at))) != NULL) {
+        *nl = '\0';
         rc = take_line(sc, at, err);
+        at = nl + 1;
+    }
+    if (at != text->data) {
+        text->len = (size_t)(end - at);
+        memmove(text->data, at, text->len);
     }
     return rc;
 }
 
+/* One step of inflating *Z (its input set) into TEXT, taking each line as
+ * it becomes whole.  At a member's end (Z_STREAM_END: its check passed) a
+ * line left over is not a file albert-cl wrote: each member it writes holds
+ * whole records. */
+static int inflate_lines(scan *sc, z_stream *z, cli_buf *text, int *zrc, albert_error *err)
+{
+    char out[SCAN_CHUNK];
+    z->next_out = (Bytef *)out;
+    z->avail_out = sizeof out;
+    *zrc = inflate(z, Z_NO_FLUSH);
+    cli_buf_put(text, out, sizeof out - z->avail_out);
+    if (text->nomem)
+        return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory to resume", sc->path);
+    int rc = take_lines(sc, text, err);
+    if (rc == ALBERT_OK && *zrc == Z_STREAM_END && text->len)
+        return albert_fail(err, ALBERT_E_INPUT, "%s: --resume: a gzip member ends inside a "
+                           "line: not a file albert-cl wrote", sc->path);
+    return rc;
+}
+
 /* scan_records of a gzip FILE as the writer makes it: whole members of
- * whole records, the last one torn when the run was killed.  *KEEP gets
- * the bytes of the whole members. */
+ * whole records, the last one torn when the run was killed (its records are
+ * given back).  Lines are checked as they come, so a file gzip made of one
+ * member (an interrupted plain run, compressed) needs no more memory than
+ * its longest line.  *KEEP gets the bytes of the whole members.  Bytes that
+ * are not gzip refuse the file, unless whole members came first: then they
+ * are a damaged tail (zeros a lost machine left), cut off like a torn one. */
 static int scan_gzip_records(scan *sc, FILE *f, off_t *keep, albert_error *err)
 {
     z_stream z;
@@ -267,33 +297,34 @@ static int scan_gzip_records(scan *sc, FILE *f, off_t *keep, albert_error *err)
         free(in);
         return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory to resume", sc->path);
     }
-    int rc = ALBERT_OK, zrc = Z_OK;
+    int rc = ALBERT_OK, zrc = Z_OK, damaged = 0;
+    uint64_t kept = 0, kept_errors = 0; /* at the last whole member's end */
     off_t fed = 0;
     size_t n;
-    while (rc == ALBERT_OK && zrc != Z_DATA_ERROR && (n = fread(in, 1, SCAN_CHUNK, f)) > 0) {
+    while (rc == ALBERT_OK && !damaged && (n = fread(in, 1, SCAN_CHUNK, f)) > 0) {
         z.next_in = in;
         z.avail_in = (uInt)n;
         fed += (off_t)n;
-        while (rc == ALBERT_OK && z.avail_in > 0) {
-            char out[SCAN_CHUNK];
-            z.next_out = (Bytef *)out;
-            z.avail_out = sizeof out;
-            zrc = inflate(&z, Z_NO_FLUSH);
-            cli_buf_put(&text, out, sizeof out - z.avail_out);
-            if (text.nomem)
-                rc = albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory to resume", sc->path);
-            else if (zrc == Z_DATA_ERROR || zrc == Z_NEED_DICT || zrc == Z_MEM_ERROR)
-                rc = albert_fail(err, ALBERT_E_INPUT, "%s: --resume: not gzip data albert-cl "
-                                 "wrote (byte %lld: %s)", sc->path,
-                                 (long long)(fed - z.avail_in), z.msg ? z.msg : "bad data");
-            else if (zrc == Z_STREAM_END) {
-                rc = take_member(sc, text.data, text.len, err);
+        while (rc == ALBERT_OK && !damaged && z.avail_in > 0) {
+            rc = inflate_lines(sc, &z, &text, &zrc, err);
+            if (rc == ALBERT_OK && zrc == Z_STREAM_END) {
                 *keep = fed - (off_t)z.avail_in;
-                text.len = 0;
+                kept = sc->r->kept;
+                kept_errors = sc->r->kept_errors;
                 inflateReset(&z);
+            } else if (rc == ALBERT_OK && zrc == Z_MEM_ERROR) {
+                rc = albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory to resume", sc->path);
+            } else if (rc == ALBERT_OK && zrc != Z_OK && zrc != Z_BUF_ERROR) {
+                damaged = *keep > 0;
+                if (!damaged)
+                    rc = albert_fail(err, ALBERT_E_INPUT, "%s: --resume: not gzip data "
+                                     "albert-cl wrote (byte %lld: %s)", sc->path,
+                                     (long long)(fed - z.avail_in), z.msg ? z.msg : "bad data");
             }
         }
     }
+    sc->r->kept = kept; /* a torn or damaged last member's records are given back */
+    sc->r->kept_errors = kept_errors;
     inflateEnd(&z);
     free(in);
     free(text.data);
@@ -399,6 +430,8 @@ static int gzip_member(cli_stream *s, size_t *len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
+    if (s->buf.len > GZIP_MEMBER_MAX)
+        return -1;
     /* zlib's fastest level: on records of floats about 5x level 6's speed
      * for 15% more bytes, so that the writer keeps up with a GPU. */
     if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -433,8 +466,9 @@ int cli_stream_flush(cli_stream *s, albert_error *err)
     size_t len = s->buf.len;
     if (s->gzip) {
         if (gzip_member(s, &len) != 0)
-            return albert_fail(err, ALBERT_E_NOMEM, "%s: out of memory to compress records",
-                               shown(s));
+            return albert_fail(err, ALBERT_E_NOMEM, "%s: cannot compress %zu bytes of records "
+                               "(out of memory, or more than one gzip member takes)",
+                               shown(s), s->buf.len);
         out = (const char *)s->zbuf;
     }
     int e = write_all(s->fd, out, len);

@@ -972,6 +972,9 @@ static const struct route {
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
+/* The statuses an answer can have (200, 400, 401, 404, 405, 413, 422, 429,
+ * 500, 503), for each route and "other": the metrics table holds them all. */
+_Static_assert((NROUTES + 1) * 10 <= SRV_STATUS_ROWS, "SRV_STATUS_ROWS is too small");
 
 static const struct route *route_of(const char *path)
 {

@@ -26,7 +26,8 @@ static void count_status(srv_metrics *m, const char *endpoint, int status)
             m->rows[i].count++;
             return;
         }
-    /* Endpoints and statuses are few (9 x 10); the table holds them all. */
+    /* Endpoints and statuses are few (api.c's routes, other, x 10); the table
+     * holds them all. */
     if (m->nrows < SRV_STATUS_ROWS) {
         m->rows[m->nrows].endpoint = endpoint;
         m->rows[m->nrows].status = status;
