@@ -53,18 +53,26 @@ __kernel void attention_tiles(__global const float *qkv, __global const int *mas
     const int uniform = !any_key_kept(m, T, &flag);
     float mx = -INFINITY, sum = 0.0f;
     for (int j0 = 0; j0 < T; j0 += ALBERT_ATTN_BK) {
+        /* A last tile of N < BK keys is filled with zeros and kept out:
+         * every loop below then runs to the constant BK, so s[] can live in
+         * registers (a GPU compiler puts an array indexed by a run-time
+         * bound in slow private memory). */
         const int n = min(ALBERT_ATTN_BK, T - j0);
-        for (int t = lid; t < n * TILE_NV; t += ALBERT_ATTN_BQ) {
-            __global const float *key = keys + (size_t)(j0 + t / TILE_NV) * ld;
-            kt[t] = vload4(t % TILE_NV, key);
-            vt[t] = vload4(t % TILE_NV, key + H);
+        for (int t = lid; t < ALBERT_ATTN_BK * TILE_NV; t += ALBERT_ATTN_BQ) {
+            if (t / TILE_NV < n) {
+                __global const float *key = keys + (size_t)(j0 + t / TILE_NV) * ld;
+                kt[t] = vload4(t % TILE_NV, key);
+                vt[t] = vload4(t % TILE_NV, key + H);
+            } else {
+                kt[t] = vt[t] = (float4)(0.0f);
+            }
         }
-        for (int r = lid; r < n; r += ALBERT_ATTN_BQ)
-            keep[r] = uniform || m[j0 + r];
+        for (int r = lid; r < ALBERT_ATTN_BK; r += ALBERT_ATTN_BQ)
+            keep[r] = r < n && (uniform || m[j0 + r]);
         barrier(CLK_LOCAL_MEM_FENCE);
         float s[ALBERT_ATTN_BK];
         float tile_max = -INFINITY;
-        for (int r = 0; r < n; r++) {
+        for (int r = 0; r < ALBERT_ATTN_BK; r++) {
             float4 dot = (float4)(0.0f);
             for (int v = 0; v < TILE_NV && !uniform; v++)
                 dot = fma(qv[v], kt[r * TILE_NV + v], dot);
@@ -77,7 +85,7 @@ __kernel void attention_tiles(__global const float *qkv, __global const int *mas
             sum *= rescale;
             for (int v = 0; v < TILE_NV; v++)
                 acc[v] *= rescale;
-            for (int r = 0; r < n; r++) {
+            for (int r = 0; r < ALBERT_ATTN_BK; r++) {
                 if (!keep[r])
                     continue;
                 const float p = exp(s[r] - new_max);
