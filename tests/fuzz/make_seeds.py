@@ -290,6 +290,29 @@ def jsonl_seeds():
     write("jsonl", "regress-nul.jsonl", '{"text": "a\\u0000b", "text_pair": "\\u0000"}\n')
 
 
+# ------------------------------------------------------------ resume
+
+def resume_seeds():
+    """fuzz_resume's inputs: a flags byte (1: .gz name, 2-4: --output-dtype,
+    8: --pooling none, 16: --id-field, 32: --shard of 3, 64-128: which), the
+    vectors' width, then the -o FILE a run left."""
+    vec = [0.123456789, -1.5, 2.25e-05, 0.5]
+    recs = [{"index": 0, "input_ids": [2, 3], "embedding": vec},
+            {"index": 1, "error": "in.txt:2: bad"},
+            {"index": 2, "input_ids": [2, 9, 3], "embedding": vec}]
+    text = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    write("resume", "float32.bin", bytes([0, 4]) + text + b'{"index": 3, "inp')
+    members = b"".join(gzip.compress(json.dumps(r).encode() + b"\n", mtime=0) for r in recs)
+    write("resume", "float32-gz.bin", bytes([1, 4]) + members + gzip.compress(text, mtime=0)[:20])
+    half = [0.12346, -1.5, 2.2471e-05, 0.5]
+    write("resume", "float16-ids.bin", bytes([2 | 16, 4]) + (json.dumps(
+        {"index": 0, "id": "a", "input_ids": [2, 3], "embedding": half}) + "\n").encode())
+    write("resume", "tokens-shard.bin", bytes([8 | 32 | 64, 2]) + (json.dumps(
+        {"index": 1, "input_ids": [2, 3], "embedding": [[1.25, -3], [0.5, 7]]}) + "\n").encode())
+    write("resume", "binary.bin", bytes([4, 1]) + b'{"index": 0, "input_ids": [2, 3], '
+          b'"embedding": [-77]}\n')
+
+
 # ------------------------------------------------------------ profiles
 
 def profile_seeds():
@@ -375,7 +398,7 @@ def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else \
         os.environ.get("ALBERT_CL_SHARED") or os.path.join(ROOT, "..", "shared")
     for target in ("safetensors", "config", "tokenizer", "tokenizer_json", "jsonl", "profile",
-                   "sentence_config", "torch_checkpoint"):
+                   "sentence_config", "torch_checkpoint", "resume"):
         folder = os.path.join(CORPUS, target)
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
@@ -387,6 +410,7 @@ def main():
     profile_seeds()
     sentence_config_seeds()
     torch_checkpoint_seeds()
+    resume_seeds()
 
 
 if __name__ == "__main__":
