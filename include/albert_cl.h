@@ -54,7 +54,7 @@ extern "C" {
 #define ALBERT_API
 #endif
 
-#define ALBERT_CL_VERSION "0.18.0"
+#define ALBERT_CL_VERSION "0.19.0"
 
 /* The library's ALBERT_CL_VERSION, which a client loading it at run time
  * (the Python binding) compares with the one it was written for. */
@@ -218,6 +218,24 @@ ALBERT_API int albert_tokenize(const albert_tokenizer *tok,
                                const char *pair, size_t pair_len,
                                int max_length, int32_t *ids, int32_t *type_ids,
                                int *n, int *n_full, albert_error *err);
+
+/* Which end of a text too long for max_length truncation cuts (HF's
+ * truncation_side, TEI's truncation_direction). */
+typedef enum albert_truncation {
+    ALBERT_TRUNCATE_RIGHT = 0, /* its last tokens go (HF's default) */
+    ALBERT_TRUNCATE_LEFT = 1   /* its first tokens go: its end is kept */
+} albert_truncation;
+
+/* albert_tokenize cutting at SIDE: with ALBERT_TRUNCATE_LEFT each part
+ * keeps its last tokens, as many as on the right (longest-first counts are
+ * the same), the special tokens where they are (HF's truncation_side
+ * "left").  Another SIDE is ALBERT_E_ARG. */
+ALBERT_API int albert_tokenize_side(const albert_tokenizer *tok,
+                                    const char *text, size_t text_len,
+                                    const char *pair, size_t pair_len,
+                                    int max_length, albert_truncation side,
+                                    int32_t *ids, int32_t *type_ids,
+                                    int *n, int *n_full, albert_error *err);
 
 /* The token ID stands for, NUL-terminated in DST (SIZE bytes; a longer one
  * is cut at SIZE - 1 bytes): a sentencepiece piece ("\xe2\x96\x81hello",
@@ -720,6 +738,11 @@ typedef struct albert_record {
      * token buffer is allocated the first time one needs it; when that
      * fails, the records that asked fail alone (ALBERT_E_NOMEM). */
     int token_vectors;
+    /* Where a text (or pair) longer than max_length is cut: its end
+     * (ALBERT_TRUNCATE_RIGHT, 0) or its start (ALBERT_TRUNCATE_LEFT, HF's
+     * truncation_side "left"; a prompt, at the start, goes first).  Not for
+     * input_ids; another value is ALBERT_E_ARG at push. */
+    albert_truncation truncation;
 } albert_record;
 
 /* One record's outcome, valid until the next albert_scheduler_next or

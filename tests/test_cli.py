@@ -375,6 +375,52 @@ class Tokenize(Base):
         self.assertEqual(ids[-1], SEP)
         self.assertIn("<stdin>:1: 102 tokens truncated to 64", err)
 
+    def test_truncation_side_left_keeps_the_end(self):
+        """--truncation-side left: each part keeps its last tokens, as many as
+        on the right (the same longest-first budget), [CLS]/[SEP] where they
+        are: HF's truncation_side "left" (the fast kind against HF tokenizers
+        itself: test_tokenizer_fast); a text that fits is the same either way."""
+        cases = [json.loads(l) for l in
+                 slurp(os.path.join(SHARED, "golden", "tokenize.jsonl"), False).split("\n") if l]
+        texts = [c["text"] for c in cases[:60]]
+        objs = [{"text": t} for t in texts] + [{"text": a, "text_pair": b}
+                                              for a, b in zip(texts[::2], texts[1::2])]
+        full = self.tokenize_jsonl("slow", objs, ["--max-length", "512"])
+        cut = 0
+        for n in (5, 9, 16):
+            right = self.tokenize_jsonl("slow", objs, ["--max-length", str(n)])
+            left = self.tokenize_jsonl("slow", objs, ["--max-length", str(n),
+                                                      "--truncation-side", "left"])
+            for f, r, l in zip(full, right, left):
+                ids, types = f["input_ids"], f.get("token_type_ids", [0] * len(f["input_ids"]))
+                a = [i for i, t in zip(ids, types) if t == 0][1:-1]
+                b = [i for i, t in zip(ids, types) if t == 1][:-1]
+                rtypes = r.get("token_type_ids", [0] * len(r["input_ids"]))
+                ka, kb = rtypes.count(0) - 2, max(rtypes.count(1) - 1, 0)
+                want = [CLS] + (a[len(a) - ka:] if ka else []) + [SEP]
+                if "token_type_ids" in f:
+                    want += (b[len(b) - kb:] if kb else []) + [SEP]
+                self.assertEqual(l["input_ids"], want, (n, f))
+                self.assertEqual(l.get("token_type_ids"), r.get("token_type_ids"))
+                cut += l["input_ids"] != r["input_ids"]
+        self.assertGreater(cut, 50, "left and right differ where texts are cut")
+        self.fails(["--model", TINY, "--tokenize", "--truncation-side", "middle"], 2,
+                   must_mention=["--truncation-side"])
+
+    def test_truncation_side_left_embeds_the_kept_end(self):
+        text = "one two three four five six seven eight nine ten eleven twelve thirteen\n"
+        args = ["--model", TINY, "--max-length", "10", "--truncation-side", "left"]
+        ids = records(self.ok(args + ["--tokenize"], stdin=text.encode())[0])[0]["input_ids"]
+        self.assertEqual(len(ids), 10)
+        got = self.embed(args + ["--device", "cpu"], text.encode())[0]
+        want = self.embed(["--model", TINY, "--device", "cpu", "--input-format", "jsonl"],
+                          (json.dumps({"input_ids": ids}) + "\n").encode())[0]
+        self.assertEqual(got["input_ids"], ids)
+        self.assertLess(max_abs_diff([got["embedding"]], [want["embedding"]]), 1e-5)
+        right = self.embed(["--model", TINY, "--max-length", "10", "--device", "cpu"],
+                           text.encode())[0]
+        self.assertGreater(max_abs_diff([got["embedding"]], [right["embedding"]]), 1e-3)
+
     PAIRS = [("How old are you?", "I am 6 years old."), ("one", ""),
              ("Paris is a beautiful city", "x [SEP] y")]
 

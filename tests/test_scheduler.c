@@ -406,6 +406,10 @@ static void check_fatal(const fixture *f, albert_engine *engine)
     memset(&r, 0, sizeof r);
     r.input_ids = good;
     r.n_ids = 3;
+    r.truncation = (albert_truncation)5;
+    CHECK(albert_scheduler_push(s, &r, &err) == ALBERT_E_ARG && strstr(err.msg, "truncation"),
+          "a truncation that is neither side: %s", err.msg);
+    r.truncation = ALBERT_TRUNCATE_LEFT;
     albert_scheduler_push(s, &r, &err);
     albert_record text = text_record("no tokenizer for this", 0);
     albert_scheduler_push(s, &text, &err);

@@ -804,22 +804,51 @@ class TEIEmbed(ServerCase):
                 truncate=True, **direction))))
             self.assertClose(got, want, "truncated, %r" % direction)
 
-    def test_left_truncation_is_refused_where_it_would_cut(self):
-        """albert-cl cuts the end of a text: "left" is 422 where a cut may
-        happen, harmless where none does."""
-        sim = {"inputs": {"source_sentence": "a", "sentences": ["b"]}}
-        for path, body in (("/embed", {"inputs": "a", "truncate": True}),
-                           ("/embed_all", {"inputs": "a", "truncate": True}),
-                           ("/similarity", dict(sim, parameters={"truncate": True}))):
-            for d in ("left", "Left"):
-                where = body.get("parameters", body)
-                r = self.post(path, dict(body, **({"parameters": dict(where, truncation_direction=d)}
-                                                  if "parameters" in body else
-                                                  {"truncation_direction": d})))
-                with self.subTest(path=path, direction=d):
-                    self.assertError(r, 422, path, ["truncation_direction", "left"])
-        got = self.ok_json(self.post("/embed", {"inputs": "a", "truncation_direction": "left"}))
-        self.assertClose(got[0], unit(cli_vectors(["a"], *self.FLAGS)[0]))
+    def test_truncation_direction_left_cuts_the_start(self):
+        """TEI's "truncation_direction": "left" keeps a long text's end: the
+        CLI's --truncation-side left; "right" (or absent) its start."""
+        left = cli_vectors([LONG], *self.FLAGS, "--truncation-side", "left")[0]
+        right = cli_vectors([LONG], *self.FLAGS)[0]
+        self.assertGreater(max_diff(left, right), 1e-3)
+        for d, want in (("left", left), ("Left", left), ("right", right), (None, right)):
+            body = {"inputs": [LONG], "truncate": True, "normalize": False,
+                    "truncation_direction": d}
+            got = self.ok_json(self.post("/embed", body))
+            self.assertClose(got[0], want, "direction %r" % d)
+        got = self.ok_json(self.post("/embed_all", {"inputs": LONG, "truncate": True,
+                                                    "truncation_direction": "left"}))
+        recs = cli_records([LONG], ["--model", TINY, "--device", "cpu", "--pooling", "none",
+                                    "--max-length", "16", "--truncation-side", "left"])
+        self.assertClose(np.asarray(got[0]).ravel(), np.asarray(recs[0]["embedding"]).ravel())
+        vecs = cli_vectors(["a", LONG], *self.FLAGS, "--truncation-side", "left")
+        got = self.ok_json(self.post("/similarity", {
+            "inputs": {"source_sentence": "a", "sentences": [LONG]},
+            "parameters": {"truncate": True, "truncation_direction": "left"}}))
+        self.assertClose(got, [float(np.dot(unit(vecs[0]), unit(vecs[1])))])
+
+
+class LeftTruncation(ServerCase):
+    """--truncation-side left --auto-truncate: every route cuts a long text's
+    start unless a request says "right"."""
+
+    SERVER_ARGS = ["--pooling", "cls", "--max-length", "16", "--truncation-side", "left",
+                   "--auto-truncate"]
+    FLAGS = ["--pooling", "cls", "--max-length", "16"]
+
+    def test_every_route_cuts_the_start(self):
+        left = cli_vectors([LONG], *self.FLAGS, "--truncation-side", "left")[0]
+        right = cli_vectors([LONG], *self.FLAGS)[0]
+        self.assertEqual(self.ok_json(self.get("/info"))["truncation_side"], "left")
+        doc = self.ok_json(self.post("/v1/embeddings", {"input": [LONG]}))
+        self.assertClose(doc["data"][0]["embedding"], left)
+        got = self.ok_json(self.post("/embed", {"inputs": LONG, "normalize": False}))
+        self.assertClose(got[0], left)
+        got = self.ok_json(self.post("/embed", {"inputs": LONG, "normalize": False,
+                                                "truncation_direction": "right"}))
+        self.assertClose(got[0], right)
+        toks = self.ok_json(self.post("/tokenize", {"inputs": LONG}))[0]
+        want = cli_ids([LONG], "--max-length", "16", "--truncation-side", "left")[0]
+        self.assertEqual([t["id"] for t in toks], want)
 
 
 class EmbedAllLimit(ServerCase):

@@ -447,6 +447,9 @@ static void test_bad_args(const albert_tokenizer *tok)
     CHECK(rc == ALBERT_E_ARG, "NULL text: rc %d", rc);
     rc = albert_tokenize(tok, "a", 1, NULL, 0, 8, e.ids, NULL, &n, NULL, &err);
     CHECK(rc == ALBERT_OK && n == 3, "NULL type_ids and n_full are optional: rc %d", rc);
+    rc = albert_tokenize_side(tok, "a", 1, NULL, 0, 8, (albert_truncation)2, e.ids, NULL, &n,
+                              NULL, &err);
+    CHECK(rc == ALBERT_E_ARG && strstr(err.msg, "side"), "truncation side 2: rc %d", rc);
 }
 
 /* ------------------------------------------------------------ invalid UTF-8 */

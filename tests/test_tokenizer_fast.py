@@ -111,10 +111,11 @@ class Reference:
         """Untruncated lengths of CASES [(text, pair or None)]."""
         return [len(e.ids) for e in self.full.encode_batch(hf_inputs(cases))]
 
-    def encode(self, cases, max_length, lengths):
+    def encode(self, cases, max_length, lengths, side="right"):
         """[(ids, type_ids, untruncated length)] of CASES, LENGTHS their
-        untruncated lengths."""
-        self.cut.enable_truncation(max_length=max_length, strategy="longest_first")
+        untruncated lengths, cut at SIDE."""
+        self.cut.enable_truncation(max_length=max_length, strategy="longest_first",
+                                   direction=side)
         cut = self.cut.encode_batch(hf_inputs(cases))
         return [(c.ids, c.type_ids, n) for c, n in zip(cut, lengths)]
 
@@ -208,21 +209,23 @@ class Differential(TempDirCase):
                 json.dump(spec, f, ensure_ascii=False)
         return folder
 
-    def cli(self, folder, max_length, data):
+    def cli(self, folder, max_length, data, side="right"):
         path = self.write("input.jsonl", data)
         return run_cli(["--model", folder, "--tokenize", "--tokenizer", "fast", "--input-format",
-                        "jsonl", "--max-length", str(max_length), path])
+                        "jsonl", "--max-length", str(max_length), "--truncation-side", side,
+                        path])
 
-    def compare_run(self, folder, reference, cases, lengths, max_length, mismatches):
-        """One albert-cl run over CASES (of untruncated LENGTHS); what differs
-        (ids, types, truncation warnings) goes to MISMATCHES."""
-        rc, out, err = self.cli(folder, max_length, jsonl_input(cases))
+    def compare_run(self, folder, reference, cases, lengths, max_length, mismatches,
+                    side="right"):
+        """One albert-cl run over CASES (of untruncated LENGTHS), cut at SIDE;
+        what differs (ids, types, truncation warnings) goes to MISMATCHES."""
+        rc, out, err = self.cli(folder, max_length, jsonl_input(cases), side)
         warned, other = truncation_warnings(err)
         self.assertEqual((rc, other), (0, []), "albert-cl --max-length %d: status %d, stderr %s"
                          % (max_length, rc, "\n".join(other)[:2000]))
         got = [json.loads(line) for line in out.decode("utf-8").splitlines()]
         self.assertEqual(len(got), len(cases), "one record per input line")
-        wanted = reference.encode(cases, max_length, lengths)
+        wanted = reference.encode(cases, max_length, lengths, side)
         for i, (case, want, rec) in enumerate(zip(cases, wanted, got)):
             ids, types, full = want
             expected = {"index": i, "input_ids": ids}
@@ -233,12 +236,13 @@ class Differential(TempDirCase):
                 mismatches.add(case, max_length, want,
                                "%s, truncation warning %s" % (rec, warned.get(i + 1)))
 
-    def compare(self, folder, reference, cases, max_lengths):
-        """albert-cl's ids against REFERENCE's on CASES at each of MAX_LENGTHS."""
+    def compare(self, folder, reference, cases, max_lengths, side="right"):
+        """albert-cl's ids against REFERENCE's on CASES at each of MAX_LENGTHS,
+        cut at SIDE."""
         mismatches = Mismatches(reference)
         full = reference.lengths(cases)
         for max_length in max_lengths:
-            self.compare_run(folder, reference, cases, full, max_length, mismatches)
+            self.compare_run(folder, reference, cases, full, max_length, mismatches, side)
         self.assertEqual(mismatches.count, 0, mismatches.report())
 
 
@@ -266,6 +270,13 @@ class Corpora(Differential):
         cases, records = golden_cases()
         self.assertTrue(any(len(g["ids"]) > 512 for g in records), "a golden line is truncated")
         self.compare(self.model_dir(), base_reference(), cases, MAX_LENGTHS)
+
+    def test_left_truncation(self):
+        # --truncation-side left: HF's direction="left", the same budgets.
+        cases, _ = golden_cases()
+        synthetic, _ = corpora()
+        self.compare(self.model_dir(), base_reference(),
+                     cases + singles_and_pairs(synthetic[:1000], PAIRS), MAX_LENGTHS, "left")
 
     def test_synthetic_lines_and_pairs(self):
         synthetic, _ = corpora()

@@ -111,10 +111,11 @@ static int in_shard(const cli_options *o, uint64_t index)
 
 /* PROMPT goes before a text, not before ids. */
 static albert_record to_record(const cli_record *rec, int file, const char *prompt,
-                               const char *error)
+                               const char *error, int side)
 {
     albert_record a;
     memset(&a, 0, sizeof a);
+    a.truncation = (albert_truncation)side;
     a.text = rec->text;
     a.text_len = rec->text_len;
     a.prompt = rec->text && !error ? prompt : NULL;
@@ -161,7 +162,7 @@ static void *feed(void *arg)
         if (!in_shard(o, index++) || (skip && skip--))
             continue;
         albert_record a = to_record(&rec, rec.file_no, o->prompt,
-                                    rc ? without_place(&e, &rec) : NULL);
+                                    rc ? without_place(&e, &rec) : NULL, o->truncation_side);
         f->read_ns += albert_now_ns() - t0;
         if (f->ids && id_queue_push(f->ids, rec.id) != ALBERT_OK) {
             f->rc = albert_fail(&f->err, ALBERT_E_NOMEM, "out of memory for the ids");

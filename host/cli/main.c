@@ -153,6 +153,9 @@ static const char usage_text[] =
     "                      keeping [SEP] last (a pair longest-first, as the\n"
     "                      tokenizer kind does it), with a warning naming file\n"
     "                      and line\n"
+    "  --truncation-side S right (default): a long input loses its end; left:\n"
+    "                      its start (a --prompt first), as HF's\n"
+    "                      truncation_side\n"
     "  --format F          jsonl (default): one line per input,\n"
     "                        {\"index\": i, \"input_ids\": [...], \"embedding\": [...]}\n"
     "                        where embedding is one vector, or with --pooling none\n"
@@ -264,8 +267,8 @@ static const char serve_usage_text[] =
     "                       prompt_name: a prompt of the folder's\n"
     "                       config_sentence_transformers.json, instead of the\n"
     "                       default one (unknown: 422)\n"
-    "  /embed, /embed_all and /similarity take TEI's \"truncation_direction\": \"right\"\n"
-    "  (how texts are cut); \"left\" is 422 where the request truncates\n"
+    "  /embed, /embed_all and /similarity take TEI's \"truncation_direction\":\n"
+    "  \"right\" (cut a long text's end) or \"left\" (its start)\n"
     "  GET  /health (or /ping), /info, /metrics (Prometheus), /v1/models\n"
     "\n"
     "options:\n"
@@ -293,6 +296,9 @@ static const char serve_usage_text[] =
     "                      folder's name)\n"
     "  --auto-truncate     cut text inputs longer than --max-length (default: 413;\n"
     "                      token-id inputs are never cut)\n"
+    "  --truncation-side S where texts are cut: right (default, their end) or\n"
+    "                      left (their start); a request's truncation_direction\n"
+    "                      wins\n"
     "  --api-key KEY       every request but GET /health must carry\n"
     "                      \"Authorization: Bearer KEY\" (else 401); default\n"
     "                      $ALBERT_CL_API_KEY (out of sight of ps), else none\n"
@@ -379,6 +385,8 @@ static const char *const tokenizer_kinds[] = {"slow", "fast", NULL};
 static const char *const precisions[] = {"fp32", "bf16", "fp16", "int8", NULL};
 static const char *const on_errors[] = {"fail", "skip", NULL};
 static const char *const layer_combines[] = {"mean", "concat", NULL};
+/* In albert_truncation order. */
+static const char *const truncation_sides[] = {"right", "left", NULL};
 
 /* "all", or ids ("cpu" or an index) split by commas; whether those devices
  * exist is the library's to say. */
@@ -511,6 +519,8 @@ static const option_spec option_table[] = {
     {"--precision", NULL, precisions, offsetof(cli_options, precision), 0, 0, ANY},
     /* 2: room for [CLS] and [SEP]. */
     {"--max-length", NULL, NULL, offsetof(cli_options, max_length), 2, 1 << 20, ANY},
+    {"--truncation-side", NULL, truncation_sides, offsetof(cli_options, truncation_side), 0, 0,
+     ANY},
     {"--format", NULL, output_formats, offsetof(cli_options, format), 0, 0, RUN},
     {"--output-dtype", NULL, cli_dtype_names, offsetof(cli_options, output_dtype), 0, 0, RUN},
     {"--output", NULL, NULL, offsetof(cli_options, output), 0, -1, RUN},
@@ -1499,6 +1509,7 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->max_concurrent = o->max_concurrent;
     set->max_wait_ms = o->max_wait_ms;
     set->auto_truncate = o->auto_truncate;
+    set->truncation = (albert_truncation)o->truncation_side;
     set->api_key = o->api_key;
 }
 

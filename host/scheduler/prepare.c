@@ -58,8 +58,9 @@ static int encode(const albert_scheduler *s, sched_item *it, const char *text, s
         albert_text_strip(&pair, &pair_len);
     }
     albert_error e;
-    if (albert_tokenize(s->opt.tokenizer, text, text_len, pair, pair_len, max, scratch,
-                        scratch + max, n, n_full, &e) != ALBERT_OK) {
+    if (albert_tokenize_side(s->opt.tokenizer, text, text_len, pair, pair_len, max,
+                             it->truncation, scratch, scratch + max, n, n_full,
+                             &e) != ALBERT_OK) {
         sched_item_fail(it, e.code, e.code == ALBERT_E_NOMEM, e.msg);
         return 0;
     }

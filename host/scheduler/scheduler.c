@@ -348,6 +348,7 @@ static int copy_record(const albert_record *r, sched_item *it)
     memset(it, 0, sizeof *it);
     it->tag = r->tag;
     it->want_tokens = r->token_vectors != 0;
+    it->truncation = r->truncation;
     if (r->error) {
         it->status = ALBERT_E_INPUT;
         it->message = strdup(r->error);
@@ -401,6 +402,9 @@ static int check_record(const albert_record *r, albert_error *err)
         return albert_fail(err, ALBERT_E_ARG,
                            "albert_scheduler_push: a prompt goes before a text, and the record "
                            "brings input_ids");
+    if (r->truncation != ALBERT_TRUNCATE_RIGHT && r->truncation != ALBERT_TRUNCATE_LEFT)
+        return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: truncation %d is neither "
+                           "ALBERT_TRUNCATE_RIGHT nor ALBERT_TRUNCATE_LEFT", (int)r->truncation);
     albert_error e;
     if (r->prompt && albert_text_check("the prompt", r->prompt, r->prompt_len, &e) != ALBERT_OK)
         return albert_fail(err, ALBERT_E_ARG, "albert_scheduler_push: %s", e.msg);

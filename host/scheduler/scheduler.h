@@ -42,6 +42,7 @@ typedef struct sched_item {
     float *pooled, *tokens, *ref_pooled, *ref_tokens;
     int rows;
     int want_tokens;             /* albert_record.token_vectors */
+    albert_truncation truncation;/* albert_record.truncation */
 } sched_item;
 
 typedef struct sched_window {

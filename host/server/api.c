@@ -216,6 +216,7 @@ typedef struct embed_req {
     const char *prompt; /* before each text: the server's, or NAMED */
     char *named;        /* the prompt a request's prompt_name names */
     int similarity;     /* input 0 is /similarity's source_sentence, K its sentences[K-1] */
+    albert_truncation truncation; /* which end of a long text goes */
     srv_job job;
 } embed_req;
 
@@ -406,26 +407,21 @@ static int take_prompt(call *c, const cJSON *j, embed_req *q)
     return 0;
 }
 
-/* TEI's "truncation_direction" in J: "right" (or "Right", its default)
- * cuts the end of a text, as albert-cl does.  "left" would keep the end;
- * the tokenizer cannot cut there, so a request that asks for it while it
- * truncates (Q->truncate) is refused rather than cut on the other side.
- * 0, or -1 after replying. */
-static int take_truncation(call *c, const cJSON *j, const embed_req *q)
+/* TEI's "truncation_direction" in J: "right" (or "Right", TEI's default)
+ * cuts a long text's end, "left" (or "Left") its start; absent or null: the
+ * server's --truncation-side.  Sets Q->truncation; 0, or -1 after replying. */
+static int take_truncation(call *c, const cJSON *j, embed_req *q)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "truncation_direction");
     if (!v || cJSON_IsNull(v))
         return 0;
     const char *d = cJSON_IsString(v) ? v->valuestring : "";
-    int right = strcmp(d, "right") == 0 || strcmp(d, "Right") == 0;
-    int left = strcmp(d, "left") == 0 || strcmp(d, "Left") == 0;
-    if (!right && !left) {
+    if (strcmp(d, "right") == 0 || strcmp(d, "Right") == 0)
+        q->truncation = ALBERT_TRUNCATE_RIGHT;
+    else if (strcmp(d, "left") == 0 || strcmp(d, "Left") == 0)
+        q->truncation = ALBERT_TRUNCATE_LEFT;
+    else {
         fail(c, 400, "Validation", "\"truncation_direction\" must be \"right\" or \"left\"");
-        return -1;
-    }
-    if (left && q->truncate) {
-        fail(c, 422, "Validation", "\"truncation_direction\": \"left\" is not supported: "
-             "albert-cl truncates at the end of a text (\"right\")");
         return -1;
     }
     return 0;
@@ -453,6 +449,7 @@ static int embed(call *c, embed_req *q, int with_tokens)
     size_t h = (size_t)set->width;
     q->job.count = q->count;
     q->job.prompt = q->prompt;
+    q->job.truncation = q->truncation;
     q->job.vectors = malloc(q->count * h * sizeof(float));
     q->job.n_ids = malloc(q->count * sizeof(int));
     q->job.n_full = malloc(q->count * sizeof(int));
@@ -572,6 +569,7 @@ static cJSON *begin_embed(call *c, const char *body, size_t len, embed_req *q)
 {
     memset(q, 0, sizeof *q);
     q->truncate = c->api->set->auto_truncate;
+    q->truncation = c->api->set->truncation;
     q->prompt = c->api->set->prompt; /* TEI's /v1/embeddings too: no prompt_name there */
     return parse_body(c, body, len);
 }
@@ -823,8 +821,8 @@ static int tokenize_one(call *c, const embed_req *q, size_t k, int32_t *ids, int
     }
     albert_error err;
     int n, n_full;
-    int rc = albert_tokenize(c->api->set->tok, text, text_len, NULL, 0, max, ids, types, &n,
-                             &n_full, &err);
+    int rc = albert_tokenize_side(c->api->set->tok, text, text_len, NULL, 0, max,
+                                  c->api->set->truncation, ids, types, &n, &n_full, &err);
     free(joined);
     if (rc != ALBERT_OK) {
         fail(c, 400, "Tokenizer", "input %zu: %s", k, err.msg);
@@ -926,6 +924,8 @@ static void info(call *c, const char *body, size_t len)
     cJSON_AddNumberToObject(j, "payload_limit", (double)s->payload_limit);
     cJSON_AddNumberToObject(j, "max_wait_ms", s->max_wait_ms);
     cJSON_AddBoolToObject(j, "auto_truncate", s->auto_truncate);
+    cJSON_AddStringToObject(j, "truncation_side",
+                            s->truncation == ALBERT_TRUNCATE_LEFT ? "left" : "right");
     reply_json(c, j);
 }
 

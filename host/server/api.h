@@ -41,6 +41,7 @@ typedef struct srv_settings {
     int max_concurrent;
     int max_wait_ms;
     int auto_truncate;
+    albert_truncation truncation; /* where texts are cut unless a request says (--truncation-side) */
     const char *api_key;      /* NULL: no authentication (--api-key) */
 } srv_settings;
 

@@ -118,6 +118,7 @@ static albert_record record_of(const srv_input *in, srv_job *job)
     rec.n_ids = in->n_ids;
     rec.tag = (uint64_t)(uintptr_t)job;
     rec.token_vectors = job->tokens != NULL;
+    rec.truncation = job->truncation;
     return rec;
 }
 

@@ -24,6 +24,7 @@ typedef struct srv_job {
     size_t count;
     const char *prompt;   /* put before each text input (never before token
                              ids), or NULL; valid UTF-8 (push refuses it else) */
+    albert_truncation truncation; /* which end of a long text goes */
     float *vectors;       /* pooled, as the scheduler's options say */
     /* Not NULL (COUNT entries, zeroed): each input's token vectors, ROWS[k]
      * of albert_scheduler_width values, malloc'd (the caller frees them). */

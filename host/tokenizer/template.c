@@ -82,6 +82,18 @@ static void put(const int32_t *v, size_t count, int32_t type, int32_t *ids, int3
     }
 }
 
+/* COUNT ids of PART: its first ones, or with keep_last its last ones. */
+static void put_part(const id_sink *part, size_t count, int32_t type, int32_t *ids,
+                     int32_t *type_ids, size_t *at)
+{
+    const size_t from = part->keep_last ? part->n - count : 0;
+    for (size_t i = 0; i < count; i++, (*at)++) {
+        ids[*at] = id_sink_at(part, from + i);
+        if (type_ids)
+            type_ids[*at] = type;
+    }
+}
+
 void template_assemble(const tok_template *t, const id_sink *a, const id_sink *b, bool pair,
                        size_t max_length, int32_t *ids, int32_t *type_ids, int *n, int *n_full)
 {
@@ -95,7 +107,7 @@ void template_assemble(const tok_template *t, const id_sink *a, const id_sink *b
         if (p[i].ids)
             put(p[i].ids, p[i].n_ids, p[i].type_id, ids, type_ids, &at);
         else
-            put(parts[p[i].seq]->v, keep[p[i].seq], p[i].type_id, ids, type_ids, &at);
+            put_part(parts[p[i].seq], keep[p[i].seq], p[i].type_id, ids, type_ids, &at);
     }
     *n = (int)at;
     if (n_full) {

@@ -48,7 +48,8 @@ void template_free(tok_template *t);
 size_t template_specials(const tok_template *t, bool pair);
 
 /* Lays A (and B when PAIR) out as T says into IDS and TYPE_IDS (NULL: not
- * wanted), truncated to MAX_LENGTH, which must hold the special tokens.
+ * wanted), truncated to MAX_LENGTH, which must hold the special tokens (a
+ * part whose sink keeps its last ids loses its first ones).
  * *N_FULL (when not NULL) gets the untruncated length. */
 void template_assemble(const tok_template *t, const id_sink *a, const id_sink *b, bool pair,
                        size_t max_length, int32_t *ids, int32_t *type_ids, int *n, int *n_full);

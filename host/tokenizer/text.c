@@ -98,10 +98,18 @@ int id_sink_push(id_sink *ids, int32_t id, albert_error *err)
         if (!text_grow((void **)&ids->v, &ids->alloc, ids->n + 1, sizeof *ids->v))
             return albert_fail(err, ALBERT_E_NOMEM, "tokenize: out of memory storing ids");
         ids->v[ids->n++] = id;
+    } else if (ids->keep_last && ids->cap) {
+        ids->v[ids->head] = id; /* over the oldest */
+        ids->head = (ids->head + 1) % ids->cap;
     }
     ids->total++;
     ids->last = id;
     return ALBERT_OK;
+}
+
+int32_t id_sink_at(const id_sink *ids, size_t i)
+{
+    return ids->v[(ids->head + i) % ids->n];
 }
 
 void text_chunk_limits(size_t chunk_bytes, size_t run_max_bytes, size_t *chunk, size_t *run_max)

@@ -99,14 +99,19 @@ bool text_in_ranges(int32_t c, const cp_range *r, size_t n);
 bool text_plain_char(int32_t c);
 
 /* The ids of one text: the first CAP kept (all that truncation can use),
- * every one counted, so memory is bounded by max_length, not the text. */
+ * or with KEEP_LAST the last CAP (truncation at the start), every one
+ * counted, so memory is bounded by max_length, not the text. */
 typedef struct id_sink {
     int32_t *v;
     size_t n, alloc, cap; /* kept, allocated, most kept */
     size_t total;         /* counted */
     int32_t last;         /* the last id counted, -1 before the first */
+    bool keep_last;       /* V is a ring once full: the oldest kept id at HEAD */
+    size_t head;
 } id_sink;
 
 int id_sink_push(id_sink *ids, int32_t id, albert_error *err);
+/* The I-th of the ids kept, oldest first (I < n). */
+int32_t id_sink_at(const id_sink *ids, size_t i);
 
 #endif

@@ -97,8 +97,20 @@ int albert_tokenize(const albert_tokenizer *tok, const char *text, size_t text_l
                     const char *pair, size_t pair_len, int max_length, int32_t *ids,
                     int32_t *type_ids, int *n, int *n_full, albert_error *err)
 {
+    return albert_tokenize_side(tok, text, text_len, pair, pair_len, max_length,
+                                ALBERT_TRUNCATE_RIGHT, ids, type_ids, n, n_full, err);
+}
+
+int albert_tokenize_side(const albert_tokenizer *tok, const char *text, size_t text_len,
+                         const char *pair, size_t pair_len, int max_length,
+                         albert_truncation side, int32_t *ids, int32_t *type_ids, int *n,
+                         int *n_full, albert_error *err)
+{
     if (!tok || !text || !ids || !n)
         return albert_fail(err, ALBERT_E_ARG, "albert_tokenize: tok, text, ids and n must be set");
+    if (side != ALBERT_TRUNCATE_RIGHT && side != ALBERT_TRUNCATE_LEFT)
+        return albert_fail(err, ALBERT_E_ARG, "albert_tokenize: truncation side %d is neither "
+                           "ALBERT_TRUNCATE_RIGHT nor ALBERT_TRUNCATE_LEFT", (int)side);
     const tok_template *t = layout(tok);
     size_t specials = template_specials(t, pair != NULL);
     if (max_length < 0 || (size_t)max_length < specials)
@@ -107,7 +119,9 @@ int albert_tokenize(const albert_tokenizer *tok, const char *text, size_t text_l
                            max_length, specials);
     /* Truncation keeps at most max_length - specials of either part. */
     size_t cap = (size_t)max_length - specials;
-    id_sink a = {.cap = cap, .last = -1}, b = {.cap = cap, .last = -1};
+    const bool left = side == ALBERT_TRUNCATE_LEFT;
+    id_sink a = {.cap = cap, .last = -1, .keep_last = left};
+    id_sink b = {.cap = cap, .last = -1, .keep_last = left};
     int rc = encode(tok, "text", text, text_len, &a, err);
     if (rc == ALBERT_OK && pair)
         rc = encode(tok, "pair", pair, pair_len, &b, err);

@@ -6,7 +6,7 @@ host CPU, through libalbertcl (ctypes; numpy is the only dependency).
         vectors = enc.encode(["Hello world", "Another line"])   # float32 [2, enc.dimension]
 
 The library is found as README.md says: $ALBERT_CL_LIBRARY, a build*/ tree
-above this package, then the installed libalbertcl.so.11.
+above this package, then the installed libalbertcl.so.12.
 """
 
 import contextlib
@@ -26,7 +26,7 @@ from ._lib import lib
 
 __all__ = ["Encoder", "AlbertError", "list_devices", "locate", "library_path", "__version__"]
 
-__version__ = "0.13.0"
+__version__ = "0.14.0"
 library_path = lib._albert_cl_path
 
 _POOLING = {
@@ -264,11 +264,12 @@ class _Pusher(threading.Thread):
     """Pushes the records into a scheduler.  Push blocks while the scheduler
     is full, so it must not run on the thread that takes the results."""
 
-    def __init__(self, sched, records, prompt=None):
+    def __init__(self, sched, records, prompt=None, side=0):
         super().__init__(name="albert_cl-push", daemon=True)
         self.sched = sched
         self.records = records
         self.prompt = prompt  # bytes put before every text, or None
+        self.side = side  # albert_truncation
         self.error = None  # an AlbertError that was not a cancellation
 
     def run(self):
@@ -282,6 +283,7 @@ class _Pusher(threading.Thread):
                 if self.prompt is not None:  # b"" too: a prompt, of no text
                     rec.prompt, rec.prompt_len = self.prompt, len(self.prompt)
                 rec.tag = i
+                rec.truncation = self.side
                 rc = lib.albert_scheduler_push(self.sched, ctypes.byref(rec), ctypes.byref(err))
                 if rc == _lib.ALBERT_E_CANCELLED:
                     return  # the taking thread gave up; it has its reason
@@ -341,6 +343,11 @@ class Encoder:
     max_length: tokens per input (default 512 or max_seq_length; capped by
         max_position_embeddings); longer inputs are truncated as HF's
         truncation=True does.
+    truncation_side: "right" (the default: a long input loses its end) or
+        "left" (it loses its start, a prompt first), as HF tokenizers'
+        truncation_side; the attribute `truncation_side` is read by every
+        encode() and tokenize(), as a sentence-transformers model's
+        tokenizer.truncation_side.
     sentence_transformers: False ignores modules.json (an AlbertModel).
     threads: host threads of the CPU backend (0: all cores).
     layer: None (the last layer's vectors), or an index of HF's
@@ -363,7 +370,7 @@ class Encoder:
     def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
                  precision="fp32", tokenizer=None, max_length=None, threads=0,
                  sentence_transformers=True, layer=None, layer_combine="mean",
-                 truncate_dim=None):
+                 truncate_dim=None, truncation_side="right"):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
@@ -476,11 +483,21 @@ class Encoder:
                                   "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
             self._pooled_width = lib.albert_head_width_out(self._head)
         self.truncate_dim = truncate_dim
+        self.truncation_side = truncation_side
         try:
             self._truncation()
+            self._side()
         except ValueError:
             self.close()
             raise
+
+    def _side(self):
+        """The truncation_side attribute, checked: albert_truncation's value."""
+        sides = {"right": 0, "left": 1}
+        if self.truncation_side not in sides:
+            raise ValueError(f"albert_cl: truncation_side {self.truncation_side!r}: expected "
+                             "'right' or 'left'")
+        return sides[self.truncation_side]
 
     def _resolve_layers(self, layer, pooling):
         """LAYER (None, "all" or a list of hidden_states indices) as the
@@ -627,6 +644,7 @@ class Encoder:
             items = [_stripped(t) for t in items]
         records = [_as_record(t, i) for i, t in enumerate(items)]
         n_max = self._max_length
+        side = self._side()
         ids = (ctypes.c_int32 * n_max)()
         types = (ctypes.c_int32 * n_max)()
         n, n_full = ctypes.c_int(), ctypes.c_int()
@@ -635,9 +653,10 @@ class Encoder:
         with self._lock:
             self._check_open()
             for i, (text, pair) in enumerate(records):
-                rc = lib.albert_tokenize(self._tokenizer, text, len(text), pair,
-                                         len(pair) if pair is not None else 0, n_max, ids, types,
-                                         ctypes.byref(n), ctypes.byref(n_full), ctypes.byref(err))
+                rc = lib.albert_tokenize_side(self._tokenizer, text, len(text), pair,
+                                              len(pair) if pair is not None else 0, n_max, side,
+                                              ids, types, ctypes.byref(n), ctypes.byref(n_full),
+                                              ctypes.byref(err))
                 if rc != _lib.ALBERT_OK:
                     raise AlbertError(_str(err.msg), _status_name(rc), rc, index=i)
                 out.append({"input_ids": ids[:n.value], "token_type_ids": types[:n.value]})
@@ -748,6 +767,7 @@ class Encoder:
         """Streams RECORDS through a scheduler made for this call: a thread
         pushes (PROMPT, bytes or None, before every text), this one takes the
         results in order and hands each to TAKE.  Called with the lock held."""
+        side = self._side()  # before anything is made
         opt = _lib.SchedulerOptions()
         lib.albert_scheduler_options_init(ctypes.byref(opt))
         opt.config = self._config
@@ -776,7 +796,7 @@ class Encoder:
         err = _lib.AlbertErrorStruct()
         sched = ctypes.c_void_p()
         _check(lib.albert_scheduler_create(ctypes.byref(opt), ctypes.byref(sched), ctypes.byref(err)), err)
-        pusher = _Pusher(sched, records, prompt)
+        pusher = _Pusher(sched, records, prompt, side)
         try:
             pusher.start()
             result = ctypes.POINTER(_lib.Result)()

@@ -1,4 +1,4 @@
-"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 11) and the
+"""ctypes declarations of libalbertcl (include/albert_cl.h, soname 12) and the
 search for the shared library.
 
 The structures mirror the header field by field, in order; ctypes lays them
@@ -166,6 +166,7 @@ class Record(ctypes.Structure):
         ("error", ctypes.c_char_p),
         ("tag", ctypes.c_uint64),
         ("token_vectors", ctypes.c_int),
+        ("truncation", ctypes.c_int),
     ]
 
 
@@ -217,6 +218,10 @@ _SIGNATURES = {
                                ctypes.c_char_p, ctypes.c_size_t, _INT,
                                c_int32_p, c_int32_p, ctypes.POINTER(_INT),
                                ctypes.POINTER(_INT), _ERR]),
+    "albert_tokenize_side": (_INT, [_P, ctypes.c_char_p, ctypes.c_size_t,
+                                    ctypes.c_char_p, ctypes.c_size_t, _INT, _INT,
+                                    c_int32_p, c_int32_p, ctypes.POINTER(_INT),
+                                    ctypes.POINTER(_INT), _ERR]),
     "albert_engine_options_init": (None, [ctypes.POINTER(EngineOptions)]),
     "albert_device_count": (_INT, [ctypes.POINTER(_INT), _ERR]),
     "albert_device_info_get": (_INT, [_INT, ctypes.POINTER(EngineOptions),
@@ -245,13 +250,13 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 # modules; 0.16: prompts, in albert_sentence_config, albert_record and
 # albert_scheduler_options, and albert_sentence_prompt; 0.17: the
 # scheduler's truncate_dim and normalize_truncated; 0.18: albert_record's
-# token_vectors).
-_ABI_VERSION = (0, 18)
+# token_vectors; 0.19: albert_record's truncation).
+_ABI_VERSION = (0, 19)
 
 
 def _declare(lib):
     for name, (restype, argtypes) in _SIGNATURES.items():
-        fn = getattr(lib, name)  # AttributeError: a library older than 0.18.0
+        fn = getattr(lib, name)  # AttributeError: a library older than 0.19.0
         fn.restype = restype
         fn.argtypes = argtypes
     # A library with the same symbols but smaller structures would ignore the
@@ -286,7 +291,7 @@ def _candidates():
             yield str(path), str(path)
     name = ctypes.util.find_library("albertcl")
     yield f"ctypes.util.find_library('albertcl') -> {name}", name
-    yield "libalbertcl.so.11 (the loader's search path)", "libalbertcl.so.11"
+    yield "libalbertcl.so.12 (the loader's search path)", "libalbertcl.so.12"
 
 
 def load_library():

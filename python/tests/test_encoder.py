@@ -513,6 +513,30 @@ def test_tokenize_equals_cli(cli, tiny, enc):
     assert enc.tokenize("Hello world") == enc.tokenize(["Hello world"])[0]  # a str: one dict
 
 
+def test_truncation_side_left_equals_cli(cli, tiny):
+    """truncation_side="left" (an argument, then the attribute, read by
+    every call) keeps long inputs' ends: the CLI's --truncation-side left."""
+    flags = ("--max-length", "12", "--truncation-side", "left")
+    with albert_cl.Encoder(tiny, device="cpu", max_length=12, truncation_side="left") as e:
+        got_ids = [t["input_ids"] for t in e.tokenize(TEXTS)]
+        got = e.encode(TEXTS)
+        pairs = e.tokenize(PAIRS)
+        e.truncation_side = "right"
+        right = e.encode(TEXTS)
+        e.truncation_side = "middle"
+        with pytest.raises(ValueError, match="truncation_side"):
+            e.encode(TEXTS)
+    assert got_ids == [r["input_ids"] for r in run_cli(cli, tiny, TEXTS, "--tokenize", *flags)]
+    np.testing.assert_allclose(got, cli_embeddings(cli, tiny, TEXTS, *flags), rtol=0, atol=1e-6)
+    want = run_cli(cli, tiny, [a + "\t" + b for a, b in PAIRS], "--input-format", "tsv",
+                   "--tokenize", *flags)
+    assert [(p["input_ids"], p["token_type_ids"]) for p in pairs] == \
+           [(w["input_ids"], w["token_type_ids"]) for w in want]
+    assert np.abs(got - right).max() > 1e-3  # the long lines differ
+    with pytest.raises(ValueError, match="truncation_side"):
+        albert_cl.Encoder(tiny, device="cpu", truncation_side="up")
+
+
 # ---------------------------------------------------------------- shapes and options
 
 
@@ -719,8 +743,8 @@ def test_older_library_refused():
     assert _declare(fake(albert_cl.lib.albert_version())) is not None
     with pytest.raises(AttributeError, match="albert_sentence_prompt"):
         _declare(fake(b"0.15.0", missing=["albert_sentence_prompt"]))
-    for version in (b"0.17.0", b"0.19.0", b"1.18.0"):
-        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.18\.x" %
+    for version in (b"0.18.0", b"0.20.0", b"1.19.0"):
+        with pytest.raises(AttributeError, match=r"libalbertcl %s, not 0\.19\.x" %
                            version.decode().replace(".", r"\.")):
             _declare(fake(version))
 

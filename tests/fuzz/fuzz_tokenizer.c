@@ -5,13 +5,15 @@
  *              tokenizer_config.json's do_lower_case, remove_space,
  *              keep_accents differ from HF's defaults (0: the model folder
  *              itself, no config file); bit 3: a pair; bit 4: NULL type_ids
- *              and n_full; bit 5: the fast kind (tokenizer.json) instead
+ *              and n_full; bit 5: the fast kind (tokenizer.json) instead;
+ *              bit 6: truncation at the start (ALBERT_TRUNCATE_LEFT)
  *   bytes 1-2  max_length: (little-endian value % 1024) - 2, so the
  *              too-small ones are reached too
  *   the rest   the text; for a pair, text TAB pair (no tab: an empty pair)
  * A successful encoding is checked against the untruncated encodings of its
- * parts: [CLS] A' [SEP] (B' [SEP]) with A', B' prefixes of A, B, as many
- * tokens as max_length allows, n_full their full total. */
+ * parts: [CLS] A' [SEP] (B' [SEP]) with A', B' prefixes of A, B (suffixes
+ * when cut at the start), as many tokens as max_length allows, n_full their
+ * full total. */
 #include "fuzz_util.h"
 
 #include <stdbool.h>
@@ -94,12 +96,13 @@ static int encode_full(const albert_tokenizer *tok, const char *text, size_t len
     return rc;
 }
 
-/* GOT[*AT..] holds PART's first KEEP tokens of type TYPE. */
-static void expect_part(const encoding *got, int *at, const encoding *part, int keep, int type)
+/* GOT[*AT..] holds PART's KEEP tokens from FROM on, of type TYPE. */
+static void expect_part(const encoding *got, int *at, const encoding *part, int from, int keep,
+                        int type)
 {
     for (int i = 0; i < keep; i++, (*at)++) {
-        FUZZ_EXPECT(got->ids[*at] == part->ids[1 + i], "token %d is %d, the text's is %d", *at,
-                    got->ids[*at], part->ids[1 + i]);
+        FUZZ_EXPECT(got->ids[*at] == part->ids[1 + from + i], "token %d is %d, the text's is %d",
+                    *at, got->ids[*at], part->ids[1 + from + i]);
         FUZZ_EXPECT(!got->types || got->types[*at] == type, "token %d has type %d", *at,
                     got->types[*at]);
     }
@@ -149,7 +152,7 @@ static void split_budget_fast(int len_a, int len_b, int budget, int *keep_a, int
 
 /* GOT against the parts A and B (B->ids NULL: no pair). */
 static void check_layout(const encoding *got, const encoding *a, const encoding *b,
-                         int max_length, bool fast)
+                         int max_length, bool fast, bool left)
 {
     int len_a = a->n_full - 2, len_b = b->ids ? b->n_full - 2 : 0, specials = b->ids ? 3 : 2;
     int full = len_a + len_b + specials, keep_a, keep_b, at = 0;
@@ -160,10 +163,10 @@ static void check_layout(const encoding *got, const encoding *a, const encoding 
     (fast ? split_budget_fast : split_budget)(len_a, len_b, max_length - specials, &keep_a,
                                               &keep_b);
     expect_special(got, &at, ALBERT_CLS_ID, 0);
-    expect_part(got, &at, a, keep_a, 0);
+    expect_part(got, &at, a, left ? len_a - keep_a : 0, keep_a, 0);
     expect_special(got, &at, ALBERT_SEP_ID, 0);
     if (b->ids) {
-        expect_part(got, &at, b, keep_b, 1);
+        expect_part(got, &at, b, left ? len_b - keep_b : 0, keep_b, 1);
         expect_special(got, &at, ALBERT_SEP_ID, 1);
     }
 }
@@ -171,6 +174,7 @@ static void check_layout(const encoding *got, const encoding *a, const encoding 
 typedef struct fuzz_case {
     const albert_tokenizer *tok;
     bool fast;
+    albert_truncation side;
     int max_length, null_outputs;
     const char *text, *pair; /* PAIR NULL: one text */
     size_t text_len, pair_len;
@@ -184,6 +188,7 @@ static int parse_case(const uint8_t *data, size_t size, fuzz_case *c)
     c->fast = data[0] >> 5 & 1;
     c->tok = kinds[c->fast ? FAST_KIND : data[0] & 7];
     c->null_outputs = data[0] >> 4 & 1;
+    c->side = data[0] >> 6 & 1 ? ALBERT_TRUNCATE_LEFT : ALBERT_TRUNCATE_RIGHT;
     c->max_length = (int)((unsigned)(data[1] | data[2] << 8) % 1024) - 2;
     c->text = (const char *)data + 3;
     c->text_len = size - 3;
@@ -205,7 +210,7 @@ static void check_against_parts(const fuzz_case *c, const encoding *got)
     if (rc == ALBERT_OK && c->pair)
         rc = encode_full(c->tok, c->pair, c->pair_len, &b);
     FUZZ_EXPECT(rc == ALBERT_OK, "the texts encode together but not alone (%d)", rc);
-    check_layout(got, &a, &b, c->max_length, c->fast);
+    check_layout(got, &a, &b, c->max_length, c->fast, c->side == ALBERT_TRUNCATE_LEFT);
     free(a.ids);
     free(b.ids);
 }
@@ -222,8 +227,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!got.ids || (!c.null_outputs && !got.types))
         fuzz_die("out of memory for max_length %d", c.max_length);
     albert_error err;
-    int rc = albert_tokenize(c.tok, c.text, c.text_len, c.pair, c.pair_len, c.max_length, got.ids,
-                             got.types, &got.n, c.null_outputs ? NULL : &got.n_full, &err);
+    int rc = albert_tokenize_side(c.tok, c.text, c.text_len, c.pair, c.pair_len, c.max_length,
+                                  c.side, got.ids, got.types, &got.n,
+                                  c.null_outputs ? NULL : &got.n_full, &err);
     fuzz_expect_status(rc, &err, "albert_tokenize");
     int specials = c.pair ? 3 : 2;
     FUZZ_EXPECT((rc == ALBERT_E_ARG) == (c.max_length < specials), "max_length %d: status %d",

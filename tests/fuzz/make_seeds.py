@@ -138,9 +138,11 @@ def config_seeds(shared):
 
 # ------------------------------------------------------------ tokenizer
 
-def tok_seed(text, pair=None, kind=0, max_length=512, null_outputs=False, fast=False):
+def tok_seed(text, pair=None, kind=0, max_length=512, null_outputs=False, fast=False,
+             left=False):
     """fuzz_tokenizer.c's layout: flags, max_length + 2 (little-endian), text[TAB pair]."""
     flags = kind | (8 if pair is not None else 0) | (16 if null_outputs else 0) | (32 if fast else 0)
+    flags |= 64 if left else 0
     body = text if pair is None else text + "\t" + pair
     return bytes([flags]) + struct.pack("<H", max_length + 2) + body.encode("utf-8")
 
@@ -182,6 +184,13 @@ def tokenizer_seeds(shared):
     write("tokenizer", "regress-fast-replace-first", tok_seed("``x [``.", fast=True))
     # Known bug (issue 14): an empty text.
     write("tokenizer", "regress-empty-pair", tok_seed("", "", max_length=3))
+    # Truncation at the start: the parts' last tokens.
+    for fast_kind in (False, True):
+        name = "left-fast" if fast_kind else "left"
+        write("tokenizer", name + "-golden", tok_seed(texts[7], max_length=12, fast=fast_kind,
+                                                      left=True))
+        write("tokenizer", name + "-pair", tok_seed(pairs[1]["text"], pairs[1]["text_pair"],
+                                                    max_length=9, fast=fast_kind, left=True))
 
 
 # ------------------------------------------------------------ tokenizer.json
