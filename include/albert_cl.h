@@ -229,7 +229,11 @@ typedef enum albert_truncation {
 /* albert_tokenize cutting at SIDE: with ALBERT_TRUNCATE_LEFT each part
  * keeps its last tokens, as many as on the right (longest-first counts are
  * the same), the special tokens where they are (HF's truncation_side
- * "left").  Another SIDE is ALBERT_E_ARG. */
+ * "left").  Another SIDE is ALBERT_E_ARG.  The kept ids then come from the
+ * end of a text, where the two limits above reach them: a run of over
+ * 64 KiB without whitespace among the last max_length tokens, or (the slow
+ * kind) a text of more than about a megabyte, can keep ids that differ from
+ * HF's whole-text encoding. */
 ALBERT_API int albert_tokenize_side(const albert_tokenizer *tok,
                                     const char *text, size_t text_len,
                                     const char *pair, size_t pair_len,

@@ -906,6 +906,22 @@ static void test_huge_text(albert_tokenizer *tok, const golden_line *lines, int 
               "%zu-byte text: n_full %d, whole-text path %d", t.n, big.n_full, whole.n_full);
     }
     printf("%zu-byte text: %d tokens in %.3f s, peak memory +%ld KB\n", t.n, big.n_full, dt, grew);
+    /* Cut at its start, the text keeps the ids its tail alone ends with
+     * (from a line break 4 KiB before its end: one chunk). */
+    static enc left, tail;
+    const char *from = memchr(t.s + t.n - (4u << 10), '\n', 4u << 10);
+    CHECK(from != NULL, "no line break in the last 4 KiB");
+    left.rc = albert_tokenize_side(tok, t.s, t.n, NULL, 0, 512, ALBERT_TRUNCATE_LEFT, left.ids,
+                                   NULL, &left.n, &left.n_full, &left.err);
+    tail.rc = albert_tokenize_side(tok, from, t.n - (size_t)(from - t.s), NULL, 0, 512,
+                                   ALBERT_TRUNCATE_LEFT, tail.ids, NULL, &tail.n, &tail.n_full,
+                                   &tail.err);
+    CHECK(left.rc == ALBERT_OK && tail.rc == ALBERT_OK && left.n == 512 && tail.n == 512 &&
+              tail.n_full > 600 && left.n_full == big.n_full &&
+              memcmp(left.ids, tail.ids, 512 * sizeof *left.ids) == 0 &&
+              memcmp(left.ids, big.ids, 512 * sizeof *left.ids) != 0,
+          "%zu-byte text cut at its start: rc %d, its last 510 ids differ from its tail's", t.n,
+          left.rc);
     free(t.s);
     free(p.s);
 }

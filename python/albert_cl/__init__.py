@@ -494,7 +494,7 @@ class Encoder:
     def _side(self):
         """The truncation_side attribute, checked: albert_truncation's value."""
         sides = {"right": 0, "left": 1}
-        if self.truncation_side not in sides:
+        if not isinstance(self.truncation_side, str) or self.truncation_side not in sides:
             raise ValueError(f"albert_cl: truncation_side {self.truncation_side!r}: expected "
                              "'right' or 'left'")
         return sides[self.truncation_side]
