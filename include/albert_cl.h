@@ -226,6 +226,12 @@ typedef enum albert_truncation {
     ALBERT_TRUNCATE_LEFT = 1   /* its first tokens go: its end is kept */
 } albert_truncation;
 
+/* The side DIR/tokenizer_config.json's "truncation_side" names, which HF
+ * tokenizers loaded from the folder cut at (ALBERT_TRUNCATE_RIGHT without
+ * one, or for NULL); albert_tokenize itself always cuts on the right.  A
+ * value other than "right" or "left" fails albert_tokenizer_open. */
+ALBERT_API albert_truncation albert_tokenizer_truncation(const albert_tokenizer *tok);
+
 /* albert_tokenize cutting at SIDE: with ALBERT_TRUNCATE_LEFT each part
  * keeps its last tokens, as many as on the right (longest-first counts are
  * the same), the special tokens where they are (HF's truncation_side

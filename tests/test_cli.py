@@ -421,6 +421,32 @@ class Tokenize(Base):
                            text.encode())[0]
         self.assertGreater(max_abs_diff([got["embedding"]], [right["embedding"]]), 1e-3)
 
+    def test_truncation_side_from_tokenizer_config(self):
+        """Without --truncation-side the folder's tokenizer_config.json says,
+        as HF's tokenizers take it; the flag wins; another value is refused."""
+        folder = os.path.join(self.tmp, "left-folder")
+        os.mkdir(folder)
+        for name in ("config.json", "model.safetensors", "spiece.model"):
+            os.symlink(os.path.join(TINY, name), os.path.join(folder, name))
+        text = b"one two three four five six seven eight nine ten eleven twelve\n"
+
+        def ids(*extra):
+            out = self.ok(["--model", folder, "--tokenize", "--max-length", "6"] + list(extra),
+                          stdin=text)[0]
+            return records(out)[0]["input_ids"]
+
+        right = ids()
+        config = os.path.join(folder, "tokenizer_config.json")
+        with open(config, "w") as f:
+            json.dump({"truncation_side": "left", "do_lower_case": True}, f)
+        self.assertEqual(ids(), ids("--truncation-side", "left"))
+        self.assertNotEqual(ids(), right)
+        self.assertEqual(ids("--truncation-side", "right"), right)
+        with open(config, "w") as f:
+            json.dump({"truncation_side": "middle"}, f)
+        self.fails(["--model", folder, "--tokenize"], 1, stdin=text,
+                   must_mention=[config, "truncation_side"])
+
     PAIRS = [("How old are you?", "I am 6 years old."), ("one", ""),
              ("Paris is a beautiful city", "x [SEP] y")]
 

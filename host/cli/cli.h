@@ -94,7 +94,7 @@ typedef struct cli_options {
     int precision;               /* albert_precision */
     int validate_tol_set;        /* --validate-tol given (else the precision's default) */
     int max_length;              /* 0 until resolved */
-    int truncation_side;         /* albert_truncation: which end of a long text goes */
+    int truncation_side;         /* albert_truncation; -1: the folder's (tokenizer_config.json) */
     int format;                  /* cli_output_format */
     int output_dtype;            /* cli_dtype (cli/dtype.h) */
     const char *output;          /* NULL or "-": stdout */

@@ -162,7 +162,7 @@ static void *feed(void *arg)
         if (!in_shard(o, index++) || (skip && skip--))
             continue;
         albert_record a = to_record(&rec, rec.file_no, o->prompt,
-                                    rc ? without_place(&e, &rec) : NULL, o->truncation_side);
+                                    rc ? without_place(&e, &rec) : NULL, f->r->truncation);
         f->read_ns += albert_now_ns() - t0;
         if (f->ids && id_queue_push(f->ids, rec.id) != ALBERT_OK) {
             f->rc = albert_fail(&f->err, ALBERT_E_NOMEM, "out of memory for the ids");

@@ -20,6 +20,7 @@ typedef struct cli_runner {
     int max_length;               /* --max-length capped by the model */
     cli_phases *phases;           /* where the time goes, or NULL */
     const albert_head *head;      /* the folder's Dense modules, or NULL */
+    albert_truncation truncation; /* --truncation-side, else the folder's */
 } cli_runner;
 
 /* The scheduler R's options ask for (a run's; serve's with its --max-wait-ms). */

@@ -153,9 +153,9 @@ static const char usage_text[] =
     "                      keeping [SEP] last (a pair longest-first, as the\n"
     "                      tokenizer kind does it), with a warning naming file\n"
     "                      and line\n"
-    "  --truncation-side S right (default): a long input loses its end; left:\n"
-    "                      its start (a --prompt first), as HF's\n"
-    "                      truncation_side\n"
+    "  --truncation-side S right: a long input loses its end; left: its start\n"
+    "                      (a --prompt first), as HF's truncation_side; default:\n"
+    "                      the folder's tokenizer_config.json's, else right\n"
     "  --format F          jsonl (default): one line per input,\n"
     "                        {\"index\": i, \"input_ids\": [...], \"embedding\": [...]}\n"
     "                        where embedding is one vector, or with --pooling none\n"
@@ -296,9 +296,9 @@ static const char serve_usage_text[] =
     "                      folder's name)\n"
     "  --auto-truncate     cut text inputs longer than --max-length (default: 413;\n"
     "                      token-id inputs are never cut)\n"
-    "  --truncation-side S where texts are cut: right (default, their end) or\n"
-    "                      left (their start); a request's truncation_direction\n"
-    "                      wins\n"
+    "  --truncation-side S where texts are cut: right (their end) or left (their\n"
+    "                      start); default: the folder's tokenizer_config.json's,\n"
+    "                      else right; a request's truncation_direction wins\n"
     "  --api-key KEY       every request but GET /health must carry\n"
     "                      \"Authorization: Bearer KEY\" (else 401); default\n"
     "                      $ALBERT_CL_API_KEY (out of sight of ps), else none\n"
@@ -786,6 +786,7 @@ static void default_options(cli_options *o)
     o->input_format = -1; /* the FILEs' names say: detect_input_format */
     o->pooling = -1;
     o->tokenizer_kind = -1;
+    o->truncation_side = -1; /* the folder's tokenizer_config.json says */
     o->format = CLI_OUT_JSONL;
     o->batch_size = 32; /* --benchmark's; a run's cap is the scheduler's unless given */
     o->shards = 1;
@@ -1361,7 +1362,9 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_out
     }
     int max_pos = s->config.max_position_embeddings;
     cli_runner r = {o, &s->config, s->tok, s->engines, s->nengines, s->reference,
-                    o->max_length < max_pos ? o->max_length : max_pos, ph, s->head};
+                    o->max_length < max_pos ? o->max_length : max_pos, ph, s->head,
+                    o->truncation_side >= 0 ? (albert_truncation)o->truncation_side
+                                            : albert_tokenizer_truncation(s->tok)};
     albert_scheduler *sched = NULL;
     if (rc == ALBERT_OK)
         rc = cli_start(&r, &sched, err);
@@ -1509,7 +1512,8 @@ static void serve_settings(const session *s, const cli_options *o, const char **
     set->max_concurrent = o->max_concurrent;
     set->max_wait_ms = o->max_wait_ms;
     set->auto_truncate = o->auto_truncate;
-    set->truncation = (albert_truncation)o->truncation_side;
+    set->truncation = o->truncation_side >= 0 ? (albert_truncation)o->truncation_side
+                                              : albert_tokenizer_truncation(s->tok);
     set->api_key = o->api_key;
 }
 
@@ -1535,7 +1539,7 @@ static int serve_session(session *s, const cli_options *o, albert_error *err)
     srv_settings set;
     serve_settings(s, o, names, o->served_name ? o->served_name : model_name, &set);
     cli_runner r = {o,    &s->config,     s->tok, s->engines, s->nengines,
-                    NULL, set.max_length, NULL,   s->head};
+                    NULL, set.max_length, NULL,   s->head,    set.truncation};
     albert_scheduler_options so;
     cli_scheduler_options(&r, &so);
     srv_launch launch = {&set, &so, o->host, o->port, o->quiet};

@@ -4,15 +4,45 @@
 #include "tokenizer/tokenizer.h"
 #include "core/common.h"
 #include "tokenizer/fast.h"
+#include "tokenizer/json_fields.h"
 #include "tokenizer/slow.h"
 #include "tokenizer/template.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 struct albert_tokenizer {
     slow_tokenizer *slow; /* one of the two is set */
     fast_tokenizer *fast;
+    albert_truncation truncation; /* tokenizer_config.json's truncation_side */
 };
+
+/* DIR/tokenizer_config.json's truncation_side, which HF's tokenizers of
+ * either kind take as theirs (no file, absent or null: right). */
+static int load_truncation_side(const char *dir, albert_truncation *side, albert_error *err)
+{
+    char path[4096];
+    albert_path_join(path, sizeof path, dir, "tokenizer_config.json");
+    *side = ALBERT_TRUNCATE_RIGHT;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ALBERT_OK;
+    cJSON *root;
+    int rc = albert_json_load(path, &root, err);
+    if (rc != ALBERT_OK)
+        return rc;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "truncation_side");
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    json_at at = {path, ""};
+    if (s && strcmp(s, "left") == 0)
+        *side = ALBERT_TRUNCATE_LEFT;
+    else if (v && !cJSON_IsNull(v) && !(s && strcmp(s, "right") == 0))
+        rc = json_type_error(&at, "truncation_side", "\"right\" or \"left\"", err);
+    cJSON_Delete(root);
+    return rc;
+}
 
 int albert_tokenizer_open(const char *dir, albert_tokenizer **out, albert_error *err)
 {
@@ -30,7 +60,9 @@ int albert_tokenizer_open_kind(const char *dir, albert_tokenizer_kind kind,
     albert_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok)
         return albert_fail(err, ALBERT_E_NOMEM, "albert_tokenizer_open: out of memory");
-    int rc = kind == ALBERT_TOKENIZER_SLOW ? slow_open(dir, &tok->slow, err)
+    int rc = load_truncation_side(dir, &tok->truncation, err);
+    if (rc == ALBERT_OK)
+        rc = kind == ALBERT_TOKENIZER_SLOW ? slow_open(dir, &tok->slow, err)
                                            : fast_open(dir, &tok->fast, err);
     if (rc != ALBERT_OK) {
         free(tok);
@@ -38,6 +70,11 @@ int albert_tokenizer_open_kind(const char *dir, albert_tokenizer_kind kind,
     }
     *out = tok;
     return albert_ok(err);
+}
+
+albert_truncation albert_tokenizer_truncation(const albert_tokenizer *tok)
+{
+    return tok ? tok->truncation : ALBERT_TRUNCATE_RIGHT;
 }
 
 void albert_tokenizer_close(albert_tokenizer *tok)

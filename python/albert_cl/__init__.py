@@ -343,10 +343,11 @@ class Encoder:
     max_length: tokens per input (default 512 or max_seq_length; capped by
         max_position_embeddings); longer inputs are truncated as HF's
         truncation=True does.
-    truncation_side: "right" (the default: a long input loses its end) or
-        "left" (it loses its start, a prompt first), as HF tokenizers'
-        truncation_side; the attribute `truncation_side` is read by every
-        encode() and tokenize(), as a sentence-transformers model's
+    truncation_side: "right" (a long input loses its end) or "left" (it
+        loses its start, a prompt first), as HF tokenizers' truncation_side;
+        None (the default): the folder's tokenizer_config.json's, else
+        "right".  The attribute `truncation_side` is read by every encode()
+        and tokenize(), as a sentence-transformers model's
         tokenizer.truncation_side.
     sentence_transformers: False ignores modules.json (an AlbertModel).
     threads: host threads of the CPU backend (0: all cores).
@@ -370,7 +371,7 @@ class Encoder:
     def __init__(self, model_dir, device="auto", pooling=None, normalize=None,
                  precision="fp32", tokenizer=None, max_length=None, threads=0,
                  sentence_transformers=True, layer=None, layer_combine="mean",
-                 truncate_dim=None, truncation_side="right"):
+                 truncate_dim=None, truncation_side=None):
         # Set first, so that close() (and __del__) work after any failure below.
         self._model = None
         self._tokenizer = None
@@ -483,6 +484,9 @@ class Encoder:
                                   "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
             self._pooled_width = lib.albert_head_width_out(self._head)
         self.truncate_dim = truncate_dim
+        if truncation_side is None:  # the folder's, as HF's tokenizers take it
+            folder = lib.albert_tokenizer_truncation(self._tokenizer)
+            truncation_side = "left" if folder == 1 else "right"
         self.truncation_side = truncation_side
         try:
             self._truncation()

@@ -218,6 +218,7 @@ _SIGNATURES = {
                                ctypes.c_char_p, ctypes.c_size_t, _INT,
                                c_int32_p, c_int32_p, ctypes.POINTER(_INT),
                                ctypes.POINTER(_INT), _ERR]),
+    "albert_tokenizer_truncation": (_INT, [_P]),
     "albert_tokenize_side": (_INT, [_P, ctypes.c_char_p, ctypes.c_size_t,
                                     ctypes.c_char_p, ctypes.c_size_t, _INT, _INT,
                                     c_int32_p, c_int32_p, ctypes.POINTER(_INT),

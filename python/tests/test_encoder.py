@@ -537,6 +537,22 @@ def test_truncation_side_left_equals_cli(cli, tiny):
         albert_cl.Encoder(tiny, device="cpu", truncation_side="up")
 
 
+def test_truncation_side_from_tokenizer_config(tmp_path, tiny):
+    """None (the default): the folder's tokenizer_config.json's, as HF's."""
+    for name in ("config.json", "model.safetensors", "spiece.model"):
+        (tmp_path / name).symlink_to(tiny / name)
+    with albert_cl.Encoder(tmp_path, device="cpu") as e:
+        assert e.truncation_side == "right"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"truncation_side": "left"}))
+    with albert_cl.Encoder(tmp_path, device="cpu", max_length=6) as e:
+        assert e.truncation_side == "left"
+        cut = e.tokenize("one two three four five six seven eight")["input_ids"]
+        e.truncation_side = "right"
+        assert e.tokenize("one two three four five six seven eight")["input_ids"] != cut
+    with albert_cl.Encoder(tmp_path, device="cpu", truncation_side="right") as e:
+        assert e.truncation_side == "right"
+
+
 # ---------------------------------------------------------------- shapes and options
 
 
