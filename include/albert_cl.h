@@ -226,10 +226,13 @@ typedef enum albert_truncation {
     ALBERT_TRUNCATE_LEFT = 1   /* its first tokens go: its end is kept */
 } albert_truncation;
 
-/* The side DIR/tokenizer_config.json's "truncation_side" names, which HF
- * tokenizers loaded from the folder cut at (ALBERT_TRUNCATE_RIGHT without
- * one, or for NULL); albert_tokenize itself always cuts on the right.  A
- * value other than "right" or "left" fails albert_tokenizer_open. */
+/* The side HF's tokenizer loaded from the folder cuts at: its
+ * tokenizer_config.json's "truncation_side", else (the fast kind)
+ * tokenizer.json's truncation.direction, else ALBERT_TRUNCATE_RIGHT (also
+ * for NULL); albert_tokenize itself always cuts on the right.  A value
+ * other than "right" or "left" (null: none) fails albert_tokenizer_open,
+ * as does a tokenizer_config.json that is not a JSON object, for either
+ * kind. */
 ALBERT_API albert_truncation albert_tokenizer_truncation(const albert_tokenizer *tok);
 
 /* albert_tokenize cutting at SIDE: with ALBERT_TRUNCATE_LEFT each part

@@ -446,6 +446,28 @@ class Tokenize(Base):
             json.dump({"truncation_side": "middle"}, f)
         self.fails(["--model", folder, "--tokenize"], 1, stdin=text,
                    must_mention=[config, "truncation_side"])
+        # jsonl input, which may need no tokenizer, still says why it fails.
+        self.fails(["--model", folder, "--device", "cpu", "--input-format", "jsonl"], 1,
+                   stdin=b'{"text": "a"}\n', must_mention=[config, "truncation_side"])
+        # The fast kind falls back on tokenizer.json's truncation.direction.
+        fast = os.path.join(self.tmp, "fast-left")
+        os.mkdir(fast)
+        base = model("albert-base-v2")
+        os.symlink(os.path.join(base, "config.json"), os.path.join(fast, "config.json"))
+        with open(os.path.join(base, "tokenizer.json"), encoding="utf-8") as f:
+            spec = json.load(f)
+        spec["truncation"] = {"direction": "Left", "max_length": 512, "strategy": "LongestFirst",
+                              "stride": 0}
+        with open(os.path.join(fast, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(spec, f)
+
+        def fast_ids(*extra):
+            out = self.ok(["--model", fast, "--tokenize", "--tokenizer", "fast", "--max-length",
+                           "6"] + list(extra), stdin=text)[0]
+            return records(out)[0]["input_ids"]
+
+        self.assertEqual(fast_ids(), fast_ids("--truncation-side", "left"))
+        self.assertNotEqual(fast_ids(), fast_ids("--truncation-side", "right"))
 
     PAIRS = [("How old are you?", "I am 6 years old."), ("one", ""),
              ("Paris is a beautiful city", "x [SEP] y")]

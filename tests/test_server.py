@@ -1327,7 +1327,7 @@ class Observability(ServerCase):
                 "max_input_length": 64, "pooling": "pooler", "normalize": False,
                 "precision": "fp32", "tokenizer": "slow", "max_client_batch_size": 256,
                 "max_concurrent_requests": 512, "payload_limit": 2000000, "max_wait_ms": 2,
-                "auto_truncate": False}
+                "auto_truncate": False, "truncation_side": "right"}
         for key, value in want.items():
             self.assertIn(key, info)
             self.assertEqual(info[key], value, key)

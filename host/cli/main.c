@@ -1342,6 +1342,15 @@ static int not_an_input(const cli_reader *in, const char *output, albert_error *
     return ALBERT_OK;
 }
 
+/* Whether the model folder holds the file of the tokenizer kind. */
+static int has_tokenizer_file(const cli_options *o)
+{
+    char path[PATH_MAX];
+    albert_path_join(path, sizeof path, o->model_dir,
+                     o->tokenizer_kind == ALBERT_TOKENIZER_FAST ? "tokenizer.json" : "spiece.model");
+    return access(path, F_OK) == 0;
+}
+
 static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_outcome *done,
                        albert_error *err)
 {
@@ -1352,12 +1361,13 @@ static int run_session(session *s, const cli_options *o, cli_phases *ph, cli_out
     cli_lap(ph, CLI_PHASE_READ);
     if (rc == ALBERT_OK)
         rc = open_model(s, o, err);
-    /* Pre-tokenized jsonl may need no tokenizer; it is opened when it is there. */
+    /* Pre-tokenized jsonl may need no tokenizer; it is opened when its file
+     * is there, and one that is there but fails says why. */
     if (rc == ALBERT_OK) {
         albert_error e;
         int opened = albert_tokenizer_open_kind(o->model_dir, (albert_tokenizer_kind)o->tokenizer_kind,
                                                 &s->tok, &e);
-        if (opened != ALBERT_OK && o->input_format != CLI_IN_JSONL)
+        if (opened != ALBERT_OK && (o->input_format != CLI_IN_JSONL || has_tokenizer_file(o)))
             rc = albert_fail(err, opened, "%s", e.msg);
     }
     int max_pos = s->config.max_position_embeddings;

@@ -43,6 +43,7 @@ struct fast_tokenizer {
     bool chunks;
     bool hard_cuts; /* runs without a cut point may be cut (hard_cut) */
     size_t chunk_bytes, run_max; /* tokenizer.h; SIZE_MAX when not chunking */
+    bool truncate_left; /* the file's truncation.direction is "Left" */
 };
 
 /* One encode call's state and scratch: the tokenizer itself is read-only. */
@@ -264,6 +265,11 @@ void fast_set_chunking(fast_tokenizer *tok, size_t chunk_bytes, size_t run_max_b
 
 bool fast_chunks(const fast_tokenizer *tok) { return tok->chunks; }
 
+bool fast_truncates_left(const fast_tokenizer *tok)
+{
+    return tok->truncate_left;
+}
+
 const tok_template *fast_template(const fast_tokenizer *tok) { return &tok->layout; }
 
 /* ------------------------------------------------------------ open */
@@ -324,6 +330,23 @@ static bool can_chunk(const fast_tokenizer *tok)
            !added_blocks_cuts(&tok->raw) && !added_blocks_cuts(&tok->normalized);
 }
 
+/* "truncation": null, or {"direction": "Left" | "Right", ...}: only the
+ * side is taken (HF's fast tokenizer takes it as its truncation_side when
+ * tokenizer_config.json names none); the length is the caller's. */
+static int parse_truncation(const cJSON *j, const char *file, bool *left, albert_error *err)
+{
+    json_at at = {file, "truncation"};
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "direction");
+    *left = false;
+    if (!j || cJSON_IsNull(j) || !d || cJSON_IsNull(d))
+        return ALBERT_OK;
+    if (cJSON_IsString(d) && strcmp(d->valuestring, "Left") == 0)
+        *left = true;
+    else if (!cJSON_IsString(d) || strcmp(d->valuestring, "Right") != 0)
+        return json_type_error(&at, "direction", "\"Left\" or \"Right\"", err);
+    return ALBERT_OK;
+}
+
 static int parse_file(fast_tokenizer *tok, const cJSON *root, const char *file, albert_error *err)
 {
     json_at top = {file, ""};
@@ -340,6 +363,9 @@ static int parse_file(fast_tokenizer *tok, const cJSON *root, const char *file, 
     if (rc == ALBERT_OK)
         rc = template_parse(cJSON_GetObjectItemCaseSensitive(root, "post_processor"), file,
                             "post_processor", &tok->layout, err);
+    if (rc == ALBERT_OK)
+        rc = parse_truncation(cJSON_GetObjectItemCaseSensitive(root, "truncation"), file,
+                              &tok->truncate_left, err);
     if (rc == ALBERT_OK)
         rc = added_parse(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), file, tok->model,
                          unigram_vocab_size(tok->model), &tok->nz, &tok->raw, &tok->normalized,

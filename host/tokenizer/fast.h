@@ -19,6 +19,9 @@ int fast_piece(const fast_tokenizer *tok, int32_t id, char *dst, size_t size);
 int fast_encode(const fast_tokenizer *tok, const char *what, const char *text, size_t len,
                 id_sink *ids, albert_error *err);
 
+/* Whether the file's truncation.direction is "Left". */
+bool fast_truncates_left(const fast_tokenizer *tok);
+
 /* The file's special-token layout (its post_processor). */
 const tok_template *fast_template(const fast_tokenizer *tok);
 

@@ -660,8 +660,8 @@ static int load_config(slow_tokenizer *tok, const char *dir, albert_error *err)
     char path[4096];
     albert_path_join(path, sizeof path, dir, "tokenizer_config.json");
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ALBERT_OK; /* optional: HF's defaults apply */
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return ALBERT_OK; /* optional: HF's defaults apply (it skips a folder so named) */
     cJSON *root;
     int rc = albert_json_load(path, &root, err);
     json_at at = {path, ""}; /* null or absent: HF's default stays */

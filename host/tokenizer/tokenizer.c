@@ -20,14 +20,17 @@ struct albert_tokenizer {
 };
 
 /* DIR/tokenizer_config.json's truncation_side, which HF's tokenizers of
- * either kind take as theirs (no file, absent or null: right). */
-static int load_truncation_side(const char *dir, albert_truncation *side, albert_error *err)
+ * either kind take as theirs; *NAMED 0 when it names none (no file, which
+ * HF skips as a folder by that name too, absent or null: right). */
+static int load_truncation_side(const char *dir, albert_truncation *side, int *named,
+                                albert_error *err)
 {
     char path[4096];
     albert_path_join(path, sizeof path, dir, "tokenizer_config.json");
     *side = ALBERT_TRUNCATE_RIGHT;
+    *named = 0;
     struct stat sb;
-    if (stat(path, &sb) != 0)
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return ALBERT_OK;
     cJSON *root;
     int rc = albert_json_load(path, &root, err);
@@ -36,6 +39,7 @@ static int load_truncation_side(const char *dir, albert_truncation *side, albert
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "truncation_side");
     const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     json_at at = {path, ""};
+    *named = s != NULL;
     if (s && strcmp(s, "left") == 0)
         *side = ALBERT_TRUNCATE_LEFT;
     else if (v && !cJSON_IsNull(v) && !(s && strcmp(s, "right") == 0))
@@ -60,7 +64,8 @@ int albert_tokenizer_open_kind(const char *dir, albert_tokenizer_kind kind,
     albert_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok)
         return albert_fail(err, ALBERT_E_NOMEM, "albert_tokenizer_open: out of memory");
-    int rc = load_truncation_side(dir, &tok->truncation, err);
+    int named = 0;
+    int rc = load_truncation_side(dir, &tok->truncation, &named, err);
     if (rc == ALBERT_OK)
         rc = kind == ALBERT_TOKENIZER_SLOW ? slow_open(dir, &tok->slow, err)
                                            : fast_open(dir, &tok->fast, err);
@@ -68,6 +73,9 @@ int albert_tokenizer_open_kind(const char *dir, albert_tokenizer_kind kind,
         free(tok);
         return rc;
     }
+    /* HF's fast tokenizer falls back on tokenizer.json's own direction. */
+    if (!named && tok->fast && fast_truncates_left(tok->fast))
+        tok->truncation = ALBERT_TRUNCATE_LEFT;
     *out = tok;
     return albert_ok(err);
 }

@@ -345,10 +345,11 @@ class Encoder:
         truncation=True does.
     truncation_side: "right" (a long input loses its end) or "left" (it
         loses its start, a prompt first), as HF tokenizers' truncation_side;
-        None (the default): the folder's tokenizer_config.json's, else
-        "right".  The attribute `truncation_side` is read by every encode()
-        and tokenize(), as a sentence-transformers model's
-        tokenizer.truncation_side.
+        None (the default): the folder's, as HF's tokenizer takes it
+        (tokenizer_config.json's truncation_side, else right).  The attribute
+        `truncation_side` is read by every encode() and tokenize(), as a
+        sentence-transformers model's tokenizer.truncation_side (None there:
+        the folder's again).
     sentence_transformers: False ignores modules.json (an AlbertModel).
     threads: host threads of the CPU backend (0: all cores).
     layer: None (the last layer's vectors), or an index of HF's
@@ -484,9 +485,8 @@ class Encoder:
                                   "ALBERT_E_FORMAT", _lib.ALBERT_E_FORMAT)
             self._pooled_width = lib.albert_head_width_out(self._head)
         self.truncate_dim = truncate_dim
-        if truncation_side is None:  # the folder's, as HF's tokenizers take it
-            folder = lib.albert_tokenizer_truncation(self._tokenizer)
-            truncation_side = "left" if folder == 1 else "right"
+        # The folder's side, as HF's tokenizer takes it: what None means.
+        self._folder_side = lib.albert_tokenizer_truncation(self._tokenizer)
         self.truncation_side = truncation_side
         try:
             self._truncation()
@@ -498,9 +498,11 @@ class Encoder:
     def _side(self):
         """The truncation_side attribute, checked: albert_truncation's value."""
         sides = {"right": 0, "left": 1}
+        if self.truncation_side is None:
+            return self._folder_side
         if not isinstance(self.truncation_side, str) or self.truncation_side not in sides:
             raise ValueError(f"albert_cl: truncation_side {self.truncation_side!r}: expected "
-                             "'right' or 'left'")
+                             "None, 'right' or 'left'")
         return sides[self.truncation_side]
 
     def _resolve_layers(self, layer, pooling):

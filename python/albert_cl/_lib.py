@@ -251,7 +251,8 @@ _SANITIZED = re.compile(rb"lib(asan|tsan|msan|hwasan|lsan)\.so")
 # modules; 0.16: prompts, in albert_sentence_config, albert_record and
 # albert_scheduler_options, and albert_sentence_prompt; 0.17: the
 # scheduler's truncate_dim and normalize_truncated; 0.18: albert_record's
-# token_vectors; 0.19: albert_record's truncation).
+# token_vectors; 0.19: albert_record's truncation, albert_tokenize_side and
+# albert_tokenizer_truncation).
 _ABI_VERSION = (0, 19)
 
 

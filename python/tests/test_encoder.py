@@ -538,19 +538,24 @@ def test_truncation_side_left_equals_cli(cli, tiny):
 
 
 def test_truncation_side_from_tokenizer_config(tmp_path, tiny):
-    """None (the default): the folder's tokenizer_config.json's, as HF's."""
+    """None (the default, or set later): the folder's side, as HF's
+    tokenizer takes it from tokenizer_config.json."""
     for name in ("config.json", "model.safetensors", "spiece.model"):
         (tmp_path / name).symlink_to(tiny / name)
-    with albert_cl.Encoder(tmp_path, device="cpu") as e:
-        assert e.truncation_side == "right"
+    text = "one two three four five six seven eight"
+    with albert_cl.Encoder(tmp_path, device="cpu", max_length=6) as e:
+        assert e.truncation_side is None
+        right = e.tokenize(text)["input_ids"]
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"truncation_side": "left"}))
     with albert_cl.Encoder(tmp_path, device="cpu", max_length=6) as e:
-        assert e.truncation_side == "left"
-        cut = e.tokenize("one two three four five six seven eight")["input_ids"]
+        left = e.tokenize(text)["input_ids"]
+        assert left != right
         e.truncation_side = "right"
-        assert e.tokenize("one two three four five six seven eight")["input_ids"] != cut
-    with albert_cl.Encoder(tmp_path, device="cpu", truncation_side="right") as e:
-        assert e.truncation_side == "right"
+        assert e.tokenize(text)["input_ids"] == right
+        e.truncation_side = None
+        assert e.tokenize(text)["input_ids"] == left
+    with albert_cl.Encoder(tmp_path, device="cpu", max_length=6, truncation_side="left") as e:
+        assert e.tokenize(text)["input_ids"] == left
 
 
 # ---------------------------------------------------------------- shapes and options
