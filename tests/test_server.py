@@ -764,6 +764,22 @@ class TEIEmbed(ServerCase):
         for i, d in enumerate(doc["data"]):
             self.assertClose(d["embedding"], want[i], "line %d" % i)
 
+    def test_embed_dimensions_cut_then_normalize_as_asked(self):
+        """TEI's "dimensions" (Matryoshka): the first N values, normalised
+        after the cut when "normalize" is true (its default), as TEI does."""
+        want = cli_vectors(SHORT[:3], *self.FLAGS)
+        for dims in (1, 8, HIDDEN):
+            got = self.ok_json(self.post("/embed", {"inputs": SHORT[:3], "dimensions": dims}))
+            raw = self.ok_json(self.post("/embed", {"inputs": SHORT[:3], "dimensions": dims,
+                                                    "normalize": False}))
+            for i in range(3):
+                self.assertEqual((len(got[i]), len(raw[i])), (dims, dims))
+                self.assertClose(got[i], unit(want[i][:dims]), "dimensions %d" % dims)
+                self.assertClose(raw[i], want[i][:dims], "dimensions %d, not normalised" % dims)
+        for dims in (0, -1, HIDDEN + 1, 1.5, "8"):
+            self.assertError(self.post("/embed", {"inputs": "a", "dimensions": dims}), 400,
+                             "/embed", ["dimensions"])
+
     def test_embeddings_is_v1_embeddings(self):
         """TEI's POST /embeddings: the same answers, errors in OpenAI's shape."""
         want = self.ok_json(self.post("/v1/embeddings", {"input": SHORT}))

@@ -256,6 +256,7 @@ static const char serve_usage_text[] =
     "                       \"encoding_format\": \"float\" | \"base64\", \"dimensions\": N}\n"
     "                       (also POST /embeddings, as TEI)\n"
     "  POST /embed          TEI: {\"inputs\": str | [str], \"normalize\": true,\n"
+    "                       \"dimensions\": N,\n"
     "                       \"truncate\": false, \"prompt_name\": str} -> [[floats], ...]\n"
     "  POST /embed_all      TEI: {\"inputs\": str | [str], \"truncate\": false,\n"
     "                       \"prompt_name\": str} -> every token's vector, per input\n"

@@ -211,7 +211,8 @@ typedef struct embed_req {
     int32_t *ids;     /* the token-id inputs' storage */
     int truncate;
     int normalize;    /* L2-normalise the vectors (TEI's "normalize") */
-    int dimensions;   /* 0: all (OpenAI's "dimensions": cut, then normalise) */
+    int dimensions;   /* 0: all; else the first N values (normalised after the cut
+                         with NORMALIZE: OpenAI always, TEI when asked) */
     int base64;
     const char *prompt; /* before each text: the server's, or NAMED */
     char *named;        /* the prompt a request's prompt_name names */
@@ -484,7 +485,9 @@ static int embed(call *c, embed_req *q, int with_tokens)
         tokens += (uint64_t)q->job.n_ids[k];
     }
     int dims = q->dimensions ? q->dimensions : (int)h;
-    for (size_t k = 0; k < q->count && (q->dimensions || (q->normalize && !set->normalize)); k++)
+    /* Without a cut the server's --normalize may have done it already. */
+    int norm = q->normalize && (q->dimensions || !set->normalize);
+    for (size_t k = 0; k < q->count && norm; k++)
         l2_normalize(q->job.vectors + k * h, dims);
     srv_metrics_inputs(c->api->metrics, q->count, tokens);
     return 0;
@@ -537,7 +540,24 @@ static void openai_reply(call *c, const embed_req *q, const char *model)
     c->reply->content_type = "application/json";
 }
 
-/* "encoding_format" and "dimensions". */
+/* "dimensions" (OpenAI's, and TEI's for Matryoshka models): the first N
+ * values of each vector. */
+static int take_dimensions(call *c, const cJSON *j, embed_req *q)
+{
+    const cJSON *dims = cJSON_GetObjectItemCaseSensitive(j, "dimensions");
+    int h = c->api->set->width;
+    if (dims && !cJSON_IsNull(dims)) {
+        double v = cJSON_IsNumber(dims) ? dims->valuedouble : 0;
+        if (v != floor(v) || v < 1 || v > h) {
+            fail(c, 400, "Validation", "\"dimensions\" must be an integer from 1 to %d", h);
+            return -1;
+        }
+        q->dimensions = (int)v;
+    }
+    return 0;
+}
+
+/* "encoding_format" and "dimensions" (cut, then normalised, as OpenAI's). */
 static int openai_options(call *c, const cJSON *j, embed_req *q)
 {
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "encoding_format");
@@ -549,17 +569,9 @@ static int openai_options(call *c, const cJSON *j, embed_req *q)
         }
         q->base64 = strcmp(fmt->valuestring, "base64") == 0;
     }
-    const cJSON *dims = cJSON_GetObjectItemCaseSensitive(j, "dimensions");
-    int h = c->api->set->width;
-    if (dims && !cJSON_IsNull(dims)) {
-        double v = cJSON_IsNumber(dims) ? dims->valuedouble : 0;
-        if (v != floor(v) || v < 1 || v > h) {
-            fail(c, 400, "Validation", "\"dimensions\" must be an integer from 1 to %d",
-                 h);
-            return -1;
-        }
-        q->dimensions = (int)v;
-    }
+    if (take_dimensions(c, j, q) != 0)
+        return -1;
+    q->normalize = q->dimensions > 0;
     return 0;
 }
 
@@ -600,7 +612,7 @@ static void tei_embed(call *c, const char *body, size_t len)
     q.normalize = 1; /* TEI's default */
     if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
         get_bool(c, j, "truncate", &q.truncate) == 0 && take_truncation(c, j, &q) == 0 &&
-        take_prompt(c, j, &q) == 0 &&
+        take_dimensions(c, j, &q) == 0 && take_prompt(c, j, &q) == 0 &&
         parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
         embed(c, &q, 0) == 0) {
         size_t h = (size_t)c->api->set->width;
@@ -608,7 +620,7 @@ static void tei_embed(call *c, const char *body, size_t len)
         cli_buf_put(b, "[", 1);
         for (size_t k = 0; k < q.count; k++) {
             cli_buf_put(b, ", ", k ? 2 : 0);
-            cli_buf_floats(b, q.job.vectors + k * h, (int)h);
+            cli_buf_floats(b, q.job.vectors + k * h, q.dimensions ? q.dimensions : (int)h);
         }
         cli_buf_put(b, "]", 1);
         c->reply->status = 200;
