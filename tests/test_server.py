@@ -780,6 +780,21 @@ class TEIEmbed(ServerCase):
             self.assertError(self.post("/embed", {"inputs": "a", "dimensions": dims}), 400,
                              "/embed", ["dimensions"])
 
+    def test_token_id_inputs_as_tei(self):
+        """/embed and /embed_all take token ids as TEI does (a list, or a list
+        of lists), used as given: /tokenize's ids give the text's vectors."""
+        ids = [[t["id"] for t in seq] for seq in self.ok_json(self.post("/tokenize",
+                                                                         {"inputs": SHORT[:3]}))]
+        want = self.ok_json(self.post("/embed", {"inputs": SHORT[:3]}))
+        self.assertClose(self.ok_json(self.post("/embed", {"inputs": ids})), want)
+        self.assertClose(self.ok_json(self.post("/embed", {"inputs": ids[1]}))[0], want[1])
+        tokens = self.ok_json(self.post("/embed_all", {"inputs": ids[:2]}))
+        self.assertEqual([len(t) for t in tokens], [len(i) for i in ids[:2]])
+        self.assertClose(np.asarray(tokens[0]).ravel(), self.token_vectors(SHORT[:1])[0].ravel())
+        self.assertError(self.post("/embed", {"inputs": [list(range(2, 20))]}), 413, "/embed",
+                         ["18 token ids"])
+        self.assertError(self.post("/embed", {"inputs": [[2, 30000]]}), 400, "/embed")
+
     def test_embeddings_is_v1_embeddings(self):
         """TEI's POST /embeddings: the same answers, errors in OpenAI's shape."""
         want = self.ok_json(self.post("/v1/embeddings", {"input": SHORT}))
@@ -1468,7 +1483,9 @@ class Errors(ServerCase):
             ("/v1/embeddings", {"input": "a", "dimensions": 1.5}),
             ("/v1/embeddings", {"input": "a", "model": 5}),
             ("/embed", {"inputs": 5}),
-            ("/embed", {"inputs": [1, 2]}),
+            ("/embed", {"inputs": [1.5, 2]}),
+            ("/embed", {"inputs": ["a", [2, 3]]}),
+            ("/embed_all", {"inputs": [[2, 3], "a"]}),
             ("/embed", {"inputs": ["a", ["b"]]}),
             ("/embed", {"inputs": "a", "normalize": "yes"}),
             ("/embed", {"inputs": "a", "truncate": 1}),

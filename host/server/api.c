@@ -613,7 +613,7 @@ static void tei_embed(call *c, const char *body, size_t len)
     if (get_bool(c, j, "normalize", &q.normalize) == 0 &&
         get_bool(c, j, "truncate", &q.truncate) == 0 && take_truncation(c, j, &q) == 0 &&
         take_dimensions(c, j, &q) == 0 && take_prompt(c, j, &q) == 0 &&
-        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
+        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 1, &q) == 0 &&
         embed(c, &q, 0) == 0) {
         size_t h = (size_t)c->api->set->width;
         cli_buf *b = &c->reply->body;
@@ -658,7 +658,7 @@ static void tei_embed_all(call *c, const char *body, size_t len)
         return;
     if (get_bool(c, j, "truncate", &q.truncate) == 0 && take_truncation(c, j, &q) == 0 &&
         take_prompt(c, j, &q) == 0 &&
-        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 0, &q) == 0 &&
+        parse_inputs(c, cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs", 1, &q) == 0 &&
         embed(c, &q, 1) == 0 && embed_all_size(c, &q) == 0) {
         const int w = albert_scheduler_width(srv_dispatch_scheduler(c->api->dispatch));
         cli_buf *b = &c->reply->body;
