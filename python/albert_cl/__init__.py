@@ -117,6 +117,40 @@ def _sentence_prompts(model_dir, st):
     return dict(config.get("prompts") or {}), config.get("default_prompt_name")
 
 
+# SentenceTransformer's similarity functions: cosine, dot product, and the
+# negative euclidean and manhattan distances (larger is more similar).
+_SIMILARITY_FNS = ("cosine", "dot", "euclidean", "manhattan")
+
+
+def _similarity_fn_name(model_dir, st):
+    """config_sentence_transformers.json's similarity_fn_name, as
+    SentenceTransformer reads it; "cosine" without one."""
+    path = os.path.join(model_dir, "config_sentence_transformers.json")
+    if not st.present or not os.path.isfile(path):
+        return "cosine"
+    with open(path, encoding="utf-8") as f:
+        name = json.load(f).get("similarity_fn_name") or "cosine"
+    if name not in _SIMILARITY_FNS:
+        raise ValueError(f"albert_cl: {path}: similarity_fn_name {name!r}: expected one of "
+                         f"{list(_SIMILARITY_FNS)}")
+    return name
+
+
+def _as_rows(x, what):
+    """X as a float64 2-D array of rows (one vector: one row)."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2:
+        raise ValueError(f"albert_cl: {what}: expected vectors (1-D) or rows of them (2-D), "
+                         f"not shape {a.shape}")
+    return a
+
+
+def _unit_rows(a):
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+
 class AlbertError(RuntimeError):
     """A libalbertcl failure.
 
@@ -401,6 +435,8 @@ class Encoder:
         # SentenceTransformer's attributes, read by every encode() (so they
         # may be changed, as there): the folder's prompts and default one.
         self.prompts, self.default_prompt_name = _sentence_prompts(model_dir, st)
+        # SentenceTransformer's attribute, read by similarity().
+        self.similarity_fn_name = _similarity_fn_name(model_dir, st)
         self._exclude_prompt = bool(st.present and not st.include_prompt)
 
         if tokenizer not in _TOKENIZER:
@@ -550,6 +586,46 @@ class Encoder:
             raise ValueError(f"albert_cl: truncate_dim {t!r}: expected None or an int from 1 "
                              f"to {self._pooled_width}, the values of a sentence embedding")
         return int(t)
+
+    def _similarity_fn(self):
+        if self.similarity_fn_name not in _SIMILARITY_FNS:
+            raise ValueError(f"albert_cl: similarity_fn_name {self.similarity_fn_name!r}: "
+                             f"expected one of {list(_SIMILARITY_FNS)}")
+        return self.similarity_fn_name
+
+    def similarity(self, embeddings1, embeddings2):
+        """[n, m] float32: the similarity of every row of EMBEDDINGS1 ([n, d],
+        or one vector) to every row of EMBEDDINGS2, by similarity_fn_name
+        (the folder's config_sentence_transformers.json's, else "cosine"), as
+        SentenceTransformer.similarity: cosine, dot, or the negative
+        euclidean / manhattan distance."""
+        a, b = _as_rows(embeddings1, "embeddings1"), _as_rows(embeddings2, "embeddings2")
+        fn = self._similarity_fn()
+        if fn == "cosine":
+            out = _unit_rows(a) @ _unit_rows(b).T
+        elif fn == "dot":
+            out = a @ b.T
+        else:
+            p = 2 if fn == "euclidean" else 1
+            out = -np.linalg.norm(a[:, None, :] - b[None, :, :], ord=p, axis=2)
+        return out.astype(np.float32)
+
+    def similarity_pairwise(self, embeddings1, embeddings2):
+        """[n] float32: the similarity of each row of EMBEDDINGS1 to the row
+        of EMBEDDINGS2 at the same place, as
+        SentenceTransformer.similarity_pairwise."""
+        a, b = _as_rows(embeddings1, "embeddings1"), _as_rows(embeddings2, "embeddings2")
+        if a.shape != b.shape:
+            raise ValueError(f"albert_cl: similarity_pairwise: shapes {a.shape} and {b.shape} "
+                             "differ")
+        fn = self._similarity_fn()
+        if fn == "cosine":
+            out = (_unit_rows(a) * _unit_rows(b)).sum(axis=1)
+        elif fn == "dot":
+            out = (a * b).sum(axis=1)
+        else:
+            out = -np.linalg.norm(a - b, ord=2 if fn == "euclidean" else 1, axis=1)
+        return out.astype(np.float32)
 
     @contextlib.contextmanager
     def truncate_sentence_embeddings(self, truncate_dim):

@@ -558,6 +558,42 @@ def test_truncation_side_from_tokenizer_config(tmp_path, tiny):
         assert e.tokenize(text)["input_ids"] == left
 
 
+def test_similarity_as_sentence_transformers(tmp_path, shared, tiny, enc):
+    """similarity / similarity_pairwise by similarity_fn_name: cosine (the
+    default), dot, negative euclidean and manhattan distances; the folder's
+    config_sentence_transformers.json names it."""
+    a, b = enc.encode(TEXTS[:3]), enc.encode(TEXTS[3:7])
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)
+    want = {"cosine": unit(a64) @ unit(b64).T, "dot": a64 @ b64.T,
+            "euclidean": -np.sqrt(((a64[:, None] - b64[None]) ** 2).sum(-1)),
+            "manhattan": -np.abs(a64[:, None] - b64[None]).sum(-1)}
+    assert enc.similarity_fn_name == "cosine"
+    try:
+        for name, m in want.items():
+            enc.similarity_fn_name = name
+            got = enc.similarity(a, b)
+            assert got.shape == (3, 4) and got.dtype == np.float32
+            np.testing.assert_allclose(got, m, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(enc.similarity_pairwise(a, b[:3]), np.diag(m[:, :3]),
+                                       rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(enc.similarity(a[0], b), m[:1], rtol=1e-5, atol=1e-5)
+        enc.similarity_fn_name = "hamming"
+        with pytest.raises(ValueError, match="similarity_fn_name"):
+            enc.similarity(a, b)
+    finally:
+        enc.similarity_fn_name = "cosine"
+    with pytest.raises(ValueError, match="shapes"):
+        enc.similarity_pairwise(a, b)
+    st = sentence_transformers_folder(tmp_path, shared, tiny)
+    (st / "config_sentence_transformers.json").write_text(json.dumps({"similarity_fn_name": "dot"}))
+    with albert_cl.Encoder(st, device="cpu") as e:
+        assert e.similarity_fn_name == "dot"
+    (st / "config_sentence_transformers.json").write_text(json.dumps({"similarity_fn_name": "l3"}))
+    with pytest.raises(ValueError, match="l3"):
+        albert_cl.Encoder(st, device="cpu")
+
+
 # ---------------------------------------------------------------- shapes and options
 
 
